@@ -1,0 +1,191 @@
+// Package config reads cutover.toml: it parses the file, fills defaults,
+// resolves paths relative to the file, and validates every field. Errors
+// name the file, the line and the field, and say what is allowed.
+//
+// The structs below are the reference documentation of the file format:
+// each field states its TOML key, unit and default. docs/config.md mirrors
+// them for operators.
+package config
+
+import (
+	"syscall"
+	"time"
+)
+
+// Config is a whole cutover.toml after Load: defaults filled, paths absolute,
+// validated.
+type Config struct {
+	// Path is the absolute path of the file this was loaded from.
+	Path string `toml:"-"`
+
+	// DataDir (key data_dir) holds releases/, logs/, state.db and
+	// cutover.sock. Relative to the config file's directory.
+	// Default: ".cutover" beside the config file.
+	DataDir string `toml:"data_dir"`
+
+	App      App      `toml:"app"`
+	Proxy    Proxy    `toml:"proxy"`
+	Deploy   Deploy   `toml:"deploy"`
+	Release  Release  `toml:"release"`
+	Database Database `toml:"database"`
+}
+
+// App describes the application cutover runs.
+type App struct {
+	// Name (key name) identifies the app in status and logs. Required;
+	// letters, digits, '-', '_' and '.'.
+	Name string `toml:"name"`
+
+	// Command (key command) starts one instance. It runs with /bin/sh -c
+	// (prefixed by exec) in the release directory, and must listen on
+	// 127.0.0.1:$PORT. Required.
+	Command string `toml:"command"`
+
+	// Instances (key instances) is how many instances serve. Default 2;
+	// 1 to 64.
+	Instances int `toml:"instances"`
+
+	// Env (table [app.env]) is added to the environment of every instance,
+	// over cutover's own environment. PORT is set by cutover and cannot be
+	// set here.
+	Env map[string]string `toml:"env"`
+
+	// StopSignal (key stop_signal) asks an instance to stop gracefully.
+	// One of "TERM", "INT", "QUIT", "HUP", "USR1", "USR2" (with or without
+	// "SIG"). Default "TERM".
+	StopSignal string `toml:"stop_signal"`
+
+	// Signal is StopSignal parsed. Set by Load.
+	Signal syscall.Signal `toml:"-"`
+
+	// StopTimeout (key stop_timeout) is how long an instance has to exit
+	// after StopSignal before its whole process group is killed.
+	// Duration string ("10s"). Default 10s.
+	StopTimeout Duration `toml:"stop_timeout"`
+
+	// LogMaxSize (key log_max_size) caps each instance log file, in bytes;
+	// past it the file is rotated once (to .1). Default 10485760 (10 MiB);
+	// at least 4096.
+	LogMaxSize int64 `toml:"log_max_size"`
+
+	Health Health `toml:"health"`
+}
+
+// Health configures the HTTP health check of instances.
+type Health struct {
+	// Path (key path) is requested with GET on each instance; a 2xx or 3xx
+	// answer is healthy. Default "/".
+	Path string `toml:"path"`
+
+	// Interval (key interval) between checks of one instance. Default 1s.
+	Interval Duration `toml:"interval"`
+
+	// Timeout (key timeout) of one check. Default 2s; at most Interval is
+	// not required.
+	Timeout Duration `toml:"timeout"`
+
+	// HealthyAfter (key healthy_after) consecutive passes make an instance
+	// healthy (and a booting one ready). Default 2; at least 1.
+	HealthyAfter int `toml:"healthy_after"`
+
+	// UnhealthyAfter (key unhealthy_after) consecutive failures take an
+	// instance out of rotation. Default 3; at least 1.
+	UnhealthyAfter int `toml:"unhealthy_after"`
+
+	// BootTimeout (key boot_timeout) is how long a new instance has to
+	// become healthy during a deploy before the deploy aborts. Default 60s.
+	BootTimeout Duration `toml:"boot_timeout"`
+}
+
+// Proxy configures the reverse proxy in front of the app.
+type Proxy struct {
+	// Listen (key listen) is the address the proxy serves on, host:port.
+	// Default "127.0.0.1:8080".
+	Listen string `toml:"listen"`
+
+	// HoldTimeout (key hold_timeout) is how long a request waits for a
+	// healthy instance when there is none, before a 503. Default 30s.
+	HoldTimeout Duration `toml:"hold_timeout"`
+
+	// DrainTimeout (key drain_timeout) is how long in-flight requests,
+	// streams and websockets of a retiring release have to finish before
+	// they are cut. Default 30s.
+	DrainTimeout Duration `toml:"drain_timeout"`
+
+	// ReadHeaderTimeout (key read_header_timeout) bounds how long a client
+	// may take to send request headers. Default 10s.
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+
+	// IdleTimeout (key idle_timeout) closes a client keep-alive connection
+	// idle this long. Default 120s.
+	IdleTimeout Duration `toml:"idle_timeout"`
+
+	// ResponseHeaderTimeout (key response_header_timeout) is how long an
+	// instance may take to start answering before a 504. Default 60s.
+	ResponseHeaderTimeout Duration `toml:"response_header_timeout"`
+}
+
+// Deploy configures how a deploy shifts traffic.
+type Deploy struct {
+	// Strategy (key strategy): "bluegreen" (default).
+	Strategy string `toml:"strategy"`
+}
+
+// Release configures where releases come from and how many are kept.
+type Release struct {
+	// Keep (key keep) is how many releases stay on disk; the live one and
+	// the rollback target are never pruned. Default 5; at least 2.
+	Keep int `toml:"keep"`
+}
+
+// Database configures the migration runner. Empty URL means no database.
+type Database struct {
+	// URL (key url): "postgres://…" or "sqlite:///path". ${VAR} is expanded
+	// from the environment. Default empty (no migrations).
+	URL string `toml:"url"`
+
+	// Dir (key dir) is the migrations directory, relative to the release
+	// directory. Default "migrations".
+	Dir string `toml:"dir"`
+
+	// Table (key table) is the version table. Default "cutover_migrations".
+	Table string `toml:"table"`
+
+	// Format (key format): "auto" (default), "native", "golang-migrate",
+	// "goose", "flyway".
+	Format string `toml:"format"`
+
+	// Contract (key contract): "auto" runs contract migrations after the old
+	// release is stopped; "manual" (default) waits for `cutover migrate
+	// contract`.
+	Contract string `toml:"contract"`
+
+	// LockTimeout (key lock_timeout) is Postgres' lock_timeout for
+	// migrations. Default 5s.
+	LockTimeout Duration `toml:"lock_timeout"`
+
+	// StatementTimeout (key statement_timeout) is Postgres'
+	// statement_timeout for migrations; 0 means none. Default 0.
+	StatementTimeout Duration `toml:"statement_timeout"`
+
+	// MigrateLockTimeout (key migrate_lock_timeout) is how long a runner
+	// waits for another runner's lock. Default 60s.
+	MigrateLockTimeout Duration `toml:"migrate_lock_timeout"`
+}
+
+// Duration is a time.Duration written in TOML as a string such as "1.5s",
+// "250ms" or "2m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
