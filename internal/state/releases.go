@@ -1,0 +1,142 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ReleaseStatus is where a release is in its life.
+type ReleaseStatus string
+
+// Release statuses.
+const (
+	ReleasePrepared ReleaseStatus = "prepared" // on disk, never live
+	ReleaseLive     ReleaseStatus = "live"     // serving traffic now
+	ReleaseRetired  ReleaseStatus = "retired"  // was live, replaced since
+	ReleaseFailed   ReleaseStatus = "failed"   // its deploy aborted before the switch
+	ReleasePruned   ReleaseStatus = "pruned"   // directory removed by retention
+)
+
+// Release is one release as recorded.
+type Release struct {
+	ID        string
+	CreatedAt time.Time
+	Source    string // where it came from: a directory, a tarball, a git ref
+	Dir       string // releases/<id>
+	Status    ReleaseStatus
+	// ConfigJSON is the app configuration this release was deployed with;
+	// a rollback runs the release with it.
+	ConfigJSON string
+	// MetaJSON holds the release's metadata (source details, who, digests).
+	MetaJSON  string
+	LiveSince time.Time // last time it became live; zero if never
+	RetiredAt time.Time // last time it stopped being live; zero if live or never
+}
+
+// PutRelease inserts or replaces a release.
+func (s *Store) PutRelease(ctx context.Context, r Release) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO releases
+		(id, created_at, source, dir, status, config_json, meta_json, live_since, retired_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET source = excluded.source, dir = excluded.dir,
+			status = excluded.status, config_json = excluded.config_json,
+			meta_json = excluded.meta_json, live_since = excluded.live_since,
+			retired_at = excluded.retired_at`,
+		r.ID, unixMilli(r.CreatedAt), r.Source, r.Dir, string(r.Status), r.ConfigJSON, r.MetaJSON,
+		unixMilli(r.LiveSince), unixMilli(r.RetiredAt))
+	if err != nil {
+		return fmt.Errorf("record release %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// SetReleaseStatus changes only the status of a release.
+func (s *Store) SetReleaseStatus(ctx context.Context, id string, st ReleaseStatus) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE releases SET status = ? WHERE id = ?`, string(st), id)
+	if err != nil {
+		return fmt.Errorf("set release %s %s: %w", id, st, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("set release %s %s: %w", id, st, ErrNotFound)
+	}
+	return nil
+}
+
+const releaseCols = `id, created_at, source, dir, status, config_json, meta_json, live_since, retired_at`
+
+func scanRelease(sc interface{ Scan(...any) error }) (Release, error) {
+	var r Release
+	var created, since, retired int64
+	var st string
+	if err := sc.Scan(&r.ID, &created, &r.Source, &r.Dir, &st, &r.ConfigJSON, &r.MetaJSON, &since, &retired); err != nil {
+		return r, err
+	}
+	r.CreatedAt, r.LiveSince, r.RetiredAt = fromMilli(created), fromMilli(since), fromMilli(retired)
+	r.Status = ReleaseStatus(st)
+	return r, nil
+}
+
+// Release returns one release, or ErrNotFound.
+func (s *Store) Release(ctx context.Context, id string) (Release, error) {
+	r, err := scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("release %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("read release %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Releases returns every recorded release, oldest first.
+func (s *Store) Releases(ctx context.Context) ([]Release, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+releaseCols+` FROM releases ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list releases: %w", err)
+	}
+	defer rows.Close()
+	var out []Release
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list releases: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Active returns the id of the live release, or "" when none is.
+func (s *Store) Active(ctx context.Context) (string, error) {
+	return s.Get(ctx, "active_release")
+}
+
+// SetActive makes id the live release in one transaction: the previous live
+// release becomes retired (with its retirement time), id becomes live.
+func (s *Store) SetActive(ctx context.Context, id string, at time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("activate %s: %w", id, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	ms := unixMilli(at)
+	if _, err := tx.ExecContext(ctx, `UPDATE releases SET status = 'retired', retired_at = ?
+		WHERE status = 'live' AND id <> ?`, ms, id); err != nil {
+		return fmt.Errorf("activate %s: retire previous: %w", id, err)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE releases SET status = 'live', live_since = ?, retired_at = 0 WHERE id = ?`, ms, id)
+	if err != nil {
+		return fmt.Errorf("activate %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("activate %s: %w", id, ErrNotFound)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO kv(key, value) VALUES('active_release', ?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, id); err != nil {
+		return fmt.Errorf("activate %s: %w", id, err)
+	}
+	return tx.Commit()
+}
