@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 
-
 	"github.com/spf13/cobra"
 )
 
@@ -79,7 +78,7 @@ func exitCode(err error) int {
 		return silent.code
 	}
 	var usage *UsageError
-	if errors.As(err, &usage) || isConfigError(err) {
+	if errors.As(err, &usage) || isConfigError(err) || isAPIUsageError(err) {
 		return ExitUsage
 	}
 	return ExitFailed
@@ -137,5 +136,3 @@ func maxArgs(n int) cobra.PositionalArgs {
 		return nil
 	}
 }
-
-

@@ -8,6 +8,7 @@
 package config
 
 import (
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -189,3 +190,18 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // MarshalText writes the duration as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// SocketPath is the admin API's unix socket, <data_dir>/cutover.sock.
+func (c *Config) SocketPath() string { return filepath.Join(c.DataDir, "cutover.sock") }
+
+// StatePath is the daemon's SQLite database, <data_dir>/state.db.
+func (c *Config) StatePath() string { return filepath.Join(c.DataDir, "state.db") }
+
+// ReleasesDir holds one directory per release, <data_dir>/releases.
+func (c *Config) ReleasesDir() string { return filepath.Join(c.DataDir, "releases") }
+
+// LogsDir holds instance logs, <data_dir>/logs/<release>/<instance>.log.
+func (c *Config) LogsDir() string { return filepath.Join(c.DataDir, "logs") }
+
+// CurrentLink is the symlink to the live release, <data_dir>/current.
+func (c *Config) CurrentLink() string { return filepath.Join(c.DataDir, "current") }

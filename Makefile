@@ -1,0 +1,23 @@
+# cutover — build and test.
+GO ?= go
+
+.PHONY: build test test-short bench demo
+
+build:
+	$(GO) build -o bin/cutover ./cmd/cutover
+
+# The whole suite: unit tests, real PostgreSQL clusters started by the tests,
+# and end-to-end deploys of the real binary under load.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+# Unit tests only (skips the end-to-end deploys under load).
+test-short:
+	$(GO) test -count=1 -short ./...
+
+bench:
+	bash bench/run
+
+demo:
+	$(GO) run ./cmd/cutover demo

@@ -1,0 +1,290 @@
+// Package e2e builds the real cutover binary and drives it as an operator
+// would: `serve` as a separate process, deploys through the CLI or the API
+// client, the built-in demo app as the application, and real load from
+// vegeta. These tests assert what users care about: zero failed requests.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/api"
+	"github.com/cutover/cutover/internal/deploy"
+)
+
+// bin is the cutover binary built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "cutover-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "cutover")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/cutover")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build cutover:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one app under test: a config, a data dir, a daemon.
+type env struct {
+	t       *testing.T
+	dir     string
+	cfg     string
+	port    int
+	daemon  *exec.Cmd
+	daemonW chan error
+	client  *api.Client
+}
+
+type settings struct {
+	instances    int
+	drainTimeout string
+	bootTimeout  string
+	extraApp     string
+}
+
+func newEnv(t *testing.T, s settings) *env {
+	t.Helper()
+	if s.instances == 0 {
+		s.instances = 2
+	}
+	if s.drainTimeout == "" {
+		s.drainTimeout = "10s"
+	}
+	if s.bootTimeout == "" {
+		s.bootTimeout = "20s"
+	}
+	dir, err := os.MkdirTemp("", "co-e2e-") // short: unix socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: dir, port: freePort(t)}
+	e.cfg = filepath.Join(dir, "cutover.toml")
+	cfg := fmt.Sprintf(`data_dir = "data"
+[app]
+name = "e2e"
+command = "'%s' demo-app"
+instances = %d
+stop_timeout = "5s"
+%s
+[app.health]
+path = "/healthz"
+interval = "100ms"
+timeout = "1s"
+healthy_after = 2
+unhealthy_after = 2
+boot_timeout = %q
+
+[proxy]
+listen = "127.0.0.1:%d"
+drain_timeout = %q
+hold_timeout = "10s"
+`, bin, s.instances, s.extraApp, s.bootTimeout, e.port, s.drainTimeout)
+	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.client = api.NewClient(filepath.Join(dir, "data", "cutover.sock"))
+	t.Cleanup(e.cleanup)
+	return e
+}
+
+// release writes a source directory for version v with extra demo.env lines.
+func (e *env) release(v string, demoEnv string) string {
+	e.t.Helper()
+	d := filepath.Join(e.dir, "src", v)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "VERSION"), []byte(v+"\n"), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	if demoEnv != "" {
+		if err := os.WriteFile(filepath.Join(d, "demo.env"), []byte(demoEnv), 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return d
+}
+
+func (e *env) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", e.port, path) }
+
+// serve starts the daemon and waits until its API answers.
+func (e *env) serve() {
+	e.t.Helper()
+	logf, err := os.OpenFile(filepath.Join(e.dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "-c", e.cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	logf.Close()
+	e.daemon = cmd
+	e.daemonW = make(chan error, 1)
+	go func() { e.daemonW <- cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := e.client.Status(context.Background()); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("daemon did not answer within 15s; log:\n%s", e.daemonLog())
+}
+
+func (e *env) daemonLog() string {
+	b, _ := os.ReadFile(filepath.Join(e.dir, "daemon.log"))
+	return string(b)
+}
+
+// killDaemon sends SIGKILL to the daemon only (not its instances).
+func (e *env) killDaemon() {
+	e.t.Helper()
+	e.daemon.Process.Kill()
+	<-e.daemonW
+	e.daemon = nil
+}
+
+// run runs the cutover CLI with this env's config.
+func (e *env) run(args ...string) (stdout, stderr string, code int) {
+	e.t.Helper()
+	cmd := exec.Command(bin, append([]string{"-c", e.cfg}, args...)...)
+	var o, er bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &er
+	err := cmd.Run()
+	code = 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			e.t.Fatalf("run cutover %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return o.String(), er.String(), code
+}
+
+// deploy ships a release through the API and returns when its traffic
+// switch began and ended (zero if it did not switch).
+func (e *env) deploy(req deploy.Request) (deploy.Event, switchAt, error) {
+	e.t.Helper()
+	var sw switchAt
+	res, err := e.client.Deploy(context.Background(), req, func(ev deploy.Event) {
+		if ev.Type == "step" && ev.Step == deploy.StepSwitch {
+			switch ev.Status {
+			case "start":
+				sw.began = ev.Time
+			case "ok":
+				sw.ended = ev.Time
+			}
+		}
+	})
+	return res, sw, err
+}
+
+func (e *env) status() deploy.Status {
+	e.t.Helper()
+	st, err := e.client.Status(context.Background())
+	if err != nil {
+		e.t.Fatalf("status: %v", err)
+	}
+	return st
+}
+
+// cleanup stops the app and the daemon and makes sure no process of this
+// env survives the test.
+func (e *env) cleanup() {
+	if e.daemon != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := e.client.Stop(ctx); err != nil {
+			e.daemon.Process.Signal(syscall.SIGTERM)
+		}
+		cancel()
+		select {
+		case <-e.daemonW:
+		case <-time.After(20 * time.Second):
+			e.daemon.Process.Kill()
+		}
+	}
+	killStrays(e.t, e.dir)
+	if !e.t.Failed() {
+		os.RemoveAll(e.dir)
+	} else {
+		e.t.Logf("kept %s; daemon log:\n%s", e.dir, tail(e.daemonLog(), 40))
+	}
+}
+
+// killStrays kills any process whose working directory is inside dir: an
+// instance left behind is a test failure, and must not outlive the test.
+func killStrays(t *testing.T, dir string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cwd")
+	for _, p := range procs {
+		target, err := os.Readlink(p)
+		if err != nil || !strings.HasPrefix(target, dir) {
+			continue
+		}
+		var pid int
+		fmt.Sscanf(strings.TrimPrefix(p, "/proc/"), "%d", &pid)
+		if pid == os.Getpid() {
+			continue
+		}
+		t.Errorf("process %d still running in %s after cleanup (orphan)", pid, target)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// get does one GET and returns status, version and body.
+func get(url string) (int, string, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", "", err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp.StatusCode, resp.Header.Get("X-App-Version"), b.String(), nil
+}

@@ -1,0 +1,175 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"syscall"
+
+	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/state"
+)
+
+// Error is an error answered by the daemon, with its kind.
+type Error struct {
+	Kind string
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// ErrNoDaemon means nothing answers on the socket.
+var ErrNoDaemon = errors.New("the cutover daemon is not running")
+
+// Client talks to a daemon over its unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}
+	return &Client{socket: socket, http: &http.Client{Transport: tr}}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://cutover"+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w (no answer on %s); start it with `cutover serve`", ErrNoDaemon, c.socket)
+		}
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var eb errorBody
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // the status says enough
+		if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
+			return nil, &Error{Kind: KindFailed, Msg: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))}
+		}
+		return nil, &Error{Kind: eb.Kind, Msg: eb.Error}
+	}
+	return resp, nil
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	resp, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
+	}
+	return nil
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (deploy.Status, error) {
+	var st deploy.Status
+	return st, c.getJSON(ctx, "/v1/status", &st)
+}
+
+// Releases lists releases, oldest first.
+func (c *Client) Releases(ctx context.Context) ([]Release, error) {
+	var out []Release
+	return out, c.getJSON(ctx, "/v1/releases", &out)
+}
+
+// Deploys lists the deploy history, newest first.
+func (c *Client) Deploys(ctx context.Context, limit int) ([]state.Deploy, error) {
+	var out []state.Deploy
+	return out, c.getJSON(ctx, fmt.Sprintf("/v1/deploys?limit=%d", limit), &out)
+}
+
+// Deploy starts a deploy or rollback and calls onEvent for each event as it
+// arrives. It returns the final result event; a failed deploy is returned
+// as an *Error with the result's kind.
+func (c *Client) Deploy(ctx context.Context, req deploy.Request, onEvent func(deploy.Event)) (deploy.Event, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/deploys", req)
+	if err != nil {
+		return deploy.Event{}, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var ev deploy.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return deploy.Event{}, fmt.Errorf("decode deploy event: %w", err)
+		}
+		if onEvent != nil {
+			onEvent(ev)
+		}
+		if ev.Type == "result" {
+			if !ev.OK {
+				return ev, &Error{Kind: ev.ErrorKind, Msg: ev.Message}
+			}
+			return ev, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return deploy.Event{}, fmt.Errorf("deploy stream: %w (the deploy goes on in the daemon; see `cutover status`)", err)
+	}
+	return deploy.Event{}, errors.New("the daemon closed the deploy stream without a result; see `cutover status`")
+}
+
+// Logs copies the logs of a release (and optionally one instance) to w;
+// with follow it goes on until ctx ends.
+func (c *Client) Logs(ctx context.Context, release, instance string, lines int, follow bool, w io.Writer) error {
+	q := url.Values{}
+	q.Set("release", release)
+	q.Set("instance", instance)
+	q.Set("lines", fmt.Sprint(lines))
+	if follow {
+		q.Set("follow", "1")
+	}
+	resp, err := c.do(ctx, http.MethodGet, "/v1/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Stop stops the app's instances and then the daemon.
+func (c *Client) Stop(ctx context.Context) error {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/stop", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}

@@ -1,0 +1,337 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/state"
+)
+
+// Error kinds carried in error bodies and result events.
+const (
+	KindBusy     = "busy"     // another deploy runs
+	KindConfig   = "config"   // the config file is broken
+	KindUsage    = "usage"    // the request is malformed or names nothing
+	KindRefused  = "refused"  // refused to protect the app
+	KindFailed   = "failed"   // the operation ran and failed
+	KindNotFound = "notfound" // no such release/instance
+)
+
+// Server serves the admin API for one engine.
+type Server struct {
+	eng    *deploy.Engine
+	store  *state.Store
+	log    *slog.Logger
+	onStop func() // asks the daemon to exit after `stop`
+	mux    *http.ServeMux
+}
+
+// NewServer returns the API handler. onStop is called after a stop request
+// stopped the app.
+func NewServer(eng *deploy.Engine, store *state.Store, logger *slog.Logger, onStop func()) *Server {
+	s := &Server{eng: eng, store: store, log: logger.With("component", "api"), onStop: onStop, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/status", s.status)
+	s.mux.HandleFunc("GET /v1/releases", s.releases)
+	s.mux.HandleFunc("GET /v1/deploys", s.deploys)
+	s.mux.HandleFunc("POST /v1/deploys", s.deploy)
+	s.mux.HandleFunc("GET /v1/logs", s.logs)
+	s.mux.HandleFunc("POST /v1/stop", s.stop)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// kindOf classifies an error; the single place errors become kinds.
+func kindOf(err error) string {
+	var busy *deploy.BusyError
+	var cfgErr *config.Error
+	var refused *deploy.RefusedError
+	switch {
+	case errors.As(err, &busy):
+		return KindBusy
+	case errors.As(err, &cfgErr):
+		return KindConfig
+	case errors.As(err, &refused):
+		return KindRefused
+	case errors.Is(err, state.ErrNotFound), errors.Is(err, os.ErrNotExist):
+		return KindNotFound
+	default:
+		return KindFailed
+	}
+}
+
+// statusOf maps an error kind to an HTTP status.
+func statusOf(kind string) int {
+	switch kind {
+	case KindBusy:
+		return http.StatusConflict
+	case KindConfig:
+		return http.StatusUnprocessableEntity
+	case KindUsage:
+		return http.StatusBadRequest
+	case KindRefused:
+		return http.StatusPreconditionFailed
+	case KindNotFound:
+		return http.StatusNotFound
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Kind  string `json:"kind"`
+}
+
+func writeError(w http.ResponseWriter, kind string, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(statusOf(kind))
+	json.NewEncoder(w).Encode(errorBody{Error: err.Error(), Kind: kind}) //nolint:errcheck // client gone
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v) //nolint:errcheck // client gone
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.eng.Status(r.Context())
+	if err != nil {
+		writeError(w, kindOf(err), err)
+		return
+	}
+	writeJSON(w, st)
+}
+
+// Release is one release as listed by `cutover releases`.
+type Release struct {
+	ID        string    `json:"id"`
+	Status    string    `json:"status"`
+	Source    string    `json:"source"`
+	CreatedAt time.Time `json:"created_at"`
+	LiveSince time.Time `json:"live_since,omitzero"`
+	RetiredAt time.Time `json:"retired_at,omitzero"`
+	OnDisk    bool      `json:"on_disk"`
+	Current   bool      `json:"current"`
+}
+
+func (s *Server) releases(w http.ResponseWriter, r *http.Request) {
+	rels, err := s.store.Releases(r.Context())
+	if err != nil {
+		writeError(w, kindOf(err), err)
+		return
+	}
+	cur, _ := s.eng.Releases().Current() //nolint:errcheck // no current link yet is fine
+	out := make([]Release, 0, len(rels))
+	for _, rel := range rels {
+		_, statErr := os.Stat(rel.Dir)
+		out = append(out, Release{ID: rel.ID, Status: string(rel.Status), Source: rel.Source, CreatedAt: rel.CreatedAt,
+			LiveSince: rel.LiveSince, RetiredAt: rel.RetiredAt, OnDisk: statErr == nil, Current: rel.ID == cur})
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) deploys(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit")) //nolint:errcheck // 0 = all
+	ds, err := s.store.Deploys(r.Context(), limit, "")
+	if err != nil {
+		writeError(w, kindOf(err), err)
+		return
+	}
+	writeJSON(w, ds)
+}
+
+// deploy runs a deploy and streams its events. The deploy goes on in the
+// daemon if the client goes away: stopping half-way would be worse.
+func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
+	var req deploy.Request
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, KindUsage, fmt.Errorf("decode deploy request: %w", err))
+		return
+	}
+	if !req.Rollback && !filepath.IsAbs(req.Source) {
+		writeError(w, KindUsage, fmt.Errorf("deploy source %q must be an absolute path", req.Source))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	enc := json.NewEncoder(w)
+	clientGone := false
+	emit := func(ev deploy.Event) {
+		if clientGone {
+			return
+		}
+		if err := enc.Encode(ev); err != nil {
+			clientGone = true
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	release, err := s.eng.Deploy(req, emit)
+	if err != nil {
+		emit(deploy.Event{Time: time.Now(), Type: "result", OK: false, Release: release, ErrorKind: kindOf(err), Message: err.Error()})
+		return
+	}
+	emit(deploy.Event{Time: time.Now(), Type: "result", OK: true, Release: release, Message: release + " is live"})
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	lines := 100
+	if v := q.Get("lines"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, KindUsage, fmt.Errorf("lines=%q: want a whole number", v))
+			return
+		}
+		lines = n
+	}
+	release := q.Get("release")
+	if release == "" {
+		var err error
+		if release, err = s.store.Active(r.Context()); err != nil {
+			writeError(w, kindOf(err), err)
+			return
+		}
+		if release == "" {
+			writeError(w, KindNotFound, errors.New("no release is live yet; name one: cutover logs RELEASE"))
+			return
+		}
+	}
+	if strings.ContainsAny(release, `/\`) || strings.HasPrefix(release, ".") {
+		writeError(w, KindUsage, fmt.Errorf("release %q: not a release id", release))
+		return
+	}
+	dir := filepath.Join(s.eng.Config().LogsDir(), release)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		writeError(w, KindNotFound, fmt.Errorf("no logs for release %s: %w", release, err))
+		return
+	}
+	var files []string
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".log") {
+			continue
+		}
+		if inst := q.Get("instance"); inst != "" && strings.TrimSuffix(name, ".log") != inst {
+			continue
+		}
+		files = append(files, filepath.Join(dir, name))
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		writeError(w, KindNotFound, fmt.Errorf("no log files for release %s", release))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	flusher, _ := w.(http.Flusher)
+	prefix := len(files) > 1
+	for _, f := range files {
+		for _, l := range deploy.TailFile(f, lines) {
+			writeLogLine(w, prefix, f, l)
+		}
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
+	if q.Get("follow") != "1" {
+		return
+	}
+	follow(r.Context(), w, flusher, files, prefix)
+}
+
+func writeLogLine(w io.Writer, prefix bool, file, line string) {
+	if prefix {
+		fmt.Fprintf(w, "%s | %s\n", strings.TrimSuffix(filepath.Base(file), ".log"), line)
+		return
+	}
+	fmt.Fprintln(w, line)
+}
+
+// follow streams lines appended to files until ctx ends. It notices
+// copy-truncate rotation (the file shrinking) and starts over at 0.
+func follow(ctx context.Context, w io.Writer, flusher http.Flusher, files []string, prefix bool) {
+	offsets := make([]int64, len(files))
+	for i, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			offsets[i] = fi.Size()
+		}
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for i, f := range files {
+			offsets[i] = copyNew(w, prefix, f, offsets[i])
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+}
+
+func copyNew(w io.Writer, prefix bool, file string, off int64) int64 {
+	fh, err := os.Open(file)
+	if err != nil {
+		return off
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return off
+	}
+	if fi.Size() < off {
+		off = 0 // rotated
+	}
+	if fi.Size() == off {
+		return off
+	}
+	if _, err := fh.Seek(off, io.SeekStart); err != nil {
+		return off
+	}
+	sc := bufio.NewScanner(io.LimitReader(fh, fi.Size()-off))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		writeLogLine(w, prefix, file, sc.Text())
+	}
+	return fi.Size()
+}
+
+func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
+	if p := s.eng.Progress(); p != nil {
+		writeError(w, KindBusy, &deploy.BusyError{Running: *p})
+		return
+	}
+	if err := s.eng.StopAll(r.Context()); err != nil {
+		writeError(w, KindFailed, err)
+		return
+	}
+	writeJSON(w, map[string]string{"stopped": "ok"})
+	if s.onStop != nil {
+		s.onStop()
+	}
+}

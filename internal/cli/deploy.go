@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/internal/api"
+	"github.com/cutover/cutover/internal/deploy"
+)
+
+func init() {
+	register(newDeployCmd)
+	register(newRollbackCmd)
+}
+
+func newDeployCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "deploy PATH",
+		Short: "Ship a release (a directory or a .tar.gz) with zero downtime",
+		Long: `Ship a new release of the app with zero downtime.
+
+PATH is a directory or a .tar.gz/.tgz (a single top-level directory inside
+the tarball becomes the release root). The daemon copies it to
+<data_dir>/releases/<id>/, reads cutover.toml as it is now, boots
+app.instances new instances beside the running ones, waits until each passes
+its health check app.health.healthy_after times in a row, switches traffic
+at once, drains the old release (in-flight requests, streams and websockets
+get proxy.drain_timeout), stops it, and points <data_dir>/current at the new
+release.
+
+If a new instance exits during boot or is not healthy within
+app.health.boot_timeout, the new instances are stopped, their last log lines
+shown, and the old release — which never stopped serving — stays live.
+
+Exit status: 0 deployed; 1 the deploy failed or another one is running;
+2 bad arguments or a broken config file.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, err := filepath.Abs(args[0])
+			if err != nil {
+				return &UsageError{Err: err}
+			}
+			if _, err := os.Stat(src); err != nil {
+				return usageErrorf("deploy: %s: no such file or directory (want a release directory or a .tar.gz)", args[0])
+			}
+			c, _, err := g.client()
+			if err != nil {
+				return err
+			}
+			return runDeploy(g, cmd, c, deploy.Request{Source: src})
+		},
+	}
+}
+
+func newRollbackCmd(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rollback [RELEASE]",
+		Short: "Go back to an earlier release (default: the previous one), with zero downtime",
+		Long: `Go back to an earlier release with the same zero-downtime path as a deploy:
+boot it beside the live one, switch, drain, stop. The release runs with the
+configuration it was deployed with.
+
+RELEASE is a release id from 'cutover releases', or its label suffix (e.g.
+"v1"); default: the release that was live before the current one.
+
+Exit status: 0 rolled back; 1 refused or failed (the live release keeps
+serving); 2 bad arguments or config.`,
+		Args: maxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := g.client()
+			if err != nil {
+				return err
+			}
+			req := deploy.Request{Rollback: true, Force: force}
+			if len(args) == 1 {
+				req.Release = args[0]
+			}
+			return runDeploy(g, cmd, c, req)
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "roll back even where cutover refuses to protect the app")
+	return cmd
+}
+
+// runDeploy streams a deploy's events as lines and returns its outcome.
+func runDeploy(g *globals, cmd *cobra.Command, c *api.Client, req deploy.Request) error {
+	start := time.Now()
+	what := "deploy"
+	if req.Rollback {
+		what = "rollback"
+	}
+	res, err := c.Deploy(cmd.Context(), req, func(ev deploy.Event) { renderEvent(g.stdout, ev) })
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			fmt.Fprintf(g.stderr, "%s failed after %s: %s\n", what, time.Since(start).Round(10*time.Millisecond), ae.Msg)
+			code := ExitFailed
+			if ae.Kind == api.KindConfig || ae.Kind == api.KindUsage {
+				code = ExitUsage
+			}
+			return &silentError{code: code, err: err}
+		}
+		return err
+	}
+	fmt.Fprintf(g.stdout, "%s: %s is live (%s)\n", what, res.Release, time.Since(start).Round(10*time.Millisecond))
+	return nil
+}
+
+// renderEvent prints one deploy event for humans.
+func renderEvent(w io.Writer, ev deploy.Event) {
+	switch ev.Type {
+	case "step":
+		switch ev.Status {
+		case "start":
+			return
+		case "ok":
+			fmt.Fprintf(w, "  ✓ %-8s %7s  %s\n", ev.Step, fmtMS(ev.DurationMS), ev.Message)
+		case "failed":
+			fmt.Fprintf(w, "  ✗ %-8s %7s  %s\n", ev.Step, fmtMS(ev.DurationMS), ev.Message)
+		default:
+			fmt.Fprintf(w, "  - %-8s %7s  %s\n", ev.Step, ev.Status, ev.Message)
+		}
+	case "info":
+		fmt.Fprintf(w, "    %s\n", ev.Message)
+	case "log":
+		fmt.Fprintf(w, "    %s:\n", ev.Message)
+		for _, l := range ev.Lines {
+			fmt.Fprintf(w, "      | %s\n", strings.TrimRight(l, "\r"))
+		}
+	}
+}
+
+func fmtMS(ms float64) string {
+	d := time.Duration(ms * float64(time.Millisecond))
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	default:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+}

@@ -1,0 +1,245 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// index records where each key and table of a document is, and checks
+// every key against the schema before the document is decoded. It walks
+// go-toml's own syntax tree, so the lines are the parser's, and the
+// messages can say what the key must hold instead of naming Go types.
+type index struct {
+	file string
+	data []byte
+	p    unstable.Parser
+
+	keys    map[string]int // dotted key → line where it is set
+	tables  map[string]int // dotted table → line of its header, or of the first key that implies it
+	headers map[string]int // dotted table → line of its [header]
+
+	errs     []*Error
+	reported map[string]bool // dotted keys already reported, so one mistake gives one error
+}
+
+// scan parses data and fills the index. Syntax errors stop it; schema
+// errors (unknown keys, wrong types) are collected in ix.errs.
+func scan(file string, data []byte) *index {
+	ix := &index{
+		file:     file,
+		data:     data,
+		keys:     map[string]int{},
+		tables:   map[string]int{},
+		headers:  map[string]int{},
+		reported: map[string]bool{},
+	}
+	ix.p.Reset(data)
+	var current []string
+	for ix.p.NextExpression() {
+		e := ix.p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			path, line := ix.key(e.Key())
+			current = path
+			k := strings.Join(path, ".")
+			if first, ok := ix.headers[k]; ok && e.Kind == unstable.Table {
+				ix.fail(path, line, "table [%s] is already defined on line %d; write its keys under one header", k, first)
+				continue
+			}
+			ix.headers[k] = line
+			ix.noteTables(path, 1, len(path), line)
+			ix.check(path, e, line)
+		case unstable.KeyValue:
+			ix.keyValue(current, e)
+		}
+	}
+	if err := ix.p.Error(); err != nil {
+		ix.errs = append(ix.errs[:0], ix.syntaxError(err))
+	}
+	return ix
+}
+
+// syntaxError turns a parser error into an *Error with its line.
+func (ix *index) syntaxError(err error) *Error {
+	e := &Error{File: ix.file, Msg: "invalid TOML: " + err.Error()}
+	if pe, ok := err.(*unstable.ParserError); ok {
+		// The highlight is a subslice of data: its distance from the end of
+		// the backing array gives its offset.
+		off := cap(ix.data) - cap(pe.Highlight)
+		e.Line = lineAt(ix.data, min(max(off, 0), len(ix.data)))
+		if len(pe.Key) > 0 {
+			e.Field = strings.Join(pe.Key, ".")
+		}
+	}
+	return e
+}
+
+// lineAt is the 1-based line of byte offset off in data.
+func lineAt(data []byte, off int) int {
+	return 1 + strings.Count(string(data[:off]), "\n")
+}
+
+// key returns the parts of a (possibly dotted) key and the line it is on.
+func (ix *index) key(it unstable.Iterator) ([]string, int) {
+	var parts []string
+	line := 0
+	for it.Next() {
+		n := it.Node()
+		if line == 0 {
+			line = ix.p.Shape(n.Raw).Start.Line
+		}
+		parts = append(parts, string(n.Data))
+	}
+	return parts, line
+}
+
+// noteTables records path[:from] … path[:to] as tables first seen on line.
+func (ix *index) noteTables(path []string, from, to, line int) {
+	for i := from; i <= to; i++ {
+		k := strings.Join(path[:i], ".")
+		if _, ok := ix.tables[k]; !ok {
+			ix.tables[k] = line
+		}
+	}
+}
+
+// keyValue indexes and checks one key = value under the table prefix, and
+// the keys of an inline table value.
+func (ix *index) keyValue(prefix []string, e *unstable.Node) {
+	parts, line := ix.key(e.Key())
+	path := append(append([]string(nil), prefix...), parts...)
+	ix.noteTables(path, len(prefix)+1, len(path)-1, line)
+	k := strings.Join(path, ".")
+	if first, ok := ix.keys[k]; ok {
+		if !ix.reported[k] {
+			ix.fail(path, line, "is already set on line %d; set each key once", first)
+		}
+		return
+	}
+	ix.keys[k] = line
+	v := e.Value()
+	if !ix.check(path, v, line) || v.Kind != unstable.InlineTable {
+		return
+	}
+	ix.noteTables(path, len(path), len(path), line)
+	it := v.Children()
+	for it.Next() {
+		if c := it.Node(); c.Kind == unstable.KeyValue {
+			ix.keyValue(path, c)
+		}
+	}
+}
+
+// check compares the value n set at path against the schema, and records
+// an error when the key is unknown or holds the wrong type. It reports
+// whether the key is fine.
+func (ix *index) check(path []string, n *unstable.Node, line int) bool {
+	s := schema
+	for i, part := range path {
+		if ix.reported[strings.Join(path[:i+1], ".")] {
+			return false
+		}
+		switch s.kind {
+		case kindTable:
+			child, ok := s.fields[part]
+			if !ok {
+				ix.unknown(path[:i+1], s, line, i == len(path)-1 && n.Kind == unstable.Table)
+				return false
+			}
+			s = child
+		case kindStringMap:
+			s = envValueSpec
+		default:
+			ix.fail(path[:i], line, "must be %s, got a table", s.want())
+			return false
+		}
+	}
+	field := strings.Join(path, ".")
+	switch s.kind {
+	case kindTable, kindStringMap:
+		if n.Kind == unstable.Table || n.Kind == unstable.InlineTable {
+			return true
+		}
+	case kindString:
+		if n.Kind == unstable.String {
+			return true
+		}
+	case kindInt:
+		if n.Kind == unstable.Integer {
+			return true
+		}
+	case kindDuration:
+		if n.Kind == unstable.String {
+			if _, err := time.ParseDuration(string(n.Data)); err != nil {
+				ix.fail(path, line, "must be %s (units ns, us, ms, s, m, h), got %q", s.want(), n.Data)
+				return false
+			}
+			return true
+		}
+	}
+	ix.reported[field] = true
+	ix.fail(path, line, "must be %s, got %s", s.want(), ix.describe(n))
+	return false
+}
+
+// unknown records an unknown key, suggesting the closest known one.
+func (ix *index) unknown(path []string, parent *spec, line int, isTable bool) {
+	parentKey := strings.Join(path[:len(path)-1], ".")
+	name := path[len(path)-1]
+	what := "key"
+	if isTable {
+		what = "table"
+	}
+	if hint := suggest(parentKey, parent, name); hint != "" {
+		ix.fail(path, line, "unknown %s; did you mean %q?", what, hint)
+		return
+	}
+	where := "at the top level"
+	if parentKey != "" {
+		where = "in [" + parentKey + "]"
+	}
+	ix.fail(path, line, "unknown %s; the keys allowed %s are %s", what, where, strings.Join(parent.names, ", "))
+}
+
+// fail records an error about the key path.
+func (ix *index) fail(path []string, line int, format string, args ...any) {
+	field := strings.Join(path, ".")
+	ix.reported[field] = true
+	ix.errs = append(ix.errs, &Error{File: ix.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// describe names the type (and, for a scalar, the text) of a value.
+func (ix *index) describe(n *unstable.Node) string {
+	raw := ""
+	if n.Raw.Length > 0 {
+		raw = string(ix.p.Raw(n.Raw))
+		if i := strings.IndexByte(raw, '\n'); i >= 0 {
+			raw = raw[:i] + "..."
+		}
+		if len(raw) > 40 {
+			raw = raw[:37] + "..."
+		}
+	}
+	switch n.Kind {
+	case unstable.String:
+		return "the string " + raw
+	case unstable.Integer:
+		return "the integer " + raw
+	case unstable.Float:
+		return "the float " + raw
+	case unstable.Bool:
+		return "the boolean " + raw
+	case unstable.Array:
+		return "an array"
+	case unstable.Table, unstable.InlineTable:
+		return "a table"
+	case unstable.ArrayTable:
+		return "an array of tables"
+	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
+		return "the date/time " + raw
+	}
+	return "a " + n.Kind.String()
+}

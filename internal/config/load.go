@@ -1,0 +1,162 @@
+package config
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Load reads the config file at path, checks every key against the file
+// format, fills defaults, resolves data_dir against the file's directory,
+// and validates every field.
+//
+// Every problem is reported as an *Error naming the file, the line and the
+// key. When there are several, they are joined with errors.Join, in line
+// order; errors.As finds the first.
+func Load(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("resolve path: %v", err), Err: err}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		msg := fmt.Sprintf("cannot read config file: %v", unwrapPath(err))
+		if errors.Is(err, os.ErrNotExist) {
+			msg = "config file does not exist; create one with `cutover init`"
+		}
+		return nil, &Error{File: path, Msg: msg, Err: err}
+	}
+	c, err := parse(path, filepath.Dir(abs), data)
+	if err != nil {
+		return nil, err
+	}
+	c.Path = abs
+	return c, nil
+}
+
+// unwrapPath drops the *os.PathError wrapper, whose path the Error already
+// names.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// parse does Load's work on data already read. file names the file in
+// errors; dir is the absolute directory data_dir is relative to.
+func parse(file, dir string, data []byte) (*Config, error) {
+	ix := scan(file, data)
+	if len(ix.errs) > 0 {
+		return nil, joinErrors(ix.errs)
+	}
+	c := defaults()
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, decodeError(file, err)
+	}
+	v := validator{ix: ix}
+	v.config(c)
+	if len(v.errs) > 0 {
+		return nil, joinErrors(v.errs)
+	}
+	if !filepath.IsAbs(c.DataDir) {
+		c.DataDir = filepath.Join(dir, c.DataDir)
+	}
+	c.DataDir = filepath.Clean(c.DataDir)
+	return c, nil
+}
+
+// defaults returns a Config holding every default. Decoding over it
+// replaces only the keys the file sets, so an explicit zero stays zero and
+// is judged by validation rather than silently defaulted.
+func defaults() *Config {
+	return &Config{
+		DataDir: ".cutover",
+		App: App{
+			Instances:   2,
+			StopSignal:  "TERM",
+			StopTimeout: Duration{10 * time.Second},
+			LogMaxSize:  10 << 20,
+			Health: Health{
+				Path:           "/",
+				Interval:       Duration{time.Second},
+				Timeout:        Duration{2 * time.Second},
+				HealthyAfter:   2,
+				UnhealthyAfter: 3,
+				BootTimeout:    Duration{60 * time.Second},
+			},
+		},
+		Proxy: Proxy{
+			Listen:                "127.0.0.1:8080",
+			HoldTimeout:           Duration{30 * time.Second},
+			DrainTimeout:          Duration{30 * time.Second},
+			ReadHeaderTimeout:     Duration{10 * time.Second},
+			IdleTimeout:           Duration{120 * time.Second},
+			ResponseHeaderTimeout: Duration{60 * time.Second},
+		},
+		Deploy:  Deploy{Strategy: "bluegreen"},
+		Release: Release{Keep: 5},
+		Database: Database{
+			Dir:                "migrations",
+			Table:              "cutover_migrations",
+			Format:             "auto",
+			Contract:           "manual",
+			LockTimeout:        Duration{5 * time.Second},
+			MigrateLockTimeout: Duration{60 * time.Second},
+		},
+	}
+}
+
+// decodeError converts an error of go-toml's decoder into *Errors. The
+// index has already caught unknown keys and wrong types, so what is left
+// here is rarer: duplicate keys, integers out of range.
+func decodeError(file string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var errs []*Error
+		for _, de := range strict.Errors {
+			errs = append(errs, fromDecodeError(file, &de))
+		}
+		if len(errs) > 0 {
+			return joinErrors(errs)
+		}
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		return fromDecodeError(file, de)
+	}
+	return &Error{File: file, Msg: err.Error(), Err: err}
+}
+
+func fromDecodeError(file string, de *toml.DecodeError) *Error {
+	line, _ := de.Position()
+	return &Error{
+		File:  file,
+		Line:  line,
+		Field: strings.Join(de.Key(), "."),
+		Msg:   strings.TrimPrefix(de.Error(), "toml: "),
+	}
+}
+
+// joinErrors returns the only error, or all of them in line order joined.
+func joinErrors(errs []*Error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	slices.SortStableFunc(errs, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
+	all := make([]error, len(errs))
+	for i, e := range errs {
+		all[i] = e
+	}
+	return errors.Join(all...)
+}

@@ -1,0 +1,322 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// base is the smallest valid file: lines 1 to 3. Cases append from line 4.
+const base = "[app]\nname = \"shop\"\ncommand = \"./server --port $PORT\"\n"
+
+func TestParseGood(t *testing.T) {
+	want := func(edit func(c *Config)) *Config {
+		c := defaults()
+		c.DataDir = "/srv/shop/.cutover"
+		c.App.Name = "shop"
+		c.App.Command = "./server --port $PORT"
+		c.App.Signal = syscall.SIGTERM
+		edit(c)
+		return c
+	}
+	tests := []struct {
+		name string
+		doc  string
+		want *Config
+	}{
+		{"minimal", base, want(func(*Config) {})},
+		{
+			"every section",
+			`data_dir = "/var/lib/cutover"
+[app]
+name = "shop.v2"
+command = "bin/web"
+instances = 4
+stop_signal = "SIGQUIT"
+stop_timeout = "1m30s"
+log_max_size = 4096
+[app.env]
+RAILS_ENV = "production"
+_X1 = ""
+[app.health]
+path = "/up"
+interval = "250ms"
+timeout = "100ms"
+healthy_after = 1
+unhealthy_after = 5
+boot_timeout = "2m"
+[proxy]
+listen = ":80"
+hold_timeout = "5s"
+drain_timeout = "45s"
+read_header_timeout = "3s"
+idle_timeout = "1m"
+response_header_timeout = "90s"
+[deploy]
+strategy = "bluegreen"
+[release]
+keep = 2
+[database]
+url = "postgres://app:p$ss@db/shop?sslmode=disable&x=${PGX}"
+dir = "db/migrate"
+table = "public.schema_versions"
+format = "flyway"
+contract = "auto"
+lock_timeout = "2s"
+statement_timeout = "0s"
+migrate_lock_timeout = "10s"
+`,
+			want(func(c *Config) {
+				c.DataDir = "/var/lib/cutover"
+				c.App = App{
+					Name: "shop.v2", Command: "bin/web", Instances: 4,
+					Env:        map[string]string{"RAILS_ENV": "production", "_X1": ""},
+					StopSignal: "SIGQUIT", Signal: syscall.SIGQUIT,
+					StopTimeout: Duration{90 * time.Second}, LogMaxSize: 4096,
+					Health: Health{
+						Path: "/up", Interval: Duration{250 * time.Millisecond},
+						Timeout: Duration{100 * time.Millisecond}, HealthyAfter: 1,
+						UnhealthyAfter: 5, BootTimeout: Duration{2 * time.Minute},
+					},
+				}
+				c.Proxy = Proxy{
+					Listen: ":80", HoldTimeout: Duration{5 * time.Second},
+					DrainTimeout: Duration{45 * time.Second}, ReadHeaderTimeout: Duration{3 * time.Second},
+					IdleTimeout: Duration{time.Minute}, ResponseHeaderTimeout: Duration{90 * time.Second},
+				}
+				c.Release.Keep = 2
+				c.Database = Database{
+					URL: "postgres://app:p$ss@db/shop?sslmode=disable&x=${PGX}",
+					Dir: "db/migrate", Table: "public.schema_versions", Format: "flyway",
+					Contract: "auto", LockTimeout: Duration{2 * time.Second},
+					MigrateLockTimeout: Duration{10 * time.Second},
+				}
+			}),
+		},
+		{"relative data_dir", `data_dir = "../state"` + "\n" + base, want(func(c *Config) { c.DataDir = "/srv/state" })},
+		{"lower-case signal", base + "stop_signal = \"hup\"\n", want(func(c *Config) { c.App.StopSignal = "hup"; c.App.Signal = syscall.SIGHUP })},
+		{
+			"inline and dotted tables",
+			"app = { name = \"shop\", command = \"./server --port $PORT\", health.path = \"/h\" }\nproxy.listen = \"127.0.0.1:0\"\n",
+			want(func(c *Config) { c.App.Health.Path = "/h"; c.Proxy.Listen = "127.0.0.1:0" }),
+		},
+		{"sqlite url", base + "[database]\nurl = \"sqlite:///srv/shop/db.sqlite\"\n", want(func(c *Config) { c.Database.URL = "sqlite:///srv/shop/db.sqlite" })},
+		{"CRLF line ends", strings.ReplaceAll(base, "\n", "\r\n"), want(func(*Config) {})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse("cutover.toml", "/srv/shop", []byte(tt.doc))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("config mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want string // every error, one a line, as Error() prints them
+	}{
+		// syntax
+		{"unclosed table", "[app\n", `cutover.toml:1: invalid TOML: expected ']' to close table name`},
+		{"syntax on a later line", base + "instances = = 2\n", `cutover.toml:4: invalid TOML: unexpected character U+003D '=' at start of value`},
+		{"unterminated string", base + "[proxy]\nlisten = \"127.0.0.1:80\n", `cutover.toml:5: invalid TOML: basic strings cannot have new lines`},
+		// types
+		{"number for a duration", base + "\nstop_timeout = 10\n", `cutover.toml:5: app.stop_timeout: must be a duration string such as "10s", "1m30s" or "250ms", got the integer 10`},
+		{"bad duration", base + "[app.health]\ninterval = \"5 seconds\"\n", `cutover.toml:5: app.health.interval: must be a duration string such as "10s", "1m30s" or "250ms" (units ns, us, ms, s, m, h), got "5 seconds"`},
+		{"string for an integer", base + "instances = \"2\"\n", `cutover.toml:4: app.instances: must be an integer, got the string "2"`},
+		{"float for an integer", base + "instances = 2.5\n", `cutover.toml:4: app.instances: must be an integer, got the float 2.5`},
+		{"scalar for a table", "app = 3\n", `cutover.toml:1: app: must be a table, got the integer 3`},
+		{"table for a scalar", base + "[app.name]\n", `cutover.toml:4: app.name: must be a string, got a table`},
+		{"array of tables", base + "[[proxy]]\n", `cutover.toml:4: proxy: must be a table, got an array of tables`},
+		{"non-string env", base + "[app.env]\nDEBUG = true\n", `cutover.toml:5: app.env.DEBUG: must be a string, got the boolean true`},
+		{"inline table member", "app = { name = \"a\", command = \"b\", health = { interval = 3 } }\n", `cutover.toml:1: app.health.interval: must be a duration string such as "10s", "1m30s" or "250ms", got the integer 3`},
+		{"integer out of range", base + "log_max_size = 99999999999999999999\n", `cutover.toml:4: app.log_max_size: decimal number is too large to fit in a 64-bit signed integer`},
+		// unknown keys
+		{"typo", base + "instance = 3\n", `cutover.toml:4: app.instance: unknown key; did you mean "app.instances"?`},
+		{"wrong case", base + "Name = \"x\"\n", `cutover.toml:4: app.Name: unknown key; did you mean "app.name"?`},
+		{"misplaced key", base + "interval = \"1s\"\n", `cutover.toml:4: app.interval: unknown key; did you mean "app.health.interval"?`},
+		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, log_max_size, health`},
+		{"unknown table", base + "[metrics]\nport = 9090\n", `cutover.toml:4: metrics: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database`},
+		{"unknown dotted", "aap.name = \"x\"\n" + base, `cutover.toml:1: aap: unknown key; did you mean "app"?`},
+		{"duplicate key", base + "name = \"again\"\n", `cutover.toml:4: app.name: is already set on line 2; set each key once`},
+		{"duplicate table", base + "[app]\n", `cutover.toml:4: app: table [app] is already defined on line 1; write its keys under one header`},
+		// missing required keys
+		{"missing name", "[app]\ncommand = \"x\"\n", `cutover.toml:1: app.name: required key is missing; add name = "myapp" to [app]`},
+		{"missing app table", "[proxy]\n", "cutover.toml: app.name: required key is missing; add name = \"myapp\" to [app]\n" +
+			"cutover.toml: app.command: required key is missing; add command = \"./bin/server --port $PORT\" to [app]"},
+		// values
+		{"zero instances", base + "instances = 0\n", `cutover.toml:4: app.instances: must be between 1 and 64, got 0`},
+		{"too many instances", base + "instances = 65\n", `cutover.toml:4: app.instances: must be between 1 and 64, got 65`},
+		{"empty data_dir", "data_dir = \"\"\n" + base, `cutover.toml:1: data_dir: must not be empty; the default is ".cutover" beside the config file`},
+		{"bad name", "[app]\nname = \"my app\"\ncommand = \"x\"\n", `cutover.toml:2: app.name: must be letters, digits, '-', '_' and '.', got "my app"`},
+		{"blank command", "[app]\nname = \"a\"\ncommand = \"  \"\n", `cutover.toml:3: app.command: must not be empty: it starts one instance, which must listen on 127.0.0.1:$PORT`},
+		{"PORT in env", base + "[app.env]\nPORT = \"80\"\n", `cutover.toml:5: app.env.PORT: PORT is set by cutover for each instance and cannot be set here`},
+		{"bad env name", base + "[app.env]\n\"A-B\" = \"1\"\n", `cutover.toml:5: app.env.A-B: must be a variable name of letters, digits and '_', not starting with a digit`},
+		{"bad signal", base + "stop_signal = \"KILL\"\n", `cutover.toml:4: app.stop_signal: must be one of "TERM", "INT", "QUIT", "HUP", "USR1", "USR2" (with or without "SIG"), got "KILL"`},
+		{"zero duration", base + "stop_timeout = \"0s\"\n", `cutover.toml:4: app.stop_timeout: must be a positive duration such as "10s", got "0s"`},
+		{"negative duration", base + "[proxy]\ndrain_timeout = \"-1s\"\n", `cutover.toml:5: proxy.drain_timeout: must be a positive duration such as "10s", got "-1s"`},
+		{"small log", base + "log_max_size = 100\n", `cutover.toml:4: app.log_max_size: must be at least 4096 bytes, got 100`},
+		{"health path", base + "[app.health]\npath = \"up\"\n", `cutover.toml:5: app.health.path: must be a URL path starting with "/", got "up"`},
+		{"healthy_after", base + "[app.health]\nhealthy_after = 0\n", `cutover.toml:5: app.health.healthy_after: must be at least 1, got 0`},
+		{"listen without port", base + "[proxy]\nlisten = \"localhost\"\n", `cutover.toml:5: proxy.listen: must be host:port such as "127.0.0.1:8080" or ":80", got "localhost"`},
+		{"listen port", base + "[proxy]\nlisten = \"127.0.0.1:http\"\n", `cutover.toml:5: proxy.listen: port must be a number from 0 to 65535 (0 picks a free one), got "http"`},
+		{"strategy", base + "[deploy]\nstrategy = \"canary\"\n", `cutover.toml:5: deploy.strategy: must be "bluegreen", got "canary"`},
+		{"keep", base + "[release]\nkeep = 1\n", `cutover.toml:5: release.keep: must be at least 2 (the live release and the rollback target), got 1`},
+		{"url scheme", base + "[database]\nurl = \"mysql://u:secret@h/db\"\n", `cutover.toml:5: database.url: must start with "postgres://", "postgresql://" or "sqlite://" (or be empty for no database), got "mysql://u:xxxxx@h/db"`},
+		{"url variable", base + "[database]\nurl = \"postgres://${PG\"\n", `cutover.toml:5: database.url: "${PG" has no closing '}'`},
+		{"url variable name", base + "[database]\nurl = \"${1A}\"\n", `cutover.toml:5: database.url: ${1A} is not a valid variable name (letters, digits and '_')`},
+		{"format", base + "[database]\nformat = \"liquibase\"\n", `cutover.toml:5: database.format: must be one of "auto", "native", "golang-migrate", "goose", "flyway", got "liquibase"`},
+		{"contract", base + "[database]\ncontract = \"later\"\n", `cutover.toml:5: database.contract: must be "auto" or "manual", got "later"`},
+		{"table", base + "[database]\ntable = \"my-table\"\n", `cutover.toml:5: database.table: must be a table name (letters, digits and '_', optionally schema.table, at most 63 each), got "my-table"`},
+		{"statement_timeout", base + "[database]\nstatement_timeout = \"-5s\"\n", `cutover.toml:5: database.statement_timeout: must not be negative (0 means no limit), got -5s`},
+		{
+			"several, in line order",
+			"[app]\ninstances = 0\nname = \"a b\"\ncommand = \"x\"\n[release]\nkeep = 0\n",
+			"cutover.toml:2: app.instances: must be between 1 and 64, got 0\n" +
+				"cutover.toml:3: app.name: must be letters, digits, '-', '_' and '.', got \"a b\"\n" +
+				"cutover.toml:6: release.keep: must be at least 2 (the live release and the rollback target), got 0",
+		},
+		{
+			"several unknown keys",
+			base + "instance = 1\n[bogus]\n[app.health]\nintervall = \"1s\"\n",
+			"cutover.toml:4: app.instance: unknown key; did you mean \"app.instances\"?\n" +
+				"cutover.toml:5: bogus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database\n" +
+				"cutover.toml:7: app.health.intervall: unknown key; did you mean \"app.health.interval\"?",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parse("cutover.toml", "/srv/shop", []byte(tt.doc))
+			if err == nil {
+				t.Fatalf("parse accepted it: %+v", c)
+			}
+			if got := err.Error(); got != tt.want {
+				t.Errorf("error:\n got %q\nwant %q", got, tt.want)
+			}
+			checkAllErrors(t, err)
+		})
+	}
+}
+
+// checkAllErrors fails unless err is an *Error or a join of only *Errors.
+func checkAllErrors(t *testing.T, err error) {
+	t.Helper()
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			checkAllErrors(t, e)
+		}
+		return
+	}
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Errorf("got %T %q, want a *config.Error", err, err)
+	}
+}
+
+func TestErrorFields(t *testing.T) {
+	_, err := parse("conf/cutover.toml", "/srv", []byte(base+"[app.health]\ninterval = 1\n"))
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %T, want *Error", err)
+	}
+	got := Error{File: ce.File, Line: ce.Line, Field: ce.Field}
+	want := Error{File: "conf/cutover.toml", Line: 5, Field: "app.health.interval"}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cutover.toml")
+	if err := os.WriteFile(path, []byte("data_dir = \"state\"\n"+base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	c, err := Load("cutover.toml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	// t.TempDir may sit behind a symlink; Load keeps the path it was given,
+	// made absolute, without resolving links.
+	checks := []struct{ name, got, want string }{
+		{"Path", c.Path, path},
+		{"DataDir", c.DataDir, filepath.Join(dir, "state")},
+		{"SocketPath", c.SocketPath(), filepath.Join(dir, "state", "cutover.sock")},
+		{"StatePath", c.StatePath(), filepath.Join(dir, "state", "state.db")},
+		{"ReleasesDir", c.ReleasesDir(), filepath.Join(dir, "state", "releases")},
+		{"LogsDir", c.LogsDir(), filepath.Join(dir, "state", "logs")},
+		{"CurrentLink", c.CurrentLink(), filepath.Join(dir, "state", "current")},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.toml")
+	_, err := Load(path)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %T %v, want *Error", err, err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("errors.Is(err, fs.ErrNotExist) = false for %q", err)
+	}
+	want := path + ": config file does not exist; create one with `cutover init`"
+	if got := err.Error(); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]syscall.Signal{
+		"TERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT, "quit": syscall.SIGQUIT,
+		"sighup": syscall.SIGHUP, "USR1": syscall.SIGUSR1, " SIGUSR2 ": syscall.SIGUSR2,
+	} {
+		got, err := ParseSignal(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "KILL", "SIGSTOP", "15"} {
+		if _, err := ParseSignal(in); err == nil {
+			t.Errorf("ParseSignal(%q) accepted it", in)
+		}
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(Example("shop")))
+	f.Add([]byte(base))
+	f.Add([]byte(base + "[app.env]\nA = \"1\"\n[database]\nurl = \"postgres://${X}\"\n"))
+	f.Add([]byte("app = { name = \"a\", command = \"b\", health = { interval = 3 } }\n"))
+	f.Add([]byte("[app\n"))
+	f.Add([]byte("a.b.c = [1, {x = 2}]\n[[d]]\n"))
+	f.Add([]byte("[app]\nname = '''\nx'''\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parse("cutover.toml", "/srv", data)
+		if err != nil {
+			checkAllErrors(t, err)
+			return
+		}
+		if !filepath.IsAbs(c.DataDir) || c.App.Signal == 0 || c.App.Name == "" {
+			t.Errorf("accepted config is incomplete: %+v", c)
+		}
+	})
+}

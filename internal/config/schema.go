@@ -1,0 +1,163 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// fieldKind is what a key of cutover.toml holds.
+type fieldKind int
+
+const (
+	kindTable     fieldKind = iota // a struct: a TOML table with known keys
+	kindStringMap                  // map[string]string: a table of any keys, string values
+	kindString
+	kindInt
+	kindDuration // a Duration: a TOML string such as "10s"
+)
+
+// spec describes one key of the file format. It is derived from the toml
+// tags of Config, so the structs stay the single source of truth.
+type spec struct {
+	kind   fieldKind
+	fields map[string]*spec // kindTable only
+	names  []string         // kindTable only: keys in declaration order
+}
+
+// want says what a value of this kind must be, for error messages.
+func (s *spec) want() string {
+	switch s.kind {
+	case kindTable:
+		return "a table"
+	case kindStringMap:
+		return "a table of strings"
+	case kindString:
+		return "a string"
+	case kindInt:
+		return "an integer"
+	case kindDuration:
+		return `a duration string such as "10s", "1m30s" or "250ms"`
+	}
+	return "?"
+}
+
+var durationType = reflect.TypeFor[Duration]()
+
+// specOf derives the spec of a Go type used in Config. It panics on a type
+// the file format does not support, which a test catches.
+func specOf(t reflect.Type) *spec {
+	if t == durationType {
+		return &spec{kind: kindDuration}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		s := &spec{kind: kindTable, fields: map[string]*spec{}}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			s.fields[name] = specOf(f.Type)
+			s.names = append(s.names, name)
+		}
+		return s
+	case reflect.Map:
+		if t.Key().Kind() != reflect.String || t.Elem().Kind() != reflect.String {
+			panic(fmt.Sprintf("config: unsupported map type %s", t))
+		}
+		return &spec{kind: kindStringMap}
+	case reflect.String:
+		return &spec{kind: kindString}
+	case reflect.Int, reflect.Int64:
+		return &spec{kind: kindInt}
+	}
+	panic(fmt.Sprintf("config: unsupported field type %s", t))
+}
+
+// schema is the spec of the whole file.
+var schema = specOf(reflect.TypeFor[Config]())
+
+// envValueSpec is the spec of one value of a kindStringMap table.
+var envValueSpec = &spec{kind: kindString}
+
+// allKeys returns every dotted key of the schema, tables included.
+func allKeys() []string {
+	var out []string
+	var walk func(prefix string, s *spec)
+	walk = func(prefix string, s *spec) {
+		for _, n := range s.names {
+			full := n
+			if prefix != "" {
+				full = prefix + "." + n
+			}
+			out = append(out, full)
+			if c := s.fields[n]; c.kind == kindTable {
+				walk(full, c)
+			}
+		}
+	}
+	walk("", schema)
+	return out
+}
+
+// suggest returns the known key closest to the unknown key name (whose
+// dotted parent is parent, spec s), or "" when none is close. A key that
+// exists under the same name in another table wins: "interval" in [app]
+// most likely belongs to [app.health].
+func suggest(parent string, s *spec, name string) string {
+	lname := strings.ToLower(name)
+	var elsewhere []string
+	for _, k := range allKeys() {
+		last := k[strings.LastIndexByte(k, '.')+1:]
+		if last == lname && k != join(parent, name) {
+			elsewhere = append(elsewhere, k)
+		}
+	}
+	if len(elsewhere) > 0 {
+		sort.Strings(elsewhere)
+		return elsewhere[0]
+	}
+	best, bestDist := "", max(2, len(name)/3)+1
+	for _, n := range s.names {
+		if d := editDistance(lname, n); d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return join(parent, best)
+}
+
+// join appends name to the dotted key parent.
+func join(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes. Keys
+// are short ASCII, so the quadratic table is small.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,191 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// validator checks the values of a decoded Config, reporting each problem
+// at the line of its key.
+type validator struct {
+	ix   *index
+	errs []*Error
+}
+
+// line is the line of field's key, or of its table when the key is not
+// set (a default), or 0.
+func (v *validator) line(field string) int {
+	if l, ok := v.ix.keys[field]; ok {
+		return l
+	}
+	if i := strings.LastIndexByte(field, '.'); i >= 0 {
+		return v.ix.tables[field[:i]]
+	}
+	return 0
+}
+
+func (v *validator) fail(field, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.ix.file, Line: v.line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// required reports a missing key. The line is its table's header, or 0
+// when the table is absent.
+func (v *validator) required(field, example string) bool {
+	if _, ok := v.ix.keys[field]; ok {
+		return true
+	}
+	table, key, _ := strings.Cut(field, ".")
+	v.errs = append(v.errs, &Error{
+		File:  v.ix.file,
+		Line:  v.ix.tables[table],
+		Field: field,
+		Msg:   fmt.Sprintf("required key is missing; add %s = %s to [%s]", key, example, table),
+	})
+	return false
+}
+
+var (
+	appNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// tableRE is a table name, optionally schema-qualified, as Postgres and
+	// SQLite accept it unquoted (63 bytes is Postgres' identifier limit).
+	tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)
+)
+
+func (v *validator) config(c *Config) {
+	if strings.TrimSpace(c.DataDir) == "" {
+		v.fail("data_dir", `must not be empty; the default is ".cutover" beside the config file`)
+	}
+	v.app(&c.App)
+	v.health(&c.App.Health)
+	v.proxy(&c.Proxy)
+	switch c.Deploy.Strategy {
+	case "bluegreen":
+	default:
+		v.fail("deploy.strategy", `must be "bluegreen", got %q`, c.Deploy.Strategy)
+	}
+	if c.Release.Keep < 2 {
+		v.fail("release.keep", "must be at least 2 (the live release and the rollback target), got %d", c.Release.Keep)
+	}
+	v.database(&c.Database)
+}
+
+func (v *validator) app(a *App) {
+	if v.required("app.name", `"myapp"`) && !appNameRE.MatchString(a.Name) {
+		v.fail("app.name", "must be letters, digits, '-', '_' and '.', got %q", a.Name)
+	}
+	if v.required("app.command", `"./bin/server --port $PORT"`) && strings.TrimSpace(a.Command) == "" {
+		v.fail("app.command", "must not be empty: it starts one instance, which must listen on 127.0.0.1:$PORT")
+	}
+	if a.Instances < 1 || a.Instances > 64 {
+		v.fail("app.instances", "must be between 1 and 64, got %d", a.Instances)
+	}
+	for name, val := range a.Env {
+		field := "app.env." + name
+		switch {
+		case name == "PORT":
+			v.fail(field, "PORT is set by cutover for each instance and cannot be set here")
+		case !envNameRE.MatchString(name):
+			v.fail(field, "must be a variable name of letters, digits and '_', not starting with a digit")
+		case strings.ContainsRune(val, 0):
+			v.fail(field, "must not contain a NUL byte")
+		}
+	}
+	sig, err := ParseSignal(a.StopSignal)
+	if err != nil {
+		v.fail("app.stop_signal", "%v", err)
+	}
+	a.Signal = sig
+	v.positive("app.stop_timeout", a.StopTimeout)
+	if a.LogMaxSize < 4096 {
+		v.fail("app.log_max_size", "must be at least 4096 bytes, got %d", a.LogMaxSize)
+	}
+}
+
+func (v *validator) health(h *Health) {
+	if !strings.HasPrefix(h.Path, "/") {
+		v.fail("app.health.path", `must be a URL path starting with "/", got %q`, h.Path)
+	}
+	v.positive("app.health.interval", h.Interval)
+	v.positive("app.health.timeout", h.Timeout)
+	v.positive("app.health.boot_timeout", h.BootTimeout)
+	if h.HealthyAfter < 1 {
+		v.fail("app.health.healthy_after", "must be at least 1, got %d", h.HealthyAfter)
+	}
+	if h.UnhealthyAfter < 1 {
+		v.fail("app.health.unhealthy_after", "must be at least 1, got %d", h.UnhealthyAfter)
+	}
+}
+
+func (v *validator) proxy(p *Proxy) {
+	if _, port, err := net.SplitHostPort(p.Listen); err != nil {
+		v.fail("proxy.listen", `must be host:port such as "127.0.0.1:8080" or ":80", got %q`, p.Listen)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.fail("proxy.listen", "port must be a number from 0 to 65535 (0 picks a free one), got %q", port)
+	}
+	v.positive("proxy.hold_timeout", p.HoldTimeout)
+	v.positive("proxy.drain_timeout", p.DrainTimeout)
+	v.positive("proxy.read_header_timeout", p.ReadHeaderTimeout)
+	v.positive("proxy.idle_timeout", p.IdleTimeout)
+	v.positive("proxy.response_header_timeout", p.ResponseHeaderTimeout)
+}
+
+func (v *validator) database(d *Database) {
+	if d.URL != "" {
+		if err := checkURL(d.URL); err != nil {
+			v.fail("database.url", "%v", err)
+		}
+	}
+	if strings.TrimSpace(d.Dir) == "" {
+		v.fail("database.dir", `must not be empty; the default is "migrations"`)
+	}
+	if !tableRE.MatchString(d.Table) {
+		v.fail("database.table", "must be a table name (letters, digits and '_', optionally schema.table, at most 63 each), got %q", d.Table)
+	}
+	switch d.Format {
+	case "auto", "native", "golang-migrate", "goose", "flyway":
+	default:
+		v.fail("database.format", `must be one of "auto", "native", "golang-migrate", "goose", "flyway", got %q`, d.Format)
+	}
+	switch d.Contract {
+	case "auto", "manual":
+	default:
+		v.fail("database.contract", `must be "auto" or "manual", got %q`, d.Contract)
+	}
+	v.positive("database.lock_timeout", d.LockTimeout)
+	if d.StatementTimeout.Duration < 0 {
+		v.fail("database.statement_timeout", "must not be negative (0 means no limit), got %s", d.StatementTimeout)
+	}
+	v.positive("database.migrate_lock_timeout", d.MigrateLockTimeout)
+}
+
+// positive checks that a duration is greater than zero.
+func (v *validator) positive(field string, d Duration) {
+	if d.Duration <= 0 {
+		v.fail(field, "must be a positive duration such as %q, got %q", "10s", d.Duration.String())
+	}
+}
+
+// signals are the stop signals an app may ask for.
+var signals = map[string]syscall.Signal{
+	"TERM": syscall.SIGTERM,
+	"INT":  syscall.SIGINT,
+	"QUIT": syscall.SIGQUIT,
+	"HUP":  syscall.SIGHUP,
+	"USR1": syscall.SIGUSR1,
+	"USR2": syscall.SIGUSR2,
+}
+
+// ParseSignal parses a stop signal name: "TERM", "INT", "QUIT", "HUP",
+// "USR1" or "USR2", with or without "SIG", in any case.
+func ParseSignal(name string) (syscall.Signal, error) {
+	n := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(name)), "SIG")
+	if s, ok := signals[n]; ok {
+		return s, nil
+	}
+	return 0, fmt.Errorf(`must be one of "TERM", "INT", "QUIT", "HUP", "USR1", "USR2" (with or without "SIG"), got %q`, name)
+}

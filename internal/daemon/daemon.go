@@ -1,0 +1,159 @@
+// Package daemon wires one running `cutover serve`: the state database, the
+// proxy listener, the deploy engine (which owns the supervisor) and the
+// admin API socket. It owns start-up order and shutdown.
+//
+// Shutdown on SIGTERM/SIGINT leaves the app's instances running: they live
+// in their own process groups and the next daemon re-adopts them (see
+// deploy.Engine.Recover), so a daemon restart — even after SIGKILL — costs
+// the app no more than the moments the proxy listener is closed. `cutover
+// stop` is the way to take the app down on purpose.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cutover/cutover/internal/api"
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/state"
+)
+
+// Options configure Run.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Ready, when set, is called once the proxy and the API listen.
+	Ready func(proxyAddr string)
+}
+
+// Run serves until ctx is cancelled or a stop request arrives.
+func Run(ctx context.Context, opts Options) error {
+	cfg, log := opts.Config, opts.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	store, err := state.Open(cfg.StatePath())
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	px := proxy.New(proxy.Options{
+		HoldTimeout:           cfg.Proxy.HoldTimeout.Duration,
+		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout.Duration,
+		Logger:                log,
+	})
+	eng, err := deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	proxyLn, err := net.Listen("tcp", cfg.Proxy.Listen)
+	if err != nil {
+		return fmt.Errorf("proxy listen on %s (proxy.listen in %s): %w", cfg.Proxy.Listen, cfg.Path, err)
+	}
+	if err := eng.Recover(ctx); err != nil {
+		proxyLn.Close()
+		return err
+	}
+	apiLn, err := listenUnix(cfg.SocketPath())
+	if err != nil {
+		proxyLn.Close()
+		return err
+	}
+
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var stopOnce sync.Once
+	apiSrv := &http.Server{Handler: api.NewServer(eng, store, log, func() { stopOnce.Do(stop) }), ReadHeaderTimeout: 10 * time.Second}
+	proxySrv := px.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
+
+	errc := make(chan error, 2)
+	go func() { errc <- serve(proxySrv, proxyLn, "proxy") }()
+	go func() { errc <- serve(apiSrv, apiLn, "api") }()
+	log.Info("cutover serving", "app", cfg.App.Name, "proxy", proxyLn.Addr().String(), "api", cfg.SocketPath())
+	if opts.Ready != nil {
+		opts.Ready(proxyLn.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-stopCtx.Done():
+	case runErr = <-errc:
+	}
+	log.Info("cutover shutting down; instances keep running for the next daemon")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Finish requests in flight, then stop.
+	if err := proxySrv.Shutdown(sctx); err != nil {
+		log.Warn("proxy shutdown", "err", err)
+	}
+	if err := apiSrv.Shutdown(sctx); err != nil {
+		log.Warn("api shutdown", "err", err)
+	}
+	os.Remove(cfg.SocketPath()) //nolint:errcheck // the next daemon replaces it anyway
+	return runErr
+}
+
+func serve(srv *http.Server, ln net.Listener, name string) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s server: %w", name, err)
+	}
+	return nil
+}
+
+// lockDataDir takes an exclusive flock on <data_dir>/daemon.lock so two
+// daemons never drive the same app. The kernel drops it when the process
+// dies, however it dies.
+func lockDataDir(dir string) (func(), error) {
+	path := filepath.Join(dir, "daemon.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another cutover daemon already serves %s (lock %s held)", dir, path)
+	}
+	f.Truncate(0)                       //nolint:errcheck // the pid is informative only
+	fmt.Fprintf(f, "%d\n", os.Getpid()) //nolint:errcheck // informative only
+	return func() { f.Close() }, nil
+}
+
+// listenUnix listens on a unix socket readable by the owner only. A stale
+// socket left by a killed daemon is removed (the data dir lock proves no
+// daemon uses it).
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("admin API listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin API socket %s: %w", path, err)
+	}
+	return ln, nil
+}

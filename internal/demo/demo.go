@@ -1,0 +1,348 @@
+// Package demo tells cutover's whole story in a temporary directory with
+// nothing installed: it starts a real daemon (this same binary, `serve`),
+// ships three releases of the built-in demo app under real load — a good
+// one, a second good one, a broken one — rolls back, and prints what every
+// request saw. `cutover demo` runs it.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cutover/cutover/internal/api"
+	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/load"
+)
+
+// Options configure Run.
+type Options struct {
+	Out  io.Writer
+	Exe  string // the cutover binary; default os.Executable()
+	Dir  string // work directory; default a new temp dir
+	Keep bool   // leave the daemon and app running at the end
+	Rate int    // requests per second of the load; default 200
+	// Pause is how long each steady phase lasts. Default 2s.
+	Pause time.Duration
+}
+
+// Summary is what the demo measured.
+type Summary struct {
+	Report   load.Report
+	Dir      string
+	ProxyURL string
+}
+
+type story struct {
+	opts   Options
+	out    io.Writer
+	dir    string
+	cfg    string
+	client *api.Client
+	daemon *exec.Cmd
+	url    string
+}
+
+// Run runs the demo and returns what it measured. It fails if any request
+// failed or was answered by the broken release.
+func Run(ctx context.Context, opts Options) (Summary, error) {
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Rate <= 0 {
+		opts.Rate = 200
+	}
+	if opts.Pause <= 0 {
+		opts.Pause = 2 * time.Second
+	}
+	if opts.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return Summary{}, fmt.Errorf("find the cutover binary: %w", err)
+		}
+		opts.Exe = exe
+	}
+	s := &story{opts: opts, out: opts.Out}
+	if err := s.setup(); err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Dir: s.dir, ProxyURL: s.url}
+	keep := false
+	defer func() {
+		if !keep {
+			s.teardown()
+		}
+	}()
+	if err := s.startDaemon(ctx); err != nil {
+		return sum, err
+	}
+	rep, err := s.play(ctx)
+	sum.Report = rep
+	if err != nil {
+		return sum, err
+	}
+	s.say("")
+	s.say("What every request saw (load: %d req/s, 20%% on fresh connections):", opts.Rate)
+	rep.Print(s.out)
+	s.say("")
+	var bad []string
+	if rep.Total.Failed > 0 {
+		bad = append(bad, fmt.Sprintf("%d of %d requests failed", rep.Total.Failed, rep.Total.Requests))
+	}
+	if n := rep.Total.Versions["v3"]; n > 0 {
+		bad = append(bad, fmt.Sprintf("%d requests were answered by the broken v3", n))
+	}
+	if opts.Keep {
+		keep = true
+		s.say("The daemon and the app keep running:")
+		s.say("  app (through the proxy):  %s", s.url)
+		s.say("  config:                   %s", s.cfg)
+		s.say("  try:    %s -c %s status", opts.Exe, s.cfg)
+		s.say("          %s -c %s releases", opts.Exe, s.cfg)
+		s.say("          %s -c %s deploy %s", opts.Exe, s.cfg, filepath.Join(s.dir, "src", "v2"))
+		s.say("  stop:   %s -c %s stop && rm -rf %s", opts.Exe, s.cfg, s.dir)
+	}
+	if len(bad) > 0 {
+		return sum, errors.New(strings.Join(bad, "; "))
+	}
+	s.say("%d requests, 0 failed, across 2 deploys, 1 aborted deploy and 1 rollback. That is cutover.", rep.Total.Requests)
+	return sum, nil
+}
+
+func (s *story) say(format string, args ...any) { fmt.Fprintf(s.out, format+"\n", args...) }
+
+func (s *story) setup() error {
+	dir := s.opts.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "cutover-demo-")
+		if err != nil {
+			return fmt.Errorf("create demo dir: %w", err)
+		}
+		dir = d
+	}
+	s.dir = dir
+	releases := map[string]string{
+		"v1": "",
+		"v2": "",
+		// v3 is broken: it dies at boot, as a release with a bad migration
+		// or a missing setting would.
+		"v3": "DEMO_FAIL_BOOT=1\n",
+	}
+	for v, env := range releases {
+		rd := filepath.Join(dir, "src", v)
+		if err := os.MkdirAll(rd, 0o755); err != nil {
+			return fmt.Errorf("create demo release %s: %w", v, err)
+		}
+		if err := os.WriteFile(filepath.Join(rd, "VERSION"), []byte(v+"\n"), 0o644); err != nil {
+			return err
+		}
+		if env != "" {
+			if err := os.WriteFile(filepath.Join(rd, "demo.env"), []byte(env), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	s.url = fmt.Sprintf("http://127.0.0.1:%d/", port)
+	s.cfg = filepath.Join(dir, "cutover.toml")
+	toml := fmt.Sprintf(`# cutover.toml written by cutover demo
+data_dir = "data"
+
+[app]
+name = "demo"
+command = %s
+instances = 2
+stop_timeout = "5s"
+
+[app.env]
+DEMO_BOOT_DELAY = "300ms"   # a slow boot, like a JVM's
+
+[app.health]
+path = "/healthz"
+interval = "200ms"
+healthy_after = 2
+boot_timeout = "15s"
+
+[proxy]
+listen = "127.0.0.1:%d"
+drain_timeout = "5s"
+`, strconv.Quote(shellQuote(s.opts.Exe)+" demo-app"), port)
+	return os.WriteFile(s.cfg, []byte(toml), 0o644)
+}
+
+func (s *story) startDaemon(ctx context.Context) error {
+	logPath := filepath.Join(s.dir, "daemon.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(s.opts.Exe, "serve", "-c", s.cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own session: Ctrl-C on the demo must not reach the daemon, which
+	// the demo stops itself (or leaves running with --keep).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the daemon: %w", err)
+	}
+	s.daemon = cmd
+	s.client = api.NewClient(filepath.Join(s.dir, "data", "cutover.sock"))
+	s.say("▶ cutover serve -c %s   (daemon pid %d, log %s)", s.cfg, cmd.Process.Pid, logPath)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := s.client.Status(ctx); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the daemon did not answer within 15s; see %s", logPath)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (s *story) deploy(ctx context.Context, req deploy.Request) error {
+	_, err := s.client.Deploy(ctx, req, func(ev deploy.Event) {
+		switch {
+		case ev.Type == "step" && ev.Status == "ok":
+			s.say("    ✓ %-8s %-7s %s", ev.Step, ms(ev.DurationMS), ev.Message)
+		case ev.Type == "step" && ev.Status == "failed":
+			s.say("    ✗ %-8s %-7s %s", ev.Step, ms(ev.DurationMS), ev.Message)
+		case ev.Type == "log":
+			s.say("      %s:", ev.Message)
+			for _, l := range ev.Lines {
+				s.say("        | %s", l)
+			}
+		}
+	})
+	return err
+}
+
+func ms(v float64) string {
+	d := time.Duration(v * float64(time.Millisecond))
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+func (s *story) pause(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func (s *story) play(ctx context.Context) (load.Report, error) {
+	src := func(v string) string { return filepath.Join(s.dir, "src", v) }
+	s.say("")
+	s.say("1. Deploy v1: copy the release, boot 2 instances, wait for their health checks, switch.")
+	if err := s.deploy(ctx, deploy.Request{Source: src("v1")}); err != nil {
+		return load.Report{}, fmt.Errorf("deploy v1: %w", err)
+	}
+	s.say("")
+	s.say("2. Put it under load: %d requests/s through the proxy at %s", s.opts.Rate, s.url)
+	gen := load.Start(load.Options{URL: s.url, Rate: s.opts.Rate, FreshShare: 0.2, Timeout: 30 * time.Second, MaxDuration: 5 * time.Minute}, "v1 serving")
+	stopped := false
+	stop := func() load.Report {
+		stopped = true
+		return gen.Stop()
+	}
+	defer func() {
+		if !stopped {
+			gen.Stop()
+		}
+	}()
+	if err := s.pause(ctx, s.opts.Pause); err != nil {
+		return load.Report{}, err
+	}
+
+	s.say("")
+	s.say("3. Deploy v2 under load: v2 boots beside v1, traffic switches at once, v1 drains and stops.")
+	gen.Mark("deploy v2")
+	if err := s.deploy(ctx, deploy.Request{Source: src("v2")}); err != nil {
+		return load.Report{}, fmt.Errorf("deploy v2: %w", err)
+	}
+	gen.Mark("v2 serving")
+	if err := s.pause(ctx, s.opts.Pause); err != nil {
+		return load.Report{}, err
+	}
+
+	s.say("")
+	s.say("4. Deploy a broken v3: its instances die at boot. The deploy aborts; v2 never stops serving.")
+	gen.Mark("deploy v3 (broken)")
+	if err := s.deploy(ctx, deploy.Request{Source: src("v3")}); err == nil {
+		return load.Report{}, errors.New("deploy v3: the broken release was accepted")
+	} else {
+		s.say("    → aborted; v2 kept serving throughout")
+	}
+	gen.Mark("v2 still serving")
+	if err := s.pause(ctx, s.opts.Pause); err != nil {
+		return load.Report{}, err
+	}
+
+	s.say("")
+	s.say("5. Roll back to the previous release (v1), same zero-downtime path, with v1's own config.")
+	gen.Mark("rollback to v1")
+	if err := s.deploy(ctx, deploy.Request{Rollback: true}); err != nil {
+		return load.Report{}, fmt.Errorf("rollback: %w", err)
+	}
+	gen.Mark("v1 serving")
+	if err := s.pause(ctx, s.opts.Pause); err != nil {
+		return load.Report{}, err
+	}
+	return stop(), nil
+}
+
+// teardown stops the app and the daemon and removes the demo directory.
+func (s *story) teardown() {
+	if s.daemon != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := s.client.Stop(ctx); err != nil {
+			s.daemon.Process.Signal(syscall.SIGTERM) //nolint:errcheck // best effort
+		}
+		cancel()
+		done := make(chan struct{})
+		go func() { s.daemon.Wait(); close(done) }() //nolint:errcheck // exit status is irrelevant here
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			s.daemon.Process.Kill() //nolint:errcheck // last resort
+			<-done
+		}
+	}
+	if s.opts.Dir == "" {
+		os.RemoveAll(s.dir) //nolint:errcheck // a temp dir
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// shellQuote quotes a path for /bin/sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

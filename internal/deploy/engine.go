@@ -1,0 +1,160 @@
+// Package deploy is the only package that drives the others: it runs the
+// deploy state machine (lock → prepare → boot → switch → drain → finish),
+// rollbacks, and the daemon's recovery at start. Every step is recorded in
+// state, so a daemon that dies mid-deploy restarts into a consistent world:
+// the release recorded as live keeps (or gets back) its instances, anything
+// else is stopped.
+//
+// Instances are owned here as "managed" triples: a supervisor process, a
+// proxy backend, and a health checker that moves the backend in and out of
+// rotation.
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/release"
+	"github.com/cutover/cutover/internal/state"
+	"github.com/cutover/cutover/internal/supervisor"
+)
+
+// Options configure an Engine.
+type Options struct {
+	// Config is the daemon's configuration as loaded at start. Deploys
+	// re-read Config.Path so that [app] changes apply to the next deploy.
+	Config *config.Config
+	Store  *state.Store
+	Proxy  *proxy.Proxy
+	Logger *slog.Logger
+}
+
+// Engine runs deploys for one app. Create it with New, call Recover once,
+// then Deploy/Rollback as asked; Close at daemon shutdown leaves instances
+// running for the next daemon.
+type Engine struct {
+	log   *slog.Logger
+	store *state.Store
+	rel   *release.Manager
+	sup   *supervisor.Supervisor
+	px    *proxy.Proxy
+
+	ctx    context.Context // the engine's lifetime; cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // health checker goroutines
+
+	deployMu sync.Mutex // held by the one running deploy
+
+	mu       sync.Mutex // guards the fields below
+	cfg      *config.Config
+	insts    map[string]*managed // by instance id
+	progress *Progress           // the running deploy, nil when idle
+	closed   bool
+}
+
+// New returns an Engine. It creates the supervisor; instances are started
+// or adopted by Recover and deploys.
+func New(opts Options) (*Engine, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rel, err := release.NewManager(opts.Config.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		log:    log.With("component", "deploy", "app", opts.Config.App.Name),
+		store:  opts.Store,
+		rel:    rel,
+		px:     opts.Proxy,
+		ctx:    ctx,
+		cancel: cancel,
+		cfg:    opts.Config,
+		insts:  map[string]*managed{},
+	}
+	e.sup = supervisor.New(supervisor.Options{
+		OnChange: e.onInstanceChange,
+		Logger:   log,
+	})
+	return e, nil
+}
+
+// Config returns the configuration the daemon runs with.
+func (e *Engine) Config() *config.Config {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg
+}
+
+// Releases returns the release manager.
+func (e *Engine) Releases() *release.Manager { return e.rel }
+
+// Close stops health checking and detaches from the instances without
+// stopping them: a daemon that restarts re-adopts them (see Recover).
+func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.sup.Detach()
+	e.cancel()
+	e.wg.Wait()
+}
+
+// StopAll stops every instance gracefully and forgets them; used by
+// `cutover stop`, which takes the app down on purpose.
+func (e *Engine) StopAll(ctx context.Context) error {
+	e.mu.Lock()
+	var all []*managed
+	for _, m := range e.insts {
+		all = append(all, m)
+	}
+	e.mu.Unlock()
+	return e.stopInstances(ctx, all)
+}
+
+// appConfigJSON is how a release remembers the [app] section it runs with.
+func appConfigJSON(app config.App) string {
+	b, err := json.Marshal(app)
+	if err != nil {
+		// config.App holds only strings, numbers, maps and durations.
+		panic(fmt.Sprintf("encode app config: %v", err))
+	}
+	return string(b)
+}
+
+func decodeAppConfig(s string) (config.App, error) {
+	var app config.App
+	if err := json.Unmarshal([]byte(s), &app); err != nil {
+		return app, fmt.Errorf("decode recorded app config: %w", err)
+	}
+	return app, nil
+}
+
+// Progress returns the running deploy, or nil.
+func (e *Engine) Progress() *Progress {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.progress == nil {
+		return nil
+	}
+	p := *e.progress
+	return &p
+}
+
+func (e *Engine) setStep(step string) {
+	e.mu.Lock()
+	if e.progress != nil {
+		e.progress.Step = step
+	}
+	e.mu.Unlock()
+}
+
+func now() time.Time { return time.Now() }

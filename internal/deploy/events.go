@@ -1,0 +1,83 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Step names, in the order a deploy runs them.
+const (
+	StepLock     = "lock"
+	StepPrepare  = "prepare"
+	StepCheck    = "check"
+	StepExpand   = "expand"
+	StepBoot     = "boot"
+	StepSwitch   = "switch"
+	StepDrain    = "drain"
+	StepContract = "contract"
+	StepFinish   = "finish"
+)
+
+// Event is one thing that happened during a deploy, streamed to the CLI as
+// it happens.
+type Event struct {
+	Time time.Time `json:"time"`
+	// Type is "step" (a step started or ended), "info" (a remark), "log"
+	// (lines of an instance's log) or "result" (the last event).
+	Type string `json:"type"`
+	// Step is the step's name (see the Step constants).
+	Step string `json:"step,omitempty"`
+	// Status of a step event: "start", "ok", "failed" or "skipped".
+	Status string `json:"status,omitempty"`
+	// DurationMS is how long the step took (step ok/failed events).
+	DurationMS float64 `json:"duration_ms,omitempty"`
+	// Message is a one-line human description.
+	Message string `json:"message,omitempty"`
+	// Lines are log lines (log events).
+	Lines []string `json:"lines,omitempty"`
+	// Instance names the instance of a log event.
+	Instance string `json:"instance,omitempty"`
+	// Result fields (result events).
+	OK       bool   `json:"ok,omitempty"`
+	Release  string `json:"release,omitempty"`
+	DeployID int64  `json:"deploy_id,omitempty"`
+	// ErrorKind classifies a failed result: "busy", "config", "usage",
+	// "failed". Empty on success.
+	ErrorKind string `json:"error_kind,omitempty"`
+}
+
+// Emitter receives events. It must not block for long: the deploy waits
+// for it.
+type Emitter func(Event)
+
+// ErrBusy is returned when a deploy is asked for while another runs.
+var ErrBusy = errors.New("another deploy is in progress")
+
+// BusyError says which deploy holds the lock.
+type BusyError struct {
+	Running Progress
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("another %s is in progress (deploy #%d of %s, step %s, started %s ago); wait for it or check `cutover status`",
+		e.Running.Kind, e.Running.DeployID, e.Running.Release, e.Running.Step, time.Since(e.Running.StartedAt).Round(time.Second))
+}
+
+func (e *BusyError) Unwrap() error { return ErrBusy }
+
+// Progress describes the deploy in flight.
+type Progress struct {
+	DeployID  int64     `json:"deploy_id"`
+	Kind      string    `json:"kind"`
+	Release   string    `json:"release"`
+	From      string    `json:"from"`
+	Step      string    `json:"step"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// RefusedError is a deploy or rollback refused before it touched anything
+// (e.g. a rollback to a release whose schema is gone). It maps to exit 1.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return e.Reason }

@@ -1,0 +1,286 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/health"
+	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/state"
+	"github.com/cutover/cutover/internal/supervisor"
+)
+
+// managed is one instance as the engine sees it: the process, its proxy
+// backend, and the health checker that moves the backend in and out of
+// rotation. A crash replaces the checker, so a restarted instance must pass
+// healthy_after checks again before it gets traffic.
+type managed struct {
+	id      string
+	release string
+	app     config.App
+	backend *proxy.Backend
+
+	mu      sync.Mutex // guards the fields below
+	inst    *supervisor.Instance
+	checker *health.Checker
+	stopChk context.CancelFunc
+	crashed chan string // receives the exit reason of crashes; buffered
+	stopped bool
+}
+
+func (m *managed) status() supervisor.Status {
+	m.mu.Lock()
+	inst := m.inst
+	m.mu.Unlock()
+	if inst == nil {
+		return supervisor.Status{Instance: m.id, Release: m.release}
+	}
+	return inst.Status()
+}
+
+func (m *managed) healthy() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.checker != nil && m.checker.Healthy()
+}
+
+func (m *managed) ready() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.checker.Ready()
+}
+
+func healthConfig(h config.Health) health.Config {
+	return health.Config{
+		Path:           h.Path,
+		Interval:       h.Interval.Duration,
+		Timeout:        h.Timeout.Duration,
+		HealthyAfter:   h.HealthyAfter,
+		UnhealthyAfter: h.UnhealthyAfter,
+	}
+}
+
+// instanceEnv is the environment of an instance: cutover's own, then the
+// app's [app.env]. PORT is added by the supervisor.
+func instanceEnv(app config.App, releaseID string) []string {
+	env := os.Environ()
+	for k, v := range app.Env {
+		env = append(env, k+"="+v)
+	}
+	env = append(env, "CUTOVER_RELEASE="+releaseID, "CUTOVER_APP="+app.Name)
+	return env
+}
+
+func (e *Engine) spec(app config.App, releaseID string, n int, port int) supervisor.Spec {
+	id := releaseID + "-" + strconv.Itoa(n)
+	return supervisor.Spec{
+		App:         app.Name,
+		Release:     releaseID,
+		Instance:    id,
+		Dir:         e.rel.Dir(releaseID),
+		Command:     app.Command,
+		Env:         instanceEnv(app, releaseID),
+		Port:        port,
+		StopSignal:  app.Signal,
+		StopTimeout: app.StopTimeout.Duration,
+		LogPath:     filepath.Join(e.Config().LogsDir(), releaseID, id+".log"),
+		LogMaxSize:  app.LogMaxSize,
+	}
+}
+
+// register creates the managed record and its proxy backend before the
+// process exists, so supervisor callbacks during Start find it.
+func (e *Engine) register(spec supervisor.Spec, app config.App) *managed {
+	m := &managed{id: spec.Instance, release: spec.Release, app: app, crashed: make(chan string, 8)}
+	e.mu.Lock()
+	e.insts[m.id] = m
+	e.mu.Unlock()
+	return m
+}
+
+func (e *Engine) unregister(m *managed) {
+	e.mu.Lock()
+	delete(e.insts, m.id)
+	e.mu.Unlock()
+}
+
+// startInstance starts a new process for spec and begins health checking.
+func (e *Engine) startInstance(spec supervisor.Spec, app config.App) (*managed, error) {
+	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
+		return nil, fmt.Errorf("start instance %s: %w", spec.Instance, err)
+	}
+	m := e.register(spec, app)
+	inst, err := e.sup.Start(spec)
+	if err != nil {
+		e.unregister(m)
+		return nil, fmt.Errorf("start instance %s: %w", spec.Instance, err)
+	}
+	e.attach(m, inst)
+	return m, nil
+}
+
+// adoptInstance takes over a process a previous daemon started.
+func (e *Engine) adoptInstance(spec supervisor.Spec, app config.App, pid int, startTime uint64) (*managed, error) {
+	m := e.register(spec, app)
+	inst, err := e.sup.Adopt(spec, pid, startTime)
+	if err != nil {
+		e.unregister(m)
+		return nil, err
+	}
+	e.attach(m, inst)
+	return m, nil
+}
+
+// attach wires a running process to a proxy backend and a health checker.
+func (e *Engine) attach(m *managed, inst *supervisor.Instance) {
+	st := inst.Status()
+	m.mu.Lock()
+	m.inst = inst
+	m.mu.Unlock()
+	m.backend = e.px.AddBackend(proxy.BackendSpec{ID: m.id, Release: m.release, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(st.Port))})
+	e.persist(st)
+	e.restartChecker(m)
+}
+
+// restartChecker replaces the instance's health checker with a fresh one
+// that starts unhealthy.
+func (e *Engine) restartChecker(m *managed) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(m.status().Port))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopChk != nil {
+		m.stopChk()
+	}
+	if m.stopped {
+		return
+	}
+	b := m.backend
+	chk := health.NewChecker(healthConfig(m.app.Health), addr, func(ok bool, err error) {
+		b.SetHealthy(ok)
+		if err != nil && !ok {
+			e.log.Warn("instance unhealthy", "instance", m.id, "err", err)
+		}
+	})
+	ctx, cancel := context.WithCancel(e.ctx)
+	m.checker, m.stopChk = chk, cancel
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		chk.Run(ctx) //nolint:errcheck // returns ctx.Err() when stopped
+	}()
+}
+
+// onInstanceChange is the supervisor's callback: it records the instance
+// and, on a crash, takes it out of rotation at once.
+func (e *Engine) onInstanceChange(st supervisor.Status) {
+	e.mu.Lock()
+	m := e.insts[st.Instance]
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return
+	}
+	if st.State == supervisor.Stopped {
+		if err := e.store.DeleteInstance(e.ctx, st.Instance); err != nil {
+			e.log.Error("forget instance", "instance", st.Instance, "err", err)
+		}
+		return
+	}
+	e.persist(st)
+	if m == nil || st.State != supervisor.Backoff {
+		return
+	}
+	// Crashed: no traffic until it is back and healthy again.
+	if m.backend != nil {
+		m.backend.SetHealthy(false)
+	}
+	e.log.Warn("instance crashed", "instance", st.Instance, "pid", st.PID, "exit", st.LastExit, "restarts", st.Restarts)
+	select {
+	case m.crashed <- st.LastExit:
+	default:
+	}
+	m.mu.Lock()
+	hasBackend := m.backend != nil
+	m.mu.Unlock()
+	if hasBackend {
+		e.restartChecker(m)
+	}
+}
+
+func (e *Engine) persist(st supervisor.Status) {
+	if st.PID == 0 {
+		return
+	}
+	err := e.store.PutInstance(e.ctx, state.Instance{
+		ID: st.Instance, Release: st.Release, PID: st.PID, StartTime: st.StartTime, Port: st.Port,
+		State: st.State.String(), Restarts: st.Restarts, LastExit: st.LastExit, UpdatedAt: time.Now(),
+	})
+	if err != nil {
+		e.log.Error("record instance", "instance", st.Instance, "err", err)
+	}
+}
+
+// stopInstances takes instances out of rotation and stops them in
+// parallel, each with its own stop_timeout.
+func (e *Engine) stopInstances(ctx context.Context, ms []*managed) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(ms))
+	for i, m := range ms {
+		m.mu.Lock()
+		m.stopped = true
+		if m.stopChk != nil {
+			m.stopChk()
+		}
+		inst := m.inst
+		m.mu.Unlock()
+		if m.backend != nil {
+			m.backend.SetHealthy(false)
+		}
+		// Out of the routing table and its idle upstream connections
+		// closed before the stop signal: an idle connection that never
+		// carried a request would make a Go app's graceful shutdown wait
+		// for it (net/http treats new connections as active for 5s).
+		e.px.RemoveBackend(m.id)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if inst != nil {
+				sctx, cancel := context.WithTimeout(ctx, m.app.StopTimeout.Duration+5*time.Second)
+				errs[i] = inst.Stop(sctx)
+				cancel()
+			}
+			e.unregister(m)
+			if err := e.store.DeleteInstance(context.WithoutCancel(ctx), m.id); err != nil {
+				e.log.Error("forget instance", "instance", m.id, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("stop instance %s: %w", ms[i].id, err)
+		}
+	}
+	return nil
+}
+
+// instancesOf returns the managed instances of one release, or of every
+// release but one when not is true.
+func (e *Engine) instancesOf(release string, not bool) []*managed {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*managed
+	for _, m := range e.insts {
+		if (m.release == release) != not {
+			out = append(out, m)
+		}
+	}
+	return out
+}

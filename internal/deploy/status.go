@@ -1,0 +1,61 @@
+package deploy
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/cutover/cutover/internal/proxy"
+)
+
+// Status is what `cutover status` shows.
+type Status struct {
+	App       string                        `json:"app"`
+	Listen    string                        `json:"listen"`
+	Active    string                        `json:"active"`
+	Instances []InstanceStatus              `json:"instances"`
+	Deploy    *Progress                     `json:"deploy"`
+	Traffic   map[string]proxy.ReleaseStats `json:"traffic"`
+}
+
+// InstanceStatus is one instance in Status.
+type InstanceStatus struct {
+	ID         string    `json:"id"`
+	Release    string    `json:"release"`
+	PID        int       `json:"pid"`
+	Port       int       `json:"port"`
+	State      string    `json:"state"`
+	Healthy    bool      `json:"healthy"`
+	Restarts   int       `json:"restarts"`
+	LastExit   string    `json:"last_exit,omitempty"`
+	LastExitAt time.Time `json:"last_exit_at,omitzero"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	Adopted    bool      `json:"adopted,omitempty"`
+}
+
+// Status reports the live release, every instance and the deploy in
+// flight.
+func (e *Engine) Status(ctx context.Context) (Status, error) {
+	active, err := e.store.Active(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	cfg := e.Config()
+	st := Status{App: cfg.App.Name, Listen: cfg.Proxy.Listen, Active: active, Deploy: e.Progress(), Traffic: e.px.Stats()}
+	e.mu.Lock()
+	ms := make([]*managed, 0, len(e.insts))
+	for _, m := range e.insts {
+		ms = append(ms, m)
+	}
+	e.mu.Unlock()
+	for _, m := range ms {
+		s := m.status()
+		st.Instances = append(st.Instances, InstanceStatus{
+			ID: m.id, Release: m.release, PID: s.PID, Port: s.Port, State: s.State.String(),
+			Healthy: m.healthy(), Restarts: s.Restarts, LastExit: s.LastExit, LastExitAt: s.LastExitAt,
+			StartedAt: s.StartedAt, Adopted: s.Adopted,
+		})
+	}
+	sort.Slice(st.Instances, func(i, j int) bool { return st.Instances[i].ID < st.Instances[j].ID })
+	return st, nil
+}

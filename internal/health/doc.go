@@ -1,0 +1,10 @@
+// Package health checks over HTTP whether one instance of the app serves:
+// a GET of a configured path, repeated at an interval, where a 2xx or 3xx
+// answer passes. A Checker turns the passes and failures into a healthy or
+// unhealthy verdict with hysteresis (HealthyAfter passes in a row to become
+// healthy, UnhealthyAfter failures in a row to stop being so), which the
+// deploy waits on to boot an instance and the proxy uses to pick instances.
+//
+// A check can be run synchronously with Checker.Round, so that tests and
+// callers that want an answer now need not wait for the interval.
+package health

@@ -1,0 +1,213 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Config says how to check an instance. The zero value of each field means
+// its default.
+type Config struct {
+	// Path is requested with GET; it starts with "/". Default "/".
+	Path string
+	// Interval between checks in Run. Default 1s.
+	Interval time.Duration
+	// Timeout of one check, connection included. Default 2s.
+	Timeout time.Duration
+	// HealthyAfter consecutive passes make an unhealthy instance healthy.
+	// Default 2.
+	HealthyAfter int
+	// UnhealthyAfter consecutive failures make a healthy instance
+	// unhealthy. Default 3.
+	UnhealthyAfter int
+}
+
+// withDefaults returns cfg with its zero fields set to their defaults.
+func (cfg Config) withDefaults() Config {
+	if cfg.Path == "" {
+		cfg.Path = "/"
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.HealthyAfter <= 0 {
+		cfg.HealthyAfter = 2
+	}
+	if cfg.UnhealthyAfter <= 0 {
+		cfg.UnhealthyAfter = 3
+	}
+	return cfg
+}
+
+// StatusError is the error of a check answered with a status other than
+// 2xx or 3xx.
+type StatusError struct {
+	URL  string // the URL requested
+	Code int    // the HTTP status of the answer
+}
+
+// Error says the URL and the status, e.g. "GET http://127.0.0.1:4001/:
+// status 503 Service Unavailable".
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("GET %s: status %d %s", e.URL, e.Code, http.StatusText(e.Code))
+}
+
+// Probe does one GET of http://addr+path with client and returns nil if
+// the answer is 2xx or 3xx, else an error saying the status (a
+// *StatusError) or why there was no answer. Redirects are followed if
+// client follows them; the Checker's client does not, so that a 3xx passes
+// as it is.
+func Probe(ctx context.Context, client *http.Client, addr, path string) error {
+	url := "http://" + addr + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("health check: %w", err)
+	}
+	req.Header.Set("User-Agent", "cutover-health")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("health check: %w", err) // *url.Error says "Get <url>: …"
+	}
+	defer resp.Body.Close() // read-only
+	// Read a little of the body so that the instance's write does not fail;
+	// the connection is not reused either way.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // the status decides, not the body
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return &StatusError{URL: url, Code: resp.StatusCode}
+	}
+	return nil
+}
+
+// Checker checks one instance and keeps its verdict. It starts unhealthy.
+// Its methods are safe for concurrent use.
+type Checker struct {
+	cfg      Config
+	addr     string
+	onChange func(healthy bool, err error)
+	client   *http.Client
+
+	ready     chan struct{} // closed the first time the instance is healthy
+	readyOnce sync.Once
+
+	round sync.Mutex // one round at a time, so onChange calls come in order
+
+	mu      sync.Mutex
+	healthy bool
+	passes  int   // consecutive passes, 0 after a failure
+	fails   int   // consecutive failures, 0 after a pass
+	lastErr error // of the latest round; nil if it passed or none ran
+}
+
+// NewChecker returns a Checker of the instance listening on addr
+// (host:port), with cfg's defaults filled. onChange, if not nil, is called
+// on each transition, with the verdict and the error of the round that
+// caused it (nil when becoming healthy); calls come one at a time, in order.
+func NewChecker(cfg Config, addr string, onChange func(healthy bool, err error)) *Checker {
+	cfg = cfg.withDefaults()
+	return &Checker{
+		cfg:      cfg,
+		addr:     addr,
+		onChange: onChange,
+		client: &http.Client{
+			Timeout: cfg.Timeout,
+			Transport: &http.Transport{
+				// A fresh connection per check: a kept-alive one can be
+				// closed by the instance between checks and fail a check
+				// of an instance that is fine; and a check must also find
+				// out that new connections are accepted.
+				DisableKeepAlives: true,
+				// Instances are on loopback: never through an HTTP proxy.
+				Proxy: nil,
+			},
+			// A 3xx passes as it is; following it could test another
+			// server, or loop.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		ready: make(chan struct{}),
+	}
+}
+
+// Run checks the instance at once and then every Interval until ctx is
+// done, then returns nil.
+func (c *Checker) Run(ctx context.Context) error {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	for {
+		c.Round(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Round runs one check now and updates the verdict. A round cut short by
+// ctx ending is not counted.
+func (c *Checker) Round(ctx context.Context) {
+	c.round.Lock()
+	defer c.round.Unlock()
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	err := Probe(pctx, c.client, c.addr, c.cfg.Path)
+	cancel()
+	if ctx.Err() != nil {
+		return // the caller gave up; this says nothing about the instance
+	}
+
+	c.mu.Lock()
+	c.lastErr = err
+	changed := false
+	if err == nil {
+		c.passes++
+		c.fails = 0
+		if !c.healthy && c.passes >= c.cfg.HealthyAfter {
+			c.healthy, changed = true, true
+		}
+	} else {
+		c.fails++
+		c.passes = 0
+		if c.healthy && c.fails >= c.cfg.UnhealthyAfter {
+			c.healthy, changed = false, true
+		}
+	}
+	healthy := c.healthy
+	c.mu.Unlock()
+
+	if !changed {
+		return
+	}
+	if healthy {
+		c.readyOnce.Do(func() { close(c.ready) })
+	}
+	if c.onChange != nil {
+		c.onChange(healthy, err)
+	}
+}
+
+// Healthy reports the current verdict.
+func (c *Checker) Healthy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.healthy
+}
+
+// LastError returns the error of the latest round: nil if it passed or if
+// none has run.
+func (c *Checker) LastError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}
+
+// Ready returns a channel closed the first time the instance becomes
+// healthy. It stays closed if the instance later becomes unhealthy.
+func (c *Checker) Ready() <-chan struct{} {
+	return c.ready
+}

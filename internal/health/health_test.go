@@ -1,0 +1,244 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// backend is an httptest server whose answer to /health the test sets.
+type backend struct {
+	*httptest.Server
+	code atomic.Int32
+}
+
+func newBackend(t *testing.T) *backend {
+	t.Helper()
+	b := &backend{}
+	b.code.Store(http.StatusOK)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		code := int(b.code.Load())
+		if code >= 300 && code < 400 {
+			w.Header().Set("Location", "/broken")
+		}
+		w.WriteHeader(code)
+	})
+	mux.HandleFunc("/broken", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // answers only once the client gave up
+	})
+	b.Server = httptest.NewServer(mux)
+	t.Cleanup(b.Close)
+	return b
+}
+
+func (b *backend) addr() string { return strings.TrimPrefix(b.URL, "http://") }
+
+func TestProbe(t *testing.T) {
+	b := newBackend(t)
+	client := NewChecker(Config{Timeout: 200 * time.Millisecond}, b.addr(), nil).client
+	for _, tc := range []struct {
+		name    string
+		code    int
+		path    string
+		wantErr string // "" for none
+	}{
+		{"ok", http.StatusOK, "/health", ""},
+		{"no content", http.StatusNoContent, "/health", ""},
+		{"redirect not followed", http.StatusFound, "/health", ""},
+		{"server error", http.StatusServiceUnavailable, "/health", "status 503 Service Unavailable"},
+		{"not found", http.StatusOK, "/nope", "status 404 Not Found"},
+		{"timeout", http.StatusOK, "/slow", "Client.Timeout"},
+	} {
+		b.code.Store(int32(tc.code))
+		err := Probe(context.Background(), client, b.addr(), tc.path)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s: got %v, want no error", tc.name, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s: got %v, want an error saying %q", tc.name, err, tc.wantErr)
+		}
+	}
+
+	b.code.Store(http.StatusBadGateway)
+	var se *StatusError
+	if err := Probe(context.Background(), client, b.addr(), "/health"); !errors.As(err, &se) || se.Code != http.StatusBadGateway {
+		t.Errorf("got %v, want a *StatusError with code 502", err)
+	}
+}
+
+func TestProbeConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = Probe(context.Background(), NewChecker(Config{}, addr, nil).client, addr, "/")
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("got %v, want an error saying connection refused", err)
+	}
+}
+
+// transitions records onChange calls.
+type transitions struct {
+	mu   sync.Mutex
+	list []bool
+	errs []error
+}
+
+func (tr *transitions) add(healthy bool, err error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.list = append(tr.list, healthy)
+	tr.errs = append(tr.errs, err)
+}
+
+func (tr *transitions) get() []bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return append([]bool(nil), tr.list...)
+}
+
+func TestCheckerHysteresis(t *testing.T) {
+	b := newBackend(t)
+	var tr transitions
+	c := NewChecker(Config{Path: "/health", HealthyAfter: 2, UnhealthyAfter: 3}, b.addr(), tr.add)
+	ctx := context.Background()
+
+	if c.Healthy() || c.LastError() != nil {
+		t.Fatalf("got healthy %v, last error %v before any round; want unhealthy, nil", c.Healthy(), c.LastError())
+	}
+	steps := []struct {
+		code        int
+		wantHealthy bool
+	}{
+		{200, false}, // 1 pass of 2
+		{500, false}, // the streak is broken
+		{200, false},
+		{200, true}, // 2 passes in a row
+		{500, true},
+		{500, true},
+		{200, true}, // the failure streak is broken
+		{500, true},
+		{500, true},
+		{503, false}, // 3 failures in a row
+		{200, false},
+		{200, true},
+	}
+	for n, st := range steps {
+		b.code.Store(int32(st.code))
+		c.Round(ctx)
+		if got := c.Healthy(); got != st.wantHealthy {
+			t.Fatalf("round %d (status %d): got healthy %v, want %v", n+1, st.code, got, st.wantHealthy)
+		}
+		if (c.LastError() == nil) != (st.code == 200) {
+			t.Errorf("round %d (status %d): got last error %v", n+1, st.code, c.LastError())
+		}
+		if n == 2 {
+			select {
+			case <-c.Ready():
+				t.Fatalf("round %d: Ready closed before the instance was healthy", n+1)
+			default:
+			}
+		}
+	}
+	select {
+	case <-c.Ready():
+	default:
+		t.Error("Ready not closed after the instance became healthy")
+	}
+	if got, want := tr.get(), []bool{true, false, true}; !equal(got, want) {
+		t.Errorf("got transitions %v, want %v", got, want)
+	}
+	var se *StatusError
+	if tr.errs[0] != nil || !errors.As(tr.errs[1], &se) || se.Code != 503 {
+		t.Errorf("got transition errors %v, want nil then the 503", tr.errs)
+	}
+}
+
+func equal(a, b []bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRoundCancelledIsNotCounted(t *testing.T) {
+	b := newBackend(t)
+	c := NewChecker(Config{Path: "/slow", HealthyAfter: 1, UnhealthyAfter: 1}, b.addr(), nil)
+	c.healthy = true // as if it had passed before
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c.Round(ctx)
+	if !c.Healthy() || c.LastError() != nil {
+		t.Errorf("got healthy %v, last error %v after a cancelled round; want healthy, nil", c.Healthy(), c.LastError())
+	}
+}
+
+func TestRun(t *testing.T) {
+	b := newBackend(t)
+	var tr transitions
+	c := NewChecker(Config{Path: "/health", Interval: 5 * time.Millisecond, HealthyAfter: 3}, b.addr(), tr.add)
+	ctx, cancel := context.WithCancel(context.Background())
+	var runErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runErr = c.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+
+	select {
+	case <-c.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready within 10s of checks every 5ms")
+	}
+	if !c.Healthy() {
+		t.Error("got unhealthy after Ready, want healthy")
+	}
+	cancel()
+	select {
+	case <-done:
+		if runErr != nil {
+			t.Errorf("Run returned %v, want nil", runErr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	if got := tr.get(); !equal(got, []bool{true}) {
+		t.Errorf("got transitions %v, want [true]", got)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	got := Config{}.withDefaults()
+	want := Config{Path: "/", Interval: time.Second, Timeout: 2 * time.Second, HealthyAfter: 2, UnhealthyAfter: 3}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	keep := Config{Path: "/up", Interval: 3 * time.Second, Timeout: time.Second, HealthyAfter: 1, UnhealthyAfter: 1}
+	if got := keep.withDefaults(); got != keep {
+		t.Errorf("got %+v, want %+v unchanged", got, keep)
+	}
+}

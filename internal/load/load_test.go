@@ -1,0 +1,61 @@
+package load
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestPhasesVersionsAndFailures(t *testing.T) {
+	var version atomic.Value
+	version.Store("v1")
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-App-Version", version.Load().(string))
+		if failing.Load() {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+
+	g := Start(Options{URL: srv.URL, Rate: 200, FreshShare: 0.25, MaxDuration: 10 * time.Second}, "one")
+	waitFor(t, g, 20)
+	version.Store("v2")
+	g.Mark("two")
+	waitFor(t, g, 60)
+	failing.Store(true)
+	g.Mark("three")
+	waitFor(t, g, 80)
+	rep := g.Stop()
+
+	if len(rep.Phases) != 3 {
+		t.Fatalf("got %d phases, want 3", len(rep.Phases))
+	}
+	if rep.Phases[0].Versions["v1"] == 0 || rep.Phases[0].Failed != 0 {
+		t.Errorf("phase one = %+v; want v1 answers and no failure", rep.Phases[0])
+	}
+	if rep.Phases[2].Failed == 0 || rep.Total.Failed != rep.Phases[2].Failed+rep.Phases[1].Failed {
+		t.Errorf("failures: phase three %d, total %d; want the 500s counted in phase three",
+			rep.Phases[2].Failed, rep.Total.Failed)
+	}
+	if rep.Total.Requests != len(rep.Results) || rep.Total.P99 < rep.Total.P50 {
+		t.Errorf("total = %+v", rep.Total)
+	}
+}
+
+// waitFor waits until at least n requests finished, bounded in time.
+func waitFor(t *testing.T, g *Generator, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if total, _ := g.Count(); total >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("fewer than %d requests finished in 10s", n)
+}

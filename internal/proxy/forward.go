@@ -1,0 +1,233 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// copyBufSize is the size of the pooled buffers bodies are copied through.
+const copyBufSize = 32 << 10
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// ServeHTTP forwards r to a healthy backend of the active release, holding
+// it while there is none, and relays the answer. Websocket upgrades are
+// spliced through. See the package documentation for the error statuses.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var idv []string
+	if v := r.Header[headerRequestID]; len(v) > 0 && saneRequestID(v[0]) {
+		idv = v[0:1:1]
+	} else {
+		idv = []string{p.newRequestID()}
+	}
+	if isUpgrade(r.Header) {
+		p.serveUpgrade(w, r, idv)
+		return
+	}
+
+	ctx := r.Context()
+	b, err := p.acquire(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.writeError(w, http.StatusServiceUnavailable, idv, p.holdBody)
+		}
+		return
+	}
+	out := outgoing(r, idv, b.spec.Addr)
+	retryable := out.Body == nil && idempotent(r.Method)
+	if out.Body != nil {
+		// A backend may answer while the upload still streams in (an echo,
+		// a progress stream); net/http would otherwise stop reading the
+		// request body once the response starts. Failing leaves the
+		// default, which only matters to such backends.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
+
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		b.begin()
+		resp, err = b.transport.RoundTrip(out)
+		if err == nil {
+			break
+		}
+		b.end()
+		if ctx.Err() != nil {
+			// The client went away; that is not the backend's fault.
+			return
+		}
+		b.rel.connErrors.Add(1)
+		p.log.Debug("upstream request failed", "release", b.spec.Release, "instance", b.spec.ID,
+			"attempt", attempt+1, "err", err)
+		timeout := isTimeout(err)
+		if attempt == 0 && retryable && !timeout {
+			// The counter is read, not advanced, so that a dead backend
+			// does not shift the rotation onto itself for the next request.
+			if nb := p.table.Load().pick(p.rr.Load(), b); nb != nil {
+				b = nb
+				out = retarget(out, b.spec.Addr)
+				continue
+			}
+		}
+		status, msg := http.StatusBadGateway, "cutover: instance of release "+b.spec.Release+" failed to answer\n"
+		if timeout {
+			status, msg = http.StatusGatewayTimeout, "cutover: instance of release "+b.spec.Release+
+				" did not answer within "+p.opts.ResponseHeaderTimeout.String()+"\n"
+		}
+		b.rel.record(status)
+		p.writeError(w, status, idv, msg)
+		return
+	}
+	defer b.end()
+	b.rel.record(resp.StatusCode)
+	p.relay(w, r, resp, idv, b)
+}
+
+// relay writes the backend's response resp to the client: headers without
+// the hop-by-hop ones, the body (flushed as it comes when streamed) and
+// trailers. A backend failing mid-body aborts the client connection, so the
+// client does not take a truncated body for a complete one.
+func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, idv []string, b *Backend) {
+	h := w.Header()
+	copyEndToEnd(h, resp.Header)
+	if _, ok := h["Content-Type"]; !ok {
+		// Keep net/http from sniffing and adding a Content-Type the backend
+		// did not send.
+		h["Content-Type"] = nil
+	}
+	h[headerRequestID] = idv
+	announced := len(resp.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	flusher, _ := w.(http.Flusher)
+	stream := flusher != nil && (resp.ContentLength < 0 || isEventStream(resp.Header))
+	if stream && isEventStream(resp.Header) {
+		// Event streams may stay quiet for long; the client should see the
+		// headers now.
+		flusher.Flush()
+	}
+	readErr, writeErr := copyBody(w, resp.Body, flusher, stream)
+	// Closing now, not deferred, fills resp.Trailer.
+	resp.Body.Close()
+	if readErr != nil && writeErr == nil && r.Context().Err() == nil {
+		b.rel.connErrors.Add(1)
+		p.log.Debug("upstream body failed", "release", b.spec.Release, "instance", b.spec.ID, "err", readErr)
+		panic(http.ErrAbortHandler)
+	}
+	if readErr != nil || writeErr != nil {
+		return
+	}
+	if len(resp.Trailer) == 0 {
+		return
+	}
+	if flusher != nil {
+		// Force chunking: for a short body net/http would otherwise compute
+		// a Content-Length and have nowhere to put the trailers.
+		flusher.Flush()
+	}
+	if len(resp.Trailer) == announced {
+		for k, vv := range resp.Trailer {
+			h[k] = vv
+		}
+		return
+	}
+	for k, vv := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vv
+	}
+}
+
+// copyBody copies body to w through a pooled buffer, flushing after every
+// write when stream is set. It returns the error reading body (nil at EOF)
+// or the error writing to the client.
+func copyBody(w io.Writer, body io.Reader, flusher http.Flusher, stream bool) (readErr, writeErr error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil, werr
+			}
+			if stream {
+				flusher.Flush()
+			}
+		}
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return err, nil
+		}
+	}
+}
+
+// retarget returns a copy of the bodiless request out aimed at addr. A new
+// request is built because the transport may still read the failed one.
+func retarget(out *http.Request, addr string) *http.Request {
+	o := new(outbound)
+	o.req = *out
+	o.url = *out.URL
+	o.url.Host = addr
+	o.req.URL = &o.url
+	return &o.req
+}
+
+// writeError answers with a short text body from the proxy itself.
+func (p *Proxy) writeError(w http.ResponseWriter, status int, idv []string, msg string) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	h[headerRequestID] = idv
+	w.WriteHeader(status)
+	// A client that went away cannot be told anything else.
+	_, _ = io.WriteString(w, msg)
+}
+
+// idempotent reports whether a request with this method may be sent twice
+// (RFC 9110 section 9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// isTimeout reports whether err is the backend being too slow to answer
+// (ResponseHeaderTimeout), as opposed to failing to connect or resetting.
+func isTimeout(err error) bool {
+	var de *dialError
+	if errors.As(err, &de) {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isEventStream reports whether h declares a server-sent events body.
+func isEventStream(h http.Header) bool {
+	v := h["Content-Type"]
+	if len(v) == 0 {
+		return false
+	}
+	const es = "text/event-stream"
+	ct := v[0]
+	if len(ct) < len(es) || !strings.EqualFold(ct[:len(es)], es) {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "text/event-stream"
+}

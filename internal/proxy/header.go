@@ -1,0 +1,156 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Header names the proxy sets, in canonical form so they can be used as map
+// keys directly.
+const (
+	headerRequestID      = "X-Request-Id"
+	headerForwardedFor   = "X-Forwarded-For"
+	headerForwardedProto = "X-Forwarded-Proto"
+	headerForwardedHost  = "X-Forwarded-Host"
+)
+
+// Shared read-only header values; neither the server nor the transport
+// modifies the value slices of a header map it is given.
+var (
+	valuesHTTP     = []string{"http"}
+	valuesHTTPS    = []string{"https"}
+	valuesTrailers = []string{"trailers"}
+	valuesUpgrade  = []string{"Upgrade"}
+)
+
+// maxRequestIDLen bounds a client-supplied X-Request-ID kept as is.
+const maxRequestIDLen = 128
+
+// isHopHeader reports whether the canonical header key k describes one
+// connection rather than the message (RFC 9110 section 7.6.1), so a proxy
+// must not forward it. Proxy-* covers Proxy-Authorization,
+// Proxy-Authenticate and the non-standard Proxy-Connection sent by libcurl.
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return strings.HasPrefix(k, "Proxy-")
+}
+
+// tokenListed reports whether the comma-separated header values vals
+// contain the token k, compared case-insensitively. It does not allocate.
+func tokenListed(vals []string, k string) bool {
+	for _, v := range vals {
+		for v != "" {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(textproto.TrimString(tok), k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// copyEndToEnd copies into dst the headers of src that are not hop-by-hop,
+// dropping also those src's Connection header names. Value slices are
+// shared, not copied.
+func copyEndToEnd(dst, src http.Header) {
+	conn := src["Connection"]
+	for k, vv := range src {
+		if isHopHeader(k) || (conn != nil && tokenListed(conn, k)) {
+			continue
+		}
+		dst[k] = vv
+	}
+}
+
+// newRequestID returns a new request ID: a random per-process prefix and
+// a counter, unique without per-request randomness.
+func (p *Proxy) newRequestID() string {
+	var buf [48]byte
+	b := append(buf[:0], p.idPrefix...)
+	b = strconv.AppendUint(b, p.idSeq.Add(1), 36)
+	return string(b)
+}
+
+// saneRequestID reports whether a client-supplied X-Request-ID may be kept:
+// 1 to 128 visible ASCII characters.
+func saneRequestID(v string) bool {
+	if v == "" || len(v) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x21 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// outbound groups what an upstream request needs so that building one is a
+// single allocation (plus its header map).
+type outbound struct {
+	req http.Request
+	url url.URL
+	// vals backs the one-element value slices of the headers the proxy sets.
+	vals [2]string
+}
+
+// outgoing returns the request to send to the backend at addr for the
+// client request r. The Host header is passed through unchanged; hop-by-hop
+// headers are dropped; X-Forwarded-For/-Proto/-Host and X-Request-ID
+// (idv, a one-element slice) are set. r is not modified.
+func outgoing(r *http.Request, idv []string, addr string) *http.Request {
+	o := new(outbound)
+	out := &o.req
+	*out = *r
+	o.url = *r.URL
+	o.url.Scheme = "http"
+	o.url.Host = addr
+	out.URL = &o.url
+	out.RequestURI = ""
+	out.Close = false
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
+	if r.ContentLength == 0 {
+		// No body: a nil Body lets the transport retry the request on a
+		// fresh connection when a reused one turns out closed
+		// (golang.org/issue/16036).
+		out.Body = nil
+		out.GetBody = nil
+	}
+
+	h := make(http.Header, len(r.Header)+4)
+	copyEndToEnd(h, r.Header)
+	if tokenListed(r.Header["Te"], "trailers") {
+		h["Te"] = valuesTrailers
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := r.Header[headerForwardedFor]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		o.vals[0] = ip
+		h[headerForwardedFor] = o.vals[0:1:1]
+	}
+	if r.TLS != nil {
+		h[headerForwardedProto] = valuesHTTPS
+	} else {
+		h[headerForwardedProto] = valuesHTTP
+	}
+	if r.Host != "" {
+		o.vals[1] = r.Host
+		h[headerForwardedHost] = o.vals[1:2:2]
+	}
+	h[headerRequestID] = idv
+	if _, ok := h["User-Agent"]; !ok {
+		// Keep the transport from adding its own User-Agent.
+		h["User-Agent"] = nil
+	}
+	out.Header = h
+	return out
+}

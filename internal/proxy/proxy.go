@@ -1,0 +1,146 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults applied by New to zero fields of Options.
+const (
+	// DefaultHoldTimeout is Options.HoldTimeout's default.
+	DefaultHoldTimeout = 30 * time.Second
+	// DefaultResponseHeaderTimeout is Options.ResponseHeaderTimeout's default.
+	DefaultResponseHeaderTimeout = 60 * time.Second
+	// DefaultDialTimeout is Options.DialTimeout's default.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultIdleConnTimeout is Options.IdleConnTimeout's default.
+	DefaultIdleConnTimeout = 90 * time.Second
+	// DefaultMaxIdleConnsPerBackend is Options.MaxIdleConnsPerBackend's
+	// default.
+	DefaultMaxIdleConnsPerBackend = 256
+)
+
+// Options configures a Proxy. Every zero value means the documented default.
+type Options struct {
+	// App names the application in error bodies sent to clients,
+	// e.g. "cutover: no healthy instance of <App> after 30s". "" = "app".
+	App string
+	// HoldTimeout is how long a request waits for a healthy backend of the
+	// active release when there is none. 0 = 30s. After it the client gets 503.
+	HoldTimeout time.Duration
+	// ResponseHeaderTimeout is how long a backend may take to start answering
+	// (from the request being written to its response headers). 0 = 60s.
+	// After it the client gets 504.
+	ResponseHeaderTimeout time.Duration
+	// DialTimeout bounds connecting to a backend. 0 = 5s.
+	DialTimeout time.Duration
+	// IdleConnTimeout is how long an idle upstream keep-alive connection is
+	// kept. 0 = 90s.
+	IdleConnTimeout time.Duration
+	// MaxIdleConnsPerBackend bounds the idle keep-alive connections kept to
+	// each backend. 0 = 256.
+	MaxIdleConnsPerBackend int
+	// Logger receives upstream errors at debug level and nothing per request
+	// otherwise. nil = discard.
+	Logger *slog.Logger
+}
+
+// Proxy is a version-aware HTTP/1.1 reverse proxy. Backends are grouped by
+// release; new requests go to the healthy backends of the active release.
+// The zero value is not usable; use New. All methods are safe for
+// concurrent use.
+type Proxy struct {
+	opts Options
+	log  *slog.Logger
+	// table is the routing snapshot read by every request without locking;
+	// it is replaced (never mutated) under mu.
+	table atomic.Pointer[table]
+	// rr is the round-robin counter shared by all picks.
+	rr atomic.Uint64
+	// idPrefix is the per-process random part of generated request IDs;
+	// idSeq the counter appended to it.
+	idPrefix string
+	idSeq    atomic.Uint64
+
+	// holdBody is the precomputed 503 body sent after holding.
+	holdBody string
+
+	mu sync.Mutex
+	// backends lists the backends in rotation or waiting for health, in the
+	// order they were added, so round-robin order is stable. Guarded by mu.
+	backends []*Backend
+	// releases holds every release ever seen, for counters from process
+	// start. Guarded by mu; a *release itself is safe without mu.
+	releases map[string]*release
+	// active is the release new requests go to. Guarded by mu.
+	active string
+}
+
+// New returns a Proxy with no backends and no active release: requests are
+// held until a release is activated and one of its backends is healthy.
+func New(opts Options) *Proxy {
+	if opts.App == "" {
+		opts.App = "app"
+	}
+	if opts.HoldTimeout <= 0 {
+		opts.HoldTimeout = DefaultHoldTimeout
+	}
+	if opts.ResponseHeaderTimeout <= 0 {
+		opts.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	if opts.IdleConnTimeout <= 0 {
+		opts.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	if opts.MaxIdleConnsPerBackend <= 0 {
+		opts.MaxIdleConnsPerBackend = DefaultMaxIdleConnsPerBackend
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	p := &Proxy{
+		opts:     opts,
+		log:      log.With("component", "proxy"),
+		releases: make(map[string]*release),
+		idPrefix: newIDPrefix(),
+		holdBody: "cutover: no healthy instance of " + opts.App + " after " + opts.HoldTimeout.String() + "\n",
+	}
+	p.table.Store(&table{changed: make(chan struct{})})
+	return p
+}
+
+// newIDPrefix returns the random per-process part of generated request IDs.
+func newIDPrefix() string {
+	var b [6]byte
+	// crypto/rand.Read never returns an error (it panics instead on the
+	// platforms where randomness is unavailable).
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:]) + "-"
+}
+
+// NewServer returns an *http.Server serving p, with timeouts against slow
+// clients: readHeaderTimeout bounds reading a request's headers and
+// idleTimeout how long a keep-alive client connection may sit idle. There
+// is no WriteTimeout or ReadTimeout so that streams, long uploads and
+// websockets can last. The server speaks HTTP/1.1 only. The caller sets
+// Addr (or uses Serve with its own listener).
+func (p *Proxy) NewServer(readHeaderTimeout, idleTimeout time.Duration) *http.Server {
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	return &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		Protocols:         &protos,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+}

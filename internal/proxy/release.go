@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// ReleaseStats are a release's counters since the process started. A 503
+// sent after holding belongs to no release and is not counted.
+type ReleaseStats struct {
+	// Requests counts requests and websockets answered on behalf of the
+	// release, whether by a backend or by a 502/504 of the proxy.
+	Requests uint64
+	// Status5xx counts those answered with a 5xx status, from a backend or
+	// from the proxy (502 on a failed backend, 504 on a slow one).
+	Status5xx uint64
+	// ConnErrors counts failed upstream attempts (refused, reset, timed
+	// out), including those that were then retried on another backend.
+	ConnErrors uint64
+	// InFlight is the number of requests, streams and websockets of the
+	// release's backends in progress now.
+	InFlight int64
+}
+
+// release holds what outlives any single backend of a release: its
+// counters, its in-flight count that Drain waits on, and the connections
+// Drain may have to cut.
+type release struct {
+	name string
+
+	requests   atomic.Uint64
+	status5xx  atomic.Uint64
+	connErrors atomic.Uint64
+	inFlight   atomic.Int64
+	// done counts finished requests, streams and websockets.
+	done atomic.Uint64
+	// waiters counts Drain calls waiting, so that finish only takes mu
+	// when someone is listening.
+	waiters atomic.Int32
+
+	mu sync.Mutex
+	// idle is closed (and reset to nil) when inFlight reaches 0 while a
+	// Drain waits. Guarded by mu.
+	idle chan struct{}
+	// conns holds the release's open upstream connections and hijacked
+	// client connections. Guarded by mu.
+	conns map[net.Conn]struct{}
+	// backends lists every backend ever added to the release, removed ones
+	// too, so Drain can close their idle connections. Guarded by mu.
+	backends []*Backend
+}
+
+func newRelease(name string) *release {
+	return &release{name: name, conns: make(map[net.Conn]struct{})}
+}
+
+func (r *release) addBackend(b *Backend) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.backends = append(r.backends, b)
+}
+
+// record counts one request answered with status.
+func (r *release) record(status int) {
+	r.requests.Add(1)
+	if status >= 500 {
+		r.status5xx.Add(1)
+	}
+}
+
+// finish marks one request, stream or websocket finished and wakes Drain
+// when it was the last.
+func (r *release) finish() {
+	r.done.Add(1)
+	if r.inFlight.Add(-1) == 0 && r.waiters.Load() > 0 {
+		r.mu.Lock()
+		if r.idle != nil {
+			close(r.idle)
+			r.idle = nil
+		}
+		r.mu.Unlock()
+	}
+}
+
+// waitIdle returns nil once nothing of the release is in flight, or ctx's
+// error.
+func (r *release) waitIdle(ctx context.Context) error {
+	r.waiters.Add(1)
+	defer r.waiters.Add(-1)
+	for {
+		r.mu.Lock()
+		if r.inFlight.Load() == 0 {
+			r.mu.Unlock()
+			return nil
+		}
+		if r.idle == nil {
+			r.idle = make(chan struct{})
+		}
+		ch := r.idle
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// add registers an open connection for Drain to cut.
+func (r *release) add(c net.Conn) {
+	r.mu.Lock()
+	r.conns[c] = struct{}{}
+	r.mu.Unlock()
+}
+
+// remove forgets a connection that was closed.
+func (r *release) remove(c net.Conn) {
+	r.mu.Lock()
+	delete(r.conns, c)
+	r.mu.Unlock()
+}
+
+// track registers an upstream connection and returns it wrapped so that
+// closing it unregisters it.
+func (r *release) track(c net.Conn) net.Conn {
+	r.add(c)
+	return &trackedConn{Conn: c, rel: r}
+}
+
+// cut closes every registered connection of the release and returns how
+// many requests, streams and websockets were in flight at that moment.
+func (r *release) cut() int {
+	r.mu.Lock()
+	n := r.inFlight.Load()
+	conns := r.conns
+	r.conns = make(map[net.Conn]struct{})
+	r.mu.Unlock()
+	for c := range conns {
+		// The error of closing a connection being cut tells nothing useful.
+		_ = c.Close()
+	}
+	return int(n)
+}
+
+// closeIdle closes the idle upstream connections of all the release's
+// backends.
+func (r *release) closeIdle() {
+	r.mu.Lock()
+	bs := append([]*Backend(nil), r.backends...)
+	r.mu.Unlock()
+	for _, b := range bs {
+		b.transport.CloseIdleConnections()
+	}
+}
+
+func (r *release) stats() ReleaseStats {
+	return ReleaseStats{
+		Requests:   r.requests.Load(),
+		Status5xx:  r.status5xx.Load(),
+		ConnErrors: r.connErrors.Load(),
+		InFlight:   r.inFlight.Load(),
+	}
+}
+
+// trackedConn is an upstream connection registered with its release until
+// closed.
+type trackedConn struct {
+	net.Conn
+	rel  *release
+	once sync.Once
+}
+
+// Close unregisters and closes the connection.
+func (c *trackedConn) Close() error {
+	c.once.Do(func() { c.rel.remove(c.Conn) })
+	return c.Conn.Close()
+}
+
+// Stats returns each known release's counters since the process started.
+func (p *Proxy) Stats() map[string]ReleaseStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]ReleaseStats, len(p.releases))
+	for name, r := range p.releases {
+		out[name] = r.stats()
+	}
+	return out
+}

@@ -1,0 +1,72 @@
+// Package supervisor runs the instances of an app as operating-system
+// processes (Linux only): it starts them with their port and environment,
+// sends their output to a capped log file, restarts them when they crash, and
+// stops them without leaving a process behind.
+//
+// # Process model
+//
+// An instance runs `/bin/sh -c "exec " + Spec.Command` in its release
+// directory. The shell execs the command, so the instance's pid is the app's
+// own pid. Each instance is the leader of its own process group (Setpgid):
+// the group id is the instance's pid, and everything the app forks stays in
+// that group unless it deliberately leaves it (setsid, setpgid). The
+// environment is exactly Spec.Env plus PORT, on which the app must listen.
+//
+// Standard output and standard error are the log file itself, opened with
+// O_APPEND and handed to the child as its file descriptors: no pipe runs
+// through the daemon, so the daemon's death can neither block the app on a
+// full pipe nor kill it with SIGPIPE. The size cap is enforced by
+// copy-truncate (the file is copied to <log>.1 and truncated); because of
+// O_APPEND the app's next write lands at the new end of the file. Lines
+// written between the copy and the truncation are lost; that is the price of
+// not owning the app's descriptors.
+//
+// # Surviving the daemon
+//
+// The daemon (cutover serve) may be restarted at any time, even by SIGKILL,
+// and the app must keep serving meanwhile. Nothing ties an instance's life
+// to the daemon's: no parent-death signal, no pipe, its own process group
+// (so a Ctrl-C sent to the daemon's terminal group does not reach it). When
+// the daemon dies, its instances are re-parented and keep running.
+//
+// What lets the next daemon find them is identity, recorded through
+// Options.OnChange: the pid and the process start time (field 22 of
+// /proc/<pid>/stat, in clock ticks since boot). A pid alone is not an
+// identity, because the kernel recycles pids; pid and start time together
+// are. [Supervisor.Adopt] checks both, and that the process still leads its
+// own process group, before it takes an instance over; if the process is
+// not that one any more it returns [ErrGone] and the caller starts a new
+// instance.
+//
+// A daemon that exits on purpose calls [Supervisor.Detach]: monitoring ends,
+// the instances keep running, and nothing is restarted any more.
+//
+// # Monitoring
+//
+// A process this Supervisor started is its child: a goroutine waits for it.
+// An adopted process is not a child and cannot be waited for; its exit is
+// learnt from a pidfd (pidfd_open, polled for readability), which refers to
+// that very process whatever happens to its pid number. Where pidfd is not
+// available (kernels before 5.3), /proc/<pid>/stat is polled every 200ms
+// instead. Either way an unexpected exit is a crash: the instance is started
+// again, with the same port, after an exponential backoff (Options.BackoffMin
+// doubling up to Options.BackoffMax, reset once an instance has run for
+// Options.BackoffReset).
+//
+// # No orphans
+//
+// When an instance's leader exits, for any reason, the whole process group is
+// sent SIGKILL: workers or helpers the app forked never outlive it. For a
+// child this happens while the leader is still an unreaped zombie, so its pid
+// (which is the group id) cannot have been handed to another process. For
+// an adopted process the leader has usually been reaped by init already; the
+// group id stays reserved as long as any member is alive, so the sweep can
+// only miss when the group is empty anyway (a pid is not reused within the
+// microseconds between the exit and the sweep in practice).
+//
+// [Instance.Stop] sends Spec.StopSignal to the group, waits Spec.StopTimeout
+// for the leader to exit, then kills the group with SIGKILL, and returns once
+// the leader is gone. [KillGroup] does the same for a group recorded by an
+// earlier daemon that is not going to be adopted. Processes that leave the
+// group on purpose are beyond the reach of any of this.
+package supervisor

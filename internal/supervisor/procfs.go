@@ -1,0 +1,128 @@
+package supervisor
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times. It is 100 on
+// every Linux architecture Go supports; reading it would need sysconf, which
+// needs cgo.
+const clockTicks = 100
+
+// procStat is what the supervisor needs from /proc/<pid>/stat.
+type procStat struct {
+	state     byte   // field 3: R, S, D, Z, X, …
+	pgrp      int    // field 5: process group id
+	startTime uint64 // field 22: start time, clock ticks since boot
+}
+
+// readProcStat reads /proc/<pid>/stat. A process that does not exist gives
+// an error wrapping ErrGone.
+func readProcStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			return procStat{}, fmt.Errorf("pid %d: %w", pid, ErrGone)
+		}
+		return procStat{}, fmt.Errorf("read stat of pid %d: %w", pid, err)
+	}
+	return parseProcStat(pid, string(b))
+}
+
+// parseProcStat parses the text of /proc/<pid>/stat. The command name
+// (field 2) is in parentheses and may itself contain spaces and
+// parentheses, so fields are counted from the last ')'.
+func parseProcStat(pid int, s string) (procStat, error) {
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 {
+		return procStat{}, fmt.Errorf("parse stat of pid %d: no command name", pid)
+	}
+	f := strings.Fields(s[end+1:])
+	// f[0] is field 3, so field n is f[n-3].
+	if len(f) < 20 || len(f[0]) != 1 {
+		return procStat{}, fmt.Errorf("parse stat of pid %d: %d fields after the command name, want at least 20", pid, len(f))
+	}
+	pgrp, err := strconv.Atoi(f[2])
+	if err != nil {
+		return procStat{}, fmt.Errorf("parse stat of pid %d: process group: %w", pid, err)
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("parse stat of pid %d: start time: %w", pid, err)
+	}
+	return procStat{state: f[0][0], pgrp: pgrp, startTime: start}, nil
+}
+
+// ProcStartTime returns the start time of process pid: field 22 of
+// /proc/<pid>/stat, in clock ticks since boot. Together with the pid it
+// identifies a process for good, since a recycled pid gets a later start
+// time. The error wraps ErrGone when there is no process pid. A zombie still
+// has its start time; Adopt and KillGroup treat it as gone.
+func ProcStartTime(pid int) (uint64, error) {
+	st, err := readProcStat(pid)
+	if err != nil {
+		return 0, fmt.Errorf("start time of pid %d: %w", pid, err)
+	}
+	return st.startTime, nil
+}
+
+// identify checks that pid is still the live process that started at
+// startTime and that it leads its own process group, as every instance
+// does. Otherwise the error wraps ErrGone.
+func identify(pid int, startTime uint64) error {
+	st, err := readProcStat(pid)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.state == 'Z' || st.state == 'X':
+		return fmt.Errorf("pid %d has exited: %w", pid, ErrGone)
+	case st.startTime != startTime:
+		return fmt.Errorf("pid %d started at tick %d, not %d (the pid was reused): %w", pid, st.startTime, startTime, ErrGone)
+	case st.pgrp != pid:
+		return fmt.Errorf("pid %d is in process group %d, not its own: %w", pid, st.pgrp, ErrGone)
+	}
+	return nil
+}
+
+// startedAt converts a start time in clock ticks since boot into wall-clock
+// time. It returns now if the boot time cannot be read: the value is only
+// shown to people.
+func startedAt(startTime uint64, now time.Time) time.Time {
+	boot, err := bootTime()
+	if err != nil {
+		return now
+	}
+	return boot.Add(time.Duration(startTime) * time.Second / clockTicks)
+}
+
+// bootTime reads the btime line of /proc/stat.
+func bootTime() (time.Time, error) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read boot time: %w", err)
+	}
+	defer f.Close() // read-only: a close error changes nothing
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "btime "); ok {
+			sec, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("read boot time: %w", err)
+			}
+			return time.Unix(sec, 0), nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return time.Time{}, fmt.Errorf("read boot time: %w", err)
+	}
+	return time.Time{}, errors.New("read boot time: no btime line in /proc/stat")
+}
