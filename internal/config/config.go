@@ -64,6 +64,13 @@ type App struct {
 	// Duration string ("10s"). Default 10s.
 	StopTimeout Duration `toml:"stop_timeout"`
 
+	// EnvFile (key env_file) is a file of KEY=VALUE lines (# comments,
+	// optional "export " prefix, values optionally quoted) added to the
+	// environment of every instance, after [app.env]. Relative to the config
+	// file. It is read at deploy time and snapshotted with the release, so a
+	// rollback runs with the environment the release had. Default empty.
+	EnvFile string `toml:"env_file"`
+
 	// LogMaxSize (key log_max_size) caps each instance log file, in bytes;
 	// past it the file is rotated once (to .1). Default 10485760 (10 MiB);
 	// at least 4096.
@@ -124,12 +131,97 @@ type Proxy struct {
 	// ResponseHeaderTimeout (key response_header_timeout) is how long an
 	// instance may take to start answering before a 504. Default 60s.
 	ResponseHeaderTimeout Duration `toml:"response_header_timeout"`
+
+	// PreviewListen (key preview_listen) is an optional second address,
+	// host:port, that serves only the release in preview (see `cutover
+	// deploy --preview`). Default empty (preview by header or cookie only).
+	PreviewListen string `toml:"preview_listen"`
+
+	// Sticky (key sticky) pins a client to the release that first served
+	// it while two releases serve, with a version cookie. Default true.
+	Sticky bool `toml:"sticky"`
+
+	// Cookie (key cookie) is the name of the version cookie. It also
+	// selects a release in preview. Default "cutover_release".
+	Cookie string `toml:"cookie"`
+
+	// VersionHeader (key version_header) is the request header with which a
+	// non-browser client asks for a release (also one in preview); responses
+	// carry it with the release that answered. Default "X-Cutover-Release".
+	VersionHeader string `toml:"version_header"`
 }
 
 // Deploy configures how a deploy shifts traffic.
 type Deploy struct {
-	// Strategy (key strategy): "bluegreen" (default).
+	// Strategy (key strategy): "bluegreen" (default: boot all new
+	// instances, switch at once), "rolling" (batches of instances) or
+	// "canary" (weighted steps judged by the proxy's own measurements).
 	Strategy string `toml:"strategy"`
+
+	// Batch (key batch) is, for "rolling", how many instances move per
+	// step: an integer (1 = Unicorn's one-for-one) or a percentage string
+	// such as "50%". Default 1.
+	Batch any `toml:"batch"`
+
+	// BatchCount, BatchPercent hold Batch parsed: exactly one is non-zero.
+	// Set by Load.
+	BatchCount   int `toml:"-"`
+	BatchPercent int `toml:"-"`
+
+	// Steps (key steps) are, for "canary", the shares of traffic the new
+	// release gets, in order, before 100%. Default ["5%", "25%", "50%"].
+	Steps []string `toml:"steps"`
+
+	// StepPercents holds Steps parsed (1..99, increasing). Set by Load.
+	StepPercents []int `toml:"-"`
+
+	// StepTime (key step_time) is how long each canary step lasts before
+	// it is judged. Default 30s.
+	StepTime Duration `toml:"step_time"`
+
+	// Watch (key watch) keeps the old release's instances running this long
+	// after the switch; if the new release's error rate breaks the bounds
+	// meanwhile, traffic goes back at once. Default 0 (no watch).
+	Watch Duration `toml:"watch"`
+
+	// MaxErrorRate (key max_error_rate) is the highest share (0..1) of
+	// failed requests (5xx or connection errors) the new release may show
+	// in a canary step or during the watch. Default 0.05.
+	MaxErrorRate float64 `toml:"max_error_rate"`
+
+	// MaxErrorRatio (key max_error_ratio) bounds the new release's error
+	// rate relative to the old release's over the same window (an error
+	// rate under max_error_rate/10 always passes this bound). Default 2.
+	MaxErrorRatio float64 `toml:"max_error_ratio"`
+
+	// MaxP99Ratio (key max_p99_ratio) bounds the new release's p99 latency
+	// relative to the old release's over the same window. Default 2.
+	MaxP99Ratio float64 `toml:"max_p99_ratio"`
+
+	// MinRequests (key min_requests) is how many requests a release must
+	// have served in a window before it is judged; a step that ends with
+	// fewer waits (up to another step_time) for more. Default 20.
+	MinRequests int `toml:"min_requests"`
+
+	// BeforeSwitch (key before_switch) is a shell command run in the new
+	// release's directory after it booted and before traffic moves, with
+	// CUTOVER_RELEASE, CUTOVER_RELEASE_DIR and CUTOVER_PREVIOUS_RELEASE in
+	// its environment. A failure aborts the deploy like a failed boot.
+	// Default empty.
+	BeforeSwitch string `toml:"before_switch"`
+
+	// AfterSwitch (key after_switch) is a shell command run like
+	// before_switch once traffic has moved; a failure is reported but does
+	// not undo the deploy. Default empty.
+	AfterSwitch string `toml:"after_switch"`
+
+	// HookTimeout (key hook_timeout) bounds each hook. Default 5m.
+	HookTimeout Duration `toml:"hook_timeout"`
+
+	// PreviewTimeout (key preview_timeout) is how long a preview waits for
+	// `cutover promote` or `cutover abort` before it is aborted by itself.
+	// Default 30m.
+	PreviewTimeout Duration `toml:"preview_timeout"`
 }
 
 // Release configures where releases come from and how many are kept.
@@ -137,6 +229,25 @@ type Release struct {
 	// Keep (key keep) is how many releases stay on disk; the live one and
 	// the rollback target are never pruned. Default 5; at least 2.
 	Keep int `toml:"keep"`
+
+	// Repo (key repo) is the git repository `cutover deploy --git REF`
+	// checks out: a path (relative to the config file) or any URL git
+	// understands. Default empty.
+	Repo string `toml:"repo"`
+
+	// Test (key test) is a shell command run in a fresh checkout before the
+	// build; a failure stops the deploy before anything touches traffic.
+	// Default empty (no tests).
+	Test string `toml:"test"`
+
+	// Build (key build) is a shell command run in the fresh checkout after
+	// the tests (e.g. "make release"). Default empty.
+	Build string `toml:"build"`
+
+	// Shared (key shared) lists paths, relative to the release directory,
+	// that live in <data_dir>/shared/ and are linked into every release, so
+	// user files survive deploys and rollbacks. Default [].
+	Shared []string `toml:"shared"`
 }
 
 // Database configures the migration runner. Empty URL means no database.
@@ -205,3 +316,6 @@ func (c *Config) LogsDir() string { return filepath.Join(c.DataDir, "logs") }
 
 // CurrentLink is the symlink to the live release, <data_dir>/current.
 func (c *Config) CurrentLink() string { return filepath.Join(c.DataDir, "current") }
+
+// SharedDir holds the shared paths, <data_dir>/shared.
+func (c *Config) SharedDir() string { return filepath.Join(c.DataDir, "shared") }

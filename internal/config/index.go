@@ -171,6 +171,30 @@ func (ix *index) check(path []string, n *unstable.Node, line int) bool {
 		if n.Kind == unstable.Integer {
 			return true
 		}
+	case kindBool:
+		if n.Kind == unstable.Bool {
+			return true
+		}
+	case kindFloat:
+		if n.Kind == unstable.Float || n.Kind == unstable.Integer {
+			return true
+		}
+	case kindIntOrString:
+		if n.Kind == unstable.Integer || n.Kind == unstable.String {
+			return true
+		}
+	case kindStringList:
+		if n.Kind == unstable.Array {
+			it := n.Children()
+			for it.Next() {
+				if c := it.Node(); c.Kind != unstable.String {
+					ix.reported[field] = true
+					ix.fail(path, line, "must be %s, got an array holding %s", s.want(), ix.describe(c))
+					return false
+				}
+			}
+			return true
+		}
 	case kindDuration:
 		if n.Kind == unstable.String {
 			if _, err := time.ParseDuration(string(n.Data)); err != nil {

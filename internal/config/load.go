@@ -69,10 +69,13 @@ func parse(file, dir string, data []byte) (*Config, error) {
 	if len(v.errs) > 0 {
 		return nil, joinErrors(v.errs)
 	}
-	if !filepath.IsAbs(c.DataDir) {
-		c.DataDir = filepath.Join(dir, c.DataDir)
+	c.DataDir = resolve(dir, c.DataDir)
+	if c.App.EnvFile != "" {
+		c.App.EnvFile = resolve(dir, c.App.EnvFile)
 	}
-	c.DataDir = filepath.Clean(c.DataDir)
+	if c.Release.Repo != "" && isLocalPath(c.Release.Repo) {
+		c.Release.Repo = resolve(dir, c.Release.Repo)
+	}
 	return c, nil
 }
 
@@ -103,8 +106,22 @@ func defaults() *Config {
 			ReadHeaderTimeout:     Duration{10 * time.Second},
 			IdleTimeout:           Duration{120 * time.Second},
 			ResponseHeaderTimeout: Duration{60 * time.Second},
+			Sticky:                true,
+			Cookie:                "cutover_release",
+			VersionHeader:         "X-Cutover-Release",
 		},
-		Deploy:  Deploy{Strategy: "bluegreen"},
+		Deploy: Deploy{
+			Strategy:       "bluegreen",
+			Batch:          int64(1),
+			Steps:          []string{"5%", "25%", "50%"},
+			StepTime:       Duration{30 * time.Second},
+			MaxErrorRate:   0.05,
+			MaxErrorRatio:  2,
+			MaxP99Ratio:    2,
+			MinRequests:    20,
+			HookTimeout:    Duration{5 * time.Minute},
+			PreviewTimeout: Duration{30 * time.Minute},
+		},
 		Release: Release{Keep: 5},
 		Database: Database{
 			Dir:                "migrations",
@@ -159,4 +176,24 @@ func joinErrors(errs []*Error) error {
 		all[i] = e
 	}
 	return errors.Join(all...)
+}
+
+// resolve makes p absolute against dir.
+func resolve(dir, p string) string {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	return filepath.Clean(p)
+}
+
+// isLocalPath reports whether a git repository reference is a filesystem
+// path rather than a URL (scheme://… or scp-like user@host:path).
+func isLocalPath(repo string) bool {
+	if strings.Contains(repo, "://") {
+		return false
+	}
+	if i := strings.IndexByte(repo, ':'); i > 0 && !strings.ContainsRune(repo[:i], '/') {
+		return false // host:path
+	}
+	return true
 }

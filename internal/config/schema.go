@@ -15,7 +15,11 @@ const (
 	kindStringMap                  // map[string]string: a table of any keys, string values
 	kindString
 	kindInt
-	kindDuration // a Duration: a TOML string such as "10s"
+	kindDuration    // a Duration: a TOML string such as "10s"
+	kindBool        // true or false
+	kindFloat       // a number, integer or float
+	kindStringList  // an array of strings
+	kindIntOrString // an integer, or a string such as "50%"
 )
 
 // spec describes one key of the file format. It is derived from the toml
@@ -39,6 +43,14 @@ func (s *spec) want() string {
 		return "an integer"
 	case kindDuration:
 		return `a duration string such as "10s", "1m30s" or "250ms"`
+	case kindBool:
+		return "true or false"
+	case kindFloat:
+		return "a number"
+	case kindStringList:
+		return `an array of strings such as ["a", "b"]`
+	case kindIntOrString:
+		return `an integer or a string such as "50%"`
 	}
 	return "?"
 }
@@ -71,6 +83,17 @@ func specOf(t reflect.Type) *spec {
 		return &spec{kind: kindStringMap}
 	case reflect.String:
 		return &spec{kind: kindString}
+	case reflect.Bool:
+		return &spec{kind: kindBool}
+	case reflect.Float64:
+		return &spec{kind: kindFloat}
+	case reflect.Interface:
+		return &spec{kind: kindIntOrString}
+	case reflect.Slice:
+		if t.Elem().Kind() != reflect.String {
+			panic(fmt.Sprintf("config: unsupported slice type %s", t))
+		}
+		return &spec{kind: kindStringList}
 	case reflect.Int, reflect.Int64:
 		return &spec{kind: kindInt}
 	}

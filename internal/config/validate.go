@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,7 +54,9 @@ var (
 	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// tableRE is a table name, optionally schema-qualified, as Postgres and
 	// SQLite accept it unquoted (63 bytes is Postgres' identifier limit).
-	tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)
+	cookieNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	headerNameRE = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
+	tableRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)
 )
 
 func (v *validator) config(c *Config) {
@@ -63,13 +66,15 @@ func (v *validator) config(c *Config) {
 	v.app(&c.App)
 	v.health(&c.App.Health)
 	v.proxy(&c.Proxy)
-	switch c.Deploy.Strategy {
-	case "bluegreen":
-	default:
-		v.fail("deploy.strategy", `must be "bluegreen", got %q`, c.Deploy.Strategy)
-	}
+	v.deploy(&c.Deploy)
 	if c.Release.Keep < 2 {
 		v.fail("release.keep", "must be at least 2 (the live release and the rollback target), got %d", c.Release.Keep)
+	}
+	for i, p := range c.Release.Shared {
+		clean := filepath.Clean(p)
+		if p == "" || filepath.IsAbs(p) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
+			v.fail("release.shared", "entry %d (%q) must be a path inside the release, such as \"uploads\" or \"log\"", i+1, p)
+		}
 	}
 	v.database(&c.Database)
 }
@@ -132,6 +137,92 @@ func (v *validator) proxy(p *Proxy) {
 	v.positive("proxy.read_header_timeout", p.ReadHeaderTimeout)
 	v.positive("proxy.idle_timeout", p.IdleTimeout)
 	v.positive("proxy.response_header_timeout", p.ResponseHeaderTimeout)
+	if p.PreviewListen != "" {
+		if _, _, err := net.SplitHostPort(p.PreviewListen); err != nil {
+			v.fail("proxy.preview_listen", `must be host:port such as "127.0.0.1:8081", got %q`, p.PreviewListen)
+		} else if p.PreviewListen == p.Listen {
+			v.fail("proxy.preview_listen", "must differ from proxy.listen (%q)", p.Listen)
+		}
+	}
+	if !cookieNameRE.MatchString(p.Cookie) {
+		v.fail("proxy.cookie", "must be a cookie name of letters, digits, '-' and '_', got %q", p.Cookie)
+	}
+	if !headerNameRE.MatchString(p.VersionHeader) {
+		v.fail("proxy.version_header", "must be a header name such as \"X-Cutover-Release\", got %q", p.VersionHeader)
+	}
+}
+
+func (v *validator) deploy(d *Deploy) {
+	switch d.Strategy {
+	case "bluegreen", "rolling", "canary":
+	default:
+		v.fail("deploy.strategy", `must be "bluegreen", "rolling" or "canary", got %q`, d.Strategy)
+	}
+	switch b := d.Batch.(type) {
+	case int64:
+		if b < 1 || b > 64 {
+			v.fail("deploy.batch", "must be between 1 and 64 instances, or a percentage such as \"50%%\", got %d", b)
+		}
+		d.BatchCount = int(b)
+	case string:
+		pct, err := parsePercent(b)
+		if err != nil {
+			v.fail("deploy.batch", "must be a number of instances such as 1, or a percentage such as \"50%%\": %v", err)
+		}
+		d.BatchPercent = pct
+	default:
+		v.fail("deploy.batch", "must be a number of instances such as 1, or a percentage such as \"50%%\"")
+	}
+	d.StepPercents = nil
+	if d.Strategy == "canary" && len(d.Steps) == 0 {
+		v.fail("deploy.steps", `must list at least one step such as "5%%" for the canary strategy`)
+	}
+	last := 0
+	for _, st := range d.Steps {
+		pct, err := parsePercent(st)
+		switch {
+		case err != nil:
+			v.fail("deploy.steps", "%v", err)
+		case pct >= 100:
+			v.fail("deploy.steps", "step %q: steps are below 100%% (the deploy ends at 100%% by itself)", st)
+		case pct <= last:
+			v.fail("deploy.steps", "step %q: steps must increase, got it after %d%%", st, last)
+		default:
+			last = pct
+			d.StepPercents = append(d.StepPercents, pct)
+		}
+	}
+	v.positive("deploy.step_time", d.StepTime)
+	if d.Watch.Duration < 0 {
+		v.fail("deploy.watch", "must not be negative (0 turns the watch off), got %s", d.Watch)
+	}
+	if d.MaxErrorRate < 0 || d.MaxErrorRate > 1 {
+		v.fail("deploy.max_error_rate", "must be a share between 0 and 1 such as 0.05, got %v", d.MaxErrorRate)
+	}
+	if d.MaxErrorRatio < 1 {
+		v.fail("deploy.max_error_ratio", "must be at least 1 (the new release may fail as often as the old), got %v", d.MaxErrorRatio)
+	}
+	if d.MaxP99Ratio < 1 {
+		v.fail("deploy.max_p99_ratio", "must be at least 1 (the new release may be as slow as the old), got %v", d.MaxP99Ratio)
+	}
+	if d.MinRequests < 1 {
+		v.fail("deploy.min_requests", "must be at least 1, got %d", d.MinRequests)
+	}
+	v.positive("deploy.hook_timeout", d.HookTimeout)
+	v.positive("deploy.preview_timeout", d.PreviewTimeout)
+}
+
+// parsePercent parses "25%" into 25 (1 to 100).
+func parsePercent(s string) (int, error) {
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), "%")
+	if !ok {
+		return 0, fmt.Errorf("%q is not a percentage such as \"25%%\"", s)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil || n < 1 || n > 100 {
+		return 0, fmt.Errorf("%q is not a percentage from 1%% to 100%%", s)
+	}
+	return n, nil
 }
 
 func (v *validator) database(d *Database) {
