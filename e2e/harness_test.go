@@ -21,6 +21,7 @@ import (
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/pgtest"
 )
 
 // bin is the cutover binary built once by TestMain.
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build cutover:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -65,6 +66,7 @@ type settings struct {
 	drainTimeout string
 	bootTimeout  string
 	extraApp     string
+	extra        string // appended to the config file
 }
 
 func newEnv(t *testing.T, s settings) *env {
@@ -103,7 +105,8 @@ boot_timeout = %q
 listen = "127.0.0.1:%d"
 drain_timeout = %q
 hold_timeout = "10s"
-`, bin, s.instances, s.extraApp, s.bootTimeout, e.port, s.drainTimeout)
+%s
+`, bin, s.instances, s.extraApp, s.bootTimeout, e.port, s.drainTimeout, s.extra)
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

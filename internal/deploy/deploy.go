@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/migrate"
 	"github.com/cutover/cutover/internal/state"
 )
 
@@ -139,13 +140,19 @@ func (r *run) execute(ctx context.Context, req Request) (string, error) {
 	e := r.e
 	var newID string
 	if req.Rollback {
+		var target state.Release
 		if err := r.step(StepPrepare, func() (string, error) {
-			target, app, err := e.rollbackTarget(ctx, req.Release, r.from)
+			t, app, err := e.rollbackTarget(ctx, req.Release, r.from)
 			if err != nil {
 				return "", err
 			}
-			newID, r.app = target, app
-			return "rolling back to " + target + " with the configuration it ran with", nil
+			target, newID, r.app = t, t.ID, app
+			return "rolling back to " + newID + " with the configuration it ran with", nil
+		}); err != nil {
+			return "", err
+		}
+		if err := r.step(StepCheck, func() (string, error) {
+			return e.contractGuard(ctx, target, req.Force)
 		}); err != nil {
 			return "", err
 		}
@@ -177,6 +184,37 @@ func (r *run) execute(ctx context.Context, req Request) (string, error) {
 	e.mu.Unlock()
 	if err := e.store.SetDeployRelease(ctx, r.id, newID); err != nil {
 		return "", err
+	}
+
+	// check + expand: the release's migrations, linted, then the expand
+	// ones applied before any new instance starts.
+	var mig *migrations
+	if !req.Rollback {
+		failRelease := func() {
+			if serr := e.store.SetReleaseStatus(context.WithoutCancel(ctx), newID, state.ReleaseFailed); serr != nil {
+				e.log.Error("record failed release", "release", newID, "err", serr)
+			}
+		}
+		if err := r.step(StepCheck, func() (string, error) {
+			m, err := loadMigrations(r.cfg.Database, e.rel.Dir(newID), newID)
+			if err != nil {
+				return "", err
+			}
+			if m == nil {
+				return "no migrations", nil
+			}
+			mig = m
+			return m.lint(r)
+		}); err != nil {
+			failRelease()
+			return "", err
+		}
+		if mig != nil {
+			if err := r.step(StepExpand, func() (string, error) { return mig.up(ctx, r, migrate.Expand) }); err != nil {
+				failRelease()
+				return "", err
+			}
+		}
 	}
 
 	// boot
@@ -216,10 +254,33 @@ func (r *run) execute(ctx context.Context, req Request) (string, error) {
 	_ = booted
 
 	// drain and stop everything that is not the new release.
-	if err := r.step(StepDrain, func() (string, error) {
+	drainErr := r.step(StepDrain, func() (string, error) {
 		return e.retireAllBut(ctx, newID)
-	}); err != nil {
-		r.info("the old release could not be stopped cleanly: %v", err)
+	})
+	if drainErr != nil {
+		r.info("the old release could not be stopped cleanly: %v", drainErr)
+	}
+
+	if mig != nil && drainErr != nil {
+		r.info("contract migrations not run: an instance of the old release may still be running")
+	} else if mig != nil {
+		if err := r.step(StepContract, func() (string, error) {
+			if r.cfg.Database.Contract == "auto" {
+				return mig.up(ctx, r, migrate.Contract)
+			}
+			pending, err := mig.pendingContract(ctx)
+			if err != nil {
+				return "", err
+			}
+			if len(pending) == 0 {
+				return "no pending contract migrations", nil
+			}
+			return fmt.Sprintf("%d contract migration(s) pending (database.contract = \"manual\"); run `cutover migrate contract` once you are sure no old code runs", len(pending)), nil
+		}); err != nil {
+			// The new release serves; the schema keeps what the old one
+			// needed, which is safe. Report and go on.
+			r.info("contract migrations failed; the new release keeps serving and the old schema parts stay: %v", err)
+		}
 	}
 
 	if err := r.step(StepFinish, func() (string, error) {
@@ -319,24 +380,25 @@ func (e *Engine) retireAllBut(ctx context.Context, keep string) (string, error) 
 
 // rollbackTarget picks the release to roll back to and the app config it
 // ran with.
-func (e *Engine) rollbackTarget(ctx context.Context, want, active string) (string, config.App, error) {
+func (e *Engine) rollbackTarget(ctx context.Context, want, active string) (state.Release, config.App, error) {
 	var app config.App
+	var none state.Release
 	rels, err := e.store.Releases(ctx)
 	if err != nil {
-		return "", app, err
+		return none, app, err
 	}
 	var target *state.Release
 	if want != "" {
 		for i := range rels {
 			if rels[i].ID == want || strings.HasSuffix(rels[i].ID, "-"+want) {
 				if target != nil && target.ID != rels[i].ID {
-					return "", app, &RefusedError{Reason: fmt.Sprintf("%q matches several releases (%s, %s); give the full id", want, target.ID, rels[i].ID)}
+					return none, app, &RefusedError{Reason: fmt.Sprintf("%q matches several releases (%s, %s); give the full id", want, target.ID, rels[i].ID)}
 				}
 				target = &rels[i]
 			}
 		}
 		if target == nil {
-			return "", app, &RefusedError{Reason: fmt.Sprintf("no release %q; see `cutover releases`", want)}
+			return none, app, &RefusedError{Reason: fmt.Sprintf("no release %q; see `cutover releases`", want)}
 		}
 	} else {
 		// The previous release: the one retired most recently.
@@ -346,23 +408,23 @@ func (e *Engine) rollbackTarget(ctx context.Context, want, active string) (strin
 			}
 		}
 		if target == nil {
-			return "", app, &RefusedError{Reason: "no previous release to roll back to; see `cutover releases`"}
+			return none, app, &RefusedError{Reason: "no previous release to roll back to; see `cutover releases`"}
 		}
 	}
 	if target.ID == active {
-		return "", app, &RefusedError{Reason: fmt.Sprintf("release %s is already live", target.ID)}
+		return none, app, &RefusedError{Reason: fmt.Sprintf("release %s is already live", target.ID)}
 	}
 	if target.Status == state.ReleaseFailed || target.Status == state.ReleasePrepared {
-		return "", app, &RefusedError{Reason: fmt.Sprintf("release %s never went live (%s); deploy it instead", target.ID, target.Status)}
+		return none, app, &RefusedError{Reason: fmt.Sprintf("release %s never went live (%s); deploy it instead", target.ID, target.Status)}
 	}
 	if _, err := os.Stat(e.rel.Dir(target.ID)); err != nil {
-		return "", app, &RefusedError{Reason: fmt.Sprintf("release %s is no longer on disk (pruned); deploy it again from its source %s", target.ID, target.Source)}
+		return none, app, &RefusedError{Reason: fmt.Sprintf("release %s is no longer on disk (pruned); deploy it again from its source %s", target.ID, target.Source)}
 	}
 	app, err = decodeAppConfig(target.ConfigJSON)
 	if err != nil {
-		return "", app, fmt.Errorf("release %s: %w", target.ID, err)
+		return none, app, fmt.Errorf("release %s: %w", target.ID, err)
 	}
-	return target.ID, app, nil
+	return *target, app, nil
 }
 
 // prune applies retention, never touching the live release or the

@@ -65,7 +65,11 @@ var (
 
 // Main runs the tests of m, then stops the package's cluster (if a test
 // started one) and exits with the tests' code. Call it from TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit, for a TestMain that has more to clean up:
+// it returns the code to exit with.
+func Run(m *testing.M) int {
 	mu.Lock()
 	mainCalled = true
 	mu.Unlock()
@@ -82,7 +86,7 @@ func Main(m *testing.M) {
 			}
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // Start returns the package's cluster, starting it on first use.
