@@ -111,13 +111,33 @@ func (c *Client) Deploys(ctx context.Context, limit int) ([]state.Deploy, error)
 }
 
 // Deploy starts a deploy or rollback and calls onEvent for each event as it
-// arrives. It returns the final result event; a failed deploy is returned
-// as an *Error with the result's kind.
+// arrives. It returns the final result event (or, for a preview deploy, the
+// preview event: the deploy then waits in the daemon for Control); a failed
+// deploy is returned as an *Error with the result's kind.
 func (c *Client) Deploy(ctx context.Context, req deploy.Request, onEvent func(deploy.Event)) (deploy.Event, error) {
 	resp, err := c.do(ctx, http.MethodPost, "/v1/deploys", req)
 	if err != nil {
 		return deploy.Event{}, err
 	}
+	return readEvents(resp, req.Preview, onEvent)
+}
+
+// Control sends promote, abort, pause or resume to the deploy in flight.
+// For promote and abort it follows the deploy's events to its result (or
+// its next preview) like Deploy.
+func (c *Client) Control(ctx context.Context, action string, onEvent func(deploy.Event)) (deploy.Event, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/control", controlRequest{Action: action})
+	if err != nil {
+		return deploy.Event{}, err
+	}
+	if action == deploy.ActionPause || action == deploy.ActionResume {
+		resp.Body.Close()
+		return deploy.Event{}, nil
+	}
+	return readEvents(resp, false, onEvent)
+}
+
+func readEvents(resp *http.Response, untilPreview bool, onEvent func(deploy.Event)) (deploy.Event, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
@@ -128,6 +148,9 @@ func (c *Client) Deploy(ctx context.Context, req deploy.Request, onEvent func(de
 		}
 		if onEvent != nil {
 			onEvent(ev)
+		}
+		if ev.Type == "preview" && untilPreview {
+			return ev, nil
 		}
 		if ev.Type == "result" {
 			if !ev.OK {
@@ -140,6 +163,22 @@ func (c *Client) Deploy(ctx context.Context, req deploy.Request, onEvent func(de
 		return deploy.Event{}, fmt.Errorf("deploy stream: %w (the deploy goes on in the daemon; see `cutover status`)", err)
 	}
 	return deploy.Event{}, errors.New("the daemon closed the deploy stream without a result; see `cutover status`")
+}
+
+// Prune applies release retention now and returns the releases removed.
+func (c *Client) Prune(ctx context.Context) ([]string, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/releases/prune", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Removed []string `json:"removed"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("decode prune answer: %w", err)
+	}
+	return out.Removed, nil
 }
 
 // Logs copies the logs of a release (and optionally one instance) to w;

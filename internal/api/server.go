@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/deploy"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -28,7 +27,8 @@ const (
 	KindUsage    = "usage"    // the request is malformed or names nothing
 	KindRefused  = "refused"  // refused to protect the app
 	KindFailed   = "failed"   // the operation ran and failed
-	KindNotFound = "notfound" // no such release/instance
+	KindNotFound = "notfound" // no such release/instance, no deploy in flight
+	KindAborted  = "aborted"  // aborted by the operator or by its own judgement; the old release serves
 )
 
 // Server serves the admin API for one engine.
@@ -50,6 +50,8 @@ func NewServer(eng *deploy.Engine, store *state.Store, logger *slog.Logger, onSt
 	s.mux.HandleFunc("POST /v1/deploys", s.deploy)
 	s.mux.HandleFunc("GET /v1/logs", s.logs)
 	s.mux.HandleFunc("POST /v1/stop", s.stop)
+	s.mux.HandleFunc("POST /v1/control", s.control)
+	s.mux.HandleFunc("POST /v1/releases/prune", s.prune)
 	return s
 }
 
@@ -57,18 +59,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 // kindOf classifies an error; the single place errors become kinds.
 func kindOf(err error) string {
-	var busy *deploy.BusyError
-	var cfgErr *config.Error
-	var refused *deploy.RefusedError
 	switch {
-	case errors.As(err, &busy):
-		return KindBusy
-	case errors.As(err, &cfgErr):
-		return KindConfig
-	case errors.As(err, &refused):
-		return KindRefused
-	case errors.Is(err, state.ErrNotFound), errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, deploy.ErrNoDeploy), errors.Is(err, state.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return KindNotFound
+	}
+	switch deploy.KindOf(err) {
+	case "busy":
+		return KindBusy
+	case "config":
+		return KindConfig
+	case "refused":
+		return KindRefused
+	case "aborted":
+		return KindAborted
 	default:
 		return KindFailed
 	}
@@ -83,7 +86,7 @@ func statusOf(kind string) int {
 		return http.StatusUnprocessableEntity
 	case KindUsage:
 		return http.StatusBadRequest
-	case KindRefused:
+	case KindRefused, KindAborted:
 		return http.StatusPreconditionFailed
 	case KindNotFound:
 		return http.StatusNotFound
@@ -129,6 +132,10 @@ type Release struct {
 	RetiredAt time.Time `json:"retired_at,omitzero"`
 	OnDisk    bool      `json:"on_disk"`
 	Current   bool      `json:"current"`
+	// Meta is what was recorded about the release: source, ref, commit,
+	// who, config digest, and the environment as keys with digests (never
+	// values).
+	Meta *deploy.ReleaseMeta `json:"meta,omitempty"`
 }
 
 func (s *Server) releases(w http.ResponseWriter, r *http.Request) {
@@ -141,8 +148,15 @@ func (s *Server) releases(w http.ResponseWriter, r *http.Request) {
 	out := make([]Release, 0, len(rels))
 	for _, rel := range rels {
 		_, statErr := os.Stat(rel.Dir)
-		out = append(out, Release{ID: rel.ID, Status: string(rel.Status), Source: rel.Source, CreatedAt: rel.CreatedAt,
-			LiveSince: rel.LiveSince, RetiredAt: rel.RetiredAt, OnDisk: statErr == nil, Current: rel.ID == cur})
+		item := Release{ID: rel.ID, Status: string(rel.Status), Source: rel.Source, CreatedAt: rel.CreatedAt,
+			LiveSince: rel.LiveSince, RetiredAt: rel.RetiredAt, OnDisk: statErr == nil, Current: rel.ID == cur}
+		if rel.MetaJSON != "" {
+			var m deploy.ReleaseMeta
+			if err := json.Unmarshal([]byte(rel.MetaJSON), &m); err == nil {
+				item.Meta = &m
+			}
+		}
+		out = append(out, item)
 	}
 	writeJSON(w, out)
 }
@@ -157,41 +171,125 @@ func (s *Server) deploys(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, ds)
 }
 
-// deploy runs a deploy and streams its events. The deploy goes on in the
-// daemon if the client goes away: stopping half-way would be worse.
+// deploy starts a deploy and streams its events. The deploy goes on in
+// the daemon if the client goes away: stopping half-way would be worse. A
+// preview deploy's stream ends at its "preview" event; `promote` or
+// `abort` stream the rest.
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 	var req deploy.Request
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
 		writeError(w, KindUsage, fmt.Errorf("decode deploy request: %w", err))
 		return
 	}
-	if !req.Rollback && !filepath.IsAbs(req.Source) {
+	if !req.Rollback && req.Git == "" && !filepath.IsAbs(req.Source) {
 		writeError(w, KindUsage, fmt.Errorf("deploy source %q must be an absolute path", req.Source))
 		return
 	}
+	run, err := s.eng.Start(req)
+	if err != nil {
+		writeError(w, kindOf(err), err)
+		return
+	}
+	s.stream(w, r, run, 0, req.Preview)
+}
+
+// stream writes a run's events from index from as NDJSON until its result
+// (or, with untilPreview, its preview event) or until the client leaves.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, run *deploy.Run, from int, untilPreview bool) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	enc := json.NewEncoder(w)
-	clientGone := false
-	emit := func(ev deploy.Event) {
-		if clientGone {
-			return
+	for i := from; ; {
+		evs, done, err := run.Next(r.Context(), i)
+		if err != nil {
+			return // client gone; the deploy goes on
 		}
-		if err := enc.Encode(ev); err != nil {
-			clientGone = true
-			return
+		i += len(evs)
+		for _, ev := range evs {
+			if ev.Type == "result" && !ev.OK {
+				ev.ErrorKind = resultKind(ev.ErrorKind)
+			}
+			if err := enc.Encode(ev); err != nil {
+				return
+			}
+			if untilPreview && ev.Type == "preview" {
+				if flusher != nil {
+					flusher.Flush()
+				}
+				return
+			}
 		}
 		if flusher != nil {
 			flusher.Flush()
 		}
+		if done {
+			return
+		}
 	}
-	release, err := s.eng.Deploy(req, emit)
-	if err != nil {
-		emit(deploy.Event{Time: time.Now(), Type: "result", OK: false, Release: release, ErrorKind: kindOf(err), Message: err.Error()})
+}
+
+// resultKind maps deploy.KindOf's words to the API's kinds.
+func resultKind(k string) string {
+	switch k {
+	case "busy":
+		return KindBusy
+	case "config":
+		return KindConfig
+	case "refused":
+		return KindRefused
+	case "aborted":
+		return KindAborted
+	default:
+		return KindFailed
+	}
+}
+
+type controlRequest struct {
+	Action string `json:"action"`
+}
+
+// control passes promote, abort, pause or resume to the deploy in flight.
+// promote and abort then stream the deploy's events to its end (or to its
+// next preview); pause and resume answer at once.
+func (s *Server) control(w http.ResponseWriter, r *http.Request) {
+	var req controlRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
+		writeError(w, KindUsage, fmt.Errorf("decode control request: %w", err))
 		return
 	}
-	emit(deploy.Event{Time: time.Now(), Type: "result", OK: true, Release: release, Message: release + " is live"})
+	cur := s.eng.Current()
+	if cur == nil {
+		writeError(w, KindNotFound, fmt.Errorf("%w: nothing to %s", deploy.ErrNoDeploy, req.Action))
+		return
+	}
+	from := cur.Len()
+	run, err := s.eng.Control(req.Action)
+	if err != nil {
+		kind := kindOf(err)
+		if kind == KindFailed {
+			kind = KindUsage
+		}
+		writeError(w, kind, err)
+		return
+	}
+	if req.Action == deploy.ActionPause || req.Action == deploy.ActionResume {
+		writeJSON(w, map[string]string{"action": req.Action, "deploy": fmt.Sprint(run.Len())})
+		return
+	}
+	s.stream(w, r, run, from, false)
+}
+
+func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
+	removed, err := s.eng.Prune(r.Context())
+	if err != nil {
+		writeError(w, kindOf(err), err)
+		return
+	}
+	if removed == nil {
+		removed = []string{}
+	}
+	writeJSON(w, map[string][]string{"removed": removed})
 }
 
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {

@@ -21,13 +21,19 @@ func init() {
 }
 
 func newDeployCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "deploy PATH",
-		Short: "Ship a release (a directory or a .tar.gz) with zero downtime",
+	var req deploy.Request
+	cmd := &cobra.Command{
+		Use:   "deploy PATH | deploy --git REF",
+		Short: "Ship a release (a directory, a .tar.gz or a git ref) with zero downtime",
 		Long: `Ship a new release of the app with zero downtime.
 
 PATH is a directory or a .tar.gz/.tgz (a single top-level directory inside
-the tarball becomes the release root). The daemon copies it to
+the tarball becomes the release root). With --git REF, the daemon checks out
+REF (a tag, branch or commit) of [release] repo into a fresh directory, runs
+[release] test and build there (their output streams here; a failure stops
+the deploy before anything touches traffic), and ships the result.
+
+The daemon copies the release to
 <data_dir>/releases/<id>/, reads cutover.toml as it is now, boots
 app.instances new instances beside the running ones, waits until each passes
 its health check app.health.healthy_after times in a row, switches traffic
@@ -39,24 +45,53 @@ If a new instance exits during boot or is not healthy within
 app.health.boot_timeout, the new instances are stopped, their last log lines
 shown, and the old release — which never stopped serving — stays live.
 
-Exit status: 0 deployed; 1 the deploy failed or another one is running;
-2 bad arguments or a broken config file.`,
-		Args: exactArgs(1),
+Traffic moves by [deploy] strategy: "bluegreen" (all at once), "rolling"
+(batch by batch) or "canary" (weighted steps judged against the old
+release; a bad step goes back by itself). With --preview the new release
+boots and waits: only requests naming it (header or cookie, printed below)
+reach it, until 'cutover promote' or 'cutover abort'.
+
+Exit status: 0 deployed (or, with --preview, ready for preview); 1 the deploy
+failed, was rolled back, or another one is running; 2 bad arguments or a
+broken config file.`,
+		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src, err := filepath.Abs(args[0])
-			if err != nil {
-				return &UsageError{Err: err}
-			}
-			if _, err := os.Stat(src); err != nil {
-				return usageErrorf("deploy: %s: no such file or directory (want a release directory or a .tar.gz)", args[0])
+			switch {
+			case req.Git != "" && len(args) == 1:
+				return usageErrorf("deploy takes a PATH or --git REF, not both")
+			case req.Git == "" && len(args) == 0:
+				return usageErrorf("deploy needs a PATH (a directory or .tar.gz) or --git REF\nRun 'cutover deploy --help' for usage.")
+			case len(args) == 1:
+				src, err := filepath.Abs(args[0])
+				if err != nil {
+					return &UsageError{Err: err}
+				}
+				if _, err := os.Stat(src); err != nil {
+					return usageErrorf("deploy: %s: no such file or directory (want a release directory or a .tar.gz)", args[0])
+				}
+				req.Source = src
 			}
 			c, _, err := g.client()
 			if err != nil {
 				return err
 			}
-			return runDeploy(g, cmd, c, deploy.Request{Source: src})
+			req.User = currentUser()
+			return runDeploy(g, cmd, c, req)
 		},
 	}
+	cmd.Flags().StringVar(&req.Git, "git", "", "check out, test and build this ref of [release] repo")
+	cmd.Flags().BoolVar(&req.Preview, "preview", false, "boot the release and wait for 'cutover promote' before moving traffic")
+	return cmd
+}
+
+// currentUser names who runs the command, for the release's record.
+func currentUser() string {
+	for _, k := range []string{"SUDO_USER", "USER", "LOGNAME"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
@@ -98,6 +133,12 @@ func runDeploy(g *globals, cmd *cobra.Command, c *api.Client, req deploy.Request
 		what = "rollback"
 	}
 	res, err := c.Deploy(cmd.Context(), req, func(ev deploy.Event) { renderEvent(g.stdout, ev) })
+	return finishDeploy(g, what, start, res, err)
+}
+
+// finishDeploy prints the one-line outcome of a deploy stream and picks
+// the exit status.
+func finishDeploy(g *globals, what string, start time.Time, res deploy.Event, err error) error {
 	if err != nil {
 		var ae *api.Error
 		if errors.As(err, &ae) {
@@ -109,6 +150,10 @@ func runDeploy(g *globals, cmd *cobra.Command, c *api.Client, req deploy.Request
 			return &silentError{code: code, err: err}
 		}
 		return err
+	}
+	if res.Type == "preview" {
+		fmt.Fprintf(g.stdout, "%s: %s is in preview; `cutover promote` or `cutover abort`\n", what, res.Release)
+		return nil
 	}
 	fmt.Fprintf(g.stdout, "%s: %s is live (%s)\n", what, res.Release, time.Since(start).Round(10*time.Millisecond))
 	return nil
@@ -130,6 +175,12 @@ func renderEvent(w io.Writer, ev deploy.Event) {
 		}
 	case "info":
 		fmt.Fprintf(w, "    %s\n", ev.Message)
+	case "preview":
+		fmt.Fprintf(w, "  ◆ %s\n", ev.Message)
+	case "output":
+		for _, l := range ev.Lines {
+			fmt.Fprintf(w, "    %-5s | %s\n", ev.Instance, strings.TrimRight(l, "\r"))
+		}
 	case "log":
 		fmt.Fprintf(w, "    %s:\n", ev.Message)
 		for _, l := range ev.Lines {

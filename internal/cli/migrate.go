@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/migrate"
 	"github.com/cutover/cutover/internal/migrate/lint"
@@ -38,6 +39,7 @@ type migrateFlags struct {
 type migrateTarget struct {
 	opts migrate.Options
 	dir  string
+	cfg  *config.Config // nil when run with --database and --dir only
 }
 
 func newMigrateCmd(g *globals) *cobra.Command {
@@ -105,6 +107,7 @@ func (f *migrateFlags) resolve(g *globals, needDB bool) (migrateTarget, error) {
 	}
 	t.opts = migrate.Options{Format: f.format, Table: f.table, Release: f.release, URL: f.database}
 	t.dir = f.dir
+	t.cfg = cfg
 	if cfg != nil {
 		d := cfg.Database
 		if t.opts.URL == "" {
@@ -333,10 +336,16 @@ Run it only when no instance of the previous release is serving any more:
 contract migrations remove what that release still uses. Pending expand
 migrations must be applied first.`
 	}
+	var force bool
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		t, err := f.resolve(g, true)
 		if err != nil {
 			return err
+		}
+		if phase == migrate.Contract && !dryRun && !force {
+			if err := contractSafe(cmd.Context(), t.cfg); err != nil {
+				return err
+			}
 		}
 		r, set, err := t.open(cmd.Context(), dryRun)
 		if err != nil {
@@ -361,7 +370,35 @@ migrations must be applied first.`
 		return nil
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and the SQL without changing anything")
+	if phase == migrate.Contract {
+		cmd.Flags().BoolVar(&force, "force", false, "run even though the daemon reports a deploy in flight or instances of an older release")
+	}
 	return cmd
+}
+
+// contractSafe asks the daemon (when the config names one and it runs)
+// whether old code may still be running: a deploy in flight, or instances
+// of more than one release. Contract migrations remove what old code uses.
+func contractSafe(ctx context.Context, cfg *config.Config) error {
+	if cfg == nil {
+		return nil // migration runner only: no daemon to ask
+	}
+	st, err := api.NewClient(cfg.SocketPath()).Status(ctx)
+	if errors.Is(err, api.ErrNoDaemon) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ask the daemon whether an old release still runs: %w (use --force to skip the check)", err)
+	}
+	if st.Deploy != nil {
+		return fmt.Errorf("a %s is in flight (deploy #%d, step %s): contract migrations wait until the old release is gone; run again after it, or use --force", st.Deploy.Kind, st.Deploy.DeployID, st.Deploy.Step)
+	}
+	for _, in := range st.Instances {
+		if in.Release != st.Active {
+			return fmt.Errorf("instance %s of release %s still runs beside the live %s: contract migrations would remove what it uses; run again once it is gone, or use --force", in.ID, in.Release, st.Active)
+		}
+	}
+	return nil
 }
 
 func newMigrateDownCmd(g *globals, f *migrateFlags) *cobra.Command {

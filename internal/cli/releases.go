@@ -37,17 +37,49 @@ aborted before the switch), prepared, or pruned (removed by retention).
 				return nil
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RELEASE\tSTATUS\tCREATED\tSOURCE")
+			fmt.Fprintln(tw, "RELEASE\tSTATUS\tCREATED\tBY\tENV\tSOURCE")
 			for _, r := range rels {
 				mark := ""
 				if r.Current {
 					mark = " (current)"
 				}
-				fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\n", r.ID, r.Status, mark, r.CreatedAt.Local().Format(time.DateTime), r.Source)
+				by, env := "-", "-"
+				if r.Meta != nil {
+					by = r.Meta.CreatedBy
+					if r.Meta.EnvDigest != "" {
+						env = fmt.Sprintf("%d vars %.19s", len(r.Meta.Env), r.Meta.EnvDigest)
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, mark, r.CreatedAt.Local().Format(time.DateTime), by, env, r.Source)
 			}
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (with each release's metadata: source, ref, commit, who, config digest, environment keys with value digests)")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "prune",
+		Short: "Remove old releases beyond release.keep now",
+		Long: `Remove the oldest release directories beyond release.keep. The live release,
+the rollback target (the one live before it) and any release with running
+instances are never removed. Deploys prune by themselves at their end.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := g.client()
+			if err != nil {
+				return err
+			}
+			removed, err := c.Prune(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if len(removed) == 0 {
+				fmt.Fprintln(g.stdout, "nothing to prune")
+			}
+			for _, id := range removed {
+				fmt.Fprintf(g.stdout, "removed %s\n", id)
+			}
+			return nil
+		},
+	})
 	return cmd
 }

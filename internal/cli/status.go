@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/internal/deploy"
 )
 
 func init() { register(newStatusCmd) }
@@ -37,9 +39,16 @@ proxy since the daemon started. --json prints the same as JSON.`,
 				active = "(none yet — run `cutover deploy PATH`)"
 			}
 			fmt.Fprintf(g.stdout, "app:     %s\nlisten:  %s\nlive:    %s\n", st.App, st.Listen, active)
-			if st.Deploy != nil {
-				fmt.Fprintf(g.stdout, "deploy:  #%d %s of %s, step %s, for %s\n", st.Deploy.DeployID, st.Deploy.Kind,
-					st.Deploy.Release, st.Deploy.Step, time.Since(st.Deploy.StartedAt).Round(time.Second))
+			if d := st.Deploy; d != nil {
+				step := d.Step
+				if d.Detail != "" {
+					step += " (" + d.Detail + ")"
+				}
+				if d.Paused {
+					step += ", PAUSED"
+				}
+				fmt.Fprintf(g.stdout, "deploy:  #%d %s of %s, step %s, for %s\n", d.DeployID, d.Kind,
+					d.Release, step, time.Since(d.StartedAt).Round(time.Second))
 			}
 			fmt.Fprintln(g.stdout)
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
@@ -56,18 +65,34 @@ proxy since the daemon started. --json prints the same as JSON.`,
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%s\n", in.ID, in.PID, in.Port, in.State, h, in.Restarts, last)
 			}
 			tw.Flush()
-			if len(st.Traffic) > 0 {
+			if len(st.Recent) > 0 || len(st.Weights) > 0 {
 				fmt.Fprintln(g.stdout)
 				tw = tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "RELEASE\tREQUESTS\t5XX\tCONN ERRORS\tIN FLIGHT")
-				rels := make([]string, 0, len(st.Traffic))
-				for r := range st.Traffic {
+				fmt.Fprintln(tw, "RELEASE\tWEIGHT\tREQ/S (1m)\tERRORS (1m)\tP99 (1m)\tREQUESTS\tIN FLIGHT")
+				seen := map[string]bool{}
+				var rels []string
+				for r := range st.Recent {
+					seen[r] = true
 					rels = append(rels, r)
 				}
+				for r := range st.Weights {
+					if !seen[r] {
+						rels = append(rels, r)
+					}
+				}
 				sort.Strings(rels)
+				total := 0
+				for _, w := range st.Weights {
+					total += w
+				}
 				for _, r := range rels {
-					t := st.Traffic[r]
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", r, t.Requests, t.Status5xx, t.ConnErrors, t.InFlight)
+					w, t := st.Recent[r], st.Traffic[r]
+					share := 0
+					if total > 0 {
+						share = st.Weights[r] * 100 / total
+					}
+					fmt.Fprintf(tw, "%s\t%d%%\t%.1f\t%.2f%%\t%s\t%d\t%d\n", r, share,
+						float64(w.Requests)/deploy.RecentWindow.Seconds(), 100*w.ErrorRate, w.P99.Round(100*time.Microsecond), t.Requests, t.InFlight)
 				}
 				tw.Flush()
 			}

@@ -191,11 +191,13 @@ type Deploy struct {
 
 	// MaxErrorRatio (key max_error_ratio) bounds the new release's error
 	// rate relative to the old release's over the same window (an error
-	// rate under max_error_rate/10 always passes this bound). Default 2.
+	// rate under max_error_rate/10 always passes this bound). At least 1,
+	// finite. Default 2.
 	MaxErrorRatio float64 `toml:"max_error_ratio"`
 
 	// MaxP99Ratio (key max_p99_ratio) bounds the new release's p99 latency
-	// relative to the old release's over the same window. Default 2.
+	// relative to the old release's over the same window. At least 1,
+	// finite. Default 2.
 	MaxP99Ratio float64 `toml:"max_p99_ratio"`
 
 	// MinRequests (key min_requests) is how many requests a release must
@@ -246,7 +248,8 @@ type Release struct {
 
 	// Shared (key shared) lists paths, relative to the release directory,
 	// that live in <data_dir>/shared/ and are linked into every release, so
-	// user files survive deploys and rollbacks. Default [].
+	// user files survive deploys and rollbacks. No entry may be inside
+	// another; Load cleans them ("./log/" becomes "log"). Default [].
 	Shared []string `toml:"shared"`
 }
 

@@ -29,7 +29,8 @@ func sanitizeName(name string) string {
 
 const exampleTemplate = `# cutover.toml — how cutover deploys {{name}}.
 # Durations are strings such as "250ms", "10s", "1m30s" (units ns, us, ms,
-# s, m, h). Commented-out keys show their default.
+# s, m, h). Commented-out keys show their default; those whose default is
+# empty show an example instead.
 # Reference: docs/config.md.
 
 # Where releases/, logs/, state.db and cutover.sock live. Relative to this
@@ -56,6 +57,12 @@ command = "./bin/server --port $PORT"
 # Time an instance has to exit after stop_signal before its process group
 # is killed. Default "10s".
 # stop_timeout = "10s"
+
+# File of KEY=VALUE lines (# comments, optional "export ", optional quotes)
+# added to the environment of every instance, after [app.env]. Relative to
+# this file's directory. Read at each deploy and kept with the release, so a
+# rollback gets the environment its release had. Default empty: none.
+# env_file = ".env"
 
 # Cap of each instance log file, in bytes, before it is rotated once.
 # At least 4096. Default 10485760 (10 MiB).
@@ -109,15 +116,105 @@ command = "./bin/server --port $PORT"
 # Time an instance may take to start answering before a 504. Default "60s".
 # response_header_timeout = "60s"
 
+# A second address, host:port, that serves only a release in preview
+# (` + "`cutover deploy --preview`" + `), for a sanity test before any user sees it.
+# Must differ from listen. Default empty: preview by header or cookie only.
+# preview_listen = "127.0.0.1:8081"
+
+# While two releases serve, keep each client on the release that first
+# served it (version cookie), so pages, assets and forms stay consistent.
+# true or false. Default true.
+# sticky = true
+
+# Name of the version cookie; it also selects a release in preview.
+# Letters, digits, '-' and '_'. Default "cutover_release".
+# cookie = "cutover_release"
+
+# Request header with which a client asks for a release (also one in
+# preview); every response carries it with the release that answered.
+# Default "X-Cutover-Release".
+# version_header = "X-Cutover-Release"
+
 [deploy]
-# How traffic moves to a new release: "bluegreen" (one atomic switch).
+# How traffic moves to a new release: "bluegreen" (boot all new instances,
+# then one atomic switch), "rolling" (batch instances at a time) or "canary"
+# (growing shares of traffic, each step judged against the old release).
 # Default "bluegreen".
 # strategy = "bluegreen"
+
+# rolling: instances moved per step, a count from 1 to 64 or a percentage
+# of instances such as "50%". Default 1.
+# batch = 1
+
+# canary: the new release's share of traffic at each step, increasing,
+# each from "1%" to "99%"; 100% follows the last step. Default
+# ["5%", "25%", "50%"].
+# steps = ["5%", "25%", "50%"]
+
+# canary: how long each step lasts before it is judged. Default "30s".
+# step_time = "30s"
+
+# After the switch, keep the old release running this long and switch back
+# at once if the new one breaks the bounds below. "0s" turns it off.
+# Default "0s".
+# watch = "0s"
+
+# Bounds a canary step or the watch must keep, measured by the proxy:
+# highest share of failed requests (5xx or connection errors), 0 to 1.
+# Default 0.05.
+# max_error_rate = 0.05
+
+# Highest error rate of the new release as a multiple of the old one's over
+# the same window (a rate under max_error_rate/10 always passes). At least
+# 1. Default 2.0.
+# max_error_ratio = 2.0
+
+# Highest p99 latency of the new release as a multiple of the old one's.
+# At least 1. Default 2.0.
+# max_p99_ratio = 2.0
+
+# Requests a release must have served in a window before it is judged; a
+# step with fewer waits up to another step_time. At least 1. Default 20.
+# min_requests = 20
+
+# Shell command run in the new release's directory once it is healthy and
+# before traffic moves, with CUTOVER_RELEASE, CUTOVER_RELEASE_DIR and
+# CUTOVER_PREVIOUS_RELEASE set. A failure aborts the deploy.
+# Default empty: none.
+# before_switch = "./bin/smoke-test"
+
+# Shell command run the same way once traffic has moved; a failure is
+# reported but does not undo the deploy. Default empty: none.
+# after_switch = "./bin/notify-deployed"
+
+# Time each hook may take before it is killed and counts as failed.
+# Default "5m".
+# hook_timeout = "5m"
+
+# Time a preview waits for ` + "`cutover promote` or `cutover abort`" + ` before it is
+# aborted by itself. Default "30m".
+# preview_timeout = "30m"
 
 [release]
 # Releases kept on disk; the live one and the rollback target are never
 # pruned. At least 2. Default 5.
 # keep = 5
+
+# Git repository that ` + "`cutover deploy --git REF`" + ` checks out: a path relative to
+# this file's directory, or any URL git understands. Default empty.
+# repo = "git@github.com:example/{{name}}.git"
+
+# Shell command run in a fresh checkout before the build; a failure stops
+# the deploy before anything touches traffic. Default empty: no tests.
+# test = "make test"
+
+# Shell command run in the fresh checkout after the tests. Default empty.
+# build = "make release"
+
+# Paths, relative to the release directory, kept in <data_dir>/shared/ and
+# linked into every release, so files users upload survive deploys and
+# rollbacks. None may be inside another. Default [].
+# shared = ["uploads", "log"]
 
 [database]
 # Database migrations run against: "postgres://user:pass@host/db" or

@@ -32,9 +32,10 @@ func TestExampleLoads(t *testing.T) {
 }
 
 // TestExampleDefaults uncomments every commented-out key of the example:
-// the defaults it documents must be the defaults Load fills in.
+// the defaults it documents must be the defaults Load fills in. Keys whose
+// default is empty show an example instead, which must load.
 func TestExampleDefaults(t *testing.T) {
-	commented := regexp.MustCompile(`(?m)^# ([a-z_A-Z]+ = .*)$`)
+	commented := regexp.MustCompile(`(?m)^# ([a-z_A-Z0-9]+ = .*)$`)
 	doc := Example("shop")
 	uncommented := commented.ReplaceAllString(doc, "$1")
 	if uncommented == doc {
@@ -44,11 +45,39 @@ func TestExampleDefaults(t *testing.T) {
 	want := loadString(t, doc)
 	// Both files live in different temp dirs; only the keys matter.
 	ignore := cmpopts.IgnoreFields(Config{}, "Path", "DataDir")
-	if diff := cmp.Diff(want, got, ignore, cmpopts.IgnoreFields(App{}, "Env"), cmpopts.IgnoreFields(Database{}, "URL")); diff != "" {
+	examples := []cmp.Option{
+		cmpopts.IgnoreFields(App{}, "Env", "EnvFile"),
+		cmpopts.IgnoreFields(Proxy{}, "PreviewListen"),
+		cmpopts.IgnoreFields(Deploy{}, "BeforeSwitch", "AfterSwitch"),
+		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
+		cmpopts.IgnoreFields(Database{}, "URL"),
+	}
+	if diff := cmp.Diff(want, got, append(examples, ignore)...); diff != "" {
 		t.Errorf("documented defaults differ from Load's (-commented +uncommented):\n%s", diff)
 	}
 	if got.Database.URL != "${DATABASE_URL}" || got.App.Env["RAILS_ENV"] != "production" {
 		t.Errorf("uncommented examples not loaded: url %q, env %v", got.Database.URL, got.App.Env)
+	}
+	// The keys shown by example: empty by default, set once uncommented.
+	for _, k := range []struct {
+		key            string
+		commented, set any
+	}{
+		{"app.env_file", want.App.EnvFile, filepath.Base(got.App.EnvFile)},
+		{"proxy.preview_listen", want.Proxy.PreviewListen, got.Proxy.PreviewListen},
+		{"deploy.before_switch", want.Deploy.BeforeSwitch, got.Deploy.BeforeSwitch},
+		{"deploy.after_switch", want.Deploy.AfterSwitch, got.Deploy.AfterSwitch},
+		{"release.repo", want.Release.Repo, got.Release.Repo},
+		{"release.test", want.Release.Test, got.Release.Test},
+		{"release.build", want.Release.Build, got.Release.Build},
+		{"release.shared", len(want.Release.Shared), len(got.Release.Shared)},
+	} {
+		if k.commented != "" && k.commented != 0 {
+			t.Errorf("%s: default got %v, want it empty", k.key, k.commented)
+		}
+		if k.set == "" || k.set == 0 || k.set == "." {
+			t.Errorf("%s: uncommented example not loaded: got %v", k.key, k.set)
+		}
 	}
 }
 

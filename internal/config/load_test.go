@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,16 +17,21 @@ import (
 // base is the smallest valid file: lines 1 to 3. Cases append from line 4.
 const base = "[app]\nname = \"shop\"\ncommand = \"./server --port $PORT\"\n"
 
+// want is what parse returns for base in /srv/shop, changed by edit: the
+// defaults, with what validation derives from them.
+func want(edit func(c *Config)) *Config {
+	c := defaults()
+	c.DataDir = "/srv/shop/.cutover"
+	c.App.Name = "shop"
+	c.App.Command = "./server --port $PORT"
+	c.App.Signal = syscall.SIGTERM
+	c.Deploy.BatchCount = 1
+	c.Deploy.StepPercents = []int{5, 25, 50}
+	edit(c)
+	return c
+}
+
 func TestParseGood(t *testing.T) {
-	want := func(edit func(c *Config)) *Config {
-		c := defaults()
-		c.DataDir = "/srv/shop/.cutover"
-		c.App.Name = "shop"
-		c.App.Command = "./server --port $PORT"
-		c.App.Signal = syscall.SIGTERM
-		edit(c)
-		return c
-	}
 	tests := []struct {
 		name string
 		doc  string
@@ -41,6 +47,7 @@ command = "bin/web"
 instances = 4
 stop_signal = "SIGQUIT"
 stop_timeout = "1m30s"
+env_file = "config/shop.env"
 log_max_size = 4096
 [app.env]
 RAILS_ENV = "production"
@@ -59,10 +66,30 @@ drain_timeout = "45s"
 read_header_timeout = "3s"
 idle_timeout = "1m"
 response_header_timeout = "90s"
+preview_listen = "127.0.0.1:8081"
+sticky = false
+cookie = "shop_v"
+version_header = "X-Shop-Release"
 [deploy]
-strategy = "bluegreen"
+strategy = "canary"
+batch = "50%"
+steps = ["10%", "50%", "90%"]
+step_time = "1m"
+watch = "5m"
+max_error_rate = 0.01
+max_error_ratio = 1.5
+max_p99_ratio = 3
+min_requests = 100
+before_switch = "bin/smoke $CUTOVER_RELEASE"
+after_switch = "bin/notify"
+hook_timeout = "30s"
+preview_timeout = "1h"
 [release]
 keep = 2
+repo = "git@github.com:shop/shop.git"
+test = "make test"
+build = "make release"
+shared = ["uploads", "log", "tmp/pids"]
 [database]
 url = "postgres://app:p$ss@db/shop?sslmode=disable&x=${PGX}"
 dir = "db/migrate"
@@ -80,6 +107,7 @@ migrate_lock_timeout = "10s"
 					Env:        map[string]string{"RAILS_ENV": "production", "_X1": ""},
 					StopSignal: "SIGQUIT", Signal: syscall.SIGQUIT,
 					StopTimeout: Duration{90 * time.Second}, LogMaxSize: 4096,
+					EnvFile: "/srv/shop/config/shop.env",
 					Health: Health{
 						Path: "/up", Interval: Duration{250 * time.Millisecond},
 						Timeout: Duration{100 * time.Millisecond}, HealthyAfter: 1,
@@ -90,8 +118,21 @@ migrate_lock_timeout = "10s"
 					Listen: ":80", HoldTimeout: Duration{5 * time.Second},
 					DrainTimeout: Duration{45 * time.Second}, ReadHeaderTimeout: Duration{3 * time.Second},
 					IdleTimeout: Duration{time.Minute}, ResponseHeaderTimeout: Duration{90 * time.Second},
+					PreviewListen: "127.0.0.1:8081", Sticky: false, Cookie: "shop_v",
+					VersionHeader: "X-Shop-Release",
 				}
-				c.Release.Keep = 2
+				c.Deploy = Deploy{
+					Strategy: "canary", Batch: "50%", BatchPercent: 50,
+					Steps: []string{"10%", "50%", "90%"}, StepPercents: []int{10, 50, 90},
+					StepTime: Duration{time.Minute}, Watch: Duration{5 * time.Minute},
+					MaxErrorRate: 0.01, MaxErrorRatio: 1.5, MaxP99Ratio: 3, MinRequests: 100,
+					BeforeSwitch: "bin/smoke $CUTOVER_RELEASE", AfterSwitch: "bin/notify",
+					HookTimeout: Duration{30 * time.Second}, PreviewTimeout: Duration{time.Hour},
+				}
+				c.Release = Release{
+					Keep: 2, Repo: "git@github.com:shop/shop.git", Test: "make test",
+					Build: "make release", Shared: []string{"uploads", "log", "tmp/pids"},
+				}
 				c.Database = Database{
 					URL: "postgres://app:p$ss@db/shop?sslmode=disable&x=${PGX}",
 					Dir: "db/migrate", Table: "public.schema_versions", Format: "flyway",
@@ -148,7 +189,7 @@ func TestParseErrors(t *testing.T) {
 		{"typo", base + "instance = 3\n", `cutover.toml:4: app.instance: unknown key; did you mean "app.instances"?`},
 		{"wrong case", base + "Name = \"x\"\n", `cutover.toml:4: app.Name: unknown key; did you mean "app.name"?`},
 		{"misplaced key", base + "interval = \"1s\"\n", `cutover.toml:4: app.interval: unknown key; did you mean "app.health.interval"?`},
-		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, log_max_size, health`},
+		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, health`},
 		{"unknown table", base + "[metrics]\nport = 9090\n", `cutover.toml:4: metrics: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database`},
 		{"unknown dotted", "aap.name = \"x\"\n" + base, `cutover.toml:1: aap: unknown key; did you mean "app"?`},
 		{"duplicate key", base + "name = \"again\"\n", `cutover.toml:4: app.name: is already set on line 2; set each key once`},
@@ -173,7 +214,7 @@ func TestParseErrors(t *testing.T) {
 		{"healthy_after", base + "[app.health]\nhealthy_after = 0\n", `cutover.toml:5: app.health.healthy_after: must be at least 1, got 0`},
 		{"listen without port", base + "[proxy]\nlisten = \"localhost\"\n", `cutover.toml:5: proxy.listen: must be host:port such as "127.0.0.1:8080" or ":80", got "localhost"`},
 		{"listen port", base + "[proxy]\nlisten = \"127.0.0.1:http\"\n", `cutover.toml:5: proxy.listen: port must be a number from 0 to 65535 (0 picks a free one), got "http"`},
-		{"strategy", base + "[deploy]\nstrategy = \"canary\"\n", `cutover.toml:5: deploy.strategy: must be "bluegreen", got "canary"`},
+		{"strategy", base + "[deploy]\nstrategy = \"blue-green\"\n", `cutover.toml:5: deploy.strategy: must be "bluegreen", "rolling" or "canary", got "blue-green"`},
 		{"keep", base + "[release]\nkeep = 1\n", `cutover.toml:5: release.keep: must be at least 2 (the live release and the rollback target), got 1`},
 		{"url scheme", base + "[database]\nurl = \"mysql://u:secret@h/db\"\n", `cutover.toml:5: database.url: must start with "postgres://", "postgresql://" or "sqlite://" (or be empty for no database), got "mysql://u:xxxxx@h/db"`},
 		{"url variable", base + "[database]\nurl = \"postgres://${PG\"\n", `cutover.toml:5: database.url: "${PG" has no closing '}'`},
@@ -260,6 +301,7 @@ func TestLoad(t *testing.T) {
 		{"ReleasesDir", c.ReleasesDir(), filepath.Join(dir, "state", "releases")},
 		{"LogsDir", c.LogsDir(), filepath.Join(dir, "state", "logs")},
 		{"CurrentLink", c.CurrentLink(), filepath.Join(dir, "state", "current")},
+		{"SharedDir", c.SharedDir(), filepath.Join(dir, "state", "shared")},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -267,6 +309,47 @@ func TestLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePaths checks that env_file and a local release.repo are made
+// absolute against the config file's directory, like data_dir, while a
+// repository URL is passed to git as written.
+func TestParsePaths(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		field     func(*Config) string
+		want      string
+	}{
+		{"env_file relative", base + "env_file = \".env\"\n", envFile, "/srv/shop/.env"},
+		{"env_file parent", base + "env_file = \"../secrets/shop.env\"\n", envFile, "/srv/secrets/shop.env"},
+		{"env_file absolute", base + "env_file = \"/etc/shop/env\"\n", envFile, "/etc/shop/env"},
+		{"env_file unclean", base + "env_file = \"/etc//shop/./env\"\n", envFile, "/etc/shop/env"},
+		{"env_file unset", base, envFile, ""},
+		{"repo relative", base + "[release]\nrepo = \"../shop.git\"\n", repo, "/srv/shop.git"},
+		{"repo dot", base + "[release]\nrepo = \".\"\n", repo, "/srv/shop"},
+		{"repo absolute", base + "[release]\nrepo = \"/git/shop\"\n", repo, "/git/shop"},
+		{"repo with colon after slash", base + "[release]\nrepo = \"git/a:b\"\n", repo, "/srv/shop/git/a:b"},
+		{"repo https", base + "[release]\nrepo = \"https://github.com/shop/shop.git\"\n", repo, "https://github.com/shop/shop.git"},
+		{"repo ssh url", base + "[release]\nrepo = \"ssh://git@host:2222/x.git\"\n", repo, "ssh://git@host:2222/x.git"},
+		{"repo file url", base + "[release]\nrepo = \"file:///git/shop\"\n", repo, "file:///git/shop"},
+		{"repo scp-like", base + "[release]\nrepo = \"git@host:x.git\"\n", repo, "git@host:x.git"},
+		{"repo host:path", base + "[release]\nrepo = \"host:shop\"\n", repo, "host:shop"},
+		{"repo unset", base, repo, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parse("cutover.toml", "/srv/shop", []byte(tt.doc))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if got := tt.field(c); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func envFile(c *Config) string { return c.App.EnvFile }
+func repo(c *Config) string    { return c.Release.Repo }
 
 func TestLoadMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.toml")
@@ -309,6 +392,14 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("[app\n"))
 	f.Add([]byte("a.b.c = [1, {x = 2}]\n[[d]]\n"))
 	f.Add([]byte("[app]\nname = '''\nx'''\n"))
+	f.Add([]byte(base + "env_file = \"../x.env\"\n[proxy]\npreview_listen = \":8081\"\nsticky = false\ncookie = \"v\"\nversion_header = \"X-V\"\n"))
+	f.Add([]byte(base + "[deploy]\nstrategy = \"rolling\"\nbatch = \"50%\"\nwatch = \"1m\"\n"))
+	f.Add([]byte(base + "[deploy]\nstrategy = \"canary\"\nbatch = 3\nsteps = [\"5%\", \" 50 % \"]\nmax_error_rate = 0.5\nmax_error_ratio = 1\nmax_p99_ratio = 1.5\nmin_requests = 1\n"))
+	f.Add([]byte(base + "[deploy]\nsteps = []\nbatch = true\n"))
+	f.Add([]byte(base + "[deploy]\nmax_error_rate = nan\n"))
+	f.Add([]byte(base + "[deploy]\nmax_p99_ratio = inf\nmax_error_ratio = 1e308\n"))
+	f.Add([]byte(base + "[deploy]\nbefore_switch = \"x\"\nafter_switch = \"y\"\nhook_timeout = \"1s\"\npreview_timeout = \"1h\"\nstep_time = \"1s\"\n"))
+	f.Add([]byte(base + "[release]\nrepo = \"git@h:x.git\"\ntest = \"t\"\nbuild = \"b\"\nshared = [\"a\", \"a/b\", \"../c\", 1]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := parse("cutover.toml", "/srv", data)
 		if err != nil {
@@ -318,5 +409,43 @@ func FuzzLoad(f *testing.F) {
 		if !filepath.IsAbs(c.DataDir) || c.App.Signal == 0 || c.App.Name == "" {
 			t.Errorf("accepted config is incomplete: %+v", c)
 		}
+		if c.App.EnvFile != "" && !filepath.IsAbs(c.App.EnvFile) {
+			t.Errorf("env_file %q is not absolute", c.App.EnvFile)
+		}
+		if c.Release.Repo != "" && isLocalPath(c.Release.Repo) && !filepath.IsAbs(c.Release.Repo) {
+			t.Errorf("local repo %q is not absolute", c.Release.Repo)
+		}
+		for _, p := range c.Release.Shared {
+			if !filepath.IsLocal(p) || p != filepath.Clean(p) {
+				t.Errorf("shared path %q is not a clean path inside the release", p)
+			}
+		}
+		checkDeploy(t, &c.Deploy)
 	})
+}
+
+// checkDeploy fails unless d holds what an accepted [deploy] promises:
+// Batch parsed into exactly one of BatchCount and BatchPercent, steps
+// increasing percentages below 100 (at least one for canary), and bounds
+// the canary judge can use.
+func checkDeploy(t *testing.T, d *Deploy) {
+	t.Helper()
+	if (d.BatchCount == 0) == (d.BatchPercent == 0) || d.BatchCount < 0 || d.BatchCount > 64 || d.BatchPercent < 0 || d.BatchPercent > 100 {
+		t.Errorf("batch %v parsed to count %d, percent %d", d.Batch, d.BatchCount, d.BatchPercent)
+	}
+	if len(d.StepPercents) != len(d.Steps) || d.Strategy == "canary" && len(d.StepPercents) == 0 {
+		t.Errorf("steps %q parsed to %v", d.Steps, d.StepPercents)
+	}
+	last := 0
+	for _, p := range d.StepPercents {
+		if p <= last || p >= 100 {
+			t.Errorf("steps %q parsed to %v", d.Steps, d.StepPercents)
+			break
+		}
+		last = p
+	}
+	if !(d.MaxErrorRate >= 0 && d.MaxErrorRate <= 1) || !(d.MaxErrorRatio >= 1) || !(d.MaxP99Ratio >= 1) ||
+		math.IsInf(d.MaxErrorRatio, 0) || math.IsInf(d.MaxP99Ratio, 0) || d.MinRequests < 1 {
+		t.Errorf("bounds out of range: %+v", d)
+	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -52,11 +53,13 @@ func (v *validator) required(field, example string) bool {
 var (
 	appNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	// tableRE is a table name, optionally schema-qualified, as Postgres and
-	// SQLite accept it unquoted (63 bytes is Postgres' identifier limit).
+	// cookieNameRE and headerNameRE are a subset of RFC 6265's cookie-name
+	// and RFC 9110's field-name that needs no quoting anywhere.
 	cookieNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 	headerNameRE = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
-	tableRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)
+	// tableRE is a table name, optionally schema-qualified, as Postgres and
+	// SQLite accept it unquoted (63 bytes is Postgres' identifier limit).
+	tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)
 )
 
 func (v *validator) config(c *Config) {
@@ -70,13 +73,40 @@ func (v *validator) config(c *Config) {
 	if c.Release.Keep < 2 {
 		v.fail("release.keep", "must be at least 2 (the live release and the rollback target), got %d", c.Release.Keep)
 	}
-	for i, p := range c.Release.Shared {
+	v.shared(c.Release.Shared)
+	v.database(&c.Database)
+}
+
+// shared checks release.shared: each entry a path inside the release, and
+// no entry equal to or inside another, since each is replaced by one
+// symlink into <data_dir>/shared/. It cleans the entries in place.
+func (v *validator) shared(paths []string) {
+	var ok []string // cleaned entries accepted so far
+	var at []int    // their 1-based positions
+	defer func() {
+		for i, p := range paths {
+			paths[i] = filepath.Clean(p)
+		}
+	}()
+	for i, p := range paths {
 		clean := filepath.Clean(p)
 		if p == "" || filepath.IsAbs(p) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
 			v.fail("release.shared", "entry %d (%q) must be a path inside the release, such as \"uploads\" or \"log\"", i+1, p)
+			continue
+		}
+		dup := false
+		for j, o := range ok {
+			if clean == o || strings.HasPrefix(clean, o+"/") || strings.HasPrefix(o, clean+"/") {
+				v.fail("release.shared", "entry %d (%q) overlaps entry %d (%q); list each shared path once, and none inside another", i+1, p, at[j], paths[at[j]-1])
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			ok = append(ok, clean)
+			at = append(at, i+1)
 		}
 	}
-	v.database(&c.Database)
 }
 
 func (v *validator) app(a *App) {
@@ -127,22 +157,14 @@ func (v *validator) health(h *Health) {
 }
 
 func (v *validator) proxy(p *Proxy) {
-	if _, port, err := net.SplitHostPort(p.Listen); err != nil {
-		v.fail("proxy.listen", `must be host:port such as "127.0.0.1:8080" or ":80", got %q`, p.Listen)
-	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		v.fail("proxy.listen", "port must be a number from 0 to 65535 (0 picks a free one), got %q", port)
-	}
+	v.hostPort("proxy.listen", p.Listen, `"127.0.0.1:8080" or ":80"`)
 	v.positive("proxy.hold_timeout", p.HoldTimeout)
 	v.positive("proxy.drain_timeout", p.DrainTimeout)
 	v.positive("proxy.read_header_timeout", p.ReadHeaderTimeout)
 	v.positive("proxy.idle_timeout", p.IdleTimeout)
 	v.positive("proxy.response_header_timeout", p.ResponseHeaderTimeout)
-	if p.PreviewListen != "" {
-		if _, _, err := net.SplitHostPort(p.PreviewListen); err != nil {
-			v.fail("proxy.preview_listen", `must be host:port such as "127.0.0.1:8081", got %q`, p.PreviewListen)
-		} else if p.PreviewListen == p.Listen {
-			v.fail("proxy.preview_listen", "must differ from proxy.listen (%q)", p.Listen)
-		}
+	if p.PreviewListen != "" && v.hostPort("proxy.preview_listen", p.PreviewListen, `"127.0.0.1:8081"`) && p.PreviewListen == p.Listen {
+		v.fail("proxy.preview_listen", "must differ from proxy.listen (%q)", p.Listen)
 	}
 	if !cookieNameRE.MatchString(p.Cookie) {
 		v.fail("proxy.cookie", "must be a cookie name of letters, digits, '-' and '_', got %q", p.Cookie)
@@ -150,6 +172,22 @@ func (v *validator) proxy(p *Proxy) {
 	if !headerNameRE.MatchString(p.VersionHeader) {
 		v.fail("proxy.version_header", "must be a header name such as \"X-Cutover-Release\", got %q", p.VersionHeader)
 	}
+}
+
+// hostPort checks that addr is host:port with a numeric port, as both
+// listen addresses must be; it reports whether it is. A service name such
+// as "http" is refused: the address should say which port it takes.
+func (v *validator) hostPort(field, addr, example string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.fail(field, "must be host:port such as %s, got %q", example, addr)
+		return false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.fail(field, "port must be a number from 0 to 65535 (0 picks a free one), got %q", port)
+		return false
+	}
+	return true
 }
 
 func (v *validator) deploy(d *Deploy) {
@@ -196,14 +234,17 @@ func (v *validator) deploy(d *Deploy) {
 	if d.Watch.Duration < 0 {
 		v.fail("deploy.watch", "must not be negative (0 turns the watch off), got %s", d.Watch)
 	}
-	if d.MaxErrorRate < 0 || d.MaxErrorRate > 1 {
+	// TOML has nan and inf; the comparisons are written so that NaN, which
+	// compares false with everything, fails them, and inf is refused
+	// explicitly: a bound the judge can never reach is a typo, not a choice.
+	if !(d.MaxErrorRate >= 0 && d.MaxErrorRate <= 1) {
 		v.fail("deploy.max_error_rate", "must be a share between 0 and 1 such as 0.05, got %v", d.MaxErrorRate)
 	}
-	if d.MaxErrorRatio < 1 {
-		v.fail("deploy.max_error_ratio", "must be at least 1 (the new release may fail as often as the old), got %v", d.MaxErrorRatio)
+	if !(d.MaxErrorRatio >= 1) || math.IsInf(d.MaxErrorRatio, 1) {
+		v.fail("deploy.max_error_ratio", "must be a finite number of at least 1 (the new release may fail as often as the old), got %v", d.MaxErrorRatio)
 	}
-	if d.MaxP99Ratio < 1 {
-		v.fail("deploy.max_p99_ratio", "must be at least 1 (the new release may be as slow as the old), got %v", d.MaxP99Ratio)
+	if !(d.MaxP99Ratio >= 1) || math.IsInf(d.MaxP99Ratio, 1) {
+		v.fail("deploy.max_p99_ratio", "must be a finite number of at least 1 (the new release may be as slow as the old), got %v", d.MaxP99Ratio)
 	}
 	if d.MinRequests < 1 {
 		v.fail("deploy.min_requests", "must be at least 1, got %d", d.MinRequests)

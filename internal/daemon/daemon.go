@@ -56,9 +56,13 @@ func Run(ctx context.Context, opts Options) error {
 	defer store.Close()
 
 	px := proxy.New(proxy.Options{
+		App:                   cfg.App.Name,
 		HoldTimeout:           cfg.Proxy.HoldTimeout.Duration,
 		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout.Duration,
 		Logger:                log,
+		Sticky:                cfg.Proxy.Sticky,
+		Cookie:                cfg.Proxy.Cookie,
+		VersionHeader:         cfg.Proxy.VersionHeader,
 	})
 	eng, err := deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log})
 	if err != nil {
@@ -74,9 +78,19 @@ func Run(ctx context.Context, opts Options) error {
 		proxyLn.Close()
 		return err
 	}
+	var previewLn net.Listener
+	if cfg.Proxy.PreviewListen != "" {
+		if previewLn, err = net.Listen("tcp", cfg.Proxy.PreviewListen); err != nil {
+			proxyLn.Close()
+			return fmt.Errorf("preview listen on %s (proxy.preview_listen in %s): %w", cfg.Proxy.PreviewListen, cfg.Path, err)
+		}
+	}
 	apiLn, err := listenUnix(cfg.SocketPath())
 	if err != nil {
 		proxyLn.Close()
+		if previewLn != nil {
+			previewLn.Close()
+		}
 		return err
 	}
 
@@ -86,9 +100,15 @@ func Run(ctx context.Context, opts Options) error {
 	apiSrv := &http.Server{Handler: api.NewServer(eng, store, log, func() { stopOnce.Do(stop) }), ReadHeaderTimeout: 10 * time.Second}
 	proxySrv := px.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- serve(proxySrv, proxyLn, "proxy") }()
 	go func() { errc <- serve(apiSrv, apiLn, "api") }()
+	var previewSrv *http.Server
+	if previewLn != nil {
+		previewSrv = &http.Server{Handler: px.PreviewHandler(), ReadHeaderTimeout: cfg.Proxy.ReadHeaderTimeout.Duration,
+			IdleTimeout: cfg.Proxy.IdleTimeout.Duration}
+		go func() { errc <- serve(previewSrv, previewLn, "preview") }()
+	}
 	log.Info("cutover serving", "app", cfg.App.Name, "proxy", proxyLn.Addr().String(), "api", cfg.SocketPath())
 	if opts.Ready != nil {
 		opts.Ready(proxyLn.Addr().String())
@@ -105,6 +125,11 @@ func Run(ctx context.Context, opts Options) error {
 	// Finish requests in flight, then stop.
 	if err := proxySrv.Shutdown(sctx); err != nil {
 		log.Warn("proxy shutdown", "err", err)
+	}
+	if previewSrv != nil {
+		if err := previewSrv.Shutdown(sctx); err != nil {
+			log.Warn("preview shutdown", "err", err)
+		}
 	}
 	if err := apiSrv.Shutdown(sctx); err != nil {
 		log.Warn("api shutdown", "err", err)

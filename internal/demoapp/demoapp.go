@@ -19,7 +19,8 @@
 //
 // Every response carries X-App-Version. Endpoints: / (hello), the health
 // path, /slow?d=5s, /stream?n=10&every=100ms, /ws (echo), /env?name=NAME,
-// /echo (POST body back) and /bytes?n=1048576.
+// /echo (POST body back), /bytes?n=1048576 and /files/NAME (PUT stores,
+// GET returns uploads/NAME under the working directory).
 package demoapp
 
 import (

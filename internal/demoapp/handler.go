@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -42,7 +45,47 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/bytes":
 		a.bytes(w, r)
 	default:
+		if name, ok := strings.CutPrefix(r.URL.Path, "/files/"); ok {
+			a.file(w, r, name)
+			return
+		}
 		http.NotFound(w, r)
+	}
+}
+
+// file stores (PUT/POST) or returns (GET) uploads/<name> under the working
+// directory, like an app that keeps user uploads beside its code: what a
+// [release] shared path is for.
+func (a *app) file(w http.ResponseWriter, r *http.Request, name string) {
+	if name == "" || strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, ".") {
+		http.Error(w, "bad file name", http.StatusBadRequest)
+		return
+	}
+	path := filepath.Join("uploads", name)
+	switch r.Method {
+	case http.MethodPut, http.MethodPost:
+		if err := os.MkdirAll("uploads", 0o755); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err == nil {
+			err = os.WriteFile(path, b, 0o644)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	case http.MethodGet:
+		b, err := os.ReadFile(path)
+		if err != nil {
+			http.Error(w, "no such file", http.StatusNotFound)
+			return
+		}
+		w.Write(b) //nolint:errcheck // client gone
+	default:
+		http.Error(w, "GET, PUT or POST", http.StatusMethodNotAllowed)
 	}
 }
 

@@ -15,104 +15,12 @@ import (
 	"github.com/cutover/cutover/internal/state"
 )
 
-// Request asks for a deploy or a rollback.
-type Request struct {
-	// Source is the release to ship: an absolute path to a directory or a
-	// .tar.gz. Empty for a rollback.
-	Source string
-	// Rollback makes this a rollback to Release (empty: the previous one).
-	Rollback bool
-	Release  string
-	// Force skips refusals that protect the app (rollback across contract
-	// migrations).
-	Force bool
-}
-
-// run is one deploy in progress.
-type run struct {
-	e       *Engine
-	id      int64
-	emit    Emitter
-	kind    string
-	release string
-	from    string
-	app     config.App
-	cfg     *config.Config
-}
-
-func (r *run) event(ev Event) {
-	ev.Time = time.Now()
-	if r.emit != nil {
-		r.emit(ev)
-	}
-}
-
-func (r *run) info(format string, args ...any) {
-	r.event(Event{Type: "info", Message: fmt.Sprintf(format, args...)})
-}
-
-// step runs fn as a named step: it emits start and end events and records
-// the step in state.
-func (r *run) step(name string, fn func() (string, error)) error {
-	r.e.setStep(name)
-	start := time.Now()
-	r.event(Event{Type: "step", Step: name, Status: "start"})
-	detail, err := fn()
-	status := "ok"
-	if err != nil {
-		status = "failed"
-		detail = err.Error()
-	}
-	dur := time.Since(start)
-	r.event(Event{Type: "step", Step: name, Status: status, DurationMS: float64(dur.Microseconds()) / 1000, Message: detail})
-	if r.id != 0 {
-		if serr := r.e.store.AddStep(r.e.ctx, r.id, state.Step{Name: name, Status: status, StartedAt: start, FinishedAt: start.Add(dur), Detail: detail}); serr != nil {
-			r.e.log.Error("record step", "step", name, "err", serr)
-		}
-	}
-	return err
-}
-
-// Deploy runs a deploy or rollback to its end, emitting step events as it
-// goes, and returns the release that is live afterwards. The caller emits
-// the result: by the time Deploy returns, the deploy lock is free, so a
-// client that starts the next deploy on seeing the result is not refused. It returns *BusyError
-// when another deploy runs, *config.Error when the config file is broken,
-// *RefusedError when the request is refused; other errors mean the deploy
-// failed and the previous release kept serving.
-func (e *Engine) Deploy(req Request, emit Emitter) (string, error) {
-	if !e.deployMu.TryLock() {
-		p := e.Progress()
-		if p == nil {
-			p = &Progress{Kind: "deploy", Step: "finishing", StartedAt: time.Now()}
-		}
-		return "", &BusyError{Running: *p}
-	}
-	defer e.deployMu.Unlock()
-	ctx := e.ctx
-
-	kind := "deploy"
-	if req.Rollback {
-		kind = "rollback"
-	}
-	active, err := e.store.Active(ctx)
-	if err != nil {
-		return "", err
-	}
-	r := &run{e: e, emit: emit, kind: kind, from: active}
-
-	e.mu.Lock()
-	e.progress = &Progress{Kind: kind, From: active, Step: StepLock, StartedAt: time.Now()}
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		e.progress = nil
-		e.mu.Unlock()
-	}()
-
-	// lock: we hold it; record the deploy.
+// run is the body of a deploy: it records it, runs it, records the
+// outcome, and returns the release live afterwards.
+func (r *Run) run(ctx context.Context) (string, error) {
+	e := r.e
 	if err := r.step(StepLock, func() (string, error) {
-		id, err := e.store.BeginDeploy(ctx, state.Deploy{Kind: kind, FromRelease: active, StartedAt: time.Now()})
+		id, err := e.store.BeginDeploy(ctx, state.Deploy{Kind: r.kind, FromRelease: r.from, StartedAt: time.Now()})
 		if err != nil {
 			return "", err
 		}
@@ -124,134 +32,166 @@ func (e *Engine) Deploy(req Request, emit Emitter) (string, error) {
 	}); err != nil {
 		return "", err
 	}
-
-	newID, err := r.execute(ctx, req)
-	finishState, errText := state.DeploySucceeded, ""
-	if err != nil {
-		finishState, errText = state.DeployFailed, err.Error()
+	live, err := r.execute(ctx)
+	outcome, errText := state.DeploySucceeded, ""
+	switch {
+	case err == nil:
+	case errors.Is(err, errRolledBack):
+		outcome, errText = state.DeployRolledBack, err.Error()
+	case errors.Is(err, ErrAborted):
+		outcome, errText = state.DeployAborted, err.Error()
+	default:
+		outcome, errText = state.DeployFailed, err.Error()
 	}
-	if ferr := e.store.FinishDeploy(context.WithoutCancel(ctx), r.id, finishState, errText, time.Now()); ferr != nil {
+	if ferr := e.store.FinishDeploy(context.WithoutCancel(ctx), r.id, outcome, errText, time.Now()); ferr != nil {
 		e.log.Error("record deploy outcome", "deploy", r.id, "err", ferr)
 	}
-	return newID, err
+	return live, err
 }
 
-func (r *run) execute(ctx context.Context, req Request) (string, error) {
-	e := r.e
-	var newID string
-	if req.Rollback {
-		var target state.Release
-		if err := r.step(StepPrepare, func() (string, error) {
-			t, app, err := e.rollbackTarget(ctx, req.Release, r.from)
-			if err != nil {
-				return "", err
-			}
-			target, newID, r.app = t, t.ID, app
-			return "rolling back to " + newID + " with the configuration it ran with", nil
-		}); err != nil {
-			return "", err
-		}
-		if err := r.step(StepCheck, func() (string, error) {
-			return e.contractGuard(ctx, target, req.Force)
-		}); err != nil {
-			return "", err
-		}
-	} else {
-		if err := r.step(StepPrepare, func() (string, error) {
-			cfg, err := config.Load(e.Config().Path)
-			if err != nil {
-				return "", err
-			}
-			r.cfg, r.app = cfg, cfg.App
-			id, err := e.rel.Prepare(req.Source)
-			if err != nil {
-				return "", err
-			}
-			newID = id
-			rec := state.Release{ID: id, CreatedAt: time.Now(), Source: req.Source, Dir: e.rel.Dir(id),
-				Status: state.ReleasePrepared, ConfigJSON: appConfigJSON(cfg.App)}
-			if err := e.store.PutRelease(ctx, rec); err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("release %s from %s", id, req.Source), nil
-		}); err != nil {
-			return "", err
-		}
+// errRolledBack marks an abort after traffic had moved; it wraps ErrAborted.
+var errRolledBack error = sentinel{"rolled back", ErrAborted}
+
+// sentinel is an error with its own text that still matches what it wraps.
+type sentinel struct {
+	msg string
+	err error
+}
+
+func (s sentinel) Error() string { return s.msg }
+func (s sentinel) Unwrap() error { return s.err }
+
+func (r *Run) setDetail(d string) {
+	r.e.mu.Lock()
+	if r.e.progress != nil {
+		r.e.progress.Detail = d
+	}
+	r.e.mu.Unlock()
+}
+
+func (r *Run) execute(ctx context.Context) (string, error) {
+	e, req := r.e, r.req
+	newID, err := r.prepare(ctx)
+	if err != nil {
+		return r.from, err
 	}
 	r.release = newID
 	e.mu.Lock()
 	e.progress.Release = newID
 	e.mu.Unlock()
 	if err := e.store.SetDeployRelease(ctx, r.id, newID); err != nil {
-		return "", err
+		return r.from, err
+	}
+	failRelease := func() {
+		if req.Rollback {
+			return
+		}
+		if serr := e.store.SetReleaseStatus(context.WithoutCancel(ctx), newID, state.ReleaseFailed); serr != nil {
+			e.log.Error("record failed release", "release", newID, "err", serr)
+		}
 	}
 
 	// check + expand: the release's migrations, linted, then the expand
 	// ones applied before any new instance starts.
 	var mig *migrations
 	if !req.Rollback {
-		failRelease := func() {
-			if serr := e.store.SetReleaseStatus(context.WithoutCancel(ctx), newID, state.ReleaseFailed); serr != nil {
-				e.log.Error("record failed release", "release", newID, "err", serr)
-			}
-		}
 		if err := r.step(StepCheck, func() (string, error) {
 			m, err := loadMigrations(r.cfg.Database, e.rel.Dir(newID), newID)
-			if err != nil {
-				return "", err
-			}
-			if m == nil {
-				return "no migrations", nil
+			if err != nil || m == nil {
+				return "no migrations", err
 			}
 			mig = m
 			return m.lint(r)
 		}); err != nil {
 			failRelease()
-			return "", err
+			return r.from, err
 		}
 		if mig != nil {
 			if err := r.step(StepExpand, func() (string, error) { return mig.up(ctx, r, migrate.Expand) }); err != nil {
 				failRelease()
+				return r.from, err
+			}
+		}
+	}
+
+	strategy := r.cfg.Deploy.Strategy
+	if req.Rollback {
+		strategy = "bluegreen" // going back is one switch: no canary of known code
+	}
+	// boot: everything at once, except a rolling deploy without preview,
+	// which boots batch by batch as it shifts.
+	if strategy != "rolling" || req.Preview {
+		if err := r.step(StepBoot, func() (string, error) {
+			ms, err := e.boot(ctx, r, newID, r.app, r.app.Instances, 1)
+			if err != nil {
 				return "", err
 			}
+			return fmt.Sprintf("%d instance(s) healthy", len(ms)), nil
+		}); err != nil {
+			failRelease()
+			return r.from, err
+		}
+	}
+	abortNew := func(reason error) (string, error) {
+		r.step(StepDrain, func() (string, error) { //nolint:errcheck // reported as a step
+			return e.retire(ctx, newID)
+		})
+		failRelease()
+		return r.from, reason
+	}
+
+	if req.Preview {
+		action := ""
+		if err := r.step(StepPreview, func() (string, error) {
+			a, err := r.preview(ctx, newID)
+			action = a
+			return "promoted", err
+		}); err != nil {
+			return abortNew(err)
+		}
+		_ = action
+	}
+
+	if hook := r.cfg.Deploy.BeforeSwitch; hook != "" {
+		if err := r.step(StepHook, func() (string, error) { return r.hook(ctx, "before_switch", hook, newID) }); err != nil {
+			return abortNew(fmt.Errorf("before_switch hook failed, nothing switched: %w", err))
 		}
 	}
 
-	// boot
-	var booted []*managed
-	if err := r.step(StepBoot, func() (string, error) {
-		ms, err := e.boot(ctx, r, newID, r.app)
-		if err != nil {
-			return "", err
+	// shift
+	var shiftErr error
+	switch strategy {
+	case "rolling":
+		shiftErr = r.rolling(ctx, newID)
+	case "canary":
+		shiftErr = r.canary(ctx, newID)
+	default:
+		shiftErr = r.step(StepSwitch, func() (string, error) { return r.switchTo(ctx, newID) })
+	}
+	if shiftErr != nil {
+		if errors.Is(shiftErr, ErrAborted) {
+			return abortNew(shiftErr)
 		}
-		booted = ms
-		return fmt.Sprintf("%d instance(s) healthy", len(ms)), nil
-	}); err != nil {
-		if !req.Rollback {
-			if serr := e.store.SetReleaseStatus(context.WithoutCancel(ctx), newID, state.ReleaseFailed); serr != nil {
-				e.log.Error("record failed release", "release", newID, "err", serr)
+		// A failure to record the switch: traffic may already be on the
+		// new release; leave both running for the operator.
+		return e.activeRelease(), shiftErr
+	}
+
+	if hook := r.cfg.Deploy.AfterSwitch; hook != "" {
+		if err := r.step(StepHook, func() (string, error) { return r.hook(ctx, "after_switch", hook, newID) }); err != nil {
+			r.info("after_switch hook failed (the deploy goes on): %v", err)
+		}
+	}
+
+	// The watch needs a release to go back to: none on a first deploy.
+	if w := r.cfg.Deploy.Watch.Duration; w > 0 && !req.Rollback && r.from != "" {
+		if err := r.step(StepWatch, func() (string, error) { return r.watch(ctx, newID, w) }); err != nil {
+			if errors.Is(err, ErrAborted) {
+				return abortNew(err)
 			}
+			return newID, err
 		}
-		return "", err
 	}
-
-	// switch
-	if err := r.step(StepSwitch, func() (string, error) {
-		e.px.SetActive(newID)
-		if err := e.store.SetActive(context.WithoutCancel(ctx), newID, time.Now()); err != nil {
-			return "", err
-		}
-		if r.from == "" {
-			return "traffic → " + newID, nil
-		}
-		return fmt.Sprintf("traffic %s → %s", r.from, newID), nil
-	}); err != nil {
-		// The proxy already sends traffic to the new release and it is
-		// healthy; the old one is left running for the next deploy's
-		// recovery to sort out.
-		return "", err
-	}
-	_ = booted
 
 	// drain and stop everything that is not the new release.
 	drainErr := r.step(StepDrain, func() (string, error) {
@@ -301,9 +241,32 @@ func (r *run) execute(ctx context.Context, req Request) (string, error) {
 	return newID, nil
 }
 
-// boot starts app.Instances new instances of release and waits until each
-// is healthy. On failure they are all stopped and their log tails emitted.
-func (e *Engine) boot(ctx context.Context, r *run, releaseID string, app config.App) ([]*managed, error) {
+// switchTo moves all traffic to release at once and records it.
+func (r *Run) switchTo(ctx context.Context, release string) (string, error) {
+	e := r.e
+	e.px.SetActive(release)
+	if err := e.store.SetActive(context.WithoutCancel(ctx), release, time.Now()); err != nil {
+		return "", err
+	}
+	if r.from == "" {
+		return "traffic → " + release, nil
+	}
+	return fmt.Sprintf("traffic %s → %s", r.from, release), nil
+}
+
+// activeRelease returns the release recorded as live.
+func (e *Engine) activeRelease() string {
+	a, err := e.store.Active(e.ctx)
+	if err != nil {
+		e.log.Error("read live release", "err", err)
+	}
+	return a
+}
+
+// boot starts count new instances of release, numbered from first, and
+// waits until each is healthy. On failure they are all stopped and their
+// log tails emitted.
+func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.App, count, first int) ([]*managed, error) {
 	var ms []*managed
 	fail := func(err error) ([]*managed, error) {
 		for _, m := range ms {
@@ -318,7 +281,7 @@ func (e *Engine) boot(ctx context.Context, r *run, releaseID string, app config.
 		}
 		return nil, err
 	}
-	for n := 1; n <= app.Instances; n++ {
+	for n := first; n < first+count; n++ {
 		m, err := e.startInstance(e.spec(app, releaseID, n, 0), app)
 		if err != nil {
 			return fail(err)
@@ -350,6 +313,21 @@ func (e *Engine) boot(ctx context.Context, r *run, releaseID string, app config.
 
 func (m *managed) logPath(e *Engine) string {
 	return filepath.Join(e.Config().LogsDir(), m.release, m.id+".log")
+}
+
+// retire drains one release and stops its instances.
+func (e *Engine) retire(ctx context.Context, release string) (string, error) {
+	ms := e.instancesOf(release, false)
+	if len(ms) == 0 {
+		return "nothing to drain", nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, e.Config().Proxy.DrainTimeout.Duration)
+	res := e.px.Drain(dctx, release)
+	cancel()
+	if err := e.stopInstances(ctx, ms); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s: %d in flight finished, %d cut; %d instance(s) stopped", release, res.Finished, res.Cut, len(ms)), nil
 }
 
 // retireAllBut drains every release other than keep and stops its

@@ -55,6 +55,7 @@ type Engine struct {
 	cfg      *config.Config
 	insts    map[string]*managed // by instance id
 	progress *Progress           // the running deploy, nil when idle
+	current  *Run                // the running deploy, nil when idle
 	closed   bool
 }
 

@@ -13,7 +13,11 @@ const (
 	StepCheck    = "check"
 	StepExpand   = "expand"
 	StepBoot     = "boot"
+	StepPreview  = "preview"
+	StepHook     = "hook"
 	StepSwitch   = "switch"
+	StepShift    = "shift"
+	StepWatch    = "watch"
 	StepDrain    = "drain"
 	StepContract = "contract"
 	StepFinish   = "finish"
@@ -74,6 +78,10 @@ type Progress struct {
 	From      string    `json:"from"`
 	Step      string    `json:"step"`
 	StartedAt time.Time `json:"started_at"`
+	// Detail says where a multi-step shift is: "canary 25%", "batch 2/4",
+	// "preview", "watch".
+	Detail string `json:"detail,omitempty"`
+	Paused bool   `json:"paused,omitempty"`
 }
 
 // RefusedError is a deploy or rollback refused before it touched anything

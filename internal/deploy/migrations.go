@@ -64,7 +64,7 @@ func (m *migrations) open(ctx context.Context) (*migrate.Runner, error) {
 
 // lint refuses a release whose expand migrations would break the version
 // still running. It reports every finding as a log event.
-func (m *migrations) lint(r *run) (string, error) {
+func (m *migrations) lint(r *Run) (string, error) {
 	findings := migrate.Lint(m.set, m.dialect)
 	var blocking, lines []string
 	for _, f := range findings {
@@ -86,7 +86,7 @@ func (m *migrations) lint(r *run) (string, error) {
 }
 
 // up applies the pending migrations of one phase, reporting each.
-func (m *migrations) up(ctx context.Context, r *run, phase migrate.Phase) (string, error) {
+func (m *migrations) up(ctx context.Context, r *Run, phase migrate.Phase) (string, error) {
 	runner, err := m.open(ctx)
 	if err != nil {
 		return "", err

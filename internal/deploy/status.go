@@ -16,7 +16,14 @@ type Status struct {
 	Instances []InstanceStatus              `json:"instances"`
 	Deploy    *Progress                     `json:"deploy"`
 	Traffic   map[string]proxy.ReleaseStats `json:"traffic"`
+	// Weights is each release's share of new requests.
+	Weights map[string]int `json:"weights"`
+	// Recent is each serving release's traffic over the last minute.
+	Recent map[string]proxy.WindowStats `json:"recent"`
 }
+
+// RecentWindow is the window Status.Recent covers.
+const RecentWindow = time.Minute
 
 // InstanceStatus is one instance in Status.
 type InstanceStatus struct {
@@ -41,7 +48,13 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	cfg := e.Config()
-	st := Status{App: cfg.App.Name, Listen: cfg.Proxy.Listen, Active: active, Deploy: e.Progress(), Traffic: e.px.Stats()}
+	st := Status{App: cfg.App.Name, Listen: cfg.Proxy.Listen, Active: active, Deploy: e.Progress(), Traffic: e.px.Stats(),
+		Weights: e.px.Weights(), Recent: map[string]proxy.WindowStats{}}
+	for rel := range st.Traffic {
+		if w := e.px.Window(rel, RecentWindow); w.Requests > 0 || st.Weights[rel] > 0 {
+			st.Recent[rel] = w
+		}
+	}
 	e.mu.Lock()
 	ms := make([]*managed, 0, len(e.insts))
 	for _, m := range e.insts {

@@ -70,8 +70,8 @@ func (b *Backend) Release() string { return b.spec.Release }
 // Addr returns the backend's "host:port".
 func (b *Backend) Addr() string { return b.spec.Addr }
 
-// Healthy reports whether the backend is in rotation (when its release is
-// active).
+// Healthy reports whether the backend is in rotation (when its release
+// has weight or is in preview).
 func (b *Backend) Healthy() bool { return b.healthy.Load() }
 
 // InFlight returns the number of requests, streams and websockets

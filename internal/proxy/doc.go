@@ -1,22 +1,70 @@
 // Package proxy is cutover's version-aware HTTP/1.1 reverse proxy: every
 // request of the application goes through it, to the instances (backends)
-// of the release that is active.
+// of the releases that serve.
 //
 // # Routing table
 //
 // Backends are added per release (AddBackend) and enter rotation once
-// marked healthy (SetHealthy). SetActive switches new requests, in one
-// atomic step, to the healthy backends of another release. The routing
-// table is an immutable snapshot replaced through an atomic pointer on every
-// change, so the request path takes no lock: it loads the snapshot and picks
-// a backend round-robin with an atomic counter. Each backend has its own
-// http.Transport (keep-alive pool, HTTP/1.1 only, no environment proxy, no
-// compression), so retiring a backend closes exactly its connections.
+// marked healthy (SetHealthy). SetWeights gives each release its share of
+// new requests (SetActive(r) is SetWeights({r: 100})); SetPreview puts a
+// release in preview. The routing table is an immutable snapshot — one
+// pool of healthy backends per release, the weights, the preview — replaced
+// through an atomic pointer on every change, so a change of weights is one
+// atomic step and the request path takes no lock: it loads the snapshot,
+// chooses a release, then a healthy backend of it round-robin with the
+// release's atomic counter. Each backend has its own http.Transport
+// (keep-alive pool, HTTP/1.1 only, no environment proxy, no compression),
+// so retiring a backend closes exactly its connections.
+//
+// # Weights
+//
+// Requests without a pin are numbered with an atomic counter; request n
+// goes to slot n·s mod T of a cycle of T slots, T being the sum of the
+// weights divided by their greatest common divisor and s a number coprime
+// with T near 0.618·T. Each release owns as many slots as its reduced
+// weight, so every T consecutive requests hold exactly its share, spread
+// over the cycle (25/75 sends every fourth request to the first release).
+// No randomness, no lock. A weighted release without a healthy backend is
+// left out of the cycle, its share going to the others; when none has a
+// healthy backend, requests are held.
+//
+// # Version pins
+//
+// With Options.Sticky, while more than one release has weight (a rolling
+// or canary deploy), the proxy pins each client to the release that served
+// it: a response from release X carries
+//
+//	Set-Cookie: cutover_release=X; Path=/; HttpOnly; SameSite=Lax
+//
+// (cookie name in Options.Cookie) unless the request already carried that
+// exact value. A request whose version header (Options.VersionHeader, for
+// non-browser clients; it wins over the cookie) or cookie names a release
+// that has a healthy backend goes to it, whatever its weight; otherwise it
+// goes by weight and the cookie is rewritten to the release that answered.
+// So a client served once by the new release of a rolling deploy is never
+// sent back to the old one while the new one has a healthy backend (short
+// of an abort giving all the weight back to the old one), and a client on
+// the old one stays there while it has a healthy backend and the deploy
+// is under way.
+// When a single release has weight nothing is pinned, stale cookies are
+// ignored and no cookie is set, so the steady state costs nothing: the
+// request's headers are not even looked at. Release names that cannot be
+// cookie values are never set as pins (the header still selects them).
+//
+// Every response answered on behalf of a release, proxy errors included,
+// carries the version header naming it, unless Options.HideVersion.
+//
+// # Preview
+//
+// A release in preview (SetPreview) gets no weighted traffic, whatever its
+// weight; a request whose version header or cookie names it exactly goes
+// to it, pinning or not. PreviewHandler serves only the release in preview,
+// for a separate preview address, and answers 503 when there is none.
 //
 // # Hold
 //
-// When the active release has no healthy backend, or no release is active,
-// a request waits for the table to change (each snapshot carries a channel
+// When no release the request may go to has a healthy backend, or no
+// release has weight, a request waits for the table to change (each snapshot carries a channel
 // closed when it is replaced) for up to Options.HoldTimeout. A client that
 // goes away while held is released at once. Deploys therefore never show an
 // error page in the instant between two versions.
@@ -26,7 +74,8 @@
 // An idempotent request (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) without a
 // body whose upstream attempt fails before any response byte — connection
 // refused, or reset on a reused keep-alive connection — is retried once, on
-// another healthy backend (on the same one only if it is the only one).
+// another healthy backend of the release the request goes to (on the same
+// one only if it is the only one).
 // Nothing is retried once the client has received anything, nor after a
 // response header timeout, nor a request with a body.
 //
@@ -36,8 +85,22 @@
 // and release until it ends. Drain waits until the release has nothing in
 // flight, or until its context ends; then it closes the release's remaining
 // websocket and upstream connections and reports how many finished and how
-// many were cut. Stats gives each release's counters (requests, 5xx,
-// connection errors, in flight) for canary judgement.
+// many were cut. Stats gives each release's counters since the process
+// started (requests, 5xx, connection errors, in flight).
+//
+// # Measurements
+//
+// For canary judgement, every release keeps its last WindowSpan (5
+// minutes) of traffic in a ring of one-second buckets: requests, errors
+// (5xx from a backend, 502/504 from the proxy on its behalf, bodies cut
+// short), failed upstream attempts, and a log-linear latency histogram
+// (under 100µs, then four buckets per doubling up to about 105s, and
+// over). Latency runs from sending the request upstream to its response
+// headers, so holds and long streams do not count. A request adds to its
+// second's bucket with atomic operations; only the first request of a new
+// second takes that bucket's lock, to reset it. Window sums the last d and
+// computes p50 and p99 to within an eighth of their value. The clock is
+// Options.Now, so tests are exact.
 //
 // # Streams and websockets
 //
@@ -59,8 +122,9 @@
 //
 // The proxy answers by itself, with a short text body, only in these cases:
 //
-//   - 503 Service Unavailable: no healthy instance of the active release
-//     appeared within HoldTimeout.
+//   - 503 Service Unavailable: no healthy instance the request may go to
+//     appeared within HoldTimeout; or, from PreviewHandler, no release is
+//     in preview.
 //   - 502 Bad Gateway: the backend could not be reached (after the retry,
 //     when allowed), reset the connection before its response headers, sent
 //     a malformed response, or switched to another protocol than websocket.

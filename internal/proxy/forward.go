@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -15,29 +16,35 @@ const copyBufSize = 32 << 10
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
-// ServeHTTP forwards r to a healthy backend of the active release, holding
-// it while there is none, and relays the answer. Websocket upgrades are
-// spliced through. See the package documentation for the error statuses.
+// ServeHTTP forwards r to a healthy backend of the release it is pinned
+// to or, by weight, of a serving release, holding it while there is none,
+// and relays the answer. Websocket upgrades are spliced through. See the
+// package documentation for the error statuses.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.serve(w, r, false)
+}
+
+// serve forwards r; preview restricts it to the release in preview.
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	var idv []string
 	if v := r.Header[headerRequestID]; len(v) > 0 && saneRequestID(v[0]) {
 		idv = v[0:1:1]
 	} else {
 		idv = []string{p.newRequestID()}
 	}
+	sel := p.selectFor(r, preview)
 	if isUpgrade(r.Header) {
-		p.serveUpgrade(w, r, idv)
+		p.serveUpgrade(w, r, idv, &sel)
 		return
 	}
 
 	ctx := r.Context()
-	b, err := p.acquire(ctx)
+	tg, err := p.acquire(ctx, &sel)
 	if err != nil {
-		if ctx.Err() == nil {
-			p.writeError(w, http.StatusServiceUnavailable, idv, p.holdBody)
-		}
+		p.acquireFailed(ctx, w, idv, err)
 		return
 	}
+	b := tg.b
 	out := outgoing(r, idv, b.spec.Addr)
 	retryable := out.Body == nil && idempotent(r.Method)
 	if out.Body != nil {
@@ -48,6 +55,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 
+	start := p.now()
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		b.begin()
@@ -60,15 +68,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// The client went away; that is not the backend's fault.
 			return
 		}
-		b.rel.connErrors.Add(1)
+		b.rel.connError()
 		p.log.Debug("upstream request failed", "release", b.spec.Release, "instance", b.spec.ID,
 			"attempt", attempt+1, "err", err)
 		timeout := isTimeout(err)
 		if attempt == 0 && retryable && !timeout {
-			// The counter is read, not advanced, so that a dead backend
-			// does not shift the rotation onto itself for the next request.
-			if nb := p.table.Load().pick(p.rr.Load(), b); nb != nil {
-				b = nb
+			if rt, ok := p.retryTarget(&sel, b); ok {
+				tg, b = rt, rt.b
 				out = retarget(out, b.spec.Addr)
 				continue
 			}
@@ -78,22 +84,37 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status, msg = http.StatusGatewayTimeout, "cutover: instance of release "+b.spec.Release+
 				" did not answer within "+p.opts.ResponseHeaderTimeout.String()+"\n"
 		}
-		b.rel.record(status)
+		b.rel.record(status, start)
+		p.stamp(w.Header(), b.rel, false)
 		p.writeError(w, status, idv, msg)
 		return
 	}
 	defer b.end()
-	b.rel.record(resp.StatusCode)
-	p.relay(w, r, resp, idv, b)
+	b.rel.record(resp.StatusCode, start)
+	p.relay(w, r, resp, idv, b, tg.setCookie)
+}
+
+// acquireFailed answers a request for which no backend was found: 503,
+// unless the client went away.
+func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, idv []string, err error) {
+	switch {
+	case ctx.Err() != nil:
+	case errors.Is(err, errNoPreview):
+		p.writeError(w, http.StatusServiceUnavailable, idv, "cutover: no release in preview\n")
+	default:
+		p.writeError(w, http.StatusServiceUnavailable, idv, p.holdBody)
+	}
 }
 
 // relay writes the backend's response resp to the client: headers without
 // the hop-by-hop ones, the body (flushed as it comes when streamed) and
-// trailers. A backend failing mid-body aborts the client connection, so the
-// client does not take a truncated body for a complete one.
-func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, idv []string, b *Backend) {
+// trailers, with the release that answered (and the version cookie when
+// setCookie). A backend failing mid-body aborts the client connection, so
+// the client does not take a truncated body for a complete one.
+func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, idv []string, b *Backend, setCookie bool) {
 	h := w.Header()
 	copyEndToEnd(h, resp.Header)
+	p.stamp(h, b.rel, setCookie)
 	if _, ok := h["Content-Type"]; !ok {
 		// Keep net/http from sniffing and adding a Content-Type the backend
 		// did not send.
@@ -121,7 +142,7 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 	// Closing now, not deferred, fills resp.Trailer.
 	resp.Body.Close()
 	if readErr != nil && writeErr == nil && r.Context().Err() == nil {
-		b.rel.connErrors.Add(1)
+		b.rel.bodyFailed(resp.StatusCode)
 		p.log.Debug("upstream body failed", "release", b.spec.Release, "instance", b.spec.ID, "err", readErr)
 		panic(http.ErrAbortHandler)
 	}

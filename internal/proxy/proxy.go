@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +32,9 @@ type Options struct {
 	// App names the application in error bodies sent to clients,
 	// e.g. "cutover: no healthy instance of <App> after 30s". "" = "app".
 	App string
-	// HoldTimeout is how long a request waits for a healthy backend of the
-	// active release when there is none. 0 = 30s. After it the client gets 503.
+	// HoldTimeout is how long a request waits for a healthy backend of a
+	// release it may go to when there is none. 0 = 30s. After it the
+	// client gets 503.
 	HoldTimeout time.Duration
 	// ResponseHeaderTimeout is how long a backend may take to start answering
 	// (from the request being written to its response headers). 0 = 60s.
@@ -49,10 +51,29 @@ type Options struct {
 	// Logger receives upstream errors at debug level and nothing per request
 	// otherwise. nil = discard.
 	Logger *slog.Logger
+
+	// Sticky pins a client to the release that served it while more than
+	// one release has weight, with the version cookie; the version header
+	// of a request then selects a release too. false = no pinning (the
+	// cookie and header still reach a release in preview).
+	Sticky bool
+	// Cookie is the name of the version cookie. "" = "cutover_release".
+	// It must be a valid cookie name.
+	Cookie string
+	// VersionHeader is the request header naming the release a client
+	// asks for, and the response header naming the release that answered.
+	// "" = "X-Cutover-Release".
+	VersionHeader string
+	// HideVersion leaves VersionHeader out of responses. false = every
+	// response answered on behalf of a release names it.
+	HideVersion bool
+	// Now is the clock of the sliding windows (Window). nil = time.Now.
+	Now func() time.Time
 }
 
 // Proxy is a version-aware HTTP/1.1 reverse proxy. Backends are grouped by
-// release; new requests go to the healthy backends of the active release.
+// release; new requests are spread by weight over the releases that have
+// healthy backends, or go to the release a client is pinned to.
 // The zero value is not usable; use New. All methods are safe for
 // concurrent use.
 type Proxy struct {
@@ -61,8 +82,12 @@ type Proxy struct {
 	// table is the routing snapshot read by every request without locking;
 	// it is replaced (never mutated) under mu.
 	table atomic.Pointer[table]
-	// rr is the round-robin counter shared by all picks.
+	// rr numbers the requests spread by weight between several releases.
 	rr atomic.Uint64
+	// versionKey is Options.VersionHeader in canonical form.
+	versionKey string
+	// now is Options.Now or time.Now.
+	now func() time.Time
 	// idPrefix is the per-process random part of generated request IDs;
 	// idSeq the counter appended to it.
 	idPrefix string
@@ -78,12 +103,15 @@ type Proxy struct {
 	// releases holds every release ever seen, for counters from process
 	// start. Guarded by mu; a *release itself is safe without mu.
 	releases map[string]*release
-	// active is the release new requests go to. Guarded by mu.
-	active string
+	// weights holds the releases with weight > 0 (at most MaxWeight).
+	// Guarded by mu.
+	weights map[string]int
+	// preview is the release in preview, "" = none. Guarded by mu.
+	preview string
 }
 
-// New returns a Proxy with no backends and no active release: requests are
-// held until a release is activated and one of its backends is healthy.
+// New returns a Proxy with no backends and no weights: requests are held
+// until a release has weight and one of its backends is healthy.
 func New(opts Options) *Proxy {
 	if opts.App == "" {
 		opts.App = "app"
@@ -103,16 +131,27 @@ func New(opts Options) *Proxy {
 	if opts.MaxIdleConnsPerBackend <= 0 {
 		opts.MaxIdleConnsPerBackend = DefaultMaxIdleConnsPerBackend
 	}
+	if opts.Cookie == "" {
+		opts.Cookie = DefaultCookie
+	}
+	if opts.VersionHeader == "" {
+		opts.VersionHeader = DefaultVersionHeader
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	p := &Proxy{
-		opts:     opts,
-		log:      log.With("component", "proxy"),
-		releases: make(map[string]*release),
-		idPrefix: newIDPrefix(),
-		holdBody: "cutover: no healthy instance of " + opts.App + " after " + opts.HoldTimeout.String() + "\n",
+		opts:       opts,
+		log:        log.With("component", "proxy"),
+		releases:   make(map[string]*release),
+		idPrefix:   newIDPrefix(),
+		versionKey: textproto.CanonicalMIMEHeaderKey(opts.VersionHeader),
+		now:        opts.Now,
+		holdBody:   "cutover: no healthy instance of " + opts.App + " after " + opts.HoldTimeout.String() + "\n",
 	}
 	p.table.Store(&table{changed: make(chan struct{})})
 	return p

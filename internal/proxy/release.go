@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ReleaseStats are a release's counters since the process started. A 503
@@ -29,6 +30,19 @@ type ReleaseStats struct {
 // Drain may have to cut.
 type release struct {
 	name string
+	// now is the proxy's clock, for the sliding window.
+	now func() time.Time
+	// window holds the last WindowSpan of measurements.
+	window *window
+	// rr is the round-robin counter for picking among the release's
+	// healthy backends.
+	rr atomic.Uint64
+	// versionVals is the one-element header value naming the release, set
+	// on responses; setCookie the one-element Set-Cookie value pinning a
+	// client to it (nil when the name cannot be a cookie value). Both are
+	// shared, read-only.
+	versionVals []string
+	setCookie   []string
 
 	requests   atomic.Uint64
 	status5xx  atomic.Uint64
@@ -52,8 +66,18 @@ type release struct {
 	backends []*Backend
 }
 
-func newRelease(name string) *release {
-	return &release{name: name, conns: make(map[net.Conn]struct{})}
+func newRelease(name, cookie string, now func() time.Time) *release {
+	r := &release{
+		name:        name,
+		now:         now,
+		window:      newWindow(),
+		conns:       make(map[net.Conn]struct{}),
+		versionVals: []string{name},
+	}
+	if validCookieValue(name) {
+		r.setCookie = []string{cookie + "=" + name + "; Path=/; HttpOnly; SameSite=Lax"}
+	}
+	return r
 }
 
 func (r *release) addBackend(b *Backend) {
@@ -62,12 +86,29 @@ func (r *release) addBackend(b *Backend) {
 	r.backends = append(r.backends, b)
 }
 
-// record counts one request answered with status.
-func (r *release) record(status int) {
+// record counts one request answered with status, whose upstream attempt
+// started at start.
+func (r *release) record(status int, start time.Time) {
 	r.requests.Add(1)
 	if status >= 500 {
 		r.status5xx.Add(1)
 	}
+	now := r.now()
+	r.window.add(now, status, now.Sub(start))
+}
+
+// connError counts one failed upstream attempt.
+func (r *release) connError() {
+	r.connErrors.Add(1)
+	r.window.connError(r.now(), false)
+}
+
+// bodyFailed counts a backend failing in the middle of a response body
+// already recorded with its status: a failed upstream attempt, and an
+// error the client saw unless status already counted as one.
+func (r *release) bodyFailed(status int) {
+	r.connErrors.Add(1)
+	r.window.connError(r.now(), status < 500)
 }
 
 // finish marks one request, stream or websocket finished and wakes Drain

@@ -3,54 +3,146 @@ package proxy
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
 // table is an immutable routing snapshot. The request path loads it with
-// one atomic read; every change (add, remove, health, active) builds a new
-// one and closes the old one's changed channel so held requests look again.
-//
-// Per-release weights and a sticky version cookie will extend this: the
-// snapshot would carry one pool per release in rotation and a weight each,
-// and pick would first choose the release (from the cookie, or by weight).
+// one atomic read; every change (add, remove, health, weights, preview)
+// builds a new one and closes the old one's changed channel so held
+// requests look again.
 type table struct {
-	// active is the release new requests go to ("" = none).
+	// pools holds one pool per release with at least one healthy backend,
+	// whatever its weight: those a pinned or previewing request may reach.
+	pools []*pool
+	// weighted holds the pools new requests are spread over: weight > 0,
+	// a healthy backend, not in preview. A weighted release without a
+	// healthy backend is left out, so its share falls to the others.
+	weighted []*pool
+	// cum holds the running sums of the weights of weighted (reduced by
+	// their greatest common divisor); total is the last one.
+	cum   []uint64
+	total uint64
+	// stride is coprime with total: request n takes slot n·stride mod
+	// total, which visits every slot once per total requests and spreads
+	// each release's slots evenly (a Weyl sequence).
+	stride uint64
+	// preview names the release in preview ("" = none); previewPool is its
+	// pool, nil while it has no healthy backend.
+	preview     string
+	previewPool *pool
+	// sticky is set while more than one release has weight > 0 and
+	// Options.Sticky is on: clients are pinned to the release that served
+	// them.
+	sticky bool
+	// inspect is set when a request's version header and cookie matter:
+	// sticky, or a release in preview.
+	inspect bool
+	// active is the release with the largest weight ("" = none).
 	active string
-	// pool holds the healthy backends of the active release, in the order
-	// they were added.
-	pool []*Backend
 	// changed is closed when this snapshot is replaced.
 	changed chan struct{}
 }
 
-// pick returns a healthy backend of the active release chosen round-robin
-// by n, avoiding exclude unless it is the only one. It returns nil when the
-// active release has no healthy backend.
-func (t *table) pick(n uint64, exclude *Backend) *Backend {
-	switch len(t.pool) {
+// pool is one release's healthy backends in a snapshot.
+type pool struct {
+	rel *release
+	// backends holds the healthy backends, in the order they were added.
+	backends []*Backend
+}
+
+// pick returns a backend of the pool chosen round-robin by n, avoiding
+// exclude unless it is the only one; nil when the pool is empty.
+func (pl *pool) pick(n uint64, exclude *Backend) *Backend {
+	switch len(pl.backends) {
 	case 0:
 		return nil
 	case 1:
-		return t.pool[0]
+		return pl.backends[0]
 	}
-	i := n % uint64(len(t.pool))
-	b := t.pool[i]
+	i := n % uint64(len(pl.backends))
+	b := pl.backends[i]
 	if b == exclude {
-		b = t.pool[(i+1)%uint64(len(t.pool))]
+		b = pl.backends[(i+1)%uint64(len(pl.backends))]
 	}
 	return b
 }
 
-// errHoldTimeout reports that no healthy backend appeared within HoldTimeout.
-var errHoldTimeout = errors.New("no healthy backend within hold timeout")
+// find returns the pool of the named release, nil when it has no healthy
+// backend.
+func (t *table) find(name string) *pool {
+	for _, pl := range t.pools {
+		if pl.rel.name == name {
+			return pl
+		}
+	}
+	return nil
+}
 
-// acquire returns a healthy backend of the active release, waiting up to
-// HoldTimeout for one to appear. It fails with errHoldTimeout, or with
-// ctx's error when the client went away while held.
-func (p *Proxy) acquire(ctx context.Context) (*Backend, error) {
-	t := p.table.Load()
-	if b := t.pick(p.rr.Add(1), nil); b != nil {
-		return b, nil
+// byWeight returns the weighted pool request number n goes to, nil when
+// none can serve.
+func (t *table) byWeight(n uint64) *pool {
+	switch len(t.weighted) {
+	case 0:
+		return nil
+	case 1:
+		return t.weighted[0]
+	}
+	k := (n % t.total) * t.stride % t.total
+	for i, c := range t.cum {
+		if k < c {
+			return t.weighted[i]
+		}
+	}
+	// Unreachable: k < total, the last running sum.
+	return t.weighted[len(t.weighted)-1]
+}
+
+// route returns the pool a request with selection s goes to in this
+// snapshot, nil when none can serve it now. rr is advanced only when the
+// choice is by weight between several releases.
+func (t *table) route(s *selection, rr *atomic.Uint64) *pool {
+	if s.preview {
+		return t.previewPool
+	}
+	if s.want != "" {
+		if pl := t.find(s.want); pl != nil && (t.sticky || s.want == t.preview) {
+			return pl
+		}
+	}
+	if len(t.weighted) > 1 {
+		return t.byWeight(rr.Add(1))
+	}
+	return t.byWeight(0)
+}
+
+// target is where a request was routed.
+type target struct {
+	b *Backend
+	// setCookie tells the response to pin the client to b's release.
+	setCookie bool
+}
+
+var (
+	// errHoldTimeout reports that no healthy backend appeared within
+	// HoldTimeout.
+	errHoldTimeout = errors.New("no healthy backend within hold timeout")
+	// errNoPreview reports a request to the preview handler while no
+	// release is in preview.
+	errNoPreview = errors.New("no release in preview")
+)
+
+// acquire returns a healthy backend for a request with selection s,
+// waiting up to HoldTimeout for one to appear. It fails with
+// errHoldTimeout, errNoPreview, or ctx's error when the client went away
+// while held.
+func (p *Proxy) acquire(ctx context.Context, s *selection) (target, error) {
+	t := s.t
+	if tg, ok := p.targetIn(t, s); ok {
+		return tg, nil
+	}
+	if s.preview && t.preview == "" {
+		return target{}, errNoPreview
 	}
 	timer := time.NewTimer(p.opts.HoldTimeout)
 	defer timer.Stop()
@@ -58,31 +150,54 @@ func (p *Proxy) acquire(ctx context.Context) (*Backend, error) {
 		select {
 		case <-t.changed:
 			t = p.table.Load()
-			if b := t.pick(p.rr.Add(1), nil); b != nil {
-				return b, nil
+			if tg, ok := p.targetIn(t, s); ok {
+				return tg, nil
+			}
+			if s.preview && t.preview == "" {
+				return target{}, errNoPreview
 			}
 		case <-timer.C:
-			return nil, errHoldTimeout
+			return target{}, errHoldTimeout
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return target{}, ctx.Err()
 		}
 	}
 }
 
-// publishLocked builds a new routing snapshot from the current backends and
-// active release, installs it and wakes the requests held on the old one.
-// p.mu must be held.
-func (p *Proxy) publishLocked() {
-	t := &table{active: p.active, changed: make(chan struct{})}
-	if p.active != "" {
-		for _, b := range p.backends {
-			if b.rel.name == p.active && b.healthy.Load() {
-				t.pool = append(t.pool, b)
-			}
-		}
+// targetIn routes a request with selection s in snapshot t.
+func (p *Proxy) targetIn(t *table, s *selection) (target, bool) {
+	pl := t.route(s, &p.rr)
+	if pl == nil {
+		return target{}, false
 	}
-	old := p.table.Swap(t)
-	close(old.changed)
+	return t.target(s, pl, pl.rel.rr.Add(1), nil), true
+}
+
+// target returns the target in pool pl for a request with selection s:
+// its backend number n, avoiding exclude unless it is the only one.
+func (t *table) target(s *selection, pl *pool, n uint64, exclude *Backend) target {
+	return target{
+		b:         pl.pick(n, exclude),
+		setCookie: t.sticky && !s.preview && s.cookie != pl.rel.name,
+	}
+}
+
+// retryTarget routes again, in the current snapshot, a request with
+// selection s whose attempt on failed could not connect: to another
+// backend of the same release when it is still where the request goes
+// (the same one only if it is alone), else to the release the request goes
+// to now. It reports false when none can serve. The round-robin counters
+// are read, not advanced, so that a dead backend does not shift the
+// rotation onto itself for the next request.
+func (p *Proxy) retryTarget(s *selection, failed *Backend) (target, bool) {
+	t := p.table.Load()
+	var rr atomic.Uint64
+	rr.Store(p.rr.Load())
+	pl := t.route(s, &rr)
+	if pl == nil {
+		return target{}, false
+	}
+	return t.target(s, pl, pl.rel.rr.Load(), failed), true
 }
 
 // AddBackend registers a backend of a release. It is not in rotation until
@@ -140,33 +255,12 @@ func (p *Proxy) removeLocked(id string) {
 	}
 }
 
-// SetActive switches new requests, atomically, to the healthy backends of
-// release. Requests in flight on the previous release are not affected;
-// Drain it to wait for them. "" stops routing: requests are held.
-func (p *Proxy) SetActive(release string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.active == release {
-		return
-	}
-	p.active = release
-	if release != "" {
-		p.releaseLocked(release)
-	}
-	p.publishLocked()
-}
-
-// Active returns the release new requests go to, "" when none.
-func (p *Proxy) Active() string {
-	return p.table.Load().active
-}
-
 // releaseLocked returns the release named name, creating it. p.mu must be
 // held.
 func (p *Proxy) releaseLocked(name string) *release {
 	r := p.releases[name]
 	if r == nil {
-		r = newRelease(name)
+		r = newRelease(name, p.opts.Cookie, p.now)
 		p.releases[name] = r
 	}
 	return r

@@ -213,7 +213,7 @@ func TestPickAvoidsExcluded(t *testing.T) {
 	for _, tt := range tests {
 		for n := range uint64(4) {
 			got := ""
-			if pb := (&table{pool: tt.pool}).pick(n, tt.exclude); pb != nil {
+			if pb := (&pool{backends: tt.pool}).pick(n, tt.exclude); pb != nil {
 				got = pb.spec.ID
 			}
 			if got != tt.want {
@@ -231,8 +231,10 @@ func BenchmarkPick(b *testing.B) {
 	p.SetActive("r1")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
+		var s selection
 		for pb.Next() {
-			if p.table.Load().pick(p.rr.Add(1), nil) == nil {
+			s.t = p.table.Load()
+			if tg, ok := p.targetIn(s.t, &s); !ok || tg.b == nil {
 				b.Fatal("no backend picked")
 			}
 		}

@@ -19,20 +19,20 @@ func isUpgrade(h http.Header) bool {
 // the backend and, once the backend switches protocols, splices the client
 // and backend connections together until either side closes or Drain cuts
 // them. The websocket counts as in flight on its backend all along.
-func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []string) {
+func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []string, sel *selection) {
 	ctx := r.Context()
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		p.writeError(w, http.StatusHTTPVersionNotSupported, idv, "cutover: websockets need HTTP/1.1\n")
 		return
 	}
-	b, err := p.acquire(ctx)
+	tg, err := p.acquire(ctx, sel)
 	if err != nil {
-		if ctx.Err() == nil {
-			p.writeError(w, http.StatusServiceUnavailable, idv, p.holdBody)
-		}
+		p.acquireFailed(ctx, w, idv, err)
 		return
 	}
+	b := tg.b
+	start := p.now()
 	b.begin()
 	defer b.end()
 
@@ -42,7 +42,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 
 	up, err := b.dialer.DialContext(ctx, "tcp", b.spec.Addr)
 	if err != nil {
-		p.upgradeFailed(w, r, b, idv, &dialError{addr: b.spec.Addr, err: err})
+		p.upgradeFailed(w, r, b, idv, start, &dialError{addr: b.spec.Addr, err: err})
 		return
 	}
 	b.rel.add(up)
@@ -53,40 +53,42 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	}()
 	// The handshake answer is bounded like any response's headers.
 	if err := up.SetDeadline(time.Now().Add(p.opts.ResponseHeaderTimeout)); err != nil {
-		p.upgradeFailed(w, r, b, idv, err)
+		p.upgradeFailed(w, r, b, idv, start, err)
 		return
 	}
 	if err := out.Write(up); err != nil {
-		p.upgradeFailed(w, r, b, idv, err)
+		p.upgradeFailed(w, r, b, idv, start, err)
 		return
 	}
 	upr := bufio.NewReader(up)
 	resp, err := http.ReadResponse(upr, out)
 	if err != nil {
-		p.upgradeFailed(w, r, b, idv, err)
+		p.upgradeFailed(w, r, b, idv, start, err)
 		return
 	}
 	if err := up.SetDeadline(time.Time{}); err != nil {
-		p.upgradeFailed(w, r, b, idv, err)
+		p.upgradeFailed(w, r, b, idv, start, err)
 		return
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The backend refused the upgrade; its answer is an ordinary
 		// response.
-		b.rel.record(resp.StatusCode)
-		p.relay(w, r, resp, idv, b)
+		b.rel.record(resp.StatusCode, start)
+		p.relay(w, r, resp, idv, b, tg.setCookie)
 		return
 	}
 	if !tokenListed(resp.Header["Upgrade"], "websocket") {
-		b.rel.connErrors.Add(1)
-		b.rel.record(http.StatusBadGateway)
+		b.rel.connError()
+		b.rel.record(http.StatusBadGateway, start)
+		p.stamp(w.Header(), b.rel, false)
 		p.writeError(w, http.StatusBadGateway, idv, "cutover: instance of release "+b.spec.Release+" switched to another protocol than websocket\n")
 		return
 	}
-	b.rel.record(resp.StatusCode)
+	b.rel.record(resp.StatusCode, start)
 
 	h := w.Header()
 	copyEndToEnd(h, resp.Header)
+	p.stamp(h, b.rel, tg.setCookie)
 	h["Connection"] = valuesUpgrade
 	h["Upgrade"] = resp.Header["Upgrade"]
 	h[headerRequestID] = idv
@@ -118,18 +120,19 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 
 // upgradeFailed answers a websocket handshake that could not reach the
 // backend: 504 when it was too slow, else 502.
-func (p *Proxy) upgradeFailed(w http.ResponseWriter, r *http.Request, b *Backend, idv []string, err error) {
+func (p *Proxy) upgradeFailed(w http.ResponseWriter, r *http.Request, b *Backend, idv []string, start time.Time, err error) {
 	if r.Context().Err() != nil {
 		return
 	}
-	b.rel.connErrors.Add(1)
+	b.rel.connError()
 	p.log.Debug("upstream websocket handshake failed", "release", b.spec.Release, "instance", b.spec.ID, "err", err)
 	status, msg := http.StatusBadGateway, "cutover: instance of release "+b.spec.Release+" failed to answer\n"
 	if isTimeout(err) {
 		status, msg = http.StatusGatewayTimeout, "cutover: instance of release "+b.spec.Release+
 			" did not answer within "+p.opts.ResponseHeaderTimeout.String()+"\n"
 	}
-	b.rel.record(status)
+	b.rel.record(status, start)
+	p.stamp(w.Header(), b.rel, false)
 	p.writeError(w, status, idv, msg)
 }
 

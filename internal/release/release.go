@@ -1,6 +1,8 @@
-// Package release owns release directories: it turns a source (a directory
-// or a .tar.gz) into an immutable releases/<id>/ directory, swaps the
-// `current` symlink atomically, and prunes old releases.
+// Package release owns release directories: it turns a source (a directory,
+// a .tar.gz, or a git ref that is checked out, tested and built) into an
+// immutable releases/<id>/ directory with its metadata, links the shared
+// paths that outlive releases into it, swaps the `current` symlink
+// atomically, and prunes old releases.
 //
 // A release directory appears only complete: it is assembled under a
 // temporary name inside releases/ and renamed into place, so a crash never
@@ -78,6 +80,12 @@ func (m *Manager) NewID(label string) string {
 // Prepare copies source (a directory, or a .tar.gz / .tgz file) into a new
 // release directory and returns its id. On error nothing is left behind.
 func (m *Manager) Prepare(source string) (string, error) {
+	return m.prepare(source, nil)
+}
+
+// prepare is Prepare with a hook that may add to the release before it is
+// renamed into place.
+func (m *Manager) prepare(source string, finish func(tmp string) error) (string, error) {
 	fi, err := os.Stat(source)
 	if err != nil {
 		return "", fmt.Errorf("release source %s: %w", source, err)
@@ -87,10 +95,13 @@ func (m *Manager) Prepare(source string) (string, error) {
 	switch {
 	case fi.IsDir():
 		err = copyTree(source, tmp)
-	case strings.HasSuffix(source, ".tar.gz") || strings.HasSuffix(source, ".tgz"):
+	case isTarball(source):
 		err = extractTarGz(source, tmp)
 	default:
 		return "", fmt.Errorf("release source %s: not a directory nor a .tar.gz/.tgz file", source)
+	}
+	if err == nil && finish != nil {
+		err = finish(tmp)
 	}
 	if err != nil {
 		os.RemoveAll(tmp) //nolint:errcheck // best effort; the error that matters is err
@@ -101,6 +112,10 @@ func (m *Manager) Prepare(source string) (string, error) {
 		return "", fmt.Errorf("prepare release %s: %w", id, err)
 	}
 	return id, nil
+}
+
+func isTarball(source string) bool {
+	return strings.HasSuffix(source, ".tar.gz") || strings.HasSuffix(source, ".tgz")
 }
 
 func randHex(n int) string {

@@ -17,6 +17,8 @@ const (
 	DeploySucceeded   DeployState = "succeeded"
 	DeployFailed      DeployState = "failed"
 	DeployInterrupted DeployState = "interrupted" // the daemon died during it
+	DeployRolledBack  DeployState = "rolled back" // aborted after traffic moved (canary, watch, operator)
+	DeployAborted     DeployState = "aborted"     // aborted before traffic moved (preview, operator)
 )
 
 // Deploy is one deploy or rollback in the history.

@@ -1,0 +1,183 @@
+package deploy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/envfile"
+	"github.com/cutover/cutover/internal/release"
+	"github.com/cutover/cutover/internal/state"
+)
+
+// ReleaseMeta is what cutover records about a release, in state and in
+// <release>/.cutover-release.json. Secret values never appear in it: the
+// environment is listed as keys with digests.
+type ReleaseMeta struct {
+	release.Meta
+	// ConfigDigest is the sha256 of cutover.toml as it was at deploy time.
+	ConfigDigest string `json:"config_digest,omitempty"`
+	// Env maps each variable of the environment snapshot to a digest of
+	// its value ("sha256:…"), so a changed secret shows without being shown.
+	Env map[string]string `json:"env,omitempty"`
+	// EnvDigest is one digest over the whole snapshot.
+	EnvDigest string `json:"env_digest,omitempty"`
+	// Shared lists the shared paths linked into the release.
+	Shared []string `json:"shared,omitempty"`
+}
+
+// prepare makes the release this run deploys, and sets r.cfg and r.app:
+// for a deploy, the config file as it is now and a new release directory;
+// for a rollback, the release's recorded app configuration.
+func (r *Run) prepare(ctx context.Context) (string, error) {
+	e, req := r.e, r.req
+	var newID string
+	if req.Rollback {
+		var target state.Release
+		err := r.step(StepPrepare, func() (string, error) {
+			cfg, err := config.Load(e.Config().Path)
+			if err != nil {
+				return "", err
+			}
+			t, app, err := e.rollbackTarget(ctx, req.Release, r.from)
+			if err != nil {
+				return "", err
+			}
+			target, newID, r.app, r.cfg = t, t.ID, app, cfg
+			return fmt.Sprintf("rolling back to %s with the configuration and environment it ran with", newID), nil
+		})
+		if err != nil {
+			return "", err
+		}
+		return newID, r.step(StepCheck, func() (string, error) {
+			return e.contractGuard(ctx, target, req.Force)
+		})
+	}
+	err := r.step(StepPrepare, func() (string, error) {
+		cfg, err := config.Load(e.Config().Path)
+		if err != nil {
+			return "", err
+		}
+		app, envSnap, err := snapshotEnv(cfg.App)
+		if err != nil {
+			return "", err
+		}
+		r.cfg, r.app = cfg, app
+
+		var meta release.Meta
+		switch {
+		case req.Git != "":
+			if cfg.Release.Repo == "" {
+				return "", &config.Error{File: cfg.Path, Field: "release.repo",
+					Msg: "deploy --git needs the repository: set repo = \"/srv/app.git\" (or a URL) in [release]"}
+			}
+			newID, meta, err = e.rel.PrepareGit(ctx, release.GitOptions{
+				Repo: cfg.Release.Repo, Ref: req.Git, Test: cfg.Release.Test, Build: cfg.Release.Build,
+				Env: envList(app.Env),
+				Output: func(stream, line string) {
+					r.event(Event{Type: "output", Step: StepPrepare, Instance: stream, Lines: []string{line}})
+				},
+			})
+		default:
+			newID, meta, err = e.rel.PrepareMeta(req.Source)
+		}
+		if err != nil {
+			return "", err
+		}
+		if req.User != "" {
+			meta.CreatedBy = req.User
+		}
+		if err := e.rel.LinkShared(newID, cfg.SharedDir(), cfg.Release.Shared); err != nil {
+			return "", fmt.Errorf("link shared paths into %s: %w", newID, err)
+		}
+		rm := ReleaseMeta{Meta: meta, ConfigDigest: fileDigest(cfg.Path), Env: envfile.Redact(envSnap),
+			EnvDigest: envfile.Digest(envSnap), Shared: cfg.Release.Shared}
+		if err := release.WriteMeta(e.rel.Dir(newID), rm); err != nil {
+			return "", err
+		}
+		metaJSON, err := json.Marshal(rm)
+		if err != nil {
+			return "", err
+		}
+		rec := state.Release{ID: newID, CreatedAt: time.Now(), Source: describeSource(meta), Dir: e.rel.Dir(newID),
+			Status: state.ReleasePrepared, ConfigJSON: appConfigJSON(app), MetaJSON: string(metaJSON)}
+		if err := e.store.PutRelease(ctx, rec); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("release %s from %s", newID, rec.Source), nil
+	})
+	return newID, err
+}
+
+// snapshotEnv returns app with its environment completed by env_file, and
+// that environment: what the release will run with, now and on rollback.
+func snapshotEnv(app config.App) (config.App, map[string]string, error) {
+	env := maps.Clone(app.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	if app.EnvFile != "" {
+		f, err := os.Open(app.EnvFile)
+		if err != nil {
+			return app, nil, fmt.Errorf("app.env_file: %w", err)
+		}
+		defer f.Close()
+		fromFile, err := envfile.Parse(f, app.EnvFile)
+		if err != nil {
+			return app, nil, err
+		}
+		for k, v := range fromFile {
+			if k == "PORT" {
+				return app, nil, fmt.Errorf("%s: PORT is set by cutover for each instance and cannot be set here", app.EnvFile)
+			}
+			env[k] = v
+		}
+	}
+	app.Env = env
+	app.EnvFile = "" // the snapshot is complete: a rollback must not re-read it
+	return app, env, nil
+}
+
+func envList(env map[string]string) []string {
+	keys := slices.Sorted(maps.Keys(env))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+func fileDigest(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func describeSource(m release.Meta) string {
+	switch m.Source {
+	case release.SourceGit:
+		short := m.Commit
+		if len(short) > 12 {
+			short = short[:12]
+		}
+		return fmt.Sprintf("git %s %s (%s)", m.Repo, m.Ref, short)
+	default:
+		return m.Path
+	}
+}
+
+// hookEnv is the environment of a hook: the release's own, plus where it is.
+func (r *Run) hookEnv(releaseID string) []string {
+	env := instanceEnv(r.app, releaseID)
+	return append(env, "CUTOVER_RELEASE_DIR="+r.e.rel.Dir(releaseID), "CUTOVER_PREVIOUS_RELEASE="+r.from)
+}

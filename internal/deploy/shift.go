@@ -1,0 +1,293 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/cutover/cutover/internal/canary"
+	"github.com/cutover/cutover/internal/proxy"
+)
+
+// criteria are the bounds a new release is judged by, from [deploy].
+func (r *Run) criteria() canary.Criteria {
+	d := r.cfg.Deploy
+	return canary.Criteria{MaxErrorRate: d.MaxErrorRate, MaxErrorRatio: d.MaxErrorRatio, MaxP99Ratio: d.MaxP99Ratio, MinRequests: d.MinRequests}
+}
+
+// describeWindow is "120 requests, 0.8% errors, p99 4ms".
+func describeWindow(w proxy.WindowStats) string {
+	return fmt.Sprintf("%d requests, %.1f%% errors, p99 %s", w.Requests, 100*w.ErrorRate, w.P99.Round(100*time.Microsecond))
+}
+
+// preview exposes the booted release to requests that name it and waits
+// for the operator.
+func (r *Run) preview(ctx context.Context, newID string) (string, error) {
+	e, cfg := r.e, r.cfg
+	e.px.SetPreview(newID)
+	defer e.px.SetPreview("")
+	r.setDetail("preview")
+	where := fmt.Sprintf("requests with header %q or cookie %s=%s", cfg.Proxy.VersionHeader+": "+newID, cfg.Proxy.Cookie, newID)
+	if cfg.Proxy.PreviewListen != "" {
+		where += ", or anything on " + cfg.Proxy.PreviewListen
+	}
+	r.event(Event{Type: "preview", Release: newID, Message: fmt.Sprintf(
+		"preview of %s is ready: %s reach it; other traffic stays on %s. `cutover promote` continues the deploy, `cutover abort` stops it (by itself after %s)",
+		newID, where, orNone(r.from), cfg.Deploy.PreviewTimeout.Duration)})
+	switch r.wait(ctx, cfg.Deploy.PreviewTimeout.Duration, nil) {
+	case ActionPromote:
+		return "promoted", nil
+	case ActionAbort:
+		return "", fmt.Errorf("preview of %s aborted by the operator; %s kept serving: %w", newID, orNone(r.from), ErrAborted)
+	default:
+		return "", fmt.Errorf("preview of %s expired after deploy.preview_timeout (%s) without `cutover promote`: %w", newID, cfg.Deploy.PreviewTimeout.Duration, ErrAborted)
+	}
+}
+
+func orNone(release string) string {
+	if release == "" {
+		return "(no release)"
+	}
+	return release
+}
+
+// canary moves traffic to newID in the configured steps, judging each
+// against the old release over the same window. A failed step sends all
+// traffic back at once.
+func (r *Run) canary(ctx context.Context, newID string) error {
+	e, old := r.e, r.from
+	if old == "" {
+		return r.step(StepSwitch, func() (string, error) { return r.switchTo(ctx, newID) })
+	}
+	crit := r.criteria()
+	stepTime := r.cfg.Deploy.StepTime.Duration
+	promoted := false
+	for _, pct := range r.cfg.Deploy.StepPercents {
+		if promoted {
+			break
+		}
+		r.setDetail(fmt.Sprintf("canary %d%%", pct))
+		err := r.step(StepShift, func() (string, error) {
+			e.px.SetWeights(map[string]int{newID: pct, old: 100 - pct})
+			start := time.Now()
+			judge := func() canary.Verdict {
+				d := time.Since(start)
+				return canary.Judge(e.px.Window(newID, d), e.px.Window(old, d), crit)
+			}
+			var failed canary.Verdict
+			early := func() string {
+				if v := judge(); v.Enough && !v.OK {
+					failed = v
+					return "fail"
+				}
+				return ""
+			}
+			for attempt := 0; ; attempt++ {
+				switch r.wait(ctx, stepTime, early) {
+				case ActionAbort:
+					return "", r.backTo(ctx, old, fmt.Errorf("canary %d%%: aborted by the operator", pct))
+				case ActionPromote:
+					promoted = true
+					return fmt.Sprintf("%d%%: promoted by the operator, skipping to 100%%", pct), nil
+				case "fail":
+					return "", r.backTo(ctx, old, fmt.Errorf("canary %d%%: %s", pct, failed.Reason))
+				}
+				v := judge()
+				switch {
+				case v.Enough && !v.OK:
+					return "", r.backTo(ctx, old, fmt.Errorf("canary %d%%: %s", pct, v.Reason))
+				case v.Enough:
+					return fmt.Sprintf("%d%%: new %s; old %s", pct, describeWindow(v.Canary), describeWindow(v.Baseline)), nil
+				case attempt == 0:
+					r.info("canary %d%%: only %d requests so far (deploy.min_requests = %d); waiting one more step_time", pct, v.Canary.Requests, crit.MinRequests)
+				default:
+					r.info("canary %d%%: too little traffic to judge (%d < %d requests); moving on", pct, v.Canary.Requests, crit.MinRequests)
+					return fmt.Sprintf("%d%%: not judged (%s)", pct, describeWindow(v.Canary)), nil
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	r.setDetail("100%")
+	return r.step(StepSwitch, func() (string, error) { return r.switchTo(ctx, newID) })
+}
+
+// backTo sends all traffic back to release old at once and returns the
+// reason as a rolled-back error. The caller drains and stops the new one.
+func (r *Run) backTo(ctx context.Context, old string, reason error) error {
+	e := r.e
+	e.px.SetActive(old)
+	if err := e.store.SetActive(context.WithoutCancel(ctx), old, time.Now()); err != nil {
+		e.log.Error("record rollback", "release", old, "err", err)
+	}
+	r.info("all traffic back on %s", old)
+	return fmt.Errorf("%w: %v; %s kept serving", errRolledBack, reason, old)
+}
+
+// watch keeps the old release warm for d after the switch and goes back to
+// it at once if the new release breaks the error bound.
+func (r *Run) watch(ctx context.Context, newID string, d time.Duration) (string, error) {
+	e, old := r.e, r.from
+	r.setDetail("watch")
+	crit := r.criteria()
+	start := time.Now()
+	var failed canary.Verdict
+	action := r.wait(ctx, d, func() string {
+		// No baseline: the old release gets no traffic now, so only the
+		// absolute bounds apply.
+		if v := canary.Judge(e.px.Window(newID, time.Since(start)), proxy.WindowStats{}, crit); v.Enough && !v.OK {
+			failed = v
+			return "fail"
+		}
+		return ""
+	})
+	reason := ""
+	switch action {
+	case "":
+		w := e.px.Window(newID, time.Since(start))
+		return fmt.Sprintf("%s watched: %s", d, describeWindow(w)), nil
+	case ActionPromote:
+		return "ended early by the operator", nil
+	case ActionAbort:
+		reason = "aborted by the operator during the watch"
+	default:
+		reason = "watch: " + failed.Reason
+	}
+	if old == "" || len(e.instancesOf(old, false)) == 0 {
+		return "", fmt.Errorf("%s, and no instance of the previous release is left to go back to: run `cutover rollback`", reason)
+	}
+	return "", r.backTo(ctx, old, fmt.Errorf("%s", reason))
+}
+
+// rolling replaces the old release's instances batch by batch: boot a
+// batch of new ones, give them their share of traffic, then drain and stop
+// as many old ones. The app never has fewer than `instances` healthy.
+func (r *Run) rolling(ctx context.Context, newID string) error {
+	e, old, n := r.e, r.from, r.app.Instances
+	batch := r.cfg.Deploy.BatchCount
+	if p := r.cfg.Deploy.BatchPercent; p > 0 {
+		batch = (n*p + 99) / 100
+	}
+	batch = max(1, min(batch, n))
+	total := (n + batch - 1) / batch
+	olds := e.instancesOf(newID, true)
+	sort.Slice(olds, func(i, j int) bool { return olds[i].id < olds[j].id })
+	moved := 0
+	for k := 1; moved < n; k++ {
+		b := min(batch, n-moved)
+		r.setDetail(fmt.Sprintf("batch %d/%d", k, total))
+		if have := len(e.instancesOf(newID, false)); have < moved+b {
+			err := r.step(StepBoot, func() (string, error) {
+				ms, err := e.boot(ctx, r, newID, r.app, moved+b-have, have+1)
+				if err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("batch %d/%d: %d instance(s) healthy", k, total, len(ms)), nil
+			})
+			if err != nil {
+				if moved == 0 {
+					return err // nothing moved yet: a plain failed boot
+				}
+				return r.rollingBack(ctx, newID, fmt.Errorf("batch %d/%d did not boot: %v", k, total, err))
+			}
+		}
+		moved += b
+		var retiring []*managed
+		if len(olds) > 0 {
+			cut := min(b, len(olds))
+			retiring, olds = olds[:cut], olds[cut:]
+		}
+		err := r.step(StepShift, func() (string, error) {
+			weights := map[string]int{newID: moved}
+			if old != "" && n-moved > 0 {
+				weights[old] = n - moved
+			}
+			e.px.SetWeights(weights)
+			if err := e.drainInstances(ctx, retiring); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("batch %d/%d: %d/%d instances on %s", k, total, moved, n, newID), nil
+		})
+		if err != nil {
+			return err
+		}
+		if moved < n {
+			switch r.checkpoint(ctx) { // a pause or an operator's word between batches
+			case ActionAbort:
+				return r.rollingBack(ctx, newID, fmt.Errorf("aborted by the operator after batch %d/%d", k, total))
+			case ActionPromote:
+				r.info("promoted: moving the remaining instances at once")
+				batch = n
+			}
+		}
+	}
+	return r.step(StepSwitch, func() (string, error) { return r.switchTo(ctx, newID) })
+}
+
+// rollingBack restores the old release to its full size, sends it all
+// traffic, and reports a rolled-back error.
+func (r *Run) rollingBack(ctx context.Context, newID string, reason error) error {
+	e, old := r.e, r.from
+	if old == "" {
+		return fmt.Errorf("%w: %v", errRolledBack, reason)
+	}
+	have := e.instancesOf(old, false)
+	if missing := r.app.Instances - len(have); missing > 0 {
+		rec, err := e.store.Release(ctx, old)
+		if err != nil {
+			return err
+		}
+		app, err := decodeAppConfig(rec.ConfigJSON)
+		if err != nil {
+			return err
+		}
+		next := 1
+		for _, m := range have {
+			next = max(next, instanceNumber(m.id, old)+1)
+		}
+		if _, err := e.boot(ctx, r, old, app, missing, next); err != nil {
+			return fmt.Errorf("%v; and the old release could not be brought back to full size: %w", reason, err)
+		}
+	}
+	return r.backTo(ctx, old, reason)
+}
+
+// drainInstances takes instances out of rotation, waits for their requests
+// in flight (up to drain_timeout), then stops them.
+func (e *Engine) drainInstances(ctx context.Context, ms []*managed) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	for _, m := range ms {
+		m.mu.Lock()
+		m.stopped = true
+		if m.stopChk != nil {
+			m.stopChk()
+		}
+		m.mu.Unlock()
+		if m.backend != nil {
+			m.backend.SetHealthy(false)
+		}
+	}
+	deadline := time.Now().Add(e.Config().Proxy.DrainTimeout.Duration)
+	for time.Now().Before(deadline) {
+		busy := false
+		for _, m := range ms {
+			if m.backend != nil && m.backend.InFlight() > 0 {
+				busy = true
+			}
+		}
+		if !busy {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return e.stopInstances(ctx, ms)
+}

@@ -1,0 +1,242 @@
+package proxy
+
+import (
+	"math"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// WindowSpan is how far back Window can look: measurements are kept in
+// one-second buckets for this long.
+const WindowSpan = 5 * time.Minute
+
+// windowSeconds is the number of one-second buckets in a release's ring.
+const windowSeconds = int64(WindowSpan / time.Second)
+
+// The latency histogram is log-linear: bucket 0 holds latencies under
+// 100µs, then every power-of-two range (octave) from 100µs up is split into
+// latencySub equal buckets, so a bucket is at most 25% wider than its lower
+// bound, and the last bucket holds everything from about 105s on.
+const (
+	// latencyUnit is a quarter of the first octave's lower bound (100µs).
+	latencyUnit = 25 * time.Microsecond
+	// latencySub is the number of buckets per octave: the two bits below
+	// the leading one of the latency in latencyUnits, which is why the
+	// first octave starts at 4 units.
+	latencySub = 4
+	// latencyOctaves covers 100µs to 100µs·2^20 ≈ 105s.
+	latencyOctaves = 20
+	// latencyBuckets counts the underflow bucket, the log-linear ones and
+	// the overflow bucket.
+	latencyBuckets = 1 + latencyOctaves*latencySub + 1
+)
+
+// WindowStats are a release's measurements over a recent window of time,
+// for canary judgement.
+type WindowStats struct {
+	// Requests counts requests and websocket handshakes answered on behalf
+	// of the release, by a backend or by a 502/504 of the proxy.
+	Requests uint64
+	// Errors counts those answered with a 5xx status: by a backend, or by
+	// the proxy when the backend failed (502) or was too slow (504); and
+	// responses the backend cut short in the middle of the body.
+	Errors uint64
+	// ConnErrors counts failed upstream attempts (refused, reset, timed
+	// out), including those retried successfully on another backend, so
+	// it can exceed the errors clients saw.
+	ConnErrors uint64
+	// ErrorRate is Errors / Requests, 0 without requests.
+	ErrorRate float64
+	// P50 and P99 are latency quantiles, from the request being sent to
+	// the backend to its response headers (or the proxy's error), precise
+	// to within an eighth of the value (half a histogram bucket). Both are
+	// 0 without requests.
+	P50, P99 time.Duration
+}
+
+// second holds one second of a release's measurements.
+type second struct {
+	// mu serializes resets of the bucket for a new second; counting takes
+	// no lock.
+	mu sync.Mutex
+	// sec is the Unix second counted here, math.MinInt64 before the first.
+	sec        atomic.Int64
+	requests   atomic.Uint64
+	errors     atomic.Uint64
+	connErrors atomic.Uint64
+	latency    [latencyBuckets]atomic.Uint32
+}
+
+// window is a ring of one-second buckets covering WindowSpan, written by
+// every request of a release without a shared lock.
+type window struct {
+	ring [windowSeconds]second
+}
+
+func newWindow() *window {
+	w := new(window)
+	for i := range w.ring {
+		w.ring[i].sec.Store(math.MinInt64)
+	}
+	return w
+}
+
+// slot returns the bucket for Unix second s, reset for it when it last
+// counted an older second, or nil when it already counts a newer one (a
+// writer stalled for more than WindowSpan; its sample is dropped).
+func (w *window) slot(s int64) *second {
+	b := &w.ring[((s%windowSeconds)+windowSeconds)%windowSeconds]
+	cur := b.sec.Load()
+	if cur == s {
+		return b
+	}
+	if cur > s {
+		return nil
+	}
+	b.mu.Lock()
+	if cur := b.sec.Load(); cur < s {
+		b.requests.Store(0)
+		b.errors.Store(0)
+		b.connErrors.Store(0)
+		for i := range b.latency {
+			b.latency[i].Store(0)
+		}
+		// Stored last: a writer that sees s counts into zeroed counters.
+		b.sec.Store(s)
+	}
+	b.mu.Unlock()
+	if b.sec.Load() != s {
+		return nil
+	}
+	return b
+}
+
+// add counts one answered request at time now.
+func (w *window) add(now time.Time, status int, latency time.Duration) {
+	b := w.slot(now.Unix())
+	if b == nil {
+		return
+	}
+	b.requests.Add(1)
+	if status >= 500 {
+		b.errors.Add(1)
+	}
+	b.latency[latencyBucket(latency)].Add(1)
+}
+
+// connError counts one failed upstream attempt at time now; seen marks
+// one that the client saw although its status was already counted (a body
+// cut short), which counts as an error too.
+func (w *window) connError(now time.Time, seen bool) {
+	if b := w.slot(now.Unix()); b != nil {
+		b.connErrors.Add(1)
+		if seen {
+			b.errors.Add(1)
+		}
+	}
+}
+
+// stats sums the buckets of the last d (rounded up to whole seconds,
+// counting the current one) before now.
+func (w *window) stats(now time.Time, d time.Duration) WindowStats {
+	n := int64((d + time.Second - 1) / time.Second)
+	n = max(1, min(n, windowSeconds))
+	s := now.Unix()
+	var st WindowStats
+	var hist [latencyBuckets]uint64
+	var one [latencyBuckets]uint64
+	for i := range n {
+		sec := s - i
+		b := &w.ring[((sec%windowSeconds)+windowSeconds)%windowSeconds]
+		if b.sec.Load() != sec {
+			continue
+		}
+		req, errs, conn := b.requests.Load(), b.errors.Load(), b.connErrors.Load()
+		for j := range b.latency {
+			one[j] = uint64(b.latency[j].Load())
+		}
+		if b.sec.Load() != sec {
+			// Reset for a newer second while being read.
+			continue
+		}
+		st.Requests += req
+		st.Errors += errs
+		st.ConnErrors += conn
+		for j, c := range one {
+			hist[j] += c
+		}
+	}
+	if st.Requests > 0 {
+		st.ErrorRate = float64(st.Errors) / float64(st.Requests)
+	}
+	st.P50 = quantile(&hist, 0.50)
+	st.P99 = quantile(&hist, 0.99)
+	return st
+}
+
+// quantile returns the q-quantile of the histogram as the middle of the
+// bucket holding it, 0 when the histogram is empty.
+func quantile(hist *[latencyBuckets]uint64, q float64) time.Duration {
+	var total uint64
+	for _, c := range hist {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	rank = max(1, rank)
+	var cum uint64
+	for i, c := range hist {
+		cum += c
+		if cum >= rank {
+			lo, hi := bucketBounds(i)
+			return lo + (hi-lo)/2
+		}
+	}
+	// Unreachable: cum reaches total >= rank.
+	return 0
+}
+
+// latencyBucket returns the histogram bucket of latency d.
+func latencyBucket(d time.Duration) int {
+	if d < 4*latencyUnit {
+		return 0
+	}
+	m := uint64(d / latencyUnit) // >= 4
+	o := bits.Len64(m) - 3       // octave: m in [4<<o, 8<<o)
+	if o >= latencyOctaves {
+		return latencyBuckets - 1
+	}
+	sub := int(m>>o) - latencySub
+	return 1 + o*latencySub + sub
+}
+
+// bucketBounds returns the latencies [lo, hi) bucket i holds; the overflow
+// bucket reports lo == hi.
+func bucketBounds(i int) (lo, hi time.Duration) {
+	switch {
+	case i <= 0:
+		return 0, 4 * latencyUnit
+	case i >= latencyBuckets-1:
+		lo = time.Duration(2*latencySub) << (latencyOctaves - 1) * latencyUnit
+		return lo, lo
+	}
+	o, sub := (i-1)/latencySub, (i-1)%latencySub
+	lo = time.Duration(latencySub+sub) << o * latencyUnit
+	hi = time.Duration(latencySub+sub+1) << o * latencyUnit
+	return lo, hi
+}
+
+// Window returns the release's measurements over the last d, rounded up
+// to whole seconds and counting the current one, at most WindowSpan. An
+// unknown release gives zero stats.
+func (p *Proxy) Window(release string, d time.Duration) WindowStats {
+	r := p.lookupRelease(release)
+	if r == nil {
+		return WindowStats{}
+	}
+	return r.window.stats(p.now(), d)
+}

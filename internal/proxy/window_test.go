@@ -1,0 +1,191 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock that moves only when told.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 22, 9, 35, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// clockBackend starts a backend that advances clk by the duration in its
+// "took" query parameter (so the proxy measures exactly that latency) and
+// answers with the status in "status" (default 200).
+func clockBackend(t *testing.T, clk *fakeClock) string {
+	t.Helper()
+	_, addr := startBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if d, err := time.ParseDuration(r.URL.Query().Get("took")); err == nil {
+			clk.Advance(d)
+		}
+		status := http.StatusOK
+		if s, err := strconv.Atoi(r.URL.Query().Get("status")); err == nil {
+			status = s
+		}
+		w.WriteHeader(status)
+	})
+	return addr
+}
+
+// near reports whether got is within a bucket's precision (an eighth) of
+// want.
+func near(got, want time.Duration) bool {
+	diff := got - want
+	if diff < 0 {
+		diff = -diff
+	}
+	return diff <= want/8
+}
+
+func TestWindowStats(t *testing.T) {
+	clk := newFakeClock()
+	p, url := startProxy(t, Options{Now: clk.Now})
+	addHealthy(p, "a1", "r1", clockBackend(t, clk))
+	p.SetActive("r1")
+	c := newClient(t)
+
+	// 98 fast requests, 2 slow ones failing with 500: p50 is the fast
+	// latency, p99 the slow one.
+	for i := range 100 {
+		q := "?took=10ms"
+		if i%50 == 49 {
+			q = "?took=800ms&status=500"
+		}
+		if resp, _ := send(t, c, url+q, nil); resp.StatusCode >= 500 && i%50 != 49 {
+			t.Fatalf("request %d: status %d", i, resp.StatusCode)
+		}
+	}
+	// The clock moved 98·10ms + 2·800ms = 2.58s.
+	st := p.Window("r1", time.Minute)
+	if st.Requests != 100 || st.Errors != 2 {
+		t.Errorf("requests, errors: got %d, %d, want 100, 2", st.Requests, st.Errors)
+	}
+	if st.ErrorRate != 0.02 {
+		t.Errorf("error rate: got %v, want 0.02", st.ErrorRate)
+	}
+	if !near(st.P50, 10*time.Millisecond) {
+		t.Errorf("p50: got %v, want about 10ms", st.P50)
+	}
+	if !near(st.P99, 800*time.Millisecond) {
+		t.Errorf("p99: got %v, want about 800ms", st.P99)
+	}
+
+	// Ten seconds later, the last 5 seconds hold nothing; the last minute
+	// all of it.
+	clk.Advance(10 * time.Second)
+	if st := p.Window("r1", 5*time.Second); st.Requests != 0 || st.P99 != 0 {
+		t.Errorf("last 5s: got %+v, want nothing", st)
+	}
+	if st := p.Window("r1", time.Minute); st.Requests != 100 {
+		t.Errorf("last minute: got %d requests, want 100", st.Requests)
+	}
+	send(t, c, url+"?took=2ms", nil)
+	if st := p.Window("r1", 5*time.Second); st.Requests != 1 || !near(st.P50, 2*time.Millisecond) {
+		t.Errorf("last 5s after one more request: got %d requests, p50 %v, want 1 of about 2ms", st.Requests, st.P50)
+	}
+
+	// Past the span everything expires, and reused buckets start afresh.
+	clk.Advance(WindowSpan)
+	if st := p.Window("r1", time.Hour); st.Requests != 0 {
+		t.Errorf("after %v: got %d requests, want 0", WindowSpan, st.Requests)
+	}
+	send(t, c, url+"?took=1ms", nil)
+	if st := p.Window("r1", WindowSpan); st.Requests != 1 || st.Errors != 0 {
+		t.Errorf("after reuse: got %d requests, %d errors, want 1, 0", st.Requests, st.Errors)
+	}
+	if got := p.Stats()["r1"].Requests; got != 102 {
+		t.Errorf("Stats requests: got %d, want 102 (since start, unaffected)", got)
+	}
+	if st := p.Window("nope", time.Minute); st != (WindowStats{}) {
+		t.Errorf("unknown release: got %+v, want zero", st)
+	}
+}
+
+func TestWindowCountsProxyErrors(t *testing.T) {
+	clk := newFakeClock()
+	p, url := startProxy(t, Options{Now: clk.Now})
+	addHealthy(p, "dead", "r1", deadAddr(t))
+	addHealthy(p, "live", "r1", nameBackend(t, "live"))
+	p.SetActive("r1")
+	c := newClient(t)
+
+	// GETs are retried on the live backend: no error seen, but the failed
+	// attempts count as connection errors.
+	for range 4 {
+		send(t, c, url, nil)
+	}
+	// POSTs are not retried: every other one is a 502.
+	for range 4 {
+		do(t, c, http.MethodPost, url, nil)
+	}
+	st := p.Window("r1", time.Second)
+	if st.Requests != 8 || st.Errors != 2 || st.ConnErrors != 4 {
+		t.Errorf("requests, errors, conn errors: got %d, %d, %d, want 8, 2, 4", st.Requests, st.Errors, st.ConnErrors)
+	}
+}
+
+func TestLatencyBuckets(t *testing.T) {
+	last := -1
+	for d := time.Duration(0); d < 200*time.Second; d = d*21/20 + time.Microsecond {
+		i := latencyBucket(d)
+		if i < last {
+			t.Fatalf("bucket of %v: got %d, below the bucket %d of a smaller latency", d, i, last)
+		}
+		last = i
+		lo, hi := bucketBounds(i)
+		if i == latencyBuckets-1 {
+			if d < lo {
+				t.Fatalf("%v in the overflow bucket starting at %v", d, lo)
+			}
+			continue
+		}
+		if d < lo || d >= hi {
+			t.Fatalf("bucket %d of %v: got [%v, %v)", i, d, lo, hi)
+		}
+		if i > 0 && hi-lo > lo/4 {
+			t.Fatalf("bucket %d [%v, %v) wider than a quarter of its start", i, lo, hi)
+		}
+	}
+	if last != latencyBuckets-1 {
+		t.Errorf("200s: got bucket %d, want the overflow bucket %d", last, latencyBuckets-1)
+	}
+	if lo, _ := bucketBounds(latencyBuckets - 1); lo < time.Minute {
+		t.Errorf("overflow bucket starts at %v, want at least 60s", lo)
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	var h [latencyBuckets]uint64
+	if got := quantile(&h, 0.99); got != 0 {
+		t.Errorf("empty: got %v, want 0", got)
+	}
+	h[latencyBucket(3*time.Millisecond)] = 99
+	h[latencyBucket(2*time.Second)] = 1
+	if got := quantile(&h, 0.99); !near(got, 3*time.Millisecond) {
+		t.Errorf("p99 of 99×3ms + 1×2s: got %v, want about 3ms", got)
+	}
+	if got := quantile(&h, 1); !near(got, 2*time.Second) {
+		t.Errorf("max: got %v, want about 2s", got)
+	}
+}
