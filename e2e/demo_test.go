@@ -18,7 +18,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cutover demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Deploy v1", "Deploy v2", "broken v3", "exited during boot", "Roll back", "0 failed"} {
+	for _, want := range []string{"Deploy v1", "Deploy v2", "broken v3", "exited during boot", "Roll back", "0 failed", "canary 10%", "rolled it back on its own"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

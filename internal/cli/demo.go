@@ -24,11 +24,15 @@ func newDemoCmd(g *globals) *cobra.Command {
   4. deploy a broken v3 whose instances die at boot: the deploy aborts with
      their log lines, and v2 keeps serving;
   5. roll back to v1;
-  6. print what every request saw: requests, failures, p50/p99 latency and
+  6. switch to the canary strategy and ship a v4 that passes its health
+     checks but fails 30% of real requests: the proxy catches it at 10% of
+     traffic and rolls it back by itself;
+  7. print what every request saw: requests, failures, p50/p99 latency and
      which version answered, per step.
 
-It exits 0 only if no request failed. --keep leaves the daemon and the app
-running and prints their addresses.`,
+It exits 0 only if no request failed outside the bad canary, and the canary
+cost under 2% of all requests. --keep leaves the daemon and the app running
+and prints their addresses.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Out = g.stdout

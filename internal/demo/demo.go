@@ -95,11 +95,20 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	rep.Print(s.out)
 	s.say("")
 	var bad []string
-	if rep.Total.Failed > 0 {
-		bad = append(bad, fmt.Sprintf("%d of %d requests failed", rep.Total.Failed, rep.Total.Requests))
+	canaryFailed := 0
+	for _, p := range rep.Phases {
+		if p.Name == canaryPhase {
+			canaryFailed = p.Failed
+		}
+	}
+	if n := rep.Total.Failed - canaryFailed; n > 0 {
+		bad = append(bad, fmt.Sprintf("%d of %d requests failed outside the canary", n, rep.Total.Requests))
 	}
 	if n := rep.Total.Versions["v3"]; n > 0 {
 		bad = append(bad, fmt.Sprintf("%d requests were answered by the broken v3", n))
+	}
+	if share := float64(canaryFailed) / float64(max(1, rep.Total.Requests)); share > 0.02 {
+		bad = append(bad, fmt.Sprintf("the bad canary failed %.1f%% of all requests (more than 2%%)", 100*share))
 	}
 	if opts.Keep {
 		keep = true
@@ -114,7 +123,9 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	if len(bad) > 0 {
 		return sum, errors.New(strings.Join(bad, "; "))
 	}
-	s.say("%d requests, 0 failed, across 2 deploys, 1 aborted deploy and 1 rollback. That is cutover.", rep.Total.Requests)
+	s.say("%d requests: 0 failed across 2 deploys, 1 aborted deploy and 1 rollback; the bad canary", rep.Total.Requests)
+	s.say("cost %d requests (%.2f%% of all) before the proxy rolled it back on its own. That is cutover.",
+		canaryFailed, 100*float64(canaryFailed)/float64(max(1, rep.Total.Requests)))
 	return sum, nil
 }
 
@@ -136,6 +147,9 @@ func (s *story) setup() error {
 		// v3 is broken: it dies at boot, as a release with a bad migration
 		// or a missing setting would.
 		"v3": "DEMO_FAIL_BOOT=1\n",
+		// v4 boots and passes its health checks, but fails 30% of requests:
+		// only real traffic shows it.
+		"v4": "DEMO_ERROR_RATE=0.3\n",
 	}
 	for v, env := range releases {
 		rd := filepath.Join(dir, "src", v)
@@ -308,7 +322,51 @@ func (s *story) play(ctx context.Context) (load.Report, error) {
 	if err := s.pause(ctx, s.opts.Pause); err != nil {
 		return load.Report{}, err
 	}
+
+	s.say("")
+	s.say("6. Switch cutover.toml to the canary strategy (read at deploy time: no restart) and ship v4,")
+	s.say("   which passes its health checks but fails 30%% of real requests. The proxy gives it 10%% of")
+	s.say("   new clients, measures it against v1, and rolls it back by itself.")
+	if err := s.appendConfig(canaryConfig); err != nil {
+		return load.Report{}, err
+	}
+	gen.Mark(canaryPhase)
+	err := s.deploy(ctx, deploy.Request{Source: src("v4")})
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Kind != api.KindAborted {
+		return load.Report{}, fmt.Errorf("canary of v4: want an automatic rollback, got %v", err)
+	}
+	s.say("    → %s", ae.Msg)
+	gen.Mark("v1 after canary")
+	if err := s.pause(ctx, s.opts.Pause/2); err != nil {
+		return load.Report{}, err
+	}
 	return stop(), nil
+}
+
+// canaryPhase is the load phase in which failed requests are expected: the
+// few answered by the bad canary before the proxy caught it.
+const canaryPhase = "canary v4 (30% errors)"
+
+const canaryConfig = `
+[deploy]
+strategy = "canary"
+steps = ["10%", "50%"]
+step_time = "5s"
+min_requests = 20
+max_error_rate = 0.05
+`
+
+func (s *story) appendConfig(text string) error {
+	f, err := os.OpenFile(s.cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // teardown stops the app and the daemon and removes the demo directory.
