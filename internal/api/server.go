@@ -63,18 +63,7 @@ func kindOf(err error) string {
 	case errors.Is(err, deploy.ErrNoDeploy), errors.Is(err, state.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return KindNotFound
 	}
-	switch deploy.KindOf(err) {
-	case "busy":
-		return KindBusy
-	case "config":
-		return KindConfig
-	case "refused":
-		return KindRefused
-	case "aborted":
-		return KindAborted
-	default:
-		return KindFailed
-	}
+	return resultKind(deploy.KindOf(err))
 }
 
 // statusOf maps an error kind to an HTTP status.

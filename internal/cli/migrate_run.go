@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/internal/api"
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/migrate"
+)
+
+// printEvent renders progress of up and down for a human.
+func printEvent(w io.Writer) func(migrate.Event) {
+	return func(e migrate.Event) {
+		verb := "applied"
+		if e.Down {
+			verb = "undone"
+		}
+		switch e.Kind {
+		case migrate.EventLockWait:
+			fmt.Fprintf(w, "waiting for the migration lock, held by %s\n", e.Holder)
+		case migrate.EventStart:
+			if e.Statement > 1 {
+				fmt.Fprintf(w, "resuming %s at statement %d\n", e.Migration, e.Statement)
+			}
+		case migrate.EventRetry:
+			fmt.Fprintf(w, "lock timeout in %s; retry %d in %s\n", e.Migration, e.Attempt, e.Wait)
+		case migrate.EventDone:
+			fmt.Fprintf(w, "%s  %s  (%s, %s)\n", verb, e.Migration, e.Migration.Phase, e.Duration.Round(time.Millisecond))
+		}
+	}
+}
+
+// printPlan writes what a dry run would do, with the SQL.
+func printPlan(w io.Writer, verb string, ms []*migrate.Migration, down bool) {
+	if len(ms) == 0 {
+		fmt.Fprintln(w, "nothing to do")
+		return
+	}
+	for _, m := range ms {
+		s := m.Up
+		if down {
+			s = *m.Down
+		}
+		mode := "in a transaction"
+		if s.NoTransaction {
+			mode = "statement by statement, no transaction"
+		}
+		fmt.Fprintf(w, "would %s %s (%s, %s) from %s:\n", verb, m, m.Phase, mode, s.Path)
+		for _, l := range strings.Split(strings.TrimRight(s.SQL, "\n"), "\n") {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+}
+
+func newMigrateUpCmd(g *globals, f *migrateFlags, phase migrate.Phase) *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Apply pending expand migrations",
+		Long: `Apply the pending expand migrations, in id order, under the migration lock.
+Contract migrations are left for 'cutover migrate contract'. A failure stops
+the run and says which statement of which file failed and what to do.`,
+		Args: exactArgs(0),
+	}
+	if phase == migrate.Contract {
+		cmd.Use = "contract"
+		cmd.Short = "Apply pending contract migrations (only once the old release is stopped)"
+		cmd.Long = `Apply the pending contract migrations, in id order, under the migration lock.
+Run it only when no instance of the previous release is serving any more:
+contract migrations remove what that release still uses. Pending expand
+migrations must be applied first.`
+	}
+	var force bool
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		t, err := f.resolve(g, true)
+		if err != nil {
+			return err
+		}
+		if phase == migrate.Contract && !dryRun && !force {
+			if err := contractSafe(cmd.Context(), t.cfg); err != nil {
+				return err
+			}
+		}
+		r, set, err := t.open(cmd.Context(), dryRun)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if dryRun {
+			ms, err := r.Pending(cmd.Context(), set, phase)
+			if err != nil {
+				return err
+			}
+			printPlan(g.stdout, "apply", ms, false)
+			return nil
+		}
+		res, err := r.Up(cmd.Context(), set, phase, printEvent(g.stdout))
+		if err != nil {
+			return err
+		}
+		if len(res.Done) == 0 {
+			fmt.Fprintf(g.stdout, "no pending %s migrations\n", phase)
+		}
+		return nil
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and the SQL without changing anything")
+	if phase == migrate.Contract {
+		cmd.Flags().BoolVar(&force, "force", false, "run even though the daemon reports a deploy in flight or instances of an older release")
+	}
+	return cmd
+}
+
+// contractSafe asks the daemon (when the config names one and it runs)
+// whether old code may still be running: a deploy in flight, or instances
+// of more than one release. Contract migrations remove what old code uses.
+func contractSafe(ctx context.Context, cfg *config.Config) error {
+	if cfg == nil {
+		return nil // migration runner only: no daemon to ask
+	}
+	st, err := api.NewClient(cfg.SocketPath()).Status(ctx)
+	if errors.Is(err, api.ErrNoDaemon) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ask the daemon whether an old release still runs: %w (use --force to skip the check)", err)
+	}
+	if st.Deploy != nil {
+		return fmt.Errorf("a %s is in flight (deploy #%d, step %s): contract migrations wait until the old release is gone; run again after it, or use --force", st.Deploy.Kind, st.Deploy.DeployID, st.Deploy.Step)
+	}
+	for _, in := range st.Instances {
+		if in.Release != st.Active {
+			return fmt.Errorf("instance %s of release %s still runs beside the live %s: contract migrations would remove what it uses; run again once it is gone, or use --force", in.ID, in.Release, st.Active)
+		}
+	}
+	return nil
+}
+
+func newMigrateDownCmd(g *globals, f *migrateFlags) *cobra.Command {
+	var dryRun bool
+	var to string
+	cmd := &cobra.Command{
+		Use:   "down [N]",
+		Short: "Undo the last N applied migrations (default 1), or all above --to ID",
+		Long: `Undo applied migrations, newest first, with their down scripts: the last one
+by default, the last N, or every one with an id above --to ID (--to 0 undoes
+everything). Each down script runs in a transaction with the removal of its
+version row, unless it is no-transaction.`,
+		Args: maxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var target migrate.DownTarget
+			if len(args) == 1 {
+				if to != "" {
+					return usageErrorf("down takes N or --to ID, not both")
+				}
+				n, err := strconv.Atoi(args[0])
+				if err != nil || n < 1 {
+					return usageErrorf("down N: want a positive number of migrations, got %q", args[0])
+				}
+				target.Steps = n
+			}
+			if to != "" {
+				id, err := strconv.ParseUint(to, 10, 64)
+				if err != nil {
+					return usageErrorf("--to: want a migration id (0 for everything), got %q", to)
+				}
+				target.To = &id
+			}
+			t, err := f.resolve(g, true)
+			if err != nil {
+				return err
+			}
+			r, set, err := t.open(cmd.Context(), dryRun)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			if dryRun {
+				ms, err := r.PlanDown(cmd.Context(), set, target)
+				if err != nil {
+					return err
+				}
+				printPlan(g.stdout, "undo", ms, true)
+				return nil
+			}
+			res, err := r.Down(cmd.Context(), set, target, printEvent(g.stdout))
+			if err != nil {
+				return err
+			}
+			if len(res.Done) == 0 {
+				fmt.Fprintln(g.stdout, "nothing to undo")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and the SQL without changing anything")
+	cmd.Flags().StringVar(&to, "to", "", "undo every applied migration with an id above this one (0: all)")
+	return cmd
+}
