@@ -9,7 +9,11 @@
 //	GET  /v1/releases            []Release
 //	GET  /v1/deploys?limit=N     []state.Deploy, newest first
 //	POST /v1/deploys             deploy.Request → NDJSON stream of deploy.Event
+//	                             (a preview deploy's stream ends at its preview event)
 //	GET  /v1/logs?release=&instance=&lines=N&follow=1   text
+//	POST /v1/control             {"action": "promote"|"abort"|"pause"|"resume"} for the
+//	                             deploy in flight; promote/abort stream its events
+//	POST /v1/releases/prune      apply release retention now
 //	POST /v1/stop                stop the app's instances, then the daemon
 //
 // Errors are JSON {"error": "...", "kind": "..."} with the HTTP status

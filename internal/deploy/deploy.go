@@ -172,6 +172,12 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		if errors.Is(shiftErr, ErrAborted) {
 			return abortNew(shiftErr)
 		}
+		if len(e.instancesOf(newID, false)) == 0 {
+			// Nothing of the new release runs (a rolling deploy's first
+			// batch did not boot): a plain failed release.
+			failRelease()
+			return r.from, shiftErr
+		}
 		// A failure to record the switch: traffic may already be on the
 		// new release; leave both running for the operator.
 		return e.activeRelease(), shiftErr

@@ -242,7 +242,7 @@ func (r *Run) checkpoint(ctx context.Context) string {
 						case ActionResume:
 							r.setPaused(false)
 						case ActionPromote, ActionAbort:
-							r.setPaused(false)
+							r.unpauseQuietly()
 							return b
 						default:
 							continue
@@ -255,6 +255,19 @@ func (r *Run) checkpoint(ctx context.Context) string {
 			return ""
 		}
 	}
+}
+
+// unpauseQuietly clears the paused flag when an operator's promote or
+// abort ends the pause: what follows speaks for itself.
+func (r *Run) unpauseQuietly() {
+	r.mu.Lock()
+	r.paused = false
+	r.mu.Unlock()
+	r.e.mu.Lock()
+	if r.e.progress != nil {
+		r.e.progress.Paused = false
+	}
+	r.e.mu.Unlock()
 }
 
 func (r *Run) setPaused(p bool) {

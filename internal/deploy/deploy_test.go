@@ -1,0 +1,352 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cutover/cutover/internal/state"
+)
+
+func TestDeployReplacesLiveRelease(t *testing.T) {
+	h := newHarness(t, setup{instances: 2})
+	v1 := h.mustDeploy("v1", nil)
+	h.assertServes("v1")
+	oldPIDs := h.pids(v1)
+	if len(oldPIDs) != 2 {
+		t.Fatalf("instances of %s: got pids %v, want 2", v1, oldPIDs)
+	}
+
+	v2 := h.mustDeploy("v2", nil)
+	h.assertServes("v2")
+
+	for _, pid := range oldPIDs {
+		if alive(pid) {
+			t.Errorf("instance pid %d of %s still runs after %s went live", pid, v1, v2)
+		}
+	}
+	if got, want := h.releasesOfInstances(), []string{v2, v2}; !slices.Equal(got, want) {
+		t.Errorf("releases of instances: got %q, want %q", got, want)
+	}
+	if got := h.active(); got != v2 {
+		t.Errorf("active release: got %q, want %q", got, v2)
+	}
+	rels, err := h.store.Releases(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]state.ReleaseStatus{}
+	for _, r := range rels {
+		status[r.ID] = r.Status
+	}
+	if diff := cmp.Diff(map[string]state.ReleaseStatus{v1: state.ReleaseRetired, v2: state.ReleaseLive}, status); diff != "" {
+		t.Errorf("release statuses (-want +got):\n%s", diff)
+	}
+	cur, err := h.eng.Releases().Current()
+	if err != nil || cur != v2 {
+		t.Errorf("current: got %q (%v), want %q", cur, err, v2)
+	}
+	link, err := os.Readlink(h.cfg.CurrentLink())
+	if err != nil || filepath.Base(link) != v2 {
+		t.Errorf("current symlink: got %q (%v), want it to point at %s", link, err, v2)
+	}
+
+	ds, err := h.store.Deploys(context.Background(), 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 2 {
+		t.Fatalf("deploy history: got %d deploys, want 2", len(ds))
+	}
+	wantSteps := []string{"lock:ok", "prepare:ok", "check:ok", "boot:ok", "switch:ok", "drain:ok", "finish:ok"}
+	for i, want := range []struct{ release, from string }{{v2, v1}, {v1, ""}} {
+		d := ds[i]
+		if d.State != state.DeploySucceeded || d.Release != want.release || d.FromRelease != want.from || d.Kind != "deploy" {
+			t.Errorf("deploy #%d: got %s %s %q from %q, want deploy succeeded %q from %q", d.ID, d.Kind, d.State, d.Release, d.FromRelease, want.release, want.from)
+		}
+		if diff := cmp.Diff(wantSteps, stepNames(d.Steps)); diff != "" {
+			t.Errorf("deploy #%d steps (-want +got):\n%s", d.ID, diff)
+		}
+	}
+}
+
+func TestBootFailureLeavesLiveReleaseUntouched(t *testing.T) {
+	h := newHarness(t, setup{instances: 2})
+	v1 := h.mustDeploy("v1", nil)
+	before := h.pids(v1)
+
+	live, evs, err := h.deploy(Request{Source: h.source("v2", map[string]string{"demo.env": "DEMO_FAIL_BOOT=1\n"})})
+	if err == nil {
+		t.Fatalf("deploy of a release that cannot boot succeeded; events:\n%s", describe(evs))
+	}
+	if !strings.Contains(err.Error(), "exited during boot") || KindOf(err) != "failed" {
+		t.Errorf("error: got %q (kind %s), want a failed boot", err, KindOf(err))
+	}
+	if live != v1 {
+		t.Errorf("live release after the failed deploy: got %q, want %q", live, v1)
+	}
+	v2 := h.releaseLabelled("v2")
+	if got := h.releaseStatus(v2); got != state.ReleaseFailed {
+		t.Errorf("status of %s: got %q, want %q", v2, got, state.ReleaseFailed)
+	}
+	if got := h.lastDeploy().State; got != state.DeployFailed {
+		t.Errorf("deploy state: got %q, want %q", got, state.DeployFailed)
+	}
+	if after := h.pids(v1); !slices.Equal(after, before) {
+		t.Errorf("pids of %s: got %v, want them untouched %v", v1, after, before)
+	}
+	if got, want := h.releasesOfInstances(), []string{v1, v1}; !slices.Equal(got, want) {
+		t.Errorf("releases of instances: got %q, want %q", got, want)
+	}
+	h.assertServes("v1")
+
+	logged := false
+	for _, ev := range evs {
+		if ev.Type == "log" && strings.HasPrefix(ev.Instance, v2+"-") && slices.ContainsFunc(ev.Lines, func(l string) bool {
+			return strings.Contains(l, "DEMO_FAIL_BOOT=1")
+		}) {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Errorf("no log event with the failed instance's log tail; events:\n%s", describe(evs))
+	}
+}
+
+// TestDeployWithBrokenConfig: deploys re-read cutover.toml; a broken one
+// stops the deploy before anything is touched, as a config error.
+func TestDeployWithBrokenConfig(t *testing.T) {
+	h := newHarness(t, setup{})
+	v1 := h.mustDeploy("v1", nil)
+	before := h.pids(v1)
+	h.writeConfig(setup{app: []string{`log_max_size = 1`}})
+	live, evs, err := h.deploy(Request{Source: h.source("v2", nil)})
+	if KindOf(err) != "config" || !strings.Contains(err.Error(), "app.log_max_size") {
+		t.Fatalf("deploy with a broken config: got %v (kind %s), want a config error naming app.log_max_size; events:\n%s", err, KindOf(err), describe(evs))
+	}
+	if live != v1 {
+		t.Errorf("live release: got %q, want %q", live, v1)
+	}
+	if after := h.pids(v1); !slices.Equal(after, before) {
+		t.Errorf("pids of %s: got %v, want them untouched %v", v1, after, before)
+	}
+	if got := h.lastDeploy().State; got != state.DeployFailed {
+		t.Errorf("deploy state: got %q, want %q", got, state.DeployFailed)
+	}
+	h.assertServes("v1")
+}
+
+func TestHooks(t *testing.T) {
+	h := newHarness(t, setup{})
+	v1 := h.mustDeploy("v1", nil)
+	before := h.pids(v1)
+
+	t.Run("before_switch failing aborts before traffic moves", func(t *testing.T) {
+		defer h.with(t)()
+		h.writeConfig(setup{deploy: []string{`before_switch = "echo checking >&2; exit 3"`}})
+		_, evs, err := h.deploy(Request{Source: h.source("v2", nil)})
+		if err == nil {
+			t.Fatalf("deploy succeeded despite a failing before_switch hook; events:\n%s", describe(evs))
+		}
+		for _, want := range []string{"before_switch hook failed, nothing switched", "exited with status 3"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error: got %q, want it to say %q", err, want)
+			}
+		}
+		if n := countEvents(evs, func(ev Event) bool { return ev.Type == "step" && (ev.Step == StepSwitch || ev.Step == StepShift) }); n != 0 {
+			t.Errorf("got %d switch/shift step events, want none; events:\n%s", n, describe(evs))
+		}
+		if got := h.active(); got != v1 {
+			t.Errorf("active release: got %q, want %q", got, v1)
+		}
+		if got := h.px.Weights(); !cmp.Equal(got, map[string]int{v1: 100}) {
+			t.Errorf("proxy weights: got %v, want all on %s", got, v1)
+		}
+		if got := h.releaseStatus(h.releaseLabelled("v2")); got != state.ReleaseFailed {
+			t.Errorf("status of v2: got %q, want %q", got, state.ReleaseFailed)
+		}
+		if after := h.pids(v1); !slices.Equal(after, before) {
+			t.Errorf("pids of %s: got %v, want %v", v1, after, before)
+		}
+		if got, want := h.releasesOfInstances(), []string{v1}; !slices.Equal(got, want) {
+			t.Errorf("releases of instances: got %q, want %q", got, want)
+		}
+		h.assertServes("v1")
+	})
+
+	t.Run("after_switch failing is reported, the deploy goes on", func(t *testing.T) {
+		defer h.with(t)()
+		out := filepath.Join(h.root, "hook-env.txt")
+		script := filepath.Join(h.root, "hook.sh")
+		body := `printf '%s\n%s\n%s\n' "$CUTOVER_RELEASE" "$CUTOVER_RELEASE_DIR" "$CUTOVER_PREVIOUS_RELEASE" > "$1"` + "\n"
+		if err := os.WriteFile(script, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h.writeConfig(setup{deploy: []string{
+			`before_switch = "sh ` + script + ` ` + out + `"`,
+			`after_switch = "echo cache purge failed >&2; exit 4"`,
+		}})
+		live, evs, err := h.deploy(Request{Source: h.source("v3", nil)})
+		if err != nil {
+			t.Fatalf("deploy: %v; events:\n%s", err, describe(evs))
+		}
+		v3 := h.releaseLabelled("v3")
+		if live != v3 {
+			t.Errorf("live release: got %q, want %q", live, v3)
+		}
+		h.assertServes("v3")
+		if !slices.ContainsFunc(evs, func(ev Event) bool {
+			return ev.Type == "info" && strings.Contains(ev.Message, "after_switch hook failed") && strings.Contains(ev.Message, "cache purge failed")
+		}) {
+			t.Errorf("no info event reporting the after_switch failure; events:\n%s", describe(evs))
+		}
+		if got := h.lastDeploy().State; got != state.DeploySucceeded {
+			t.Errorf("deploy state: got %q, want %q", got, state.DeploySucceeded)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatalf("before_switch hook output: %v", err)
+		}
+		want := []string{v3, h.eng.Releases().Dir(v3), v1}
+		if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")); diff != "" {
+			t.Errorf("hook env CUTOVER_RELEASE, CUTOVER_RELEASE_DIR, CUTOVER_PREVIOUS_RELEASE (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// putRelease records a release in state with its directory on disk
+// (unless gone) and returns it.
+func putRelease(t *testing.T, h *harness, id string, st state.ReleaseStatus, retired time.Time, gone bool) state.Release {
+	t.Helper()
+	if !gone {
+		if err := os.MkdirAll(h.eng.Releases().Dir(id), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := h.cfg.App
+	app.Name = "app-of-" + id
+	rec := state.Release{ID: id, CreatedAt: time.Now(), Source: "/src/" + id, Dir: h.eng.Releases().Dir(id),
+		Status: st, ConfigJSON: appConfigJSON(app), RetiredAt: retired}
+	if err := h.store.PutRelease(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func TestRollbackTarget(t *testing.T) {
+	h := newHarness(t, setup{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const (
+		older   = "20260101T000001-older"
+		prev    = "20260101T000002-prev"
+		dupA    = "20260101T000003-dup"
+		dupB    = "20260101T000004-dup"
+		failed  = "20260101T000005-broken"
+		fresh   = "20260101T000006-fresh"
+		pruned  = "20260101T000007-gone"
+		current = "20260101T000008-live"
+	)
+	putRelease(t, h, current, state.ReleasePrepared, time.Time{}, false)
+	if err := h.store.SetActive(ctx, current, t0.Add(8*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	putRelease(t, h, older, state.ReleaseRetired, t0.Add(1*time.Hour), false)
+	putRelease(t, h, prev, state.ReleaseRetired, t0.Add(7*time.Hour), false) // retired last
+	putRelease(t, h, dupA, state.ReleaseRetired, t0.Add(3*time.Hour), false)
+	putRelease(t, h, dupB, state.ReleaseRetired, t0.Add(4*time.Hour), false)
+	putRelease(t, h, failed, state.ReleaseFailed, time.Time{}, false)
+	putRelease(t, h, fresh, state.ReleasePrepared, time.Time{}, false)
+	putRelease(t, h, pruned, state.ReleaseRetired, t0.Add(6*time.Hour), true)
+
+	tests := []struct {
+		name    string
+		want    string
+		target  string // the release picked, when accepted
+		refused string // part of the refusal, when refused
+	}{
+		{name: "default is the most recently retired", want: "", target: prev},
+		{name: "full id", want: older, target: older},
+		{name: "label suffix", want: "older", target: older},
+		{name: "ambiguous suffix", want: "dup", refused: "matches several releases"},
+		{name: "never live: failed", want: "broken", refused: "never went live (failed)"},
+		{name: "never live: prepared", want: "fresh", refused: "never went live (prepared)"},
+		{name: "pruned", want: "gone", refused: "no longer on disk"},
+		{name: "current", want: "live", refused: "is already live"},
+		{name: "unknown", want: "nope", refused: `no release "nope"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, app, err := h.eng.rollbackTarget(ctx, tt.want, current)
+			if tt.refused != "" {
+				var refused *RefusedError
+				if !errors.As(err, &refused) || !strings.Contains(err.Error(), tt.refused) {
+					t.Fatalf("rollbackTarget(%q): got %v (%T), want a refusal saying %q", tt.want, err, err, tt.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("rollbackTarget(%q): %v", tt.want, err)
+			}
+			if rec.ID != tt.target {
+				t.Errorf("rollbackTarget(%q): got %q, want %q", tt.want, rec.ID, tt.target)
+			}
+			if got, want := app.Name, "app-of-"+tt.target; got != want {
+				t.Errorf("app config of the target: got name %q, want %q (the recorded one)", got, want)
+			}
+		})
+	}
+}
+
+func TestRollbackTargetNoPrevious(t *testing.T) {
+	h := newHarness(t, setup{})
+	_, _, err := h.eng.rollbackTarget(context.Background(), "", "")
+	var refused *RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "no previous release") {
+		t.Errorf("rollbackTarget with no history: got %v, want a refusal saying there is no previous release", err)
+	}
+}
+
+func TestRollbackRestoresRecordedConfig(t *testing.T) {
+	h := newHarness(t, setup{env: []string{`GREETING = "one"`}})
+	v1 := h.mustDeploy("v1", nil)
+	h.writeConfig(setup{env: []string{`GREETING = "two"`}})
+	v2 := h.mustDeploy("v2", nil)
+
+	live, evs, err := h.deploy(Request{Rollback: true})
+	if err != nil {
+		t.Fatalf("rollback: %v; events:\n%s", err, describe(evs))
+	}
+	if live != v1 {
+		t.Errorf("live after rollback: got %q, want %q", live, v1)
+	}
+	h.assertServes("v1")
+	d := h.lastDeploy()
+	if d.Kind != "rollback" || d.State != state.DeploySucceeded || d.FromRelease != v2 {
+		t.Errorf("history: got %s %s from %q, want rollback succeeded from %q", d.Kind, d.State, d.FromRelease, v2)
+	}
+	rec, err := h.store.Release(context.Background(), v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := decodeAppConfig(rec.ConfigJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := app.Env["GREETING"]; got != "one" {
+		t.Errorf("recorded env of %s: got GREETING=%q, want %q", v1, got, "one")
+	}
+	// The rolled-back release runs with its recorded env, not today's.
+	for _, m := range h.eng.instancesOf(v1, false) {
+		if got := m.app.Env["GREETING"]; got != "one" {
+			t.Errorf("instance %s runs with GREETING=%q, want %q", m.id, got, "one")
+		}
+	}
+}

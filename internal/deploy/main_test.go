@@ -1,0 +1,76 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cutover/cutover/internal/demoapp"
+)
+
+// The test binary doubles as the app under deploy: with appEnv set (the
+// tests put it in [app.env]), TestMain runs the demo app in the release
+// directory instead of the tests. A release steers it with the demo app's
+// own demo.env (DEMO_FAIL_BOOT, DEMO_FAIL_HEALTH, …) and with one knob of
+// its own, failAfterFile.
+const appEnv = "CUTOVER_DEPLOY_TEST_APP"
+
+// failAfterFile, in a release, holds a number n: the first n instances of
+// that release boot, every later one fails at once. It makes "the second
+// batch of a rolling deploy fails" deterministic, with no race against the
+// deploy's progress.
+const failAfterFile = "fail-after"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(appEnv) == "1" {
+		os.Exit(runApp())
+	}
+	os.Exit(m.Run())
+}
+
+func runApp() int {
+	if b, err := os.ReadFile(failAfterFile); err == nil {
+		limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "test app:", failAfterFile, err)
+			return 2
+		}
+		if n := bootNumber(); n > limit {
+			fmt.Fprintf(os.Stderr, "test app: boot %d of this release refused (%s = %d)\n", n, failAfterFile, limit)
+			return 1
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := demoapp.Run(ctx, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// bootNumber counts this boot among the boots of the release in the
+// working directory: each boot claims the next free number with O_EXCL.
+func bootNumber() int {
+	if err := os.MkdirAll("boots", 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "test app:", err)
+		os.Exit(2)
+	}
+	for n := 1; ; n++ {
+		f, err := os.OpenFile(filepath.Join("boots", strconv.Itoa(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err == nil {
+			f.Close()
+			return n
+		}
+		if !os.IsExist(err) {
+			fmt.Fprintln(os.Stderr, "test app:", err)
+			os.Exit(2)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package deploy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cutover/cutover/internal/config"
+)
+
+func TestSnapshotEnv(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		envFile string
+		want    map[string]string
+		wantErr string
+	}{
+		{name: "no env file", env: map[string]string{"A": "1"}, want: map[string]string{"A": "1"}},
+		{name: "nothing at all", want: map[string]string{}},
+		{
+			name:    "env file over app.env",
+			env:     map[string]string{"A": "from-toml", "B": "kept"},
+			envFile: write("merge.env", "# secrets\nA=from-file\nexport C='quoted value'\n"),
+			want:    map[string]string{"A": "from-file", "B": "kept", "C": "quoted value"},
+		},
+		{
+			name:    "PORT refused",
+			env:     map[string]string{"A": "1"},
+			envFile: write("port.env", "A=2\nPORT=9000\n"),
+			wantErr: "PORT is set by cutover",
+		},
+		{name: "missing env file", envFile: filepath.Join(dir, "missing.env"), wantErr: "app.env_file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var orig map[string]string
+			if tt.env != nil {
+				orig = map[string]string{}
+				for k, v := range tt.env {
+					orig[k] = v
+				}
+			}
+			app := config.App{Name: "app", Env: tt.env, EnvFile: tt.envFile}
+			got, snap, err := snapshotEnv(app)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("snapshotEnv: got %v, want an error saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("snapshotEnv: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, snap); diff != "" {
+				t.Errorf("snapshot (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want, got.Env); diff != "" {
+				t.Errorf("app.Env of the snapshot (-want +got):\n%s", diff)
+			}
+			if got.EnvFile != "" {
+				t.Errorf("EnvFile of the snapshot: got %q, want it cleared", got.EnvFile)
+			}
+			if diff := cmp.Diff(orig, tt.env); diff != "" {
+				t.Errorf("the config's [app.env] was changed (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDeployRecordsEnvSnapshot: a deploy records the merged environment
+// in the release's app config (so a rollback needs no env_file) and only
+// digests of the values in its metadata.
+func TestDeployRecordsEnvSnapshot(t *testing.T) {
+	h := newHarness(t, setup{})
+	envFile := filepath.Join(h.root, "app.env")
+	if err := os.WriteFile(envFile, []byte("SECRET_TOKEN=s3cr3t-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.writeConfig(setup{app: []string{`env_file = "app.env"`}})
+	v1 := h.mustDeploy("v1", nil)
+	rec, err := h.store.Release(t.Context(), v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := decodeAppConfig(rec.ConfigJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.EnvFile != "" || app.Env["SECRET_TOKEN"] != "s3cr3t-value" {
+		t.Errorf("recorded app config: got env_file %q, SECRET_TOKEN=%q; want no env_file and the value from it", app.EnvFile, app.Env["SECRET_TOKEN"])
+	}
+	if strings.Contains(rec.MetaJSON, "s3cr3t-value") {
+		t.Errorf("release metadata shows the secret value: %s", rec.MetaJSON)
+	}
+	if !strings.Contains(rec.MetaJSON, `"SECRET_TOKEN":"sha256:`) {
+		t.Errorf("release metadata: got %s, want SECRET_TOKEN with a digest", rec.MetaJSON)
+	}
+}
