@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseTargets(t *testing.T) {
+	in := "# comment\ndirect\thttp://127.0.0.1:9000/\t10\n\nnginx\thttp://127.0.0.1:9002\t20,21,22\n"
+	got, err := parseTargets(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []target{
+		{Name: "direct", URL: "http://127.0.0.1:9000", PIDs: []int{10}},
+		{Name: "nginx", URL: "http://127.0.0.1:9002", PIDs: []int{20, 21, 22}},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("targets (-want +got):\n%s", d)
+	}
+
+	for _, bad := range []string{"", "a\tb\n", "a\thttp://x\tnope\n", "a\thttp://x\t0\n"} {
+		if _, err := parseTargets(strings.NewReader(bad)); err == nil {
+			t.Errorf("parseTargets(%q): got no error, want one", bad)
+		}
+	}
+}
+
+func TestRotate(t *testing.T) {
+	ts := []target{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	for k, want := range []string{"abc", "bca", "cab", "abc"} {
+		var got string
+		for _, x := range rotate(ts, k) {
+			got += x.Name
+		}
+		if got != want {
+			t.Errorf("rotate(%d): got %q, want %q", k, got, want)
+		}
+	}
+}
+
+func TestParseStatTicks(t *testing.T) {
+	// The command name holds a space and a parenthesis on purpose.
+	stat := "1234 (we ird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0 100 1000 10 18446744073709551615\n"
+	got, err := parseStatTicks(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 325 {
+		t.Errorf("ticks: got %d, want %d", got, 325)
+	}
+	if _, err := parseStatTicks("1234 (x) S 1 2"); err == nil {
+		t.Error("short stat line: got no error, want one")
+	}
+}
+
+func TestParseStatusKiB(t *testing.T) {
+	status := "Name:\tnginx\nVmPeak:\t  20000 kB\nVmRSS:\t   12345 kB\nThreads:\t1\n"
+	got, err := parseStatusKiB(status, "VmRSS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 12345 {
+		t.Errorf("VmRSS: got %d, want %d", got, 12345)
+	}
+	if _, err := parseStatusKiB(status, "VmHWM"); err == nil {
+		t.Error("missing key: got no error, want one")
+	}
+}
+
+func TestParseIOSyscalls(t *testing.T) {
+	io := "rchar: 100\nwchar: 200\nsyscr: 7\nsyscw: 5\nread_bytes: 0\n"
+	got, err := parseIOSyscalls(io)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 12 {
+		t.Errorf("syscalls: got %d, want %d", got, 12)
+	}
+	if _, err := parseIOSyscalls("syscr: 7\n"); err == nil {
+		t.Error("syscw missing: got no error, want one")
+	}
+}
+
+func TestProcfsOfSelf(t *testing.T) {
+	// Burn a little CPU so that at least one tick is accounted.
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for n := 0; time.Now().Before(deadline); n++ {
+		_ = n * n
+	}
+	pid := os.Getpid()
+	if _, err := cpuTime([]int{pid}); err != nil {
+		t.Errorf("cpuTime of self: %v", err)
+	}
+	rss, err := rssKiB([]int{pid, pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := rssKiB([]int{pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one <= 0 || rss < one {
+		t.Errorf("rss: got %d KiB for self and %d for self twice, want > 0 and a sum", one, rss)
+	}
+	if _, err := ioSyscalls([]int{pid}); err != nil {
+		t.Errorf("ioSyscalls of self: %v", err)
+	}
+}
+
+func TestParseWrk(t *testing.T) {
+	out := "Running 5s test @ http://127.0.0.1:9000/\n  1 threads and 50 connections\n" +
+		"WRKRESULT requests=100000 duration_us=5000000 bytes=1300000 connect=1 read=2 write=3 status=4 timeout=5 p50_us=900 p99_us=2500\n"
+	got, err := parseWrk(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wrkResult{Requests: 100000, Duration: 5 * time.Second, Bytes: 1300000, Errors: 15,
+		P50: 900 * time.Microsecond, P99: 2500 * time.Microsecond}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if rps := got.RPS(); rps != 20000 {
+		t.Errorf("RPS: got %v, want %v", rps, 20000.0)
+	}
+	for _, bad := range []string{"Requests/sec: 1\n", "WRKRESULT requests=1\n", "WRKRESULT requests=x duration_us=1\n"} {
+		if _, err := parseWrk(bad); err == nil {
+			t.Errorf("parseWrk(%q): got no error, want one", bad)
+		}
+	}
+}
+
+func TestMedianAndQuantile(t *testing.T) {
+	if got := median([]float64{3, 1, 2}); got != 2 {
+		t.Errorf("median odd: got %v, want %v", got, 2.0)
+	}
+	if got := median([]float64{4, 1, 2, 3}); got != 2.5 {
+		t.Errorf("median even: got %v, want %v", got, 2.5)
+	}
+	var lat []time.Duration
+	for i := 1; i <= 100; i++ {
+		lat = append(lat, time.Duration(i))
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 50}, {0.99, 99}, {1, 100}} {
+		if got := quantile(lat, c.q); got != c.want {
+			t.Errorf("quantile(%v): got %v, want %v", c.q, got, c.want)
+		}
+	}
+}
+
+func TestSplitByWindows(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	hits := []hit{
+		{Start: at(0), Latency: time.Millisecond},
+		{Start: at(150), Latency: 9 * time.Millisecond, Failed: true},
+		{Start: at(200), Latency: 7 * time.Millisecond},
+		{Start: at(400), Latency: 2 * time.Millisecond},
+	}
+	r := splitByWindows(hits, []window{{Start: at(100), End: at(200)}})
+	if r.Window.Requests != 2 || r.Window.Failed != 1 || r.Window.P99 != 9*time.Millisecond {
+		t.Errorf("window: got %+v, want 2 requests, 1 failed, p99 9ms", r.Window)
+	}
+	if r.Steady.Requests != 2 || r.Steady.Failed != 0 || r.Steady.P99 != 2*time.Millisecond {
+		t.Errorf("steady: got %+v, want 2 requests, 0 failed, p99 2ms", r.Steady)
+	}
+	var inWindow []int64
+	for _, b := range r.Timeline {
+		if b.InWindow {
+			inWindow = append(inWindow, b.OffsetMS)
+		}
+	}
+	if d := cmp.Diff([]int64{100, 200}, inWindow); d != "" {
+		t.Errorf("timeline buckets in the window (-want +got):\n%s", d)
+	}
+}
+
+func TestOpenIdle(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("Hello, World!"))
+	}))
+	t.Cleanup(srv.Close)
+	conns, err := openIdle(context.Background(), srv.URL, 20)
+	t.Cleanup(func() { closeAll(conns) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conns) != 20 {
+		t.Errorf("connections: got %d, want %d", len(conns), 20)
+	}
+}
+
+func TestOpenIdleRefusesClosingTarget(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		w.Write([]byte("bye"))
+	}))
+	t.Cleanup(srv.Close)
+	conns, err := openIdle(context.Background(), srv.URL, 3)
+	t.Cleanup(func() { closeAll(conns) })
+	if err == nil || !strings.Contains(err.Error(), "closed it") {
+		t.Errorf("got error %v, want one saying the target closed the connection", err)
+	}
+}
+
+func TestMarkdownRatiosAndGoals(t *testing.T) {
+	ts := []target{{Name: "direct"}, {Name: "cutover"}, {Name: "nginx"}}
+	r := newResults(ts, 1, 5*time.Second, 2000)
+	r.addTP("get", "direct", tpSample{RPS: 40000, CPUus: 20})
+	r.addTP("get", "cutover", tpSample{RPS: 18000, CPUus: 30, Syscalls: 6})
+	r.addTP("get", "nginx", tpSample{RPS: 20000, CPUus: 25})
+	r.Idle["cutover"] = idleSample{Conns: 1000, BeforeKiB: 10240, AtKiB: 30720, PeakKiB: 40960}
+	r.Idle["nginx"] = idleSample{Conns: 1000, BeforeKiB: 10240, AtKiB: 10240, PeakKiB: 10240}
+	var b strings.Builder
+	r.writeMarkdown(&b)
+	md := b.String()
+	for _, want := range []string{
+		"| small GET, keep-alive (13 B) | cutover | 18000 | 0.45× | 0.90× | 30.0 | 1.20× | 0 |",
+		"| cutover | 10.0 MiB | 30.0 MiB | 20.5 | 3.00× | 40.0 MiB | 4.00× |",
+		"small GET req/s, cutover / nginx = 0.90 (goal ≥ 0.80): met",
+		"small GET CPU per request, cutover / nginx = 1.20 (goal ≤ 1.50): met",
+		"RSS with idle connections, cutover / nginx = 3.00 (goal ≤ 2.00): **not met**",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q; got:\n%s", want, md)
+		}
+	}
+}
+
+func TestFixedRate(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			http.Error(w, "no", http.StatusBadGateway)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+
+	s := summarize(fixedRate(context.Background(), srv.URL+"/", 200, 250*time.Millisecond))
+	if s.Requests < 40 || s.Requests > 60 || s.Failed != 0 {
+		t.Errorf("ok target: got %d requests, %d failed; want about 50, none failed", s.Requests, s.Failed)
+	}
+	s = summarize(fixedRate(context.Background(), srv.URL+"/fail", 200, 100*time.Millisecond))
+	if s.Requests == 0 || s.Failed != s.Requests {
+		t.Errorf("failing target: got %d failed of %d, want all failed", s.Failed, s.Requests)
+	}
+
+	// A cancelled context ends a long run early.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan int, 1)
+	go func() { done <- len(fixedRate(ctx, srv.URL+"/", 100, time.Hour)) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("fixedRate did not return after its context ended")
+	}
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// tpSample is one wrk run of one throughput scenario on one target.
+type tpSample struct {
+	RPS float64
+	// CPUus is the target's CPU time per request in µs.
+	CPUus float64
+	// Syscalls is the target's syscr+syscw (/proc/<pid>/io) per request,
+	// kept in results.json only: the kernel counts read, write, readv and
+	// writev there but not send and recv, so it compares versions of one
+	// program (cutover's net/http uses read and write), not programs.
+	Syscalls float64
+	Errors   int64
+}
+
+// latSample is one fixed-rate run on one target.
+type latSample struct {
+	latencySummary
+	CPUus float64
+}
+
+// idleSample is the memory of one target around opening idle connections.
+type idleSample struct {
+	Conns            int
+	BeforeKiB, AtKiB int64
+	// PeakKiB is the summed VmHWM: the most memory the target held at
+	// any moment of the run, read while the connections are open.
+	PeakKiB int64
+	Err     string
+}
+
+// results gathers every sample of a run; the report is computed from it.
+type results struct {
+	Rounds   int
+	Duration time.Duration
+	Rate     int
+	// Targets lists target names in the targets file's order.
+	Targets []string
+	// TP is keyed by scenario then target.
+	TP      map[string]map[string][]tpSample
+	Latency map[string][]latSample
+	Idle    map[string]idleSample
+	Deploy  *deployResult
+	// DeployErr says why the deploy scenario has no result.
+	DeployErr string
+}
+
+func newResults(targets []target, rounds int, d time.Duration, rate int) *results {
+	r := &results{
+		Rounds: rounds, Duration: d, Rate: rate,
+		TP:      make(map[string]map[string][]tpSample),
+		Latency: make(map[string][]latSample),
+		Idle:    make(map[string]idleSample),
+	}
+	for _, t := range targets {
+		r.Targets = append(r.Targets, t.Name)
+	}
+	return r
+}
+
+func (r *results) addTP(scenario, tgt string, s tpSample) {
+	m := r.TP[scenario]
+	if m == nil {
+		m = make(map[string][]tpSample)
+		r.TP[scenario] = m
+	}
+	m[tgt] = append(m[tgt], s)
+}
+
+// median returns the median of xs (mean of the middle two for an even
+// count); 0 when empty.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// ratio formats a/b as "0.64×", or "—" when b is 0.
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// ms formats d in milliseconds with a precision that suits sub-ms values.
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
+}
+
+// tpMedians returns the median req/s, CPU µs/req and summed errors of one
+// scenario on one target; ok is false when there is no sample.
+func (r *results) tpMedians(scenario, tgt string) (rps, cpu float64, errs int64, ok bool) {
+	ss := r.TP[scenario][tgt]
+	if len(ss) == 0 {
+		return 0, 0, 0, false
+	}
+	var rr, cc []float64
+	for _, s := range ss {
+		rr = append(rr, s.RPS)
+		cc = append(cc, s.CPUus)
+		errs += s.Errors
+	}
+	return median(rr), median(cc), errs, true
+}
+
+// latMedians returns the median p50, p99 and CPU µs/req of the fixed-rate
+// runs on tgt, with the summed failures.
+func (r *results) latMedians(tgt string) (p50, p99 time.Duration, cpu float64, failed, total int, ok bool) {
+	ss := r.Latency[tgt]
+	if len(ss) == 0 {
+		return 0, 0, 0, 0, 0, false
+	}
+	var a, b, c []float64
+	for _, s := range ss {
+		a = append(a, float64(s.P50))
+		b = append(b, float64(s.P99))
+		c = append(c, s.CPUus)
+		failed += s.Failed
+		total += s.Requests
+	}
+	return time.Duration(median(a)), time.Duration(median(b)), median(c), failed, total, true
+}
+
+// writeMarkdown writes the result tables.
+func (r *results) writeMarkdown(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+
+	if len(r.TP) > 0 {
+		p("### Throughput (wrk, 1 thread, closed loop; median of %d round(s) × %s)\n\n", r.Rounds, r.Duration)
+		p("CPU is the target's own processes (utime+stime); for `direct` it is the backend's.\n\n")
+		p("| scenario | target | req/s | × direct | × nginx | CPU µs/req | CPU × nginx | errors |\n")
+		p("|---|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, sc := range throughputScenarios {
+			if _, ok := r.TP[sc.Name]; !ok {
+				continue
+			}
+			dRPS, _, _, _ := r.tpMedians(sc.Name, "direct")
+			nRPS, nCPU, _, _ := r.tpMedians(sc.Name, "nginx")
+			for _, tgt := range r.Targets {
+				rps, cpu, errs, ok := r.tpMedians(sc.Name, tgt)
+				if !ok {
+					continue
+				}
+				cpuRatio := ratio(cpu, nCPU)
+				if tgt == "direct" {
+					cpuRatio = "(backend)"
+				}
+				p("| %s | %s | %.0f | %s | %s | %.1f | %s | %d |\n",
+					sc.Title, tgt, rps, ratio(rps, dRPS), ratio(rps, nRPS), cpu, cpuRatio, errs)
+			}
+		}
+		p("\n")
+	}
+
+	if len(r.Latency) > 0 {
+		p("### Latency at a fixed rate (vegeta, %d req/s, keep-alive, GET /; median of %d round(s) × %s)\n\n", r.Rate, r.Rounds, r.Duration)
+		p("| target | p50 | p99 | p99 × direct | p99 × nginx | CPU µs/req | failed / sent |\n")
+		p("|---|---:|---:|---:|---:|---:|---:|\n")
+		_, dP99, _, _, _, _ := r.latMedians("direct")
+		_, nP99, _, _, _, _ := r.latMedians("nginx")
+		for _, tgt := range r.Targets {
+			p50, p99, cpu, failed, total, ok := r.latMedians(tgt)
+			if !ok {
+				continue
+			}
+			p("| %s | %s | %s | %s | %s | %.1f | %d / %d |\n", tgt, ms(p50), ms(p99),
+				ratio(float64(p99), float64(dP99)), ratio(float64(p99), float64(nP99)), cpu, failed, total)
+		}
+		p("\n")
+	}
+
+	if len(r.Idle) > 0 {
+		var n int
+		for _, s := range r.Idle {
+			n = max(n, s.Conns)
+		}
+		p("### Memory with %d idle keep-alive connections (summed VmRSS of the target's processes; one measurement, after the load rounds)\n\n", n)
+		p("| target | RSS before | RSS with the connections | KiB per connection | RSS × nginx | peak RSS of the run | peak × nginx |\n")
+		p("|---|---:|---:|---:|---:|---:|---:|\n")
+		nAt := float64(r.Idle["nginx"].AtKiB)
+		nPeak := float64(r.Idle["nginx"].PeakKiB)
+		for _, tgt := range r.Targets {
+			s, ok := r.Idle[tgt]
+			if !ok {
+				continue
+			}
+			if s.Err != "" {
+				p("| %s | %s | failed: %s | | | | |\n", tgt, mib(s.BeforeKiB), s.Err)
+				continue
+			}
+			per := 0.0
+			if s.Conns > 0 {
+				per = float64(s.AtKiB-s.BeforeKiB) / float64(s.Conns)
+			}
+			p("| %s | %s | %s | %.1f | %s | %s | %s |\n", tgt, mib(s.BeforeKiB), mib(s.AtKiB), per,
+				ratio(float64(s.AtKiB), nAt), mib(s.PeakKiB), ratio(float64(s.PeakKiB), nPeak))
+		}
+		p("\n")
+	}
+
+	if r.Deploy != nil || r.DeployErr != "" {
+		p("### Deploy under fixed-rate load (cutover only, %d req/s)\n\n", r.Rate)
+		if r.DeployErr != "" {
+			p("Failed: %s\n\n", r.DeployErr)
+		} else {
+			d := r.Deploy
+			p("| deploys | time inside deploy windows | requests in windows | failed in windows | failed outside | p99 steady | p99 in windows | windows × steady |\n")
+			p("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			p("| %d | %s | %d | %d | %d | %s | %s | %s |\n\n", d.Deploys, d.Span.Round(time.Millisecond),
+				d.Window.Requests, d.Window.Failed, d.Steady.Failed, ms(d.Steady.P99), ms(d.Window.P99),
+				ratio(float64(d.Window.P99), float64(d.Steady.P99)))
+		}
+	}
+
+	r.writeGoals(w)
+}
+
+// mib formats KiB as MiB.
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+// writeGoals compares cutover with the targets of the proxy performance
+// work (issue 6), when both sides were measured.
+func (r *results) writeGoals(w io.Writer) {
+	var lines []string
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**not met**"
+	}
+	if cRPS, cCPU, _, ok := r.tpMedians("get", "cutover"); ok {
+		if nRPS, nCPU, _, ok := r.tpMedians("get", "nginx"); ok && nRPS > 0 && nCPU > 0 {
+			lines = append(lines,
+				fmt.Sprintf("small GET req/s, cutover / nginx = %.2f (goal ≥ 0.80): %s", cRPS/nRPS, verdict(cRPS/nRPS >= 0.8)),
+				fmt.Sprintf("small GET CPU per request, cutover / nginx = %.2f (goal ≤ 1.50): %s", cCPU/nCPU, verdict(cCPU/nCPU <= 1.5)))
+		}
+	}
+	if _, cP99, _, _, _, ok := r.latMedians("cutover"); ok {
+		if _, nP99, _, _, _, ok := r.latMedians("nginx"); ok && nP99 > 0 {
+			q := float64(cP99) / float64(nP99)
+			lines = append(lines, fmt.Sprintf("p99 at %d req/s, cutover / nginx = %.2f (goal ≤ 1.50): %s", r.Rate, q, verdict(q <= 1.5)))
+		}
+	}
+	if c, ok := r.Idle["cutover"]; ok && c.Err == "" {
+		if n, ok := r.Idle["nginx"]; ok && n.Err == "" && n.AtKiB > 0 {
+			q := float64(c.AtKiB) / float64(n.AtKiB)
+			lines = append(lines, fmt.Sprintf("RSS with idle connections, cutover / nginx = %.2f (goal ≤ 2.00): %s", q, verdict(q <= 2)))
+		}
+	}
+	if d := r.Deploy; d != nil {
+		lines = append(lines, fmt.Sprintf("failed requests during deploys = %d (goal 0): %s", d.Window.Failed+d.Steady.Failed, verdict(d.Window.Failed+d.Steady.Failed == 0)))
+		if d.Steady.P99 > 0 {
+			q := float64(d.Window.P99) / float64(d.Steady.P99)
+			lines = append(lines, fmt.Sprintf("p99 in deploy windows / steady p99 = %.2f (goal ≤ 2.00): %s", q, verdict(q <= 2)))
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "### cutover against the goals\n\n")
+	for _, l := range lines {
+		fmt.Fprintf(w, "- %s\n", l)
+	}
+	fmt.Fprintln(w)
+}
