@@ -96,7 +96,12 @@ Start here:
   cutover demo            watch a whole deploy story run in a temp dir
   cutover init            write a commented cutover.toml for your app
   cutover serve           run the daemon: proxy, supervisor, admin API
-  cutover deploy PATH     ship a release (directory or .tar.gz)`,
+  cutover deploy PATH     ship a release (directory, .tar.gz, or --git REF)
+  cutover status          what serves now, and any deploy in flight
+  cutover rollback        go back to the previous release
+
+Docs: README.md, docs/deploy.md, docs/config.md, docs/releases.md,
+docs/strategies.md, docs/migrations.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
