@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -122,7 +123,7 @@ func (e *Engine) startInstance(spec supervisor.Spec, app config.App) (*managed, 
 		e.unregister(m)
 		return nil, fmt.Errorf("start instance %s: %w", spec.Instance, err)
 	}
-	e.attach(m, inst)
+	e.attach(m, inst, false)
 	return m, nil
 }
 
@@ -134,24 +135,33 @@ func (e *Engine) adoptInstance(spec supervisor.Spec, app config.App, pid int, st
 		e.unregister(m)
 		return nil, err
 	}
-	e.attach(m, inst)
+	// It was serving a moment ago: one passing probe puts it straight back
+	// in rotation, so a daemon restart costs no more than the restart.
+	pctx, cancel := context.WithTimeout(e.ctx, app.Health.Timeout.Duration)
+	ok := health.Probe(pctx, probeClient, net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.Port)), app.Health.Path) == nil
+	cancel()
+	e.attach(m, inst, ok)
 	return m, nil
 }
 
-// attach wires a running process to a proxy backend and a health checker.
-func (e *Engine) attach(m *managed, inst *supervisor.Instance) {
+// probeClient is used for one-off probes; checkers have their own.
+var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+
+// attach wires a running process to a proxy backend and a health checker;
+// healthy puts it in rotation at once (an adopted instance that answered).
+func (e *Engine) attach(m *managed, inst *supervisor.Instance, healthy bool) {
 	st := inst.Status()
 	m.mu.Lock()
 	m.inst = inst
 	m.mu.Unlock()
 	m.backend = e.px.AddBackend(proxy.BackendSpec{ID: m.id, Release: m.release, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(st.Port))})
 	e.persist(st)
-	e.restartChecker(m)
+	e.restartChecker(m, healthy)
 }
 
 // restartChecker replaces the instance's health checker with a fresh one
-// that starts unhealthy.
-func (e *Engine) restartChecker(m *managed) {
+// that starts unhealthy, or healthy (and in rotation) when told.
+func (e *Engine) restartChecker(m *managed, healthy bool) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(m.status().Port))
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -162,12 +172,17 @@ func (e *Engine) restartChecker(m *managed) {
 		return
 	}
 	b := m.backend
-	chk := health.NewChecker(healthConfig(m.app.Health), addr, func(ok bool, err error) {
+	hc := healthConfig(m.app.Health)
+	hc.StartHealthy = healthy
+	chk := health.NewChecker(hc, addr, func(ok bool, err error) {
 		b.SetHealthy(ok)
 		if err != nil && !ok {
 			e.log.Warn("instance unhealthy", "instance", m.id, "err", err)
 		}
 	})
+	if healthy {
+		b.SetHealthy(true)
+	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	m.checker, m.stopChk = chk, cancel
 	e.wg.Add(1)
@@ -210,7 +225,7 @@ func (e *Engine) onInstanceChange(st supervisor.Status) {
 	hasBackend := m.backend != nil
 	m.mu.Unlock()
 	if hasBackend {
-		e.restartChecker(m)
+		e.restartChecker(m, false)
 	}
 }
 

@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
-	"github.com/cutover/cutover/internal/health"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
 )
@@ -69,19 +65,13 @@ func (e *Engine) Recover(ctx context.Context) error {
 		}
 		n := instanceNumber(row.ID, active)
 		spec := e.spec(app, active, n, row.Port)
-		m, err := e.adoptInstance(spec, app, row.PID, row.StartTime)
+		_, err := e.adoptInstance(spec, app, row.PID, row.StartTime)
 		if err != nil {
 			e.log.Warn("instance is gone; starting a new one", "instance", row.ID, "pid", row.PID, "err", err)
 			if err := e.store.DeleteInstance(ctx, row.ID); err != nil {
 				return fmt.Errorf("recover: %w", err)
 			}
 			continue
-		}
-		// It was serving a moment ago: one passing check puts it straight
-		// back in rotation, so a daemon restart costs no more than the
-		// restart itself.
-		if e.probeNow(ctx, m) {
-			m.backend.SetHealthy(true)
 		}
 		used[n] = true
 		adopted++
@@ -107,14 +97,6 @@ func (e *Engine) Recover(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// probeNow runs one health check of m synchronously.
-func (e *Engine) probeNow(ctx context.Context, m *managed) bool {
-	pctx, cancel := context.WithTimeout(ctx, m.app.Health.Timeout.Duration)
-	defer cancel()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(m.status().Port))
-	return health.Probe(pctx, probeClient, addr, m.app.Health.Path) == nil
 }
 
 // instanceNumber extracts n from "<release>-<n>"; 0 if it has none.
@@ -152,6 +134,3 @@ func TailFile(path string, n int) []string {
 	}
 	return lines
 }
-
-// probeClient is used for one-off probes; checkers have their own.
-var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}

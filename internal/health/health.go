@@ -24,6 +24,12 @@ type Config struct {
 	// UnhealthyAfter consecutive failures make a healthy instance
 	// unhealthy. Default 3.
 	UnhealthyAfter int
+	// StartHealthy makes the checker start with a healthy verdict (and
+	// Ready closed), for an instance known to be serving — one a restarted
+	// daemon re-adopts after a passing probe. It then leaves rotation only
+	// after UnhealthyAfter failures, like any healthy instance. Default
+	// false: a new instance must pass HealthyAfter checks first.
+	StartHealthy bool
 }
 
 // withDefaults returns cfg with its zero fields set to their defaults.
@@ -111,7 +117,7 @@ type Checker struct {
 // caused it (nil when becoming healthy); calls come one at a time, in order.
 func NewChecker(cfg Config, addr string, onChange func(healthy bool, err error)) *Checker {
 	cfg = cfg.withDefaults()
-	return &Checker{
+	c := &Checker{
 		cfg:      cfg,
 		addr:     addr,
 		onChange: onChange,
@@ -132,6 +138,11 @@ func NewChecker(cfg Config, addr string, onChange func(healthy bool, err error))
 		},
 		ready: make(chan struct{}),
 	}
+	if cfg.StartHealthy {
+		c.healthy = true
+		c.readyOnce.Do(func() { close(c.ready) })
+	}
+	return c
 }
 
 // Run checks the instance at once and then every Interval until ctx is

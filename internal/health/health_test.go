@@ -242,3 +242,31 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("got %+v, want %+v unchanged", got, keep)
 	}
 }
+
+// TestStartHealthy: a checker told the instance is serving starts healthy
+// and ready, and leaves rotation only after UnhealthyAfter failures.
+func TestStartHealthy(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	var changes []bool
+	c := NewChecker(Config{StartHealthy: true, UnhealthyAfter: 2}, strings.TrimPrefix(srv.URL, "http://"),
+		func(ok bool, err error) { changes = append(changes, ok) })
+	if !c.Healthy() {
+		t.Fatal("Healthy() = false at start; want true")
+	}
+	select {
+	case <-c.Ready():
+	default:
+		t.Fatal("Ready() not closed at start")
+	}
+	c.Round(context.Background())
+	if !c.Healthy() || len(changes) != 0 {
+		t.Fatalf("after 1 failure: healthy %v, changes %v; want still healthy, no change", c.Healthy(), changes)
+	}
+	c.Round(context.Background())
+	if c.Healthy() || len(changes) != 1 || changes[0] {
+		t.Fatalf("after 2 failures: healthy %v, changes %v; want unhealthy, one change to false", c.Healthy(), changes)
+	}
+}
