@@ -110,3 +110,61 @@ func TestDaemonKilledUnderLoad(t *testing.T) {
 		t.Errorf("after deploy: %q %v; want v2", v, err)
 	}
 }
+
+// TestDaemonRestartWithSocketActivation: with the proxy socket held by a
+// service manager (systemd socket activation), restarting the daemon — by
+// SIGTERM or even SIGKILL — refuses no connection: clients queue in the
+// socket's backlog until the next daemon accepts them. A graceful restart
+// loses nothing; a kill -9 can only cut the requests in flight at that
+// instant.
+func TestDaemonRestartWithSocketActivation(t *testing.T) {
+	e := newEnv(t, settings{instances: 2})
+	v1, v2 := e.release("v1", ""), e.release("v2", "")
+	e.serveActivated()
+	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+		t.Fatal(err)
+	}
+	gen := load.Start(load.Options{URL: e.url("/"), Rate: 300, FreshShare: 0.25, Timeout: 20 * time.Second, MaxDuration: time.Minute}, "steady")
+	time.Sleep(300 * time.Millisecond)
+
+	gen.Mark("SIGTERM restart")
+	e.daemon.Process.Signal(syscall.SIGTERM)
+	<-e.daemonW
+	e.daemon = nil
+	e.serveActivated()
+	time.Sleep(300 * time.Millisecond)
+
+	gen.Mark("SIGKILL restart")
+	e.killDaemon()
+	time.Sleep(200 * time.Millisecond) // nobody accepts meanwhile
+	e.serveActivated()
+	time.Sleep(300 * time.Millisecond)
+
+	gen.Mark("deploy after")
+	if _, _, err := e.deploy(deploy.Request{Source: v2}); err != nil {
+		t.Fatalf("deploy after the restarts: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	rep := gen.Stop()
+	var sb strings.Builder
+	rep.Print(&sb)
+	t.Logf("load report:\n%s", sb.String())
+	for _, p := range rep.Phases {
+		for msg := range p.Errors {
+			if strings.Contains(msg, "refused") {
+				t.Errorf("%s: a connection was refused (%s): the socket did not outlive the daemon", p.Name, msg)
+			}
+		}
+		switch p.Name {
+		case "SIGKILL restart":
+			// Only what was in flight when the daemon died can fail.
+			if p.Failed > 5 {
+				t.Errorf("%s: %d of %d requests failed; want at most the few in flight at the kill", p.Name, p.Failed, p.Requests)
+			}
+		default:
+			if p.Failed != 0 {
+				t.Errorf("%s: %d of %d requests failed: %v", p.Name, p.Failed, p.Requests, p.Errors)
+			}
+		}
+	}
+}

@@ -59,6 +59,9 @@ type env struct {
 	daemon  *exec.Cmd
 	daemonW chan error
 	client  *api.Client
+	// activated is the proxy socket passed to daemons started with
+	// serveActivated; nil until then.
+	activated *os.File
 }
 
 type settings struct {
@@ -136,13 +139,43 @@ func (e *env) release(v string, demoEnv string) string {
 func (e *env) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", e.port, path) }
 
 // serve starts the daemon and waits until its API answers.
-func (e *env) serve() {
+func (e *env) serve() { e.serveWith(nil) }
+
+// serveActivated starts the daemon the way systemd socket activation does:
+// the proxy socket is created here, once, and passed as fd 3 with
+// LISTEN_FDS/LISTEN_PID. The test keeps its own copy open, as systemd
+// would, so the socket outlives any one daemon.
+func (e *env) serveActivated() {
+	e.t.Helper()
+	if e.activated == nil {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", e.port))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		ln.Close() // f holds the socket
+		e.activated = f
+		e.t.Cleanup(func() { f.Close() })
+	}
+	e.serveWith(e.activated)
+}
+
+func (e *env) serveWith(activated *os.File) {
 	e.t.Helper()
 	logf, err := os.OpenFile(filepath.Join(e.dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "-c", e.cfg)
+	if activated != nil {
+		// LISTEN_PID must name the daemon itself: sh sets it to its own
+		// pid, which exec hands on.
+		cmd = exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve -c "$1"`, bin, e.cfg)
+		cmd.ExtraFiles = []*os.File{activated}
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

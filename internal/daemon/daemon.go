@@ -5,7 +5,8 @@
 // Shutdown on SIGTERM/SIGINT leaves the app's instances running: they live
 // in their own process groups and the next daemon re-adopts them (see
 // deploy.Engine.Recover), so a daemon restart — even after SIGKILL — costs
-// the app no more than the moments the proxy listener is closed. `cutover
+// the app no more than the moments the proxy listener is closed; with
+// systemd socket activation (see inheritedListeners) not even that. `cutover
 // stop` is the way to take the app down on purpose.
 package daemon
 
@@ -70,16 +71,22 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer eng.Close()
 
-	proxyLn, err := net.Listen("tcp", cfg.Proxy.Listen)
+	inherited, err := inheritedListeners()
 	if err != nil {
+		return err
+	}
+	proxyLn := inherited["proxy"]
+	if proxyLn != nil {
+		log.Info("serving the proxy on a socket passed by the service manager", "addr", proxyLn.Addr().String())
+	} else if proxyLn, err = net.Listen("tcp", cfg.Proxy.Listen); err != nil {
 		return fmt.Errorf("proxy listen on %s (proxy.listen in %s): %w", cfg.Proxy.Listen, cfg.Path, err)
 	}
 	if err := eng.Recover(ctx); err != nil {
 		proxyLn.Close()
 		return err
 	}
-	var previewLn net.Listener
-	if cfg.Proxy.PreviewListen != "" {
+	previewLn := inherited["preview"]
+	if previewLn == nil && cfg.Proxy.PreviewListen != "" {
 		if previewLn, err = net.Listen("tcp", cfg.Proxy.PreviewListen); err != nil {
 			proxyLn.Close()
 			return fmt.Errorf("preview listen on %s (proxy.preview_listen in %s): %w", cfg.Proxy.PreviewListen, cfg.Path, err)
