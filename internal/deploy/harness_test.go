@@ -480,3 +480,15 @@ func waitDead(t *testing.T, pid int) {
 		}
 	}
 }
+
+// closeLikeADeadDaemon closes eng as a killed daemon leaves things: its
+// instances keep running, but the proxy's upstream connections die with the
+// daemon's process. (An engine closed in-process would keep them open, and
+// an app's graceful shutdown then waits for those idle connections.)
+func closeLikeADeadDaemon(eng *Engine) {
+	ms := eng.instancesOf("", true)
+	eng.Close()
+	for _, m := range ms {
+		eng.px.RemoveBackend(m.id)
+	}
+}

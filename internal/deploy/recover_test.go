@@ -50,7 +50,7 @@ func TestRecoverAfterDaemonDeath(t *testing.T) {
 	}
 
 	// The daemon goes away without stopping anything.
-	first.Close()
+	closeLikeADeadDaemon(first)
 	if !alive(strayPID) {
 		t.Fatalf("stray pid %d died with the engine; Close must leave instances running", strayPID)
 	}
@@ -108,7 +108,7 @@ func TestRecoverRestartsMissingInstances(t *testing.T) {
 	v1 := h.mustDeploy("v1", nil)
 	first := h.eng
 	ms := first.instancesOf(v1, false)
-	first.Close()
+	closeLikeADeadDaemon(first)
 	// One instance dies while no daemon watches.
 	gone := ms[0]
 	gone.mu.Lock()

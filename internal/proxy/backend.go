@@ -3,7 +3,7 @@ package proxy
 import (
 	"context"
 	"net"
-	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -25,9 +25,16 @@ type Backend struct {
 	p    *Proxy
 	spec BackendSpec
 	rel  *release
-	// transport pools keep-alive connections to this backend only.
-	transport *http.Transport
-	dialer    net.Dialer
+	// pool holds keep-alive connections to this backend only.
+	pool   connPool
+	dialer net.Dialer
+	// warmCtx ends when the backend is removed, stopping a warm-up;
+	// warmStop ends it. warming is set while a warm-up runs, in a
+	// goroutine warmWG waits for.
+	warmCtx  context.Context
+	warmStop context.CancelFunc
+	warming  atomic.Bool
+	warmWG   sync.WaitGroup
 	// healthy is written under p.mu (with a new routing snapshot) and may
 	// be read anywhere.
 	healthy atomic.Bool
@@ -45,19 +52,8 @@ const keepAlivePeriod = 15 * time.Second
 func newBackend(p *Proxy, s BackendSpec, rel *release) *Backend {
 	b := &Backend{p: p, spec: s, rel: rel}
 	b.dialer = net.Dialer{Timeout: p.opts.DialTimeout, KeepAlive: keepAlivePeriod}
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	b.transport = &http.Transport{
-		// Proxy is nil: never route through a proxy from the environment.
-		DialContext:           b.dialContext,
-		MaxIdleConnsPerHost:   p.opts.MaxIdleConnsPerBackend,
-		IdleConnTimeout:       p.opts.IdleConnTimeout,
-		ResponseHeaderTimeout: p.opts.ResponseHeaderTimeout,
-		// The client's Accept-Encoding is passed through; the transport
-		// must not add its own and decompress behind the client's back.
-		DisableCompression: true,
-		Protocols:          &protos,
-	}
+	b.pool.now = time.Now
+	b.warmCtx, b.warmStop = context.WithCancel(context.Background())
 	return b
 }
 
@@ -108,9 +104,11 @@ func (b *Backend) begin() {
 func (b *Backend) end() {
 	b.inFlight.Add(-1)
 	b.rel.finish()
-	if b.removed.Load() {
-		// Best effort: a connection the transport has not yet put back in
-		// its pool stays until IdleConnTimeout or until the instance stops.
-		b.transport.CloseIdleConnections()
-	}
+}
+
+// retire closes the idle connections of a backend just marked removed and
+// stops its warm-up. Connections in use are closed as their requests end.
+func (b *Backend) retire() {
+	b.warmStop()
+	b.closeIdle()
 }

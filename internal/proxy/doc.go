@@ -12,9 +12,33 @@
 // through an atomic pointer on every change, so a change of weights is one
 // atomic step and the request path takes no lock: it loads the snapshot,
 // chooses a release, then a healthy backend of it round-robin with the
-// release's atomic counter. Each backend has its own http.Transport
-// (keep-alive pool, HTTP/1.1 only, no environment proxy, no compression),
-// so retiring a backend closes exactly its connections.
+// release's atomic counter. Each backend has its own pool of upstream
+// connections, so retiring a backend closes exactly its connections.
+//
+// # Upstream connections
+//
+// A request is sent to its backend from the handler's own goroutine, on an
+// idle HTTP/1.1 keep-alive connection of the backend's pool (the most
+// recently used one: a stack under a mutex) or on a new one (DialTimeout).
+// The request is written with net/http's request writer and the answer
+// read with http.ReadResponse, so framing and parsing, and their checks
+// against request smuggling, are net/http's; the proxy adds no
+// User-Agent. Unlike http.Transport, which runs a reading and a writing
+// goroutine per connection, a GET costs no extra goroutine and no switch
+// between goroutines; only a request with a body gets one, which streams
+// the body while the response is read. Informational responses (100
+// Continue, 103) are skipped. The connection returns to the pool when its
+// response body was read to the end and neither side asked to close it;
+// otherwise (the client left mid-download, a body cut short, Connection:
+// close, a timeout) it is closed. The pool keeps at most
+// MaxIdleConnsPerBackend connections, and one idle for IdleConnTimeout is
+// closed when the pool next looks at it. Idle connections hold no
+// buffers. Without a read-ahead, a connection the backend closed while
+// idle is noticed when it is used: a request without a body that meets
+// such a connection before any byte of a response is sent again on a new
+// connection to the same backend (as net/http does), before the retry
+// below is considered. Backend.Warm opens idle connections ahead of
+// traffic; deploy calls it once a new backend is healthy.
 //
 // # Weights
 //
@@ -77,7 +101,9 @@
 // another healthy backend of the release the request goes to (on the same
 // one only if it is the only one).
 // Nothing is retried once the client has received anything, nor after a
-// response header timeout, nor a request with a body.
+// response header timeout, nor a request with a body. A reused connection
+// found closed is not counted as a failed attempt (see Upstream
+// connections).
 //
 // # Drain
 //

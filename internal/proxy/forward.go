@@ -59,7 +59,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		b.begin()
-		resp, err = b.transport.RoundTrip(out)
+		resp, err = b.roundTrip(ctx, w, out)
 		if err == nil {
 			break
 		}
@@ -195,7 +195,7 @@ func copyBody(w io.Writer, body io.Reader, flusher http.Flusher, stream bool) (r
 }
 
 // retarget returns a copy of the bodiless request out aimed at addr. A new
-// request is built because the transport may still read the failed one.
+// request is built so that the failed attempt's request stays untouched.
 func retarget(out *http.Request, addr string) *http.Request {
 	o := new(outbound)
 	o.req = *out

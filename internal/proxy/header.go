@@ -18,8 +18,8 @@ const (
 	headerForwardedHost  = "X-Forwarded-Host"
 )
 
-// Shared read-only header values; neither the server nor the transport
-// modifies the value slices of a header map it is given.
+// Shared read-only header values; neither the server nor
+// (*http.Request).Write modifies the value slices of a header map it is given.
 var (
 	valuesHTTP     = []string{"http"}
 	valuesHTTPS    = []string{"https"}
@@ -118,9 +118,9 @@ func outgoing(r *http.Request, idv []string, addr string) *http.Request {
 	out.Close = false
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	if r.ContentLength == 0 {
-		// No body: a nil Body lets the transport retry the request on a
-		// fresh connection when a reused one turns out closed
-		// (golang.org/issue/16036).
+		// No body: a nil Body lets roundTrip send the request again on a
+		// fresh connection when a reused one turns out closed, and write
+		// it without a body goroutine.
 		out.Body = nil
 		out.GetBody = nil
 	}
@@ -148,7 +148,8 @@ func outgoing(r *http.Request, idv []string, addr string) *http.Request {
 	}
 	h[headerRequestID] = idv
 	if _, ok := h["User-Agent"]; !ok {
-		// Keep the transport from adding its own User-Agent.
+		// (*http.Request).Write sends Go's User-Agent when the header is
+		// absent; present and empty, it sends none.
 		h["User-Agent"] = nil
 	}
 	out.Header = h

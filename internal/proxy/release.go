@@ -192,7 +192,7 @@ func (r *release) closeIdle() {
 	bs := append([]*Backend(nil), r.backends...)
 	r.mu.Unlock()
 	for _, b := range bs {
-		b.transport.CloseIdleConnections()
+		b.closeIdle()
 	}
 }
 

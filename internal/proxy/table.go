@@ -250,7 +250,7 @@ func (p *Proxy) removeLocked(id string) {
 		if b.healthy.Load() {
 			p.publishLocked()
 		}
-		b.transport.CloseIdleConnections()
+		b.retire()
 		return
 	}
 }

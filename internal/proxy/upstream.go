@@ -1,0 +1,518 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Upstream connections.
+//
+// Each backend keeps its own pool of idle HTTP/1.1 keep-alive connections
+// and a request is exchanged on one of them from the handler's goroutine:
+// the request is written with net/http's own writer ((*http.Request).Write)
+// and the response read with http.ReadResponse, so framing, header
+// sanitising and response parsing (and its smuggling checks) are
+// net/http's. Unlike http.Transport there is no read-ahead goroutine per
+// connection nor a write goroutine per request: a GET costs no goroutine
+// switch in the proxy. Only a request with a body gets a goroutine, to
+// stream the body while the response is read (full duplex).
+//
+// Without read-ahead, a connection the backend closed while it sat idle is
+// only found out when it is used; a bodiless replayable request that meets
+// such a connection before any response byte is sent again on a fresh one,
+// as net/http does (golang.org/issue/4677).
+
+// max1xxResponses bounds the informational responses skipped before the
+// final one, as net/http does.
+const max1xxResponses = 5
+
+// errUpgradeResponse is a 101 Switching Protocols answer to a request that
+// did not ask for an upgrade.
+var errUpgradeResponse = errors.New("backend switched protocols without an upgrade request")
+
+// connLostError is a reused connection that failed before any byte of a
+// response: the backend most likely closed it while it was idle.
+type connLostError struct{ err error }
+
+func (e *connLostError) Error() string { return "upstream connection lost: " + e.err.Error() }
+func (e *connLostError) Unwrap() error { return e.err }
+
+// connPool holds a backend's idle upstream connections, newest last.
+type connPool struct {
+	// now is the clock of idle timeouts; time.Now outside tests.
+	now func() time.Time
+	mu  sync.Mutex
+	// idle is a stack: take pops the most recently used connection, whose
+	// socket is most likely still open and warm. Guarded by mu.
+	idle []*upConn
+}
+
+// Buffers of upstream connections come from pools and go back while the
+// connection is idle, so an idle connection costs its socket only. A
+// request is written in one go, so the writer is held only that long.
+var (
+	upReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, upBufSize) }}
+	upWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, upBufSize) }}
+)
+
+// upBufSize is the size of the buffers of upstream connections.
+const upBufSize = 4 << 10
+
+// upConn is one upstream connection.
+type upConn struct {
+	b    *Backend
+	conn net.Conn
+	// closeFn is close as a func value, made once for context.AfterFunc.
+	closeFn func()
+	// br reads responses; nil while the connection is idle.
+	br *bufio.Reader
+	// reused is set once the connection has served a response.
+	reused bool
+	// idleSince is when the connection was put back in the pool.
+	idleSince time.Time
+	// written counts bytes written to conn during the current exchange.
+	written int64
+
+	// The fields below belong to the current exchange.
+	// stop unregisters the context hook that closes conn when the client
+	// goes away.
+	stop func() bool
+	// wdone receives the result of writing a request body, nil when the
+	// request had none.
+	wdone chan error
+	// w is the client's response writer, to unblock a body write stuck
+	// reading the client.
+	w http.ResponseWriter
+	// body is the response body of the current exchange.
+	body upBody
+	// sent wraps the request body being written, when there is one.
+	sent sentBody
+	// closeAfter is set when the connection must not be reused after the
+	// exchange (either side asked to close).
+	closeAfter bool
+}
+
+// Write counts what reaches the connection, so that a failed write is
+// known to have sent nothing.
+func (c *upConn) Write(p []byte) (int, error) {
+	n, err := c.conn.Write(p)
+	c.written += int64(n)
+	return n, err
+}
+
+// ReadFrom copies a request body to the connection through a pooled
+// 32 KiB buffer: bufio.Writer hands large copies to it, which would
+// otherwise go through the writer's 4 KiB buffer, one write each.
+func (c *upConn) ReadFrom(r io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	// The wrapper hides ReadFrom from io.CopyBuffer, which would call it.
+	return io.CopyBuffer(struct{ io.Writer }{c}, r, *bp)
+}
+
+// close closes the connection. Errors closing a connection being thrown
+// away tell nothing useful.
+func (c *upConn) close() { _ = c.conn.Close() }
+
+// dial opens a new upstream connection to the backend, tracked under its
+// release so that Drain can cut it.
+func (b *Backend) dial(ctx context.Context) (*upConn, error) {
+	nc, err := b.dialContext(ctx, "tcp", b.spec.Addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &upConn{b: b, conn: nc}
+	c.closeFn = c.close
+	return c, nil
+}
+
+// take returns an idle connection to the backend, or a new one.
+func (b *Backend) take(ctx context.Context) (*upConn, error) {
+	pl := &b.pool
+	pl.mu.Lock()
+	if n := len(pl.idle); n > 0 {
+		c := pl.idle[n-1]
+		pl.idle[n-1] = nil
+		pl.idle = pl.idle[:n-1]
+		if pl.now().Sub(c.idleSince) < b.p.opts.IdleConnTimeout {
+			pl.mu.Unlock()
+			return c, nil
+		}
+		// The newest idle connection is too old: so are all the others.
+		stale := append(pl.idle[:0:0], pl.idle...)
+		clear(pl.idle)
+		pl.idle = pl.idle[:0]
+		pl.mu.Unlock()
+		c.close()
+		for _, s := range stale {
+			s.close()
+		}
+		return b.dial(ctx)
+	}
+	pl.mu.Unlock()
+	return b.dial(ctx)
+}
+
+// put returns a connection whose exchange completed cleanly to the pool,
+// or closes it when the backend is removed or the pool is full. Idle
+// connections past IdleConnTimeout at the bottom of the stack are closed
+// on the way, so that a burst's extra connections do not linger.
+func (b *Backend) put(c *upConn) {
+	pl := &b.pool
+	now := pl.now()
+	if c.br != nil {
+		if c.br.Buffered() > 0 {
+			// Bytes after the end of the response: the backend does not
+			// speak HTTP/1.1 properly on this connection, which cannot be
+			// trusted with the next request.
+			c.close()
+			return
+		}
+		c.br.Reset(nil)
+		upReaders.Put(c.br)
+		c.br = nil
+	}
+	c.idleSince = now
+	c.reused = true
+	c.w = nil
+	c.wdone = nil
+	c.stop = nil
+	c.sent = sentBody{}
+	c.body = upBody{}
+	var stale []*upConn
+	pl.mu.Lock()
+	if len(pl.idle) > 0 && now.Sub(pl.idle[0].idleSince) >= b.p.opts.IdleConnTimeout {
+		i := 1
+		for i < len(pl.idle) && now.Sub(pl.idle[i].idleSince) >= b.p.opts.IdleConnTimeout {
+			i++
+		}
+		stale = append(stale, pl.idle[:i]...)
+		n := copy(pl.idle, pl.idle[i:])
+		clear(pl.idle[n:])
+		pl.idle = pl.idle[:n]
+	}
+	// removed is set before closeIdle takes mu, so a connection put after
+	// closeIdle ran is closed here rather than pooled.
+	keep := !b.removed.Load() && len(pl.idle) < b.p.opts.MaxIdleConnsPerBackend
+	if keep {
+		pl.idle = append(pl.idle, c)
+	}
+	pl.mu.Unlock()
+	if !keep {
+		c.close()
+	}
+	for _, s := range stale {
+		s.close()
+	}
+}
+
+// closeIdle closes the backend's idle upstream connections.
+func (b *Backend) closeIdle() {
+	pl := &b.pool
+	pl.mu.Lock()
+	idle := pl.idle
+	pl.idle = nil
+	pl.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+}
+
+// idleConns returns the number of idle upstream connections to the backend.
+func (b *Backend) idleConns() int {
+	b.pool.mu.Lock()
+	defer b.pool.mu.Unlock()
+	return len(b.pool.idle)
+}
+
+// Warm opens up to n idle connections to the backend in the background
+// (never more than Options.MaxIdleConnsPerBackend in the pool), so that
+// the first burst of requests a new release receives does not pay for n
+// connects at once. Deploy calls it once the backend has passed its health
+// check. Dial errors end the warm-up and are logged at debug level only:
+// requests dial on their own anyway. A warm-up already under way makes
+// the call a no-op; RemoveBackend stops it.
+func (b *Backend) Warm(n int) {
+	if n <= 0 || b.removed.Load() || !b.warming.CompareAndSwap(false, true) {
+		return
+	}
+	b.warmWG.Add(1)
+	go func() {
+		defer b.warmWG.Done()
+		defer b.warming.Store(false)
+		b.warm(n)
+	}()
+}
+
+// warm dials until the idle pool holds n connections (or its bound).
+func (b *Backend) warm(n int) {
+	n = min(n, b.p.opts.MaxIdleConnsPerBackend)
+	for b.idleConns() < n && b.warmCtx.Err() == nil {
+		c, err := b.dial(b.warmCtx)
+		if err != nil {
+			b.p.log.Debug("warm-up dial failed", "release", b.spec.Release, "instance", b.spec.ID, "err", err)
+			return
+		}
+		b.put(c)
+	}
+}
+
+// roundTrip sends out to the backend on a pooled connection and returns
+// the response; closing its body releases the connection (back to the
+// pool when it can serve another request). w is the client's response
+// writer, used only when out has a body. A reused connection that turns
+// out closed before any response byte is replaced by a fresh one for a
+// request that may be replayed.
+func (b *Backend) roundTrip(ctx context.Context, w http.ResponseWriter, out *http.Request) (*http.Response, error) {
+	c, err := b.take(ctx)
+	if err != nil {
+		if out.Body != nil {
+			// As http.Transport does: the server then reads what is left
+			// of a small upload before answering, instead of resetting a
+			// client that is still sending it. The error of closing a
+			// body nobody will read tells nothing.
+			_ = out.Body.Close()
+		}
+		return nil, err
+	}
+	resp, err := c.exchange(ctx, w, out)
+	if err == nil || !isConnLost(err) || ctx.Err() != nil {
+		return resp, err
+	}
+	if out.Body != nil || (c.written > 0 && !replayable(out)) {
+		return nil, err
+	}
+	c, err = b.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.exchange(ctx, w, out)
+}
+
+// isConnLost reports whether err is a *connLostError. A function of its
+// own so that the target of errors.As is allocated only on this path.
+func isConnLost(err error) bool {
+	var lost *connLostError
+	return errors.As(err, &lost)
+}
+
+// replayable reports whether the bodiless request out may be sent again
+// after the backend may have received it: an idempotent method, or an
+// idempotency key, as net/http decides.
+func replayable(out *http.Request) bool {
+	if idempotent(out.Method) {
+		return true
+	}
+	_, ok := out.Header["Idempotency-Key"]
+	if !ok {
+		_, ok = out.Header["X-Idempotency-Key"]
+	}
+	return ok
+}
+
+// exchange writes out on c and reads its response. On error c is closed.
+func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.Request) (*http.Response, error) {
+	c.written = 0
+	c.closeAfter = out.Close
+	if c.br == nil {
+		c.br = upReaders.Get().(*bufio.Reader)
+		c.br.Reset(c.conn)
+	}
+	// The client going away ends the exchange: closing the connection
+	// unblocks whatever is waiting on the backend.
+	c.stop = context.AfterFunc(ctx, c.closeFn)
+	if out.Body == nil {
+		if err := c.writeRequest(out); err != nil {
+			c.finish(false)
+			if c.reused {
+				return nil, &connLostError{err: err}
+			}
+			return nil, err
+		}
+	} else {
+		c.w = w
+		c.wdone = make(chan error, 1)
+		c.sent = sentBody{rc: out.Body}
+		out.Body = &c.sent
+		go c.writeBody(out)
+	}
+
+	rht := c.b.p.opts.ResponseHeaderTimeout
+	// Errors setting a deadline only come from a closed connection, which
+	// the read reports.
+	_ = c.conn.SetReadDeadline(time.Now().Add(rht))
+	if _, err := c.br.Peek(1); err != nil {
+		c.finish(false)
+		if c.reused && !isTimeout(err) {
+			return nil, &connLostError{err: err}
+		}
+		return nil, err
+	}
+	var resp *http.Response
+	for n1xx := 0; ; n1xx++ {
+		var err error
+		resp, err = http.ReadResponse(c.br, out)
+		if err != nil {
+			c.finish(false)
+			return nil, err
+		}
+		code := resp.StatusCode
+		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+			break
+		}
+		// Informational answers (100 Continue, 103 Early Hints) precede the
+		// real one; the client's own server sends 100 Continue itself.
+		if n1xx == max1xxResponses {
+			c.finish(false)
+			return nil, errors.New("backend sent more than " + strconv.Itoa(max1xxResponses) + " informational responses")
+		}
+	}
+	if resp.Body != http.NoBody && (resp.ContentLength < 0 || int64(c.br.Buffered()) < resp.ContentLength) {
+		// The body is still to come from the connection, at its own pace.
+		// A small answer is usually already buffered whole: then the
+		// deadline cannot fire, and the next exchange sets its own, which
+		// saves a timer update per request.
+		_ = c.conn.SetReadDeadline(time.Time{})
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		c.finish(false)
+		return nil, errUpgradeResponse
+	}
+	if resp.Close {
+		c.closeAfter = true
+	}
+	if resp.Body == http.NoBody {
+		c.finish(true)
+		return resp, nil
+	}
+	// The body wrapper lives in the connection: one exchange at a time
+	// uses it, and nothing reads a body after closing it.
+	c.body = upBody{rc: resp.Body, c: c}
+	resp.Body = &c.body
+	return resp, nil
+}
+
+// writeBody writes the request out, body included, and reports on wdone.
+func (c *upConn) writeBody(out *http.Request) {
+	c.wdone <- c.writeRequest(out)
+}
+
+// writeRequest writes out, body included, with net/http's own writer:
+// its framing, and header values with their line breaks made spaces (the
+// header fields themselves were validated by the server that read the
+// client's request).
+func (c *upConn) writeRequest(out *http.Request) error {
+	bw := upWriters.Get().(*bufio.Writer)
+	bw.Reset(c)
+	err := out.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	upWriters.Put(bw)
+	return err
+}
+
+// finish ends the current exchange: the connection goes back to the pool
+// when ok and nothing asked for it to be closed, and is closed otherwise.
+// It waits for the request body write, cutting it short if need be.
+func (c *upConn) finish(ok bool) {
+	if c.stop != nil && !c.stop() {
+		// The client went away and the hook closed (or is closing) conn.
+		ok = false
+	}
+	if c.wdone != nil {
+		select {
+		case err := <-c.wdone:
+			if err != nil {
+				ok = false
+			}
+		default:
+			// The response ended before the request body was all sent:
+			// the connection cannot be reused, and closing it unblocks a
+			// write to the backend. A writer waiting for the client's next
+			// bytes returns when they come (or the client leaves); the
+			// client gets the complete response first. A read deadline
+			// would unblock it sooner, but a deadline that fires after the
+			// body's end would hit the server's background read and
+			// cancel every later request of the client connection.
+			ok = false
+			c.close()
+			if !c.sent.reachedEnd.Load() {
+				_ = http.NewResponseController(c.w).Flush()
+			}
+			<-c.wdone
+		}
+	}
+	if ok && !c.closeAfter {
+		c.b.put(c)
+		return
+	}
+	c.close()
+}
+
+// upBody is an upstream response body; closing it releases its connection.
+type upBody struct {
+	rc io.ReadCloser
+	c  *upConn
+	// eof is set once rc returned io.EOF; failed once it returned another
+	// error.
+	eof, failed bool
+	done        bool
+}
+
+func (b *upBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	} else if err != nil {
+		b.failed = true
+	}
+	return n, err
+}
+
+// Close releases the connection: to the pool when the body was read to
+// its end, closed otherwise.
+func (b *upBody) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	if !b.eof || b.failed {
+		// net/http's body would otherwise read the rest to reuse the
+		// connection, which may be endless for a stream.
+		b.c.close()
+		b.c.finish(false)
+		// The connection is closed: the body cannot block any more.
+		_ = b.rc.Close()
+		return nil
+	}
+	err := b.rc.Close()
+	b.c.finish(err == nil)
+	return nil
+}
+
+// sentBody is a request body being sent to a backend; it tells when the
+// client's body has been read to its end.
+type sentBody struct {
+	rc         io.ReadCloser
+	reachedEnd atomic.Bool
+}
+
+func (b *sentBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil {
+		b.reachedEnd.Store(true)
+	}
+	return n, err
+}
+
+func (b *sentBody) Close() error { return b.rc.Close() }

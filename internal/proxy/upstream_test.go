@@ -1,0 +1,526 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// startCountingBackend starts an httptest backend that counts the
+// connections it accepts; configure, when not nil, adjusts its server
+// before it starts.
+func startCountingBackend(t testing.TB, h http.HandlerFunc, configure func(*http.Server)) (string, *atomic.Int64) {
+	t.Helper()
+	accepts := new(atomic.Int64)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			accepts.Add(1)
+		}
+	}
+	if configure != nil {
+		configure(srv.Config)
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), accepts
+}
+
+// waitIdle waits until nothing of release is in flight on p.
+func waitIdle(t testing.TB, p *Proxy, release string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if res := p.Drain(ctx, release); res.Cut != 0 {
+		t.Fatalf("drain: got %d cut, want 0", res.Cut)
+	}
+}
+
+func hello(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }
+
+func TestPoolReusesConnection(t *testing.T) {
+	addr, accepts := startCountingBackend(t, hello, nil)
+	p, url := startProxy(t, Options{})
+	b := addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	c := newClient(t)
+
+	for i := range 20 {
+		if status, body := get(t, c, url); status != http.StatusOK || body != "hello" {
+			t.Fatalf("request %d: got %d %q, want %d %q", i, status, body, http.StatusOK, "hello")
+		}
+	}
+	if got := accepts.Load(); got != 1 {
+		t.Errorf("backend accepts: got %d, want 1", got)
+	}
+	if got := b.idleConns(); got != 1 {
+		t.Errorf("idle conns: got %d, want 1", got)
+	}
+}
+
+// A backend whose keep-alive timeout is shorter than the proxy's closes
+// pooled connections under it; requests that meet such a connection are
+// sent again on a fresh one and never fail.
+func TestPoolBackendClosesIdleConns(t *testing.T) {
+	const backendIdle = 20 * time.Millisecond
+	addr, accepts := startCountingBackend(t, hello, func(s *http.Server) { s.IdleTimeout = backendIdle })
+	p, url := startProxy(t, Options{})
+	addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	c := newClient(t)
+
+	for i := range 200 {
+		if i%4 == 3 {
+			// Wait around the backend's timeout, on either side of it, so
+			// requests meet connections being closed or just closed.
+			time.Sleep(backendIdle - 5*time.Millisecond + time.Duration(i%10)*time.Millisecond)
+		}
+		if status, body := get(t, c, url); status != http.StatusOK || body != "hello" {
+			t.Fatalf("request %d: got %d %q, want %d %q", i, status, body, http.StatusOK, "hello")
+		}
+	}
+	if st := p.Stats()["r1"]; st.ConnErrors != 0 || st.Status5xx != 0 {
+		t.Errorf("stats: got %d conn errors and %d 5xx, want none", st.ConnErrors, st.Status5xx)
+	}
+	if got := accepts.Load(); got < 2 {
+		t.Errorf("backend accepts: got %d, want several (its idle timeout closed connections)", got)
+	}
+}
+
+// startOneShotBackend serves one keep-alive response per connection and
+// then closes it, without saying so: the proxy can only find out when it
+// reuses the connection.
+func startOneShotBackend(t testing.TB) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	accepts := new(atomic.Int64)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepts.Add(1)
+			wg.Go(func() {
+				defer conn.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+					return
+				}
+				io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return ln.Addr().String(), accepts
+}
+
+func TestPoolRetriesClosedIdleConnOnFreshDial(t *testing.T) {
+	addr, accepts := startOneShotBackend(t)
+	p, url := startProxy(t, Options{})
+	addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	c := newClient(t)
+
+	const n = 10
+	for i := range n {
+		if status, body := get(t, c, url); status != http.StatusOK || body != "hello" {
+			t.Fatalf("request %d: got %d %q, want %d %q", i, status, body, http.StatusOK, "hello")
+		}
+	}
+	if st := p.Stats()["r1"]; st.ConnErrors != 0 || st.Status5xx != 0 {
+		t.Errorf("stats: got %d conn errors and %d 5xx, want none", st.ConnErrors, st.Status5xx)
+	}
+	if got := accepts.Load(); got != n {
+		t.Errorf("backend accepts: got %d, want %d", got, n)
+	}
+}
+
+func TestPoolConnectionCloseNotReused(t *testing.T) {
+	addr, accepts := startCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "hello")
+	}, nil)
+	p, url := startProxy(t, Options{})
+	b := addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	c := newClient(t)
+
+	const n = 5
+	for i := range n {
+		if status, body := get(t, c, url); status != http.StatusOK || body != "hello" {
+			t.Fatalf("request %d: got %d %q, want %d %q", i, status, body, http.StatusOK, "hello")
+		}
+	}
+	if got := accepts.Load(); got != n {
+		t.Errorf("backend accepts: got %d, want %d", got, n)
+	}
+	if got := b.idleConns(); got != 0 {
+		t.Errorf("idle conns: got %d, want 0", got)
+	}
+}
+
+// A client that leaves in the middle of a download leaves the upstream
+// connection with an unread body: it must be closed, not pooled.
+func TestPoolClientGoneMidBodyClosesConn(t *testing.T) {
+	addr, accepts := startCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/small" {
+			io.WriteString(w, "hello")
+			return
+		}
+		chunk := make([]byte, 64<<10)
+		for range 256 { // 16 MiB, far more than the socket buffers hold
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}, nil)
+	p, url := startProxy(t, Options{})
+	b := addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	c := newClient(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/big", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET /big: %v", err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1000)); err != nil {
+		t.Fatalf("read start of body: %v", err)
+	}
+	// Closing an unfinished body closes the client's connection.
+	resp.Body.Close()
+	waitIdle(t, p, "r1")
+	if got := b.idleConns(); got != 0 {
+		t.Errorf("idle conns after the client left: got %d, want 0", got)
+	}
+	if status, body := get(t, c, url+"/small"); status != http.StatusOK || body != "hello" {
+		t.Fatalf("next request: got %d %q, want %d %q", status, body, http.StatusOK, "hello")
+	}
+	if got := accepts.Load(); got != 2 {
+		t.Errorf("backend accepts: got %d, want 2 (a new connection after the cut one)", got)
+	}
+	if st := p.Stats()["r1"]; st.ConnErrors != 0 {
+		t.Errorf("conn errors: got %d, want 0 (the client left)", st.ConnErrors)
+	}
+}
+
+func TestPoolBound(t *testing.T) {
+	const n, maxIdle = 5, 2
+	arrived := make(chan struct{}, n)
+	release := make(chan struct{})
+	addr, accepts := startCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, "hello")
+	}, nil)
+	p, url := startProxy(t, Options{MaxIdleConnsPerBackend: maxIdle})
+	b := addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	t.Cleanup(c.CloseIdleConnections)
+
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if status, body := get(t, c, url); status != http.StatusOK || body != "hello" {
+				t.Errorf("got %d %q, want %d %q", status, body, http.StatusOK, "hello")
+			}
+		})
+	}
+	for range n {
+		recv(t, arrived, "requests at the backend")
+	}
+	close(release)
+	wg.Wait()
+	if got := accepts.Load(); got != n {
+		t.Errorf("backend accepts: got %d, want %d", got, n)
+	}
+	if got := b.idleConns(); got != maxIdle {
+		t.Errorf("idle conns: got %d, want %d", got, maxIdle)
+	}
+}
+
+func TestPoolIdleTimeout(t *testing.T) {
+	addr, accepts := startCountingBackend(t, hello, nil)
+	const idle = time.Minute
+	p, url := startProxy(t, Options{IdleConnTimeout: idle})
+	b := addHealthy(p, "a", "r1", addr)
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.pool.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	advance := func(d time.Duration) {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+	}
+	p.SetActive("r1")
+	c := newClient(t)
+
+	steps := []struct {
+		wait        time.Duration
+		wantAccepts int64
+	}{
+		{0, 1},
+		{idle - time.Second, 1}, // still fresh: reused
+		{idle, 2},               // expired: closed, a new one dialled
+		{0, 2},
+	}
+	for i, s := range steps {
+		advance(s.wait)
+		if status, body := get(t, c, url); status != http.StatusOK || body != "hello" {
+			t.Fatalf("step %d: got %d %q, want %d %q", i, status, body, http.StatusOK, "hello")
+		}
+		if got := accepts.Load(); got != s.wantAccepts {
+			t.Errorf("step %d: backend accepts: got %d, want %d", i, got, s.wantAccepts)
+		}
+	}
+	if got := b.idleConns(); got != 1 {
+		t.Errorf("idle conns: got %d, want 1", got)
+	}
+}
+
+// A put evicts connections idle for too long from the bottom of the stack,
+// which take never reaches while the load stays low.
+func TestPoolPutEvictsStale(t *testing.T) {
+	addr, _ := startCountingBackend(t, hello, nil)
+	p := New(Options{IdleConnTimeout: time.Minute})
+	b := p.AddBackend(BackendSpec{ID: "a", Release: "r1", Addr: addr})
+	t.Cleanup(func() { p.RemoveBackend("a") })
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.pool.now = func() time.Time { return now }
+	ctx := context.Background()
+	for range 3 {
+		c, err := b.dial(ctx)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		b.put(c)
+	}
+	now = now.Add(2 * time.Minute)
+	c, err := b.dial(ctx)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	b.put(c)
+	if got := b.idleConns(); got != 1 {
+		t.Errorf("idle conns: got %d, want 1", got)
+	}
+}
+
+func TestPoolHeaderTimeoutGives504AndDropsConn(t *testing.T) {
+	unblock := make(chan struct{})
+	addr, accepts := startCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-unblock:
+			case <-r.Context().Done():
+			}
+		}
+		io.WriteString(w, "hello")
+	}, nil)
+	t.Cleanup(func() { close(unblock) })
+	p, url := startProxy(t, Options{ResponseHeaderTimeout: 50 * time.Millisecond})
+	addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	c := newClient(t)
+
+	if status, _ := get(t, c, url+"/slow"); status != http.StatusGatewayTimeout {
+		t.Errorf("slow: got %d, want %d", status, http.StatusGatewayTimeout)
+	}
+	if status, body := get(t, c, url); status != http.StatusOK || body != "hello" {
+		t.Errorf("next: got %d %q, want %d %q", status, body, http.StatusOK, "hello")
+	}
+	if got := accepts.Load(); got != 2 {
+		t.Errorf("backend accepts: got %d, want 2 (the timed-out connection is not reused)", got)
+	}
+}
+
+func TestPoolConcurrentRequests(t *testing.T) {
+	addr, accepts := startCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Query().Get("n"))
+	}, nil)
+	p, url := startProxy(t, Options{})
+	addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	const workers, each = 50, 20
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	t.Cleanup(c.CloseIdleConnections)
+
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Go(func() {
+			for i := range each {
+				want := strings.Repeat("x", g) + string(rune('a'+i))
+				status, body := get(t, c, url+"/?n="+want)
+				if status != http.StatusOK || body != want {
+					t.Errorf("worker %d request %d: got %d %q, want %d %q", g, i, status, body, http.StatusOK, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := accepts.Load(); got > workers {
+		t.Errorf("backend accepts: got %d, want at most %d", got, workers)
+	}
+	if st := p.Stats()["r1"]; st.Requests != workers*each || st.ConnErrors != 0 {
+		t.Errorf("stats: got %d requests and %d conn errors, want %d and 0", st.Requests, st.ConnErrors, workers*each)
+	}
+}
+
+func TestNoUserAgentAdded(t *testing.T) {
+	uas := make(chan []string, 2)
+	addr, _ := startCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		uas <- r.Header["User-Agent"]
+	}, nil)
+	p, url := startProxy(t, Options{})
+	addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	c := newClient(t)
+
+	for _, ua := range []string{"", "curl/8.0"} {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An empty value keeps the Go client from sending its own.
+		req.Header.Set("User-Agent", ua)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		resp.Body.Close()
+		got := recv(t, uas, "backend request")
+		switch {
+		case ua == "" && got != nil:
+			t.Errorf("User-Agent at the backend: got %q, want none", got)
+		case ua != "" && (len(got) != 1 || got[0] != ua):
+			t.Errorf("User-Agent at the backend: got %q, want %q", got, ua)
+		}
+	}
+}
+
+func TestWarmOpensIdleConns(t *testing.T) {
+	addr, accepts := startCountingBackend(t, hello, nil)
+	p, url := startProxy(t, Options{MaxIdleConnsPerBackend: 4})
+	b := addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+
+	b.Warm(10) // bounded by MaxIdleConnsPerBackend
+	b.warmWG.Wait()
+	if got := b.idleConns(); got != 4 {
+		t.Errorf("idle conns after warm-up: got %d, want 4", got)
+	}
+	if status, body := get(t, newClient(t), url); status != http.StatusOK || body != "hello" {
+		t.Errorf("got %d %q, want %d %q", status, body, http.StatusOK, "hello")
+	}
+	if got := accepts.Load(); got != 4 {
+		t.Errorf("backend accepts: got %d, want 4 (the request used a warm connection)", got)
+	}
+
+	p.RemoveBackend("a")
+	if got := b.idleConns(); got != 0 {
+		t.Errorf("idle conns after removal: got %d, want 0", got)
+	}
+	b.Warm(2)
+	b.warmWG.Wait()
+	if got := b.idleConns(); got != 0 {
+		t.Errorf("idle conns after warming a removed backend: got %d, want 0", got)
+	}
+}
+
+func TestWarmDeadBackendGivesUp(t *testing.T) {
+	p := New(Options{})
+	b := p.AddBackend(BackendSpec{ID: "a", Release: "r1", Addr: deadAddr(t)})
+	b.Warm(3)
+	b.warmWG.Wait()
+	if got := b.idleConns(); got != 0 {
+		t.Errorf("idle conns: got %d, want 0", got)
+	}
+}
+
+// A backend may answer before it has read the upload (a 413, say): the
+// answer reaches the client while the upload goes on, the upstream
+// connection is dropped, and the client connection keeps working.
+func TestPoolEarlyAnswerDuringUpload(t *testing.T) {
+	addr, _ := startCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			// Without full duplex the server would read the body before
+			// answering.
+			http.NewResponseController(w).EnableFullDuplex()
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			io.WriteString(w, "too big")
+			return
+		}
+		io.WriteString(w, "hello")
+	}, nil)
+	p, url := startProxy(t, Options{})
+	b := addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	c := newClient(t)
+
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(io.ErrClosedPipe) })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resps := make(chan *http.Response, 1)
+	go func() {
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Errorf("POST: %v", err)
+		}
+		resps <- resp
+	}()
+	if _, err := io.WriteString(pw, "part one"); err != nil {
+		t.Fatalf("write upload: %v", err)
+	}
+	resp := recv(t, resps, "response to the upload")
+	if resp == nil {
+		return
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(body) != "too big" || err != nil {
+		t.Errorf("upload: got %d %q (%v), want %d %q", resp.StatusCode, body, err, http.StatusRequestEntityTooLarge, "too big")
+	}
+	// The rest of the upload may go nowhere; the writer must still end.
+	io.WriteString(pw, "part two")
+	pw.Close()
+	waitIdle(t, p, "r1")
+	for i := range 3 {
+		if status, body := get(t, c, url); status != http.StatusOK || body != "hello" {
+			t.Errorf("request %d after the upload: got %d %q, want %d %q", i, status, body, http.StatusOK, "hello")
+		}
+	}
+	if got := b.idleConns(); got != 1 {
+		t.Errorf("idle conns: got %d, want 1", got)
+	}
+}
