@@ -1,5 +1,8 @@
 # cutover — build and test.
 GO ?= go
+# cutover ships as one static, pure-Go binary: SQLite is modernc.org/sqlite and
+# the Postgres parser of the migration lint runs as WebAssembly without cgo.
+export CGO_ENABLED ?= 0
 
 .PHONY: build test test-short bench demo
 

@@ -106,6 +106,8 @@ func Run(ctx context.Context, opts Options) error {
 	var stopOnce sync.Once
 	apiSrv := &http.Server{Handler: api.NewServer(eng, store, log, func() { stopOnce.Do(stop) }), ReadHeaderTimeout: 10 * time.Second}
 	proxySrv := px.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
+	hand := newHandoff()
+	hand.wrap(proxySrv)
 
 	errc := make(chan error, 3)
 	go func() { errc <- serve(proxySrv, proxyLn, "proxy") }()
@@ -129,7 +131,9 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("cutover shutting down; instances keep running for the next daemon")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// Finish requests in flight, then stop.
+	// Stop accepting, let clients leave their keep-alive connections, then
+	// finish the requests in flight and stop.
+	hand.drain(sctx, proxyLn, handoffGrace)
 	if err := proxySrv.Shutdown(sctx); err != nil {
 		log.Warn("proxy shutdown", "err", err)
 	}

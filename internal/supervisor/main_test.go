@@ -101,7 +101,7 @@ func runChild(mode string) {
 		}
 		st := inst.Status()
 		notify(fmt.Sprint("ready ", st.PID, " ", st.StartTime, " ", st.Port))
-		select {}
+		sleepForever()
 	case "stubborn":
 		// Ignores SIGTERM and has a child of its own in its process group.
 		signal.Ignore(syscall.SIGTERM)
@@ -111,10 +111,19 @@ func runChild(mode string) {
 			os.Exit(3)
 		}
 		notify(fmt.Sprint("ready ", os.Getpid(), " ", gc.Process.Pid))
-		select {}
+		sleepForever()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 		os.Exit(2)
+	}
+}
+
+// sleepForever blocks the child until it is killed. Not `select {}`: with
+// no other goroutine, a pure-Go (CGO_ENABLED=0) binary would die of
+// "all goroutines are asleep" at once.
+func sleepForever() {
+	for {
+		time.Sleep(time.Hour)
 	}
 }
 
