@@ -26,9 +26,9 @@ type managed struct {
 	id      string
 	release string
 	app     config.App
-	backend *proxy.Backend
 
-	mu      sync.Mutex // guards the fields below
+	mu      sync.Mutex     // guards the fields below
+	backend *proxy.Backend // nil until the process runs
 	inst    *supervisor.Instance
 	checker *health.Checker
 	stopChk context.CancelFunc
@@ -44,6 +44,13 @@ func (m *managed) status() supervisor.Status {
 		return supervisor.Status{Instance: m.id, Release: m.release}
 	}
 	return inst.Status()
+}
+
+// proxyBackend returns the instance's proxy backend, nil before it runs.
+func (m *managed) proxyBackend() *proxy.Backend {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.backend
 }
 
 func (m *managed) healthy() bool {
@@ -154,7 +161,10 @@ func (e *Engine) attach(m *managed, inst *supervisor.Instance, healthy bool) {
 	m.mu.Lock()
 	m.inst = inst
 	m.mu.Unlock()
-	m.backend = e.px.AddBackend(proxy.BackendSpec{ID: m.id, Release: m.release, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(st.Port))})
+	b := e.px.AddBackend(proxy.BackendSpec{ID: m.id, Release: m.release, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(st.Port))})
+	m.mu.Lock()
+	m.backend = b
+	m.mu.Unlock()
 	e.persist(st)
 	e.restartChecker(m, healthy)
 }
@@ -221,18 +231,15 @@ func (e *Engine) onInstanceChange(st supervisor.Status) {
 		return
 	}
 	// Crashed: no traffic until it is back and healthy again.
-	if m.backend != nil {
-		m.backend.SetHealthy(false)
+	if b := m.proxyBackend(); b != nil {
+		b.SetHealthy(false)
 	}
 	e.log.Warn("instance crashed", "instance", st.Instance, "pid", st.PID, "exit", st.LastExit, "restarts", st.Restarts)
 	select {
 	case m.crashed <- st.LastExit:
 	default:
 	}
-	m.mu.Lock()
-	hasBackend := m.backend != nil
-	m.mu.Unlock()
-	if hasBackend {
+	if m.proxyBackend() != nil {
 		e.restartChecker(m, false)
 	}
 }
@@ -263,8 +270,8 @@ func (e *Engine) stopInstances(ctx context.Context, ms []*managed) error {
 		}
 		inst := m.inst
 		m.mu.Unlock()
-		if m.backend != nil {
-			m.backend.SetHealthy(false)
+		if b := m.proxyBackend(); b != nil {
+			b.SetHealthy(false)
 		}
 		// Out of the routing table and its idle upstream connections
 		// closed before the stop signal: an idle connection that never

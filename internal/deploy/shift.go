@@ -268,15 +268,15 @@ func (e *Engine) drainInstances(ctx context.Context, ms []*managed) error {
 			m.stopChk()
 		}
 		m.mu.Unlock()
-		if m.backend != nil {
-			m.backend.SetHealthy(false)
+		if b := m.proxyBackend(); b != nil {
+			b.SetHealthy(false)
 		}
 	}
 	deadline := time.Now().Add(e.Config().Proxy.DrainTimeout.Duration)
 	for time.Now().Before(deadline) {
 		busy := false
 		for _, m := range ms {
-			if m.backend != nil && m.backend.InFlight() > 0 {
+			if b := m.proxyBackend(); b != nil && b.InFlight() > 0 {
 				busy = true
 			}
 		}
