@@ -127,6 +127,21 @@ func testMigrationsAcrossDeploys(t *testing.T, url, driver, dialect, dsn string)
 		t.Errorf("after the refused deploy %q serves, want v2", v)
 	}
 
+	// While a release in preview runs beside the live one, `migrate
+	// contract` refuses: contract migrations are for when old code is gone.
+	if res, err := e.client.Deploy(context.Background(), deploy.Request{Source: v3, Preview: true}, nil); err != nil || res.Type != "preview" {
+		t.Fatalf("preview of v3: %+v %v", res, err)
+	}
+	if _, stderr, code := e.run("migrate", "contract"); code != 1 || !strings.Contains(stderr, "contract migrations") {
+		t.Errorf("migrate contract beside a preview: exit %d, %q; want refused", code, stderr)
+	}
+	if _, _, code := e.run("abort"); code != 0 {
+		t.Fatalf("abort the preview: exit %d", code)
+	}
+	if got := columns(); got != "id,name,email" {
+		t.Errorf("the refused contract changed the schema: %q", got)
+	}
+
 	if _, _, err := e.deploy(deploy.Request{Source: v3}); err != nil {
 		t.Fatalf("deploy v3: %v", err)
 	}
