@@ -1,11 +1,7 @@
 package daemon
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 
 	"github.com/cutover/cutover/internal/demoapp"
@@ -17,14 +13,7 @@ const appEnv = "CUTOVER_DAEMON_TEST_APP"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(appEnv) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		err := demoapp.Run(ctx, os.Stdout, os.Stderr)
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(demoapp.Main())
 	}
 	os.Exit(m.Run())
 }

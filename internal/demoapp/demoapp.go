@@ -32,8 +32,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -170,4 +172,17 @@ func (a *app) closeSockets() {
 		_ = c.Close()
 	}
 	a.wsWG.Wait()
+}
+
+// Main runs the demo app as the whole job of a process — until SIGTERM or
+// SIGINT, then a graceful shutdown — and returns the exit status. Test
+// binaries that double as the app under deploy call it from TestMain.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := Run(ctx, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }

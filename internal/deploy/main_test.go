@@ -1,14 +1,11 @@
 package deploy
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/cutover/cutover/internal/demoapp"
@@ -46,13 +43,7 @@ func runApp() int {
 			return 1
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := demoapp.Run(ctx, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
+	return demoapp.Main()
 }
 
 // bootNumber counts this boot among the boots of the release in the
