@@ -39,10 +39,19 @@ func (r *Run) preview(ctx context.Context, newID string) (string, error) {
 	case ActionPromote:
 		return "promoted", nil
 	case ActionAbort:
-		return "", fmt.Errorf("preview of %s aborted by the operator; %s kept serving: %w", newID, orNone(r.from), ErrAborted)
+		return "", fmt.Errorf("preview of %s %s; %s kept serving: %w", newID, abortedBy(ctx), orNone(r.from), ErrAborted)
 	default:
 		return "", fmt.Errorf("preview of %s expired after deploy.preview_timeout (%s) without `cutover promote`: %w", newID, cfg.Deploy.PreviewTimeout.Duration, ErrAborted)
 	}
+}
+
+// abortedBy says who stopped a rollout: the operator, or the daemon
+// shutting down (wait reports both as ActionAbort).
+func abortedBy(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return "aborted because the daemon is stopping"
+	}
+	return "aborted by the operator"
 }
 
 func orNone(release string) string {
@@ -86,7 +95,7 @@ func (r *Run) canary(ctx context.Context, newID string) error {
 			for attempt := 0; ; attempt++ {
 				switch r.wait(ctx, stepTime, early) {
 				case ActionAbort:
-					return "", r.backTo(ctx, old, fmt.Errorf("canary %d%%: aborted by the operator", pct))
+					return "", r.backTo(ctx, old, fmt.Errorf("canary %d%%: %s", pct, abortedBy(ctx)))
 				case ActionPromote:
 					promoted = true
 					return fmt.Sprintf("%d%%: promoted by the operator, skipping to 100%%", pct), nil
@@ -152,7 +161,7 @@ func (r *Run) watch(ctx context.Context, newID string, d time.Duration) (string,
 	case ActionPromote:
 		return "ended early by the operator", nil
 	case ActionAbort:
-		reason = "aborted by the operator during the watch"
+		reason = abortedBy(ctx) + " during the watch"
 	default:
 		reason = "watch: " + failed.Reason
 	}
@@ -217,7 +226,7 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 		if moved < n {
 			switch r.checkpoint(ctx) { // a pause or an operator's word between batches
 			case ActionAbort:
-				return r.rollingBack(ctx, newID, fmt.Errorf("aborted by the operator after batch %d/%d", k, total))
+				return r.rollingBack(ctx, newID, fmt.Errorf("%s after batch %d/%d", abortedBy(ctx), k, total))
 			case ActionPromote:
 				r.info("promoted: moving the remaining instances at once")
 				batch = n
