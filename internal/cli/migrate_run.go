@@ -89,27 +89,13 @@ migrations must be applied first.`
 				return err
 			}
 		}
-		r, set, err := t.open(cmd.Context(), dryRun)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		if dryRun {
-			ms, err := r.Pending(cmd.Context(), set, phase)
-			if err != nil {
-				return err
-			}
-			printPlan(g.stdout, "apply", ms, false)
-			return nil
-		}
-		res, err := r.Up(cmd.Context(), set, phase, printEvent(g.stdout))
-		if err != nil {
-			return err
-		}
-		if len(res.Done) == 0 {
-			fmt.Fprintf(g.stdout, "no pending %s migrations\n", phase)
-		}
-		return nil
+		return runOrPlan(cmd.Context(), g, t, dryRun, false, fmt.Sprintf("no pending %s migrations", phase),
+			func(ctx context.Context, r *migrate.Runner, set *migrate.Set) ([]*migrate.Migration, error) {
+				return r.Pending(ctx, set, phase)
+			},
+			func(ctx context.Context, r *migrate.Runner, set *migrate.Set) (migrate.Result, error) {
+				return r.Up(ctx, set, phase, printEvent(g.stdout))
+			})
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and the SQL without changing anything")
 	if phase == migrate.Contract {
@@ -177,30 +163,49 @@ version row, unless it is no-transaction.`,
 			if err != nil {
 				return err
 			}
-			r, set, err := t.open(cmd.Context(), dryRun)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			if dryRun {
-				ms, err := r.PlanDown(cmd.Context(), set, target)
-				if err != nil {
-					return err
-				}
-				printPlan(g.stdout, "undo", ms, true)
-				return nil
-			}
-			res, err := r.Down(cmd.Context(), set, target, printEvent(g.stdout))
-			if err != nil {
-				return err
-			}
-			if len(res.Done) == 0 {
-				fmt.Fprintln(g.stdout, "nothing to undo")
-			}
-			return nil
+			return runOrPlan(cmd.Context(), g, t, dryRun, true, "nothing to undo",
+				func(ctx context.Context, r *migrate.Runner, set *migrate.Set) ([]*migrate.Migration, error) {
+					return r.PlanDown(ctx, set, target)
+				},
+				func(ctx context.Context, r *migrate.Runner, set *migrate.Set) (migrate.Result, error) {
+					return r.Down(ctx, set, target, printEvent(g.stdout))
+				})
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and the SQL without changing anything")
 	cmd.Flags().StringVar(&to, "to", "", "undo every applied migration with an id above this one (0: all)")
 	return cmd
+}
+
+// runOrPlan opens the migrations of t and either prints the plan and its
+// SQL (dryRun, without writing anything) or runs it, saying none when
+// nothing was to do. down selects the down scripts in the plan.
+func runOrPlan(ctx context.Context, g *globals, t migrateTarget, dryRun, down bool, none string,
+	plan func(context.Context, *migrate.Runner, *migrate.Set) ([]*migrate.Migration, error),
+	run func(context.Context, *migrate.Runner, *migrate.Set) (migrate.Result, error)) error {
+	r, set, err := t.open(ctx, dryRun)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if dryRun {
+		ms, err := plan(ctx, r, set)
+		if err != nil {
+			return err
+		}
+		verb := "apply"
+		if down {
+			verb = "undo"
+		}
+		printPlan(g.stdout, verb, ms, down)
+		return nil
+	}
+	res, err := run(ctx, r, set)
+	if err != nil {
+		return err
+	}
+	if len(res.Done) == 0 {
+		fmt.Fprintln(g.stdout, none)
+	}
+	return nil
 }
