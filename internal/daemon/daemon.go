@@ -26,6 +26,7 @@ import (
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/h1"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -112,10 +113,9 @@ func Run(ctx context.Context, opts Options) error {
 	errc := make(chan error, 3)
 	go func() { errc <- serve(proxySrv, proxyLn, "proxy") }()
 	go func() { errc <- serve(apiSrv, apiLn, "api") }()
-	var previewSrv *http.Server
+	var previewSrv *h1.Server
 	if previewLn != nil {
-		previewSrv = &http.Server{Handler: px.PreviewHandler(), ReadHeaderTimeout: cfg.Proxy.ReadHeaderTimeout.Duration,
-			IdleTimeout: cfg.Proxy.IdleTimeout.Duration}
+		previewSrv = px.NewPreviewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
 		go func() { errc <- serve(previewSrv, previewLn, "preview") }()
 	}
 	log.Info("cutover serving", "app", cfg.App.Name, "proxy", proxyLn.Addr().String(), "api", cfg.SocketPath())
@@ -149,7 +149,7 @@ func Run(ctx context.Context, opts Options) error {
 	return runErr
 }
 
-func serve(srv *http.Server, ln net.Listener, name string) error {
+func serve(srv interface{ Serve(net.Listener) error }, ln net.Listener, name string) error {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("%s server: %w", name, err)
 	}

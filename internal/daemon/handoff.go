@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cutover/cutover/internal/h1"
 )
 
 // handoffGrace is how long a stopping daemon keeps answering on the
@@ -16,7 +18,7 @@ const handoffGrace = 2 * time.Second
 
 // handoff lets a daemon stop without racing its keep-alive clients.
 //
-// http.Server.Shutdown closes idle keep-alive connections at once; a client
+// A server's Shutdown closes idle keep-alive connections at once; a client
 // that sends its next request at that instant reads EOF, and not every
 // client retries. A handoff instead first stops accepting (with socket
 // activation the next daemon accepts from the same socket), then answers
@@ -35,7 +37,7 @@ func newHandoff() *handoff {
 }
 
 // wrap installs the handoff on srv: its handler and its ConnState hook.
-func (h *handoff) wrap(srv *http.Server) {
+func (h *handoff) wrap(srv *h1.Server) {
 	next := srv.Handler
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.closing.Load() {

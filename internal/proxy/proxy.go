@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cutover/cutover/internal/h1"
 )
 
 // Defaults applied by New to zero fields of Options.
@@ -166,20 +168,27 @@ func newIDPrefix() string {
 	return hex.EncodeToString(b[:]) + "-"
 }
 
-// NewServer returns an *http.Server serving p, with timeouts against slow
-// clients: readHeaderTimeout bounds reading a request's headers and
-// idleTimeout how long a keep-alive client connection may sit idle. There
-// is no WriteTimeout or ReadTimeout so that streams, long uploads and
-// websockets can last. The server speaks HTTP/1.1 only. The caller sets
-// Addr (or uses Serve with its own listener).
-func (p *Proxy) NewServer(readHeaderTimeout, idleTimeout time.Duration) *http.Server {
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	return &http.Server{
-		Handler:           p,
+// NewServer returns the server of the proxy listener: an *h1.Server
+// serving p, with timeouts against slow clients: readHeaderTimeout bounds
+// reading a request's headers and idleTimeout how long a keep-alive client
+// connection may sit idle. There is no bound on reading a body or writing
+// an answer, so that streams, long uploads and websockets can last. It
+// speaks HTTP/1.x only.
+func (p *Proxy) NewServer(readHeaderTimeout, idleTimeout time.Duration) *h1.Server {
+	return p.newServer(p, readHeaderTimeout, idleTimeout)
+}
+
+// NewPreviewServer is NewServer for the preview listener: every request
+// goes to the release in preview (PreviewHandler).
+func (p *Proxy) NewPreviewServer(readHeaderTimeout, idleTimeout time.Duration) *h1.Server {
+	return p.newServer(p.PreviewHandler(), readHeaderTimeout, idleTimeout)
+}
+
+func (p *Proxy) newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration) *h1.Server {
+	return &h1.Server{
+		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
-		Protocols:         &protos,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
 }

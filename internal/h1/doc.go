@@ -1,0 +1,44 @@
+// Package h1 is the HTTP/1.1 server of cutover's proxy listeners.
+//
+// Every request of the app passes through it, so it is built for the cost
+// per request, on top of net/http's own parser: http.ReadRequest reads each
+// request's line and headers and frames its body (Content-Length, chunked,
+// the Transfer-Encoding / Content-Length conflicts and header validation
+// that defend against request smuggling), so that no framing is written
+// here. What the package adds is the connection loop and a small
+// http.ResponseWriter, which differ from net/http's server where it costs:
+//
+//   - The handler runs on the connection's goroutine and nothing else reads
+//     the connection while it runs. net/http starts a goroutine per request
+//     that reads ahead to learn when the client leaves, which costs a
+//     goroutine, a read that finds nothing and an interrupted deadline per
+//     request. Here a request whose body has been read is watched that way
+//     only once it has run for 20 ms (clientGoneDelay): a fast answer never
+//     pays for it, a long poll or a held request still has its context
+//     canceled when the client leaves.
+//   - The status line and headers are written into the connection's buffer
+//     directly, without the copy of the header map net/http makes; the
+//     write buffer comes from a pool per response and the response writer
+//     and its header map are reused from one request of a connection to
+//     the next.
+//   - A handler may read the request body while it writes the response
+//     (full duplex) always.
+//
+// The server checks what net/http's server adds to http.ReadRequest:
+// HTTP/1.x only (505), a Host for HTTP/1.1 and a valid one (400), headers
+// within MaxHeaderBytes (431), known transfer codings (501), Expect (417
+// for anything but 100-continue, which is answered when the handler first
+// reads the body). An empty Host header is refused like a missing one.
+// Request.Context is canceled when the handler returns or the client
+// leaves; it carries no values (no http.ServerContextKey).
+//
+// Responses: a Content-Length set by the handler is used and enforced; a
+// body without one is chunked (HTTP/1.1) or delimited by closing the
+// connection (HTTP/1.0); no Content-Type is guessed from the body; a Date
+// header is added when the handler set none. Trailers are declared with a
+// Trailer header or set with http.TrailerPrefix, as with net/http.
+// Flush, Hijack and http.ResponseController (flush, deadlines, full
+// duplex) work as with net/http; a panic with http.ErrAbortHandler closes
+// the connection after what was written, so a client sees a body cut short
+// as such.
+package h1
