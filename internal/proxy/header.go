@@ -114,7 +114,8 @@ func outgoing(r *http.Request, idv []string, addr string) *http.Request {
 	o.url.Scheme = "http"
 	o.url.Host = addr
 	out.URL = &o.url
-	out.RequestURI = ""
+	// RequestURI keeps the client's request target: writeRequest sends an
+	// origin-form target as it came (Request.Write ignores the field).
 	out.Close = false
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	if r.ContentLength == 0 {

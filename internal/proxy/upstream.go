@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -405,20 +406,87 @@ func (c *upConn) writeBody(out *http.Request) {
 	c.wdone <- c.writeRequest(out)
 }
 
-// writeRequest writes out, body included, with net/http's own writer:
-// its framing, and header values with their line breaks made spaces (the
-// header fields themselves were validated by the server that read the
-// client's request).
+// writeRequest writes out, body included. A bodiless request whose
+// target is in origin form ("/path?query", as browsers send) is written
+// by writeBodiless; any other with net/http's own writer: its framing,
+// and header values with their line breaks made spaces (the header fields
+// themselves were validated by the server that read the client's request).
 func (c *upConn) writeRequest(out *http.Request) error {
 	bw := upWriters.Get().(*bufio.Writer)
 	bw.Reset(c)
-	err := out.Write(bw)
+	var err error
+	if !writeBodiless(bw, out) {
+		err = out.Write(bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}
 	bw.Reset(nil)
 	upWriters.Put(bw)
 	return err
+}
+
+// writeBodiless writes out, which must have no body, and reports true;
+// or writes nothing and reports false when out is not a bodiless
+// request in origin form with an ASCII Host. It writes what
+// (*http.Request).Write would, without its allocations: the request line
+// with the client's own target, Host, the header fields (but the framing
+// ones, and with line breaks in values made spaces), "Content-Length: 0"
+// for the methods that expect a body.
+func writeBodiless(bw *bufio.Writer, out *http.Request) bool {
+	uri, host := out.RequestURI, out.Host
+	if out.Body != nil || out.Close || uri == "" || uri[0] != '/' || host == "" || !isASCII(host) {
+		return false
+	}
+	bw.WriteString(out.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	for k, vv := range out.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			writeHeaderValue(bw, v)
+			bw.WriteString("\r\n")
+		}
+	}
+	switch out.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	bw.WriteString("\r\n")
+	return true
+}
+
+// writeHeaderValue writes v with CR and LF made spaces, as net/http does.
+func writeHeaderValue(bw *bufio.Writer, v string) {
+	for {
+		i := strings.IndexAny(v, "\r\n")
+		if i < 0 {
+			bw.WriteString(v)
+			return
+		}
+		bw.WriteString(v[:i])
+		bw.WriteByte(' ')
+		v = v[i+1:]
+	}
+}
+
+// isASCII reports whether s has only ASCII bytes (a Host net/http would
+// send as is, without Punycode).
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // finish ends the current exchange: the connection goes back to the pool
