@@ -28,12 +28,12 @@ const handoffGrace = 2 * time.Second
 type handoff struct {
 	closing atomic.Bool
 	mu      sync.Mutex
-	conns   map[net.Conn]http.ConnState // open client connections
-	changed chan struct{}               // closed and replaced on each change
+	conns   map[net.Conn]struct{} // open client connections
+	changed chan struct{}         // closed and replaced on each change
 }
 
 func newHandoff() *handoff {
-	return &handoff{conns: map[net.Conn]http.ConnState{}, changed: make(chan struct{})}
+	return &handoff{conns: map[net.Conn]struct{}{}, changed: make(chan struct{})}
 }
 
 // wrap installs the handoff on srv: its handler and its ConnState hook.
@@ -46,11 +46,16 @@ func (h *handoff) wrap(srv *h1.Server) {
 		next.ServeHTTP(w, r)
 	})
 	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateActive || st == http.StateIdle {
+			// Only whether a connection is open matters: a connection
+			// going between requests costs no lock.
+			return
+		}
 		h.mu.Lock()
 		if st == http.StateClosed || st == http.StateHijacked {
 			delete(h.conns, c)
 		} else {
-			h.conns[c] = st
+			h.conns[c] = struct{}{}
 		}
 		close(h.changed)
 		h.changed = make(chan struct{})

@@ -2,7 +2,7 @@ package h1
 
 import (
 	"bufio"
-	"context"
+	"bytes"
 	"errors"
 	"io"
 	"math"
@@ -47,6 +47,10 @@ type conn struct {
 	lastMethod string
 	// hijacked is set once a handler took the connection over.
 	hijacked bool
+	// rdl is the read deadline the connection's goroutine set last;
+	// rdlKnown is false when something else may have changed it since.
+	rdl      time.Time
+	rdlKnown bool
 
 	// Watching for the client leaving while a handler runs (see arm).
 	watchMu sync.Mutex
@@ -54,12 +58,14 @@ type conn struct {
 	watch *time.Timer
 	// armed is set while the current request may be watched.
 	armed bool
+	// watched is set once watchClient changed the read deadline.
+	watched bool
 	// watching is set while watchClient reads; watchDone is closed when it
 	// stops; aborted is set when the read was interrupted on purpose.
 	watching, aborted bool
 	watchDone         chan struct{}
-	// cancel ends the current request's context.
-	cancel context.CancelFunc
+	// ctx is the current request's context, nil between requests.
+	ctx *requestContext
 	// gone is set when the client was seen closing the connection.
 	gone bool
 }
@@ -92,7 +98,12 @@ func (l *limitReader) Read(p []byte) (int, error) {
 }
 
 func (c *conn) setState(st http.ConnState) {
-	c.state.Store(time.Now().Unix()<<8 | int64(st))
+	var since int64
+	if st == http.StateNew {
+		// Only the time of a new connection is of use (to Shutdown).
+		since = time.Now().Unix()
+	}
+	c.state.Store(since<<8 | int64(st))
 	if hook := c.s.ConnState; hook != nil {
 		hook(c.rwc, st)
 	}
@@ -109,12 +120,51 @@ func (c *conn) setReadTimeout(d time.Duration) {
 	if d > 0 {
 		t = time.Now().Add(d)
 	}
+	c.setReadDeadline(t)
+}
+
+// setReadDeadline sets the connection's read deadline and remembers it.
+func (c *conn) setReadDeadline(t time.Time) {
 	// A failure means the connection is closed; the read reports it.
 	_ = c.rwc.SetReadDeadline(t)
+	c.rdl, c.rdlKnown = t, true
 }
+
+// setWaitTimeout sets the read deadline d from now for the wait for a
+// request, unless the deadline already set is at most d/16 (and at most
+// a second) earlier: a connection answering request after request then
+// does not move its deadline each time.
+func (c *conn) setWaitTimeout(d time.Duration) {
+	if d <= 0 {
+		if !c.rdlKnown || !c.rdl.IsZero() {
+			c.setReadDeadline(time.Time{})
+		}
+		return
+	}
+	want := time.Now().Add(d)
+	slack := min(d/16, time.Second)
+	if c.rdlKnown && !c.rdl.IsZero() && !c.rdl.After(want) && !c.rdl.Before(want.Add(-slack)) {
+		return
+	}
+	c.setReadDeadline(want)
+}
+
+// headerBuffered reports whether br holds the end of a request's header
+// block already, so reading the headers cannot wait on the client.
+func headerBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, crlfcrlf)
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
 
 // serve reads requests from the connection and answers them, one at a
 // time, until the connection ends or one of its requests asks to close it.
+//
+// Read deadlines: the wait for a request is bounded by IdleTimeout
+// (ReadHeaderTimeout for the first), its line and headers by
+// ReadHeaderTimeout from their first byte (unless they came in whole with
+// it), its body by nothing.
 func (c *conn) serve() {
 	s := c.s
 	s.add(c)
@@ -133,14 +183,14 @@ func (c *conn) serve() {
 			if first {
 				c.setReadTimeout(s.ReadHeaderTimeout)
 			} else {
-				c.setReadTimeout(s.idleTimeout())
+				c.setWaitTimeout(s.idleTimeout())
 			}
 			if _, err := c.br.Peek(1); err != nil {
 				return
 			}
 		}
 		c.setState(http.StateActive)
-		if !first || c.br.Buffered() > 0 {
+		if !first && s.ReadHeaderTimeout > 0 && !headerBuffered(c.br) {
 			c.setReadTimeout(s.ReadHeaderTimeout)
 		}
 		first = false
@@ -149,6 +199,10 @@ func (c *conn) serve() {
 		if err != nil {
 			c.refuse(err)
 			return
+		}
+		if req.Body != http.NoBody && req.Body != nil {
+			// The body may take its time: a long upload, a stream.
+			c.setReadDeadline(time.Time{})
 		}
 		if !c.handle(handler, req) {
 			return
@@ -162,11 +216,11 @@ func (c *conn) end() {
 	if v := recover(); v != nil {
 		c.s.panicked(c, v)
 		c.watchMu.Lock()
-		cancel := c.cancel
+		ctx := c.ctx
 		c.watchMu.Unlock()
 		c.disarm()
-		if cancel != nil {
-			cancel()
+		if ctx != nil {
+			ctx.cancel()
 		}
 		// What the handler wrote so far goes out; a body cut short is
 		// then seen as such by the client.
@@ -324,9 +378,9 @@ func (c *conn) handle(handler http.Handler, req *http.Request) bool {
 			return false
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := newRequestContext()
 	c.watchMu.Lock()
-	c.cancel = cancel
+	c.ctx = ctx
 	c.watchMu.Unlock()
 	req = req.WithContext(ctx)
 	if req.Body == http.NoBody || req.Body == nil {
@@ -338,7 +392,7 @@ func (c *conn) handle(handler http.Handler, req *http.Request) bool {
 	}
 	handler.ServeHTTP(w, req)
 	c.disarm()
-	cancel()
+	ctx.cancel()
 	if c.hijacked {
 		return false
 	}
@@ -356,7 +410,7 @@ func (c *conn) handle(handler http.Handler, req *http.Request) bool {
 func (c *conn) arm() {
 	c.watchMu.Lock()
 	defer c.watchMu.Unlock()
-	if c.cancel == nil {
+	if c.ctx == nil {
 		return
 	}
 	c.armed = true
@@ -378,6 +432,7 @@ func (c *conn) watchClient() {
 		return
 	}
 	c.watching = true
+	c.watched = true
 	c.watchDone = make(chan struct{})
 	// The header deadline may still be set; the watch has none.
 	_ = c.rwc.SetReadDeadline(time.Time{})
@@ -389,7 +444,7 @@ func (c *conn) watchClient() {
 	c.watchMu.Lock()
 	if err != nil && !c.aborted {
 		c.gone = true
-		c.cancel()
+		c.ctx.cancel()
 	}
 	c.watching = false
 	close(c.watchDone)
@@ -400,7 +455,11 @@ func (c *conn) watchClient() {
 func (c *conn) disarm() {
 	c.watchMu.Lock()
 	c.armed = false
-	c.cancel = nil
+	c.ctx = nil
+	if c.watched {
+		c.watched = false
+		c.rdlKnown = false
+	}
 	if c.watch != nil {
 		c.watch.Stop()
 	}

@@ -355,6 +355,9 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	c.hijacked = true
+	// As with net/http, the handler gets a connection without a read
+	// deadline.
+	_ = c.rwc.SetReadDeadline(time.Time{})
 	// The reader keeps what the server read ahead of the handler.
 	rw := bufio.NewReadWriter(c.br, w.bw)
 	c.br = nil
@@ -364,7 +367,10 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c.rwc, rw, nil
 }
 
-func (w *response) SetReadDeadline(t time.Time) error  { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.rdlKnown = false
+	return w.c.rwc.SetReadDeadline(t)
+}
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
 
 // EnableFullDuplex reports success: the server always lets a handler read

@@ -31,6 +31,12 @@ import (
 // such a connection before any response byte is sent again on a fresh one,
 // as net/http does (golang.org/issue/4677).
 
+// afterFuncer is a context that runs a function when it is canceled,
+// with context.AfterFunc's contract.
+type afterFuncer interface {
+	AfterFunc(func()) (stop func() bool)
+}
+
 // max1xxResponses bounds the informational responses skipped before the
 // final one, as net/http does.
 const max1xxResponses = 5
@@ -329,7 +335,13 @@ func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.
 	}
 	// The client going away ends the exchange: closing the connection
 	// unblocks whatever is waiting on the backend.
-	c.stop = context.AfterFunc(ctx, c.closeFn)
+	if af, ok := ctx.(afterFuncer); ok {
+		// The proxy server's request contexts (h1) register the hook
+		// without the allocations and locking of context.AfterFunc.
+		c.stop = af.AfterFunc(c.closeFn)
+	} else {
+		c.stop = context.AfterFunc(ctx, c.closeFn)
+	}
 	if out.Body == nil {
 		if err := c.writeRequest(out); err != nil {
 			c.finish(false)
