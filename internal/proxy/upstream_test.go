@@ -129,8 +129,63 @@ func startOneShotBackend(t testing.TB) (string, *atomic.Int64) {
 	return ln.Addr().String(), accepts
 }
 
+// startHalfClosingBackend is startOneShotBackend with a lingering close:
+// after its answer it shuts down its sending side and goes on reading
+// (as Apache does for a while), so no reset tells the proxy the
+// connection is dead.
+func startHalfClosingBackend(t testing.TB) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	accepts := new(atomic.Int64)
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepts.Add(1)
+			wg.Go(func() {
+				defer conn.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+					return
+				}
+				io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+				conn.(*net.TCPConn).CloseWrite()
+				go func() {
+					<-done
+					conn.Close()
+				}()
+				io.Copy(io.Discard, conn)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		close(done)
+		wg.Wait()
+	})
+	return ln.Addr().String(), accepts
+}
+
 func TestPoolRetriesClosedIdleConnOnFreshDial(t *testing.T) {
-	addr, accepts := startOneShotBackend(t)
+	for _, tc := range []struct {
+		name  string
+		start func(testing.TB) (string, *atomic.Int64)
+	}{
+		{"closed", startOneShotBackend},
+		{"half-closed", startHalfClosingBackend},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testPoolRetriesClosedIdleConn(t, tc.start) })
+	}
+}
+
+func testPoolRetriesClosedIdleConn(t *testing.T, start func(testing.TB) (string, *atomic.Int64)) {
+	addr, accepts := start(t)
 	p, url := startProxy(t, Options{})
 	addHealthy(p, "a", "r1", addr)
 	p.SetActive("r1")
@@ -138,8 +193,17 @@ func TestPoolRetriesClosedIdleConnOnFreshDial(t *testing.T) {
 
 	const n = 10
 	for i := range n {
+		if i > 0 {
+			// Let the backend's close reach the proxy while the
+			// connection is idle.
+			time.Sleep(10 * time.Millisecond)
+		}
+		begin := time.Now()
 		if status, body := get(t, c, url); status != http.StatusOK || body != "hello" {
 			t.Fatalf("request %d: got %d %q, want %d %q", i, status, body, http.StatusOK, "hello")
+		}
+		if d := time.Since(begin); d > 2*time.Second {
+			t.Fatalf("request %d took %v: the dead connection was not noticed", i, d)
 		}
 	}
 	if st := p.Stats()["r1"]; st.ConnErrors != 0 || st.Status5xx != 0 {
