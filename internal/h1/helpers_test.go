@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -16,6 +18,20 @@ import (
 	"testing"
 	"time"
 )
+
+// runBugs runs the tests of known h1 bugs instead of skipping them:
+//
+//	go test ./internal/h1 -run TestName -args -h1.bugs
+var runBugs = flag.Bool("h1.bugs", false, "run the tests of known h1 bugs instead of skipping them")
+
+// skipBug skips a test that shows a known h1 bug, unless -h1.bugs is set.
+func skipBug(t testing.TB, desc string) {
+	t.Helper()
+	if !*runBugs {
+		t.Skip("BUG: " + desc)
+	}
+	t.Logf("known bug (running because of -h1.bugs): %s", desc)
+}
 
 // ioTimeout bounds every network exchange of a test: nothing a test waits
 // for on a loopback connection should take anywhere near that long.
@@ -33,11 +49,15 @@ func listen(t testing.TB) net.Listener {
 
 // startH1 serves s on a new loopback listener until the test ends, and
 // returns the listener's address. At the end Serve must have returned
-// ErrServerClosed.
+// ErrServerClosed. The handler is wrapped to answer the probes of
+// expectOpen itself.
 func startH1(t testing.TB, s *Server) string {
 	t.Helper()
 	if s.ErrorLog == nil {
 		s.ErrorLog = log.New(io.Discard, "", 0)
+	}
+	if s.Handler != nil {
+		s.Handler = answerProbes(s.Handler)
 	}
 	ln := listen(t)
 	done := make(chan error, 1)
@@ -56,11 +76,33 @@ func startH1(t testing.TB, s *Server) string {
 	return ln.Addr().String()
 }
 
+// probePath is the path of expectOpen's probes.
+const probePath = "/probe"
+
+// answerProbes answers expectOpen's probes with 200 "probe" and passes
+// every other request to h.
+func answerProbes(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == probePath {
+			w.Header().Set("Content-Length", "5")
+			_, _ = io.WriteString(w, "probe")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // startStd serves h with net/http's server, configured like the h1 server
 // it is compared with, on a new loopback listener until the test ends.
 func startStd(t testing.TB, h http.Handler, maxHeaderBytes int) string {
 	t.Helper()
-	s := &http.Server{Handler: h, MaxHeaderBytes: maxHeaderBytes, ErrorLog: log.New(io.Discard, "", 0)}
+	return startStdServer(t, &http.Server{Handler: h, MaxHeaderBytes: maxHeaderBytes})
+}
+
+// startStdServer serves s on a new loopback listener until the test ends.
+func startStdServer(t testing.TB, s *http.Server) string {
+	t.Helper()
+	s.ErrorLog = log.New(io.Discard, "", 0)
 	ln := listen(t)
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(func() { _ = s.Close() })
@@ -145,20 +187,20 @@ func (c *client) expectClosed(what string) {
 	}
 }
 
-// expectOpen checks that the connection still serves requests: a GET /probe
-// is answered 200.
+// expectOpen checks that the connection still serves requests: a GET of
+// probePath is answered 200 "probe" (see answerProbes).
 func (c *client) expectOpen(what string) {
 	c.t.Helper()
-	const probe = "GET /probe HTTP/1.1\r\nHost: probe\r\n\r\n"
+	const probe = "GET " + probePath + " HTTP/1.1\r\nHost: probe\r\n\r\n"
 	if _, err := io.WriteString(c.c, probe); err != nil {
 		c.t.Fatalf("%s: the connection should still be open; writing a probe failed: %v", what, err)
 	}
-	resp, _, err := c.response("GET")
+	resp, body, err := c.response("GET")
 	if err != nil {
 		c.t.Fatalf("%s: the connection should still be open; the probe request got %v", what, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		c.t.Fatalf("%s: the probe request got %s, want 200", what, resp.Status)
+	if resp.StatusCode != http.StatusOK || body != "probe" {
+		c.t.Fatalf("%s: the probe request got %s %q, want 200 \"probe\"", what, resp.Status, body)
 	}
 }
 
@@ -288,10 +330,39 @@ func ctxCanceledWithin(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// headerLines returns the raw header block of the first response in raw.
+// ctxCanceledWithinChan reports whether ch is closed within d.
+func ctxCanceledWithinChan(ch <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// headerBlock returns the raw header block of the first response in raw.
 func headerBlock(raw string) string {
 	if i := strings.Index(raw, "\r\n\r\n"); i >= 0 {
 		return raw[:i+2]
 	}
 	return raw
+}
+
+// abbrev shortens s for failure messages: long runs of one byte (the
+// padding of oversized headers) are elided.
+func abbrev(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] == s[i] {
+			j++
+		}
+		if j-i > 16 {
+			fmt.Fprintf(&b, "%s…(%d×%q)", s[i:i+8], j-i, s[i])
+		} else {
+			b.WriteString(s[i:j])
+		}
+		i = j
+	}
+	return b.String()
 }

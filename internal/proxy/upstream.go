@@ -7,12 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -81,8 +79,6 @@ type upConn struct {
 	conn net.Conn
 	// closeFn is close as a func value, made once for context.AfterFunc.
 	closeFn func()
-	// raw is the socket under conn, nil when it has none (see sendAndWait).
-	raw syscall.RawConn
 	// br reads responses; nil while the connection is idle.
 	br *bufio.Reader
 	// reused is set once the connection has served a response.
@@ -142,14 +138,6 @@ func (b *Backend) dial(ctx context.Context) (*upConn, error) {
 	}
 	c := &upConn{b: b, conn: nc}
 	c.closeFn = c.close
-	inner := nc
-	if tc, ok := nc.(*trackedConn); ok {
-		inner = tc.Conn
-	}
-	if sc, ok := inner.(syscall.Conn); ok {
-		// Errors leave raw nil: the exchange then waits the usual way.
-		c.raw, _ = sc.SyscallConn()
-	}
 	return c, nil
 }
 
@@ -354,18 +342,8 @@ func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.
 	} else {
 		c.stop = context.AfterFunc(ctx, c.closeFn)
 	}
-	rht := c.b.p.opts.ResponseHeaderTimeout
 	if out.Body == nil {
-		var err error
-		if c.raw != nil {
-			err = c.sendAndWait(out, rht)
-		} else {
-			err = c.writeRequest(out)
-			// Errors setting a deadline only come from a closed
-			// connection, which the read reports.
-			_ = c.conn.SetReadDeadline(time.Now().Add(rht))
-		}
-		if err != nil {
+		if err := c.writeRequest(out); err != nil {
 			c.finish(false)
 			if c.reused {
 				return nil, &connLostError{err: err}
@@ -378,9 +356,12 @@ func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.
 		c.sent = sentBody{rc: out.Body}
 		out.Body = &c.sent
 		go c.writeBody(out)
-		_ = c.conn.SetReadDeadline(time.Now().Add(rht))
 	}
 
+	rht := c.b.p.opts.ResponseHeaderTimeout
+	// Errors setting a deadline only come from a closed connection, which
+	// the read reports.
+	_ = c.conn.SetReadDeadline(time.Now().Add(rht))
 	if _, err := c.br.Peek(1); err != nil {
 		c.finish(false)
 		if c.reused && !isTimeout(err) {
@@ -430,46 +411,6 @@ func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.
 	c.body = upBody{rc: resp.Body, c: c}
 	resp.Body = &c.body
 	return resp, nil
-}
-
-// recheckAfter is how long sendAndWait waits for the backend's answer to
-// be signalled before it looks at the socket itself.
-const recheckAfter = 50 * time.Millisecond
-
-// sendAndWait writes the bodiless request out and waits until the
-// connection has something to read (or until rht), and returns the error
-// of the write. The read that follows then finds the answer there:
-// reading at once, as a net.Conn does, would nearly always find nothing
-// yet — a system call for nothing on every request.
-//
-// The write happens inside RawConn.Read, after the runtime started
-// listening for the socket becoming readable, so the answer's arrival
-// cannot be missed. What arrived before the write (the backend closing an
-// idle connection without a reset) signals nothing new: the wait is first
-// bounded by recheckAfter, after which the read looks at the socket
-// itself.
-func (c *upConn) sendAndWait(out *http.Request, rht time.Duration) error {
-	start := time.Now()
-	_ = c.conn.SetReadDeadline(start.Add(min(rht, recheckAfter)))
-	var werr error
-	wrote := false
-	err := c.raw.Read(func(uintptr) bool {
-		if wrote {
-			return true
-		}
-		wrote = true
-		werr = c.writeRequest(out)
-		return werr != nil
-	})
-	if werr != nil {
-		return werr
-	}
-	if err != nil && rht > recheckAfter && errors.Is(err, os.ErrDeadlineExceeded) {
-		// A slow answer, or one that cannot be signalled: the read looks.
-		_ = c.conn.SetReadDeadline(start.Add(rht))
-	}
-	// Any other error (a closed connection) is the read's to report.
-	return nil
 }
 
 // writeBody writes the request out, body included, and reports on wdone.
