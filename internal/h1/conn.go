@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,9 @@ type conn struct {
 	lastMethod string
 	// hijacked is set once a handler took the connection over.
 	hijacked bool
+	// closeAfterRequest is set by readRequest when the connection must
+	// close after the request's answer.
+	closeAfterRequest bool
 	// rdl is the read deadline the connection's goroutine set last;
 	// rdlKnown is false when something else may have changed it since.
 	rdl      time.Time
@@ -167,8 +171,8 @@ var crlfcrlf = []byte("\r\n\r\n")
 // it), its body by nothing.
 func (c *conn) serve() {
 	s := c.s
-	s.add(c)
 	c.setState(http.StateNew)
+	s.add(c)
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(&c.r)
 	defer c.end()
@@ -179,6 +183,9 @@ func (c *conn) serve() {
 	}
 	first := true
 	for {
+		// The bound on a request's line and headers counts from the wait
+		// for it; readRequest lifts it.
+		c.r.remain = s.maxHeaderBytes() + bufSize
 		if c.br.Buffered() == 0 {
 			if first {
 				c.setReadTimeout(s.ReadHeaderTimeout)
@@ -190,7 +197,9 @@ func (c *conn) serve() {
 			}
 		}
 		c.setState(http.StateActive)
-		if !first && s.ReadHeaderTimeout > 0 && !headerBuffered(c.br) {
+		if !first && !headerBuffered(c.br) {
+			// From its first byte on, a request is bounded by
+			// ReadHeaderTimeout (none when 0), not by the idle wait's.
 			c.setReadTimeout(s.ReadHeaderTimeout)
 		}
 		first = false
@@ -249,7 +258,11 @@ func (c *conn) readRequest() (*http.Request, error) {
 		peek, _ := c.br.Peek(4)
 		_, _ = c.br.Discard(leadingCRLF(peek))
 	}
-	c.r.remain = c.s.maxHeaderBytes() + bufSize
+	// What http.ReadRequest does not keep (it drops the Host header and,
+	// beside chunked, Content-Length) is read from the raw header block
+	// when it is all in the buffer, as nearly always.
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	head, scanned := scanHead(buffered)
 	req, err := http.ReadRequest(c.br)
 	if err != nil {
 		if c.r.remain <= 0 {
@@ -262,17 +275,122 @@ func (c *conn) readRequest() (*http.Request, error) {
 	if req.ProtoMajor != 1 {
 		return nil, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
 	}
-	// http.ReadRequest has removed the Host header, keeping its value (or
-	// the request target's authority) in req.Host: an empty Host header
-	// is refused like a missing one.
-	if req.Host == "" && req.ProtoMinor >= 1 && req.Method != http.MethodConnect {
-		return nil, statusError{http.StatusBadRequest, "missing required Host header"}
+	for k, vv := range req.Header {
+		// textproto tolerates a space before the colon (go.dev/issue/34540):
+		// "Content-Length : 5" must not be a header nobody frames by.
+		if !httpguts.ValidHeaderFieldName(k) {
+			return nil, statusError{http.StatusBadRequest, "invalid header name"}
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return nil, statusError{http.StatusBadRequest, "invalid header value"}
+			}
+		}
+	}
+	http11 := req.ProtoMinor >= 1
+	if len(req.RequestURI) > 0 && req.RequestURI[0] == '/' {
+		// Origin form: req.Host is the Host header's value. An empty Host
+		// header is refused like a missing one.
+		if req.Host == "" && http11 {
+			return nil, statusError{http.StatusBadRequest, "missing required Host header"}
+		}
+	} else {
+		// Absolute or authority form (or "*"): req.Host may come from the
+		// target; the Host header is still required and checked.
+		if !scanned {
+			return nil, statusError{http.StatusBadRequest, "request target not in origin form, with a header block over " + strconv.Itoa(bufSize) + " bytes"}
+		}
+		if head.hosts == 0 && http11 && req.Method != http.MethodConnect {
+			return nil, statusError{http.StatusBadRequest, "missing required Host header"}
+		}
+		if head.hosts > 1 || (head.hosts == 1 && !httpguts.ValidHostHeader(head.host)) {
+			return nil, statusError{http.StatusBadRequest, "malformed Host header"}
+		}
 	}
 	if !httpguts.ValidHostHeader(req.Host) {
 		return nil, statusError{http.StatusBadRequest, "malformed Host header"}
 	}
+	if len(req.TransferEncoding) > 0 && (!scanned || head.contentLength) {
+		// RFC 9112 section 6.1: a request framed by Transfer-Encoding that
+		// also had a Content-Length (ReadRequest frames it by the former)
+		// may be a smuggling attempt; the connection closes after the
+		// answer. When the header block could not be read whole, every
+		// chunked request is treated so.
+		c.closeAfterRequest = true
+	}
 	req.RemoteAddr = c.remoteAddr
 	return req, nil
+}
+
+// rawHead is what scanHead read from a raw header block.
+type rawHead struct {
+	// hosts counts the Host fields; host is the value of the last.
+	hosts int
+	host  string
+	// contentLength is set when a Content-Length field is present.
+	contentLength bool
+}
+
+// scanHead reads the header block at the start of b: the fields
+// http.ReadRequest drops. It reports false when b does not hold the whole
+// block. A Host field continued on the next line (obs-fold) counts as an
+// invalid Host.
+func scanHead(b []byte) (rawHead, bool) {
+	var h rawHead
+	i := bytes.IndexByte(b, '\n') // the request line
+	if i < 0 {
+		return h, false
+	}
+	b = b[i+1:]
+	lastHost := false
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return h, false
+		}
+		line := b[:i]
+		b = b[i+1:]
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) == 0 {
+			return h, true
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if lastHost {
+				h.host = "\x00" // not a valid Host
+			}
+			continue
+		}
+		lastHost = false
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue // ReadRequest refuses it
+		}
+		switch {
+		case len(name) == 4 && asciiEqualFold(name, "host"):
+			h.hosts++
+			h.host = string(bytes.Trim(value, " \t"))
+			lastHost = true
+		case len(name) == 14 && asciiEqualFold(name, "content-length"):
+			h.contentLength = true
+		}
+	}
+}
+
+// asciiEqualFold reports whether b equals the lower-case ASCII s, ignoring
+// case.
+func asciiEqualFold(b []byte, s string) bool {
+	for i := range len(s) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // leadingCRLF returns the number of CR and LF bytes b starts with.
@@ -366,9 +484,15 @@ func (c *conn) closeWriteAndWait() {
 func (c *conn) handle(handler http.Handler, req *http.Request) bool {
 	w := &c.w
 	w.reset(req)
+	if c.closeAfterRequest {
+		w.closeAfter = true
+		c.closeAfterRequest = false
+	}
 	if ex := req.Header["Expect"]; len(ex) > 0 {
-		if req.ProtoAtLeast(1, 1) && httpguts.HeaderValuesContainsToken(ex, "100-continue") {
-			if req.ContentLength != 0 {
+		if httpguts.HeaderValuesContainsToken(ex, "100-continue") {
+			// An HTTP/1.0 client does not wait for 100 Continue (RFC 9110
+			// section 10.1.1): the expectation is ignored.
+			if req.ProtoAtLeast(1, 1) && req.ContentLength != 0 {
 				w.expectContinue = true
 			}
 		} else if ex[0] != "" || len(ex) > 1 {
@@ -384,7 +508,7 @@ func (c *conn) handle(handler http.Handler, req *http.Request) bool {
 	c.watchMu.Unlock()
 	req = req.WithContext(ctx)
 	if req.Body == http.NoBody || req.Body == nil {
-		w.bodyDone = true
+		w.bodyDone.Store(true)
 		c.arm()
 	} else {
 		w.body = reqBody{rc: req.Body, w: w}
@@ -488,19 +612,19 @@ type reqBody struct {
 
 func (b *reqBody) Read(p []byte) (int, error) {
 	w := b.w
-	if w.bodyDone {
+	if w.bodyDone.Load() {
 		return 0, io.EOF
 	}
-	if w.expectContinue {
+	if w.expectContinue && !w.continueTried.Swap(true) {
 		w.writeContinue()
 	}
 	n, err := b.rc.Read(p)
 	if err != nil {
 		if err == io.EOF { //nolint:errorlint // the body returns it as is
-			w.bodyDone = true
+			w.bodyDone.Store(true)
 			w.c.arm()
 		} else {
-			w.bodyFailed = true
+			w.bodyFailed.Store(true)
 		}
 	}
 	return n, err

@@ -25,12 +25,28 @@
 //     (full duplex) always.
 //
 // The server checks what net/http's server adds to http.ReadRequest:
-// HTTP/1.x only (505), a Host for HTTP/1.1 and a valid one (400), headers
-// within MaxHeaderBytes (431), known transfer codings (501), Expect (417
-// for anything but 100-continue, which is answered when the handler first
-// reads the body). An empty Host header is refused like a missing one.
+// HTTP/1.x only (505), valid header names (400: textproto lets "Name :"
+// through), a Host for HTTP/1.1 and a valid one, also when the request
+// target carries the authority (400), headers within MaxHeaderBytes
+// (431), known transfer codings (501), Expect (417 for anything but
+// 100-continue, which is answered when the handler first reads the body,
+// and ignored from HTTP/1.0 clients). The raw header block is scanned for
+// what http.ReadRequest drops (the Host header, a Content-Length beside
+// Transfer-Encoding) when it is all in the 4 KiB read buffer, as nearly
+// always; a request whose target is not a path with a larger block is
+// refused (400).
+//
+// Stricter than net/http: a request with both Transfer-Encoding: chunked
+// and Content-Length is framed by the former and the connection is closed
+// after its answer (RFC 9112 section 6.1), so that bytes hidden in the
+// Content-Length reading of its body are never served as a request; a
+// chunked request whose block was too large to scan is treated the same.
+// An empty Host header is refused like a missing one.
+//
 // Request.Context is canceled when the handler returns or the client
-// leaves; it carries no values (no http.ServerContextKey).
+// leaves; it carries no values (no http.ServerContextKey) and implements
+// AfterFunc, so context.AfterFunc and derived contexts need no goroutine.
+// OPTIONS * reaches the handler (net/http answers it itself).
 //
 // Responses: a Content-Length set by the handler is used and enforced; a
 // body without one is chunked (HTTP/1.1) or delimited by closing the

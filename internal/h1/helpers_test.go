@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -18,20 +17,6 @@ import (
 	"testing"
 	"time"
 )
-
-// runBugs runs the tests of known h1 bugs instead of skipping them:
-//
-//	go test ./internal/h1 -run TestName -args -h1.bugs
-var runBugs = flag.Bool("h1.bugs", false, "run the tests of known h1 bugs instead of skipping them")
-
-// skipBug skips a test that shows a known h1 bug, unless -h1.bugs is set.
-func skipBug(t testing.TB, desc string) {
-	t.Helper()
-	if !*runBugs {
-		t.Skip("BUG: " + desc)
-	}
-	t.Logf("known bug (running because of -h1.bugs): %s", desc)
-}
 
 // ioTimeout bounds every network exchange of a test: nothing a test waits
 // for on a loopback connection should take anywhere near that long.
@@ -330,8 +315,8 @@ func ctxCanceledWithin(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// ctxCanceledWithinChan reports whether ch is closed within d.
-func ctxCanceledWithinChan(ch <-chan struct{}, d time.Duration) bool {
+// closedWithin reports whether ch is closed within d.
+func closedWithin(ch <-chan struct{}, d time.Duration) bool {
 	select {
 	case <-ch:
 		return true
@@ -349,8 +334,18 @@ func headerBlock(raw string) string {
 }
 
 // abbrev shortens s for failure messages: long runs of one byte (the
-// padding of oversized headers) are elided.
+// padding of oversized headers) are elided, and what is left is cut after
+// 1500 bytes.
 func abbrev(s string) string {
+	const max = 1500
+	out := abbrevRuns(s)
+	if len(out) > max {
+		out = fmt.Sprintf("%s…(%d more bytes)", out[:max], len(out)-max)
+	}
+	return out
+}
+
+func abbrevRuns(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		j := i

@@ -53,13 +53,20 @@ type response struct {
 	failed bool
 
 	// body wraps the request body; bodyDone is set once it was read to
-	// its end (or there was none), bodyFailed when reading it failed.
-	body               reqBody
-	bodyDone           bool
-	bodyFailed         bool
-	expectContinue     bool
+	// its end (or there was none), bodyFailed when reading it failed. The
+	// body may be read on another goroutine than the handler's.
+	body       reqBody
+	bodyDone   atomic.Bool
+	bodyFailed atomic.Bool
+	// expectContinue is set, before the handler runs, when the client
+	// waits for 100 Continue; continueTried once the body was first read.
+	expectContinue bool
+	continueTried  atomic.Bool
+	// continueMu orders 100 Continue with the final answer; it guards
+	// continueSent, continueWriteError and, while expectContinue is set,
+	// wroteHeader.
+	continueMu         sync.Mutex
 	continueSent       bool
-	continueMu         sync.Mutex // orders 100 Continue with WriteHeader
 	continueWriteError error
 }
 
@@ -90,7 +97,7 @@ func (w *response) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic("h1: invalid WriteHeader code " + strconv.Itoa(code))
 	}
-	if w.wroteHeader || w.failed {
+	if w.wroteHeader || w.failed || w.c.hijacked {
 		return
 	}
 	if w.expectContinue {
@@ -128,7 +135,7 @@ func (w *response) WriteHeader(code int) {
 			}
 		}
 	}
-	if w.expectContinue && !w.continueSent && !w.bodyDone {
+	if w.expectContinue && !w.continueSent && !w.bodyDone.Load() {
 		// The client may still send the body or not: the connection is in
 		// an unknown state after this answer.
 		w.closeAfter = true
@@ -273,6 +280,9 @@ var statusCodes = func() string {
 
 // Write writes body bytes, after a 200 header when none was written.
 func (w *response) Write(p []byte) (int, error) {
+	if w.c.hijacked {
+		return 0, http.ErrHijacked
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -307,6 +317,9 @@ func (w *response) Write(p []byte) (int, error) {
 }
 
 func (w *response) WriteString(s string) (int, error) {
+	if w.c.hijacked {
+		return 0, http.ErrHijacked
+	}
 	if w.wroteHeader && !w.chunked && !w.noBody && !w.failed && (w.cl < 0 || w.written+int64(len(s)) <= w.cl) {
 		w.written += int64(len(s))
 		n, err := w.bw.WriteString(s)
@@ -330,6 +343,9 @@ func (w *response) Flush() { _ = w.FlushError() }
 
 // FlushError is Flush reporting the error; http.ResponseController uses it.
 func (w *response) FlushError() error {
+	if w.c.hijacked {
+		return http.ErrHijacked
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -382,7 +398,6 @@ func (w *response) EnableFullDuplex() error { return nil }
 func (w *response) writeContinue() {
 	w.continueMu.Lock()
 	defer w.continueMu.Unlock()
-	w.expectContinue = false
 	if w.wroteHeader || w.continueSent {
 		return
 	}
@@ -401,7 +416,9 @@ func (w *response) finish() bool {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.continueMu.Lock()
 	ok := !w.failed && w.continueWriteError == nil
+	w.continueMu.Unlock()
 	if ok && w.chunked {
 		w.writeTrailers()
 	}
@@ -414,13 +431,13 @@ func (w *response) finish() bool {
 		ok = false
 	}
 	if !ok || w.closeAfter {
-		if !w.bodyDone {
+		if !w.bodyDone.Load() {
 			w.c.closeWriteAndWait()
 		}
 		return false
 	}
-	if !w.bodyDone {
-		if w.bodyFailed {
+	if !w.bodyDone.Load() {
+		if w.bodyFailed.Load() {
 			return false
 		}
 		// Read what is left of the body, if it is not too much, so the

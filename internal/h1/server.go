@@ -175,7 +175,7 @@ func (s *Server) closeIdle() bool {
 	now := time.Now().Unix()
 	for c := range s.conns {
 		st, since := c.getState()
-		if st == http.StateNew && now-since > 5 {
+		if st == http.StateNew && since != 0 && now-since > 5 {
 			// A client that connected but sent nothing for seconds: as
 			// net/http, treat it as idle.
 			st = http.StateIdle

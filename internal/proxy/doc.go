@@ -2,6 +2,11 @@
 // request of the application goes through it, to the instances (backends)
 // of the releases that serve.
 //
+// Proxy is an http.Handler; NewServer and NewPreviewServer serve it with
+// package h1, cutover's own HTTP/1.1 server loop on net/http's request
+// parser, which costs less per request than net/http's server (see the h1
+// package documentation).
+//
 // # Routing table
 //
 // Backends are added per release (AddBackend) and enter rotation once
@@ -20,10 +25,15 @@
 // A request is sent to its backend from the handler's own goroutine, on an
 // idle HTTP/1.1 keep-alive connection of the backend's pool (the most
 // recently used one: a stack under a mutex) or on a new one (DialTimeout).
-// The request is written with net/http's request writer and the answer
-// read with http.ReadResponse, so framing and parsing, and their checks
-// against request smuggling, are net/http's; the proxy adds no
-// User-Agent. Unlike http.Transport, which runs a reading and a writing
+// A request with a body, or with a target other than a path (absolute
+// form, "*"), is written with net/http's request writer; a bodiless one
+// with a path target — nearly every request — is written by
+// writeBodiless, which sends what that writer would (request line with
+// the client's own target, Host, the header fields with line breaks made
+// spaces, no framing but "Content-Length: 0" where net/http sends it)
+// without its allocations. The answer is read with http.ReadResponse, so
+// response framing and parsing, and their checks against request
+// smuggling, are net/http's; the proxy adds no User-Agent. Unlike http.Transport, which runs a reading and a writing
 // goroutine per connection, a GET costs no extra goroutine and no switch
 // between goroutines; only a request with a body gets one, which streams
 // the body while the response is read. Informational responses (100

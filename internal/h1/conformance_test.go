@@ -1,0 +1,768 @@
+package h1
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The differential tests send the same raw bytes to an h1.Server and to a
+// net/http.Server running the same handler, and compare what comes back:
+// statuses, bodies, framing, Connection handling, whether the connection
+// still serves requests afterwards and which requests the handler saw.
+//
+// Documented differences that are tolerated: no Content-Type sniffing (the
+// handler sets none, and Content-Type is not compared), a body without a
+// Content-Length set by the handler is chunked (HTTP/1.1) or delimited by
+// the connection's end (HTTP/1.0) where net/http computes a Content-Length,
+// Date values, header order, and an empty Host header refused with 400.
+
+// recorder is the handler of the differential tests; it records the
+// requests it sees (but the probes of expectOpen).
+type recorder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+// The paths the recorder answers specially; every other path echoes the
+// request, its body and trailers in a body with a Content-Length.
+const (
+	pathProbe = "/probe"    // 200 "probe", not recorded
+	pathNoCL  = "/nocl"     // 200 "hello" without Content-Length
+	path204   = "/204"      // 204
+	path304   = "/304"      // 304
+	pathClose = "/close"    // 200 with "Connection: close" set by the handler
+	smuggled  = "/smuggled" // the path of every smuggled request
+)
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == pathProbe {
+		w.Header().Set("Content-Length", "5")
+		_, _ = io.WriteString(w, "probe")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	call := r.Method + " " + r.RequestURI + " " + r.Proto + " body=" + strconv.Quote(string(body))
+	if err != nil {
+		call += " bodyerr"
+	}
+	rec.mu.Lock()
+	rec.calls = append(rec.calls, call)
+	rec.mu.Unlock()
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		w.Header().Set("X-Handler-CL", "1")
+		w.Header().Set("Content-Length", "10")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, "body error")
+		return
+	}
+	switch r.URL.Path {
+	case pathNoCL:
+		_, _ = io.WriteString(w, "hello")
+		return
+	case path204:
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case path304:
+		w.WriteHeader(http.StatusNotModified)
+		return
+	case pathClose:
+		w.Header().Set("Connection", "close")
+	}
+	var tr []string
+	for k, vv := range r.Trailer {
+		tr = append(tr, k+"="+strings.Join(vv, ","))
+	}
+	sort.Strings(tr)
+	out := fmt.Sprintf("%s host=%s trailer=%v", call, r.Host, tr)
+	w.Header().Set("X-Handler-CL", "1")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	_, _ = io.WriteString(w, out)
+}
+
+func (rec *recorder) snapshot() []string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]string(nil), rec.calls...)
+}
+
+// step is bytes written in one write, then the answers read: one per
+// method listed (interim 1xx answers are collected on the way).
+type step struct {
+	raw     string
+	methods []string
+}
+
+// summary is what is compared of one answer.
+type summary struct {
+	method    string
+	interim   []int
+	status    int
+	proto     string
+	body      string
+	cl        int64
+	chunked   bool
+	close     bool
+	conn      string // the Connection header
+	handlerCL bool   // the handler set the Content-Length
+	trailer   http.Header
+	header    http.Header
+}
+
+func (s summary) String() string {
+	framing := "until close"
+	if s.method == "HEAD" {
+		framing = "HEAD, Content-Length " + strconv.FormatInt(s.cl, 10)
+	}
+	switch {
+	case s.method == "HEAD":
+	case s.chunked:
+		framing = "chunked"
+	case s.cl >= 0:
+		framing = "Content-Length " + strconv.FormatInt(s.cl, 10)
+	}
+	return fmt.Sprintf("{%v%d %s, %s, close=%v, Connection=%q, body=%q}", interimString(s.interim), s.status, s.proto, framing, s.close, s.conn, s.body)
+}
+
+func interimString(codes []int) string {
+	var b strings.Builder
+	for _, c := range codes {
+		fmt.Fprintf(&b, "%d+", c)
+	}
+	return b.String()
+}
+
+// outcome is what a server did with a whole exchange.
+type outcome struct {
+	resps []summary
+	err   error // reading the answers failed
+	// extra are answers that came after those expected and before the
+	// probe's: to requests the client did not mean to send.
+	extra []summary
+	open  bool // a probe request sent after the answers was answered
+	calls []string
+}
+
+func (o outcome) String() string {
+	var b strings.Builder
+	for _, r := range o.resps {
+		b.WriteString(r.String())
+		b.WriteString(" ")
+	}
+	for _, r := range o.extra {
+		b.WriteString("extra answer ")
+		b.WriteString(r.String())
+		b.WriteString(" ")
+	}
+	if o.err != nil {
+		fmt.Fprintf(&b, "read error: %v; ", o.err)
+	}
+	fmt.Fprintf(&b, "open afterwards=%v; handler saw %q", o.open, o.calls)
+	return b.String()
+}
+
+// exchange runs steps on a new connection to addr, then probes whether the
+// connection still serves requests.
+func exchange(t *testing.T, addr string, rec *recorder, steps []step) outcome {
+	t.Helper()
+	var o outcome
+	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(ioTimeout))
+	br := bufio.NewReader(c)
+	read := func(method string, into *[]summary) error {
+		var interim []int
+		for {
+			resp, err := http.ReadResponse(br, &http.Request{Method: method})
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+				interim = append(interim, resp.StatusCode)
+				continue
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return fmt.Errorf("reading the body of %s: %w", resp.Status, err)
+			}
+			s := summary{
+				method:    method,
+				interim:   interim,
+				status:    resp.StatusCode,
+				proto:     resp.Proto,
+				body:      string(body),
+				cl:        resp.ContentLength,
+				chunked:   slices.Contains(resp.TransferEncoding, "chunked"),
+				close:     resp.Close,
+				conn:      strings.Join(resp.Header.Values("Connection"), ","),
+				handlerCL: resp.Header.Get("X-Handler-CL") != "",
+				trailer:   resp.Trailer,
+				header:    resp.Header,
+			}
+			*into = append(*into, s)
+			return nil
+		}
+	}
+steps:
+	for _, s := range steps {
+		if _, err := io.WriteString(c, s.raw); err != nil {
+			o.err = fmt.Errorf("writing %q: %w", s.raw, err)
+			break
+		}
+		for _, m := range s.methods {
+			if err := read(m, &o.resps); err != nil {
+				o.err = err
+				break steps
+			}
+		}
+	}
+	if o.err == nil {
+		// A connection that is still open answers a probe; one the
+		// server closed gives EOF or a reset.
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		// Answers to requests the client did not mean to send (smuggled)
+		// come before the probe's.
+		if _, err := io.WriteString(c, "GET "+pathProbe+" HTTP/1.1\r\nHost: probe\r\n\r\n"); err == nil {
+			for range 10 {
+				err := read("GET", &o.extra)
+				if err != nil {
+					if isTimeout(err) {
+						o.err = fmt.Errorf("the connection neither answered a probe nor was closed within 2s")
+					}
+					break
+				}
+				last := o.extra[len(o.extra)-1]
+				if last.status == http.StatusOK && last.body == "probe" {
+					o.extra = o.extra[:len(o.extra)-1]
+					o.open = true
+					break
+				}
+			}
+		}
+	}
+	o.calls = rec.snapshot()
+	return o
+}
+
+// allowance lists the documented differences a case may show.
+type allowance int
+
+const (
+	// allowNoCL10: an HTTP/1.0 keep-alive request answered without a
+	// Content-Length by the handler: net/http computes one and keeps the
+	// connection, h1 delimits the body by closing it.
+	allowNoCL10 allowance = 1 << iota
+	// allowEmptyHost: h1 refuses an empty Host header that net/http takes.
+	allowEmptyHost
+	// allowStricter: h1 closes a connection net/http keeps, as RFC 9112
+	// requires (net/http then serves what may be a smuggled request).
+	allowStricter
+)
+
+type diffCase struct {
+	name  string
+	steps []step
+	// want is the statuses h1 must answer, in order.
+	want []int
+	// open tells whether the connection must still serve requests after
+	// the answers; when false the server must have closed it.
+	open bool
+	// calls is how many requests the handler must see on h1.
+	calls int
+	allow allowance
+	// check, when set, checks more of h1's outcome.
+	check func(t *testing.T, h1 outcome)
+}
+
+func one(raw string, methods ...string) []step {
+	if len(methods) == 0 {
+		methods = []string{"GET"}
+	}
+	return []step{{raw: raw, methods: methods}}
+}
+
+func rep(s step, n int) []step {
+	out := make([]step, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// conformanceCases are well-formed exchanges h1 must answer as net/http.
+var conformanceCases = []diffCase{
+	{
+		name:  "GET keep-alive, three requests one after the other",
+		steps: rep(step{"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", []string{"GET"}}, 3),
+		want:  []int{200, 200, 200}, open: true, calls: 3,
+	},
+	{
+		name: "pipelined GET, POST, GET in one write",
+		steps: one("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"+
+			"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n", "GET", "POST", "GET"),
+		want: []int{200, 200, 200}, open: true, calls: 3,
+		check: func(t *testing.T, o outcome) {
+			for i, want := range []string{"GET /1 ", "POST /2 ", "GET /3 "} {
+				if !strings.HasPrefix(o.resps[i].body, want) {
+					t.Errorf("answer %d = %q, want the answer to %q: pipelined answers out of order", i, o.resps[i].body, want)
+				}
+			}
+		},
+	},
+	{
+		name:  "HTTP/1.0 without keep-alive closes",
+		steps: one("GET /a HTTP/1.0\r\n\r\n"),
+		want:  []int{200}, open: false, calls: 1,
+		check: wantProto("HTTP/1.0"),
+	},
+	{
+		name:  "HTTP/1.0 with Connection: keep-alive and a Content-Length stays open",
+		steps: rep(step{"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", []string{"GET"}}, 2),
+		want:  []int{200, 200}, open: true, calls: 2,
+		check: func(t *testing.T, o outcome) {
+			for _, r := range o.resps {
+				if !strings.EqualFold(r.conn, "keep-alive") {
+					t.Errorf("answer to an HTTP/1.0 keep-alive request has Connection %q, want keep-alive", r.conn)
+				}
+			}
+		},
+	},
+	{
+		name:  "HTTP/1.0 keep-alive answered without a Content-Length",
+		steps: one("GET /nocl HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+		want:  []int{200}, open: false, calls: 1, allow: allowNoCL10,
+		check: wantBody(0, "hello"),
+	},
+	{
+		name:  "HTTP/1.1 answer without a Content-Length is chunked",
+		steps: one("GET /nocl HTTP/1.1\r\nHost: x\r\n\r\n"),
+		want:  []int{200}, open: true, calls: 1,
+		check: func(t *testing.T, o outcome) {
+			if !o.resps[0].chunked || o.resps[0].body != "hello" {
+				t.Errorf("got %v, want a chunked body \"hello\"", o.resps[0])
+			}
+		},
+	},
+	{
+		name:  "Connection: close",
+		steps: one("GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+		want:  []int{200}, open: false, calls: 1,
+		check: func(t *testing.T, o outcome) {
+			if !o.resps[0].close {
+				t.Errorf("answer to a Connection: close request %v does not announce the close", o.resps[0])
+			}
+		},
+	},
+	{
+		name:  "Connection: close set by the handler",
+		steps: one("GET /close HTTP/1.1\r\nHost: x\r\n\r\n"),
+		want:  []int{200}, open: false, calls: 1,
+	},
+	{
+		name:  "HEAD gets no body though the handler writes one",
+		steps: one("HEAD /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /nocl HTTP/1.1\r\nHost: x\r\n\r\n", "HEAD", "HEAD"),
+		want:  []int{200, 200}, open: true, calls: 2,
+		check: wantEmptyBodies,
+	},
+	{
+		name:  "204 and 304 carry no body",
+		steps: one("GET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /304 HTTP/1.1\r\nHost: x\r\n\r\n", "GET", "GET"),
+		want:  []int{204, 304}, open: true, calls: 2,
+		check: func(t *testing.T, o outcome) {
+			wantEmptyBodies(t, o)
+			for _, r := range o.resps {
+				if r.chunked || r.header.Get("Content-Length") != "" {
+					t.Errorf("%d answer has framing headers: %v", r.status, r.header)
+				}
+			}
+		},
+	},
+	{
+		name:  "POST with Content-Length",
+		steps: one("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", "POST"),
+		want:  []int{200}, open: true, calls: 1,
+		check: wantCall(0, `POST /a HTTP/1.1 body="hello world"`),
+	},
+	{
+		name:  "identical duplicate Content-Length headers",
+		steps: one("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", "POST"),
+		want:  []int{200}, open: true, calls: 1,
+		check: wantCall(0, `POST /a HTTP/1.1 body="hello"`),
+	},
+	{
+		name:  "chunked request body",
+		steps: one("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "POST"),
+		want:  []int{200}, open: true, calls: 1,
+		check: wantCall(0, `POST /a HTTP/1.1 body="hello world"`),
+	},
+	{
+		name:  "chunked request body with extensions",
+		steps: one("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n0\r\n\r\n", "POST"),
+		want:  []int{200}, open: true, calls: 1,
+		check: wantCall(0, `POST /a HTTP/1.1 body="hello"`),
+	},
+	{
+		name: "chunked request body with trailers",
+		steps: one("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"+
+			"5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n", "POST"),
+		want: []int{200}, open: true, calls: 1,
+		check: func(t *testing.T, o outcome) {
+			if !strings.Contains(o.resps[0].body, "trailer=[X-Sum=42]") {
+				t.Errorf("handler did not see the trailer X-Sum: 42; answered %q", o.resps[0].body)
+			}
+		},
+	},
+	{
+		name:  "CRLF after a POST body is tolerated",
+		steps: one("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", "POST", "GET"),
+		want:  []int{200, 200}, open: true, calls: 2,
+	},
+	{
+		name:  "absolute-form request target with a Host header",
+		steps: one("GET http://example.com/a HTTP/1.1\r\nHost: other\r\n\r\n"),
+		want:  []int{200}, open: true, calls: 1,
+		check: func(t *testing.T, o outcome) {
+			if !strings.Contains(o.resps[0].body, "host=example.com") {
+				t.Errorf("request Host = %q, want example.com (the target's authority wins)", o.resps[0].body)
+			}
+		},
+	},
+	{
+		name:  "bare LF line endings in the request line and headers",
+		steps: one("GET /a HTTP/1.1\nHost: x\n\n"),
+		want:  []int{200}, open: true, calls: 1,
+	},
+	{
+		name:  "obs-fold continuation line in an ordinary header",
+		steps: one("GET /a HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n"),
+		want:  []int{200}, open: true, calls: 1,
+	},
+	{
+		// RFC 9112 5.2 lets a server replace obs-fold with spaces; the
+		// folded Transfer-Encoding is then chunked, for both servers.
+		name: "Transfer-Encoding folded onto a continuation line",
+		steps: one("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"+
+			"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", "POST", "GET"),
+		want: []int{200, 200}, open: true, calls: 2,
+		check: wantCall(0, `POST /a HTTP/1.1 body="hello"`),
+	},
+	{
+		name: "HTTP/1.1 Expect: 100-continue with the body already sent",
+		steps: one("POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"+
+			"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", "POST", "GET"),
+		want: []int{200, 200}, open: true, calls: 2,
+		check: func(t *testing.T, o outcome) {
+			if !slices.Equal(o.resps[0].interim, []int{100}) {
+				t.Errorf("interim answers %v, want one 100 Continue (the handler reads the body)", o.resps[0].interim)
+			}
+		},
+	},
+	{
+		name:  "HTTP/1.0 request with Expect: 100-continue is served, the expectation ignored",
+		steps: one("POST /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", "POST"),
+		want:  []int{200}, open: false, calls: 1,
+	},
+}
+
+func wantProto(p string) func(*testing.T, outcome) {
+	return func(t *testing.T, o outcome) {
+		for _, r := range o.resps {
+			if r.proto != p {
+				t.Errorf("answer protocol %q, want %q", r.proto, p)
+			}
+		}
+	}
+}
+
+func wantBody(i int, body string) func(*testing.T, outcome) {
+	return func(t *testing.T, o outcome) {
+		if o.resps[i].body != body {
+			t.Errorf("answer %d body %q, want %q", i, o.resps[i].body, body)
+		}
+	}
+}
+
+func wantCall(i int, call string) func(*testing.T, outcome) {
+	return func(t *testing.T, o outcome) {
+		if o.calls[i] != call {
+			t.Errorf("handler call %d = %q, want %q", i, o.calls[i], call)
+		}
+	}
+}
+
+func wantEmptyBodies(t *testing.T, o outcome) {
+	for _, r := range o.resps {
+		if r.body != "" {
+			t.Errorf("answer %d has body %q, want none", r.status, r.body)
+		}
+	}
+}
+
+// withSmuggled appends a complete request for /smuggled to raw: it must
+// never reach the handler.
+func withSmuggled(raw string) string {
+	return raw + "GET " + smuggled + " HTTP/1.1\r\nHost: x\r\n\r\n"
+}
+
+// refused is a case of bytes h1 must refuse with status, closing the
+// connection, with the handler called calls times (0, or 1 when the
+// request is taken and only its body is bad).
+func refused(name, raw string, status, calls int) diffCase {
+	return diffCase{name: name, steps: one(withSmuggled(raw), methodOf(raw)), want: []int{status}, open: false, calls: calls}
+}
+
+func methodOf(raw string) string {
+	m, _, _ := strings.Cut(raw, " ")
+	return m
+}
+
+const maxHeaderBytesForTests = 1024
+
+// smugglingCases are malformed or ambiguous requests: each is refused, the
+// connection is closed, and the request appended after it (for /smuggled)
+// never reaches the handler.
+var smugglingCases = []diffCase{
+	{
+		// RFC 9112 6.1: a server MAY process such a request by its
+		// Transfer-Encoding alone, but MUST close the connection after
+		// responding. Here the Content-Length interpretation hides
+		// /smuggled inside the body; the chunked one ends the body before
+		// it, making it a second request on the connection.
+		name: "Content-Length and Transfer-Encoding: chunked together",
+		steps: one("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 42\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			withSmuggled("0\r\n\r\n"), "POST"),
+		want: []int{200}, open: false, calls: 1, allow: allowStricter,
+		check: wantCall(0, `POST /a HTTP/1.1 body=""`),
+	},
+	refused("two different Content-Length values", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400, 0),
+	refused("two different Content-Length values in one header", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!", 400, 0),
+	refused("Content-Length with a plus sign", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400, 0),
+	refused("Content-Length with a minus sign", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\nhello", 400, 0),
+	refused("Content-Length with a space inside", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1 0\r\n\r\nhelloworld", 400, 0),
+	refused("Content-Length in hexadecimal", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0x5\r\n\r\nhello", 400, 0),
+	refused("empty Content-Length", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n", 400, 0),
+	refused("Transfer-Encoding: gzip", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, 0),
+	refused("Transfer-Encoding: chunked, gzip", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 501, 0),
+	refused("Transfer-Encoding: gzip, chunked", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, 0),
+	refused("Transfer-Encoding: xchunked", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 501, 0),
+	refused("Transfer-Encoding: identity", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\nContent-Length: 0\r\n\r\n", 501, 0),
+	refused("two Transfer-Encoding headers", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501, 0),
+	// A bad chunk header fails the body read in the handler (which then
+	// answers 400 and asks to close); the server must not read on.
+	refused("chunk size not hexadecimal", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400, 1),
+	refused("chunk size overflowing 64 bits", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n", 400, 1),
+	refused("negative chunk size", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n", 400, 1),
+	refused("chunk size with a 0x prefix", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", 400, 1),
+	refused("chunk data longer than its size", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", 400, 1),
+	refused("bare LF after a chunk size", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n", 400, 1),
+	refused("bare LF after chunk data", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n", 400, 1),
+	refused("bare CR ending a header line", "GET /a HTTP/1.1\r\nHost: x\rX-A: b\r\n\r\n", 400, 0),
+	refused("obs-fold on the first header line", "GET /a HTTP/1.1\r\n Host: x\r\n\r\n", 400, 0),
+	refused("NUL in a header value", "GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400, 0),
+	refused("CR in a header value", "GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400, 0),
+	refused("space in a header name", "GET /a HTTP/1.1\r\nHost: x\r\nX A: b\r\n\r\n", 400, 0),
+	// A front end that takes "Content-Length : n" as the Content-Length
+	// forwards the next request as this one's body; h1 must refuse it as
+	// net/http does rather than serve the body as a request.
+	refused("space before the colon of Content-Length",
+		"GET /a HTTP/1.1\r\nHost: x\r\nContent-Length : 35\r\n\r\n"+withSmuggled(""), 400, 0),
+	refused("invalid character in a header name", "GET /a HTTP/1.1\r\nHost: x\r\nX(A): b\r\n\r\n", 400, 0),
+	refused("header line without a colon", "GET /a HTTP/1.1\r\nHost: x\r\nX-A b\r\n\r\n", 400, 0),
+	refused("missing Host on HTTP/1.1", "GET /a HTTP/1.1\r\n\r\n", 400, 0),
+	{
+		name:  "empty Host on HTTP/1.1 (documented deviation: net/http accepts it)",
+		steps: one(withSmuggled("GET /a HTTP/1.1\r\nHost:\r\n\r\n")),
+		want:  []int{400}, open: false, calls: 0, allow: allowEmptyHost,
+	},
+	refused("two Host headers", "GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, 0),
+	refused("invalid Host", "GET /a HTTP/1.1\r\nHost: a<b\r\n\r\n", 400, 0),
+	{
+		name:  "absolute-form target without a Host header",
+		steps: one(withSmuggled("GET http://example.com/a HTTP/1.1\r\n\r\n")),
+		want:  []int{400}, open: false, calls: 0,
+	},
+	{
+		name:  "absolute-form target with an invalid Host header",
+		steps: one(withSmuggled("GET http://example.com/a HTTP/1.1\r\nHost: a<b\r\n\r\n")),
+		want:  []int{400}, open: false, calls: 0,
+	},
+	// Found by FuzzServer.
+	refused("CONNECT with an invalid Host header", "CONNECT example.com:443 HTTP/1.1\r\nHost: a\"b\r\n\r\n", 400, 0),
+	refused("HTTP/2.0 request line", "GET /a HTTP/2.0\r\nHost: x\r\n\r\n", 505, 0),
+	refused("HTTP/0.9 version in the request line", "GET /a HTTP/0.9\r\nHost: x\r\n\r\n", 505, 0),
+	refused("HTTP/0.9 simple request line", "GET /a\r\n\r\n", 400, 0),
+	refused("malformed version", "GET /a HTTP/1.x\r\nHost: x\r\n\r\n", 400, 0),
+	refused("request line with an extra field", "GET /a HTTP/1.1 extra\r\nHost: x\r\n\r\n", 400, 0),
+	refused("request target with a space", "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", 400, 0),
+	refused("invalid method", "G(T /a HTTP/1.1\r\nHost: x\r\n\r\n", 400, 0),
+	refused("headers far bigger than MaxHeaderBytes", "GET /a HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 64*maxHeaderBytesForTests)+"\r\n\r\n", 431, 0),
+	// net/http reads at most MaxHeaderBytes + 4096 bytes for a request's
+	// line and headers; 7000 bytes of headers are past that.
+	refused("headers past MaxHeaderBytes + 4096 on the first request", "GET /a HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 7000)+"\r\n\r\n", 431, 0),
+	refused("Expect: something-else", "POST /a HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Length: 5\r\n\r\nhello", 417, 0),
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	runDiffCases(t, conformanceCases)
+}
+
+func TestSmuggling(t *testing.T) {
+	t.Parallel()
+	runDiffCases(t, smugglingCases)
+}
+
+func runDiffCases(t *testing.T, cases []diffCase) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			runDiffCase(t, c)
+		})
+	}
+}
+
+func runDiffCase(t *testing.T, c diffCase) {
+	h1rec, stdrec := &recorder{}, &recorder{}
+	h1addr := startH1(t, &Server{Handler: h1rec, MaxHeaderBytes: maxHeaderBytesForTests})
+	stdaddr := startStd(t, stdrec, maxHeaderBytesForTests)
+	var h1, std outcome
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); h1 = exchange(t, h1addr, h1rec, c.steps) }()
+	go func() { defer wg.Done(); std = exchange(t, stdaddr, stdrec, c.steps) }()
+	wg.Wait()
+
+	sent := make([]string, len(c.steps))
+	for i, s := range c.steps {
+		sent[i] = abbrev(s.raw)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("sent %q\n  h1:       %v\n  net/http: %v", sent, h1, std)
+		}
+	})
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf("sent %q: "+format, append([]any{sent}, args...)...)
+	}
+
+	// What h1 must do, whatever net/http does.
+	if h1.err != nil {
+		fail("h1: %v", h1.err)
+	}
+	var got []int
+	for _, r := range h1.resps {
+		got = append(got, r.status)
+	}
+	if !slices.Equal(got, c.want) {
+		fail("h1 answered %v, want %v", got, c.want)
+	}
+	if h1.open != c.open {
+		fail("h1: connection open afterwards = %v, want %v", h1.open, c.open)
+	}
+	if len(h1.calls) != c.calls {
+		fail("h1 handler saw %d requests %q, want %d", len(h1.calls), h1.calls, c.calls)
+	}
+	for _, call := range h1.calls {
+		if strings.Contains(call, smuggled) {
+			fail("h1 handler saw the smuggled request: %q", call)
+		}
+	}
+	for _, r := range h1.resps {
+		checkFraming(t, sent, r)
+	}
+	if c.check != nil && len(h1.resps) == len(c.want) && len(h1.calls) == c.calls {
+		c.check(t, h1)
+	}
+
+	// What h1 must share with net/http.
+	if std.err != nil {
+		fail("net/http: %v (the case itself is wrong)", std.err)
+	}
+	if c.allow&(allowEmptyHost|allowStricter) != 0 {
+		return
+	}
+	if !slices.Equal(h1.calls, std.calls) {
+		fail("handler calls differ:\n  h1:       %q\n  net/http: %q", h1.calls, std.calls)
+	}
+	if len(h1.resps) != len(std.resps) {
+		fail("h1 gave %d answers, net/http %d", len(h1.resps), len(std.resps))
+		return
+	}
+	for i := range h1.resps {
+		a, b := h1.resps[i], std.resps[i]
+		if a.status != b.status || a.body != b.body || !slices.Equal(a.interim, b.interim) {
+			fail("answer %d differs:\n  h1:       %v\n  net/http: %v", i, a, b)
+		}
+		if c.allow&allowNoCL10 == 0 && a.close != b.close {
+			fail("answer %d: h1 close=%v (Connection %q), net/http close=%v (Connection %q)", i, a.close, a.conn, b.close, b.conn)
+		}
+		if a.handlerCL && a.cl != b.cl {
+			fail("answer %d: Content-Length set by the handler: h1 sent %d, net/http %d", i, a.cl, b.cl)
+		}
+		if !equalTrailers(a.trailer, b.trailer) {
+			fail("answer %d: trailers differ: h1 %v, net/http %v", i, a.trailer, b.trailer)
+		}
+	}
+	if c.allow&allowNoCL10 == 0 && h1.open != std.open {
+		fail("connection open afterwards: h1 %v, net/http %v", h1.open, std.open)
+	}
+}
+
+// checkFraming checks an h1 answer's framing against the documented rules:
+// the handler's Content-Length when it set one; otherwise chunked for
+// HTTP/1.1, the connection's end for HTTP/1.0; nothing for answers without
+// a body; a Date always.
+func checkFraming(t *testing.T, sent []string, r summary) {
+	t.Helper()
+	if r.status >= 400 && !r.handlerCL {
+		// A refusal written by the server itself, as net/http's: no Date.
+		return
+	}
+	noBody := r.status == 204 || r.status == 304 || r.body == "" && !r.chunked && r.cl <= 0
+	switch {
+	case r.method == "HEAD":
+		if r.body != "" || r.chunked {
+			t.Errorf("sent %q: h1 answer to HEAD %v has a body", sent, r)
+		}
+	case r.handlerCL:
+		if r.cl != int64(len(r.body)) || r.chunked {
+			t.Errorf("sent %q: h1 answer %v: the handler set Content-Length %d", sent, r, len(r.body))
+		}
+	case noBody:
+	case r.proto == "HTTP/1.1" && !r.chunked && r.status < 400:
+		t.Errorf("sent %q: h1 HTTP/1.1 answer %v without a handler's Content-Length is not chunked", sent, r)
+	}
+	if r.header.Get("Date") == "" {
+		t.Errorf("sent %q: h1 answer %v has no Date header", sent, r)
+	}
+	if r.header.Get("Content-Type") != "" {
+		t.Errorf("sent %q: h1 answer %v has a Content-Type %q the handler did not set", sent, r, r.header.Get("Content-Type"))
+	}
+}
+
+func equalTrailers(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
