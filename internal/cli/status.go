@@ -20,7 +20,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show the live release, its instances and any deploy in flight",
 		Long: `Show the live release, every instance (pid, port, health, restarts, last
 exit), the deploy in flight if any, and per-release traffic counters of the
-proxy since the daemon started. --json prints the same as JSON.`,
+proxy since the daemon started (a release retired more than five minutes ago
+is no longer listed). --json prints the same as JSON.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, _, err := g.client()

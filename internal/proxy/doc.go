@@ -122,7 +122,11 @@
 // flight, or until its context ends; then it closes the release's remaining
 // websocket and upstream connections and reports how many finished and how
 // many were cut. Stats gives each release's counters since the process
-// started (requests, 5xx, connection errors, in flight).
+// started (requests, 5xx, connection errors, in flight). A release with no
+// backend, no weight and nothing measured for WindowSpan — one a deploy
+// retired five minutes ago — is forgotten with its counters and window,
+// so that months of deploys leave no trace in memory; one that comes back
+// (a rollback) starts afresh.
 //
 // # Measurements
 //

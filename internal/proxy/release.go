@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,10 +81,26 @@ func newRelease(name, cookie string, now func() time.Time) *release {
 	return r
 }
 
+// addBackend records b, dropping the removed backends on the way: a
+// removed backend keeps no idle connection (retire closed them, and put
+// closes what comes back), so Drain has nothing to close on it.
 func (r *release) addBackend(b *Backend) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.backends = slices.DeleteFunc(r.backends, func(b *Backend) bool { return b.removed.Load() })
 	r.backends = append(r.backends, b)
+}
+
+// idleSince reports whether nothing of the release is in flight (no
+// request, stream, websocket or tracked connection) and nothing was
+// measured since the Unix second sec.
+func (r *release) idleSince(sec int64) bool {
+	if r.inFlight.Load() != 0 || r.window.last() >= sec {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns) == 0
 }
 
 // record counts one request answered with status, whose upstream attempt
@@ -205,6 +222,36 @@ func (r *release) stats() ReleaseStats {
 	}
 }
 
+// forgetLocked drops the releases nothing refers to any more — no backend
+// registered, no weight, not in preview, nothing in flight, nothing
+// measured for WindowSpan — with their counters and windows, so that a
+// daemon that deploys for months does not keep every release it ever
+// served. A release is typically forgotten WindowSpan after the deploy
+// that retired it. p.mu must be held.
+func (p *Proxy) forgetLocked() {
+	if len(p.releases) == 0 {
+		return
+	}
+	since := p.now().Add(-WindowSpan).Unix()
+	for name, r := range p.releases {
+		if p.weights[name] > 0 || p.preview == name || !r.idleSince(since) || p.hasBackendLocked(name) {
+			continue
+		}
+		delete(p.releases, name)
+	}
+}
+
+// hasBackendLocked reports whether a backend of the release is registered.
+// p.mu must be held.
+func (p *Proxy) hasBackendLocked(release string) bool {
+	for _, b := range p.backends {
+		if b.spec.Release == release {
+			return true
+		}
+	}
+	return false
+}
+
 // trackedConn is an upstream connection registered with its release until
 // closed.
 type trackedConn struct {
@@ -219,10 +266,13 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// Stats returns each known release's counters since the process started.
+// Stats returns the counters, since the process started, of each release
+// the proxy knows: those with backends, weight or a preview, and those
+// retired less than WindowSpan ago (see forgetLocked).
 func (p *Proxy) Stats() map[string]ReleaseStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.forgetLocked()
 	out := make(map[string]ReleaseStats, len(p.releases))
 	for name, r := range p.releases {
 		out[name] = r.stats()

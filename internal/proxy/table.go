@@ -207,6 +207,7 @@ func (p *Proxy) AddBackend(s BackendSpec) *Backend {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.removeLocked(s.ID)
+	p.forgetLocked()
 	rel := p.releaseLocked(s.Release)
 	b := newBackend(p, s, rel)
 	p.backends = append(p.backends, b)

@@ -295,3 +295,95 @@ func TestSwitchUnderLoadNoErrors(t *testing.T) {
 		t.Errorf("request failed during switches: %s", e)
 	}
 }
+
+// TestForgetRetiredRelease checks that a release whose backends are gone
+// is forgotten once nothing was measured for WindowSpan, and not before:
+// a daemon deploying for months keeps only the releases that serve.
+func TestForgetRetiredRelease(t *testing.T) {
+	clk := newFakeClock()
+	p, url := startProxy(t, Options{Now: clk.Now})
+	addr := startCountingBackendAddr(t)
+	addHealthy(p, "a1", "r1", addr)
+	p.SetActive("r1")
+	c := newClient(t)
+	if status, _ := get(t, c, url); status != http.StatusOK {
+		t.Fatalf("GET through r1: %d", status)
+	}
+
+	// r2 takes over, r1's backend goes.
+	addHealthy(p, "b1", "r2", addr)
+	p.SetActive("r2")
+	p.RemoveBackend("a1")
+	waitIdle(t, p, "r1")
+	if _, ok := p.Stats()["r1"]; !ok {
+		t.Fatal("r1 forgotten at once; its counters should stay while its window is recent")
+	}
+	clk.Advance(WindowSpan / 2)
+	addHealthy(p, "b2", "r2", addr)
+	if _, ok := p.Stats()["r1"]; !ok {
+		t.Fatalf("r1 forgotten %v after its last request, before WindowSpan", WindowSpan/2)
+	}
+
+	clk.Advance(WindowSpan/2 + 2*time.Second)
+	stats := p.Stats()
+	if _, ok := stats["r1"]; ok {
+		t.Errorf("r1 still known %v after its last request with no backend: %v", WindowSpan, stats)
+	}
+	if _, ok := stats["r2"]; !ok {
+		t.Errorf("r2, which serves, was forgotten: %v", stats)
+	}
+	if status, _ := get(t, c, url); status != http.StatusOK {
+		t.Fatalf("GET through r2 after forgetting r1: %d", status)
+	}
+
+	// A release coming back (a rollback) starts afresh.
+	addHealthy(p, "a2", "r1", addr)
+	p.SetActive("r1")
+	if status, _ := get(t, c, url); status != http.StatusOK {
+		t.Fatalf("GET through r1 again: %d", status)
+	}
+	if got := p.Stats()["r1"].Requests; got != 1 {
+		t.Errorf("r1 requests after coming back: got %d, want 1", got)
+	}
+}
+
+// TestWeightedReleaseNotForgotten checks that a release with weight but
+// no backend yet is kept, however long it waits.
+func TestWeightedReleaseNotForgotten(t *testing.T) {
+	clk := newFakeClock()
+	p := New(Options{Now: clk.Now})
+	p.SetWeights(map[string]int{"r1": 100})
+	p.AddBackend(BackendSpec{ID: "x", Release: "r1", Addr: "127.0.0.1:9"})
+	p.RemoveBackend("x")
+	clk.Advance(2 * WindowSpan)
+	if _, ok := p.Stats()["r1"]; !ok {
+		t.Fatal("a release with weight was forgotten")
+	}
+}
+
+func startCountingBackendAddr(t *testing.T) string {
+	t.Helper()
+	addr, _ := startCountingBackend(t, hello, nil)
+	return addr
+}
+
+// TestRemovedBackendsNotKept checks that a release whose instances are
+// replaced again and again (crashes, restarts) does not keep every
+// backend it ever had.
+func TestRemovedBackendsNotKept(t *testing.T) {
+	p := New(Options{})
+	p.SetActive("r1")
+	for i := range 100 {
+		p.AddBackend(BackendSpec{ID: "x", Release: "r1", Addr: "127.0.0.1:9"})
+		if i%2 == 0 {
+			p.RemoveBackend("x")
+		}
+	}
+	r := p.lookupRelease("r1")
+	r.mu.Lock()
+	n := len(r.backends)
+	r.mu.Unlock()
+	if n > 2 {
+		t.Fatalf("release keeps %d backends after 100 replacements, want at most 2", n)
+	}
+}

@@ -113,6 +113,16 @@ func (w *window) slot(s int64) *second {
 	return b
 }
 
+// last returns the latest Unix second the window counted something in,
+// math.MinInt64 when it never did.
+func (w *window) last() int64 {
+	last := int64(math.MinInt64)
+	for i := range w.ring {
+		last = max(last, w.ring[i].sec.Load())
+	}
+	return last
+}
+
 // add counts one answered request at time now.
 func (w *window) add(now time.Time, status int, latency time.Duration) {
 	b := w.slot(now.Unix())
