@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/cutover/cutover/internal/rawio"
 )
 
 // clientGoneDelay is how long a request runs before its connection is
@@ -35,8 +37,10 @@ type conn struct {
 	s          *Server
 	rwc        net.Conn
 	remoteAddr string
-	// r limits what the header reads may take; br reads through it.
+	// r limits what the header reads may take; br reads through it, from
+	// the socket through rawio when it can; wr writes to it likewise.
 	r  limitReader
+	wr io.Writer
 	br *bufio.Reader
 	// state packs the http.ConnState (low byte) and the Unix second it was
 	// entered (the rest), for Shutdown.
@@ -76,7 +80,10 @@ type conn struct {
 
 func (s *Server) newConn(rwc net.Conn) *conn {
 	c := &conn{s: s, rwc: rwc, remoteAddr: rwc.RemoteAddr().String()}
-	c.r.rd = rwc
+	c.r.rd, c.wr = rwc, rwc
+	if rio := rawio.New(rwc); rio != nil {
+		c.r.rd, c.wr = rio, rio
+	}
 	c.r.remain = math.MaxInt64
 	c.w.c = c
 	return c

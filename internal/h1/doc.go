@@ -23,6 +23,8 @@
 //     the next.
 //   - A handler may read the request body while it writes the response
 //     (full duplex) always.
+//   - The socket is read and written with package rawio: system calls the
+//     Go scheduler does not hand the thread off for (see there).
 //
 // The server checks what net/http's server adds to http.ReadRequest:
 // HTTP/1.x only (505), valid header names (400: textproto lets "Name :"

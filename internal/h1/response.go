@@ -106,7 +106,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	if w.bw == nil {
 		w.bw = writers.Get().(*bufio.Writer)
-		w.bw.Reset(w.c.rwc)
+		w.bw.Reset(w.c.wr)
 	}
 	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
 		w.writeInterim(code)
@@ -366,7 +366,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.disarm()
 	if w.bw == nil {
 		w.bw = writers.Get().(*bufio.Writer)
-		w.bw.Reset(c.rwc)
+		w.bw.Reset(c.wr)
 	} else if err := w.bw.Flush(); err != nil {
 		return nil, nil, err
 	}

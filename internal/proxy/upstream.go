@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cutover/cutover/internal/rawio"
 )
 
 // Upstream connections.
@@ -79,6 +81,9 @@ type upConn struct {
 	conn net.Conn
 	// closeFn is close as a func value, made once for context.AfterFunc.
 	closeFn func()
+	// rd and wr read and write conn's socket, through rawio when they can.
+	rd io.Reader
+	wr io.Writer
 	// br reads responses; nil while the connection is idle.
 	br *bufio.Reader
 	// reused is set once the connection has served a response.
@@ -110,7 +115,7 @@ type upConn struct {
 // Write counts what reaches the connection, so that a failed write is
 // known to have sent nothing.
 func (c *upConn) Write(p []byte) (int, error) {
-	n, err := c.conn.Write(p)
+	n, err := c.wr.Write(p)
 	c.written += int64(n)
 	return n, err
 }
@@ -136,8 +141,15 @@ func (b *Backend) dial(ctx context.Context) (*upConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &upConn{b: b, conn: nc}
+	c := &upConn{b: b, conn: nc, rd: nc, wr: nc}
 	c.closeFn = c.close
+	inner := nc
+	if tc, ok := nc.(*trackedConn); ok {
+		inner = tc.Conn
+	}
+	if rio := rawio.New(inner); rio != nil {
+		c.rd, c.wr = rio, rio
+	}
 	return c, nil
 }
 
@@ -331,7 +343,7 @@ func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.
 	c.closeAfter = out.Close
 	if c.br == nil {
 		c.br = upReaders.Get().(*bufio.Reader)
-		c.br.Reset(c.conn)
+		c.br.Reset(c.rd)
 	}
 	// The client going away ends the exchange: closing the connection
 	// unblocks whatever is waiting on the backend.
