@@ -33,8 +33,10 @@
 // spaces, no framing but "Content-Length: 0" where net/http sends it)
 // without its allocations. The answer is read with http.ReadResponse, so
 // response framing and parsing, and their checks against request
-// smuggling, are net/http's; the proxy adds no User-Agent. Unlike http.Transport, which runs a reading and a writing
-// goroutine per connection, a GET costs no extra goroutine and no switch
+// smuggling, are net/http's; the proxy adds no User-Agent. The socket is
+// read and written through package rawio, as the client's. Unlike
+// http.Transport, which runs a reading and a writing goroutine per
+// connection, a GET costs no extra goroutine and no switch
 // between goroutines; only a request with a body gets one, which streams
 // the body while the response is read. Informational responses (100
 // Continue, 103) are skipped. The connection returns to the pool when its
