@@ -45,7 +45,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 		return
 	}
 	b := tg.b
-	out := outgoing(r, idv, b.spec.Addr)
+	o := newOutbound(r, idv, b.spec.Addr)
+	// Once serve returns, the exchange is over (a request body was sent or
+	// abandoned, the answer relayed): nothing uses the request.
+	defer o.free()
+	out := &o.req
 	retryable := out.Body == nil && idempotent(r.Method)
 	if out.Body != nil {
 		// A backend may answer while the upload still streams in (an echo,

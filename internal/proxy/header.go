@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Header names the proxy sets, in canonical form so they can be used as map
@@ -100,6 +101,8 @@ type outbound struct {
 	url url.URL
 	// vals backs the one-element value slices of the headers the proxy sets.
 	vals [2]string
+	// hdr is the header map, kept across uses of a pooled outbound.
+	hdr http.Header
 }
 
 // outgoing returns the request to send to the backend at addr for the
@@ -107,7 +110,17 @@ type outbound struct {
 // headers are dropped; X-Forwarded-For/-Proto/-Host and X-Request-ID
 // (idv, a one-element slice) are set. r is not modified.
 func outgoing(r *http.Request, idv []string, addr string) *http.Request {
-	o := new(outbound)
+	return &newOutbound(r, idv, addr).req
+}
+
+// outbounds recycles outbound requests and their header maps: forwarding a
+// request then allocates neither.
+var outbounds = sync.Pool{New: func() any { return &outbound{hdr: make(http.Header, 16)} }}
+
+// newOutbound is outgoing, returning the outbound from the pool; free
+// gives it back once nothing uses the request any more.
+func newOutbound(r *http.Request, idv []string, addr string) *outbound {
+	o := outbounds.Get().(*outbound)
 	out := &o.req
 	*out = *r
 	o.url = *r.URL
@@ -126,7 +139,7 @@ func outgoing(r *http.Request, idv []string, addr string) *http.Request {
 		out.GetBody = nil
 	}
 
-	h := make(http.Header, len(r.Header)+4)
+	h := o.hdr
 	copyEndToEnd(h, r.Header)
 	if tokenListed(r.Header["Te"], "trailers") {
 		h["Te"] = valuesTrailers
@@ -154,5 +167,14 @@ func outgoing(r *http.Request, idv []string, addr string) *http.Request {
 		h["User-Agent"] = nil
 	}
 	out.Header = h
-	return out
+	return o
+}
+
+// free returns o to the pool. The request, its header map and its URL must
+// not be used after.
+func (o *outbound) free() {
+	h := o.hdr
+	clear(h)
+	*o = outbound{hdr: h}
+	outbounds.Put(o)
 }

@@ -19,15 +19,31 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
 // Conn reads and writes a socket through raw system calls; see the
-// package documentation. The zero value is not usable: use New.
+// package documentation. Reads are serialized, and so are writes; a read
+// may run beside a write. The zero value is not usable: use New.
 type Conn struct {
 	rc    syscall.RawConn
 	laddr net.Addr
 	raddr net.Addr
+
+	// The state of the read and of the write in progress, kept here so
+	// that the functions handed to rc, made once, allocate nothing.
+	rmu    sync.Mutex
+	rbuf   []byte
+	rn     int
+	rerrno syscall.Errno
+	readFn func(uintptr) bool
+
+	wmu     sync.Mutex
+	wbuf    []byte
+	wn      int
+	werrno  syscall.Errno
+	writeFn func(uintptr) bool
 }
 
 // New returns a Conn over c's socket, or nil when c has none (not a
@@ -41,7 +57,10 @@ func New(c net.Conn) *Conn {
 	if err != nil {
 		return nil
 	}
-	return &Conn{rc: rc, laddr: c.LocalAddr(), raddr: c.RemoteAddr()}
+	rw := &Conn{rc: rc, laddr: c.LocalAddr(), raddr: c.RemoteAddr()}
+	rw.readFn = rw.readOnce
+	rw.writeFn = rw.writeAll
+	return rw
 }
 
 // Read reads into p like net.Conn's Read: at least one byte, or io.EOF
@@ -50,59 +69,72 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			n, errno = read(fd, p)
-			switch errno {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			}
-			return true
-		}
-	})
-	if err != nil {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rbuf, c.rn, c.rerrno = p, 0, 0
+	err := c.rc.Read(c.readFn)
+	n, errno := c.rn, c.rerrno
+	c.rbuf = nil
+	switch {
+	case err != nil:
 		return 0, renamed(err, "read")
-	}
-	if errno != 0 {
+	case errno != 0:
 		return 0, c.opError("read", errno)
-	}
-	if n == 0 {
+	case n == 0:
 		return 0, io.EOF
 	}
 	return n, nil
 }
 
+// readOnce reads once from fd; false asks rc to wait for data.
+func (c *Conn) readOnce(fd uintptr) bool {
+	for {
+		n, errno := read(fd, c.rbuf)
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.rn, c.rerrno = n, errno
+		return true
+	}
+}
+
 // Write writes all of p like net.Conn's Write.
 func (c *Conn) Write(p []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, e := write(fd, p[n:])
-			switch e {
-			case 0:
-				n += m
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
-	if err != nil {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf, c.wn, c.werrno = p, 0, 0
+	err := c.rc.Write(c.writeFn)
+	n, errno := c.wn, c.werrno
+	c.wbuf = nil
+	switch {
+	case err != nil:
 		return n, renamed(err, "write")
-	}
-	if errno != 0 {
+	case errno != 0:
 		return n, c.opError("write", errno)
 	}
 	return n, nil
+}
+
+// writeAll writes what is left of wbuf to fd; false asks rc to wait for
+// room.
+func (c *Conn) writeAll(fd uintptr) bool {
+	for c.wn < len(c.wbuf) {
+		m, errno := write(fd, c.wbuf[c.wn:])
+		switch errno {
+		case 0:
+			c.wn += m
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.werrno = errno
+			return true
+		}
+	}
+	return true
 }
 
 // renamed gives an error of syscall.RawConn (a deadline, a closed
