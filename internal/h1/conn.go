@@ -42,8 +42,8 @@ type conn struct {
 	r  limitReader
 	wr io.Writer
 	br *bufio.Reader
-	// state packs the http.ConnState (low byte) and the Unix second it was
-	// entered (the rest), for Shutdown.
+	// state packs the http.ConnState (low byte) and, for StateNew, the
+	// Unix second it was entered (the rest), for Shutdown.
 	state atomic.Int64
 	// w is the response being written; one per connection, reset for
 	// each request.
