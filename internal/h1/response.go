@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,7 +130,7 @@ func (w *response) WriteHeader(code int) {
 	if tv := h["Trailer"]; len(tv) > 0 {
 		for _, v := range tv {
 			for _, k := range strings.Split(v, ",") {
-				if k = textprotoTrim(k); k != "" {
+				if k = textproto.TrimString(k); k != "" {
 					w.trailers = append(w.trailers, http.CanonicalHeaderKey(k))
 				}
 			}
@@ -224,39 +225,30 @@ func writeHeaderLines(bw *bufio.Writer, h http.Header, code int) {
 			continue
 		}
 		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			writeValue(bw, v)
-			bw.WriteString("\r\n")
+			WriteField(bw, k, v)
 		}
 	}
 }
 
-// writeValue writes a header value with CR and LF made spaces and the
-// surrounding blanks trimmed.
-func writeValue(bw *bufio.Writer, v string) {
-	v = textprotoTrim(v)
+// WriteField writes the header or trailer field "name: value\r\n" as
+// net/http writes one: line breaks in the value made spaces, surrounding
+// blanks trimmed. The name must be a valid field name. The proxy's
+// upstream request writer uses it too.
+func WriteField(bw *bufio.Writer, name, value string) {
+	bw.WriteString(name)
+	bw.WriteString(": ")
+	v := textproto.TrimString(value)
 	for {
 		i := strings.IndexAny(v, "\r\n")
 		if i < 0 {
 			bw.WriteString(v)
-			return
+			break
 		}
 		bw.WriteString(v[:i])
 		bw.WriteByte(' ')
 		v = v[i+1:]
 	}
-}
-
-// textprotoTrim trims leading and trailing spaces and tabs.
-func textprotoTrim(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
+	bw.WriteString("\r\n")
 }
 
 // itoa3 formats a status code.
@@ -458,14 +450,11 @@ func (w *response) writeTrailers() {
 	bw.WriteString("0\r\n")
 	h := w.header
 	for _, k := range w.trailers {
+		if !httpguts.ValidHeaderFieldName(k) {
+			continue
+		}
 		for _, v := range h[k] {
-			if !httpguts.ValidHeaderFieldName(k) {
-				break
-			}
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			writeValue(bw, v)
-			bw.WriteString("\r\n")
+			WriteField(bw, k, v)
 		}
 	}
 	for k, vv := range h {
@@ -474,10 +463,7 @@ func (w *response) writeTrailers() {
 			continue
 		}
 		for _, v := range vv {
-			bw.WriteString(name)
-			bw.WriteString(": ")
-			writeValue(bw, v)
-			bw.WriteString("\r\n")
+			WriteField(bw, name, v)
 		}
 	}
 	_, err := bw.WriteString("\r\n")

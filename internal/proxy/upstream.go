@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cutover/cutover/internal/h1"
 	"github.com/cutover/cutover/internal/rawio"
 )
 
@@ -474,10 +474,7 @@ func writeBodiless(bw *bufio.Writer, out *http.Request) bool {
 			continue
 		}
 		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			writeHeaderValue(bw, v)
-			bw.WriteString("\r\n")
+			h1.WriteField(bw, k, v)
 		}
 	}
 	switch out.Method {
@@ -486,20 +483,6 @@ func writeBodiless(bw *bufio.Writer, out *http.Request) bool {
 	}
 	bw.WriteString("\r\n")
 	return true
-}
-
-// writeHeaderValue writes v with CR and LF made spaces, as net/http does.
-func writeHeaderValue(bw *bufio.Writer, v string) {
-	for {
-		i := strings.IndexAny(v, "\r\n")
-		if i < 0 {
-			bw.WriteString(v)
-			return
-		}
-		bw.WriteString(v[:i])
-		bw.WriteByte(' ')
-		v = v[i+1:]
-	}
 }
 
 // isASCII reports whether s has only ASCII bytes (a Host net/http would
