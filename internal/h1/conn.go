@@ -52,9 +52,6 @@ type conn struct {
 	lastMethod string
 	// hijacked is set once a handler took the connection over.
 	hijacked bool
-	// closeAfterRequest is set by readRequest when the connection must
-	// close after the request's answer.
-	closeAfterRequest bool
 	// rdl is the read deadline the connection's goroutine set last;
 	// rdlKnown is false when something else may have changed it since.
 	rdl      time.Time
@@ -211,7 +208,7 @@ func (c *conn) serve() {
 		}
 		first = false
 
-		req, err := c.readRequest()
+		req, mustClose, err := c.readRequest()
 		if err != nil {
 			c.refuse(err)
 			return
@@ -220,7 +217,7 @@ func (c *conn) serve() {
 			// The body may take its time: a long upload, a stream.
 			c.setReadDeadline(time.Time{})
 		}
-		if !c.handle(handler, req) {
+		if !c.handle(handler, req, mustClose) {
 			return
 		}
 		c.setState(http.StateIdle)
@@ -257,8 +254,9 @@ func (c *conn) end() {
 
 // readRequest reads the next request's line and headers with net/http's
 // parser (its body framing, header validation and smuggling checks) and
-// applies the checks net/http's server adds.
-func (c *conn) readRequest() (*http.Request, error) {
+// applies the checks net/http's server adds. mustClose tells that the
+// connection must close after the answer.
+func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 	if c.lastMethod == http.MethodPost {
 		// RFC 9112 section 2.2: tolerate a CRLF some old clients send after
 		// a POST body.
@@ -270,27 +268,27 @@ func (c *conn) readRequest() (*http.Request, error) {
 	// when it is all in the buffer, as nearly always.
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	head, scanned := scanHead(buffered)
-	req, err := http.ReadRequest(c.br)
+	req, err = http.ReadRequest(c.br)
 	if err != nil {
 		if c.r.remain <= 0 {
-			return nil, errHeaderTooLarge
+			return nil, false, errHeaderTooLarge
 		}
-		return nil, err
+		return nil, false, err
 	}
 	c.r.remain = math.MaxInt64
 	c.lastMethod = req.Method
 	if req.ProtoMajor != 1 {
-		return nil, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
+		return nil, false, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
 	}
 	for k, vv := range req.Header {
 		// textproto tolerates a space before the colon (go.dev/issue/34540):
 		// "Content-Length : 5" must not be a header nobody frames by.
 		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, statusError{http.StatusBadRequest, "invalid header name"}
+			return nil, false, statusError{http.StatusBadRequest, "invalid header name"}
 		}
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return nil, statusError{http.StatusBadRequest, "invalid header value"}
+				return nil, false, statusError{http.StatusBadRequest, "invalid header value"}
 			}
 		}
 	}
@@ -299,23 +297,23 @@ func (c *conn) readRequest() (*http.Request, error) {
 		// Origin form: req.Host is the Host header's value. An empty Host
 		// header is refused like a missing one.
 		if req.Host == "" && http11 {
-			return nil, statusError{http.StatusBadRequest, "missing required Host header"}
+			return nil, false, statusError{http.StatusBadRequest, "missing required Host header"}
 		}
 	} else {
 		// Absolute or authority form (or "*"): req.Host may come from the
 		// target; the Host header is still required and checked.
 		if !scanned {
-			return nil, statusError{http.StatusBadRequest, "request target not in origin form, with a header block over " + strconv.Itoa(bufSize) + " bytes"}
+			return nil, false, statusError{http.StatusBadRequest, "request target not in origin form, with a header block over " + strconv.Itoa(bufSize) + " bytes"}
 		}
 		if head.hosts == 0 && http11 && req.Method != http.MethodConnect {
-			return nil, statusError{http.StatusBadRequest, "missing required Host header"}
+			return nil, false, statusError{http.StatusBadRequest, "missing required Host header"}
 		}
 		if head.hosts > 1 || (head.hosts == 1 && !httpguts.ValidHostHeader(head.host)) {
-			return nil, statusError{http.StatusBadRequest, "malformed Host header"}
+			return nil, false, statusError{http.StatusBadRequest, "malformed Host header"}
 		}
 	}
 	if !httpguts.ValidHostHeader(req.Host) {
-		return nil, statusError{http.StatusBadRequest, "malformed Host header"}
+		return nil, false, statusError{http.StatusBadRequest, "malformed Host header"}
 	}
 	if len(req.TransferEncoding) > 0 && (!scanned || head.contentLength) {
 		// RFC 9112 section 6.1: a request framed by Transfer-Encoding that
@@ -323,10 +321,10 @@ func (c *conn) readRequest() (*http.Request, error) {
 		// may be a smuggling attempt; the connection closes after the
 		// answer. When the header block could not be read whole, every
 		// chunked request is treated so.
-		c.closeAfterRequest = true
+		mustClose = true
 	}
 	req.RemoteAddr = c.remoteAddr
-	return req, nil
+	return req, mustClose, nil
 }
 
 // rawHead is what scanHead read from a raw header block.
@@ -486,14 +484,14 @@ func (c *conn) closeWriteAndWait() {
 	time.Sleep(rstAvoidanceDelay)
 }
 
-// handle runs the handler for req and finishes its response. It reports
-// whether the connection may serve another request.
-func (c *conn) handle(handler http.Handler, req *http.Request) bool {
+// handle runs the handler for req and finishes its response, closing the
+// connection after it when mustClose. It reports whether the connection may
+// serve another request.
+func (c *conn) handle(handler http.Handler, req *http.Request, mustClose bool) bool {
 	w := &c.w
 	w.reset(req)
-	if c.closeAfterRequest {
+	if mustClose {
 		w.closeAfter = true
-		c.closeAfterRequest = false
 	}
 	if ex := req.Header["Expect"]; len(ex) > 0 {
 		if httpguts.HeaderValuesContainsToken(ex, "100-continue") {
