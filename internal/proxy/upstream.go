@@ -13,16 +13,16 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/h1"
-	"github.com/cutover/cutover/internal/rawio"
 )
 
 // Upstream connections.
 //
 // Each backend keeps its own pool of idle HTTP/1.1 keep-alive connections
-// and a request is exchanged on one of them from the handler's goroutine:
-// the request is written with net/http's own writer ((*http.Request).Write)
-// and the response read with http.ReadResponse, so framing, header
-// sanitising and response parsing (and its smuggling checks) are
+// (pool.go) and a request is exchanged on one of them from the handler's
+// goroutine: the request is written by writeRequest (net/http's own
+// writer, or writeBodiless for a bodiless request, which sends what that
+// writer would) and the response read with http.ReadResponse, so framing,
+// header sanitising and response parsing (and its smuggling checks) are
 // net/http's. Unlike http.Transport there is no read-ahead goroutine per
 // connection nor a write goroutine per request: a GET costs no goroutine
 // switch in the proxy. Only a request with a body gets a goroutine, to
@@ -53,16 +53,6 @@ type connLostError struct{ err error }
 
 func (e *connLostError) Error() string { return "upstream connection lost: " + e.err.Error() }
 func (e *connLostError) Unwrap() error { return e.err }
-
-// connPool holds a backend's idle upstream connections, newest last.
-type connPool struct {
-	// now is the clock of idle timeouts; time.Now outside tests.
-	now func() time.Time
-	mu  sync.Mutex
-	// idle is a stack: take pops the most recently used connection, whose
-	// socket is most likely still open and warm. Guarded by mu.
-	idle []*upConn
-}
 
 // Buffers of upstream connections come from pools and go back while the
 // connection is idle, so an idle connection costs its socket only. A
@@ -133,156 +123,6 @@ func (c *upConn) ReadFrom(r io.Reader) (int64, error) {
 // close closes the connection. Errors closing a connection being thrown
 // away tell nothing useful.
 func (c *upConn) close() { _ = c.conn.Close() }
-
-// dial opens a new upstream connection to the backend, tracked under its
-// release so that Drain can cut it.
-func (b *Backend) dial(ctx context.Context) (*upConn, error) {
-	nc, err := b.dialContext(ctx, "tcp", b.spec.Addr)
-	if err != nil {
-		return nil, err
-	}
-	c := &upConn{b: b, conn: nc, rd: nc, wr: nc}
-	c.closeFn = c.close
-	inner := nc
-	if tc, ok := nc.(*trackedConn); ok {
-		inner = tc.Conn
-	}
-	if rio := rawio.New(inner); rio != nil {
-		c.rd, c.wr = rio, rio
-	}
-	return c, nil
-}
-
-// take returns an idle connection to the backend, or a new one.
-func (b *Backend) take(ctx context.Context) (*upConn, error) {
-	pl := &b.pool
-	pl.mu.Lock()
-	if n := len(pl.idle); n > 0 {
-		c := pl.idle[n-1]
-		pl.idle[n-1] = nil
-		pl.idle = pl.idle[:n-1]
-		if pl.now().Sub(c.idleSince) < b.p.opts.IdleConnTimeout {
-			pl.mu.Unlock()
-			return c, nil
-		}
-		// The newest idle connection is too old: so are all the others.
-		stale := append(pl.idle[:0:0], pl.idle...)
-		clear(pl.idle)
-		pl.idle = pl.idle[:0]
-		pl.mu.Unlock()
-		c.close()
-		for _, s := range stale {
-			s.close()
-		}
-		return b.dial(ctx)
-	}
-	pl.mu.Unlock()
-	return b.dial(ctx)
-}
-
-// put returns a connection whose exchange completed cleanly to the pool,
-// or closes it when the backend is removed or the pool is full. Idle
-// connections past IdleConnTimeout at the bottom of the stack are closed
-// on the way, so that a burst's extra connections do not linger.
-func (b *Backend) put(c *upConn) {
-	pl := &b.pool
-	now := pl.now()
-	if c.br != nil {
-		if c.br.Buffered() > 0 {
-			// Bytes after the end of the response: the backend does not
-			// speak HTTP/1.1 properly on this connection, which cannot be
-			// trusted with the next request.
-			c.close()
-			return
-		}
-		c.br.Reset(nil)
-		upReaders.Put(c.br)
-		c.br = nil
-	}
-	c.idleSince = now
-	c.reused = true
-	c.w = nil
-	c.wdone = nil
-	c.stop = nil
-	c.sent = sentBody{}
-	c.body = upBody{}
-	var stale []*upConn
-	pl.mu.Lock()
-	if len(pl.idle) > 0 && now.Sub(pl.idle[0].idleSince) >= b.p.opts.IdleConnTimeout {
-		i := 1
-		for i < len(pl.idle) && now.Sub(pl.idle[i].idleSince) >= b.p.opts.IdleConnTimeout {
-			i++
-		}
-		stale = append(stale, pl.idle[:i]...)
-		n := copy(pl.idle, pl.idle[i:])
-		clear(pl.idle[n:])
-		pl.idle = pl.idle[:n]
-	}
-	// removed is set before closeIdle takes mu, so a connection put after
-	// closeIdle ran is closed here rather than pooled.
-	keep := !b.removed.Load() && len(pl.idle) < b.p.opts.MaxIdleConnsPerBackend
-	if keep {
-		pl.idle = append(pl.idle, c)
-	}
-	pl.mu.Unlock()
-	if !keep {
-		c.close()
-	}
-	for _, s := range stale {
-		s.close()
-	}
-}
-
-// closeIdle closes the backend's idle upstream connections.
-func (b *Backend) closeIdle() {
-	pl := &b.pool
-	pl.mu.Lock()
-	idle := pl.idle
-	pl.idle = nil
-	pl.mu.Unlock()
-	for _, c := range idle {
-		c.close()
-	}
-}
-
-// idleConns returns the number of idle upstream connections to the backend.
-func (b *Backend) idleConns() int {
-	b.pool.mu.Lock()
-	defer b.pool.mu.Unlock()
-	return len(b.pool.idle)
-}
-
-// Warm opens up to n idle connections to the backend in the background
-// (never more than Options.MaxIdleConnsPerBackend in the pool), so that
-// the first burst of requests a new release receives does not pay for n
-// connects at once. Deploy calls it once the backend has passed its health
-// check. Dial errors end the warm-up and are logged at debug level only:
-// requests dial on their own anyway. A warm-up already under way makes
-// the call a no-op; RemoveBackend stops it.
-func (b *Backend) Warm(n int) {
-	if n <= 0 || b.removed.Load() || !b.warming.CompareAndSwap(false, true) {
-		return
-	}
-	b.warmWG.Add(1)
-	go func() {
-		defer b.warmWG.Done()
-		defer b.warming.Store(false)
-		b.warm(n)
-	}()
-}
-
-// warm dials until the idle pool holds n connections (or its bound).
-func (b *Backend) warm(n int) {
-	n = min(n, b.p.opts.MaxIdleConnsPerBackend)
-	for b.idleConns() < n && b.warmCtx.Err() == nil {
-		c, err := b.dial(b.warmCtx)
-		if err != nil {
-			b.p.log.Debug("warm-up dial failed", "release", b.spec.Release, "instance", b.spec.ID, "err", err)
-			return
-		}
-		b.put(c)
-	}
-}
 
 // roundTrip sends out to the backend on a pooled connection and returns
 // the response; closing its body releases the connection (back to the
