@@ -52,6 +52,21 @@ func TestTimeouts(t *testing.T) {
 		}
 	}
 	std := startStdServer(t, &http.Server{Handler: echo, ReadHeaderTimeout: timeout})
+	// answeredThenClosed sends req, reads its answer, sends more (if any)
+	// and expects the connection closed, not before half the timeout.
+	answeredThenClosed := func(t *testing.T, c *client, req, more, what string) {
+		t.Helper()
+		c.write(req)
+		c.mustResponse("GET", req)
+		if more != "" {
+			c.write(more)
+		}
+		t0 := time.Now()
+		c.expectClosed(what)
+		if d := time.Since(t0); d < timeout/2 {
+			t.Errorf("%s: closed after %v, before the timeout of %v", what, d, timeout)
+		}
+	}
 
 	t.Run("ReadHeaderTimeout closes a connection stuck in its request line", func(t *testing.T) {
 		t.Parallel()
@@ -64,17 +79,8 @@ func TestTimeouts(t *testing.T) {
 	t.Run("ReadHeaderTimeout closes a connection stuck in its headers", func(t *testing.T) {
 		t.Parallel()
 		addr := startH1(t, &Server{Handler: echo, ReadHeaderTimeout: timeout})
-		c := dial(t, addr)
-		const req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-		c.write(req)
-		c.mustResponse("GET", req)
-		const partial = "GET / HTTP/1.1\r\nHost: x\r\n"
-		c.write(partial)
-		t0 := time.Now()
-		c.expectClosed("unfinished headers of a second request")
-		if d := time.Since(t0); d < timeout/2 {
-			t.Errorf("closed after %v, before the timeout of %v", d, timeout)
-		}
+		answeredThenClosed(t, dial(t, addr), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\n",
+			"unfinished headers of a second request")
 	})
 
 	t.Run("ReadHeaderTimeout closes a connection stuck in its first headers", func(t *testing.T) {
@@ -88,15 +94,7 @@ func TestTimeouts(t *testing.T) {
 	t.Run("IdleTimeout closes an idle keep-alive connection", func(t *testing.T) {
 		t.Parallel()
 		addr := startH1(t, &Server{Handler: echo, IdleTimeout: timeout})
-		c := dial(t, addr)
-		const req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-		c.write(req)
-		c.mustResponse("GET", req)
-		t0 := time.Now()
-		c.expectClosed("a keep-alive connection left idle")
-		if d := time.Since(t0); d < timeout/2 {
-			t.Errorf("idle connection closed after %v, before the timeout of %v", d, timeout)
-		}
+		answeredThenClosed(t, dial(t, addr), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "", "a keep-alive connection left idle")
 	})
 
 	for _, c := range []struct{ name, head, part1, part2 string }{
@@ -152,15 +150,8 @@ func TestTimeouts(t *testing.T) {
 	t.Run("IdleTimeout defaults to ReadHeaderTimeout", func(t *testing.T) {
 		t.Parallel()
 		addr := startH1(t, &Server{Handler: echo, ReadHeaderTimeout: timeout})
-		c := dial(t, addr)
-		const req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-		c.write(req)
-		c.mustResponse("GET", req)
-		t0 := time.Now()
-		c.expectClosed("a keep-alive connection left idle, IdleTimeout 0")
-		if d := time.Since(t0); d < timeout/2 {
-			t.Errorf("idle connection closed after %v, before ReadHeaderTimeout %v", d, timeout)
-		}
+		answeredThenClosed(t, dial(t, addr), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "",
+			"a keep-alive connection left idle, IdleTimeout 0 (ReadHeaderTimeout bounds it)")
 	})
 
 	t.Run("IdleTimeout does not bound the headers when ReadHeaderTimeout is 0", func(t *testing.T) {
