@@ -35,6 +35,8 @@ type conn struct {
 	// w is the response being written; one per connection, reset for
 	// each request.
 	w response
+	// simple is the last request read by parseSimpleRequest.
+	simple http.Request
 	// lastMethod is the previous request's method.
 	lastMethod string
 	// hijacked is set once a handler took the connection over.

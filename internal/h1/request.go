@@ -46,10 +46,12 @@ func headerBuffered(br *bufio.Reader) bool {
 
 var crlfcrlf = []byte("\r\n\r\n")
 
-// readRequest reads the next request's line and headers with net/http's
-// parser (its body framing, header validation and smuggling checks) and
-// applies the checks net/http's server adds. mustClose tells that the
-// connection must close after the answer.
+// readRequest reads the next request's line and headers: a simple
+// bodiless one with parseSimpleRequest, any other with net/http's parser
+// (its body framing, header validation and smuggling checks), then the
+// checks net/http's server adds. mustClose tells that the connection must
+// close after the answer. The request returned may be the connection's
+// own, valid until the next call: handle hands the handler a copy.
 func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 	if c.lastMethod == http.MethodPost {
 		// RFC 9112 section 2.2: tolerate a CRLF some old clients send after
@@ -57,10 +59,18 @@ func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 		peek, _ := c.br.Peek(4)
 		_, _ = c.br.Discard(leadingCRLF(peek))
 	}
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	if n, ok := parseSimpleRequest(buffered, &c.simple); ok && !c.s.slowOnly {
+		// The common case; see simple.go.
+		_, _ = c.br.Discard(n)
+		c.r.remain = math.MaxInt64
+		c.lastMethod = c.simple.Method
+		c.simple.RemoteAddr = c.remoteAddr
+		return &c.simple, false, nil
+	}
 	// What http.ReadRequest does not keep (it drops the Host header and,
 	// beside chunked, Content-Length) is read from the raw header block
 	// when it is all in the buffer, as nearly always.
-	buffered, _ := c.br.Peek(c.br.Buffered())
 	head, scanned := scanHead(buffered)
 	req, err = http.ReadRequest(c.br)
 	if err != nil {

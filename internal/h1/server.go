@@ -46,6 +46,10 @@ type Server struct {
 	// package's standard logger.
 	ErrorLog *log.Logger
 
+	// slowOnly turns the fast path for simple requests off (simple.go),
+	// so that tests can compare both paths.
+	slowOnly bool
+
 	inShutdown atomic.Bool
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}

@@ -1,0 +1,125 @@
+package h1
+
+// The fast path for requests: a bodiless request in origin form whose
+// line and headers are all in the read buffer, in the strict form browsers
+// and load balancers send, is read here without http.ReadRequest's
+// allocations. Everything else, including every request with a body or
+// with a framing header, goes to http.ReadRequest, which then decides:
+// this path never frames a body, so it adds no request-smuggling surface
+// of its own. The differential tests check that for any bytes it accepts,
+// http.ReadRequest and readRequest's checks give the same request.
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// parseSimpleRequest reads the request at the start of b into *req and
+// returns the length of its head, when b holds the whole head of a
+// request in the simple form:
+//
+//   - the line "METHOD /target HTTP/1.1" (or HTTP/1.0) with a token
+//     method and a target of visible ASCII starting with "/";
+//   - fields ParseFields reads, with exactly one Host field, valid and
+//     not empty, and no Content-Length or Transfer-Encoding field;
+//   - every line ending in CRLF.
+//
+// It reports false otherwise, with *req unspecified. req is filled as
+// http.ReadRequest fills it, the Host field moved to req.Host; RemoteAddr
+// and the context are the caller's. Its strings share one allocation.
+func parseSimpleRequest(b []byte, req *http.Request) (int, bool) {
+	end := bytes.Index(b, crlfcrlf)
+	if end < 0 {
+		return 0, false
+	}
+	lineEnd := bytes.IndexByte(b, '\n')
+	if lineEnd < 1 || b[lineEnd-1] != '\r' {
+		return 0, false
+	}
+	// The request line, checked on the bytes before anything is made a
+	// string.
+	line := b[:lineEnd-1]
+	sp := 0
+	for sp < len(line) && isTokenByte(line[sp]) {
+		sp++
+	}
+	const proto11, proto10 = " HTTP/1.1", " HTTP/1.0"
+	if sp == 0 || sp+1 >= len(line) || line[sp] != ' ' || line[sp+1] != '/' || len(line) < sp+1+len(proto11) {
+		return 0, false
+	}
+	protoAt := len(line) - len(proto11)
+	minor := 1
+	switch string(line[protoAt:]) {
+	case proto11:
+	case proto10:
+		minor = 0
+	default:
+		return 0, false
+	}
+	for _, c := range line[sp+1 : protoAt] {
+		if c <= ' ' || c >= 0x7f {
+			return 0, false
+		}
+	}
+
+	head := string(b[:end+4])
+	h, ok := ParseFields(head[lineEnd+1 : end+2])
+	if !ok {
+		return 0, false
+	}
+	hosts := h["Host"]
+	if len(hosts) != 1 || hosts[0] == "" || !httpguts.ValidHostHeader(hosts[0]) {
+		return 0, false
+	}
+	if _, ok := h["Content-Length"]; ok {
+		return 0, false
+	}
+	if _, ok := h["Transfer-Encoding"]; ok {
+		return 0, false
+	}
+	target := head[sp+1 : protoAt]
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return 0, false
+	}
+	delete(h, "Host")
+	fixPragmaCacheControl(h)
+	*req = http.Request{
+		Method:     head[:sp],
+		URL:        u,
+		Proto:      head[protoAt+1 : lineEnd-1],
+		ProtoMajor: 1,
+		ProtoMinor: minor,
+		Header:     h,
+		Body:       http.NoBody,
+		Close:      shouldClose(minor, h),
+		Host:       hosts[0],
+		RequestURI: target,
+	}
+	return end + 4, true
+}
+
+// fixPragmaCacheControl treats "Pragma: no-cache" as "Cache-Control:
+// no-cache" when there is no Cache-Control, as http.ReadRequest does
+// (RFC 9111 section 5.4).
+func fixPragmaCacheControl(h http.Header) {
+	if hp, ok := h["Pragma"]; ok && len(hp) > 0 && hp[0] == "no-cache" {
+		if _, ok := h["Cache-Control"]; !ok {
+			h["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+}
+
+// shouldClose reports whether an HTTP/1.minor request with header h asks
+// for the connection to close after its answer, as http.ReadRequest
+// decides it.
+func shouldClose(minor int, h http.Header) bool {
+	conv := h["Connection"]
+	if httpguts.HeaderValuesContainsToken(conv, "close") {
+		return true
+	}
+	return minor == 0 && !httpguts.HeaderValuesContainsToken(conv, "keep-alive")
+}

@@ -1,0 +1,267 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"net/textproto"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// readSlow reads the request at the start of raw as a connection does
+// without the fast path: http.ReadRequest and readRequest's checks. left
+// is the number of bytes of raw not consumed.
+func readSlow(raw []byte) (req *http.Request, mustClose bool, left int, err error) {
+	src := bytes.NewReader(raw)
+	c := &conn{s: &Server{slowOnly: true}, remoteAddr: "192.0.2.1:1234"}
+	c.r.rd = src
+	c.r.remain = DefaultMaxHeaderBytes + bufSize
+	c.br = bufio.NewReaderSize(&c.r, bufSize)
+	if _, err := c.br.Peek(1); err != nil {
+		return nil, false, 0, err
+	}
+	req, mustClose, err = c.readRequest()
+	return req, mustClose, c.br.Buffered() + src.Len(), err
+}
+
+// checkSimple checks that when parseSimpleRequest accepts raw, the slow
+// path reads the same request, consuming the same bytes, with nothing
+// that would make the connection close.
+func checkSimple(t *testing.T, raw string) (accepted bool) {
+	t.Helper()
+	var fast http.Request
+	n, ok := parseSimpleRequest([]byte(raw), &fast)
+	if !ok {
+		return false
+	}
+	slow, mustClose, left, err := readSlow([]byte(raw))
+	if err != nil {
+		t.Fatalf("fast path accepted %q, net/http refuses it: %v", raw, err)
+	}
+	if mustClose {
+		t.Fatalf("fast path accepted %q, the slow path closes the connection after it", raw)
+	}
+	if len(raw)-n != left {
+		t.Fatalf("%q: fast path consumed %d bytes, the slow path %d", raw, n, len(raw)-left)
+	}
+	if diff := requestDiff(&fast, slow); diff != "" {
+		t.Fatalf("%q: fast and slow paths differ in %s", raw, diff)
+	}
+	return true
+}
+
+// requestDiff names the first field in which a and b differ, "" when
+// they agree on every field a server fills.
+func requestDiff(a, b *http.Request) string {
+	switch {
+	case a.Method != b.Method:
+		return "Method " + a.Method + " / " + b.Method
+	case !reflect.DeepEqual(a.URL, b.URL):
+		return "URL " + a.URL.String() + " / " + b.URL.String()
+	case a.Proto != b.Proto || a.ProtoMajor != b.ProtoMajor || a.ProtoMinor != b.ProtoMinor:
+		return "Proto " + a.Proto + " / " + b.Proto
+	case !reflect.DeepEqual(a.Header, b.Header):
+		return "Header"
+	case (a.Body == http.NoBody) != (b.Body == http.NoBody):
+		return "Body"
+	case a.ContentLength != b.ContentLength:
+		return "ContentLength"
+	case !reflect.DeepEqual(a.TransferEncoding, b.TransferEncoding):
+		return "TransferEncoding"
+	case a.Close != b.Close:
+		return "Close"
+	case !reflect.DeepEqual(a.Trailer, b.Trailer):
+		return "Trailer"
+	case a.Host != b.Host:
+		return "Host " + a.Host + " / " + b.Host
+	case a.RequestURI != b.RequestURI:
+		return "RequestURI"
+	case a.Form != nil || a.PostForm != nil || a.MultipartForm != nil || a.TLS != nil || a.Response != nil || a.GetBody != nil:
+		return "a field ReadRequest leaves unset"
+	}
+	return ""
+}
+
+// simpleSeeds are requests as clients send them, for the fast path to
+// take, and near misses for it to leave to net/http.
+var simpleSeeds = []string{
+	"GET / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n",
+	"GET /a/b?c=d&e=%20f HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n",
+	"GET /assets/app.css HTTP/1.1\r\nHost: shop.example\r\nConnection: keep-alive\r\n" +
+		"sec-ch-ua: \"Chromium\";v=\"131\", \"Not_A Brand\";v=\"24\"\r\nsec-ch-ua-mobile: ?0\r\n" +
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n" +
+		"Accept: text/css,*/*;q=0.1\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: no-cors\r\n" +
+		"Referer: https://shop.example/\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n" +
+		"Accept-Language: en-US,en;q=0.9\r\nCookie: _session=abc; cutover_version=r2\r\n\r\n",
+	"GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, Close\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nPragma: no-cache\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nPragma: no-cache\r\nCache-Control: max-age=0\r\n\r\n",
+	"GET / HTTP/1.1\r\nhost: a\r\nx-custom-thing: 1\r\nX-CUSTOM-THING: 2\r\nx_under: 3\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Blanks: \t v \t\r\n\r\n",
+	"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	"DELETE /items/7 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"OPTIONS /x HTTP/1.1\r\nHost: a\r\nOrigin: https://b\r\n\r\n",
+	"get / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nTrailer: X\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET //x/../y HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+	// Near misses: each goes to net/http.
+	"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+	"GET / HTTP/1.1\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n",
+	"GET / HTTP/1.1\nHost: a\n\n",
+	"GET / HTTP/1.1\r\nHost: a\nX: 1\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nhello",
+	"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+	"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+	"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
+	"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+	"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+	"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1 \r\nHost: a\r\n\r\n",
+	"GET / x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\n",
+	"GET / HTTP/1.1\r\n: a\r\nHost: a\r\n\r\n",
+}
+
+// TestSimpleRequestMatchesNetHTTP runs the differential check on the
+// seeds and checks which of them the fast path takes.
+func TestSimpleRequestMatchesNetHTTP(t *testing.T) {
+	taken := 0
+	for _, raw := range simpleSeeds {
+		if checkSimple(t, raw) {
+			taken++
+		}
+	}
+	// The first 21 seeds are requests the fast path is for.
+	for _, raw := range simpleSeeds[:21] {
+		var r http.Request
+		if _, ok := parseSimpleRequest([]byte(raw), &r); !ok {
+			t.Errorf("fast path refused %q", raw)
+		}
+	}
+	for _, raw := range simpleSeeds[21:] {
+		var r http.Request
+		if _, ok := parseSimpleRequest([]byte(raw), &r); ok {
+			t.Errorf("fast path took %q, which is for net/http", raw)
+		}
+	}
+	if taken != 21 {
+		t.Errorf("fast path took %d seeds, want 21", taken)
+	}
+}
+
+// TestSimpleRequestFieldLimit checks that a block of more than 64 fields
+// goes to net/http, and one of 64 does not.
+func TestSimpleRequestFieldLimit(t *testing.T) {
+	block := func(n int) string {
+		var b strings.Builder
+		b.WriteString("GET / HTTP/1.1\r\nHost: a\r\n")
+		for i := 1; i < n; i++ {
+			b.WriteString("X-F: v\r\n")
+		}
+		b.WriteString("\r\n")
+		return b.String()
+	}
+	if !checkSimple(t, block(64)) {
+		t.Error("fast path refused 64 fields")
+	}
+	var r http.Request
+	if _, ok := parseSimpleRequest([]byte(block(65)), &r); ok {
+		t.Error("fast path took 65 fields")
+	}
+}
+
+// TestSimpleRequestAllocs bounds the allocations of the fast path for a
+// browser's request of 12 fields: the head's string, the map (four for a
+// map of more than eight entries), the values and the URL.
+func TestSimpleRequestAllocs(t *testing.T) {
+	raw := []byte(simpleSeeds[2])
+	var r http.Request
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, ok := parseSimpleRequest(raw, &r); !ok {
+			t.Fatal("refused")
+		}
+	})
+	if allocs > 7 {
+		t.Errorf("%v allocations per request, want at most 7", allocs)
+	}
+}
+
+// TestParseFieldsMatchesTextproto compares ParseFields with
+// textproto.ReadMIMEHeader on blocks it accepts.
+func TestParseFieldsMatchesTextproto(t *testing.T) {
+	for _, s := range []string{
+		"",
+		"A: b\r\n",
+		"a: b\r\nA: c\r\nx-y-z: 1\r\nX-Y-Z: 2\r\ncontent-type: text/plain\r\n",
+		"WWW-AUTHENTICATE: x\r\nETag: \"1\"\r\nX_Y: z\r\n!#$%&'*+-.^_`|~09az: v\r\n",
+		"A:\r\nB: \t\r\nC:\tc d\t \r\n",
+		strings.Repeat("Long-Name-", 10) + ": v\r\n",
+	} {
+		if !checkFields(t, s) {
+			t.Errorf("ParseFields refused %q", s)
+		}
+	}
+	for _, s := range []string{"A: b", "A: b\n", "A b\r\n", "A : b\r\n", " A: b\r\n", "A: b\r\n c\r\n", ": b\r\n", "A: \x7f\r\n", "A: é\r\n", "A: b\rc\r\n"} {
+		if _, ok := ParseFields(s); ok {
+			t.Errorf("ParseFields took %q", s)
+		}
+	}
+}
+
+// checkFields checks that when ParseFields accepts s, ReadMIMEHeader
+// reads the same header from it.
+func checkFields(t *testing.T, s string) bool {
+	t.Helper()
+	h, ok := ParseFields(s)
+	if !ok {
+		return false
+	}
+	want, err := textproto.NewReader(bufio.NewReader(strings.NewReader(s + "\r\n"))).ReadMIMEHeader()
+	if err != nil {
+		t.Fatalf("ParseFields accepted %q, textproto refuses it: %v", s, err)
+	}
+	if !reflect.DeepEqual(h, http.Header(want)) {
+		t.Fatalf("%q: ParseFields read %q, textproto %q", s, h, want)
+	}
+	return true
+}
+
+// FuzzSimpleRequest checks on arbitrary bytes that the fast path never
+// reads a request differently from net/http and readRequest's checks.
+func FuzzSimpleRequest(f *testing.F) {
+	for _, s := range simpleSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if len(raw) > bufSize {
+			return
+		}
+		checkSimple(t, raw)
+		if i := strings.Index(raw, "\r\n"); i >= 0 {
+			if j := strings.Index(raw, "\r\n\r\n"); j > i {
+				checkFields(t, raw[i+2:j+2])
+			}
+		}
+	})
+}
