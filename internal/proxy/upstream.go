@@ -82,6 +82,8 @@ type upConn struct {
 	idleSince time.Time
 	// written counts bytes written to conn during the current exchange.
 	written int64
+	// rdl is the read deadline set last (zero: none).
+	rdl time.Time
 
 	// The fields below belong to the current exchange.
 	// stop unregisters the context hook that closes conn when the client
@@ -210,10 +212,7 @@ func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.
 		go c.writeBody(out)
 	}
 
-	rht := c.b.p.opts.ResponseHeaderTimeout
-	// Errors setting a deadline only come from a closed connection, which
-	// the read reports.
-	_ = c.conn.SetReadDeadline(time.Now().Add(rht))
+	c.setHeaderDeadline(c.b.p.opts.ResponseHeaderTimeout)
 	if _, err := c.br.Peek(1); err != nil {
 		c.finish(false)
 		if c.reused && !isTimeout(err) {
@@ -245,7 +244,7 @@ func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.
 		// A small answer is usually already buffered whole: then the
 		// deadline cannot fire, and the next exchange sets its own, which
 		// saves a timer update per request.
-		_ = c.conn.SetReadDeadline(time.Time{})
+		c.setReadDeadline(time.Time{})
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		c.finish(false)
@@ -263,6 +262,27 @@ func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.
 	c.body = upBody{rc: resp.Body, c: c}
 	resp.Body = &c.body
 	return resp, nil
+}
+
+// setHeaderDeadline bounds the wait for a response head to d from now,
+// unless the deadline already set is at most d/16 (and at most a second)
+// earlier: a connection answering request after request then does not
+// move its deadline, a timer update, each time.
+func (c *upConn) setHeaderDeadline(d time.Duration) {
+	want := time.Now().Add(d)
+	slack := min(d/16, time.Second)
+	if !c.rdl.IsZero() && !c.rdl.After(want) && !c.rdl.Before(want.Add(-slack)) {
+		return
+	}
+	c.setReadDeadline(want)
+}
+
+// setReadDeadline sets the connection's read deadline and remembers it.
+func (c *upConn) setReadDeadline(t time.Time) {
+	// Errors setting a deadline only come from a closed connection, which
+	// the read reports.
+	_ = c.conn.SetReadDeadline(t)
+	c.rdl = t
 }
 
 // writeBody writes the request out, body included, and reports on wdone.

@@ -407,6 +407,52 @@ func TestPoolHeaderTimeoutGives504AndDropsConn(t *testing.T) {
 	}
 }
 
+// TestPoolHeaderDeadlineOnReusedConn checks the header deadline of a
+// connection reused after sitting idle longer than the timeout: the
+// deadline its last exchange set has passed, and must not cut the next
+// answer short; a slow answer on it still gets 504 within the timeout.
+func TestPoolHeaderDeadlineOnReusedConn(t *testing.T) {
+	const rht = 200 * time.Millisecond
+	unblock := make(chan struct{})
+	addr, accepts := startCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			select {
+			case <-unblock:
+			case <-r.Context().Done():
+			}
+		case "/late":
+			time.Sleep(rht / 2)
+		}
+		io.WriteString(w, "hello")
+	}, nil)
+	t.Cleanup(func() { close(unblock) })
+	p, url := startProxy(t, Options{ResponseHeaderTimeout: rht})
+	addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	c := newClient(t)
+
+	if status, _ := get(t, c, url); status != http.StatusOK {
+		t.Fatalf("first: got %d, want %d", status, http.StatusOK)
+	}
+	time.Sleep(rht + rht/2)
+	// Half the timeout, on a connection whose last deadline passed while
+	// it was idle.
+	if status, body := get(t, c, url+"/late"); status != http.StatusOK || body != "hello" {
+		t.Errorf("late: got %d %q, want %d %q", status, body, http.StatusOK, "hello")
+	}
+	start := time.Now()
+	if status, _ := get(t, c, url+"/slow"); status != http.StatusGatewayTimeout {
+		t.Errorf("slow: got %d, want %d", status, http.StatusGatewayTimeout)
+	}
+	if took := time.Since(start); took < rht-rht/16 {
+		t.Errorf("slow: 504 after %v, want at least %v", took, rht-rht/16)
+	}
+	if got := accepts.Load(); got != 1 {
+		t.Errorf("backend accepts: got %d, want 1 (one connection until the 504)", got)
+	}
+}
+
 func TestPoolConcurrentRequests(t *testing.T) {
 	addr, accepts := startCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.URL.Query().Get("n"))
