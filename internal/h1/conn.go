@@ -48,10 +48,14 @@ type conn struct {
 
 	// Watching for the client leaving while a handler runs (see arm).
 	watchMu sync.Mutex
-	// watch fires watchClient after clientGoneDelay; made on first use.
-	watch *time.Timer
-	// armed is set while the current request may be watched.
-	armed bool
+	// watch runs tick every clientGoneDelay while ticking; made on first
+	// use.
+	watch   *time.Timer
+	ticking bool
+	// armed is set while the current request may be watched; armSeq
+	// counts the requests armed, seenSeq is the one the last tick saw.
+	armed           bool
+	armSeq, seenSeq uint64
 	// watched is set once watchClient changed the read deadline.
 	watched bool
 	// watching is set while watchClient reads; watchDone is closed when it

@@ -66,6 +66,39 @@ func TestContext(t *testing.T) {
 		clientLeaves(t, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
 	})
 
+	t.Run("canceled when the client leaves a connection whose watch timer ticks", func(t *testing.T) {
+		// Fast requests, one every few milliseconds, keep the connection's
+		// watch timer ticking; the slow one after them is seen armed at a
+		// tick that an earlier request started, and must still be watched.
+		t.Parallel()
+		started := make(chan struct{})
+		canceled := make(chan bool, 1)
+		addr := newH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/slow" {
+				time.Sleep(clientGoneDelay / 8)
+				return
+			}
+			close(started)
+			canceled <- ctxCanceledWithin(r.Context(), ioTimeout)
+		}))
+		c := dial(t, addr)
+		const fast = "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
+		for range 20 {
+			c.write(fast)
+			c.mustResponse("GET", fast)
+		}
+		c.write("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+		recv(t, started, "the slow handler to start")
+		_ = c.c.Close()
+		t0 := time.Now()
+		if !recv(t, canceled, "the handler to end") {
+			t.Fatalf("the request context was not canceled within %v of the client leaving", ioTimeout)
+		}
+		if d := time.Since(t0); d > time.Second {
+			t.Errorf("the request context was canceled %v after the client left, want within 1s", d)
+		}
+	})
+
 	t.Run("Err, Done, children and AfterFunc once the handler returned", func(t *testing.T) {
 		t.Parallel()
 		type captured struct {

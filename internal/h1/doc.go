@@ -22,9 +22,11 @@
 //     that reads ahead to learn when the client leaves, which costs a
 //     goroutine, a read that finds nothing and an interrupted deadline per
 //     request. Here a request whose body has been read is watched that way
-//     only once it has run for 20 ms (clientGoneDelay): a fast answer never
-//     pays for it, a long poll or a held request still has its context
-//     canceled when the client leaves.
+//     only once it has run for 20 to 40 ms (clientGoneDelay): a fast answer
+//     never pays for it, a long poll or a held request still has its context
+//     canceled when the client leaves. The timer that decides it ticks per
+//     connection while requests follow each other, rather than being reset
+//     for each.
 //   - The status line and headers are written into the connection's buffer
 //     directly, without the copy of the header map net/http makes; the
 //     write buffer comes from a pool per response and the response writer

@@ -4,19 +4,25 @@ package h1
 
 import "time"
 
-// clientGoneDelay is how long a request runs before its connection is
-// watched for the client leaving. Watching costs a goroutine, a read that
-// finds nothing and an interrupted deadline; most requests are answered
-// sooner and skip it.
+// clientGoneDelay is how long a request runs, at least, before its
+// connection is watched for the client leaving. Watching costs a
+// goroutine, a read that finds nothing and an interrupted deadline; most
+// requests are answered sooner and skip it.
 const clientGoneDelay = 20 * time.Millisecond
 
 // aLongTimeAgo is a deadline that unblocks a pending read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// arm starts watching, after clientGoneDelay, for the client closing the
-// connection while the handler runs; the request's context is then
-// canceled. Only a request whose body was read whole is watched: the
+// arm starts watching, after clientGoneDelay to twice that, for the client
+// closing the connection while the handler runs; the request's context is
+// then canceled. Only a request whose body was read whole is watched: the
 // watch reads the connection.
+//
+// The connection's timer is not reset for every request: while requests
+// follow each other it ticks every clientGoneDelay, and a request still
+// armed at the tick after the one that first saw it armed has run for at
+// least that long. A connection that falls idle lets its timer lapse; the
+// next request starts it again, and is then seen at the first tick.
 func (c *conn) arm() {
 	c.watchMu.Lock()
 	defer c.watchMu.Unlock()
@@ -24,23 +30,44 @@ func (c *conn) arm() {
 		return
 	}
 	c.armed = true
+	c.armSeq++
+	if c.ticking {
+		return
+	}
+	c.ticking = true
+	c.seenSeq = c.armSeq
 	if c.watch == nil {
-		c.watch = time.AfterFunc(clientGoneDelay, c.watchClient)
+		c.watch = time.AfterFunc(clientGoneDelay, c.tick)
 		return
 	}
 	c.watch.Reset(clientGoneDelay)
 }
 
-// watchClient reads the connection until the client sends something or
-// leaves, or disarm interrupts it.
-func (c *conn) watchClient() {
+// tick is the watch timer's: it starts watching a request that was armed
+// at the previous tick already, and ticks on while requests come.
+func (c *conn) tick() {
 	c.watchMu.Lock()
 	if !c.armed || c.watching {
-		// Disarmed, or a timer that fired before a disarm that came too
-		// late to stop it already started the watch of the next request.
+		// Idle, or a request already watched: the timer lapses.
+		c.ticking = false
 		c.watchMu.Unlock()
 		return
 	}
+	if c.seenSeq != c.armSeq {
+		// A request that started since the last tick.
+		c.seenSeq = c.armSeq
+		c.watch.Reset(clientGoneDelay)
+		c.watchMu.Unlock()
+		return
+	}
+	c.ticking = false
+	c.watchClient()
+}
+
+// watchClient reads the connection until the client sends something or
+// leaves, or disarm interrupts it. It is called with watchMu held, for an
+// armed request not watched yet.
+func (c *conn) watchClient() {
 	c.watching = true
 	c.watched = true
 	c.watchDone = make(chan struct{})
@@ -69,9 +96,6 @@ func (c *conn) disarm() {
 	if c.watched {
 		c.watched = false
 		c.rdlKnown = false
-	}
-	if c.watch != nil {
-		c.watch.Stop()
 	}
 	if !c.watching {
 		c.watchMu.Unlock()
