@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -81,8 +82,8 @@ func parseSimpleRequest(b []byte, req *http.Request) (int, bool) {
 		return 0, false
 	}
 	target := head[sp+1 : protoAt]
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
+	u, ok := parseTarget(target)
+	if !ok {
 		return 0, false
 	}
 	delete(h, "Host")
@@ -122,4 +123,33 @@ func shouldClose(minor int, h http.Header) bool {
 		return true
 	}
 	return minor == 0 && !httpguts.HeaderValuesContainsToken(conv, "keep-alive")
+}
+
+// parseTarget parses a request target in origin form as
+// url.ParseRequestURI does. A path of characters that need no escaping
+// (as most are) is taken as it is, without the parser; any other goes
+// to url.ParseRequestURI.
+func parseTarget(target string) (*url.URL, bool) {
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := 0; i < len(path); i++ {
+		if !isPlainPathByte(path[i]) {
+			u, err := url.ParseRequestURI(target)
+			return u, err == nil
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, true
+}
+
+// isPlainPathByte reports whether c stands for itself in a URL path:
+// url.URL's escaping of the path leaves it as it is.
+func isPlainPathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '_', '.', '~', '/', '$', '&', '+', ',', ':', ';', '=', '@':
+		return true
+	}
+	return false
 }

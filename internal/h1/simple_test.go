@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -113,6 +114,13 @@ var simpleSeeds = []string{
 	"GET //x/../y HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+	"GET /a? HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /a?? HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /?a=1?b=%zz&c HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /a:b/$&+,;=@~_.-/x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /a%20b/c%2Fd HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /a!b*'(c) HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /a[b]|c\\ HTTP/1.1\r\nHost: a\r\n\r\n",
 	// Near misses: each goes to net/http.
 	"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n",
 	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
@@ -152,21 +160,21 @@ func TestSimpleRequestMatchesNetHTTP(t *testing.T) {
 			taken++
 		}
 	}
-	// The first 21 seeds are requests the fast path is for.
-	for _, raw := range simpleSeeds[:21] {
+	// The first 28 seeds are requests the fast path is for.
+	for _, raw := range simpleSeeds[:28] {
 		var r http.Request
 		if _, ok := parseSimpleRequest([]byte(raw), &r); !ok {
 			t.Errorf("fast path refused %q", raw)
 		}
 	}
-	for _, raw := range simpleSeeds[21:] {
+	for _, raw := range simpleSeeds[28:] {
 		var r http.Request
 		if _, ok := parseSimpleRequest([]byte(raw), &r); ok {
 			t.Errorf("fast path took %q, which is for net/http", raw)
 		}
 	}
-	if taken != 21 {
-		t.Errorf("fast path took %d seeds, want 21", taken)
+	if taken != 28 {
+		t.Errorf("fast path took %d seeds, want 28", taken)
 	}
 }
 
@@ -262,6 +270,32 @@ func FuzzSimpleRequest(f *testing.F) {
 			if j := strings.Index(raw, "\r\n\r\n"); j > i {
 				checkFields(t, raw[i+2:j+2])
 			}
+		}
+	})
+}
+
+// FuzzParseTarget checks parseTarget against url.ParseRequestURI on any
+// target of the form the fast path reads.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"/", "/a?", "/a??", "/a?b=c", "/a%20b", "//x", "/a#b", "/a b", "/é", "/a:b@c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		if target == "" || target[0] != '/' {
+			return
+		}
+		for i := 0; i < len(target); i++ {
+			if c := target[i]; c <= ' ' || c >= 0x7f {
+				return
+			}
+		}
+		got, ok := parseTarget(target)
+		want, err := url.ParseRequestURI(target)
+		if ok != (err == nil) {
+			t.Fatalf("%q: parseTarget ok=%v, ParseRequestURI err=%v", target, ok, err)
+		}
+		if ok && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: parseTarget %#v, ParseRequestURI %#v", target, got, want)
 		}
 	})
 }
