@@ -29,16 +29,32 @@ const maxFastFields = 64
 // trimmed of surrounding blanks, and share one backing array.
 func ParseFields(s string) (http.Header, bool) {
 	n := strings.Count(s, "\n")
-	if n > maxFastFields {
+	if n > maxFastFields || (n == 0 && s != "") {
 		return nil, false
 	}
-	if n == 0 {
-		if s != "" {
-			return nil, false
-		}
-		return http.Header{}, true
-	}
 	h := make(http.Header, n)
+	if !parseFields(s, n, h) {
+		return nil, false
+	}
+	return h, true
+}
+
+// ParseFieldsInto is ParseFields into h, which must be empty: a header
+// map kept from one message to the next saves its allocations. When it
+// reports false, h holds some of the fields: the caller clears it.
+func ParseFieldsInto(h http.Header, s string) bool {
+	n := strings.Count(s, "\n")
+	if n > maxFastFields || (n == 0 && s != "") {
+		return false
+	}
+	return parseFields(s, n, h)
+}
+
+// parseFields reads the n lines of s into h.
+func parseFields(s string, n int, h http.Header) bool {
+	if n == 0 {
+		return true
+	}
 	vals := make([]string, n)
 	var kbuf [64]byte
 	for len(s) > 0 {
@@ -48,7 +64,7 @@ func ParseFields(s string) (http.Header, bool) {
 			i++
 		}
 		if i == 0 || i >= len(s) || s[i] != ':' {
-			return nil, false
+			return false
 		}
 		name := s[:i]
 		s = s[i+1:]
@@ -58,7 +74,7 @@ func ParseFields(s string) (http.Header, bool) {
 			j++
 		}
 		if j+1 >= len(s) || s[j] != '\r' || s[j+1] != '\n' {
-			return nil, false
+			return false
 		}
 		value := trimBlanks(s[:j])
 		s = s[j+2:]
@@ -72,7 +88,7 @@ func ParseFields(s string) (http.Header, bool) {
 		h[key] = vals[0:1:1]
 		vals = vals[1:]
 	}
-	return h, true
+	return true
 }
 
 // canonicalKey returns name canonicalized as by http.CanonicalHeaderKey;

@@ -299,3 +299,31 @@ func FuzzParseTarget(f *testing.F) {
 		}
 	})
 }
+
+// TestParseFieldsInto checks that a map reused from block to block reads
+// each as ParseFields does, without allocating the map again.
+func TestParseFieldsInto(t *testing.T) {
+	h := make(http.Header, 8)
+	for _, s := range []string{"A: 1\r\nB: 2\r\n", "", "b: 3\r\nB: 4\r\nContent-Type: x\r\n"} {
+		clear(h)
+		if !ParseFieldsInto(h, s) {
+			t.Fatalf("ParseFieldsInto refused %q", s)
+		}
+		want, _ := ParseFields(s)
+		if !reflect.DeepEqual(h, want) {
+			t.Errorf("%q: ParseFieldsInto read %q, ParseFields %q", s, h, want)
+		}
+	}
+	clear(h)
+	if ParseFieldsInto(h, "A: 1\r\nB 2\r\n") {
+		t.Error("ParseFieldsInto took a line without a colon")
+	}
+	block := "Date: Sun, 22 Nov 2026 14:00:00 GMT\r\nContent-Length: 13\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	allocs := testing.AllocsPerRun(100, func() {
+		clear(h)
+		ParseFieldsInto(h, block)
+	})
+	if allocs > 1 {
+		t.Errorf("%v allocations per block into a kept map, want 1 (the values)", allocs)
+	}
+}
