@@ -87,7 +87,7 @@ func parseSimpleRequest(b []byte, req *http.Request) (int, bool) {
 		return 0, false
 	}
 	delete(h, "Host")
-	fixPragmaCacheControl(h)
+	FixPragmaCacheControl(h)
 	*req = http.Request{
 		Method:     head[:sp],
 		URL:        u,
@@ -103,10 +103,11 @@ func parseSimpleRequest(b []byte, req *http.Request) (int, bool) {
 	return end + 4, true
 }
 
-// fixPragmaCacheControl treats "Pragma: no-cache" as "Cache-Control:
-// no-cache" when there is no Cache-Control, as http.ReadRequest does
-// (RFC 9111 section 5.4).
-func fixPragmaCacheControl(h http.Header) {
+// FixPragmaCacheControl treats "Pragma: no-cache" as "Cache-Control:
+// no-cache" when there is no Cache-Control, as http.ReadRequest and
+// http.ReadResponse do (RFC 9111 section 5.4). The proxy's reader of
+// simple responses uses it too.
+func FixPragmaCacheControl(h http.Header) {
 	if hp, ok := h["Pragma"]; ok && len(hp) > 0 && hp[0] == "no-cache" {
 		if _, ok := h["Cache-Control"]; !ok {
 			h["Cache-Control"] = []string{"no-cache"}

@@ -33,7 +33,13 @@
 // spaces, no framing but "Content-Length: 0" where net/http sends it)
 // without its allocations. The answer is read with http.ReadResponse, so
 // response framing and parsing, and their checks against request
-// smuggling, are net/http's; the proxy adds no User-Agent. The socket is
+// smuggling, are net/http's; but a simple answer (HTTP/1.1, a status of
+// 200-599 with a body, exactly one Content-Length, no Transfer-Encoding,
+// the whole head in the read buffer and in the strict form of
+// h1.ParseFields) is read by readSimpleResponse, into the request's
+// pooled outbound, which fills the response exactly as http.ReadResponse
+// would: two allocations instead of ten. A differential test and a fuzz
+// test check it against http.ReadResponse. The proxy adds no User-Agent. The socket is
 // read and written through package rawio, as the client's. Unlike
 // http.Transport, which runs a reading and a writing goroutine per
 // connection, a GET costs no extra goroutine and no switch

@@ -63,7 +63,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		b.begin()
-		resp, err = b.roundTrip(ctx, w, out)
+		resp, err = b.roundTrip(ctx, w, out, &o.in)
 		if err == nil {
 			break
 		}

@@ -103,6 +103,17 @@ type outbound struct {
 	vals [2]string
 	// hdr is the header map, kept across uses of a pooled outbound.
 	hdr http.Header
+	// in is where the backend's answer is read when it is simple.
+	in inbound
+}
+
+// inbound is where an exchange reads a simple response (readhead.go):
+// kept in the request's pooled outbound, with a header map kept across
+// uses, so that reading one allocates only its head's string and values.
+// It is valid until the outbound is freed.
+type inbound struct {
+	resp http.Response
+	hdr  http.Header
 }
 
 // outgoing returns the request to send to the backend at addr for the
@@ -115,7 +126,9 @@ func outgoing(r *http.Request, idv []string, addr string) *http.Request {
 
 // outbounds recycles outbound requests and their header maps: forwarding a
 // request then allocates neither.
-var outbounds = sync.Pool{New: func() any { return &outbound{hdr: make(http.Header, 16)} }}
+var outbounds = sync.Pool{New: func() any {
+	return &outbound{hdr: make(http.Header, 16), in: inbound{hdr: make(http.Header, 8)}}
+}}
 
 // newOutbound is outgoing, returning the outbound from the pool; free
 // gives it back once nothing uses the request any more.
@@ -173,8 +186,9 @@ func newOutbound(r *http.Request, idv []string, addr string) *outbound {
 // free returns o to the pool. The request, its header map and its URL must
 // not be used after.
 func (o *outbound) free() {
-	h := o.hdr
+	h, ih := o.hdr, o.in.hdr
 	clear(h)
-	*o = outbound{hdr: h}
+	clear(ih)
+	*o = outbound{hdr: h, in: inbound{hdr: ih}}
 	outbounds.Put(o)
 }

@@ -23,7 +23,8 @@ import (
 // writer, or writeBodiless for a bodiless request, which sends what that
 // writer would) and the response read with http.ReadResponse, so framing,
 // header sanitising and response parsing (and its smuggling checks) are
-// net/http's. Unlike http.Transport there is no read-ahead goroutine per
+// net/http's; only a simple response (one Content-Length, the head in the
+// strict form of readhead.go) is read without it, the same way. Unlike http.Transport there is no read-ahead goroutine per
 // connection nor a write goroutine per request: a GET costs no goroutine
 // switch in the proxy. Only a request with a body gets a goroutine, to
 // stream the body while the response is read (full duplex).
@@ -95,8 +96,10 @@ type upConn struct {
 	// w is the client's response writer, to unblock a body write stuck
 	// reading the client.
 	w http.ResponseWriter
-	// body is the response body of the current exchange.
-	body upBody
+	// body is the response body of the current exchange; fixed is what it
+	// reads from when the response was simple.
+	body  upBody
+	fixed fixedBody
 	// sent wraps the request body being written, when there is one.
 	sent sentBody
 	// closeAfter is set when the connection must not be reused after the
@@ -129,10 +132,11 @@ func (c *upConn) close() { _ = c.conn.Close() }
 // roundTrip sends out to the backend on a pooled connection and returns
 // the response; closing its body releases the connection (back to the
 // pool when it can serve another request). w is the client's response
-// writer, used only when out has a body. A reused connection that turns
-// out closed before any response byte is replaced by a fresh one for a
-// request that may be replayed.
-func (b *Backend) roundTrip(ctx context.Context, w http.ResponseWriter, out *http.Request) (*http.Response, error) {
+// writer, used only when out has a body. A simple response is read into
+// in (nil: never), and is then valid as long as in is. A reused
+// connection that turns out closed before any response byte is replaced
+// by a fresh one for a request that may be replayed.
+func (b *Backend) roundTrip(ctx context.Context, w http.ResponseWriter, out *http.Request, in *inbound) (*http.Response, error) {
 	c, err := b.take(ctx)
 	if err != nil {
 		if out.Body != nil {
@@ -144,7 +148,7 @@ func (b *Backend) roundTrip(ctx context.Context, w http.ResponseWriter, out *htt
 		}
 		return nil, err
 	}
-	resp, err := c.exchange(ctx, w, out)
+	resp, err := c.exchange(ctx, w, out, in)
 	if err == nil || !isConnLost(err) || ctx.Err() != nil {
 		return resp, err
 	}
@@ -155,7 +159,7 @@ func (b *Backend) roundTrip(ctx context.Context, w http.ResponseWriter, out *htt
 	if err != nil {
 		return nil, err
 	}
-	return c.exchange(ctx, w, out)
+	return c.exchange(ctx, w, out, in)
 }
 
 // isConnLost reports whether err is a *connLostError. A function of its
@@ -179,8 +183,9 @@ func replayable(out *http.Request) bool {
 	return ok
 }
 
-// exchange writes out on c and reads its response. On error c is closed.
-func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.Request) (*http.Response, error) {
+// exchange writes out on c and reads its response, into in when it is
+// simple (readSimpleResponse) and in is not nil. On error c is closed.
+func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.Request, in *inbound) (*http.Response, error) {
 	c.written = 0
 	c.closeAfter = out.Close
 	if c.br == nil {
@@ -223,7 +228,11 @@ func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.
 	var resp *http.Response
 	for n1xx := 0; ; n1xx++ {
 		var err error
-		resp, err = http.ReadResponse(c.br, out)
+		if in != nil && readSimpleResponse(c.br, out, &in.resp, in.hdr, &c.fixed) {
+			resp = &in.resp
+		} else {
+			resp, err = http.ReadResponse(c.br, out)
+		}
 		if err != nil {
 			c.finish(false)
 			return nil, err
