@@ -35,8 +35,10 @@ type conn struct {
 	// w is the response being written; one per connection, reset for
 	// each request.
 	w response
-	// simple is the last request read by parseSimpleRequest.
+	// simple is the last request read by parseSimpleRequest, hdr its
+	// header map, kept from one request to the next (made on first use).
 	simple http.Request
+	hdr    http.Header
 	// lastMethod is the previous request's method.
 	lastMethod string
 	// hijacked is set once a handler took the connection over.

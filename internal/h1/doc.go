@@ -12,11 +12,13 @@
 //   - A bodiless request in origin form whose head is all in the read
 //     buffer, with one valid Host, no Content-Length or Transfer-Encoding
 //     and every line in the strict form clients send (ParseFields), is read
-//     without http.ReadRequest (simple.go): a GET costs 5 allocations
+//     without http.ReadRequest (simple.go): a GET costs 3 allocations
 //     instead of 10. Any other request, and any byte outside that form, goes
 //     to http.ReadRequest, which decides. The differential tests and a fuzz
 //     test check that whatever this path accepts, http.ReadRequest and the
-//     server's checks read the same request from the same bytes.
+//     server's checks read the same request from the same bytes. The
+//     Header map of a request read this way is the connection's, cleared
+//     for its next request: a handler may keep the values, not the map.
 //   - The handler runs on the connection's goroutine and nothing else reads
 //     the connection while it runs. net/http starts a goroutine per request
 //     that reads ahead to learn when the client leaves, which costs a

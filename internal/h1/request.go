@@ -51,7 +51,8 @@ var crlfcrlf = []byte("\r\n\r\n")
 // (its body framing, header validation and smuggling checks), then the
 // checks net/http's server adds. mustClose tells that the connection must
 // close after the answer. The request returned may be the connection's
-// own, valid until the next call: handle hands the handler a copy.
+// own, valid until the next call, with the connection's header map:
+// handle hands the handler a copy of the request.
 func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 	if c.lastMethod == http.MethodPost {
 		// RFC 9112 section 2.2: tolerate a CRLF some old clients send after
@@ -60,7 +61,12 @@ func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 		_, _ = c.br.Discard(leadingCRLF(peek))
 	}
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	if n, ok := parseSimpleRequest(buffered, &c.simple); ok && !c.s.slowOnly {
+	if c.hdr == nil {
+		c.hdr = make(http.Header)
+	} else {
+		clear(c.hdr)
+	}
+	if n, ok := parseSimpleRequest(buffered, &c.simple, c.hdr); ok && !c.s.slowOnly {
 		// The common case; see simple.go.
 		_, _ = c.br.Discard(n)
 		c.r.remain = math.MaxInt64

@@ -28,10 +28,12 @@ import (
 //     not empty, and no Content-Length or Transfer-Encoding field;
 //   - every line ending in CRLF.
 //
-// It reports false otherwise, with *req unspecified. req is filled as
-// http.ReadRequest fills it, the Host field moved to req.Host; RemoteAddr
-// and the context are the caller's. Its strings share one allocation.
-func parseSimpleRequest(b []byte, req *http.Request) (int, bool) {
+// It reports false otherwise, with *req unspecified and h holding some
+// fields (the caller clears it). req is filled as http.ReadRequest fills
+// it, with h (which must be empty) as its header and the Host field moved
+// to req.Host; RemoteAddr and the context are the caller's. Its strings
+// share one allocation.
+func parseSimpleRequest(b []byte, req *http.Request, h http.Header) (int, bool) {
 	end := bytes.Index(b, crlfcrlf)
 	if end < 0 {
 		return 0, false
@@ -67,8 +69,7 @@ func parseSimpleRequest(b []byte, req *http.Request) (int, bool) {
 	}
 
 	head := string(b[:end+4])
-	h, ok := ParseFields(head[lineEnd+1 : end+2])
-	if !ok {
+	if !ParseFieldsInto(h, head[lineEnd+1:end+2]) {
 		return 0, false
 	}
 	hosts := h["Host"]

@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -33,7 +34,7 @@ func readSlow(raw []byte) (req *http.Request, mustClose bool, left int, err erro
 func checkSimple(t *testing.T, raw string) (accepted bool) {
 	t.Helper()
 	var fast http.Request
-	n, ok := parseSimpleRequest([]byte(raw), &fast)
+	n, ok := parseSimpleRequest([]byte(raw), &fast, http.Header{})
 	if !ok {
 		return false
 	}
@@ -163,13 +164,13 @@ func TestSimpleRequestMatchesNetHTTP(t *testing.T) {
 	// The first 28 seeds are requests the fast path is for.
 	for _, raw := range simpleSeeds[:28] {
 		var r http.Request
-		if _, ok := parseSimpleRequest([]byte(raw), &r); !ok {
+		if _, ok := parseSimpleRequest([]byte(raw), &r, http.Header{}); !ok {
 			t.Errorf("fast path refused %q", raw)
 		}
 	}
 	for _, raw := range simpleSeeds[28:] {
 		var r http.Request
-		if _, ok := parseSimpleRequest([]byte(raw), &r); ok {
+		if _, ok := parseSimpleRequest([]byte(raw), &r, http.Header{}); ok {
 			t.Errorf("fast path took %q, which is for net/http", raw)
 		}
 	}
@@ -194,24 +195,26 @@ func TestSimpleRequestFieldLimit(t *testing.T) {
 		t.Error("fast path refused 64 fields")
 	}
 	var r http.Request
-	if _, ok := parseSimpleRequest([]byte(block(65)), &r); ok {
+	if _, ok := parseSimpleRequest([]byte(block(65)), &r, http.Header{}); ok {
 		t.Error("fast path took 65 fields")
 	}
 }
 
 // TestSimpleRequestAllocs bounds the allocations of the fast path for a
-// browser's request of 12 fields: the head's string, the map (four for a
-// map of more than eight entries), the values and the URL.
+// browser's request of 12 fields, into the connection's kept header map:
+// the head's string, the values and the URL.
 func TestSimpleRequestAllocs(t *testing.T) {
 	raw := []byte(simpleSeeds[2])
 	var r http.Request
+	h := make(http.Header)
 	allocs := testing.AllocsPerRun(200, func() {
-		if _, ok := parseSimpleRequest(raw, &r); !ok {
+		clear(h)
+		if _, ok := parseSimpleRequest(raw, &r, h); !ok {
 			t.Fatal("refused")
 		}
 	})
-	if allocs > 7 {
-		t.Errorf("%v allocations per request, want at most 7", allocs)
+	if allocs > 3 {
+		t.Errorf("%v allocations per request, want at most 3", allocs)
 	}
 }
 
@@ -325,5 +328,34 @@ func TestParseFieldsInto(t *testing.T) {
 	})
 	if allocs > 1 {
 		t.Errorf("%v allocations per block into a kept map, want 1 (the values)", allocs)
+	}
+}
+
+// TestSimpleRequestHeaderNotCarriedOver checks that the connection's kept
+// header map holds each request's fields only: requests read by the fast
+// path, and after one it began and left to net/http.
+func TestSimpleRequestHeaderNotCarriedOver(t *testing.T) {
+	seen := make(chan http.Header, 3)
+	addr := newH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		seen <- r.Header.Clone()
+	}))
+	c := dial(t, addr)
+	reqs := []string{
+		"GET /1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n",
+		"POST /2 HTTP/1.1\r\nHost: x\r\nX-B: 2\r\nContent-Length: 2\r\n\r\nok",
+		"GET /3 HTTP/1.1\r\nHost: x\r\nX-C: 3\r\n\r\n",
+	}
+	want := []http.Header{
+		{"X-A": {"1"}},
+		{"X-B": {"2"}, "Content-Length": {"2"}},
+		{"X-C": {"3"}},
+	}
+	for i, req := range reqs {
+		c.write(req)
+		c.mustResponse(strings.Fields(req)[0], req)
+		if got := recv(t, seen, "the handler"); !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("request %d: handler saw header %v, want %v", i+1, got, want[i])
+		}
 	}
 }
