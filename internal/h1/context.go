@@ -77,7 +77,10 @@ func (c *requestContext) AfterFunc(f func()) (stop func() bool) {
 		c.mu.Unlock()
 		return c.slotStop
 	}
-	key := &f
+	// A copy, so that taking its address does not move f itself to the
+	// heap on the common path above.
+	g := f
+	key := &g
 	if c.more == nil {
 		c.more = make(map[*func()]struct{})
 	}

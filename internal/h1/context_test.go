@@ -348,3 +348,21 @@ func TestPanics(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestContextAllocs bounds what a request context costs when one
+// callback is registered and stopped, as the proxy does per request: the
+// context and its slot's stop function, nothing per AfterFunc.
+func TestRequestContextAllocs(t *testing.T) {
+	f := func() {}
+	allocs := testing.AllocsPerRun(1000, func() {
+		ctx := newRequestContext()
+		stop := ctx.AfterFunc(f)
+		if !stop() {
+			t.Fatal("stop of a callback not run reported false")
+		}
+		ctx.cancel()
+	})
+	if allocs > 2 {
+		t.Errorf("%v allocations per request context, want at most 2", allocs)
+	}
+}
