@@ -296,8 +296,9 @@ func (w *response) Write(p []byte) (int, error) {
 	w.written += int64(len(p))
 	bw := w.bw
 	if w.chunked {
-		var hdr [18]byte
-		b := strconv.AppendUint(hdr[:0], uint64(len(p)), 16)
+		// The chunk size is formatted into the writer's own free space
+		// (a local array would escape to the heap through Write).
+		b := strconv.AppendUint(bw.AvailableBuffer(), uint64(len(p)), 16)
 		b = append(b, '\r', '\n')
 		bw.Write(b)
 		bw.Write(p)

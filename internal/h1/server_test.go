@@ -588,3 +588,24 @@ func TestHijack(t *testing.T) {
 }
 
 type ctxKey string
+
+// TestChunkAllocs checks that writing a chunk of a chunked body costs no
+// allocation (not parallel: AllocsPerRun).
+func TestChunkAllocs(t *testing.T) {
+	allocs := make(chan float64, 1)
+	addr := newH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := []byte("0123456789")
+		w.WriteHeader(http.StatusOK)
+		allocs <- testing.AllocsPerRun(50, func() { _, _ = w.Write(chunk) })
+	}))
+	c := dial(t, addr)
+	const req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	c.write(req)
+	resp, body := c.mustResponse("GET", req)
+	if len(resp.TransferEncoding) == 0 || len(body) != 51*10 {
+		t.Fatalf("got Transfer-Encoding %v and %d body bytes, want chunked and %d", resp.TransferEncoding, len(body), 51*10)
+	}
+	if a := recv(t, allocs, "the handler"); a != 0 {
+		t.Errorf("%v allocations per chunk written, want 0", a)
+	}
+}
