@@ -126,11 +126,20 @@ func (c *conn) setWaitTimeout(d time.Duration) {
 		return
 	}
 	want := time.Now().Add(d)
-	slack := min(d/16, time.Second)
-	if c.rdlKnown && !c.rdl.IsZero() && !c.rdl.After(want) && !c.rdl.Before(want.Add(-slack)) {
+	if c.rdlKnown && KeepDeadline(c.rdl, want, d) {
 		return
 	}
 	c.setReadDeadline(want)
+}
+
+// KeepDeadline reports whether set, the deadline a connection has (zero:
+// none), may stand for a wait of d ending at want: it is not later than
+// want and at most d/16 (and at most a second) earlier. A connection
+// serving request after request then does not move its deadline, a timer
+// update, each time. The proxy's upstream connections use it too.
+func KeepDeadline(set, want time.Time, d time.Duration) bool {
+	slack := min(d/16, time.Second)
+	return !set.IsZero() && !set.After(want) && !set.Before(want.Add(-slack))
 }
 
 // serve reads requests from the connection and answers them, one at a

@@ -274,13 +274,10 @@ func (c *upConn) exchange(ctx context.Context, w http.ResponseWriter, out *http.
 }
 
 // setHeaderDeadline bounds the wait for a response head to d from now,
-// unless the deadline already set is at most d/16 (and at most a second)
-// earlier: a connection answering request after request then does not
-// move its deadline, a timer update, each time.
+// unless the deadline already set may stand (h1.KeepDeadline).
 func (c *upConn) setHeaderDeadline(d time.Duration) {
 	want := time.Now().Add(d)
-	slack := min(d/16, time.Second)
-	if !c.rdl.IsZero() && !c.rdl.After(want) && !c.rdl.Before(want.Add(-slack)) {
+	if h1.KeepDeadline(c.rdl, want, d) {
 		return
 	}
 	c.setReadDeadline(want)
