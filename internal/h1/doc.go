@@ -11,7 +11,7 @@
 //
 //   - A bodiless request in origin form whose head is all in the read
 //     buffer, with one valid Host, no Content-Length or Transfer-Encoding
-//     and every line in the strict form clients send (ParseFields), is read
+//     and every line in the strict form clients send (ParseFieldsInto), is read
 //     without http.ReadRequest (simple.go): a GET costs 3 allocations
 //     instead of 10. Any other request, and any byte outside that form, goes
 //     to http.ReadRequest, which decides. The differential tests and a fuzz

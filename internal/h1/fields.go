@@ -11,37 +11,24 @@ import (
 	"strings"
 )
 
-// maxFastFields bounds the fields a block read by ParseFields may have;
+// maxFastFields bounds the fields a block read by ParseFieldsInto may have;
 // a longer block goes to net/http's parser.
 const maxFastFields = 64
 
-// ParseFields reads s, a block of header fields each ending in CRLF
-// (without the empty line that ends the block), into a new header, as
-// net/textproto's ReadMIMEHeader would, and reports true. It reports false
-// when s is not in the strict form it reads: every line "name:value\r\n"
-// with a token name, no space before the colon, and a value of visible
-// ASCII, spaces and tabs only (no obs-text, no control characters, no
-// bare CR or LF, no line folding), at most 64 fields. The caller then
-// leaves the block to net/http's parser.
+// ParseFieldsInto reads s, a block of header fields each ending in CRLF
+// (without the empty line that ends the block), into h, which must be
+// empty, as net/textproto's ReadMIMEHeader would, and reports true. A
+// header map kept from one message to the next saves its allocations. It
+// reports false when s is not in the strict form it reads: every line
+// "name:value\r\n" with a token name, no space before the colon, and a
+// value of visible ASCII, spaces and tabs only (no obs-text, no control
+// characters, no bare CR or LF, no line folding), at most 64 fields; h
+// then holds some of the fields (the caller clears it) and the block is
+// left to net/http's parser.
 //
 // Names are canonicalized as by http.CanonicalHeaderKey; the names of
 // common fields take no allocation. The values are substrings of s,
 // trimmed of surrounding blanks, and share one backing array.
-func ParseFields(s string) (http.Header, bool) {
-	n := strings.Count(s, "\n")
-	if n > maxFastFields || (n == 0 && s != "") {
-		return nil, false
-	}
-	h := make(http.Header, n)
-	if !parseFields(s, n, h) {
-		return nil, false
-	}
-	return h, true
-}
-
-// ParseFieldsInto is ParseFields into h, which must be empty: a header
-// map kept from one message to the next saves its allocations. When it
-// reports false, h holds some of the fields: the caller clears it.
 func ParseFieldsInto(h http.Header, s string) bool {
 	n := strings.Count(s, "\n")
 	if n > maxFastFields || (n == 0 && s != "") {

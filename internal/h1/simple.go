@@ -24,7 +24,7 @@ import (
 //
 //   - the line "METHOD /target HTTP/1.1" (or HTTP/1.0) with a token
 //     method and a target of visible ASCII starting with "/";
-//   - fields ParseFields reads, with exactly one Host field, valid and
+//   - fields ParseFieldsInto reads, with exactly one Host field, valid and
 //     not empty, and no Content-Length or Transfer-Encoding field;
 //   - every line ending in CRLF.
 //

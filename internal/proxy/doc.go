@@ -36,7 +36,7 @@
 // smuggling, are net/http's; but a simple answer (HTTP/1.1, a status of
 // 200-599 with a body, exactly one Content-Length, no Transfer-Encoding,
 // the whole head in the read buffer and in the strict form of
-// h1.ParseFields) is read by readSimpleResponse, into the request's
+// h1.ParseFieldsInto) is read by readSimpleResponse, into the request's
 // pooled outbound, which fills the response exactly as http.ReadResponse
 // would: two allocations instead of ten. A differential test and a fuzz
 // test check it against http.ReadResponse. The proxy adds no User-Agent. The socket is

@@ -92,7 +92,7 @@ func (b *fixedBody) Close() error {
 //
 // The simple form: the status line "HTTP/1.1 " with a status in 200..599
 // other than 204 and 304, and an optional reason of visible ASCII, spaces
-// and tabs; header fields in h1.ParseFields' strict form; exactly one
+// and tabs; header fields in h1.ParseFieldsInto's strict form; exactly one
 // Content-Length of 1 to 18 digits; no Transfer-Encoding; every line
 // ending in CRLF; and a request (nil reads as GET) other than HEAD.
 func readSimpleResponse(br *bufio.Reader, req *http.Request, resp *http.Response, h http.Header, body *fixedBody) bool {
