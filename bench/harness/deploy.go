@@ -40,10 +40,17 @@ func (d deployer) deploy(ctx context.Context) (window, error) {
 type deployResult struct {
 	Deploys int
 	// Window holds the requests started inside a deploy window; Steady
-	// those started outside every window.
+	// those started outside every window (deploy and control).
 	Window, Steady latencySummary
 	// Span is the summed length of the deploy windows.
 	Span time.Duration
+	// Slow counts the requests in deploy windows slower than twice the
+	// steady p99: unlike a p99, a count does not depend on how long the
+	// windows are.
+	Slow int
+	// Control is the same measurement around the control swaps, nil when
+	// none ran.
+	Control *controlResult
 	// Timeline splits the run into buckets of timelineBucket, for
 	// results.json: where the slow or failed requests were.
 	Timeline []bucket
@@ -61,34 +68,49 @@ type bucket struct {
 	latencySummary
 }
 
+// controlResult is the deploy measurement of the control swaps.
+type controlResult struct {
+	Swaps  int
+	Window latencySummary
+	Span   time.Duration
+	Slow   int
+}
+
 // deployUnderLoad keeps a fixed rate on url for settle, then runs n
-// deploys separated by settle, then settle again, and splits the requests
-// by deploy window.
-func deployUnderLoad(ctx context.Context, d deployer, url string, rate, n int, settle time.Duration) (deployResult, error) {
+// deploys separated by settle, each followed (when sw is not nil) by a
+// control swap after another settle, then settle again; it splits the
+// requests by window.
+func deployUnderLoad(ctx context.Context, d deployer, sw *swapper, url string, rate, n int, settle time.Duration) (deployResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Bounded in any case; cancel ends the load once the deploys are done.
-	limit := time.Duration(n+1)*settle + time.Duration(n)*2*time.Minute
+	events := []func(context.Context) (window, error){d.deploy}
+	if sw != nil {
+		events = append(events, sw.swap)
+		defer sw.close() //nolint:errcheck // best effort at the end; a failed stop shows in the log of the run
+	}
+	limit := time.Duration(len(events)*n+1)*settle + time.Duration(len(events)*n)*2*time.Minute
 	hitsc := make(chan []hit, 1)
 	go func() { hitsc <- fixedRate(ctx, url, rate, limit) }()
 
-	var windows []window
+	windows := make([][]window, len(events))
 	var derr error
 	timer := time.NewTimer(settle)
-	for i := 0; i <= n; i++ {
+	for i := 0; i <= len(events)*n; i++ {
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
 		}
-		if ctx.Err() != nil || i == n {
+		if ctx.Err() != nil || i == len(events)*n {
 			break
 		}
-		w, err := d.deploy(ctx)
+		k := i % len(events)
+		w, err := events[k](ctx)
 		if err != nil {
 			derr = err
 			break
 		}
-		windows = append(windows, w)
+		windows[k] = append(windows[k], w)
 		timer.Reset(settle)
 	}
 	timer.Stop()
@@ -97,33 +119,65 @@ func deployUnderLoad(ctx context.Context, d deployer, url string, rate, n int, s
 	if derr != nil {
 		return deployResult{}, derr
 	}
-	return splitByWindows(hits, windows), nil
+	var control []window
+	if sw != nil {
+		control = windows[1]
+	}
+	return splitByWindows(hits, windows[0], control), nil
 }
 
-// splitByWindows summarizes the requests started inside any of windows
-// and those started outside all of them.
-func splitByWindows(hits []hit, windows []window) deployResult {
-	var in, out []hit
+// splitByWindows summarizes the requests started inside any of the deploy
+// windows, inside any of the control windows (none: no control result),
+// and outside all of them.
+func splitByWindows(hits []hit, deploys, control []window) deployResult {
+	var in, ctl, out []hit
 	for _, h := range hits {
-		inside := false
-		for _, w := range windows {
-			if w.contains(h.Start) {
-				inside = true
-				break
-			}
-		}
-		if inside {
+		switch {
+		case inAny(deploys, h.Start):
 			in = append(in, h)
-		} else {
+		case inAny(control, h.Start):
+			ctl = append(ctl, h)
+		default:
 			out = append(out, h)
 		}
 	}
-	r := deployResult{Deploys: len(windows), Window: summarize(in), Steady: summarize(out)}
-	for _, w := range windows {
-		r.Span += w.End.Sub(w.Start)
+	r := deployResult{Deploys: len(deploys), Window: summarize(in), Steady: summarize(out), Span: span(deploys)}
+	r.Slow = slower(in, 2*r.Steady.P99)
+	if len(control) > 0 {
+		r.Control = &controlResult{Swaps: len(control), Window: summarize(ctl), Span: span(control), Slow: slower(ctl, 2*r.Steady.P99)}
 	}
-	r.Timeline = timeline(hits, windows)
+	r.Timeline = timeline(hits, deploys)
 	return r
+}
+
+// inAny reports whether t falls inside one of ws.
+func inAny(ws []window, t time.Time) bool {
+	for _, w := range ws {
+		if w.contains(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// span is the summed length of ws.
+func span(ws []window) time.Duration {
+	var d time.Duration
+	for _, w := range ws {
+		d += w.End.Sub(w.Start)
+	}
+	return d
+}
+
+// slower counts the hits slower than d.
+func slower(hits []hit, d time.Duration) int {
+	n := 0
+	for _, h := range hits {
+		if h.Latency > d {
+			n++
+		}
+	}
+	return n
 }
 
 // timeline summarizes hits per timelineBucket, in start order.

@@ -13,9 +13,12 @@
 //   - fixed-rate latency with vegeta: p50 and p99 at a constant rate;
 //   - idle connections: the targets' summed VmRSS while the harness holds
 //     N keep-alive connections that each made one request;
-//   - deploy under load (cutover only): `cutover deploy` run twice while
-//     vegeta keeps a fixed rate; failures and p99 inside the deploy
-//     windows against the rest.
+//   - deploy under load (cutover only): `cutover deploy` run -deploys
+//     times while vegeta keeps a fixed rate; failures and p99 inside the
+//     deploy windows against the steady state. With -swap-backend, each
+//     deploy is followed by a control swap (swap.go): a bare start of a
+//     backend copy and stop of the previous one, measured the same way, to
+//     show what the machine charges any deploy.
 //
 // Targets are interleaved: every round runs each scenario on every target,
 // starting with a different target each round, and the table reports the

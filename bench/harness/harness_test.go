@@ -166,13 +166,27 @@ func TestSplitByWindows(t *testing.T) {
 		{Start: at(150), Latency: 9 * time.Millisecond, Failed: true},
 		{Start: at(200), Latency: 7 * time.Millisecond},
 		{Start: at(400), Latency: 2 * time.Millisecond},
+		{Start: at(600), Latency: 5 * time.Millisecond},
+		{Start: at(620), Latency: 3 * time.Millisecond},
 	}
-	r := splitByWindows(hits, []window{{Start: at(100), End: at(200)}})
+	r := splitByWindows(hits, []window{{Start: at(100), End: at(200)}}, []window{{Start: at(550), End: at(650)}})
 	if r.Window.Requests != 2 || r.Window.Failed != 1 || r.Window.P99 != 9*time.Millisecond {
 		t.Errorf("window: got %+v, want 2 requests, 1 failed, p99 9ms", r.Window)
 	}
 	if r.Steady.Requests != 2 || r.Steady.Failed != 0 || r.Steady.P99 != 2*time.Millisecond {
 		t.Errorf("steady: got %+v, want 2 requests, 0 failed, p99 2ms", r.Steady)
+	}
+	// Slower than twice the steady p99 (4ms): both deploy-window hits.
+	if r.Slow != 2 {
+		t.Errorf("slow in deploy windows: got %d, want 2", r.Slow)
+	}
+	want := &controlResult{Swaps: 1, Span: 100 * time.Millisecond, Slow: 1,
+		Window: latencySummary{Requests: 2, P50: 3 * time.Millisecond, P99: 5 * time.Millisecond}}
+	if d := cmp.Diff(want, r.Control); d != "" {
+		t.Errorf("control (-want +got):\n%s", d)
+	}
+	if r := splitByWindows(hits, []window{{Start: at(100), End: at(200)}}, nil); r.Control != nil || r.Steady.Requests != 4 {
+		t.Errorf("no control windows: got control %+v and %d steady requests, want none and 4", r.Control, r.Steady.Requests)
 	}
 	var inWindow []int64
 	for _, b := range r.Timeline {

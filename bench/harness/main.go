@@ -31,6 +31,10 @@ type config struct {
 	cutover, cutoverConfig, releaseDir string
 	deploys                            int
 	settle                             time.Duration
+	// control swaps of the deploy scenario.
+	swapBin          string
+	swapInterval     time.Duration
+	swapHealthyAfter int
 }
 
 // allScenarios are the scenario names -only accepts.
@@ -52,6 +56,9 @@ func main() {
 	flag.StringVar(&c.releaseDir, "release-dir", "", "release directory deployed by the deploy scenario")
 	flag.IntVar(&c.deploys, "deploys", 2, "deploys in the deploy scenario")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "steady load before, between and after deploys")
+	flag.StringVar(&c.swapBin, "swap-backend", "", "backend binary of the deploy scenario's control swaps (listens on $PORT); empty: no control")
+	flag.DurationVar(&c.swapInterval, "swap-interval", 100*time.Millisecond, "health check interval of the control swaps (as cutover's [app.health] interval)")
+	flag.IntVar(&c.swapHealthyAfter, "swap-healthy-after", 2, "passing checks in a row before a control swap stops the previous copy (as cutover's healthy_after)")
 	flag.Parse()
 
 	c.only = make(map[string]bool)
@@ -259,7 +266,11 @@ func measureDeploy(ctx context.Context, c config, targets []target, res *results
 		return errors.New("no target named cutover")
 	}
 	d := deployer{Bin: c.cutover, Config: c.cutoverConfig, Source: c.releaseDir}
-	r, err := deployUnderLoad(ctx, d, url, c.rate, c.deploys, c.settle)
+	var sw *swapper
+	if c.swapBin != "" {
+		sw = &swapper{Bin: c.swapBin, Interval: c.swapInterval, HealthyAfter: max(c.swapHealthyAfter, 1)}
+	}
+	r, err := deployUnderLoad(ctx, d, sw, url, c.rate, c.deploys, c.settle)
 	if err != nil {
 		return err
 	}

@@ -219,15 +219,29 @@ func (r *results) writeMarkdown(w io.Writer) {
 			p("Failed: %s\n\n", r.DeployErr)
 		} else {
 			d := r.Deploy
-			p("| deploys | time inside deploy windows | requests in windows | failed in windows | failed outside | p99 steady | p99 in windows | windows × steady |\n")
-			p("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-			p("| %d | %s | %d | %d | %d | %s | %s | %s |\n\n", d.Deploys, d.Span.Round(time.Millisecond),
-				d.Window.Requests, d.Window.Failed, d.Steady.Failed, ms(d.Steady.P99), ms(d.Window.P99),
-				ratio(float64(d.Window.P99), float64(d.Steady.P99)))
+			p("| windows | count | time inside | requests inside | failed inside | p99 inside | p99 inside × steady | slower than 2× steady p99, per window |\n")
+			p("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+			p("| `cutover deploy` | %d | %s | %d | %d | %s | %s | %s |\n", d.Deploys, d.Span.Round(time.Millisecond),
+				d.Window.Requests, d.Window.Failed, ms(d.Window.P99),
+				ratio(float64(d.Window.P99), float64(d.Steady.P99)), perWindow(d.Slow, d.Deploys))
+			if c := d.Control; c != nil {
+				p("| control: bare process swap | %d | %s | %d | %d | %s | %s | %s |\n", c.Swaps, c.Span.Round(time.Millisecond),
+					c.Window.Requests, c.Window.Failed, ms(c.Window.P99),
+					ratio(float64(c.Window.P99), float64(d.Steady.P99)), perWindow(c.Slow, c.Swaps))
+			}
+			p("\nSteady state (outside every window): %d requests, %d failed, p99 %s.\n\n", d.Steady.Requests, d.Steady.Failed, ms(d.Steady.P99))
 		}
 	}
 
 	r.writeGoals(w)
+}
+
+// perWindow formats n per window.
+func perWindow(n, windows int) string {
+	if windows == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", float64(n)/float64(windows))
 }
 
 // mib formats KiB as MiB.
