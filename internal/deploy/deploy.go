@@ -367,12 +367,12 @@ func (e *Engine) retireAllBut(ctx context.Context, keep string) (string, error) 
 func (e *Engine) rollbackTarget(ctx context.Context, want, active string) (state.Release, config.App, error) {
 	var app config.App
 	var none state.Release
-	rels, err := e.store.Releases(ctx)
-	if err != nil {
-		return none, app, err
-	}
 	var target *state.Release
 	if want != "" {
+		rels, err := e.store.Releases(ctx)
+		if err != nil {
+			return none, app, err
+		}
 		for i := range rels {
 			if rels[i].ID == want || strings.HasSuffix(rels[i].ID, "-"+want) {
 				if target != nil && target.ID != rels[i].ID {
@@ -386,14 +386,14 @@ func (e *Engine) rollbackTarget(ctx context.Context, want, active string) (state
 		}
 	} else {
 		// The previous release: the one retired most recently.
-		for i := range rels {
-			if rels[i].Status == state.ReleaseRetired && (target == nil || rels[i].RetiredAt.After(target.RetiredAt)) {
-				target = &rels[i]
-			}
-		}
-		if target == nil {
+		prev, err := e.store.LastRetired(ctx)
+		if errors.Is(err, state.ErrNotFound) {
 			return none, app, &RefusedError{Reason: "no previous release to roll back to; see `cutover releases`"}
 		}
+		if err != nil {
+			return none, app, err
+		}
+		target = &prev
 	}
 	if target.ID == active {
 		return none, app, &RefusedError{Reason: fmt.Sprintf("release %s is already live", target.ID)}
@@ -404,7 +404,7 @@ func (e *Engine) rollbackTarget(ctx context.Context, want, active string) (state
 	if _, err := os.Stat(e.rel.Dir(target.ID)); err != nil {
 		return none, app, &RefusedError{Reason: fmt.Sprintf("release %s is no longer on disk (pruned); deploy it again from its source %s", target.ID, target.Source)}
 	}
-	app, err = decodeAppConfig(target.ConfigJSON)
+	app, err := decodeAppConfig(target.ConfigJSON)
 	if err != nil {
 		return none, app, fmt.Errorf("release %s: %w", target.ID, err)
 	}
@@ -416,18 +416,11 @@ func (e *Engine) rollbackTarget(ctx context.Context, want, active string) (state
 func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
 	keep := e.Config().Release.Keep
 	protect := []string{live}
-	rels, err := e.store.Releases(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var prev *state.Release
-	for i := range rels {
-		if rels[i].Status == state.ReleaseRetired && (prev == nil || rels[i].RetiredAt.After(prev.RetiredAt)) {
-			prev = &rels[i]
-		}
-	}
-	if prev != nil {
+	switch prev, err := e.store.LastRetired(ctx); {
+	case err == nil:
 		protect = append(protect, prev.ID)
+	case !errors.Is(err, state.ErrNotFound):
+		return nil, err
 	}
 	for _, m := range e.instancesOf("", true) {
 		protect = append(protect, m.release)

@@ -109,6 +109,22 @@ func (s *Store) Releases(ctx context.Context) ([]Release, error) {
 	return out, rows.Err()
 }
 
+// LastRetired returns the release retired most recently: the one a
+// rollback goes back to and retention keeps. ErrNotFound when no release
+// was ever retired. Among releases retired at the same millisecond, the
+// oldest wins. It reads one row, however long the history.
+func (s *Store) LastRetired(ctx context.Context) (Release, error) {
+	r, err := scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases
+		WHERE status = 'retired' ORDER BY retired_at DESC, created_at, id LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("last retired release: %w", ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("read last retired release: %w", err)
+	}
+	return r, nil
+}
+
 // Active returns the id of the live release, or "" when none is.
 func (s *Store) Active(ctx context.Context) (string, error) {
 	return s.Get(ctx, "active_release")

@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS deploy_steps (
 	detail      TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (deploy_id, seq)
 );
+CREATE INDEX IF NOT EXISTS releases_by_status ON releases (status, retired_at);
 CREATE TABLE IF NOT EXISTS kv (
 	key   TEXT PRIMARY KEY,
 	value TEXT NOT NULL
