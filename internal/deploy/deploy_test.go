@@ -350,3 +350,39 @@ func TestRollbackRestoresRecordedConfig(t *testing.T) {
 		}
 	}
 }
+
+// The proxy opens its connections to a new instance once the instance
+// answers a first health check, while it still has checks to pass: the
+// connects are done before the switch, not with it.
+func TestWarmBeforeHealthy(t *testing.T) {
+	h := newHarness(t, setup{health: []string{`interval = "100ms"`, `healthy_after = 4`}})
+	done := make(chan error, 1)
+	src := h.source("v1", nil)
+	go func() {
+		_, _, err := h.deploy(Request{Source: src})
+		done <- err
+	}()
+	// Polled until the deploy ends: the instance is healthy from then on.
+	var err error
+	warmed, ended := false, false
+	for !ended {
+		select {
+		case err = <-done:
+			ended = true
+		case <-time.After(5 * time.Millisecond):
+		}
+		for _, m := range h.eng.instancesOf("", true) {
+			b := m.proxyBackend()
+			if b != nil && !b.Healthy() && b.IdleConns() >= warmConns {
+				warmed = true
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	if !warmed {
+		t.Errorf("no instance had %d idle proxy connections before it was healthy", warmConns)
+	}
+	h.assertServes("v1")
+}

@@ -33,6 +33,7 @@ type setup struct {
 	release   []string // extra lines of [release]
 	app       []string // extra lines of [app]
 	env       []string // extra lines of [app.env]
+	health    []string // lines of [app.health] replacing interval and healthy_after
 }
 
 // harness is one app under a real in-process Engine: a temp data dir, a
@@ -178,10 +179,15 @@ func (h *harness) writeConfig(s setup) {
 	}
 	line(`[app.health]`)
 	line(`path = "/healthz"`)
-	line(`interval = "50ms"`)
 	line(`timeout = "1s"`)
-	line(`healthy_after = 1`)
 	line(`boot_timeout = "10s"`)
+	health := s.health
+	if len(health) == 0 {
+		health = []string{`interval = "50ms"`, `healthy_after = 1`}
+	}
+	for _, l := range health {
+		line("%s", l)
+	}
 	line(`[proxy]`)
 	line(`listen = "127.0.0.1:0"`)
 	line(`drain_timeout = "2s"`)

@@ -170,8 +170,12 @@ func (e *Engine) attach(m *managed, inst *supervisor.Instance, healthy bool) {
 }
 
 // warmConns is how many upstream connections the proxy opens to an
-// instance as soon as it is healthy, so the traffic a switch sends it does
-// not pay for dozens of connects at once (a p99 bump at the switch).
+// instance as soon as it answers a first health check, so the traffic a
+// switch sends it does not pay for dozens of connects at once (a p99 bump
+// at the switch). Opening them then, a check interval before the instance
+// is healthy, also keeps that work apart from the switch and the old
+// instance's exit, which follow the last check at once: on a small
+// machine, work that coincides delays requests the most.
 const warmConns = 16
 
 // restartChecker replaces the instance's health checker with a fresh one
@@ -189,6 +193,7 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 	b := m.backend
 	hc := healthConfig(m.app.Health)
 	hc.StartHealthy = healthy
+	hc.OnFirstPass = func() { b.Warm(warmConns) }
 	chk := health.NewChecker(hc, addr, func(ok bool, err error) {
 		b.SetHealthy(ok)
 		if ok {

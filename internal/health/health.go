@@ -30,6 +30,11 @@ type Config struct {
 	// after UnhealthyAfter failures, like any healthy instance. Default
 	// false: a new instance must pass HealthyAfter checks first.
 	StartHealthy bool
+	// OnFirstPass, if not nil, is called once, after the first check that
+	// passes while the instance is not yet healthy: it answers, but has
+	// HealthyAfter-1 checks to go. Deploy opens the proxy's connections to
+	// the instance then, a check interval ahead of the switch.
+	OnFirstPass func()
 }
 
 // withDefaults returns cfg with its zero fields set to their defaults.
@@ -101,6 +106,7 @@ type Checker struct {
 
 	ready     chan struct{} // closed the first time the instance is healthy
 	readyOnce sync.Once
+	firstPass sync.Once // runs cfg.OnFirstPass
 
 	round sync.Mutex // one round at a time, so onChange calls come in order
 
@@ -189,8 +195,12 @@ func (c *Checker) Round(ctx context.Context) {
 		}
 	}
 	healthy := c.healthy
+	passedUnhealthy := err == nil && (!healthy || changed)
 	c.mu.Unlock()
 
+	if passedUnhealthy && c.cfg.OnFirstPass != nil {
+		c.firstPass.Do(c.cfg.OnFirstPass)
+	}
 	if !changed {
 		return
 	}

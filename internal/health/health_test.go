@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // backend is an httptest server whose answer to /health the test sets.
@@ -234,12 +236,12 @@ func TestRun(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	got := Config{}.withDefaults()
 	want := Config{Path: "/", Interval: time.Second, Timeout: 2 * time.Second, HealthyAfter: 2, UnhealthyAfter: 3}
-	if got != want {
-		t.Errorf("got %+v, want %+v", got, want)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("defaults (-want +got):\n%s", d)
 	}
 	keep := Config{Path: "/up", Interval: 3 * time.Second, Timeout: time.Second, HealthyAfter: 1, UnhealthyAfter: 1}
-	if got := keep.withDefaults(); got != keep {
-		t.Errorf("got %+v, want %+v unchanged", got, keep)
+	if d := cmp.Diff(keep, keep.withDefaults()); d != "" {
+		t.Errorf("set fields changed (-want +got):\n%s", d)
 	}
 }
 
@@ -268,5 +270,57 @@ func TestStartHealthy(t *testing.T) {
 	c.Round(context.Background())
 	if c.Healthy() || len(changes) != 1 || changes[0] {
 		t.Fatalf("after 2 failures: healthy %v, changes %v; want unhealthy, one change to false", c.Healthy(), changes)
+	}
+}
+
+func TestOnFirstPass(t *testing.T) {
+	b := newBackend(t)
+	ctx := context.Background()
+	var calls atomic.Int32
+	var healthyAtCall atomic.Bool
+	var c *Checker
+	c = NewChecker(Config{Path: "/health", HealthyAfter: 3, OnFirstPass: func() {
+		calls.Add(1)
+		healthyAtCall.Store(c.Healthy())
+	}}, b.addr(), nil)
+	for i, st := range []struct {
+		code      int
+		wantCalls int32
+	}{
+		{503, 0}, // no answer worth a connection yet
+		{200, 1}, // it answers: 2 checks to go
+		{200, 1},
+		{500, 1}, // the streak breaks: no second call
+		{200, 1},
+		{200, 1},
+		{200, 1}, // healthy now
+		{200, 1},
+	} {
+		b.code.Store(int32(st.code))
+		c.Round(ctx)
+		if got := calls.Load(); got != st.wantCalls {
+			t.Fatalf("round %d (%d): OnFirstPass called %d times, want %d", i+1, st.code, got, st.wantCalls)
+		}
+	}
+	if healthyAtCall.Load() {
+		t.Error("OnFirstPass ran after the instance was healthy; want it before")
+	}
+
+	// One check is enough: the call still comes, with the pass that makes
+	// the instance healthy.
+	calls.Store(0)
+	c = NewChecker(Config{Path: "/health", HealthyAfter: 1, OnFirstPass: func() { calls.Add(1) }}, b.addr(), nil)
+	c.Round(ctx)
+	c.Round(ctx)
+	if got := calls.Load(); got != 1 || !c.Healthy() {
+		t.Errorf("HealthyAfter 1: %d calls, healthy %v; want 1 call, healthy", got, c.Healthy())
+	}
+
+	// An instance known to serve is healthy from the start: no call.
+	calls.Store(0)
+	c = NewChecker(Config{Path: "/health", StartHealthy: true, OnFirstPass: func() { calls.Add(1) }}, b.addr(), nil)
+	c.Round(ctx)
+	if got := calls.Load(); got != 0 {
+		t.Errorf("StartHealthy: OnFirstPass called %d times, want 0", got)
 	}
 }

@@ -74,6 +74,10 @@ func (b *Backend) Healthy() bool { return b.healthy.Load() }
 // currently using the backend.
 func (b *Backend) InFlight() int64 { return b.inFlight.Load() }
 
+// IdleConns returns how many idle upstream connections to the backend its
+// pool holds now.
+func (b *Backend) IdleConns() int { return b.idleConns() }
+
 // dialError marks a failure to connect to a backend: nothing was sent, so
 // the request may go to another backend.
 type dialError struct {

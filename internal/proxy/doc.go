@@ -56,7 +56,8 @@
 // such a connection before any byte of a response is sent again on a new
 // connection to the same backend (as net/http does), before the retry
 // below is considered. Backend.Warm opens idle connections ahead of
-// traffic; deploy calls it once a new backend is healthy.
+// traffic; deploy calls it once a new backend answers its first health
+// check, before it is healthy.
 //
 // # Weights
 //
