@@ -45,7 +45,7 @@ type Step struct {
 
 // BeginDeploy records a new running deploy and returns its id.
 func (s *Store) BeginDeploy(ctx context.Context, d Deploy) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO deploys (kind, release, from_release, started_at, state)
+	res, err := s.exec(ctx, `INSERT INTO deploys (kind, release, from_release, started_at, state)
 		VALUES (?, ?, ?, ?, 'running')`, d.Kind, d.Release, d.FromRelease, unixMilli(d.StartedAt))
 	if err != nil {
 		return 0, fmt.Errorf("record deploy: %w", err)
@@ -55,7 +55,7 @@ func (s *Store) BeginDeploy(ctx context.Context, d Deploy) (int64, error) {
 
 // SetDeployRelease sets the release of a deploy once it is known.
 func (s *Store) SetDeployRelease(ctx context.Context, id int64, release string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE deploys SET release = ? WHERE id = ?`, release, id); err != nil {
+	if _, err := s.exec(ctx, `UPDATE deploys SET release = ? WHERE id = ?`, release, id); err != nil {
 		return fmt.Errorf("record deploy %d release: %w", id, err)
 	}
 	return nil
@@ -63,7 +63,7 @@ func (s *Store) SetDeployRelease(ctx context.Context, id int64, release string) 
 
 // AddStep appends a finished step to a deploy.
 func (s *Store) AddStep(ctx context.Context, deployID int64, st Step) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO deploy_steps (deploy_id, seq, step, status, started_at, finished_at, detail)
+	_, err := s.exec(ctx, `INSERT INTO deploy_steps (deploy_id, seq, step, status, started_at, finished_at, detail)
 		VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deploy_steps WHERE deploy_id = ?), ?, ?, ?, ?, ?)`,
 		deployID, deployID, st.Name, st.Status, unixMilli(st.StartedAt), unixMilli(st.FinishedAt), st.Detail)
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *Store) AddStep(ctx context.Context, deployID int64, st Step) error {
 
 // FinishDeploy records the outcome of a deploy.
 func (s *Store) FinishDeploy(ctx context.Context, id int64, st DeployState, errText string, at time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE deploys SET state = ?, error = ?, finished_at = ? WHERE id = ?`,
+	if _, err := s.exec(ctx, `UPDATE deploys SET state = ?, error = ?, finished_at = ? WHERE id = ?`,
 		string(st), errText, unixMilli(at), id); err != nil {
 		return fmt.Errorf("record deploy %d outcome: %w", id, err)
 	}
@@ -109,7 +109,7 @@ func (s *Store) Deploys(ctx context.Context, limit int, only DeployState) ([]Dep
 	if limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deploys: %w", err)
 	}
@@ -142,7 +142,7 @@ func (s *Store) Deploy(ctx context.Context, id int64) (Deploy, error) {
 	var d Deploy
 	var st string
 	var started, finished int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, kind, release, from_release, started_at, finished_at, state, error
+	err := s.queryRow(ctx, `SELECT id, kind, release, from_release, started_at, finished_at, state, error
 		FROM deploys WHERE id = ?`, id).Scan(&d.ID, &d.Kind, &d.Release, &d.FromRelease, &started, &finished, &st, &d.Error)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("deploy %d: %w", id, ErrNotFound)
@@ -156,7 +156,7 @@ func (s *Store) Deploy(ctx context.Context, id int64) (Deploy, error) {
 }
 
 func (s *Store) steps(ctx context.Context, id int64) ([]Step, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT step, status, started_at, finished_at, detail
+	rows, err := s.query(ctx, `SELECT step, status, started_at, finished_at, detail
 		FROM deploy_steps WHERE deploy_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("read deploy %d steps: %w", id, err)

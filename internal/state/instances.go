@@ -23,7 +23,7 @@ type Instance struct {
 
 // PutInstance inserts or replaces an instance.
 func (s *Store) PutInstance(ctx context.Context, in Instance) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO instances
+	_, err := s.exec(ctx, `INSERT INTO instances
 		(id, release, pid, start_time, port, state, restarts, last_exit, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET release = excluded.release, pid = excluded.pid,
@@ -38,7 +38,7 @@ func (s *Store) PutInstance(ctx context.Context, in Instance) error {
 
 // DeleteInstance forgets an instance (it was stopped).
 func (s *Store) DeleteInstance(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM instances WHERE id = ?`, id); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM instances WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("forget instance %s: %w", id, err)
 	}
 	return nil
@@ -46,7 +46,7 @@ func (s *Store) DeleteInstance(ctx context.Context, id string) error {
 
 // Instances returns every recorded instance.
 func (s *Store) Instances(ctx context.Context) ([]Instance, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, release, pid, start_time, port, state, restarts, last_exit, updated_at
+	rows, err := s.query(ctx, `SELECT id, release, pid, start_time, port, state, restarts, last_exit, updated_at
 		FROM instances ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)

