@@ -57,7 +57,7 @@ func parseFields(s string, n int, h http.Header) bool {
 		s = s[i+1:]
 		// The value: up to CRLF, visible ASCII and blanks only.
 		j := 0
-		for j < len(s) && isValueByte(s[j]) {
+		for j < len(s) && IsTextByte(s[j]) {
 			j++
 		}
 		if j+1 >= len(s) || s[j] != '\r' || s[j+1] != '\n' {
@@ -154,9 +154,11 @@ func trimBlanks(s string) string {
 	return s
 }
 
-// isValueByte reports whether c may be in a field value the fast path
-// reads: visible ASCII, space or tab.
-func isValueByte(c byte) bool {
+// IsTextByte reports whether c may be in a field value or a reason phrase
+// that the strict fast paths read (ParseFieldsInto here, the proxy's simple
+// responses): visible ASCII, space or tab. Anything else, obs-text
+// included, is left to net/http.
+func IsTextByte(c byte) bool {
 	return c == '\t' || (c >= 0x20 && c < 0x7f)
 }
 

@@ -168,7 +168,7 @@ func parseSimpleStatusLine(head []byte) (lineEnd, code int, ok bool) {
 	i := codeAt + 3
 	if head[i] == ' ' {
 		i++
-		for i < len(head) && isReasonByte(head[i]) {
+		for i < len(head) && h1.IsTextByte(head[i]) {
 			i++
 		}
 	}
@@ -176,12 +176,6 @@ func parseSimpleStatusLine(head []byte) (lineEnd, code int, ok bool) {
 		return 0, 0, false
 	}
 	return i, code, true
-}
-
-// isReasonByte reports whether c may be in a reason phrase the fast path
-// reads: visible ASCII, space or tab.
-func isReasonByte(c byte) bool {
-	return c == '\t' || (c >= 0x20 && c < 0x7f)
 }
 
 // simpleContentLength returns the body length of a response with header
