@@ -12,13 +12,15 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/cutover/cutover/internal/health"
 )
 
 // swapper is the control of the deploy scenario: the least any deploy tool
 // does on the machine, without cutover. Each swap starts another copy of
 // the backend on a free loopback port, checks it every Interval until
-// HealthyAfter checks in a row pass (as cutover's health checker does with
-// the same settings), then stops the copy the previous swap started. No
+// HealthyAfter checks in a row pass (cutover's health.Probe, with the
+// same settings as cutover's checker), then stops the copy the previous swap started. No
 // traffic moves: the swap's only effect on the load is the CPU and memory
 // of starting and stopping a process, which the machine charges whoever
 // deploys.
@@ -54,7 +56,8 @@ func (s *swapper) start(ctx context.Context) (*exec.Cmd, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("control swap: start %s: %w", s.Bin, err)
 	}
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	// cutover's own check: a fresh connection, 2xx or 3xx passes.
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	deadline := time.Now().Add(20 * time.Second)
 	for passes := 0; passes < s.HealthyAfter; {
@@ -62,7 +65,7 @@ func (s *swapper) start(ctx context.Context) (*exec.Cmd, error) {
 			stop(cmd)
 			return nil, fmt.Errorf("control swap: %s on port %d not healthy within 20s", s.Bin, port)
 		}
-		if check(client, url) {
+		if health.Probe(ctx, client, addr, "/") == nil {
 			passes++
 		} else {
 			passes = 0
@@ -86,17 +89,6 @@ func (s *swapper) prevStop() error {
 
 // close stops the last copy.
 func (s *swapper) close() error { return s.prevStop() }
-
-// check reports whether one GET of url answers 2xx.
-func check(c *http.Client, url string) bool {
-	resp, err := c.Get(url)
-	if err != nil {
-		return false
-	}
-	io.Copy(io.Discard, resp.Body) //nolint:errcheck // the status decides
-	resp.Body.Close()
-	return resp.StatusCode/100 == 2
-}
 
 // stop sends SIGTERM and waits for the exit (SIGKILL after 5s).
 func stop(cmd *exec.Cmd) error {
