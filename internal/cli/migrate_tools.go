@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -109,7 +110,9 @@ refused: fix it with that tool first. Default tables: schema_migrations
 	return cmd
 }
 
-var notNameChar = regexp.MustCompile(`[^a-z0-9]+`)
+// Compiled when first used, not at start: every command, the lightest
+// included, would pay for it otherwise.
+var notNameChar = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9]+`) })
 
 func newMigrateNewCmd(g *globals, f *migrateFlags) *cobra.Command {
 	cmd := &cobra.Command{
@@ -121,7 +124,7 @@ func newMigrateNewCmd(g *globals, f *migrateFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name := strings.Trim(notNameChar.ReplaceAllString(strings.ToLower(args[0]), "-"), "-")
+			name := strings.Trim(notNameChar().ReplaceAllString(strings.ToLower(args[0]), "-"), "-")
 			if name == "" {
 				return usageErrorf("new NAME: %q has no letters or digits", args[0])
 			}

@@ -41,7 +41,7 @@ func expandRefs(s string, lookup func(string) (string, bool)) (string, error) {
 			return "", fmt.Errorf("%q has no closing '}'", s[i:])
 		}
 		name := s[i+2 : i+j]
-		if !envNameRE.MatchString(name) {
+		if !isEnvName(name) {
 			return "", fmt.Errorf("${%s} is not a valid variable name (letters, digits and '_')", name)
 		}
 		val, ok := lookup(name)

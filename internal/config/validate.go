@@ -5,7 +5,6 @@ import (
 	"math"
 	"net"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,18 +48,6 @@ func (v *validator) required(field, example string) bool {
 	})
 	return false
 }
-
-var (
-	appNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
-	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	// cookieNameRE and headerNameRE are a subset of RFC 6265's cookie-name
-	// and RFC 9110's field-name that needs no quoting anywhere.
-	cookieNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	headerNameRE = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
-	// tableRE is a table name, optionally schema-qualified, as Postgres and
-	// SQLite accept it unquoted (63 bytes is Postgres' identifier limit).
-	tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)
-)
 
 func (v *validator) config(c *Config) {
 	if strings.TrimSpace(c.DataDir) == "" {
@@ -110,7 +97,7 @@ func (v *validator) shared(paths []string) {
 }
 
 func (v *validator) app(a *App) {
-	if v.required("app.name", `"myapp"`) && !appNameRE.MatchString(a.Name) {
+	if v.required("app.name", `"myapp"`) && !isAppName(a.Name) {
 		v.fail("app.name", "must be letters, digits, '-', '_' and '.', got %q", a.Name)
 	}
 	if v.required("app.command", `"./bin/server --port $PORT"`) && strings.TrimSpace(a.Command) == "" {
@@ -124,7 +111,7 @@ func (v *validator) app(a *App) {
 		switch {
 		case name == "PORT":
 			v.fail(field, "PORT is set by cutover for each instance and cannot be set here")
-		case !envNameRE.MatchString(name):
+		case !isEnvName(name):
 			v.fail(field, "must be a variable name of letters, digits and '_', not starting with a digit")
 		case strings.ContainsRune(val, 0):
 			v.fail(field, "must not contain a NUL byte")
@@ -166,10 +153,10 @@ func (v *validator) proxy(p *Proxy) {
 	if p.PreviewListen != "" && v.hostPort("proxy.preview_listen", p.PreviewListen, `"127.0.0.1:8081"`) && p.PreviewListen == p.Listen {
 		v.fail("proxy.preview_listen", "must differ from proxy.listen (%q)", p.Listen)
 	}
-	if !cookieNameRE.MatchString(p.Cookie) {
+	if !isCookieName(p.Cookie) {
 		v.fail("proxy.cookie", "must be a cookie name of letters, digits, '-' and '_', got %q", p.Cookie)
 	}
-	if !headerNameRE.MatchString(p.VersionHeader) {
+	if !isHeaderName(p.VersionHeader) {
 		v.fail("proxy.version_header", "must be a header name such as \"X-Cutover-Release\", got %q", p.VersionHeader)
 	}
 }
@@ -275,7 +262,7 @@ func (v *validator) database(d *Database) {
 	if strings.TrimSpace(d.Dir) == "" {
 		v.fail("database.dir", `must not be empty; the default is "migrations"`)
 	}
-	if !tableRE.MatchString(d.Table) {
+	if !isTableName(d.Table) {
 		v.fail("database.table", "must be a table name (letters, digits and '_', optionally schema.table, at most 63 each), got %q", d.Table)
 	}
 	switch d.Format {

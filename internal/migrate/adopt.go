@@ -45,7 +45,7 @@ func (r *Runner) Adopt(ctx context.Context, set *Set, from, table string) ([]*Mi
 	if table == "" {
 		table = DefaultAdoptTable(from)
 	}
-	if !tableName.MatchString(table) {
+	if !tableName().MatchString(table) {
 		return nil, fmt.Errorf("adopt: table name %q: want lower-case letters, digits and '_'", table)
 	}
 	unlock, err := r.lock(ctx, nil)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -79,7 +80,9 @@ func redact(rawURL string) string {
 	return u.String()
 }
 
-var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$`)
+// Compiled when first used, not at start: every command, the lightest
+// included, would pay for it otherwise.
+var tableName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$`) })
 
 // openDB opens the database and pins one connection.
 func openDB(ctx context.Context, opts Options, dialect string) (*sql.DB, *sql.Conn, error) {

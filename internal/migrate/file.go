@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Phase says when a migration may run relative to the traffic switch.
@@ -122,12 +123,15 @@ type Name struct {
 	Direction string
 }
 
-var (
-	nativeName = regexp.MustCompile(`^([0-9]+)-([^/]*)\.(up|down)\.sql$`)
-	golangName = regexp.MustCompile(`^([0-9]+)_([^/]*)\.(up|down)\.sql$`)
-	gooseName  = regexp.MustCompile(`^([0-9]+)_([^/]*)\.sql$`)
-	flywayName = regexp.MustCompile(`^V([0-9]+(?:[._][0-9]+)*)__([^/]*)\.sql$`)
-)
+// The file name patterns, compiled when first used (not at start, which
+// every command would pay for).
+var namePatterns = sync.OnceValue(func() (p struct{ native, golang, goose, flyway *regexp.Regexp }) {
+	p.native = regexp.MustCompile(`^([0-9]+)-([^/]*)\.(up|down)\.sql$`)
+	p.golang = regexp.MustCompile(`^([0-9]+)_([^/]*)\.(up|down)\.sql$`)
+	p.goose = regexp.MustCompile(`^([0-9]+)_([^/]*)\.sql$`)
+	p.flyway = regexp.MustCompile(`^V([0-9]+(?:[._][0-9]+)*)__([^/]*)\.sql$`)
+	return p
+})
 
 // ErrNotMigration is returned by ParseName for a file name that matches no
 // format.
@@ -154,16 +158,16 @@ func parseNameAs(base, format string) (Name, error) {
 	var m []string
 	switch format {
 	case FormatNative:
-		m = nativeName.FindStringSubmatch(base)
+		m = namePatterns().native.FindStringSubmatch(base)
 	case FormatGolangMigrate:
-		m = golangName.FindStringSubmatch(base)
+		m = namePatterns().golang.FindStringSubmatch(base)
 	case FormatGoose:
 		if strings.HasSuffix(base, ".up.sql") || strings.HasSuffix(base, ".down.sql") {
 			return Name{}, ErrNotMigration
 		}
-		m = gooseName.FindStringSubmatch(base)
+		m = namePatterns().goose.FindStringSubmatch(base)
 	case FormatFlyway:
-		m = flywayName.FindStringSubmatch(base)
+		m = namePatterns().flyway.FindStringSubmatch(base)
 		if m != nil && strings.ContainsAny(m[1], "._") {
 			return Name{}, fmt.Errorf("%s: Flyway version %q has dots or underscores; cutover orders by integer versions, rename to V<integer>__...", base, m[1])
 		}

@@ -83,7 +83,7 @@ func Open(ctx context.Context, opts Options) (*Runner, error) {
 	if opts.Table == "" {
 		opts.Table = DefaultTable
 	}
-	if !tableName.MatchString(opts.Table) || (dialect == DialectSQLite && strings.Contains(opts.Table, ".")) {
+	if !tableName().MatchString(opts.Table) || (dialect == DialectSQLite && strings.Contains(opts.Table, ".")) {
 		return nil, fmt.Errorf("version table name %q: want lower-case letters, digits and '_' (and on Postgres an optional schema. prefix)", opts.Table)
 	}
 	if opts.LockTimeout == 0 {

@@ -197,7 +197,7 @@ func refLabel(ref string) string {
 	ref = strings.TrimPrefix(ref, "refs/tags/")
 	ref = strings.TrimPrefix(ref, "refs/heads/")
 	ref = strings.ReplaceAll(ref, "/", "-")
-	ref = strings.Trim(unsafeLabel.ReplaceAllString(ref, "-"), "-.")
+	ref = strings.Trim(unsafeLabel().ReplaceAllString(ref, "-"), "-.")
 	if len(ref) > 40 {
 		ref = ref[:40]
 	}

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,7 +46,9 @@ func NewManager(dataDir string) (*Manager, error) {
 // Dir returns the directory of release id.
 func (m *Manager) Dir(id string) string { return filepath.Join(m.dir, id) }
 
-var unsafeLabel = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+// Compiled when first used, not at start: every command, the lightest
+// included, would pay for it otherwise.
+var unsafeLabel = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9._-]+`) })
 
 // Label derives the human part of a release id from a source path:
 // "/src/app-v2.tar.gz" → "app-v2".
@@ -54,7 +57,7 @@ func Label(source string) string {
 	for _, ext := range []string{".tar.gz", ".tgz"} {
 		base = strings.TrimSuffix(base, ext)
 	}
-	base = strings.Trim(unsafeLabel.ReplaceAllString(base, "-"), "-.")
+	base = strings.Trim(unsafeLabel().ReplaceAllString(base, "-"), "-.")
 	if len(base) > 40 {
 		base = base[:40]
 	}
