@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -371,5 +372,32 @@ func TestNoDaemon(t *testing.T) {
 	c := NewClient(filepath.Join(t.TempDir(), "cutover.sock"))
 	if _, err := c.Status(ctxT(t)); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("status with no daemon: got %v, want ErrNoDaemon", err)
+	}
+}
+
+// A deploy's event stream may carry a long output line (a build printing
+// a minified asset, say): the client's reader grows to it.
+func TestReadEventsLongLine(t *testing.T) {
+	long := strings.Repeat("x", 200<<10)
+	var stream strings.Builder
+	for _, ev := range []deploy.Event{
+		{Type: "output", Step: deploy.StepPrepare, Lines: []string{long}},
+		{Type: "result", OK: true, Message: "done"},
+	} {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream.Write(b)
+		stream.WriteByte('\n')
+	}
+	resp := &http.Response{Body: io.NopCloser(strings.NewReader(stream.String()))}
+	var got []deploy.Event
+	res, err := readEvents(resp, false, func(ev deploy.Event) { got = append(got, ev) })
+	if err != nil || !res.OK || res.Message != "done" {
+		t.Fatalf("readEvents = %+v, %v; want the result event", res, err)
+	}
+	if len(got) != 2 || len(got[0].Lines) != 1 || got[0].Lines[0] != long {
+		t.Fatalf("readEvents delivered %d events; want the long output line whole, then the result", len(got))
 	}
 }
