@@ -71,36 +71,40 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 		}
 		r.cfg, r.app = cfg, app
 
-		var meta release.Meta
+		// The release's metadata file is written once, in the release
+		// directory before it is renamed into place, with all it records.
+		var rm ReleaseMeta
+		record := func(meta release.Meta) any {
+			if req.User != "" {
+				meta.CreatedBy = req.User
+			}
+			rm = ReleaseMeta{Meta: meta, ConfigDigest: fileDigest(cfg.Path), Env: envfile.Redact(envSnap),
+				EnvDigest: envfile.Digest(envSnap), Shared: cfg.Release.Shared}
+			return rm
+		}
 		switch {
 		case req.Git != "":
 			if cfg.Release.Repo == "" {
 				return "", &config.Error{File: cfg.Path, Field: "release.repo",
 					Msg: "deploy --git needs the repository: set repo = \"/srv/app.git\" (or a URL) in [release]"}
 			}
-			newID, meta, err = e.rel.PrepareGit(ctx, release.GitOptions{
+			newID, _, err = e.rel.PrepareGit(ctx, release.GitOptions{
 				Repo: cfg.Release.Repo, Ref: req.Git, Test: cfg.Release.Test, Build: cfg.Release.Build,
 				Env: envList(app.Env),
 				Output: func(stream, line string) {
 					r.event(Event{Type: "output", Step: StepPrepare, Instance: stream, Lines: []string{line}})
 				},
+				Record: record,
 			})
 		default:
-			newID, meta, err = e.rel.PrepareMeta(req.Source)
+			newID, _, err = e.rel.PrepareMeta(req.Source, record)
 		}
 		if err != nil {
 			return "", err
 		}
-		if req.User != "" {
-			meta.CreatedBy = req.User
-		}
+		meta := rm.Meta
 		if err := e.rel.LinkShared(newID, cfg.SharedDir(), cfg.Release.Shared); err != nil {
 			return "", fmt.Errorf("link shared paths into %s: %w", newID, err)
-		}
-		rm := ReleaseMeta{Meta: meta, ConfigDigest: fileDigest(cfg.Path), Env: envfile.Redact(envSnap),
-			EnvDigest: envfile.Digest(envSnap), Shared: cfg.Release.Shared}
-		if err := release.WriteMeta(e.rel.Dir(newID), rm); err != nil {
-			return "", err
 		}
 		metaJSON, err := json.Marshal(rm)
 		if err != nil {

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/release"
 )
 
 func TestSnapshotEnv(t *testing.T) {
@@ -106,5 +108,37 @@ func TestDeployRecordsEnvSnapshot(t *testing.T) {
 	}
 	if !strings.Contains(rec.MetaJSON, `"SECRET_TOKEN":"sha256:`) {
 		t.Errorf("release metadata: got %s, want SECRET_TOKEN with a digest", rec.MetaJSON)
+	}
+	// The release directory's metadata file records the same.
+	var onDisk ReleaseMeta
+	if err := release.ReadMeta(rec.Dir, &onDisk); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := json.Marshal(onDisk); err != nil || string(b) != rec.MetaJSON {
+		t.Errorf("the release's %s holds %s, want what the state records: %s", release.MetaFile, b, rec.MetaJSON)
+	}
+}
+
+// TestDeployRecordsUser: the user a deploy request names is the release's
+// creator, in the state and in the release directory's metadata file.
+func TestDeployRecordsUser(t *testing.T) {
+	h := newHarness(t, setup{})
+	live, evs, err := h.deploy(Request{Source: h.source("v1", nil), User: "carol"})
+	if err != nil {
+		t.Fatalf("deploy: %v\nevents:\n%s", err, describe(evs))
+	}
+	rec, err := h.store.Release(t.Context(), live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded, onDisk ReleaseMeta
+	if err := json.Unmarshal([]byte(rec.MetaJSON), &recorded); err != nil {
+		t.Fatal(err)
+	}
+	if err := release.ReadMeta(rec.Dir, &onDisk); err != nil {
+		t.Fatal(err)
+	}
+	if recorded.CreatedBy != "carol" || onDisk.CreatedBy != "carol" {
+		t.Errorf("created_by: state %q, %s %q; want carol in both", recorded.CreatedBy, release.MetaFile, onDisk.CreatedBy)
 	}
 }

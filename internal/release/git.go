@@ -50,6 +50,9 @@ type GitOptions struct {
 	// stream is StreamGit, StreamTest or StreamBuild. It is called from one
 	// goroutine at a time, in order.
 	Output func(stream, line string)
+	// Record, if not nil, gives what the release's MetaFile holds instead
+	// of its Meta alone, as PrepareMeta's record does.
+	Record func(Meta) any
 }
 
 // CommandError reports a test or build command that exited non-zero.
@@ -146,7 +149,7 @@ func (m *Manager) PrepareGit(ctx context.Context, opts GitOptions) (id string, m
 		CreatedBy: createdBy(),
 		CreatedAt: m.now().UTC(),
 	}
-	if err := WriteMeta(tmp, meta); err != nil {
+	if err := WriteMeta(tmp, recorded(meta, opts.Record)); err != nil {
 		return "", Meta{}, fmt.Errorf("release %s: %w", id, err)
 	}
 	if err := os.Rename(tmp, m.Dir(id)); err != nil {

@@ -43,8 +43,11 @@ type Meta struct {
 }
 
 // PrepareMeta is Prepare that also records the release's Meta in its
-// MetaFile, written before the release is renamed into place.
-func (m *Manager) PrepareMeta(source string) (string, Meta, error) {
+// MetaFile, written (and synced) before the release is renamed into
+// place. With record not nil, the file holds record(meta) instead: a
+// caller's struct that embeds Meta and records more, written once rather
+// than rewritten after.
+func (m *Manager) PrepareMeta(source string, record func(Meta) any) (string, Meta, error) {
 	abs, err := filepath.Abs(source)
 	if err != nil {
 		return "", Meta{}, fmt.Errorf("release source %s: %w", source, err)
@@ -53,11 +56,19 @@ func (m *Manager) PrepareMeta(source string) (string, Meta, error) {
 	if fi, err := os.Stat(source); err == nil && !fi.IsDir() {
 		meta.Source = SourceTarball // prepare refuses anything else
 	}
-	id, err := m.prepare(source, func(tmp string) error { return WriteMeta(tmp, meta) })
+	id, err := m.prepare(source, func(tmp string) error { return WriteMeta(tmp, recorded(meta, record)) })
 	if err != nil {
 		return "", Meta{}, err
 	}
 	return id, meta, nil
+}
+
+// recorded is what a release's MetaFile holds: record(meta), or meta.
+func recorded(meta Meta, record func(Meta) any) any {
+	if record == nil {
+		return meta
+	}
+	return record(meta)
 }
 
 // WriteMeta writes meta as JSON to dir's MetaFile atomically: to a temporary

@@ -104,7 +104,7 @@ func TestPrepareMeta(t *testing.T) {
 
 	tests := []struct{ source, wantSource string }{{src, SourceDir}, {tgz, SourceTarball}}
 	for _, tt := range tests {
-		id, meta, err := m.PrepareMeta(tt.source)
+		id, meta, err := m.PrepareMeta(tt.source, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,5 +134,40 @@ func TestCreatedByFallsBack(t *testing.T) {
 	t.Setenv("USER", "carol")
 	if got, want := createdBy(), "carol"; got != want {
 		t.Errorf("createdBy() = %q, want %q", got, want)
+	}
+}
+
+// With record, the metadata file holds the caller's struct, embedding the
+// Meta, from the moment the release is in place: it is written once.
+func TestPrepareMetaRecord(t *testing.T) {
+	m := newManager(t)
+	src := filepath.Join(t.TempDir(), "app")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	type extended struct {
+		Meta
+		Digest string `json:"digest"`
+	}
+	var calls int
+	id, meta, err := m.PrepareMeta(src, func(meta Meta) any {
+		calls++
+		return extended{Meta: meta, Digest: "sha256:abc"}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Errorf("record called %d times, want once", calls)
+	}
+	var stored extended
+	if err := ReadMeta(m.Dir(id), &stored); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(extended{Meta: meta, Digest: "sha256:abc"}, stored); diff != "" {
+		t.Errorf("stored metadata mismatch (-want +stored):\n%s", diff)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(m.Dir(id), MetaFile+".tmp-*")); len(leftovers) != 0 {
+		t.Errorf("temporary files left in the release: %v", leftovers)
 	}
 }
