@@ -229,10 +229,15 @@ func TestOpenIdleRefusesClosingTarget(t *testing.T) {
 
 func TestMarkdownRatiosAndGoals(t *testing.T) {
 	ts := []target{{Name: "direct"}, {Name: "cutover"}, {Name: "nginx"}}
-	r := newResults(ts, 1, 5*time.Second, 2000)
-	r.addTP("get", "direct", tpSample{RPS: 40000, CPUus: 20})
-	r.addTP("get", "cutover", tpSample{RPS: 18000, CPUus: 30, Syscalls: 6})
-	r.addTP("get", "nginx", tpSample{RPS: 20000, CPUus: 25})
+	r := newResults(ts, 3, 5*time.Second, 2000)
+	for _, rps := range []float64{40000, 41000, 39000} {
+		r.addTP("get", "direct", tpSample{RPS: rps, CPUus: 20})
+	}
+	// Medians: 18000 and 20000, from rounds that disagree.
+	for i, rps := range []float64{18000, 15000, 19000} {
+		r.addTP("get", "cutover", tpSample{RPS: rps, CPUus: 30, Syscalls: 6})
+		r.addTP("get", "nginx", tpSample{RPS: []float64{20000, 24000, 19000}[i], CPUus: 25})
+	}
 	r.Idle["cutover"] = idleSample{Conns: 1000, BeforeKiB: 10240, AtKiB: 30720, PeakKiB: 40960}
 	r.Idle["nginx"] = idleSample{Conns: 1000, BeforeKiB: 10240, AtKiB: 10240, PeakKiB: 10240}
 	var b strings.Builder
@@ -244,6 +249,7 @@ func TestMarkdownRatiosAndGoals(t *testing.T) {
 		"small GET req/s, cutover / nginx = 0.90 (goal ≥ 0.80): met",
 		"small GET CPU per request, cutover / nginx = 1.20 (goal ≤ 1.50): met",
 		"RSS with idle connections, cutover / nginx = 3.00 (goal ≤ 2.00): **not met**",
+		"Small GET, each round (req/s, cutover / nginx): 18000 / 20000 = 0.90×; 15000 / 24000 = 0.62×; 19000 / 19000 = 1.00×.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q; got:\n%s", want, md)

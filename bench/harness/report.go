@@ -165,6 +165,7 @@ func (r *results) writeMarkdown(w io.Writer) {
 			}
 		}
 		p("\n")
+		r.writeRounds(w, "get")
 	}
 
 	if len(r.Latency) > 0 {
@@ -234,6 +235,24 @@ func (r *results) writeMarkdown(w io.Writer) {
 	}
 
 	r.writeGoals(w)
+}
+
+// writeRounds lists the req/s of cutover and nginx in each round of a
+// throughput scenario, with their ratio: how far the rounds agree.
+func (r *results) writeRounds(w io.Writer, scenario string) {
+	c, n := r.TP[scenario]["cutover"], r.TP[scenario]["nginx"]
+	if len(c) < 2 || len(c) != len(n) {
+		return
+	}
+	fmt.Fprintf(w, "Small GET, each round (req/s, cutover / nginx):")
+	for i := range c {
+		sep := ";"
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(w, "%s %.0f / %.0f = %s", sep, c[i].RPS, n[i].RPS, ratio(c[i].RPS, n[i].RPS))
+	}
+	fmt.Fprintf(w, ".\n\n")
 }
 
 // perWindow formats n per window.
