@@ -21,6 +21,7 @@ import (
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/pgtest"
 )
 
@@ -87,7 +88,7 @@ func newEnv(t *testing.T, s settings) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: dir, port: freePort(t)}
+	e := &env{t: t, dir: dir, port: pickPort(t)}
 	e.cfg = filepath.Join(dir, "cutover.toml")
 	cfg := fmt.Sprintf(`data_dir = "data"
 [app]
@@ -190,7 +191,12 @@ func (e *env) serveWith(activated *os.File) {
 		if _, err := e.client.Status(context.Background()); err == nil {
 			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case err := <-e.daemonW:
+			e.daemonW <- err // for the cleanup
+			e.t.Fatalf("daemon exited before it answered (%v); log:\n%s", err, e.daemonLog())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	e.t.Fatalf("daemon did not answer within 15s; log:\n%s", e.daemonLog())
 }
@@ -303,16 +309,6 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // get does one GET and returns status, version and body.
 func get(url string) (int, string, string, error) {
 	resp, err := http.Get(url)
@@ -323,4 +319,15 @@ func get(url string) (int, string, string, error) {
 	var b bytes.Buffer
 	b.ReadFrom(resp.Body)
 	return resp.StatusCode, resp.Header.Get("X-App-Version"), b.String(), nil
+}
+
+// pickPort returns a free loopback port below the ephemeral range, so that
+// no outgoing connection takes it while the daemon restarts.
+func pickPort(t *testing.T) int {
+	t.Helper()
+	port, err := freeport.Pick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }

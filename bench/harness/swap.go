@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/health"
 )
 
@@ -46,7 +46,7 @@ func (s *swapper) swap(ctx context.Context) (window, error) {
 
 // start starts a copy and waits until it is healthy.
 func (s *swapper) start(ctx context.Context) (*exec.Cmd, error) {
-	port, err := freePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		return nil, err
 	}
@@ -105,14 +105,4 @@ func stop(cmd *exec.Cmd) error {
 		<-done
 		return fmt.Errorf("control swap: pid %d did not stop within 5s of SIGTERM", cmd.Process.Pid)
 	}
-}
-
-// freePort returns a loopback TCP port nothing listens on now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("control swap: find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

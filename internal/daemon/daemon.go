@@ -26,6 +26,7 @@ import (
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/h1"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
@@ -81,6 +82,8 @@ func Run(ctx context.Context, opts Options) error {
 		log.Info("serving the proxy on a socket passed by the service manager", "addr", proxyLn.Addr().String())
 	} else if proxyLn, err = net.Listen("tcp", cfg.Proxy.Listen); err != nil {
 		return fmt.Errorf("proxy listen on %s (proxy.listen in %s): %w", cfg.Proxy.Listen, cfg.Path, err)
+	} else {
+		warnEphemeral(log, proxyLn.Addr(), "proxy.listen", cfg.Path)
 	}
 	if err := eng.Recover(ctx); err != nil {
 		proxyLn.Close()
@@ -92,6 +95,7 @@ func Run(ctx context.Context, opts Options) error {
 			proxyLn.Close()
 			return fmt.Errorf("preview listen on %s (proxy.preview_listen in %s): %w", cfg.Proxy.PreviewListen, cfg.Path, err)
 		}
+		warnEphemeral(log, previewLn.Addr(), "proxy.preview_listen", cfg.Path)
 	}
 	apiLn, err := listenUnix(cfg.SocketPath())
 	if err != nil {
@@ -192,4 +196,18 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("admin API socket %s: %w", path, err)
 	}
 	return ln, nil
+}
+
+// warnEphemeral warns when a port the daemon listens on lies in the
+// kernel's ephemeral range: while the daemon restarts, an outgoing
+// connection can be given that port and the next daemon cannot listen.
+func warnEphemeral(log *slog.Logger, addr net.Addr, key, path string) {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return
+	}
+	if lo, hi := freeport.EphemeralRange(); ta.Port >= lo && ta.Port <= hi {
+		log.Warn("listen port inside the kernel's ephemeral port range: while the daemon restarts, an outgoing connection can take it and the daemon cannot listen again; choose a port below the range",
+			"key", key, "port", ta.Port, "range", fmt.Sprintf("%d-%d", lo, hi), "config", path)
+	}
 }

@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/supervisor"
 )
 
@@ -254,6 +257,29 @@ func TestRunLifecycle(t *testing.T) {
 	for _, pid := range pids {
 		if alive(pid) {
 			t.Errorf("instance pid %d still runs after `stop`", pid)
+		}
+	}
+}
+
+func TestWarnEphemeral(t *testing.T) {
+	lo, hi := freeport.EphemeralRange()
+	for _, c := range []struct {
+		port int
+		warn bool
+	}{
+		{lo, true},
+		{hi, true},
+		{lo - 1, false},
+		{80, false},
+	} {
+		var buf bytes.Buffer
+		warnEphemeral(slog.New(slog.NewTextHandler(&buf, nil)), &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: c.port}, "proxy.listen", "/etc/cutover.toml")
+		got := buf.String()
+		if c.warn != (got != "") {
+			t.Errorf("port %d (ephemeral range %d-%d): logged %q, want a warning: %v", c.port, lo, hi, got, c.warn)
+		}
+		if c.warn && (!strings.Contains(got, "key=proxy.listen") || !strings.Contains(got, fmt.Sprintf("port=%d", c.port)) || !strings.Contains(got, "/etc/cutover.toml")) {
+			t.Errorf("port %d: warning %q does not name the key, the port and the config", c.port, got)
 		}
 	}
 }

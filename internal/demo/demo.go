@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/load"
 )
 
@@ -165,7 +165,7 @@ func (s *story) setup() error {
 			}
 		}
 	}
-	port, err := freePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		return err
 	}
@@ -389,15 +389,6 @@ func (s *story) teardown() {
 	if s.opts.Dir == "" {
 		os.RemoveAll(s.dir) //nolint:errcheck // a temp dir
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // shellQuote quotes a path for /bin/sh.

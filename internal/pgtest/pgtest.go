@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -38,6 +37,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cutover/cutover/internal/freeport"
 )
 
 // startTimeout bounds initdb plus postgres becoming ready.
@@ -243,7 +244,7 @@ func start() (*Cluster, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("initdb: %w\n%s", err, out))
 	}
-	c.port, err = freePort()
+	c.port, err = freeport.Pick()
 	if err != nil {
 		return fail(err)
 	}
@@ -312,15 +313,6 @@ func (c *Cluster) stop() error {
 		errs = append(errs, fmt.Errorf("remove %s: %w", c.dir, err))
 	}
 	return errors.Join(errs...)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // lockedBuffer is the server's log, written by its reader goroutine and

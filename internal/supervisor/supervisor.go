@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cutover/cutover/internal/freeport"
 )
 
 // ErrGone means a recorded process is not the same process any more: it
@@ -99,15 +100,18 @@ func New(opts Options) *Supervisor {
 }
 
 // Start starts a new instance for spec and supervises it. If spec.Port is
-// 0 a free loopback port is chosen, which the instance keeps across
-// restarts (see Instance.Spec).
+// 0 a free loopback port is chosen below the kernel's ephemeral range (see
+// package freeport), which the instance keeps across restarts (see
+// Instance.Spec). Another process that listens may take it before the
+// instance does; the instance then fails to start and is restarted, so the
+// window is only a risk of a slower boot.
 func (s *Supervisor) Start(spec Spec) (*Instance, error) {
 	spec, err := prepare(spec)
 	if err != nil {
 		return nil, fmt.Errorf("start instance %s: %w", spec.Instance, err)
 	}
 	if spec.Port == 0 {
-		if spec.Port, err = freePort(); err != nil {
+		if spec.Port, err = freeport.Pick(); err != nil {
 			return nil, fmt.Errorf("start instance %s: %w", spec.Instance, err)
 		}
 	}
@@ -248,20 +252,4 @@ func prepare(spec Spec) (Spec, error) {
 	}
 	spec.Env = slices.Clone(spec.Env)
 	return spec, nil
-}
-
-// freePort asks the kernel for a free loopback port. Another process may
-// take it before the instance listens on it; the instance then fails to
-// start and is restarted on the same port, so the window is only a risk of
-// a slower boot.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	return port, nil
 }
