@@ -20,8 +20,10 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	return config.Load(path)
 }
 
-// client returns an API client for the daemon of the config file.
+// client returns an API client for the daemon of the config file. From
+// then on the command runs at a lower CPU priority (see clientNice).
 func (g *globals) client() (*api.Client, *config.Config, error) {
+	lowerPriority()
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, nil, err

@@ -45,6 +45,9 @@ If a new instance exits during boot or is not healthy within
 app.health.boot_timeout, the new instances are stopped, their last log lines
 shown, and the old release — which never stopped serving — stays live.
 
+This command only sends the request and prints the daemon's report, at a
+lower CPU priority (nice 10) so that the app's requests come first.
+
 Traffic moves by [deploy] strategy: "bluegreen" (all at once), "rolling"
 (batch by batch) or "canary" (weighted steps judged against the old
 release; a bad step goes back by itself). With --preview the new release
