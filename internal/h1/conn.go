@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,9 +37,11 @@ type conn struct {
 	// each request.
 	w response
 	// simple is the last request read by parseSimpleRequest, hdr its
-	// header map, kept from one request to the next (made on first use).
+	// header map (made on first use) and url its URL (unless its target
+	// needed the full parser), kept from one request to the next.
 	simple http.Request
 	hdr    http.Header
+	url    url.URL
 	// lastMethod is the previous request's method.
 	lastMethod string
 	// hijacked is set once a handler took the connection over.

@@ -66,7 +66,7 @@ func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 	} else {
 		clear(c.hdr)
 	}
-	if n, ok := parseSimpleRequest(buffered, &c.simple, c.hdr); ok && !c.s.slowOnly {
+	if n, ok := parseSimpleRequest(buffered, &c.simple, c.hdr, &c.url); ok && !c.s.slowOnly {
 		// The common case; see simple.go.
 		_, _ = c.br.Discard(n)
 		c.r.remain = math.MaxInt64

@@ -32,8 +32,9 @@ import (
 // fields (the caller clears it). req is filled as http.ReadRequest fills
 // it, with h (which must be empty) as its header and the Host field moved
 // to req.Host; RemoteAddr and the context are the caller's. Its strings
-// share one allocation.
-func parseSimpleRequest(b []byte, req *http.Request, h http.Header) (int, bool) {
+// share one allocation. req.URL is u, filled in, unless the target needs
+// url.ParseRequestURI.
+func parseSimpleRequest(b []byte, req *http.Request, h http.Header, u *url.URL) (int, bool) {
 	end := bytes.Index(b, crlfcrlf)
 	if end < 0 {
 		return 0, false
@@ -83,7 +84,7 @@ func parseSimpleRequest(b []byte, req *http.Request, h http.Header) (int, bool) 
 		return 0, false
 	}
 	target := head[sp+1 : protoAt]
-	u, ok := parseTarget(target)
+	u, ok := parseTarget(target, u)
 	if !ok {
 		return 0, false
 	}
@@ -129,9 +130,9 @@ func shouldClose(minor int, h http.Header) bool {
 
 // parseTarget parses a request target in origin form as
 // url.ParseRequestURI does. A path of characters that need no escaping
-// (as most are) is taken as it is, without the parser; any other goes
-// to url.ParseRequestURI.
-func parseTarget(target string) (*url.URL, bool) {
+// (as most are) is taken as it is, without the parser, into u; any other
+// goes to url.ParseRequestURI, into a new URL.
+func parseTarget(target string, u *url.URL) (*url.URL, bool) {
 	path, query, hasQuery := strings.Cut(target, "?")
 	for i := 0; i < len(path); i++ {
 		if !isPlainPathByte(path[i]) {
@@ -139,7 +140,8 @@ func parseTarget(target string) (*url.URL, bool) {
 			return u, err == nil
 		}
 	}
-	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, true
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return u, true
 }
 
 // isPlainPathByte reports whether c stands for itself in a URL path:

@@ -34,7 +34,7 @@ func readSlow(raw []byte) (req *http.Request, mustClose bool, left int, err erro
 func checkSimple(t *testing.T, raw string) (accepted bool) {
 	t.Helper()
 	var fast http.Request
-	n, ok := parseSimpleRequest([]byte(raw), &fast, http.Header{})
+	n, ok := parseSimpleRequest([]byte(raw), &fast, http.Header{}, new(url.URL))
 	if !ok {
 		return false
 	}
@@ -164,13 +164,13 @@ func TestSimpleRequestMatchesNetHTTP(t *testing.T) {
 	// The first 28 seeds are requests the fast path is for.
 	for _, raw := range simpleSeeds[:28] {
 		var r http.Request
-		if _, ok := parseSimpleRequest([]byte(raw), &r, http.Header{}); !ok {
+		if _, ok := parseSimpleRequest([]byte(raw), &r, http.Header{}, new(url.URL)); !ok {
 			t.Errorf("fast path refused %q", raw)
 		}
 	}
 	for _, raw := range simpleSeeds[28:] {
 		var r http.Request
-		if _, ok := parseSimpleRequest([]byte(raw), &r, http.Header{}); ok {
+		if _, ok := parseSimpleRequest([]byte(raw), &r, http.Header{}, new(url.URL)); ok {
 			t.Errorf("fast path took %q, which is for net/http", raw)
 		}
 	}
@@ -195,26 +195,27 @@ func TestSimpleRequestFieldLimit(t *testing.T) {
 		t.Error("fast path refused 64 fields")
 	}
 	var r http.Request
-	if _, ok := parseSimpleRequest([]byte(block(65)), &r, http.Header{}); ok {
+	if _, ok := parseSimpleRequest([]byte(block(65)), &r, http.Header{}, new(url.URL)); ok {
 		t.Error("fast path took 65 fields")
 	}
 }
 
 // TestSimpleRequestAllocs bounds the allocations of the fast path for a
-// browser's request of 12 fields, into the connection's kept header map:
-// the head's string, the values and the URL.
+// browser's request of 12 fields, into the connection's kept header map
+// and URL: the head's string and the values.
 func TestSimpleRequestAllocs(t *testing.T) {
 	raw := []byte(simpleSeeds[2])
 	var r http.Request
+	var u url.URL
 	h := make(http.Header)
 	allocs := testing.AllocsPerRun(200, func() {
 		clear(h)
-		if _, ok := parseSimpleRequest(raw, &r, h); !ok {
+		if _, ok := parseSimpleRequest(raw, &r, h, &u); !ok {
 			t.Fatal("refused")
 		}
 	})
-	if allocs > 3 {
-		t.Errorf("%v allocations per request, want at most 3", allocs)
+	if allocs > 2 {
+		t.Errorf("%v allocations per request, want at most 2", allocs)
 	}
 }
 
@@ -292,7 +293,7 @@ func FuzzParseTarget(f *testing.F) {
 				return
 			}
 		}
-		got, ok := parseTarget(target)
+		got, ok := parseTarget(target, new(url.URL))
 		want, err := url.ParseRequestURI(target)
 		if ok != (err == nil) {
 			t.Fatalf("%q: parseTarget ok=%v, ParseRequestURI err=%v", target, ok, err)
@@ -361,6 +362,29 @@ func TestSimpleRequestHeaderNotCarriedOver(t *testing.T) {
 	}
 }
 
+// TestSimpleRequestURLNotCarriedOver: the connection's kept URL is
+// filled anew for each request, and a target that needs the full parser
+// gets its own.
+func TestSimpleRequestURLNotCarriedOver(t *testing.T) {
+	seen := make(chan url.URL, 1)
+	addr := newH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- *r.URL
+	}))
+	c := dial(t, addr)
+	for _, target := range []string{"/a?x=1", "/b", "/c?", "/%7Ed?y=2", "/e", "/f?#"} {
+		req := "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"
+		c.write(req)
+		c.mustResponse("GET", req)
+		want, err := url.ParseRequestURI(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := recv(t, seen, "the handler"); got != *want {
+			t.Errorf("target %q: handler saw URL %#v, want %#v", target, got, *want)
+		}
+	}
+}
+
 // BenchmarkReadRequest reads a browser's GET (12 fields) with the fast
 // path, into a kept header map as a connection does, and with
 // http.ReadRequest, side by side.
@@ -369,10 +393,11 @@ func BenchmarkReadRequest(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
 		var r http.Request
+		var u url.URL
 		h := make(http.Header)
 		for b.Loop() {
 			clear(h)
-			if _, ok := parseSimpleRequest(raw, &r, h); !ok {
+			if _, ok := parseSimpleRequest(raw, &r, h, &u); !ok {
 				b.Fatal("refused")
 			}
 		}
