@@ -47,30 +47,21 @@ var rangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
 // listens can still take it meanwhile, which the caller must survive (the
 // supervisor restarts an instance that fails to start).
 //
-// When the range is unknown or leaves no room below it, or every probe
-// finds its port taken, Pick falls back to the kernel's choice.
+// When the range leaves no room below it, or every probe finds its port
+// taken, Pick falls back to the kernel's choice.
 func Pick() (int, error) {
 	eph, _ := EphemeralRange()
 	lo, hi := window(eph)
 	for i := 0; lo <= hi && i < tries; i++ {
-		port := lo + rand.IntN(hi-lo+1)
-		ok, err := free(port)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
+		port, err := listenAt(lo + rand.IntN(hi-lo+1))
+		if err == nil {
 			return port, nil
 		}
+		if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EACCES) {
+			return 0, err
+		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	return port, nil
+	return listenAt(0)
 }
 
 // window returns the ports Pick chooses from, given the first port of the
@@ -85,33 +76,28 @@ func window(ephemeral int) (lo, hi int) {
 // outgoing connections take their source port from; Linux's default,
 // 32768–60999, when it cannot be read.
 func EphemeralRange() (lo, hi int) {
-	b, err := os.ReadFile(rangeFile)
-	if err != nil {
-		return 32768, 60999
+	if b, err := os.ReadFile(rangeFile); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			lo, err1 := strconv.Atoi(f[0])
+			hi, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil && lo >= 1 && hi <= 65535 && lo <= hi {
+				return lo, hi
+			}
+		}
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 32768, 60999
-	}
-	lo, err1 := strconv.Atoi(f[0])
-	hi, err2 := strconv.Atoi(f[1])
-	if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
-		return 32768, 60999
-	}
-	return lo, hi
+	return 32768, 60999
 }
 
-// free reports whether a listen on 127.0.0.1:port succeeds now.
-func free(port int) (bool, error) {
+// listenAt listens on 127.0.0.1:port (0: the kernel's choice), closes the
+// listener and returns the port it had.
+func listenAt(port int) (int, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EACCES) {
-			return false, nil
-		}
-		return false, fmt.Errorf("pick a free port: %w", err)
+		return 0, fmt.Errorf("pick a free port: %w", err)
 	}
+	port = ln.Addr().(*net.TCPAddr).Port
 	if err := ln.Close(); err != nil {
-		return false, fmt.Errorf("pick a free port: %w", err)
+		return 0, fmt.Errorf("pick a free port: %w", err)
 	}
-	return true, nil
+	return port, nil
 }
