@@ -272,7 +272,11 @@ func (c *conn) handle(handler http.Handler, req *http.Request, mustClose bool) b
 	c.watchMu.Lock()
 	c.ctx = ctx
 	c.watchMu.Unlock()
-	req = req.WithContext(ctx)
+	// In place: WithContext is inlined and its copy stays on the stack,
+	// where a req = req.WithContext(ctx) would cost an allocation of the
+	// whole request per request. req is the connection's own (simple) or
+	// one http.ReadRequest made for this request only.
+	*req = *req.WithContext(ctx)
 	if req.Body == http.NoBody || req.Body == nil {
 		w.bodyDone.Store(true)
 		c.arm()

@@ -415,3 +415,42 @@ func BenchmarkReadRequest(b *testing.B) {
 		}
 	})
 }
+
+// TestServeAllocs bounds what the server allocates for a whole keep-alive
+// request read by the fast path, from its head to its answer, with a
+// handler that allocates nothing: the client reads into a kept buffer, so
+// every allocation counted is the server's.
+func TestServeAllocs(t *testing.T) {
+	body := []byte("Hello, World!")
+	ctype, clen := []string{"text/plain"}, []string{"13"}
+	addr := newH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = ctype
+		w.Header()["Content-Length"] = clen
+		_, _ = w.Write(body)
+	}))
+	c := dial(t, addr)
+	request := []byte("GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n")
+	buf := make([]byte, 4096)
+	roundTrip := func() {
+		if _, err := c.c.Write(request); err != nil {
+			t.Fatal(err)
+		}
+		// The answer ends with the body; its head fits in one read or two.
+		got := 0
+		for got == 0 || !bytes.HasSuffix(buf[:got], body) {
+			n, err := c.c.Read(buf[got:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += n
+		}
+	}
+	roundTrip()
+	allocs := testing.AllocsPerRun(500, roundTrip)
+	// The head as a string, the header values, the request context and its
+	// stop function.
+	t.Logf("%v allocations per request", allocs)
+	if allocs > 4 {
+		t.Errorf("%v allocations per request, want at most 4", allocs)
+	}
+}
