@@ -48,12 +48,25 @@ type deployResult struct {
 	// steady p99: unlike a p99, a count does not depend on how long the
 	// windows are.
 	Slow int
+	// SlowAt places each of those requests in its deploy window: when it
+	// started, in ms after the window's start, and how long it took. It
+	// tells which step of a deploy the slow requests follow.
+	SlowAt []slowHit `json:",omitempty"`
 	// Control is the same measurement around the control swaps, nil when
 	// none ran.
 	Control *controlResult
 	// Timeline splits the run into buckets of timelineBucket, for
 	// results.json: where the slow or failed requests were.
 	Timeline []bucket
+}
+
+// slowHit is a slow request of a deploy window.
+type slowHit struct {
+	// Window is the window's index; AtMS the request's start, in ms after
+	// the window's; LatencyMS its latency; WindowMS the window's length.
+	Window          int
+	AtMS, LatencyMS float64
+	WindowMS        float64
 }
 
 // timelineBucket is the width of a deploy timeline bucket.
@@ -143,6 +156,7 @@ func splitByWindows(hits []hit, deploys, control []window) deployResult {
 	}
 	r := deployResult{Deploys: len(deploys), Window: summarize(in), Steady: summarize(out), Span: span(deploys)}
 	r.Slow = slower(in, 2*r.Steady.P99)
+	r.SlowAt = slowAt(in, deploys, 2*r.Steady.P99)
 	if len(control) > 0 {
 		r.Control = &controlResult{Swaps: len(control), Window: summarize(ctl), Span: span(control), Slow: slower(ctl, 2*r.Steady.P99)}
 	}
@@ -179,6 +193,28 @@ func slower(hits []hit, d time.Duration) int {
 	}
 	return n
 }
+
+// slowAt places the hits slower than d in the window of ws they started
+// in, in start order.
+func slowAt(hits []hit, ws []window, d time.Duration) []slowHit {
+	var out []slowHit
+	for _, h := range hits {
+		if h.Latency <= d {
+			continue
+		}
+		for i, w := range ws {
+			if w.contains(h.Start) {
+				out = append(out, slowHit{Window: i, AtMS: msf(h.Start.Sub(w.Start)),
+					LatencyMS: msf(h.Latency), WindowMS: msf(w.End.Sub(w.Start))})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// msf is d in milliseconds.
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // timeline summarizes hits per timelineBucket, in start order.
 func timeline(hits []hit, windows []window) []bucket {

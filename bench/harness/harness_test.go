@@ -180,6 +180,10 @@ func TestSplitByWindows(t *testing.T) {
 	if r.Slow != 2 {
 		t.Errorf("slow in deploy windows: got %d, want 2", r.Slow)
 	}
+	wantAt := []slowHit{{Window: 0, AtMS: 50, LatencyMS: 9, WindowMS: 100}, {Window: 0, AtMS: 100, LatencyMS: 7, WindowMS: 100}}
+	if d := cmp.Diff(wantAt, r.SlowAt); d != "" {
+		t.Errorf("slow requests placed in their windows (-want +got):\n%s", d)
+	}
 	want := &controlResult{Swaps: 1, Span: 100 * time.Millisecond, Slow: 1,
 		Window: latencySummary{Requests: 2, P50: 3 * time.Millisecond, P99: 5 * time.Millisecond}}
 	if d := cmp.Diff(want, r.Control); d != "" {
