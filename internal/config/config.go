@@ -76,6 +76,13 @@ type App struct {
 	// at least 4096.
 	LogMaxSize int64 `toml:"log_max_size"`
 
+	// BootNice (key boot_nice) is how much lower than the daemon's the
+	// CPU priority (nice value) of a starting instance is, until its
+	// health check first passes: a booting release then takes the CPU the
+	// serving one leaves, and serving requests stay fast. 0 boots at the
+	// daemon's priority. Default 10; 0 to 19.
+	BootNice int `toml:"boot_nice"`
+
 	Health Health `toml:"health"`
 }
 

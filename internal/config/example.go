@@ -68,6 +68,13 @@ command = "./bin/server --port $PORT"
 # At least 4096. Default 10485760 (10 MiB).
 # log_max_size = 10485760
 
+# How much lower than the daemon's the CPU priority (nice) of a starting
+# instance is, until its first passing health check: the boot of a new
+# release then takes only the CPU the serving release leaves. 0 to 19; 0
+# boots at the daemon's priority. Needs a daemon allowed to raise the
+# priority back (root, CAP_SYS_NICE or RLIMIT_NICE). Default 10.
+# boot_nice = 10
+
 # Added to the environment of every instance. PORT cannot be set here.
 [app.env]
 # RAILS_ENV = "production"

@@ -90,6 +90,7 @@ func defaults() *Config {
 			StopSignal:  "TERM",
 			StopTimeout: Duration{10 * time.Second},
 			LogMaxSize:  10 << 20,
+			BootNice:    10,
 			Health: Health{
 				Path:           "/",
 				Interval:       Duration{time.Second},

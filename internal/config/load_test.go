@@ -49,6 +49,7 @@ stop_signal = "SIGQUIT"
 stop_timeout = "1m30s"
 env_file = "config/shop.env"
 log_max_size = 4096
+boot_nice = 5
 [app.env]
 RAILS_ENV = "production"
 _X1 = ""
@@ -106,7 +107,7 @@ migrate_lock_timeout = "10s"
 					Name: "shop.v2", Command: "bin/web", Instances: 4,
 					Env:        map[string]string{"RAILS_ENV": "production", "_X1": ""},
 					StopSignal: "SIGQUIT", Signal: syscall.SIGQUIT,
-					StopTimeout: Duration{90 * time.Second}, LogMaxSize: 4096,
+					StopTimeout: Duration{90 * time.Second}, LogMaxSize: 4096, BootNice: 5,
 					EnvFile: "/srv/shop/config/shop.env",
 					Health: Health{
 						Path: "/up", Interval: Duration{250 * time.Millisecond},
@@ -189,7 +190,7 @@ func TestParseErrors(t *testing.T) {
 		{"typo", base + "instance = 3\n", `cutover.toml:4: app.instance: unknown key; did you mean "app.instances"?`},
 		{"wrong case", base + "Name = \"x\"\n", `cutover.toml:4: app.Name: unknown key; did you mean "app.name"?`},
 		{"misplaced key", base + "interval = \"1s\"\n", `cutover.toml:4: app.interval: unknown key; did you mean "app.health.interval"?`},
-		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, health`},
+		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, boot_nice, health`},
 		{"unknown table", base + "[metrics]\nport = 9090\n", `cutover.toml:4: metrics: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database`},
 		{"unknown dotted", "aap.name = \"x\"\n" + base, `cutover.toml:1: aap: unknown key; did you mean "app"?`},
 		{"duplicate key", base + "name = \"again\"\n", `cutover.toml:4: app.name: is already set on line 2; set each key once`},
@@ -210,6 +211,8 @@ func TestParseErrors(t *testing.T) {
 		{"zero duration", base + "stop_timeout = \"0s\"\n", `cutover.toml:4: app.stop_timeout: must be a positive duration such as "10s", got "0s"`},
 		{"negative duration", base + "[proxy]\ndrain_timeout = \"-1s\"\n", `cutover.toml:5: proxy.drain_timeout: must be a positive duration such as "10s", got "-1s"`},
 		{"small log", base + "log_max_size = 100\n", `cutover.toml:4: app.log_max_size: must be at least 4096 bytes, got 100`},
+		{"boot_nice", base + "boot_nice = 20\n", `cutover.toml:4: app.boot_nice: must be 0 (off) to 19, got 20`},
+		{"negative boot_nice", base + "boot_nice = -5\n", `cutover.toml:4: app.boot_nice: must be 0 (off) to 19, got -5`},
 		{"health path", base + "[app.health]\npath = \"up\"\n", `cutover.toml:5: app.health.path: must be a URL path starting with "/", got "up"`},
 		{"healthy_after", base + "[app.health]\nhealthy_after = 0\n", `cutover.toml:5: app.health.healthy_after: must be at least 1, got 0`},
 		{"listen without port", base + "[proxy]\nlisten = \"localhost\"\n", `cutover.toml:5: proxy.listen: must be host:port such as "127.0.0.1:8080" or ":80", got "localhost"`},

@@ -126,6 +126,9 @@ func (v *validator) app(a *App) {
 	if a.LogMaxSize < 4096 {
 		v.fail("app.log_max_size", "must be at least 4096 bytes, got %d", a.LogMaxSize)
 	}
+	if a.BootNice < 0 || a.BootNice > 19 {
+		v.fail("app.boot_nice", "must be 0 (off) to 19, got %d", a.BootNice)
+	}
 }
 
 func (v *validator) health(h *Health) {

@@ -30,6 +30,7 @@ import (
 	"github.com/cutover/cutover/internal/h1"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
+	"github.com/cutover/cutover/internal/supervisor"
 )
 
 // Options configure Run.
@@ -67,6 +68,10 @@ func Run(ctx context.Context, opts Options) error {
 		Cookie:                cfg.Proxy.Cookie,
 		VersionHeader:         cfg.Proxy.VersionHeader,
 	})
+	if cfg.App.BootNice > 0 && !supervisor.PriorityRestorable() {
+		log.Warn("instances boot at the daemon's priority: app.boot_nice needs a daemon allowed to raise an instance's priority back once it is healthy (root, CAP_SYS_NICE, or systemd's LimitNICE=)",
+			"key", "app.boot_nice", "config", cfg.Path)
+	}
 	eng, err := deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log})
 	if err != nil {
 		return err

@@ -3,16 +3,20 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cutover/cutover/internal/state"
+	"github.com/cutover/cutover/internal/supervisor"
 )
 
 func TestDeployReplacesLiveRelease(t *testing.T) {
@@ -385,4 +389,49 @@ func TestWarmBeforeHealthy(t *testing.T) {
 		t.Errorf("no instance had %d idle proxy connections before it was healthy", warmConns)
 	}
 	h.assertServes("v1")
+}
+
+// TestBootNiceUntilHealthy checks that instances boot at app.boot_nice
+// below the daemon's priority and serve at the daemon's.
+func TestBootNiceUntilHealthy(t *testing.T) {
+	if !supervisor.PriorityRestorable() {
+		t.Skip("this process may not raise a priority (not root, no CAP_SYS_NICE or RLIMIT_NICE)")
+	}
+	raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := 20 - raw
+	if base+10 > 19 {
+		t.Skipf("the test runs at nice %d already", base)
+	}
+	h := newHarness(t, setup{instances: 2})
+	v1 := h.mustDeploy("v1", map[string]string{recordNiceFile: ""})
+	pids := h.pids(v1)
+	if len(pids) != 2 {
+		t.Fatalf("instances of %s: got pids %v, want 2", v1, pids)
+	}
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join(h.eng.Releases().Dir(v1), "boot-nice-"+strconv.Itoa(pid)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(b)); got != strconv.Itoa(base+10) {
+			t.Errorf("instance pid %d booted at nice %s, want %d (the default boot_nice 10 below the daemon's %d)", pid, got, base+10, base)
+		}
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			tid, _ := strconv.Atoi(e.Name())
+			raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, tid)
+			if err != nil {
+				continue // the thread ended
+			}
+			if 20-raw != base {
+				t.Errorf("instance pid %d, thread %d serves at nice %d, want the daemon's %d", pid, tid, 20-raw, base)
+			}
+		}
+	}
 }

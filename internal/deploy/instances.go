@@ -100,6 +100,7 @@ func (e *Engine) spec(app config.App, releaseID string, n int, port int) supervi
 		StopTimeout: app.StopTimeout.Duration,
 		LogPath:     filepath.Join(e.Config().LogsDir(), releaseID, id+".log"),
 		LogMaxSize:  app.LogMaxSize,
+		BootNice:    app.BootNice,
 	}
 }
 
@@ -194,7 +195,12 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 	hc := healthConfig(m.app.Health)
 	hc.StartHealthy = healthy
 	hc.OnFirstPass = func() { b.Warm(warmConns) }
+	inst := m.inst
 	chk := health.NewChecker(hc, addr, func(ok bool, err error) {
+		if ok {
+			// Back to full priority before the first request.
+			inst.EndBoot()
+		}
 		b.SetHealthy(ok)
 		if ok {
 			b.Warm(warmConns)
@@ -204,6 +210,7 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 		}
 	})
 	if healthy {
+		inst.EndBoot()
 		b.SetHealthy(true)
 	}
 	ctx, cancel := context.WithCancel(e.ctx)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cutover/cutover/internal/demoapp"
@@ -24,6 +25,10 @@ const appEnv = "CUTOVER_DEPLOY_TEST_APP"
 // deploy's progress.
 const failAfterFile = "fail-after"
 
+// recordNiceFile, in a release, makes each instance write the nice value it
+// starts at to boot-nice-<pid> in the release directory.
+const recordNiceFile = "record-nice"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(appEnv) == "1" {
 		os.Exit(runApp())
@@ -32,6 +37,17 @@ func TestMain(m *testing.M) {
 }
 
 func runApp() int {
+	if _, err := os.Stat(recordNiceFile); err == nil {
+		// The system call returns 20 - nice.
+		raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+		if err == nil {
+			err = os.WriteFile(fmt.Sprintf("boot-nice-%d", os.Getpid()), []byte(strconv.Itoa(20-raw)), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "test app:", err)
+			return 2
+		}
+	}
 	if b, err := os.ReadFile(failAfterFile); err == nil {
 		limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
 		if err != nil {

@@ -21,6 +21,14 @@
 // written between the copy and the truncation are lost; that is the price of
 // not owning the app's descriptors.
 //
+// With Spec.BootNice, each new process's group runs that much below the
+// daemon's CPU priority until the caller, on its first passing health
+// check, calls [Instance.EndBoot]. Linux keeps nice per thread: the whole
+// group is set with setpriority(PRIO_PGRP), which reaches every thread of
+// every process in it, and threads started later inherit their starter's
+// value. Only a daemon allowed to raise a priority back lowers one
+// ([PriorityRestorable]), so that no instance would serve at it.
+//
 // # Surviving the daemon
 //
 // The daemon (cutover serve) may be restarted at any time, even by SIGKILL,

@@ -2,11 +2,14 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spec says how to run one instance.
@@ -40,6 +43,12 @@ type Spec struct {
 	// LogMaxSize is the size in bytes past which LogPath is copied to
 	// LogPath+".1" and truncated. 0 means no cap.
 	LogMaxSize int64
+
+	// BootNice is added to the daemon's nice value for the instance's
+	// process group from each start of a process until EndBoot: a booting
+	// instance takes the CPU serving ones leave. 0, or a daemon that could
+	// not undo it (PriorityRestorable), keeps the daemon's priority.
+	BootNice int
 }
 
 // State is where an instance is in its life.
@@ -301,6 +310,23 @@ func (i *Instance) crashed(exit string, backoff time.Duration) {
 	i.mu.Unlock()
 	i.log.Warn("instance crashed; restarting", "pid", pid, "exit", exit, "backoff", backoff)
 	i.notify()
+}
+
+// EndBoot gives the instance's current process group back the daemon's
+// priority, if it was lowered for its boot (Spec.BootNice). Call it when
+// the instance is healthy, before it gets traffic; later calls, and calls
+// for an instance not booting, do nothing.
+func (i *Instance) EndBoot() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	p := i.proc
+	if p == nil || !p.booting {
+		return
+	}
+	p.booting = false
+	if err := setGroupNice(p.pid, p.baseNice); err != nil && !errors.Is(err, unix.ESRCH) {
+		i.log.Warn("restore the priority of a booted instance", "pid", p.pid, "err", err)
+	}
 }
 
 // setRunning records p as the instance's current, running process.

@@ -36,6 +36,12 @@ type process struct {
 	startedAt time.Time
 	adopted   bool
 
+	// booting is set while the process group runs at the lowered boot
+	// priority, baseNice the daemon's nice value to go back to. Guarded
+	// by the Instance's mu once the process is its current one.
+	booting  bool
+	baseNice int
+
 	// exited is closed once the process has exited and its process group
 	// was swept. exit says how it ended; it is written before exited is
 	// closed and read only after.
@@ -103,11 +109,35 @@ func (s *Supervisor) spawn(spec Spec) (*process, error) {
 		exited:    make(chan struct{}),
 		unwatch:   func() {},
 	}
+	s.lowerForBoot(p, spec)
 	go func() {
 		p.exit = reapChild(cmd, s.log)
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// lowerForBoot sets the new process's group to the boot priority of spec,
+// when it has one and it can be undone (PriorityRestorable). The process
+// may already have started threads or children: the whole group is set.
+// A failure is logged; the instance then boots at the daemon's priority.
+func (s *Supervisor) lowerForBoot(p *process, spec Spec) {
+	if spec.BootNice <= 0 || !PriorityRestorable() {
+		return
+	}
+	base, err := threadNice(0) // the daemon's: its threads share one
+	if err != nil {
+		return
+	}
+	boot := min(base+spec.BootNice, maxNice)
+	if boot <= base {
+		return
+	}
+	if err := setGroupNice(p.pid, boot); err != nil {
+		s.log.Warn("lower the priority of a booting instance", "instance", spec.Instance, "pid", p.pid, "err", err)
+		return
+	}
+	p.booting, p.baseNice = true, base
 }
 
 // reapChild waits for a child to exit, kills the rest of its process group,

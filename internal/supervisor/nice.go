@@ -1,0 +1,68 @@
+package supervisor
+
+// Booting at a lower CPU priority (Spec.BootNice).
+
+import (
+	"runtime"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxNice is the lowest priority Linux has.
+const maxNice = 19
+
+// threadNice returns the nice value of the thread tid (0: the calling
+// thread). The system call returns 20 - nice; x/sys does not undo it.
+func threadNice(tid int) (int, error) {
+	raw, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+	if err != nil {
+		return 0, err
+	}
+	return 20 - raw, nil
+}
+
+var restorable struct {
+	once sync.Once
+	ok   bool
+}
+
+// PriorityRestorable reports whether this process may give an instance back
+// the priority it lowered at its boot: whether it may raise a priority by
+// one step (root, CAP_SYS_NICE, or an RLIMIT_NICE that reaches its own
+// nice value). Without that, Spec.BootNice is ignored, so that no instance
+// would serve at the lowered priority. Tried once, on a thread of its own
+// that is thrown away should the priority not come back.
+func PriorityRestorable() bool {
+	restorable.once.Do(func() {
+		done := make(chan bool)
+		go func() {
+			runtime.LockOSThread()
+			tid := unix.Gettid()
+			cur, err := threadNice(tid)
+			if err != nil || cur >= maxNice || unix.Setpriority(unix.PRIO_PROCESS, tid, cur+1) != nil {
+				runtime.UnlockOSThread()
+				done <- false
+				return
+			}
+			if unix.Setpriority(unix.PRIO_PROCESS, tid, cur) != nil {
+				// Still locked: the thread, at cur+1, ends with this
+				// goroutine.
+				done <- false
+				return
+			}
+			runtime.UnlockOSThread()
+			done <- true
+		}()
+		restorable.ok = <-done
+	})
+	return restorable.ok
+}
+
+// setGroupNice sets the nice value of every thread of every process in
+// the process group pgid. Linux keeps a nice value per thread; for a
+// process group it sets them all, and threads started later inherit their
+// starter's.
+func setGroupNice(pgid, nice int) error {
+	return unix.Setpriority(unix.PRIO_PGRP, pgid, nice)
+}
