@@ -29,7 +29,12 @@ func fixedRate(ctx context.Context, url string, rate int, d time.Duration) []hit
 	)
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: url})
 	res := atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, "fixed-rate")
-	hits := make([]hit, 0, int(float64(rate)*d.Seconds())+16)
+	// Room for at most a minute: d can be a generous upper bound (the
+	// deploy scenario's is most of an hour), and a slice sized for it
+	// would be hundreds of MB that this process's garbage collector scans
+	// in full (hit holds a pointer, in time.Time) — a stall of the load
+	// generator, measured as slow requests, at each of its collections.
+	hits := make([]hit, 0, rate*int(min(d, time.Minute).Seconds())+16)
 	stopped := false
 	for {
 		select {
