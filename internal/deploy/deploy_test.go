@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -397,11 +396,10 @@ func TestBootNiceUntilHealthy(t *testing.T) {
 	if !supervisor.PriorityRestorable() {
 		t.Skip("this process may not raise a priority (not root, no CAP_SYS_NICE or RLIMIT_NICE)")
 	}
-	raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+	base, err := supervisor.ThreadNice(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := 20 - raw
 	if base+10 > 19 {
 		t.Skipf("the test runs at nice %d already", base)
 	}
@@ -425,12 +423,12 @@ func TestBootNiceUntilHealthy(t *testing.T) {
 		}
 		for _, e := range ents {
 			tid, _ := strconv.Atoi(e.Name())
-			raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, tid)
+			nice, err := supervisor.ThreadNice(tid)
 			if err != nil {
 				continue // the thread ended
 			}
-			if 20-raw != base {
-				t.Errorf("instance pid %d, thread %d serves at nice %d, want the daemon's %d", pid, tid, 20-raw, base)
+			if nice != base {
+				t.Errorf("instance pid %d, thread %d serves at nice %d, want the daemon's %d", pid, tid, nice, base)
 			}
 		}
 	}

@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/cutover/cutover/internal/demoapp"
+	"github.com/cutover/cutover/internal/supervisor"
 )
 
 // The test binary doubles as the app under deploy: with appEnv set (the
@@ -38,10 +38,9 @@ func TestMain(m *testing.M) {
 
 func runApp() int {
 	if _, err := os.Stat(recordNiceFile); err == nil {
-		// The system call returns 20 - nice.
-		raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+		nice, err := supervisor.ThreadNice(0)
 		if err == nil {
-			err = os.WriteFile(fmt.Sprintf("boot-nice-%d", os.Getpid()), []byte(strconv.Itoa(20-raw)), 0o644)
+			err = os.WriteFile(fmt.Sprintf("boot-nice-%d", os.Getpid()), []byte(strconv.Itoa(nice)), 0o644)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "test app:", err)

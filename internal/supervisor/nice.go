@@ -12,9 +12,9 @@ import (
 // maxNice is the lowest priority Linux has.
 const maxNice = 19
 
-// threadNice returns the nice value of the thread tid (0: the calling
+// ThreadNice returns the nice value of the thread tid (0: the calling
 // thread). The system call returns 20 - nice; x/sys does not undo it.
-func threadNice(tid int) (int, error) {
+func ThreadNice(tid int) (int, error) {
 	raw, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
 	if err != nil {
 		return 0, err
@@ -39,7 +39,7 @@ func PriorityRestorable() bool {
 		go func() {
 			runtime.LockOSThread()
 			tid := unix.Gettid()
-			cur, err := threadNice(tid)
+			cur, err := ThreadNice(tid)
 			if err != nil || cur >= maxNice || unix.Setpriority(unix.PRIO_PROCESS, tid, cur+1) != nil {
 				runtime.UnlockOSThread()
 				done <- false

@@ -57,7 +57,7 @@ func bootBase(t *testing.T) int {
 	if !PriorityRestorable() {
 		t.Skip("this process may not raise a priority (not root, no CAP_SYS_NICE or RLIMIT_NICE)")
 	}
-	base, err := threadNice(0)
+	base, err := ThreadNice(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestBootNiceAgainAfterCrash(t *testing.T) {
 }
 
 func TestNoBootNice(t *testing.T) {
-	base, err := threadNice(0)
+	base, err := ThreadNice(0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func (s *Supervisor) lowerForBoot(p *process, spec Spec) {
 	if spec.BootNice <= 0 || !PriorityRestorable() {
 		return
 	}
-	base, err := threadNice(0) // the daemon's: its threads share one
+	base, err := ThreadNice(0) // the daemon's: its threads share one
 	if err != nil {
 		return
 	}
