@@ -13,7 +13,7 @@ import (
 )
 
 func TestParseTargets(t *testing.T) {
-	in := "# comment\ndirect\thttp://127.0.0.1:9000/\t10\n\nnginx\thttp://127.0.0.1:9002\t20,21,22\n"
+	in := "# comment\ndirect\thttp://127.0.0.1:9000/\t10\n\nnginx\thttp://127.0.0.1:9002\t20,21,22\nnginx-bare\thttp://127.0.0.1:9006\t20,21,22\tget, latency\n"
 	got, err := parseTargets(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
@@ -21,12 +21,18 @@ func TestParseTargets(t *testing.T) {
 	want := []target{
 		{Name: "direct", URL: "http://127.0.0.1:9000", PIDs: []int{10}},
 		{Name: "nginx", URL: "http://127.0.0.1:9002", PIDs: []int{20, 21, 22}},
+		{Name: "nginx-bare", URL: "http://127.0.0.1:9006", PIDs: []int{20, 21, 22}, Only: map[string]bool{"get": true, "latency": true}},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("targets (-want +got):\n%s", d)
 	}
 
-	for _, bad := range []string{"", "a\tb\n", "a\thttp://x\tnope\n", "a\thttp://x\t0\n"} {
+	if !got[0].in("idle") || !got[2].in("get") || got[2].in("idle") {
+		t.Errorf("scenario filter: direct in idle %v (want true), nginx-bare in get %v (want true), in idle %v (want false)",
+			got[0].in("idle"), got[2].in("get"), got[2].in("idle"))
+	}
+
+	for _, bad := range []string{"", "a\tb\n", "a\thttp://x\tnope\n", "a\thttp://x\t0\n", "a\thttp://x\t1\tget,gets\n", "a\thttp://x\t1\tget\tmore\n"} {
 		if _, err := parseTargets(strings.NewReader(bad)); err == nil {
 			t.Errorf("parseTargets(%q): got no error, want one", bad)
 		}
@@ -232,7 +238,7 @@ func TestOpenIdleRefusesClosingTarget(t *testing.T) {
 }
 
 func TestMarkdownRatiosAndGoals(t *testing.T) {
-	ts := []target{{Name: "direct"}, {Name: "cutover"}, {Name: "nginx"}}
+	ts := []target{{Name: "direct"}, {Name: "cutover"}, {Name: "nginx"}, {Name: bareNginx}}
 	r := newResults(ts, 3, 5*time.Second, 2000)
 	for _, rps := range []float64{40000, 41000, 39000} {
 		r.addTP("get", "direct", tpSample{RPS: rps, CPUus: 20})
@@ -241,6 +247,7 @@ func TestMarkdownRatiosAndGoals(t *testing.T) {
 	for i, rps := range []float64{18000, 15000, 19000} {
 		r.addTP("get", "cutover", tpSample{RPS: rps, CPUus: 30, Syscalls: 6})
 		r.addTP("get", "nginx", tpSample{RPS: []float64{20000, 24000, 19000}[i], CPUus: 25})
+		r.addTP("get", bareNginx, tpSample{RPS: []float64{22500, 25000, 19000}[i], CPUus: 24})
 	}
 	r.Idle["cutover"] = idleSample{Conns: 1000, BeforeKiB: 10240, AtKiB: 30720, PeakKiB: 40960}
 	r.Idle["nginx"] = idleSample{Conns: 1000, BeforeKiB: 10240, AtKiB: 10240, PeakKiB: 10240}
@@ -250,10 +257,12 @@ func TestMarkdownRatiosAndGoals(t *testing.T) {
 	for _, want := range []string{
 		"| small GET, keep-alive (13 B) | cutover | 18000 | 0.45× | 0.90× | 30.0 | 1.20× | 0 |",
 		"| cutover | 10.0 MiB | 30.0 MiB | 20.5 | 3.00× | 40.0 MiB | 4.00× |",
-		"small GET req/s, cutover / nginx = 0.90 (goal ≥ 0.80): met",
-		"small GET CPU per request, cutover / nginx = 1.20 (goal ≤ 1.50): met",
+		"small GET req/s, cutover / nginx = 0.90 (goal ≥ 0.80): met; against nginx-bare (no forwarding headers): 0.80",
+		"small GET CPU per request, cutover / nginx = 1.20 (goal ≤ 1.50): met; against nginx-bare: 1.25",
+		"| small GET, keep-alive (13 B) | nginx-bare | 22500 | 0.56× | 1.12× | 24.0 | 0.96× | 0 |",
 		"RSS with idle connections, cutover / nginx = 3.00 (goal ≤ 2.00): **not met**",
 		"Small GET, each round (req/s, cutover / nginx): 18000 / 20000 = 0.90×; 15000 / 24000 = 0.62×; 19000 / 19000 = 1.00×.",
+		"Small GET, each round (req/s, cutover / nginx-bare): 18000 / 22500 = 0.80×; 15000 / 25000 = 0.60×; 19000 / 19000 = 1.00×.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q; got:\n%s", want, md)

@@ -121,6 +121,9 @@ func run(ctx context.Context, c config, logger *slog.Logger, stdout io.Writer) e
 				continue
 			}
 			for _, t := range order {
+				if !t.in(sc.Name) {
+					continue
+				}
 				s, err := measureWrk(ctx, c, scripts[sc.Name], sc, t)
 				if err != nil {
 					return err
@@ -132,6 +135,9 @@ func run(ctx context.Context, c config, logger *slog.Logger, stdout io.Writer) e
 		}
 		if c.only["latency"] {
 			for _, t := range order {
+				if !t.in("latency") {
+					continue
+				}
 				s, err := measureLatency(ctx, c, t)
 				if err != nil {
 					return err
@@ -148,6 +154,9 @@ func run(ctx context.Context, c config, logger *slog.Logger, stdout io.Writer) e
 
 	if c.only["idle"] {
 		for _, t := range targets {
+			if !t.in("idle") {
+				continue
+			}
 			s := measureIdle(ctx, t, c.idle)
 			logger.Info("measured", "scenario", "idle", "target", t.Name, "before_kib", s.BeforeKiB, "at_kib", s.AtKiB, "err", s.Err)
 			res.Idle[t.Name] = s

@@ -237,22 +237,30 @@ func (r *results) writeMarkdown(w io.Writer) {
 	r.writeGoals(w)
 }
 
-// writeRounds lists the req/s of cutover and nginx in each round of a
-// throughput scenario, with their ratio: how far the rounds agree.
+// bareNginx names the reference target that is nginx without the
+// forwarding headers cutover and the "nginx" target send (bench/run).
+const bareNginx = "nginx-bare"
+
+// writeRounds lists the req/s of cutover and nginx (and of nginx-bare,
+// when measured) in each round of a throughput scenario, with their
+// ratios: how far the rounds agree.
 func (r *results) writeRounds(w io.Writer, scenario string) {
-	c, n := r.TP[scenario]["cutover"], r.TP[scenario]["nginx"]
-	if len(c) < 2 || len(c) != len(n) {
-		return
-	}
-	fmt.Fprintf(w, "Small GET, each round (req/s, cutover / nginx):")
-	for i := range c {
-		sep := ";"
-		if i == 0 {
-			sep = ""
+	c := r.TP[scenario]["cutover"]
+	for _, ref := range []string{"nginx", bareNginx} {
+		n := r.TP[scenario][ref]
+		if len(c) < 2 || len(c) != len(n) {
+			continue
 		}
-		fmt.Fprintf(w, "%s %.0f / %.0f = %s", sep, c[i].RPS, n[i].RPS, ratio(c[i].RPS, n[i].RPS))
+		fmt.Fprintf(w, "Small GET, each round (req/s, cutover / %s):", ref)
+		for i := range c {
+			sep := ";"
+			if i == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(w, "%s %.0f / %.0f = %s", sep, c[i].RPS, n[i].RPS, ratio(c[i].RPS, n[i].RPS))
+		}
+		fmt.Fprintf(w, ".\n\n")
 	}
-	fmt.Fprintf(w, ".\n\n")
 }
 
 // perWindow formats n per window.
@@ -278,9 +286,13 @@ func (r *results) writeGoals(w io.Writer) {
 	}
 	if cRPS, cCPU, _, ok := r.tpMedians("get", "cutover"); ok {
 		if nRPS, nCPU, _, ok := r.tpMedians("get", "nginx"); ok && nRPS > 0 && nCPU > 0 {
-			lines = append(lines,
-				fmt.Sprintf("small GET req/s, cutover / nginx = %.2f (goal ≥ 0.80): %s", cRPS/nRPS, verdict(cRPS/nRPS >= 0.8)),
-				fmt.Sprintf("small GET CPU per request, cutover / nginx = %.2f (goal ≤ 1.50): %s", cCPU/nCPU, verdict(cCPU/nCPU <= 1.5)))
+			rps := fmt.Sprintf("small GET req/s, cutover / nginx = %.2f (goal ≥ 0.80): %s", cRPS/nRPS, verdict(cRPS/nRPS >= 0.8))
+			cpu := fmt.Sprintf("small GET CPU per request, cutover / nginx = %.2f (goal ≤ 1.50): %s", cCPU/nCPU, verdict(cCPU/nCPU <= 1.5))
+			if bRPS, bCPU, _, ok := r.tpMedians("get", bareNginx); ok && bRPS > 0 && bCPU > 0 {
+				rps += fmt.Sprintf("; against %s (no forwarding headers): %.2f", bareNginx, cRPS/bRPS)
+				cpu += fmt.Sprintf("; against %s: %.2f", bareNginx, cCPU/bCPU)
+			}
+			lines = append(lines, rps, cpu)
 		}
 	}
 	if _, cP99, _, _, _, ok := r.latMedians("cutover"); ok {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,10 +18,17 @@ type target struct {
 	// PIDs are the processes whose CPU time and memory are the target's
 	// (all workers of nginx, the daemon of cutover).
 	PIDs []int
+	// Only lists the scenarios the target takes part in; nil = all.
+	Only map[string]bool
 }
 
+// in reports whether t takes part in scenario.
+func (t target) in(scenario string) bool { return t.Only == nil || t.Only[scenario] }
+
 // parseTargets reads a targets file: one "name<TAB>url<TAB>pid,pid" line
-// per target; blank lines and lines starting with # are skipped.
+// per target, optionally followed by a tab and the comma-separated
+// scenarios the target takes part in (all when absent); blank lines and
+// lines starting with # are skipped.
 func parseTargets(r io.Reader) ([]target, error) {
 	var ts []target
 	sc := bufio.NewScanner(r)
@@ -32,8 +40,8 @@ func parseTargets(r io.Reader) ([]target, error) {
 			continue
 		}
 		f := strings.Split(s, "\t")
-		if len(f) != 3 {
-			return nil, fmt.Errorf("targets line %d: got %d tab-separated fields, want 3 (name, url, pids)", line, len(f))
+		if len(f) != 3 && len(f) != 4 {
+			return nil, fmt.Errorf("targets line %d: got %d tab-separated fields, want 3 or 4 (name, url, pids[, scenarios])", line, len(f))
 		}
 		t := target{Name: f[0], URL: strings.TrimSuffix(f[1], "/")}
 		for _, p := range strings.Split(f[2], ",") {
@@ -42,6 +50,16 @@ func parseTargets(r io.Reader) ([]target, error) {
 				return nil, fmt.Errorf("targets line %d: pid %q is not a positive number", line, p)
 			}
 			t.PIDs = append(t.PIDs, pid)
+		}
+		if len(f) == 4 {
+			t.Only = make(map[string]bool)
+			for _, sc := range strings.Split(f[3], ",") {
+				sc = strings.TrimSpace(sc)
+				if !slices.Contains(allScenarios, sc) {
+					return nil, fmt.Errorf("targets line %d: unknown scenario %q (want some of %s)", line, sc, strings.Join(allScenarios, ","))
+				}
+				t.Only[sc] = true
+			}
 		}
 		ts = append(ts, t)
 	}
