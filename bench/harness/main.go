@@ -55,7 +55,7 @@ func main() {
 	flag.StringVar(&c.cutoverConfig, "cutover-config", "", "cutover.toml of the running daemon, for the deploy scenario")
 	flag.StringVar(&c.releaseDir, "release-dir", "", "release directory deployed by the deploy scenario")
 	flag.IntVar(&c.deploys, "deploys", 2, "deploys in the deploy scenario")
-	flag.DurationVar(&c.settle, "settle", 3*time.Second, "steady load before, between and after deploys")
+	flag.DurationVar(&c.settle, "settle", 1500*time.Millisecond, "steady load before, between and after deploys")
 	flag.StringVar(&c.swapBin, "swap-backend", "", "backend binary of the deploy scenario's control swaps (listens on $PORT); empty: no control")
 	flag.DurationVar(&c.swapInterval, "swap-interval", 100*time.Millisecond, "health check interval of the control swaps (as cutover's [app.health] interval)")
 	flag.IntVar(&c.swapHealthyAfter, "swap-healthy-after", 2, "passing checks in a row before a control swap stops the previous copy (as cutover's healthy_after)")
