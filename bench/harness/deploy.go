@@ -55,6 +55,10 @@ type deployResult struct {
 	// Control is the same measurement around the control swaps, nil when
 	// none ran.
 	Control *controlResult
+	// StealPct is the share of the machine's CPU time the hypervisor gave
+	// to something else during the scenario (/proc/stat), in percent; -1
+	// when unknown. Other guests' work is noise no window can escape.
+	StealPct float64
 	// Timeline splits the run into buckets of timelineBucket, for
 	// results.json: where the slow or failed requests were.
 	Timeline []bucket

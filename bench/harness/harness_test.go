@@ -300,3 +300,19 @@ func TestFixedRate(t *testing.T) {
 		t.Fatal("fixedRate did not return after its context ended")
 	}
 }
+
+func TestParseCPUSteal(t *testing.T) {
+	stat := "cpu  2215291 1223 2573721 5611297 43587 0 762633 61646 7 9\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+	steal, total, err := parseCPUSteal(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(2215291 + 1223 + 2573721 + 5611297 + 43587 + 0 + 762633 + 61646); steal != 61646 || total != want {
+		t.Errorf("got steal %d, total %d; want 61646, %d", steal, total, want)
+	}
+	for _, bad := range []string{"", "cpu 1 2 3\n", "intr 1 2 3 4 5 6 7 8 9\n", "cpu 1 2 3 4 5 6 7 x 9\n"} {
+		if _, _, err := parseCPUSteal(bad); err == nil {
+			t.Errorf("parseCPUSteal(%q): got no error, want one", bad)
+		}
+	}
+}

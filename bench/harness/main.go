@@ -279,9 +279,14 @@ func measureDeploy(ctx context.Context, c config, targets []target, res *results
 	if c.swapBin != "" {
 		sw = &swapper{Bin: c.swapBin, Interval: c.swapInterval, HealthyAfter: max(c.swapHealthyAfter, 1)}
 	}
+	s0, t0, serr := cpuSteal()
 	r, err := deployUnderLoad(ctx, d, sw, url, c.rate, c.deploys, c.settle)
 	if err != nil {
 		return err
+	}
+	r.StealPct = -1
+	if s1, t1, err := cpuSteal(); err == nil && serr == nil && t1 > t0 {
+		r.StealPct = 100 * float64(s1-s0) / float64(t1-t0)
 	}
 	res.Deploy = &r
 	return nil

@@ -54,6 +54,40 @@ func parseStatTicks(stat string) (uint64, error) {
 	return utime + stime, nil
 }
 
+// cpuSteal returns, from the first line of /proc/stat, the time the
+// hypervisor ran something else while this machine's CPUs wanted to run
+// (steal) and the time of all states summed, in clock ticks.
+func cpuSteal() (steal, total uint64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseCPUSteal(string(b))
+}
+
+// parseCPUSteal reads steal and the total from the text of /proc/stat:
+// its first line is "cpu" and the ticks of user, nice, system, idle,
+// iowait, irq, softirq, steal, then guest times already counted in user
+// and nice.
+func parseCPUSteal(stat string) (steal, total uint64, err error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("malformed /proc/stat line %q", line)
+	}
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat field %d %q: %w", i+1, v, err)
+		}
+		total += n
+		if i == 7 {
+			steal = n
+		}
+	}
+	return steal, total, nil
+}
+
 // rssKiB returns the summed resident set size (VmRSS) of pids, in KiB.
 // Pages shared between processes (nginx's workers and master) count once
 // per process, as `ps` shows them.

@@ -230,7 +230,11 @@ func (r *results) writeMarkdown(w io.Writer) {
 					c.Window.Requests, c.Window.Failed, ms(c.Window.P99),
 					ratio(float64(c.Window.P99), float64(d.Steady.P99)), perWindow(c.Slow, c.Swaps))
 			}
-			p("\nSteady state (outside every window): %d requests, %d failed, p99 %s.\n\n", d.Steady.Requests, d.Steady.Failed, ms(d.Steady.P99))
+			p("\nSteady state (outside every window): %d requests, %d failed, p99 %s.", d.Steady.Requests, d.Steady.Failed, ms(d.Steady.P99))
+			if d.StealPct >= 0 {
+				p(" CPU time taken by the hypervisor for other work during the scenario (steal, /proc/stat): %.1f %%.", d.StealPct)
+			}
+			p("\n\n")
 		}
 	}
 
