@@ -5,8 +5,8 @@
 // writes a targets file (one "name<TAB>base URL<TAB>pid,pid,..." line per
 // target; the pids are those whose CPU time and memory count as the
 // target's; an optional fourth field lists the only scenarios the target
-// takes part in, as "get" for nginx-bare) and stops everything when the harness returns. The harness
-// only drives load and reads /proc:
+// takes part in, as "get" for nginx-bare) and stops everything when the
+// harness returns. The harness only drives load and reads /proc:
 //
 //   - throughput scenarios with wrk (one thread; see bench/README.md):
 //     requests/s and the target's CPU µs per request, from utime+stime in

@@ -250,9 +250,12 @@ const bareNginx = "nginx-bare"
 // ratios: how far the rounds agree.
 func (r *results) writeRounds(w io.Writer, scenario string) {
 	c := r.TP[scenario]["cutover"]
+	if len(c) < 2 {
+		return
+	}
 	for _, ref := range []string{"nginx", bareNginx} {
 		n := r.TP[scenario][ref]
-		if len(c) < 2 || len(c) != len(n) {
+		if len(c) != len(n) {
 			continue
 		}
 		fmt.Fprintf(w, "Small GET, each round (req/s, cutover / %s):", ref)
