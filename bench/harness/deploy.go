@@ -62,6 +62,14 @@ type deployResult struct {
 	// Timeline splits the run into buckets of timelineBucket, for
 	// results.json: where the slow or failed requests were.
 	Timeline []bucket
+	// Noise is what bench/noiseprobe saw during the scenario; nil when it
+	// did not run.
+	Noise *noiseResult `json:",omitempty"`
+
+	// The windows, and the span of the load from the first request's
+	// start to the last one's end: for splitNoise.
+	deployWins, controlWins []window
+	from, to                time.Time
 }
 
 // slowHit is a slow request of a deploy window.
@@ -165,6 +173,15 @@ func splitByWindows(hits []hit, deploys, control []window) deployResult {
 		r.Control = &controlResult{Swaps: len(control), Window: summarize(ctl), Span: span(control), Slow: slower(ctl, 2*r.Steady.P99)}
 	}
 	r.Timeline = timeline(hits, deploys)
+	r.deployWins, r.controlWins = deploys, control
+	for i, h := range hits {
+		if i == 0 || h.Start.Before(r.from) {
+			r.from = h.Start
+		}
+		if end := h.Start.Add(h.Latency); end.After(r.to) {
+			r.to = end
+		}
+	}
 	return r
 }
 

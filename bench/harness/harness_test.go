@@ -316,3 +316,38 @@ func TestParseCPUSteal(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStall(t *testing.T) {
+	s, err := parseStall("1 1795405679088309598 3093910")
+	if err != nil || s.At.UnixNano() != 1795405679088309598 || s.Late != 3093910*time.Nanosecond {
+		t.Fatalf("got %+v, %v", s, err)
+	}
+	for _, bad := range []string{"", "1 2", "x 1 2", "1 y 2", "1 2 z", "1 2 -3", "1 2 3 4"} {
+		if _, err := parseStall(bad); err == nil {
+			t.Errorf("parseStall(%q): got no error, want one", bad)
+		}
+	}
+}
+
+func TestSplitNoise(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	// 10 s of load; deploy windows [1 s, 2 s] and [5 s, 6 s]; a control
+	// window [3 s, 4 s]: 2 s inside deploy windows, 7 s outside all.
+	deploys := []window{{at(1000), at(2000)}, {at(5000), at(6000)}}
+	control := []window{{at(3000), at(4000)}}
+	stalls := []stall{
+		{at(1500), 3 * time.Millisecond},    // deploy window, ≥ 2 ms
+		{at(5100), 1500 * time.Microsecond}, // deploy window, ≥ 1 ms only
+		{at(5200), 600 * time.Microsecond},  // deploy window, under 1 ms
+		{at(3500), 9 * time.Millisecond},    // control window: neither
+		{at(8000), 2 * time.Millisecond},    // outside, ≥ 2 ms
+		{at(-100), 50 * time.Millisecond},   // before the load: ignored
+		{at(10100), 50 * time.Millisecond},  // after it: ignored
+	}
+	r := splitNoise(stalls, deploys, control, t0, at(10000))
+	want := noiseResult{InWindows1ms: 1, InWindows2ms: 0.5, Outside1ms: 1.0 / 7, Outside2ms: 1.0 / 7, Longest: 9 * time.Millisecond}
+	if r != want {
+		t.Errorf("got %+v\nwant %+v", r, want)
+	}
+}

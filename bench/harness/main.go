@@ -33,6 +33,7 @@ type config struct {
 	settle                             time.Duration
 	// control swaps of the deploy scenario.
 	swapBin          string
+	noiseProbe       string
 	swapInterval     time.Duration
 	swapHealthyAfter int
 }
@@ -57,6 +58,7 @@ func main() {
 	flag.IntVar(&c.deploys, "deploys", 2, "deploys in the deploy scenario")
 	flag.DurationVar(&c.settle, "settle", 1500*time.Millisecond, "steady load before, between and after deploys")
 	flag.StringVar(&c.swapBin, "swap-backend", "", "backend binary of the deploy scenario's control swaps (listens on $PORT); empty: no control")
+	flag.StringVar(&c.noiseProbe, "noise-probe", "", "bench/noiseprobe binary, run during the deploy scenario to measure the machine's own stalls; empty: none")
 	flag.DurationVar(&c.swapInterval, "swap-interval", 100*time.Millisecond, "health check interval of the control swaps (as cutover's [app.health] interval)")
 	flag.IntVar(&c.swapHealthyAfter, "swap-healthy-after", 2, "passing checks in a row before a control swap stops the previous copy (as cutover's healthy_after)")
 	flag.Parse()
@@ -164,7 +166,7 @@ func run(ctx context.Context, c config, logger *slog.Logger, stdout io.Writer) e
 	}
 
 	if c.only["deploy"] {
-		if err := measureDeploy(ctx, c, targets, res); err != nil {
+		if err := measureDeploy(ctx, c, logger, targets, res); err != nil {
 			logger.Warn("deploy scenario failed", "err", err)
 			res.DeployErr = err.Error()
 		}
@@ -261,7 +263,7 @@ func measureIdle(ctx context.Context, t target, n int) idleSample {
 }
 
 // measureDeploy runs the deploy scenario against the "cutover" target.
-func measureDeploy(ctx context.Context, c config, targets []target, res *results) error {
+func measureDeploy(ctx context.Context, c config, logger *slog.Logger, targets []target, res *results) error {
 	if c.cutover == "" || c.cutoverConfig == "" || c.releaseDir == "" {
 		return errors.New("-cutover, -cutover-config and -release-dir are needed")
 	}
@@ -279,8 +281,25 @@ func measureDeploy(ctx context.Context, c config, targets []target, res *results
 	if c.swapBin != "" {
 		sw = &swapper{Bin: c.swapBin, Interval: c.swapInterval, HealthyAfter: max(c.swapHealthyAfter, 1)}
 	}
+	var probe *noiseProbe
+	if c.noiseProbe != "" {
+		var err error
+		if probe, err = startNoiseProbe(ctx, c.noiseProbe); err != nil {
+			return err
+		}
+	}
 	s0, t0, serr := cpuSteal()
 	r, err := deployUnderLoad(ctx, d, sw, url, c.rate, c.deploys, c.settle)
+	if probe != nil {
+		stalls, perr := probe.stop()
+		if perr != nil {
+			logger.Warn("noise probe", "err", perr)
+		}
+		if err == nil {
+			n := splitNoise(stalls, r.deployWins, r.controlWins, r.from, r.to)
+			r.Noise = &n
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -234,6 +234,11 @@ func (r *results) writeMarkdown(w io.Writer) {
 			if d.StealPct >= 0 {
 				p(" CPU time taken by the hypervisor for other work during the scenario (steal, /proc/stat): %.1f %%.", d.StealPct)
 			}
+			if n := d.Noise; n != nil {
+				p("\n\nThe machine's own stalls (bench/noiseprobe: a real-time thread per CPU, woken every 1 ms; ordinary processes cannot delay it, the hypervisor and the kernel can):"+
+					" woken ≥ 1 ms late %.1f times a second inside the deploy windows and %.1f outside every window; ≥ 2 ms late %.1f and %.1f; the longest %s.",
+					n.InWindows1ms, n.Outside1ms, n.InWindows2ms, n.Outside2ms, ms(n.Longest))
+			}
 			p("\n\n")
 		}
 	}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// stall is one late wake-up of bench/noiseprobe's real-time threads.
+type stall struct {
+	At   time.Time
+	Late time.Duration
+}
+
+// parseStall reads one line of noiseprobe's output: "<cpu> <unix ns>
+// <lateness ns>".
+func parseStall(line string) (stall, error) {
+	f := strings.Fields(line)
+	if len(f) != 3 {
+		return stall{}, fmt.Errorf("noise probe line %q: want 3 fields", line)
+	}
+	at, err1 := strconv.ParseInt(f[1], 10, 64)
+	late, err2 := strconv.ParseInt(f[2], 10, 64)
+	if _, err := strconv.Atoi(f[0]); err != nil || err1 != nil || err2 != nil || late < 0 {
+		return stall{}, fmt.Errorf("noise probe line %q: want <cpu> <unix ns> <lateness ns>", line)
+	}
+	return stall{At: time.Unix(0, at), Late: time.Duration(late)}, nil
+}
+
+// noiseProbe is a running bench/noiseprobe and the stalls it reported.
+type noiseProbe struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when its output is read to the end
+	mu   sync.Mutex
+	got  []stall
+	bad  error // the first line that did not parse
+}
+
+// startNoiseProbe starts bin and collects its stalls until stop.
+func startNoiseProbe(ctx context.Context, bin string) (*noiseProbe, error) {
+	p := &noiseProbe{done: make(chan struct{})}
+	p.cmd = exec.CommandContext(ctx, bin, "-for", "1h")
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("noise probe: %w", err)
+	}
+	go p.read(out)
+	return p, nil
+}
+
+func (p *noiseProbe) read(r io.Reader) {
+	defer close(p.done)
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		s, err := parseStall(sc.Text())
+		p.mu.Lock()
+		if err != nil && p.bad == nil {
+			p.bad = err
+		} else if err == nil {
+			p.got = append(p.got, s)
+		}
+		p.mu.Unlock()
+	}
+}
+
+// stop ends the probe and returns the stalls it reported.
+func (p *noiseProbe) stop() ([]stall, error) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+	_ = p.cmd.Wait() // it exits 0 on SIGTERM; a crash shows as missing stalls, not worth failing the run
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.got, p.bad
+}
+
+// noiseResult is the machine's own stalls during the deploy scenario, as
+// the noise probe saw them, inside the deploy windows and outside every
+// window (deploy and control).
+type noiseResult struct {
+	// Per second of each span: wake-ups at least 1 ms and 2 ms late.
+	InWindows1ms, InWindows2ms float64
+	Outside1ms, Outside2ms     float64
+	// Longest is the latest wake-up of the scenario.
+	Longest time.Duration
+}
+
+// splitNoise counts the stalls of [from, to] inside the deploy windows and
+// outside all windows, per second of each.
+func splitNoise(stalls []stall, deploys, control []window, from, to time.Time) noiseResult {
+	var r noiseResult
+	in, out := span(deploys).Seconds(), to.Sub(from).Seconds()-span(deploys).Seconds()-span(control).Seconds()
+	var in1, in2, out1, out2 int
+	for _, s := range stalls {
+		if s.At.Before(from) || s.At.After(to) {
+			continue
+		}
+		r.Longest = max(r.Longest, s.Late)
+		switch {
+		case inAny(deploys, s.At):
+			in1, in2 = in1+b2i(s.Late >= time.Millisecond), in2+b2i(s.Late >= 2*time.Millisecond)
+		case inAny(control, s.At):
+		default:
+			out1, out2 = out1+b2i(s.Late >= time.Millisecond), out2+b2i(s.Late >= 2*time.Millisecond)
+		}
+	}
+	if in > 0 {
+		r.InWindows1ms, r.InWindows2ms = float64(in1)/in, float64(in2)/in
+	}
+	if out > 0 {
+		r.Outside1ms, r.Outside2ms = float64(out1)/out, float64(out2)/out
+	}
+	return r
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
