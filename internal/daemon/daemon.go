@@ -68,8 +68,8 @@ func Run(ctx context.Context, opts Options) error {
 		Cookie:                cfg.Proxy.Cookie,
 		VersionHeader:         cfg.Proxy.VersionHeader,
 	})
-	if cfg.App.BootNice > 0 && !supervisor.PriorityRestorable() {
-		log.Warn("instances boot at the daemon's priority: app.boot_nice needs a daemon allowed to raise an instance's priority back once it is healthy (root, CAP_SYS_NICE, or systemd's LimitNICE=)",
+	if why := supervisor.BootNiceProblem(cfg.App.BootNice); why != "" {
+		log.Warn("instances boot at the daemon's priority: app.boot_nice has no effect: "+why,
 			"key", "app.boot_nice", "config", cfg.Path)
 	}
 	eng, err := deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log})

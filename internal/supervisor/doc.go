@@ -28,6 +28,8 @@
 // every process in it, and threads started later inherit their starter's
 // value. Only a daemon allowed to raise a priority back lowers one
 // ([PriorityRestorable]), so that no instance would serve at it.
+// [BootNiceProblem] says why a BootNice would have no effect, for the
+// daemon's log.
 //
 // # Surviving the daemon
 //

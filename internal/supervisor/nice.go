@@ -3,6 +3,7 @@ package supervisor
 // Booting at a lower CPU priority (Spec.BootNice).
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 
@@ -57,6 +58,28 @@ func PriorityRestorable() bool {
 		restorable.ok = <-done
 	})
 	return restorable.ok
+}
+
+// BootNiceProblem says why a Spec.BootNice of bootNice would have no
+// effect in this process, or returns "" when it works. The daemon logs it
+// at start.
+func BootNiceProblem(bootNice int) string {
+	base, err := ThreadNice(0)
+	return bootNiceProblem(bootNice, base, err, PriorityRestorable)
+}
+
+// bootNiceProblem is BootNiceProblem with the daemon's nice value (or the
+// error reading it) and the restorable check given.
+func bootNiceProblem(bootNice, base int, baseErr error, restorable func() bool) string {
+	switch {
+	case bootNice <= 0:
+		return ""
+	case baseErr == nil && base >= maxNice:
+		return fmt.Sprintf("the daemon itself runs at the lowest priority (nice %d), so there is none lower to boot at", base)
+	case !restorable():
+		return "it needs a daemon allowed to raise an instance's priority back once it is healthy (root, CAP_SYS_NICE, or systemd's LimitNICE=)"
+	}
+	return ""
 }
 
 // setGroupNice sets the nice value of every thread of every process in

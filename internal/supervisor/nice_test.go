@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -128,4 +129,31 @@ func TestNoBootNice(t *testing.T) {
 	wantNice(t, "BootNice 0", base, pid)
 	inst.EndBoot() // nothing to undo
 	wantNice(t, "after EndBoot", base, pid)
+}
+
+func TestBootNiceProblem(t *testing.T) {
+	yes := func() bool { return true }
+	no := func() bool { return false }
+	cases := []struct {
+		name       string
+		bootNice   int
+		base       int
+		baseErr    error
+		restorable func() bool
+		want       string // a part of the answer; "" for none
+	}{
+		{"off", 0, 0, nil, no, ""},
+		{"works", 10, 0, nil, yes, ""},
+		{"works from nice 18", 10, 18, nil, yes, ""},
+		{"daemon at nice 19", 10, 19, nil, yes, "lowest priority (nice 19)"},
+		{"daemon at nice 19, not restorable either", 10, 19, nil, no, "lowest priority (nice 19)"},
+		{"not restorable", 10, 0, nil, no, "CAP_SYS_NICE"},
+		{"nice unknown, not restorable", 10, 0, errors.New("no"), no, "CAP_SYS_NICE"},
+	}
+	for _, c := range cases {
+		got := bootNiceProblem(c.bootNice, c.base, c.baseErr, c.restorable)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: got %q, want one saying %q", c.name, got, c.want)
+		}
+	}
 }
