@@ -351,3 +351,18 @@ func TestSplitNoise(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", r, want)
 	}
 }
+
+func TestParseRealtime(t *testing.T) {
+	for line, want := range map[string][2]bool{
+		"# realtime 2 of 2": {true, true},
+		"# realtime 1 of 2": {false, true},
+		"# realtime 0 of 0": {false, false},
+		"1 2 3":             {false, false},
+		"# realtime x of 2": {false, false},
+	} {
+		all, ok := parseRealtime(line)
+		if [2]bool{all, ok} != want {
+			t.Errorf("parseRealtime(%q) = %v, %v; want %v", line, all, ok, want)
+		}
+	}
+}

@@ -291,12 +291,13 @@ func measureDeploy(ctx context.Context, c config, logger *slog.Logger, targets [
 	s0, t0, serr := cpuSteal()
 	r, err := deployUnderLoad(ctx, d, sw, url, c.rate, c.deploys, c.settle)
 	if probe != nil {
-		stalls, perr := probe.stop()
+		stalls, realtime, perr := probe.stop()
 		if perr != nil {
 			logger.Warn("noise probe", "err", perr)
 		}
 		if err == nil {
 			n := splitNoise(stalls, r.deployWins, r.controlWins, r.from, r.to)
+			n.Realtime = realtime
 			r.Noise = &n
 		}
 	}

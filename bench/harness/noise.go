@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -34,6 +35,16 @@ func parseStall(line string) (stall, error) {
 	return stall{At: time.Unix(0, at), Late: time.Duration(late)}, nil
 }
 
+// parseRealtime reads noiseprobe's first line, "# realtime <k> of <n>":
+// whether all its threads got real-time priority.
+func parseRealtime(line string) (all, ok bool) {
+	var k, n int
+	if _, err := fmt.Sscanf(line, "# realtime %d of %d", &k, &n); err != nil || n <= 0 {
+		return false, false
+	}
+	return k == n, true
+}
+
 // noiseProbe is a running bench/noiseprobe and the stalls it reported.
 type noiseProbe struct {
 	cmd  *exec.Cmd
@@ -41,12 +52,15 @@ type noiseProbe struct {
 	mu   sync.Mutex
 	got  []stall
 	bad  error // the first line that did not parse
+	// realtime says whether all its threads ran at real-time priority.
+	realtime bool
 }
 
 // startNoiseProbe starts bin and collects its stalls until stop.
 func startNoiseProbe(ctx context.Context, bin string) (*noiseProbe, error) {
 	p := &noiseProbe{done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, bin, "-for", "1h")
+	p.cmd.Stderr = os.Stderr // its warnings go to the harness's log
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -62,6 +76,12 @@ func (p *noiseProbe) read(r io.Reader) {
 	defer close(p.done)
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
+		if all, ok := parseRealtime(sc.Text()); ok {
+			p.mu.Lock()
+			p.realtime = all
+			p.mu.Unlock()
+			continue
+		}
 		s, err := parseStall(sc.Text())
 		p.mu.Lock()
 		if err != nil && p.bad == nil {
@@ -73,20 +93,24 @@ func (p *noiseProbe) read(r io.Reader) {
 	}
 }
 
-// stop ends the probe and returns the stalls it reported.
-func (p *noiseProbe) stop() ([]stall, error) {
+// stop ends the probe and returns the stalls it reported and whether all
+// its threads ran at real-time priority.
+func (p *noiseProbe) stop() (stalls []stall, realtime bool, err error) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	<-p.done
 	_ = p.cmd.Wait() // it exits 0 on SIGTERM; a crash shows as missing stalls, not worth failing the run
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.got, p.bad
+	return p.got, p.realtime, p.bad
 }
 
 // noiseResult is the machine's own stalls during the deploy scenario, as
 // the noise probe saw them, inside the deploy windows and outside every
 // window (deploy and control).
 type noiseResult struct {
+	// Realtime says whether the probe ran at real-time priority, where no
+	// ordinary process delays it; without, its stalls include theirs.
+	Realtime bool
 	// Per second of each span: wake-ups at least 1 ms and 2 ms late.
 	InWindows1ms, InWindows2ms float64
 	Outside1ms, Outside2ms     float64

@@ -235,8 +235,12 @@ func (r *results) writeMarkdown(w io.Writer) {
 				p(" CPU time taken by the hypervisor for other work during the scenario (steal, /proc/stat): %.1f %%.", d.StealPct)
 			}
 			if n := d.Noise; n != nil {
-				p("\n\nThe machine's own stalls (bench/noiseprobe: a real-time thread per CPU, woken every 1 ms; ordinary processes cannot delay it, the hypervisor and the kernel can):"+
-					" woken ≥ 1 ms late %.1f times a second inside the deploy windows and %.1f outside every window; ≥ 2 ms late %.1f and %.1f; the longest %s.",
+				if n.Realtime {
+					p("\n\nThe machine's own stalls (bench/noiseprobe: a real-time thread per CPU, woken every 1 ms; ordinary processes cannot delay it, the hypervisor and the kernel can):")
+				} else {
+					p("\n\nStalls of a thread per CPU woken every 1 ms (bench/noiseprobe, **without real-time priority** here: run as root for it; the other processes of the run delay it too):")
+				}
+				p(" woken ≥ 1 ms late %.1f times a second inside the deploy windows and %.1f outside every window; ≥ 2 ms late %.1f and %.1f; the longest %s.",
 					n.InWindows1ms, n.Outside1ms, n.InWindows2ms, n.Outside2ms, ms(n.Longest))
 			}
 			p("\n\n")

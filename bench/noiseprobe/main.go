@@ -6,8 +6,10 @@
 // or the kernel. The benchmark's deploy scenario runs it beside the load
 // to tell the machine's stalls from the ones a deploy causes.
 //
-// It prints one line per late wake-up, "<cpu> <unix ns> <lateness ns>",
-// and stops at SIGTERM, SIGINT, after -for, or when its parent exits. Without the right to
+// It first prints "# realtime <k> of <n>": how many of its n threads got
+// real-time priority. Then it prints one line per late wake-up, "<cpu>
+// <unix ns> <lateness ns>", and stops at SIGTERM, SIGINT, after -for, or
+// when its parent exits. Without the right to
 // real-time priority (root or CAP_SYS_NICE) it says so on stderr and
 // measures at normal priority, where other processes also delay it.
 //
@@ -38,9 +40,18 @@ func main() {
 	}
 
 	late := make(chan stall, 4096)
-	for cpu := range runtime.NumCPU() {
-		go probe(cpu, *period, *minLate, late)
+	realtime := make(chan bool)
+	n := runtime.NumCPU()
+	for cpu := range n {
+		go probe(cpu, *period, *minLate, realtime, late)
 	}
+	k := 0
+	for range n {
+		if <-realtime {
+			k++
+		}
+	}
+	fmt.Printf("# realtime %d of %d\n", k, n)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	stop := time.After(*limit)
@@ -73,9 +84,10 @@ type stall struct {
 }
 
 // probe runs on its own OS thread, pinned to cpu at real-time priority,
-// and sends each wake-up at least minLate late to out (dropped if out is
-// full: the printer is itself delayed then).
-func probe(cpu int, period, minLate time.Duration, out chan<- stall) {
+// says on realtime whether it got that priority, and sends each wake-up at
+// least minLate late to out (dropped if out is full: the printer is itself
+// delayed then).
+func probe(cpu int, period, minLate time.Duration, realtime chan<- bool, out chan<- stall) {
 	runtime.LockOSThread() // never unlocked: the thread dies with the process
 	var set unix.CPUSet
 	set.Set(cpu)
@@ -83,9 +95,11 @@ func probe(cpu int, period, minLate time.Duration, out chan<- stall) {
 		fmt.Fprintf(os.Stderr, "noiseprobe: cpu %d: pinning refused (%v); the probe may move between CPUs\n", cpu, err)
 	}
 	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}
-	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+	err := unix.SchedSetAttr(0, &attr, 0)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "noiseprobe: cpu %d: real-time priority refused (%v); measuring at normal priority, where other processes delay the probe too\n", cpu, err)
 	}
+	realtime <- err == nil
 	var now unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
 	next := now.Nano()
