@@ -122,8 +122,17 @@ type noiseResult struct {
 // outside all windows, per second of each.
 func splitNoise(stalls []stall, deploys, control []window, from, to time.Time) noiseResult {
 	var r noiseResult
-	in, out := span(deploys).Seconds(), to.Sub(from).Seconds()-span(deploys).Seconds()-span(control).Seconds()
-	var in1, in2, out1, out2 int
+	in := span(deploys).Seconds()
+	out := to.Sub(from).Seconds() - in - span(control).Seconds()
+	var inN, outN [2]int // stalls of at least 1 ms, 2 ms
+	count := func(n *[2]int, late time.Duration) {
+		if late >= time.Millisecond {
+			n[0]++
+		}
+		if late >= 2*time.Millisecond {
+			n[1]++
+		}
+	}
 	for _, s := range stalls {
 		if s.At.Before(from) || s.At.After(to) {
 			continue
@@ -131,24 +140,17 @@ func splitNoise(stalls []stall, deploys, control []window, from, to time.Time) n
 		r.Longest = max(r.Longest, s.Late)
 		switch {
 		case inAny(deploys, s.At):
-			in1, in2 = in1+b2i(s.Late >= time.Millisecond), in2+b2i(s.Late >= 2*time.Millisecond)
+			count(&inN, s.Late)
 		case inAny(control, s.At):
 		default:
-			out1, out2 = out1+b2i(s.Late >= time.Millisecond), out2+b2i(s.Late >= 2*time.Millisecond)
+			count(&outN, s.Late)
 		}
 	}
 	if in > 0 {
-		r.InWindows1ms, r.InWindows2ms = float64(in1)/in, float64(in2)/in
+		r.InWindows1ms, r.InWindows2ms = float64(inN[0])/in, float64(inN[1])/in
 	}
 	if out > 0 {
-		r.Outside1ms, r.Outside2ms = float64(out1)/out, float64(out2)/out
+		r.Outside1ms, r.Outside2ms = float64(outN[0])/out, float64(outN[1])/out
 	}
 	return r
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -9,9 +9,9 @@
 // It first prints "# realtime <k> of <n>": how many of its n threads got
 // real-time priority. Then it prints one line per late wake-up, "<cpu>
 // <unix ns> <lateness ns>", and stops at SIGTERM, SIGINT, after -for, or
-// when its parent exits. Without the right to
-// real-time priority (root or CAP_SYS_NICE) it says so on stderr and
-// measures at normal priority, where other processes also delay it.
+// when its parent exits. Without the right to real-time priority (root or
+// CAP_SYS_NICE) it says so on stderr and measures at normal priority,
+// where other processes also delay it.
 //
 // Linux only.
 package main
