@@ -65,6 +65,9 @@ type deployResult struct {
 	// Noise is what bench/noiseprobe saw during the scenario; nil when it
 	// did not run.
 	Noise *noiseResult `json:",omitempty"`
+	// LoadGC is the harness's own garbage collections during the
+	// scenario.
+	LoadGC *loadGCResult `json:",omitempty"`
 
 	// The windows, and the span of the load from the first request's
 	// start to the last one's end: for splitNoise.

@@ -21,6 +21,10 @@
 //     backend copy and stop of the previous one, measured the same way, to
 //     show what the machine charges any deploy.
 //
+// vegeta runs in this process, so the harness runs at GOGC=2000 unless the
+// environment sets GOGC (loadgc.go): its own collections would otherwise
+// delay requests in flight several times a second.
+//
 // Targets are interleaved: every round runs each scenario on every target,
 // starting with a different target each round, and the table reports the
 // median over rounds, so a slow moment of the shared machine does not land

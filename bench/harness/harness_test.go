@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -364,5 +366,55 @@ func TestParseRealtime(t *testing.T) {
 		if [2]bool{all, ok} != want {
 			t.Errorf("parseRealtime(%q) = %v, %v; want %v", line, all, ok, want)
 		}
+	}
+}
+
+func TestSplitLoadGC(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	deploys := []window{{at(1000), at(2000)}, {at(5000), at(6000)}}
+	control := []window{{at(3000), at(4000)}}
+	gcs := []gcPause{
+		{at(-100), 9 * time.Millisecond},   // before the load: ignored
+		{at(1500), 300 * time.Microsecond}, // deploy window
+		{at(5999), 200 * time.Microsecond}, // deploy window
+		{at(3500), 2 * time.Millisecond},   // control window
+		{at(8000), 100 * time.Microsecond}, // outside
+		{at(10001), 9 * time.Millisecond},  // after it: ignored
+	}
+	r := splitLoadGC(gcs, deploys, control, t0, at(10000))
+	want := loadGCResult{Total: 4, InWindows: 2, InControl: 1, Longest: 2 * time.Millisecond}
+	if r != want {
+		t.Errorf("got %+v\nwant %+v", r, want)
+	}
+}
+
+func TestGCPauses(t *testing.T) {
+	before := time.Now()
+	n := numGC()
+	runtime.GC()
+	runtime.GC()
+	gcs := gcPauses(n)
+	if len(gcs) < 2 {
+		t.Fatalf("gcPauses after two collections: %d, want at least 2", len(gcs))
+	}
+	for _, g := range gcs {
+		if g.End.Before(before) || g.End.After(time.Now()) || g.Pause <= 0 {
+			t.Errorf("collection %+v: not between %v and now, or no pause", g, before)
+		}
+	}
+	if got := gcPauses(numGC()); len(got) != 0 {
+		t.Errorf("gcPauses of no new collection: %d", len(got))
+	}
+}
+
+func TestTuneLoadGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	if got := tuneLoadGC(""); got != loadGCPercent {
+		t.Errorf("tuneLoadGC(\"\") = %d, want %d", got, loadGCPercent)
+	}
+	debug.SetGCPercent(150)
+	if got := tuneLoadGC("150"); got != 150 {
+		t.Errorf("tuneLoadGC with GOGC set = %d, want the setting in force, 150", got)
 	}
 }

@@ -36,6 +36,8 @@ type config struct {
 	noiseProbe       string
 	swapInterval     time.Duration
 	swapHealthyAfter int
+	// gogc is the harness's own GOGC (tuneLoadGC).
+	gogc int
 }
 
 // allScenarios are the scenario names -only accepts.
@@ -62,6 +64,7 @@ func main() {
 	flag.DurationVar(&c.swapInterval, "swap-interval", 100*time.Millisecond, "health check interval of the control swaps (as cutover's [app.health] interval)")
 	flag.IntVar(&c.swapHealthyAfter, "swap-healthy-after", 2, "passing checks in a row before a control swap stops the previous copy (as cutover's healthy_after)")
 	flag.Parse()
+	c.gogc = tuneLoadGC(os.Getenv("GOGC"))
 
 	c.only = make(map[string]bool)
 	for _, s := range strings.Split(only, ",") {
@@ -289,7 +292,13 @@ func measureDeploy(ctx context.Context, c config, logger *slog.Logger, targets [
 		}
 	}
 	s0, t0, serr := cpuSteal()
+	gc0 := numGC()
 	r, err := deployUnderLoad(ctx, d, sw, url, c.rate, c.deploys, c.settle)
+	if err == nil {
+		g := splitLoadGC(gcPauses(gc0), r.deployWins, r.controlWins, r.from, r.to)
+		g.GOGC = c.gogc
+		r.LoadGC = &g
+	}
 	if probe != nil {
 		stalls, realtime, perr := probe.stop()
 		if perr != nil {

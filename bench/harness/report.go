@@ -243,6 +243,10 @@ func (r *results) writeMarkdown(w io.Writer) {
 				p(" woken ≥ 1 ms late %.1f times a second inside the deploy windows and %.1f outside every window; ≥ 2 ms late %.1f and %.1f; the longest %s.",
 					n.InWindows1ms, n.Outside1ms, n.InWindows2ms, n.Outside2ms, ms(n.Longest))
 			}
+			if g := d.LoadGC; g != nil {
+				p("\n\nThe load generator's own garbage collector (the harness, GOGC=%d): %d collections during the scenario, %d of them inside the deploy windows and %d inside the control windows; the longest pause %s.",
+					g.GOGC, g.Total, g.InWindows, g.InControl, ms(g.Longest))
+			}
 			p("\n\n")
 		}
 	}
