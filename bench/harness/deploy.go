@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -15,8 +17,47 @@ type deployer struct {
 	Bin, Config, Source string
 }
 
-// window is the span of one deploy command.
-type window struct{ Start, End time.Time }
+// window is the span of one deploy command, and the end of each of its
+// steps (none for a control swap).
+type window struct {
+	Start, End time.Time
+	Steps      []stepEnd
+}
+
+// stepEnd is when the deploy command printed that a step ended.
+type stepEnd struct {
+	Name string
+	At   time.Time
+}
+
+// stepLines is the deploy command's output, with the time each line
+// arrived: `cutover deploy` prints "  ✓ <step> <duration>  <message>" as
+// each step ends.
+type stepLines struct {
+	mu    sync.Mutex
+	out   bytes.Buffer
+	part  []byte
+	steps []stepEnd
+}
+
+func (s *stepLines) Write(p []byte) (int, error) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out.Write(p)
+	s.part = append(s.part, p...)
+	for {
+		i := bytes.IndexByte(s.part, '\n')
+		if i < 0 {
+			break
+		}
+		if f := strings.Fields(string(s.part[:i])); len(f) >= 3 && f[0] == "✓" {
+			s.steps = append(s.steps, stepEnd{Name: f[1], At: now})
+		}
+		s.part = s.part[i+1:]
+	}
+	return len(p), nil
+}
 
 // contains reports whether t falls inside w.
 func (w window) contains(t time.Time) bool { return !t.Before(w.Start) && !t.After(w.End) }
@@ -24,13 +65,16 @@ func (w window) contains(t time.Time) bool { return !t.Before(w.Start) && !t.Aft
 // deploy runs one deploy and returns its window.
 func (d deployer) deploy(ctx context.Context) (window, error) {
 	cmd := exec.CommandContext(ctx, d.Bin, "--config", d.Config, "deploy", d.Source)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &stepLines{}
+	cmd.Stdout, cmd.Stderr = out, out
 	w := window{Start: time.Now()}
 	err := cmd.Run()
 	w.End = time.Now()
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	w.Steps = out.steps
 	if err != nil {
-		return w, fmt.Errorf("cutover deploy %s: %w: %s", d.Source, err, out.String())
+		return w, fmt.Errorf("cutover deploy %s: %w: %s", d.Source, err, out.out.String())
 	}
 	return w, nil
 }
@@ -52,6 +96,9 @@ type deployResult struct {
 	// started, in ms after the window's start, and how long it took. It
 	// tells which step of a deploy the slow requests follow.
 	SlowAt []slowHit `json:",omitempty"`
+	// BySteps counts those requests by the step of the deploy that was
+	// running when they started, in the steps' order.
+	BySteps []stepSlow `json:",omitempty"`
 	// Control is the same measurement around the control swaps, nil when
 	// none ran.
 	Control *controlResult
@@ -82,6 +129,9 @@ type slowHit struct {
 	Window          int
 	AtMS, LatencyMS float64
 	WindowMS        float64
+	// Step is the deploy's step running when the request started
+	// (window.stepAt).
+	Step string `json:",omitempty"`
 }
 
 // timelineBucket is the width of a deploy timeline bucket.
@@ -172,6 +222,7 @@ func splitByWindows(hits []hit, deploys, control []window) deployResult {
 	r := deployResult{Deploys: len(deploys), Window: summarize(in), Steady: summarize(out), Span: span(deploys)}
 	r.Slow = slower(in, 2*r.Steady.P99)
 	r.SlowAt = slowAt(in, deploys, 2*r.Steady.P99)
+	r.BySteps = bySteps(r.SlowAt, deploys)
 	if len(control) > 0 {
 		r.Control = &controlResult{Swaps: len(control), Window: summarize(ctl), Span: span(control), Slow: slower(ctl, 2*r.Steady.P99)}
 	}
@@ -229,10 +280,76 @@ func slowAt(hits []hit, ws []window, d time.Duration) []slowHit {
 		for i, w := range ws {
 			if w.contains(h.Start) {
 				out = append(out, slowHit{Window: i, AtMS: msf(h.Start.Sub(w.Start)),
-					LatencyMS: msf(h.Latency), WindowMS: msf(w.End.Sub(w.Start))})
+					LatencyMS: msf(h.Latency), WindowMS: msf(w.End.Sub(w.Start)), Step: w.stepAt(h.Start)})
 				break
 			}
 		}
+	}
+	return out
+}
+
+// afterSteps names the part of a deploy window after its last step: the
+// command's last line and its exit.
+const afterSteps = "exit"
+
+// stepAt names the step of w running at t: the first step that ended at
+// or after t (the first step's span includes the command's start), or
+// afterSteps; "" for a window without steps.
+func (w window) stepAt(t time.Time) string {
+	if len(w.Steps) == 0 {
+		return ""
+	}
+	for _, s := range w.Steps {
+		if !t.After(s.At) {
+			return s.Name
+		}
+	}
+	return afterSteps
+}
+
+// stepSlow is the slow requests of the deploy windows that started during
+// one step, and the step's mean length.
+type stepSlow struct {
+	Step string
+	// PerDeploy is slow requests per deploy; MeanMS the step's mean
+	// length, in ms, over the windows that had it.
+	PerDeploy, MeanMS float64
+}
+
+// bySteps counts the slow requests by step, in the order the steps first
+// appear in the windows, with every step of the windows listed.
+func bySteps(slow []slowHit, ws []window) []stepSlow {
+	var order []string
+	total := make(map[string]time.Duration)
+	count := make(map[string]int)
+	add := func(name string, d time.Duration) {
+		if _, ok := total[name]; !ok {
+			order = append(order, name)
+		}
+		total[name] += d
+		count[name]++
+	}
+	for _, w := range ws {
+		if len(w.Steps) == 0 {
+			continue
+		}
+		from := w.Start
+		for _, s := range w.Steps {
+			add(s.Name, s.At.Sub(from))
+			from = s.At
+		}
+		add(afterSteps, w.End.Sub(from))
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	n := make(map[string]int)
+	for _, h := range slow {
+		n[h.Step]++
+	}
+	out := make([]stepSlow, 0, len(order))
+	for _, name := range order {
+		out = append(out, stepSlow{Step: name, PerDeploy: float64(n[name]) / float64(len(ws)), MeanMS: msf(total[name]) / float64(count[name])})
 	}
 	return out
 }

@@ -336,8 +336,8 @@ func TestSplitNoise(t *testing.T) {
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	// 10 s of load; deploy windows [1 s, 2 s] and [5 s, 6 s]; a control
 	// window [3 s, 4 s]: 2 s inside deploy windows, 7 s outside all.
-	deploys := []window{{at(1000), at(2000)}, {at(5000), at(6000)}}
-	control := []window{{at(3000), at(4000)}}
+	deploys := []window{{Start: at(1000), End: at(2000)}, {Start: at(5000), End: at(6000)}}
+	control := []window{{Start: at(3000), End: at(4000)}}
 	stalls := []stall{
 		{at(1500), 3 * time.Millisecond},    // deploy window, ≥ 2 ms
 		{at(5100), 1500 * time.Microsecond}, // deploy window, ≥ 1 ms only
@@ -372,8 +372,8 @@ func TestParseRealtime(t *testing.T) {
 func TestSplitLoadGC(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	deploys := []window{{at(1000), at(2000)}, {at(5000), at(6000)}}
-	control := []window{{at(3000), at(4000)}}
+	deploys := []window{{Start: at(1000), End: at(2000)}, {Start: at(5000), End: at(6000)}}
+	control := []window{{Start: at(3000), End: at(4000)}}
 	gcs := []gcPause{
 		{at(-100), 9 * time.Millisecond},   // before the load: ignored
 		{at(1500), 300 * time.Microsecond}, // deploy window
@@ -416,5 +416,62 @@ func TestTuneLoadGC(t *testing.T) {
 	debug.SetGCPercent(150)
 	if got := tuneLoadGC("150"); got != 150 {
 		t.Errorf("tuneLoadGC with GOGC set = %d, want the setting in force, 150", got)
+	}
+}
+
+func TestStepLines(t *testing.T) {
+	var s stepLines
+	// Lines arrive in pieces; only "✓" lines are steps.
+	for _, p := range []string{"  ✓ lock         0ms  deploy #1\n  ✓ prep", "are     15ms  release x\n", "    a remark\n  ✗ boot   1ms  x\n", "  ✓ finish  19ms  current → x\ndeploy: x is live (280ms)\n"} {
+		if _, err := s.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for _, st := range s.steps {
+		names = append(names, st.Name)
+	}
+	if d := cmp.Diff([]string{"lock", "prepare", "finish"}, names); d != "" {
+		t.Errorf("steps (-want +got):\n%s", d)
+	}
+	if !strings.HasSuffix(s.out.String(), "is live (280ms)\n") {
+		t.Errorf("output not kept whole: %q", s.out.String())
+	}
+}
+
+func TestBySteps(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	steps := func(base int) []stepEnd {
+		return []stepEnd{{"lock", at(base + 10)}, {"boot", at(base + 110)}, {"finish", at(base + 130)}}
+	}
+	ws := []window{
+		{Start: at(0), End: at(140), Steps: steps(0)},
+		{Start: at(1000), End: at(1150), Steps: steps(1000)},
+	}
+	for ms, want := range map[int]string{0: "lock", 10: "lock", 11: "boot", 1110: "boot", 1120: "finish", 135: afterSteps} {
+		w := ws[0]
+		if ms >= 1000 {
+			w = ws[1]
+		}
+		if got := w.stepAt(at(ms)); got != want {
+			t.Errorf("stepAt(%d ms) = %q, want %q", ms, got, want)
+		}
+	}
+	if got := (window{Start: at(0), End: at(10)}).stepAt(at(5)); got != "" {
+		t.Errorf("stepAt in a window without steps = %q, want \"\"", got)
+	}
+	slow := []slowHit{{Step: "boot"}, {Step: "boot"}, {Step: "boot"}, {Step: afterSteps}}
+	want := []stepSlow{
+		{Step: "lock", PerDeploy: 0, MeanMS: 10},
+		{Step: "boot", PerDeploy: 1.5, MeanMS: 100},
+		{Step: "finish", PerDeploy: 0, MeanMS: 20},
+		{Step: afterSteps, PerDeploy: 0.5, MeanMS: 15},
+	}
+	if d := cmp.Diff(want, bySteps(slow, ws)); d != "" {
+		t.Errorf("bySteps (-want +got):\n%s", d)
+	}
+	if got := bySteps(nil, []window{{Start: at(0), End: at(10)}}); got != nil {
+		t.Errorf("bySteps of windows without steps = %+v, want nil", got)
 	}
 }

@@ -230,6 +230,17 @@ func (r *results) writeMarkdown(w io.Writer) {
 					c.Window.Requests, c.Window.Failed, ms(c.Window.P99),
 					ratio(float64(c.Window.P99), float64(d.Steady.P99)), perWindow(c.Slow, c.Swaps))
 			}
+			if len(d.BySteps) > 0 {
+				p("\nSlow requests per deploy by the step running when they started (the step's mean length; `%s`'s includes the command's start, `%s` is its last line and exit):", d.BySteps[0].Step, afterSteps)
+				for i, s := range d.BySteps {
+					sep := ","
+					if i == 0 {
+						sep = ""
+					}
+					p("%s %s %.1f (%.0f ms)", sep, s.Step, s.PerDeploy, s.MeanMS)
+				}
+				p(".\n")
+			}
 			p("\nSteady state (outside every window): %d requests, %d failed, p99 %s.", d.Steady.Requests, d.Steady.Failed, ms(d.Steady.P99))
 			if d.StealPct >= 0 {
 				p(" CPU time taken by the hypervisor for other work during the scenario (steal, /proc/stat): %.1f %%.", d.StealPct)
