@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -58,18 +57,19 @@ func (s *swapper) start(ctx context.Context) (*exec.Cmd, error) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	// cutover's own check: a fresh connection, 2xx or 3xx passes.
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	deadline := time.Now().Add(20 * time.Second)
 	for passes := 0; passes < s.HealthyAfter; {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			stop(cmd)
 			return nil, fmt.Errorf("control swap: %s on port %d not healthy within 20s", s.Bin, port)
 		}
-		if health.Probe(ctx, client, addr, "/") == nil {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		if health.Probe(pctx, addr, "/") == nil {
 			passes++
 		} else {
 			passes = 0
 		}
+		cancel()
 		if passes < s.HealthyAfter {
 			time.Sleep(s.Interval)
 		}

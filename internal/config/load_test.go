@@ -214,6 +214,7 @@ func TestParseErrors(t *testing.T) {
 		{"boot_nice", base + "boot_nice = 20\n", `cutover.toml:4: app.boot_nice: must be 0 (off) to 19, got 20`},
 		{"negative boot_nice", base + "boot_nice = -5\n", `cutover.toml:4: app.boot_nice: must be 0 (off) to 19, got -5`},
 		{"health path", base + "[app.health]\npath = \"up\"\n", `cutover.toml:5: app.health.path: must be a URL path starting with "/", got "up"`},
+		{"health path with a space", base + "[app.health]\npath = \"/up now\"\n", `cutover.toml:5: app.health.path: must hold no spaces or control characters (write a space as %20), got "/up now"`},
 		{"healthy_after", base + "[app.health]\nhealthy_after = 0\n", `cutover.toml:5: app.health.healthy_after: must be at least 1, got 0`},
 		{"listen without port", base + "[proxy]\nlisten = \"localhost\"\n", `cutover.toml:5: proxy.listen: must be host:port such as "127.0.0.1:8080" or ":80", got "localhost"`},
 		{"listen port", base + "[proxy]\nlisten = \"127.0.0.1:http\"\n", `cutover.toml:5: proxy.listen: port must be a number from 0 to 65535 (0 picks a free one), got "http"`},

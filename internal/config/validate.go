@@ -132,8 +132,11 @@ func (v *validator) app(a *App) {
 }
 
 func (v *validator) health(h *Health) {
-	if !strings.HasPrefix(h.Path, "/") {
+	switch {
+	case !strings.HasPrefix(h.Path, "/"):
 		v.fail("app.health.path", `must be a URL path starting with "/", got %q`, h.Path)
+	case strings.ContainsFunc(h.Path, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		v.fail("app.health.path", `must hold no spaces or control characters (write a space as %%20), got %q`, h.Path)
 	}
 	v.positive("app.health.interval", h.Interval)
 	v.positive("app.health.timeout", h.Timeout)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -146,14 +145,11 @@ func (e *Engine) adoptInstance(spec supervisor.Spec, app config.App, pid int, st
 	// It was serving a moment ago: one passing probe puts it straight back
 	// in rotation, so a daemon restart costs no more than the restart.
 	pctx, cancel := context.WithTimeout(e.ctx, app.Health.Timeout.Duration)
-	ok := health.Probe(pctx, probeClient, net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.Port)), app.Health.Path) == nil
+	ok := health.Probe(pctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.Port)), app.Health.Path) == nil
 	cancel()
 	e.attach(m, inst, ok)
 	return m, nil
 }
-
-// probeClient is used for one-off probes; checkers have their own.
-var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 
 // attach wires a running process to a proxy backend and a health checker;
 // healthy puts it in rotation at once (an adopted instance that answered).

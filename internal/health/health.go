@@ -1,10 +1,15 @@
 package health
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -70,26 +75,58 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("GET %s: status %d %s", e.URL, e.Code, http.StatusText(e.Code))
 }
 
-// Probe does one GET of http://addr+path with client and returns nil if
-// the answer is 2xx or 3xx, else an error saying the status (a
-// *StatusError) or why there was no answer. Redirects are followed if
-// client follows them; the Checker's client does not, so that a 3xx passes
-// as it is.
-func Probe(ctx context.Context, client *http.Client, addr, path string) error {
+// Probe does one GET of http://addr+path, on a connection of its own that
+// it closes after the answer, and returns nil if the answer is 2xx or 3xx
+// (a redirect is not followed: it could test another server, or loop),
+// else an error saying the status (a *StatusError) or why there was no
+// answer. ctx bounds the whole check, connection included.
+//
+// A fresh connection per check: a kept-alive one can be closed by the
+// instance between checks and fail a check of an instance that is fine,
+// and a check must also find out that new connections are accepted. The
+// request is written by hand rather than through net/http's client, whose
+// transport starts two goroutines and allocates its buffers for each new
+// connection: checks run all day, and during a deploy every interval.
+func Probe(ctx context.Context, addr, path string) error {
 	url := "http://" + addr + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return fmt.Errorf("health check: %w", err)
+	fail := func(err error) error {
+		switch {
+		case ctx.Err() != nil:
+			err = fmt.Errorf("no answer in time: %w", context.Cause(ctx))
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The connection's deadline is ctx's, and may pass a moment
+			// before ctx says so.
+			err = fmt.Errorf("no answer in time: %w", context.DeadlineExceeded)
+		}
+		return fmt.Errorf("health check: GET %s: %w", url, err)
 	}
-	req.Header.Set("User-Agent", "cutover-health")
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("health check: %w", err) // *url.Error says "Get <url>: …"
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n") {
+		return fmt.Errorf("health check: path %q: must start with / and hold no spaces or line breaks", path)
 	}
-	defer resp.Body.Close() // read-only
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fail(err)
+	}
+	defer conn.Close() //nolint:errcheck // read-only use; the answer is in
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl) //nolint:errcheck // a fresh TCP connection takes a deadline
+	}
+	// A ctx cancelled before its deadline ends the exchange too.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) }) //nolint:errcheck // as above
+	defer stop()
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: cutover-health\r\nConnection: close\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return fail(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 1024), nil)
+	if err != nil {
+		return fail(err)
+	}
 	// Read a little of the body so that the instance's write does not fail;
-	// the connection is not reused either way.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // the status decides, not the body
+	// the status decides, not the body.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close() //nolint:errcheck // as above
 	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
 		return &StatusError{URL: url, Code: resp.StatusCode}
 	}
@@ -102,7 +139,6 @@ type Checker struct {
 	cfg      Config
 	addr     string
 	onChange func(healthy bool, err error)
-	client   *http.Client
 
 	ready     chan struct{} // closed the first time the instance is healthy
 	readyOnce sync.Once
@@ -127,22 +163,7 @@ func NewChecker(cfg Config, addr string, onChange func(healthy bool, err error))
 		cfg:      cfg,
 		addr:     addr,
 		onChange: onChange,
-		client: &http.Client{
-			Timeout: cfg.Timeout,
-			Transport: &http.Transport{
-				// A fresh connection per check: a kept-alive one can be
-				// closed by the instance between checks and fail a check
-				// of an instance that is fine; and a check must also find
-				// out that new connections are accepted.
-				DisableKeepAlives: true,
-				// Instances are on loopback: never through an HTTP proxy.
-				Proxy: nil,
-			},
-			// A 3xx passes as it is; following it could test another
-			// server, or loop.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		ready: make(chan struct{}),
+		ready:    make(chan struct{}),
 	}
 	if cfg.StartHealthy {
 		c.healthy = true
@@ -172,7 +193,7 @@ func (c *Checker) Round(ctx context.Context) {
 	c.round.Lock()
 	defer c.round.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	err := Probe(pctx, c.client, c.addr, c.cfg.Path)
+	err := Probe(pctx, c.addr, c.cfg.Path)
 	cancel()
 	if ctx.Err() != nil {
 		return // the caller gave up; this says nothing about the instance

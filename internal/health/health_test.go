@@ -48,7 +48,6 @@ func (b *backend) addr() string { return strings.TrimPrefix(b.URL, "http://") }
 
 func TestProbe(t *testing.T) {
 	b := newBackend(t)
-	client := NewChecker(Config{Timeout: 200 * time.Millisecond}, b.addr(), nil).client
 	for _, tc := range []struct {
 		name    string
 		code    int
@@ -60,10 +59,13 @@ func TestProbe(t *testing.T) {
 		{"redirect not followed", http.StatusFound, "/health", ""},
 		{"server error", http.StatusServiceUnavailable, "/health", "status 503 Service Unavailable"},
 		{"not found", http.StatusOK, "/nope", "status 404 Not Found"},
-		{"timeout", http.StatusOK, "/slow", "Client.Timeout"},
+		{"timeout", http.StatusOK, "/slow", "health check: GET http://" + b.addr() + "/slow: no answer in time: context deadline exceeded"},
+		{"bad path", http.StatusOK, "/a b", `health check: path "/a b": must start with /`},
 	} {
 		b.code.Store(int32(tc.code))
-		err := Probe(context.Background(), client, b.addr(), tc.path)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := Probe(ctx, b.addr(), tc.path)
+		cancel()
 		switch {
 		case tc.wantErr == "" && err != nil:
 			t.Errorf("%s: got %v, want no error", tc.name, err)
@@ -74,7 +76,7 @@ func TestProbe(t *testing.T) {
 
 	b.code.Store(http.StatusBadGateway)
 	var se *StatusError
-	if err := Probe(context.Background(), client, b.addr(), "/health"); !errors.As(err, &se) || se.Code != http.StatusBadGateway {
+	if err := Probe(context.Background(), b.addr(), "/health"); !errors.As(err, &se) || se.Code != http.StatusBadGateway {
 		t.Errorf("got %v, want a *StatusError with code 502", err)
 	}
 }
@@ -88,7 +90,7 @@ func TestProbeConnectionRefused(t *testing.T) {
 	if err := ln.Close(); err != nil {
 		t.Fatal(err)
 	}
-	err = Probe(context.Background(), NewChecker(Config{}, addr, nil).client, addr, "/")
+	err = Probe(context.Background(), addr, "/")
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("got %v, want an error saying connection refused", err)
 	}
@@ -322,5 +324,78 @@ func TestOnFirstPass(t *testing.T) {
 	c.Round(ctx)
 	if got := calls.Load(); got != 0 {
 		t.Errorf("StartHealthy: OnFirstPass called %d times, want 0", got)
+	}
+}
+
+// rawServer accepts one connection, sends the request line it got to
+// lines, and answers with answer (nothing when empty: it then waits for
+// the client to give up).
+func rawServer(t *testing.T, answer string) (addr string, lines <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 4096)
+		n, _ := c.Read(buf)
+		ch <- string(buf[:n])
+		if answer == "" {
+			c.Read(buf) //nolint:errcheck // returns when the client closes
+			return
+		}
+		c.Write([]byte(answer)) //nolint:errcheck // the client reads what it gets
+	}()
+	return ln.Addr().String(), ch
+}
+
+func TestProbeRaw(t *testing.T) {
+	addr, got := rawServer(t, "HTTP/1.1 204 No Content\r\n\r\n")
+	if err := Probe(context.Background(), addr, "/up?deep=1"); err != nil {
+		t.Errorf("204: got %v, want no error", err)
+	}
+	want := "GET /up?deep=1 HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: cutover-health\r\nConnection: close\r\n\r\n"
+	if req := <-got; req != want {
+		t.Errorf("request sent:\n%q\nwant\n%q", req, want)
+	}
+
+	addr, _ = rawServer(t, "SSH-2.0-OpenSSH_9.6\r\n")
+	if err := Probe(context.Background(), addr, "/"); err == nil || !strings.Contains(err.Error(), "malformed HTTP") {
+		t.Errorf("not HTTP: got %v, want an error saying the answer is malformed HTTP", err)
+	}
+
+	// Cancelled without a deadline: the check ends at once all the same.
+	addr, _ = rawServer(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() { done <- Probe(ctx, addr, "/") }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no answer in time: context canceled") {
+			t.Errorf("cancelled: got %v, want an error saying no answer in time", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Probe did not return within 5s of its context's cancellation")
+	}
+}
+
+// BenchmarkProbe is one check of a local instance, connection included.
+func BenchmarkProbe(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Probe(context.Background(), addr, "/"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
