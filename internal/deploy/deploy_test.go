@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
 )
@@ -356,18 +359,34 @@ func TestRollbackRestoresRecordedConfig(t *testing.T) {
 
 // The proxy opens its connections to a new instance once the instance
 // answers a first health check, while it still has checks to pass: the
-// connects are done before the switch, not with it.
+// connects are done before the switch, not with it. It opens as many as
+// the live release holds.
 func TestWarmBeforeHealthy(t *testing.T) {
 	h := newHarness(t, setup{health: []string{`interval = "100ms"`, `healthy_after = 4`}})
+	h.mustDeploy("v1", nil)
+	// The live instance's pool as traffic would leave it: 6 connections.
+	const live = 6
+	v1 := h.eng.instancesOf("", true)
+	if len(v1) != 1 {
+		t.Fatalf("%d instances after the first deploy, want 1", len(v1))
+	}
+	b1 := v1[0].proxyBackend()
+	b1.Warm(live)
+	for deadline := time.Now().Add(waitTimeout); b1.IdleConns() < live; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("live instance: %d idle connections, want %d", b1.IdleConns(), live)
+		}
+	}
+
 	done := make(chan error, 1)
-	src := h.source("v1", nil)
+	src := h.source("v2", nil)
 	go func() {
 		_, _, err := h.deploy(Request{Source: src})
 		done <- err
 	}()
 	// Polled until the deploy ends: the instance is healthy from then on.
 	var err error
-	warmed, ended := false, false
+	warmed, most, ended := false, 0, false
 	for !ended {
 		select {
 		case err = <-done:
@@ -376,7 +395,11 @@ func TestWarmBeforeHealthy(t *testing.T) {
 		}
 		for _, m := range h.eng.instancesOf("", true) {
 			b := m.proxyBackend()
-			if b != nil && !b.Healthy() && b.IdleConns() >= warmConns {
+			if b == nil || b == b1 || b.Healthy() {
+				continue
+			}
+			most = max(most, b.IdleConns())
+			if b.IdleConns() == live {
 				warmed = true
 			}
 		}
@@ -384,10 +407,60 @@ func TestWarmBeforeHealthy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
-	if !warmed {
-		t.Errorf("no instance had %d idle proxy connections before it was healthy", warmConns)
+	if !warmed || most > live {
+		t.Errorf("new instance before it was healthy: at most %d idle proxy connections, want exactly %d, as the live one held", most, live)
 	}
-	h.assertServes("v1")
+	h.assertServes("v2")
+}
+
+// warmTarget shares the connections of the instances in rotation among
+// the instances of the new one's release, from 1 to warmConns.
+func TestWarmTarget(t *testing.T) {
+	h := newHarness(t, setup{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	add := func(id, release string, healthy bool, idle int) *managed {
+		t.Helper()
+		b := h.px.AddBackend(proxy.BackendSpec{ID: id, Release: release, Addr: addr})
+		b.SetHealthy(healthy)
+		b.Warm(idle)
+		for deadline := time.Now().Add(waitTimeout); b.IdleConns() < idle; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d idle connections, want %d", id, b.IdleConns(), idle)
+			}
+		}
+		m := &managed{id: id, release: release, backend: b}
+		h.eng.mu.Lock()
+		h.eng.insts[id] = m
+		h.eng.mu.Unlock()
+		return m
+	}
+	remove := func(id string) {
+		h.eng.mu.Lock()
+		delete(h.eng.insts, id)
+		h.eng.mu.Unlock()
+		h.px.RemoveBackend(id)
+	}
+	n1 := add("new-1", "r2", false, 0)
+	if got := h.eng.warmTarget(n1); got != 1 {
+		t.Errorf("nothing in rotation: got %d, want 1", got)
+	}
+	add("old-1", "r1", true, 5)
+	add("old-2", "r1", true, 2)
+	add("old-3", "r1", false, 9) // out of rotation: not counted
+	if got := h.eng.warmTarget(n1); got != 7 {
+		t.Errorf("one new instance, 7 connections in rotation: got %d, want 7", got)
+	}
+	add("new-2", "r2", false, 3) // booting too: its own share, not counted
+	if got := h.eng.warmTarget(n1); got != 4 {
+		t.Errorf("two new instances, 7 connections in rotation: got %d, want 4", got)
+	}
+	remove("new-2")
+	add("old-4", "r1", true, 12)
+	if got := h.eng.warmTarget(n1); got != warmConns {
+		t.Errorf("19 connections in rotation: got %d, want the bound %d", got, warmConns)
+	}
 }
 
 // TestBootNiceUntilHealthy checks that instances boot at app.boot_nice

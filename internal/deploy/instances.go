@@ -166,14 +166,45 @@ func (e *Engine) attach(m *managed, inst *supervisor.Instance, healthy bool) {
 	e.restartChecker(m, healthy)
 }
 
-// warmConns is how many upstream connections the proxy opens to an
-// instance as soon as it answers a first health check, so the traffic a
-// switch sends it does not pay for dozens of connects at once (a p99 bump
-// at the switch). Opening them then, a check interval before the instance
-// is healthy, also keeps that work apart from the switch and the old
-// instance's exit, which follow the last check at once: on a small
-// machine, work that coincides delays requests the most.
+// warmConns bounds how many upstream connections the proxy opens to an
+// instance as soon as it answers a first health check (warmTarget), so
+// the traffic a switch sends it does not pay for dozens of connects at
+// once (a p99 bump at the switch). Opening them then, a check interval
+// before the instance is healthy, also keeps that work apart from the
+// switch and the old instance's exit, which follow the last check at once:
+// on a small machine, work that coincides delays requests the most.
 const warmConns = 16
+
+// warmTarget is how many connections to open to self, a new instance (or
+// one restarted after a crash): its share of those the proxy holds now to
+// the instances in rotation (idle in their pools or carrying a request),
+// the traffic's own measure of what it needs, shared among the instances
+// of self's release; at least 1 and at most warmConns. An app with little
+// traffic then costs a connect or two at a deploy, not sixteen.
+func (e *Engine) warmTarget(self *managed) int {
+	var serving []*proxy.Backend
+	shares := 0
+	e.mu.Lock()
+	for _, m := range e.insts {
+		if m.release == self.release {
+			shares++
+		}
+		if m == self {
+			continue
+		}
+		if b := m.proxyBackend(); b != nil && b.Healthy() {
+			serving = append(serving, b)
+		}
+	}
+	e.mu.Unlock()
+	var conns int64
+	for _, b := range serving {
+		conns += int64(b.IdleConns()) + b.InFlight()
+	}
+	shares = max(shares, 1)
+	share := (conns + int64(shares) - 1) / int64(shares)
+	return int(min(max(share, 1), warmConns))
+}
 
 // restartChecker replaces the instance's health checker with a fresh one
 // that starts unhealthy, or healthy (and in rotation) when told.
@@ -190,7 +221,7 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 	b := m.backend
 	hc := healthConfig(m.app.Health)
 	hc.StartHealthy = healthy
-	hc.OnFirstPass = func() { b.Warm(warmConns) }
+	hc.OnFirstPass = func() { b.Warm(e.warmTarget(m)) }
 	inst := m.inst
 	chk := health.NewChecker(hc, addr, func(ok bool, err error) {
 		if ok {
@@ -199,7 +230,7 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 		}
 		b.SetHealthy(ok)
 		if ok {
-			b.Warm(warmConns)
+			b.Warm(e.warmTarget(m))
 		}
 		if err != nil && !ok {
 			e.log.Warn("instance unhealthy", "instance", m.id, "err", err)
