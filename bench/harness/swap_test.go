@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,5 +54,21 @@ func TestSwapper(t *testing.T) {
 	bad := &swapper{Bin: filepath.Join(t.TempDir(), "missing"), Interval: 10 * time.Millisecond, HealthyAfter: 1}
 	if _, err := bad.swap(ctx); err == nil {
 		t.Error("swap of a missing binary: got no error, want one")
+	}
+
+	// A copy that exits at once is started again, then reported with its
+	// stderr.
+	dir := t.TempDir()
+	script := filepath.Join(dir, "exits")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho started >> "+filepath.Join(dir, "count")+"\necho 'listen: address already in use' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exits := &swapper{Bin: script, Interval: 10 * time.Millisecond, HealthyAfter: 1}
+	_, err = exits.swap(ctx)
+	if err == nil || !errors.Is(err, errExited) || !strings.Contains(err.Error(), "listen: address already in use") {
+		t.Errorf("swap of a copy that exits: got %v, want an error saying it exited, with its stderr", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "count")); strings.Count(string(b), "started") != 3 {
+		t.Errorf("copy started %d times, want 3", strings.Count(string(b), "started"))
 	}
 }
