@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/lowprio"
 	"github.com/cutover/cutover/internal/migrate"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -425,7 +426,12 @@ func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
 	for _, m := range e.instancesOf("", true) {
 		protect = append(protect, m.release)
 	}
-	removed, err := e.rel.Prune(keep, protect...)
+	var removed []string
+	// Removing release trees is bulk work too (see prepare).
+	err := lowprio.Do(e.Config().App.BootNice, func() (err error) {
+		removed, err = e.rel.Prune(keep, protect...)
+		return err
+	})
 	for _, id := range removed {
 		if serr := e.store.SetReleaseStatus(ctx, id, state.ReleasePruned); serr != nil && !errors.Is(serr, state.ErrNotFound) {
 			e.log.Error("record pruned release", "release", id, "err", serr)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/envfile"
+	"github.com/cutover/cutover/internal/lowprio"
 	"github.com/cutover/cutover/internal/release"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -97,7 +98,13 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 				Record: record,
 			})
 		default:
-			newID, _, err = e.rel.PrepareMeta(req.Source, record)
+			// Copying or unpacking the release is the daemon's own bulk
+			// work: at boot_nice, it takes the CPU the serving release
+			// leaves.
+			err = lowprio.Do(app.BootNice, func() (err error) {
+				newID, _, err = e.rel.PrepareMeta(req.Source, record)
+				return err
+			})
 		}
 		if err != nil {
 			return "", err
