@@ -6,7 +6,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
 	pgquery "github.com/wasilibs/go-pgquery"
 	"github.com/wasilibs/go-pgquery/parser"
 )
@@ -26,19 +25,10 @@ func Postgres(sql string) ([]Statement, error) {
 	if len(tree.Stmts) == 0 {
 		return nil, nil
 	}
-	scan, err := pgquery.Scan(sql)
+	toks, err := scanPostgres(sql)
 	if err != nil {
 		// The parser accepted the script, so its own scanner should too.
 		return nil, parseError(sql, ln, err)
-	}
-	toks := make([]lexeme, 0, len(scan.Tokens))
-	for _, t := range scan.Tokens {
-		toks = append(toks, lexeme{
-			start:   int(t.Start),
-			end:     int(t.End),
-			comment: t.Token == pg_query.Token_SQL_COMMENT || t.Token == pg_query.Token_C_COMMENT,
-			semi:    t.Token == pg_query.Token_ASCII_59,
-		})
 	}
 
 	var out []Statement
