@@ -14,8 +14,10 @@
 //
 // Postgres statements are read with the real Postgres parser through
 // package sqlsplit, which parses each file once; lint inspects the parse
-// trees, never the text. SQLite statements are read from their tokens: its
-// ALTER TABLE grammar is small enough to recognise exactly.
+// trees, never the text. Package pgtree decodes the node types and fields
+// that the rules read, and finds the function calls anywhere in a column
+// default. SQLite statements are read from their tokens: its ALTER TABLE
+// grammar is small enough to recognise exactly.
 //
 // A finding can be accepted, with a reason, by a comment right before the
 // statement:

@@ -206,3 +206,20 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestVolatileDefaultNote(t *testing.T) {
+	// The note names the first call that is not known to be stable, in the
+	// order the SQL writes the calls, outer calls before their arguments.
+	tests := []struct{ sql, want string }{
+		{"ALTER TABLE users ADD COLUMN a float DEFAULT random() + app.f();", "column users.a defaults to random(), which is volatile"},
+		{"ALTER TABLE users ADD COLUMN a float DEFAULT app.f() + random();", "column users.a defaults to f(), whose volatility cutover cannot know"},
+		{"ALTER TABLE users ADD COLUMN a text DEFAULT lower(g(random()));", "column users.a defaults to g(), whose volatility cutover cannot know"},
+		{"ALTER TABLE users ADD COLUMN a int DEFAULT COALESCE(now(), CASE WHEN true THEN nextval('s') END);", "column users.a defaults to nextval(), which is volatile"},
+	}
+	for _, tt := range tests {
+		got := Check([]File{{Path: "m.sql", SQL: tt.sql}}, Options{})
+		if len(got) != 1 || got[0].Rule != ruleVolatileDefault || !strings.HasPrefix(got[0].Why, tt.want+": ") {
+			t.Errorf("Check(%q): got %v, want one %s finding starting %q", tt.sql, got, ruleVolatileDefault, tt.want)
+		}
+	}
+}

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/reflect/protoreflect"
-
+	"github.com/cutover/cutover/internal/migrate/pgtree"
 	"github.com/cutover/cutover/internal/migrate/sqlsplit"
 )
 
@@ -51,7 +49,7 @@ func newPostgresChecker(transactional bool) *postgresChecker {
 	return &postgresChecker{transactional: transactional, createdIdx: make(map[string]bool)}
 }
 
-func rangeVar(rv *pg_query.RangeVar) relation {
+func rangeVar(rv *pgtree.RangeVar) relation {
 	if rv == nil {
 		return relation{}
 	}
@@ -59,10 +57,10 @@ func rangeVar(rv *pg_query.RangeVar) relation {
 }
 
 // nameList converts a qualified name, a list of String nodes, to a relation.
-func nameList(items []*pg_query.Node) relation {
+func nameList(items []*pgtree.Node) relation {
 	var parts []string
 	for _, it := range items {
-		parts = append(parts, it.GetString_().GetSval())
+		parts = append(parts, it.GetString().GetSval())
 	}
 	switch len(parts) {
 	case 0:
@@ -82,33 +80,32 @@ func (c *postgresChecker) check(st sqlsplit.Statement) []hit {
 	slow := false
 
 	switch n := st.Tree.GetNode().(type) {
-	case *pg_query.Node_CreateStmt:
-		c.created = append(c.created, rangeVar(n.CreateStmt.Relation))
-	case *pg_query.Node_CreateTableAsStmt:
-		if into := n.CreateTableAsStmt.Into; into != nil {
+	case *pgtree.CreateStmt:
+		c.created = append(c.created, rangeVar(n.Relation))
+	case *pgtree.CreateTableAsStmt:
+		if into := n.Into; into != nil {
 			c.created = append(c.created, rangeVar(into.Rel))
 		}
 		slow = true
 
-	case *pg_query.Node_DropStmt:
-		d := n.DropStmt
-		switch d.RemoveType {
-		case pg_query.ObjectType_OBJECT_TABLE:
-			for _, o := range d.Objects {
+	case *pgtree.DropStmt:
+		switch n.RemoveType {
+		case pgtree.ObjectTable:
+			for _, o := range n.Objects {
 				r := nameList(o.GetList().GetItems())
 				if !c.isNew(r) {
 					add(ruleDropTable, fmt.Sprintf("table %s", r))
 				}
 				c.dropped = append(c.dropped, r)
 			}
-		case pg_query.ObjectType_OBJECT_INDEX:
+		case pgtree.ObjectIndex:
 			allNew := true
-			for _, o := range d.Objects {
+			for _, o := range n.Objects {
 				if !c.createdIdx[nameList(o.GetList().GetItems()).name] {
 					allNew = false
 				}
 			}
-			if d.Concurrent {
+			if n.Concurrent {
 				if c.transactional {
 					add(ruleConcurrentlyInTx, "")
 				}
@@ -116,35 +113,34 @@ func (c *postgresChecker) check(st sqlsplit.Statement) []hit {
 				add(ruleDropIndex, "")
 				locks = "the index's table"
 			}
-		case pg_query.ObjectType_OBJECT_SCHEMA:
+		case pgtree.ObjectSchema:
 			add(ruleDropSchema, "")
 		}
 
-	case *pg_query.Node_DropdbStmt:
+	case *pgtree.DropdbStmt:
 		add(ruleDropDatabase, "")
 
-	case *pg_query.Node_TruncateStmt:
-		for _, rel := range n.TruncateStmt.Relations {
+	case *pgtree.TruncateStmt:
+		for _, rel := range n.Relations {
 			if r := rangeVar(rel.GetRangeVar()); !c.isNew(r) {
 				add(ruleTruncate, fmt.Sprintf("table %s", r))
 				locks = r.String()
 			}
 		}
 
-	case *pg_query.Node_RenameStmt:
-		hits = append(hits, c.rename(n.RenameStmt, &locks)...)
+	case *pgtree.RenameStmt:
+		hits = append(hits, c.rename(n, &locks)...)
 
-	case *pg_query.Node_AlterTableStmt:
-		hits = append(hits, c.alterTable(n.AlterTableStmt, &locks, &slow)...)
+	case *pgtree.AlterTableStmt:
+		hits = append(hits, c.alterTable(n, &locks, &slow)...)
 
-	case *pg_query.Node_IndexStmt:
-		idx := n.IndexStmt
-		if idx.Idxname != "" {
-			c.createdIdx[idx.Idxname] = true
+	case *pgtree.IndexStmt:
+		if n.Idxname != "" {
+			c.createdIdx[n.Idxname] = true
 		}
-		r := rangeVar(idx.Relation)
+		r := rangeVar(n.Relation)
 		switch {
-		case idx.Concurrent:
+		case n.Concurrent:
 			if c.transactional {
 				add(ruleConcurrentlyInTx, "")
 			}
@@ -153,8 +149,8 @@ func (c *postgresChecker) check(st sqlsplit.Statement) []hit {
 			slow = true
 		}
 
-	case *pg_query.Node_ReindexStmt:
-		if hasOption(n.ReindexStmt.Params, "concurrently") {
+	case *pgtree.ReindexStmt:
+		if hasOption(n.Params, "concurrently") {
 			if c.transactional {
 				add(ruleConcurrentlyInTx, "")
 			}
@@ -163,74 +159,70 @@ func (c *postgresChecker) check(st sqlsplit.Statement) []hit {
 			slow = true
 		}
 
-	case *pg_query.Node_RefreshMatViewStmt:
-		if !n.RefreshMatViewStmt.Concurrent {
+	case *pgtree.RefreshMatViewStmt:
+		if !n.Concurrent {
 			add(ruleRefreshView, "")
 		}
 		slow = true
 
-	case *pg_query.Node_VacuumStmt:
-		if n.VacuumStmt.IsVacuumcmd && hasOption(n.VacuumStmt.Options, "full") {
+	case *pgtree.VacuumStmt:
+		if n.IsVacuumcmd && hasOption(n.Options, "full") {
 			add(ruleVacuumFull, "")
 		}
-	case *pg_query.Node_ClusterStmt:
+	case *pgtree.ClusterStmt:
 		add(ruleCluster, "")
 
-	case *pg_query.Node_LockStmt:
+	case *pgtree.LockStmt:
 		// Lock modes as numbered by Postgres' lockdefs.h: SHARE (5) and
 		// above conflict with writes; ACCESS EXCLUSIVE (8) with reads too.
 		const shareLock, accessExclusiveLock = 5, 8
-		l := n.LockStmt
-		if l.Mode >= shareLock {
-			for _, rel := range l.Relations {
+		if n.Mode >= shareLock {
+			for _, rel := range n.Relations {
 				if r := rangeVar(rel.GetRangeVar()); !c.isNew(r) {
 					add(ruleLockTable, fmt.Sprintf("table %s", r))
-					if l.Mode == accessExclusiveLock {
+					if n.Mode == accessExclusiveLock {
 						locks = r.String()
 					}
 				}
 			}
 		}
 
-	case *pg_query.Node_VariableSetStmt:
-		v := n.VariableSetStmt
-		if strings.EqualFold(v.Name, "lock_timeout") {
-			switch v.Kind {
-			case pg_query.VariableSetKind_VAR_RESET, pg_query.VariableSetKind_VAR_SET_DEFAULT:
+	case *pgtree.VariableSetStmt:
+		if strings.EqualFold(n.Name, "lock_timeout") {
+			switch n.Kind {
+			case pgtree.VarReset, pgtree.VarSetDefault:
 				add(ruleLockTimeoutDisabled, "lock_timeout back to the server default, usually no limit")
-			case pg_query.VariableSetKind_VAR_SET_VALUE:
-				if len(v.Args) == 1 && isZeroSetting(v.Args[0]) {
+			case pgtree.VarSetValue:
+				if len(n.Args) == 1 && isZeroSetting(n.Args[0]) {
 					add(ruleLockTimeoutDisabled, "lock_timeout = 0")
 				}
 			}
-		} else if v.Kind == pg_query.VariableSetKind_VAR_RESET_ALL {
+		} else if n.Kind == pgtree.VarResetAll {
 			add(ruleLockTimeoutDisabled, "RESET ALL resets lock_timeout")
 		}
 
-	case *pg_query.Node_AlterEnumStmt:
-		e := n.AlterEnumStmt
+	case *pgtree.AlterEnumStmt:
 		switch {
-		case e.OldVal != "":
-			add(ruleRenameEnumValue, fmt.Sprintf("value %q", e.OldVal))
-		case e.NewVal != "" && c.transactional:
+		case n.OldVal != "":
+			add(ruleRenameEnumValue, fmt.Sprintf("value %q", n.OldVal))
+		case n.NewVal != "" && c.transactional:
 			add(ruleEnumValueInTx, "")
 		}
 
-	case *pg_query.Node_TransactionStmt:
-		switch n.TransactionStmt.Kind {
-		case pg_query.TransactionStmtKind_TRANS_STMT_BEGIN, pg_query.TransactionStmtKind_TRANS_STMT_START,
-			pg_query.TransactionStmtKind_TRANS_STMT_COMMIT, pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK,
-			pg_query.TransactionStmtKind_TRANS_STMT_PREPARE:
+	case *pgtree.TransactionStmt:
+		switch n.Kind {
+		case pgtree.TransStmtBegin, pgtree.TransStmtStart, pgtree.TransStmtCommit,
+			pgtree.TransStmtRollback, pgtree.TransStmtPrepare:
 			if c.transactional {
 				add(ruleTransactionNesting, "")
 			}
 		}
 
-	case *pg_query.Node_UpdateStmt, *pg_query.Node_DeleteStmt:
+	case *pgtree.UpdateStmt, *pgtree.DeleteStmt:
 		slow = true
-	case *pg_query.Node_InsertStmt:
+	case *pgtree.InsertStmt:
 		// INSERT … VALUES is quick; INSERT … SELECT FROM copies a table.
-		sel := n.InsertStmt.SelectStmt.GetSelectStmt()
+		sel := n.SelectStmt.GetSelectStmt()
 		slow = sel != nil && len(sel.FromClause) > 0
 	}
 
@@ -244,11 +236,11 @@ func (c *postgresChecker) check(st sqlsplit.Statement) []hit {
 }
 
 // rename checks ALTER … RENAME.
-func (c *postgresChecker) rename(rn *pg_query.RenameStmt, locks *string) []hit {
+func (c *postgresChecker) rename(rn *pgtree.RenameStmt, locks *string) []hit {
 	var hits []hit
 	r := rangeVar(rn.Relation)
 	switch rn.RenameType {
-	case pg_query.ObjectType_OBJECT_TABLE:
+	case pgtree.ObjectTable:
 		to := relation{schema: r.schema, name: rn.Newname}
 		if c.isNew(r) {
 			if c.dropped.has(to) {
@@ -259,8 +251,8 @@ func (c *postgresChecker) rename(rn *pg_query.RenameStmt, locks *string) []hit {
 		}
 		hits = append(hits, hit{rule: ruleRenameTable, note: fmt.Sprintf("table %s to %s", r, rn.Newname)})
 		*locks = r.String()
-	case pg_query.ObjectType_OBJECT_COLUMN:
-		if rn.RelationType == pg_query.ObjectType_OBJECT_TABLE && !c.isNew(r) {
+	case pgtree.ObjectColumn:
+		if rn.RelationType == pgtree.ObjectTable && !c.isNew(r) {
 			hits = append(hits, hit{rule: ruleRenameColumn, note: fmt.Sprintf("column %s.%s to %s", r, rn.Subname, rn.Newname)})
 			*locks = r.String()
 		}
@@ -269,8 +261,8 @@ func (c *postgresChecker) rename(rn *pg_query.RenameStmt, locks *string) []hit {
 }
 
 // alterTable checks the subcommands of ALTER TABLE.
-func (c *postgresChecker) alterTable(at *pg_query.AlterTableStmt, locks *string, slow *bool) []hit {
-	if at.Objtype != pg_query.ObjectType_OBJECT_TABLE {
+func (c *postgresChecker) alterTable(at *pgtree.AlterTableStmt, locks *string, slow *bool) []hit {
+	if at.Objtype != pgtree.ObjectTable {
 		return nil
 	}
 	r := rangeVar(at.Relation)
@@ -287,26 +279,26 @@ func (c *postgresChecker) alterTable(at *pg_query.AlterTableStmt, locks *string,
 		}
 		col := fmt.Sprintf("column %s.%s", r, cmd.Name)
 		switch cmd.Subtype {
-		case pg_query.AlterTableType_AT_DropColumn:
+		case pgtree.ATDropColumn:
 			add(ruleDropColumn, col)
-		case pg_query.AlterTableType_AT_AlterColumnType:
+		case pgtree.ATAlterColumnType:
 			add(ruleChangeColumnType, col)
-		case pg_query.AlterTableType_AT_SetNotNull:
+		case pgtree.ATSetNotNull:
 			add(ruleSetNotNull, col)
-		case pg_query.AlterTableType_AT_AddIdentity:
+		case pgtree.ATAddIdentity:
 			add(ruleAddIdentity, col)
-		case pg_query.AlterTableType_AT_AddColumn:
+		case pgtree.ATAddColumn:
 			hits = append(hits, addColumn(r, cmd.Def.GetColumnDef())...)
-		case pg_query.AlterTableType_AT_AddConstraint:
+		case pgtree.ATAddConstraint:
 			hits = append(hits, addConstraint(r, cmd.Def.GetConstraint())...)
-		case pg_query.AlterTableType_AT_ValidateConstraint:
+		case pgtree.ATValidateConstraint:
 			*slow = true
-		case pg_query.AlterTableType_AT_DetachPartition:
-			if cmd.Def.GetPartitionCmd().GetConcurrent() && c.transactional {
+		case pgtree.ATDetachPartition:
+			if p := cmd.Def.GetPartitionCmd(); p != nil && p.Concurrent && c.transactional {
 				add(ruleConcurrentlyInTx, "")
 			}
 		}
-		if cmd.Subtype != pg_query.AlterTableType_AT_ValidateConstraint {
+		if cmd.Subtype != pgtree.ATValidateConstraint {
 			onlyValidate = false
 		}
 	}
@@ -323,7 +315,7 @@ var serialTypes = map[string]bool{
 }
 
 // addColumn checks ALTER TABLE … ADD COLUMN on an existing table.
-func addColumn(r relation, def *pg_query.ColumnDef) []hit {
+func addColumn(r relation, def *pgtree.ColumnDef) []hit {
 	if def == nil {
 		return nil
 	}
@@ -334,8 +326,9 @@ func addColumn(r relation, def *pg_query.ColumnDef) []hit {
 	notNull := def.IsNotNull
 	hasDefault := def.RawDefault != nil && !isNullConst(def.RawDefault)
 	var typeName string
-	if names := def.GetTypeName().GetNames(); len(names) > 0 {
-		typeName = strings.ToLower(names[len(names)-1].GetString_().GetSval())
+	if def.TypeName != nil && len(def.TypeName.Names) > 0 {
+		names := def.TypeName.Names
+		typeName = strings.ToLower(names[len(names)-1].GetString().GetSval())
 	}
 	if serialTypes[typeName] {
 		add(ruleAddColumnSerial, col)
@@ -347,9 +340,9 @@ func addColumn(r relation, def *pg_query.ColumnDef) []hit {
 			continue
 		}
 		switch con.Contype {
-		case pg_query.ConstrType_CONSTR_NOTNULL:
+		case pgtree.ConstrNotNull:
 			notNull = true
-		case pg_query.ConstrType_CONSTR_DEFAULT:
+		case pgtree.ConstrDefault:
 			if con.RawExpr != nil && !isNullConst(con.RawExpr) {
 				hasDefault = true
 				if fn, unknown := volatileCall(con.RawExpr); fn != "" {
@@ -360,20 +353,20 @@ func addColumn(r relation, def *pg_query.ColumnDef) []hit {
 					add(ruleVolatileDefault, note)
 				}
 			}
-		case pg_query.ConstrType_CONSTR_IDENTITY:
+		case pgtree.ConstrIdentity:
 			add(ruleAddColumnSerial, col)
 			hasDefault = true
-		case pg_query.ConstrType_CONSTR_GENERATED:
+		case pgtree.ConstrGenerated:
 			add(ruleAddColumnGenerated, col)
 			hasDefault = true
-		case pg_query.ConstrType_CONSTR_PRIMARY:
+		case pgtree.ConstrPrimary:
 			notNull = true
 			add(ruleAddUnique, col)
-		case pg_query.ConstrType_CONSTR_UNIQUE:
+		case pgtree.ConstrUnique:
 			add(ruleAddUnique, col)
-		case pg_query.ConstrType_CONSTR_FOREIGN:
+		case pgtree.ConstrForeign:
 			add(ruleAddForeignKey, col)
-		case pg_query.ConstrType_CONSTR_CHECK:
+		case pgtree.ConstrCheck:
 			add(ruleAddCheck, col)
 		}
 	}
@@ -384,7 +377,7 @@ func addColumn(r relation, def *pg_query.ColumnDef) []hit {
 }
 
 // addConstraint checks ALTER TABLE … ADD CONSTRAINT on an existing table.
-func addConstraint(r relation, con *pg_query.Constraint) []hit {
+func addConstraint(r relation, con *pgtree.Constraint) []hit {
 	if con == nil {
 		return nil
 	}
@@ -393,26 +386,26 @@ func addConstraint(r relation, con *pg_query.Constraint) []hit {
 		note = fmt.Sprintf("constraint %s on table %s", con.Conname, r)
 	}
 	switch con.Contype {
-	case pg_query.ConstrType_CONSTR_FOREIGN:
+	case pgtree.ConstrForeign:
 		if !con.SkipValidation {
 			return []hit{{rule: ruleAddForeignKey, note: note}}
 		}
-	case pg_query.ConstrType_CONSTR_CHECK:
+	case pgtree.ConstrCheck:
 		if !con.SkipValidation {
 			return []hit{{rule: ruleAddCheck, note: note}}
 		}
-	case pg_query.ConstrType_CONSTR_UNIQUE, pg_query.ConstrType_CONSTR_PRIMARY:
+	case pgtree.ConstrUnique, pgtree.ConstrPrimary:
 		if con.Indexname == "" {
 			return []hit{{rule: ruleAddUnique, note: note}}
 		}
-	case pg_query.ConstrType_CONSTR_EXCLUSION:
+	case pgtree.ConstrExclusion:
 		return []hit{{rule: ruleAddExclusion, note: note}}
 	}
 	return nil
 }
 
 // hasOption reports whether a list of DefElem options holds name, enabled.
-func hasOption(opts []*pg_query.Node, name string) bool {
+func hasOption(opts []*pgtree.Node, name string) bool {
 	for _, o := range opts {
 		d := o.GetDefElem()
 		if d == nil || !strings.EqualFold(d.Defname, name) {
@@ -422,12 +415,12 @@ func hasOption(opts []*pg_query.Node, name string) bool {
 			return true
 		}
 		switch a := d.Arg.GetNode().(type) {
-		case *pg_query.Node_Boolean:
-			return a.Boolean.Boolval
-		case *pg_query.Node_Integer:
-			return a.Integer.Ival != 0
-		case *pg_query.Node_String_:
-			v := strings.ToLower(a.String_.Sval)
+		case *pgtree.Boolean:
+			return a.Boolval
+		case *pgtree.Integer:
+			return a.Ival != 0
+		case *pgtree.String:
+			v := strings.ToLower(a.Sval)
 			return v == "true" || v == "on" || v == "1"
 		}
 		return true
@@ -436,22 +429,22 @@ func hasOption(opts []*pg_query.Node, name string) bool {
 }
 
 // isNullConst reports whether n is the literal NULL.
-func isNullConst(n *pg_query.Node) bool {
+func isNullConst(n *pgtree.Node) bool {
 	c := n.GetAConst()
 	return c != nil && c.Isnull
 }
 
 // isZeroSetting reports whether a SET argument turns a timeout off: 0, or
 // '0' with or without a unit.
-func isZeroSetting(n *pg_query.Node) bool {
+func isZeroSetting(n *pgtree.Node) bool {
 	c := n.GetAConst()
 	if c == nil {
 		return false
 	}
-	if i := c.GetIval(); i != nil {
+	if i := c.Ival; i != nil {
 		return i.Ival == 0
 	}
-	if s := c.GetSval(); s != nil {
+	if s := c.Sval; s != nil {
 		v := strings.TrimSpace(s.Sval)
 		unit := strings.TrimSpace(strings.TrimLeft(v, "0123456789"))
 		num := strings.TrimSpace(v[:len(v)-len(strings.TrimLeft(v, "0123456789"))])
@@ -489,48 +482,19 @@ var stableFuncs = map[string]bool{
 // or whose volatility is unknown (unknown is then true): a function created
 // without a volatility is VOLATILE. It returns "" when every call is known
 // to be stable or immutable.
-func volatileCall(n *pg_query.Node) (name string, unknown bool) {
-	walk(n.ProtoReflect(), func(m protoreflect.Message) bool {
-		fc, ok := m.Interface().(*pg_query.FuncCall)
-		if !ok || name != "" {
-			return name == ""
-		}
-		names := fc.GetFuncname()
+func volatileCall(n *pgtree.Node) (name string, unknown bool) {
+	for _, call := range n.Find("FuncCall") {
+		names := call.GetFuncCall().Funcname
 		if len(names) == 0 {
-			return true
+			continue
 		}
-		fn := strings.ToLower(names[len(names)-1].GetString_().GetSval())
+		fn := strings.ToLower(names[len(names)-1].GetString().GetSval())
 		switch {
 		case volatileFuncs[fn]:
-			name = fn
+			return fn, false
 		case !stableFuncs[fn]:
-			name, unknown = fn, true
+			return fn, true
 		}
-		return name == ""
-	})
-	return name, unknown
-}
-
-// walk calls visit for m and every message below it, depth first, until
-// visit returns false.
-func walk(m protoreflect.Message, visit func(protoreflect.Message) bool) bool {
-	if !visit(m) {
-		return false
 	}
-	cont := true
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil {
-			return true
-		}
-		if fd.IsList() {
-			l := v.List()
-			for i := 0; i < l.Len() && cont; i++ {
-				cont = walk(l.Get(i).Message(), visit)
-			}
-			return cont
-		}
-		cont = walk(v.Message(), visit)
-		return cont
-	})
-	return cont
+	return "", false
 }

@@ -7,9 +7,11 @@
 // CGO_ENABLED=0). The parser knows every lexical and grammatical corner that
 // decides where a statement ends: dollar quotes, E'…' strings with backslash
 // escapes, nested /* */ comments, BEGIN ATOMIC … END function bodies and DO
-// blocks. Each [Statement] carries the parse tree of that statement from the
-// same Parse call, so a caller that also needs the tree (lint) does not parse
-// the script a second time. Comments come from the same parser's scanner.
+// blocks. The parser gives each statement's place in the script; each
+// [Statement] carries the parse tree of that statement from the same parse,
+// as package pgtree decodes it, so a caller that also needs the tree (lint)
+// does not parse the script a second time. Comments come from the same
+// parser's scanner, whose tokens are read straight from its protobuf result.
 //
 // SQLite scripts are split by a small tokenizer that follows SQLite's own
 // lexical rules (tokenize.c) and the state machine of sqlite3_complete(),

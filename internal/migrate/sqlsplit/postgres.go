@@ -6,8 +6,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	pgquery "github.com/wasilibs/go-pgquery"
 	"github.com/wasilibs/go-pgquery/parser"
+
+	"github.com/cutover/cutover/internal/migrate/pgtree"
 )
 
 // Postgres splits a Postgres script into statements with the Postgres parser.
@@ -18,11 +19,11 @@ func Postgres(sql string) ([]Statement, error) {
 	if i := strings.IndexByte(sql, 0); i >= 0 {
 		return nil, &Error{Line: ln.at(i), Msg: "NUL byte in SQL"}
 	}
-	tree, err := pgquery.Parse(sql)
+	stmts, err := pgtree.Parse(sql)
 	if err != nil {
 		return nil, parseError(sql, ln, err)
 	}
-	if len(tree.Stmts) == 0 {
+	if len(stmts) == 0 {
 		return nil, nil
 	}
 	toks, err := scanPostgres(sql)
@@ -34,14 +35,14 @@ func Postgres(sql string) ([]Statement, error) {
 	var out []Statement
 	prevEnd := -1
 	ti := 0
-	for _, raw := range tree.Stmts {
+	for _, raw := range stmts {
 		// The statement's own tokens lie in [StmtLocation, StmtLocation+StmtLen)
 		// (StmtLen 0: to the end). Tokens before it, from the end of the
 		// previous statement, are the terminating semicolons of empty
 		// statements and leading comments.
 		end := len(sql)
 		if raw.StmtLen > 0 {
-			end = int(raw.StmtLocation) + int(raw.StmtLen)
+			end = raw.StmtLocation + raw.StmtLen
 		}
 		j := ti
 		for j < len(toks) && toks[j].end <= end {

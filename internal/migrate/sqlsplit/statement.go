@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/cutover/cutover/internal/migrate/pgtree"
 )
 
 // Statement is one statement of a script.
@@ -24,7 +24,7 @@ type Statement struct {
 	Comments []string
 	// Tree is the statement's parse tree. It is set by [Postgres] and nil
 	// for [SQLite].
-	Tree *pg_query.Node
+	Tree *pgtree.Node
 	// Tokens are the statement's tokens without comments. They are set by
 	// [SQLite] and nil for [Postgres], whose callers use Tree instead.
 	Tokens []Token
