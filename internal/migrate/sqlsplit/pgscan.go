@@ -1,16 +1,21 @@
 package sqlsplit
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/wasilibs/go-pgquery/parser"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // The scanner of libpg_query returns a protobuf ScanResult message. Its field
 // numbers and token numbers are those of libpg_query's pg_query.proto, as
 // generated into pg_query_go's pg_query.pb.go (ScanResult, ScanToken, and the
 // Token enum: Token_ASCII_59, Token_SQL_COMMENT, Token_C_COMMENT).
+//
+// The message is read with the few lines of the protobuf wire format below
+// rather than with the protobuf module's reader, whose package
+// initialisation reads the cutover binary at every start.
 const (
 	scanResultTokens = 2 // ScanResult: repeated ScanToken tokens = 2
 
@@ -42,29 +47,19 @@ func scanPostgres(sql string) ([]lexeme, error) {
 func decodeScanResult(b []byte) ([]lexeme, error) {
 	var toks []lexeme
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, protowire.ParseError(n)
+		f, rest, err := nextField(b)
+		if err != nil {
+			return nil, err
 		}
-		b = b[n:]
-		if num == scanResultTokens && typ == protowire.BytesType {
-			tok, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, protowire.ParseError(n)
-			}
-			lx, err := decodeScanToken(tok)
-			if err != nil {
-				return nil, fmt.Errorf("token %d: %w", len(toks), err)
-			}
-			toks = append(toks, lx)
-			b = b[n:]
+		b = rest
+		if f.num != scanResultTokens || f.typ != wireBytes {
 			continue
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return nil, protowire.ParseError(n)
+		lx, err := decodeScanToken(f.bytes)
+		if err != nil {
+			return nil, fmt.Errorf("token %d: %w", len(toks), err)
 		}
-		b = b[n:]
+		toks = append(toks, lx)
 	}
 	return toks, nil
 }
@@ -76,36 +71,78 @@ func decodeScanToken(b []byte) (lexeme, error) {
 		token int32
 	)
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return lexeme{}, protowire.ParseError(n)
+		f, rest, err := nextField(b)
+		if err != nil {
+			return lexeme{}, err
 		}
-		b = b[n:]
-		if typ != protowire.VarintType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return lexeme{}, protowire.ParseError(n)
-			}
-			b = b[n:]
+		b = rest
+		if f.typ != wireVarint {
 			continue
 		}
-		v, n := protowire.ConsumeVarint(b)
-		if n < 0 {
-			return lexeme{}, protowire.ParseError(n)
-		}
-		b = b[n:]
 		// int32 and enum fields are varints of the value sign-extended to
 		// 64 bits.
-		switch num {
+		switch f.num {
 		case scanTokenStart:
-			lx.start = int(int32(v))
+			lx.start = int(int32(f.varint))
 		case scanTokenEnd:
-			lx.end = int(int32(v))
+			lx.end = int(int32(f.varint))
 		case scanTokenToken:
-			token = int32(v)
+			token = int32(f.varint)
 		}
 	}
 	lx.comment = token == tokenSQLComment || token == tokenCComment
 	lx.semi = token == tokenSemicolon
 	return lx, nil
+}
+
+// Wire types of the protobuf encoding.
+const (
+	wireVarint  = 0
+	wireFixed64 = 1
+	wireBytes   = 2 // length-delimited: strings, bytes, messages, packed lists
+	wireFixed32 = 5
+)
+
+// wireField is one field of a protobuf message.
+type wireField struct {
+	num    uint64
+	typ    uint64
+	varint uint64 // the value of a varint field
+	bytes  []byte // the value of a length-delimited field
+}
+
+var errTruncated = errors.New("truncated protobuf message")
+
+// nextField reads the first field of the protobuf message b and returns it
+// with the rest of b. A protobuf varint is encoding/binary's Uvarint.
+func nextField(b []byte) (f wireField, rest []byte, err error) {
+	tag, n := binary.Uvarint(b)
+	if n <= 0 {
+		return f, nil, errTruncated
+	}
+	b = b[n:]
+	f.num, f.typ = tag>>3, tag&7
+	switch f.typ {
+	case wireVarint:
+		if f.varint, n = binary.Uvarint(b); n <= 0 {
+			return f, nil, errTruncated
+		}
+	case wireFixed64:
+		n = 8
+	case wireBytes:
+		size, m := binary.Uvarint(b)
+		if m <= 0 || size > uint64(len(b)-m) {
+			return f, nil, errTruncated
+		}
+		n = m + int(size)
+		f.bytes = b[m:n]
+	case wireFixed32:
+		n = 4
+	default: // the groups of proto2, unused by pg_query.proto
+		return f, nil, fmt.Errorf("field %d: unsupported protobuf wire type %d", f.num, f.typ)
+	}
+	if n > len(b) {
+		return f, nil, errTruncated
+	}
+	return f, b[n:], nil
 }

@@ -36,15 +36,23 @@ func TestDecodeScanResult(t *testing.T) {
 		b = protowire.AppendVarint(b, end)
 		b = protowire.AppendTag(b, scanTokenToken, protowire.VarintType)
 		b = protowire.AppendVarint(b, tok)
-		// keyword_kind, and a field from a later version of the message.
+		// keyword_kind, and fields of every wire type from a later version
+		// of the message.
 		b = protowire.AppendTag(b, 5, protowire.VarintType)
 		b = protowire.AppendVarint(b, 1)
 		b = protowire.AppendTag(b, 9, protowire.BytesType)
-		return protowire.AppendBytes(b, []byte("later"))
+		b = protowire.AppendBytes(b, []byte("later"))
+		b = protowire.AppendTag(b, 10, protowire.Fixed32Type)
+		b = protowire.AppendFixed32(b, 1)
+		b = protowire.AppendTag(b, 11, protowire.Fixed64Type)
+		return protowire.AppendFixed64(b, 1)
 	}
 	var msg []byte
 	msg = protowire.AppendTag(msg, 1, protowire.VarintType) // version
 	msg = protowire.AppendVarint(msg, 170007)
+	// Field 2 with another wire type is not a token.
+	msg = protowire.AppendTag(msg, scanResultTokens, protowire.VarintType)
+	msg = protowire.AppendVarint(msg, 1<<40)
 	for _, tok := range [][]byte{token(0, 6, 600), token(7, 9, tokenSQLComment), token(9, 10, tokenSemicolon), token(10, 17, tokenCComment)} {
 		msg = protowire.AppendTag(msg, scanResultTokens, protowire.BytesType)
 		msg = protowire.AppendBytes(msg, tok)
@@ -57,7 +65,18 @@ func TestDecodeScanResult(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(lexeme{})); diff != "" {
 		t.Errorf("decodeScanResult mismatch (-want +got):\n%s", diff)
 	}
-	if _, err := decodeScanResult(msg[:len(msg)-3]); err == nil {
-		t.Errorf("truncated message: got no error")
+	for name, bad := range map[string][]byte{
+		"truncated token":      msg[:len(msg)-3],
+		"truncated tag":        {0x80},
+		"truncated varint":     protowire.AppendTag(nil, 1, protowire.VarintType),
+		"truncated fixed64":    append(protowire.AppendTag(nil, 7, protowire.Fixed64Type), 1, 2, 3),
+		"length past the end":  append(protowire.AppendTag(nil, 2, protowire.BytesType), 5, 1),
+		"varint over 64 bits":  append(protowire.AppendTag(nil, 1, protowire.VarintType), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1),
+		"group wire type":      protowire.AppendTag(nil, 3, protowire.StartGroupType),
+		"bad field in a token": protowire.AppendBytes(protowire.AppendTag(nil, scanResultTokens, protowire.BytesType), []byte{0x08}),
+	} {
+		if toks, err := decodeScanResult(bad); err == nil {
+			t.Errorf("%s: got %v and no error", name, toks)
+		}
 	}
 }
