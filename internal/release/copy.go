@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // copyTree copies the directory src to dst (which must not exist),
@@ -63,7 +65,35 @@ func writeFile(dst string, r io.Reader, perm fs.FileMode) error {
 		out.Close()
 		return err
 	}
+	startWriteback(out)
 	return out.Close()
+}
+
+// startWriteback starts writing f's data to disk without waiting for it,
+// in the calling thread (so at its priority: see internal/lowprio), so
+// that syncTree, which waits, finds little left to write. A file system
+// without sync_file_range just leaves it all to syncTree.
+func startWriteback(f *os.File) {
+	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE) // best effort, see above
+}
+
+// syncfs is syncfs(2); tests replace it.
+var syncfs = unix.Syncfs
+
+// syncTree makes everything written under dir durable — file contents,
+// new files and directories — with one syncfs(2) of the file system dir is
+// on, rather than one fsync per file: a release can hold thousands of
+// files. It may flush other dirty data of that file system too.
+func syncTree(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("sync %s to disk: %w", dir, err)
+	}
+	return nil
 }
 
 // extractTarGz unpacks a gzip-compressed tarball into dst. Entries that

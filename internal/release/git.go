@@ -152,6 +152,11 @@ func (m *Manager) PrepareGit(ctx context.Context, opts GitOptions) (id string, m
 	if err := WriteMeta(tmp, recorded(meta, opts.Record)); err != nil {
 		return "", Meta{}, fmt.Errorf("release %s: %w", id, err)
 	}
+	// The checkout and the build's output, on disk before the release has
+	// its name (see prepare).
+	if err := syncTree(tmp); err != nil {
+		return "", Meta{}, fmt.Errorf("release %s: %w", id, err)
+	}
 	if err := os.Rename(tmp, m.Dir(id)); err != nil {
 		return "", Meta{}, fmt.Errorf("prepare release %s: %w", id, err)
 	}

@@ -106,12 +106,21 @@ func (m *Manager) prepare(source string, finish func(tmp string) error) (string,
 	if err == nil && finish != nil {
 		err = finish(tmp)
 	}
+	// On disk before it has its name: a release that is recorded, or
+	// made current, never turns out empty after a power loss.
+	if err == nil {
+		err = syncTree(tmp)
+	}
 	if err != nil {
 		os.RemoveAll(tmp) //nolint:errcheck // best effort; the error that matters is err
 		return "", fmt.Errorf("prepare release from %s: %w", source, err)
 	}
 	if err := os.Rename(tmp, m.Dir(id)); err != nil {
 		os.RemoveAll(tmp) //nolint:errcheck // best effort
+		return "", fmt.Errorf("prepare release %s: %w", id, err)
+	}
+	if err := syncDir(m.dir); err != nil {
+		os.RemoveAll(m.Dir(id)) //nolint:errcheck // best effort
 		return "", fmt.Errorf("prepare release %s: %w", id, err)
 	}
 	return id, nil

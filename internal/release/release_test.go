@@ -3,11 +3,16 @@ package release
 import (
 	"archive/tar"
 	"compress/gzip"
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func newManager(t *testing.T) *Manager {
@@ -127,5 +132,56 @@ func TestSetCurrentAndPrune(t *testing.T) {
 	left, _ := m.List()
 	if len(left) != 2 {
 		t.Errorf("left %v", left)
+	}
+}
+
+// A release is synced to disk before it gets its name, and a failed sync
+// leaves nothing behind.
+func TestPrepareSyncsBeforeRename(t *testing.T) {
+	m := newManager(t)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "app"), []byte("v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	fail := error(nil)
+	syncfs = func(fd int) error {
+		dir, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		synced = append(synced, dir)
+		if _, err := os.Stat(filepath.Join(dir, "app")); err != nil {
+			t.Errorf("synced %s before the release's files were in it: %v", dir, err)
+		}
+		return fail
+	}
+	t.Cleanup(func() { syncfs = unix.Syncfs })
+
+	id, err := m.Prepare(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || !strings.HasPrefix(filepath.Base(synced[0]), ".tmp-") {
+		t.Errorf("synced %q, want the release's temporary directory, once", synced)
+	}
+	if _, err := os.Stat(m.Dir(id)); err != nil {
+		t.Errorf("release %s after a good sync: %v", id, err)
+	}
+
+	fail = syscall.EIO
+	if _, err := m.Prepare(src); err == nil || !strings.Contains(err.Error(), "to disk") || !errors.Is(err, syscall.EIO) {
+		t.Errorf("Prepare with a failing sync: got %v, want the sync's error", err)
+	}
+	ents, err := os.ReadDir(m.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != id {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("releases after a failed sync: %v, want only %s", names, id)
 	}
 }
