@@ -79,9 +79,8 @@ type App struct {
 	// BootNice (key boot_nice) is how much lower than the daemon's the
 	// CPU priority (nice value) of a starting instance is, until its
 	// health check first passes: a booting release then takes the CPU the
-	// serving one leaves, and serving requests stay fast. The daemon's
-	// own bulk work in a deploy (copying the release in, pruning) runs at
-	// it too. 0 boots at the daemon's priority. Default 10; 0 to 19.
+	// serving one leaves, and serving requests stay fast. 0 boots at the
+	// daemon's priority. Default 10; 0 to 19.
 	BootNice int `toml:"boot_nice"`
 
 	Health Health `toml:"health"`

@@ -72,8 +72,7 @@ command = "./bin/server --port $PORT"
 # instance is, until its first passing health check: the boot of a new
 # release then takes only the CPU the serving release leaves. 0 to 19; 0
 # boots at the daemon's priority. Needs a daemon allowed to raise the
-# priority back (root, CAP_SYS_NICE or RLIMIT_NICE). The daemon copies a
-# release in and removes pruned ones at this priority too. Default 10.
+# priority back (root, CAP_SYS_NICE or RLIMIT_NICE). Default 10.
 # boot_nice = 10
 
 # Added to the environment of every instance. PORT cannot be set here.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
-	"github.com/cutover/cutover/internal/lowprio"
 	"github.com/cutover/cutover/internal/migrate"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -426,12 +425,7 @@ func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
 	for _, m := range e.instancesOf("", true) {
 		protect = append(protect, m.release)
 	}
-	var removed []string
-	// Removing release trees is bulk work too (see prepare).
-	err := lowprio.Do(e.Config().App.BootNice, func() (err error) {
-		removed, err = e.rel.Prune(keep, protect...)
-		return err
-	})
+	removed, err := e.rel.Prune(keep, protect...)
 	for _, id := range removed {
 		if serr := e.store.SetReleaseStatus(ctx, id, state.ReleasePruned); serr != nil && !errors.Is(serr, state.ErrNotFound) {
 			e.log.Error("record pruned release", "release", id, "err", serr)

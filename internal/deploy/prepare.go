@@ -13,7 +13,6 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/envfile"
-	"github.com/cutover/cutover/internal/lowprio"
 	"github.com/cutover/cutover/internal/release"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -98,13 +97,12 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 				Record: record,
 			})
 		default:
-			// Copying or unpacking the release is the daemon's own bulk
-			// work: at boot_nice, it takes the CPU the serving release
-			// leaves.
-			err = lowprio.Do(app.BootNice, func() (err error) {
-				newID, _, err = e.rel.PrepareMeta(req.Source, record)
-				return err
-			})
+			// At the daemon's priority. Copying on a daemon thread lowered
+			// to boot_nice was tried and froze the proxy for 650 ms on a
+			// loaded machine: the Go scheduler's locks and Ps are shared
+			// by all threads, so a starved low-priority thread holding one
+			// stalls every goroutine. Lower priority needs a process.
+			newID, _, err = e.rel.PrepareMeta(req.Source, record)
 		}
 		if err != nil {
 			return "", err

@@ -70,8 +70,8 @@ func writeFile(dst string, r io.Reader, perm fs.FileMode) error {
 }
 
 // startWriteback starts writing f's data to disk without waiting for it,
-// in the calling thread (so at its priority: see internal/lowprio), so
-// that syncTree, which waits, finds little left to write. A file system
+// as each file is written, so that syncTree, which waits, finds little
+// left to write. A file system
 // without sync_file_range just leaves it all to syncTree.
 func startWriteback(f *os.File) {
 	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE) // best effort, see above
