@@ -23,8 +23,14 @@ type RawStmt struct {
 	StmtLen int `json:"stmt_len"`
 }
 
+// ErrInvalidUTF8 is Parse's error for a script whose names or strings are
+// not valid UTF-8 (comments may be anything). It does not say where: the
+// parse tree does not hold the offsets of names and strings.
+var ErrInvalidUTF8 = errors.New("a name or string is not valid UTF-8")
+
 // Parse parses a script and returns its statements in order. A syntax error
-// is returned as the parser's own *[parser.Error], which says where it is.
+// is returned as the parser's own *[parser.Error], which says where it is;
+// invalid UTF-8 in a name or string as ErrInvalidUTF8.
 func Parse(sql string) ([]RawStmt, error) {
 	js, err := parser.ParseToJSON(sql)
 	if err != nil {
@@ -34,7 +40,7 @@ func Parse(sql string) ([]RawStmt, error) {
 	// encoding/json would turn invalid UTF-8 into U+FFFD without a word: a
 	// finding would then name a table that is not in the script.
 	if !utf8.ValidString(js) {
-		return nil, errors.New("string field contains invalid UTF-8")
+		return nil, ErrInvalidUTF8
 	}
 	var tree struct {
 		Stmts []RawStmt `json:"stmts"`

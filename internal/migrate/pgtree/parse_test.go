@@ -62,7 +62,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	// A name that is not UTF-8 is refused rather than changed.
 	_, err = Parse("DROP TABLE \"a\xffb\";")
-	if err == nil || !strings.Contains(err.Error(), "invalid UTF-8") {
+	if !errors.Is(err, ErrInvalidUTF8) {
 		t.Errorf("invalid UTF-8 in a name: got %v, want an error", err)
 	}
 	// Outside the tree it does not matter.

@@ -20,6 +20,9 @@ func Postgres(sql string) ([]Statement, error) {
 		return nil, &Error{Line: ln.at(i), Msg: "NUL byte in SQL"}
 	}
 	stmts, err := pgtree.Parse(sql)
+	if errors.Is(err, pgtree.ErrInvalidUTF8) {
+		return nil, &Error{Line: ln.at(invalidUTF8(sql)), Msg: err.Error(), Err: err}
+	}
 	if err != nil {
 		return nil, parseError(sql, ln, err)
 	}
@@ -71,6 +74,37 @@ func parseError(sql string, ln lines, err error) error {
 		line = ln.at(charToByte(sql, pe.Cursorpos-1))
 	}
 	return &Error{Line: line, Msg: pe.Message, Err: err}
+}
+
+// invalidUTF8 returns the offset of the first byte of sql that is not valid
+// UTF-8 outside a comment (where Postgres takes anything), or else of the
+// first such byte anywhere, or 0. It locates pgtree.ErrInvalidUTF8, whose
+// parse tree cannot say where the name or string is.
+func invalidUTF8(sql string) int {
+	if toks, err := scanPostgres(sql); err == nil {
+		for _, t := range toks {
+			if t.comment || t.start < 0 || t.end > len(sql) || t.start > t.end {
+				continue
+			}
+			if i := firstInvalid(sql[t.start:t.end]); i >= 0 {
+				return t.start + i
+			}
+		}
+	}
+	return max(firstInvalid(sql), 0)
+}
+
+// firstInvalid returns the offset of the first byte of s that is not valid
+// UTF-8, or -1.
+func firstInvalid(s string) int {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // charToByte converts a 0-based character index, as Postgres reports cursor

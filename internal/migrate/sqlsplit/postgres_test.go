@@ -169,6 +169,10 @@ func TestPostgresErrors(t *testing.T) {
 		{name: "unterminated dollar quote", sql: "SELECT 1;\nDO $$ BEGIN", wantLine: 2, wantMsg: "unterminated dollar-quoted string"},
 		{name: "unterminated string", sql: "\n\nSELECT 'abc", wantLine: 3, wantMsg: "unterminated quoted string"},
 		{name: "NUL byte", sql: "SELECT 1;\nSELECT 2\x00;", wantLine: 2, wantMsg: "NUL byte"},
+		// The parse tree does not say where a name is: the line is found in
+		// the script, past comments, which may hold any bytes.
+		{name: "invalid UTF-8 in a name", sql: "SELECT 1;\n-- \xfe\nDROP TABLE\n  \"a\xffb\";", wantLine: 4, wantMsg: "not valid UTF-8"},
+		{name: "invalid UTF-8 in a string", sql: "/* \xff */\n\nSELECT 'x\xc3';", wantLine: 3, wantMsg: "not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
