@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"slices"
 	"time"
 
@@ -21,14 +23,26 @@ type hit struct {
 // vegeta paces the requests by the clock (open model), so a slow answer
 // does not delay the next request and queueing shows in the latency.
 func fixedRate(ctx context.Context, url string, rate int, d time.Duration) []hit {
+	// vegeta's own transport, but one the harness can close: when a target
+	// stalls, vegeta opens a connection for each request that cannot wait
+	// (thousands in a storm), and left open they would count in the next
+	// measurement of the target, such as its memory with idle connections.
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: vegeta.DefaultConnections,
+		MaxConnsPerHost:     vegeta.DefaultMaxConnections,
+	}
+	defer tr.CloseIdleConnections()
 	atk := vegeta.NewAttacker(
+		vegeta.Client(&http.Client{Transport: tr}), // first: the options below set it up
 		vegeta.KeepAlive(true),
 		vegeta.Timeout(10*time.Second),
 		vegeta.Workers(32),
 		vegeta.Redirects(vegeta.NoFollow),
 	)
-	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: url})
-	res := atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, "fixed-rate")
+	tgt := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: url})
+	res := atk.Attack(tgt, vegeta.Rate{Freq: rate, Per: time.Second}, d, "fixed-rate")
 	// Room for at most a minute: d can be a generous upper bound (the
 	// deploy scenario's is most of an hour), and a slice sized for it
 	// would be hundreds of MB that this process's garbage collector scans

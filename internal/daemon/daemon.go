@@ -127,6 +127,15 @@ func Run(ctx context.Context, opts Options) error {
 		previewSrv = px.NewPreviewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
 		go func() { errc <- serve(previewSrv, previewLn, "preview") }()
 	}
+	servers := []peakCounter{proxySrv}
+	if previewSrv != nil {
+		servers = append(servers, previewSrv)
+	}
+	trimDone := make(chan struct{})
+	go func() {
+		defer close(trimDone)
+		newTrimmer(servers...).run(stopCtx, log)
+	}()
 	log.Info("cutover serving", "app", cfg.App.Name, "proxy", proxyLn.Addr().String(), "api", cfg.SocketPath())
 	if opts.Ready != nil {
 		opts.Ready(proxyLn.Addr().String())
@@ -138,6 +147,8 @@ func Run(ctx context.Context, opts Options) error {
 	case runErr = <-errc:
 	}
 	log.Info("cutover shutting down; instances keep running for the next daemon")
+	stop()
+	<-trimDone
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Stop accepting, let clients leave their keep-alive connections, then

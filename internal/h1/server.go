@@ -54,6 +54,7 @@ type Server struct {
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
 	conns      map[*conn]struct{}
+	peak       int // most conns since the last TakePeakConns
 	// serving counts Serve calls in progress; Shutdown waits for them.
 	serving sync.WaitGroup
 }
@@ -202,6 +203,7 @@ func (s *Server) add(c *conn) {
 		s.conns = make(map[*conn]struct{})
 	}
 	s.conns[c] = struct{}{}
+	s.peak = max(s.peak, len(s.conns))
 	s.mu.Unlock()
 }
 
@@ -209,6 +211,18 @@ func (s *Server) remove(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+}
+
+// TakePeakConns returns the most client connections the server held at
+// once since the last call (or since it started), and how many it holds
+// now (hijacked ones are not counted); the next call's peak starts from
+// now.
+func (s *Server) TakePeakConns() (peak, now int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	peak, now = max(s.peak, len(s.conns)), len(s.conns)
+	s.peak = now
+	return peak, now
 }
 
 func (s *Server) logf(format string, args ...any) {

@@ -271,3 +271,43 @@ func TestHijack(t *testing.T) {
 }
 
 type ctxKey string
+
+// TakePeakConns counts the connections a server held at once, including
+// ones that came and went between two calls, and starts again from the
+// connections open at each call.
+func TestTakePeakConns(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	addr := startH1(t, s)
+	if peak, now := s.TakePeakConns(); peak != 0 || now != 0 {
+		t.Fatalf("before any connection: TakePeakConns() = %d, %d, want 0, 0", peak, now)
+	}
+	var cs []*client
+	for range 3 {
+		c := dial(t, addr)
+		c.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.mustResponse("GET", "a GET")
+		cs = append(cs, c)
+	}
+	cs[0].c.Close()
+	cs[1].c.Close()
+	// The server notices a close when it reads; wait until it has.
+	deadline := time.Now().Add(ioTimeout)
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server still holds %d connections, want 1", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if peak, now := s.TakePeakConns(); peak != 3 || now != 1 {
+		t.Errorf("after 3 connections, 2 closed: TakePeakConns() = %d, %d, want 3, 1", peak, now)
+	}
+	if peak, now := s.TakePeakConns(); peak != 1 || now != 1 {
+		t.Errorf("called again: TakePeakConns() = %d, %d, want 1, 1", peak, now)
+	}
+}
