@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -344,12 +345,18 @@ func TestSplitNoise(t *testing.T) {
 		{at(5200), 600 * time.Microsecond},  // deploy window, under 1 ms
 		{at(3500), 9 * time.Millisecond},    // control window: neither
 		{at(8000), 2 * time.Millisecond},    // outside, ≥ 2 ms
-		{at(-100), 50 * time.Millisecond},   // before the load: ignored
-		{at(10100), 50 * time.Millisecond},  // after it: ignored
+		// Woken outside (counted there), but it began inside the second
+		// deploy window: that window's longest.
+		{at(6010), 20 * time.Millisecond},
+		{at(-100), 50 * time.Millisecond},  // before the load: ignored
+		{at(10100), 50 * time.Millisecond}, // after it: ignored
 	}
 	r := splitNoise(stalls, deploys, control, t0, at(10000))
-	want := noiseResult{InWindows1ms: 1, InWindows2ms: 0.5, Outside1ms: 1.0 / 7, Outside2ms: 1.0 / 7, Longest: 9 * time.Millisecond}
-	if r != want {
+	want := noiseResult{
+		InWindows1ms: 1, InWindows2ms: 0.5, Outside1ms: 2.0 / 7, Outside2ms: 2.0 / 7, Longest: 20 * time.Millisecond,
+		WindowLongest: []time.Duration{3 * time.Millisecond, 20 * time.Millisecond},
+	}
+	if !reflect.DeepEqual(r, want) {
 		t.Errorf("got %+v\nwant %+v", r, want)
 	}
 }
@@ -473,5 +480,23 @@ func TestBySteps(t *testing.T) {
 	}
 	if got := bySteps(nil, []window{{Start: at(0), End: at(10)}}); got != nil {
 		t.Errorf("bySteps of windows without steps = %+v, want nil", got)
+	}
+}
+
+func TestWindowStalls(t *testing.T) {
+	if got := windowStalls(nil, nil, 0); got != "" {
+		t.Errorf("no windows: got %q, want nothing", got)
+	}
+	small := []time.Duration{time.Millisecond, 9 * time.Millisecond}
+	if got := windowStalls(small, nil, 0); !strings.Contains(got, "No stall of 10 ms or more") {
+		t.Errorf("only small stalls: got %q", got)
+	}
+	longest := []time.Duration{12 * time.Millisecond, 0, 132 * time.Millisecond, 9 * time.Millisecond}
+	slowAt := []slowHit{{Window: 2}, {Window: 2}, {Window: 2}, {Window: 0}, {Window: 3}}
+	got := windowStalls(longest, slowAt, 5)
+	for _, want := range []string{"overlapped 2 of the 4 deploy windows", "the longest, 132.000 ms, overlapped window 2", "held 3 of the 5 slow requests"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("got %q, want it to contain %q", got, want)
+		}
 	}
 }

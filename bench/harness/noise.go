@@ -116,6 +116,11 @@ type noiseResult struct {
 	Outside1ms, Outside2ms     float64
 	// Longest is the latest wake-up of the scenario.
 	Longest time.Duration
+	// WindowLongest is, for each deploy window, the longest stall that
+	// overlapped it (a stall ends at the late wake-up and began Late
+	// before): a window whose requests all waited out the same stall
+	// shows it here.
+	WindowLongest []time.Duration `json:",omitempty"`
 }
 
 // splitNoise counts the stalls of [from, to] inside the deploy windows and
@@ -133,11 +138,17 @@ func splitNoise(stalls []stall, deploys, control []window, from, to time.Time) n
 			n[1]++
 		}
 	}
+	r.WindowLongest = make([]time.Duration, len(deploys))
 	for _, s := range stalls {
 		if s.At.Before(from) || s.At.After(to) {
 			continue
 		}
 		r.Longest = max(r.Longest, s.Late)
+		for i, w := range deploys {
+			if s.At.Add(-s.Late).Before(w.End) && s.At.After(w.Start) {
+				r.WindowLongest[i] = max(r.WindowLongest[i], s.Late)
+			}
+		}
 		switch {
 		case inAny(deploys, s.At):
 			count(&inN, s.Late)

@@ -253,6 +253,7 @@ func (r *results) writeMarkdown(w io.Writer) {
 				}
 				p(" woken ≥ 1 ms late %.1f times a second inside the deploy windows and %.1f outside every window; ≥ 2 ms late %.1f and %.1f; the longest %s.",
 					n.InWindows1ms, n.Outside1ms, n.InWindows2ms, n.Outside2ms, ms(n.Longest))
+				p("%s", windowStalls(n.WindowLongest, d.SlowAt, d.Slow))
 			}
 			if g := d.LoadGC; g != nil {
 				p("\n\nThe load generator's own garbage collector (the harness, GOGC=%d): %d collections during the scenario, %d of them inside the deploy windows and %d inside the control windows; the longest pause %s.",
@@ -263,6 +264,38 @@ func (r *results) writeMarkdown(w io.Writer) {
 	}
 
 	r.writeGoals(w)
+}
+
+// bigStall is the least stall windowStalls names.
+const bigStall = 10 * time.Millisecond
+
+// windowStalls says how many deploy windows a stall of at least bigStall
+// overlapped and which held the longest, with its share of the slow
+// requests: a window that lost many requests to one stall of the machine.
+func windowStalls(longest []time.Duration, slowAt []slowHit, slow int) string {
+	if len(longest) == 0 {
+		return ""
+	}
+	worst, n := 0, 0
+	for i, l := range longest {
+		if l >= bigStall {
+			n++
+		}
+		if l > longest[worst] {
+			worst = i
+		}
+	}
+	if n == 0 {
+		return fmt.Sprintf(" No stall of %d ms or more overlapped a deploy window.", bigStall/time.Millisecond)
+	}
+	inWorst := 0
+	for _, h := range slowAt {
+		if h.Window == worst {
+			inWorst++
+		}
+	}
+	return fmt.Sprintf(" Stalls of %d ms or more overlapped %d of the %d deploy windows; the longest, %s, overlapped window %d (counting from 0), which held %d of the %d slow requests of the deploy windows.",
+		bigStall/time.Millisecond, n, len(longest), ms(longest[worst]), worst, inWorst, slow)
 }
 
 // bareNginx names the reference target that is nginx without the
