@@ -265,3 +265,27 @@ func TestMigrateCLILintDropColumn(t *testing.T) {
 		t.Errorf("lint findings %+v: want drop-column at 3-drop-name.up.sql:2 with a fix", findings)
 	}
 }
+
+func TestMigrateCLILintParseError(t *testing.T) {
+	e := newMigrateEnv(t)
+	body := "-- cutover:phase expand\nSELECT 1;\n\nSELEC 2;\n"
+	if err := os.WriteFile(filepath.Join(e.dir, "3-drop-name.up.sql"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := e.run(t, "migrate", "lint", "--dialect", "postgres")
+	if code != ExitFailed {
+		t.Fatalf("lint with a syntax error: exit %d, want %d\n%s%s", code, ExitFailed, out, stderr)
+	}
+	// One line for the finding, at the file's line, then the fix: no
+	// statement to show and no second line number from the parser.
+	want := "3-drop-name.up.sql:4: error [parse-error] syntax error at or near \"SELEC\": "
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "3-drop-name") || (len(lines) > 0 && len(lines) < 2) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 || !strings.Contains(lines[0], want) || !strings.HasPrefix(lines[1], "    instead: fix the syntax") {
+		t.Errorf("lint output:\n%s\nwant a line with %q followed by the fix", out, want)
+	}
+}

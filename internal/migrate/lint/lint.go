@@ -141,15 +141,18 @@ func checkFile(f File, opts Options) []Finding {
 		err = fmt.Errorf("unknown SQL dialect %q (want %q or %q)", opts.Dialect, DialectPostgres, DialectSQLite)
 	}
 	if err != nil {
-		line := 1
+		// The finding names the line of the file; the splitter's error
+		// counts from the start of the SQL, which may be a later line
+		// (a goose section), so only its message is kept.
+		line, msg := 1, err.Error()
 		var se *sqlsplit.Error
 		if errors.As(err, &se) {
-			line = se.Line
+			line, msg = se.Line, se.Msg
 		}
 		r := ruleByID[ruleParseError]
 		return []Finding{{
 			Path: f.Path, Line: first + line - 1, Rule: r.ID,
-			Why: err.Error() + ": " + r.Why, Fix: r.Fix, Severity: r.severity(phase),
+			Why: msg + ": " + r.Why, Fix: r.Fix, Severity: r.severity(phase),
 		}}
 	}
 

@@ -52,6 +52,13 @@ func TestLines(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("finding places mismatch (-want +got):\n%s", diff)
 	}
+	// The finding's line is the file's; the parser's own count (line 3 of
+	// the SQL, which starts on line 3) must not appear beside it.
+	for _, f := range Check(files, Options{}) {
+		if f.Rule == "parse-error" && (strings.Contains(f.Why, "line ") || !strings.Contains(f.Why, "syntax error")) {
+			t.Errorf("parse-error finding: Why = %q, want the parser's message without a line of its own", f.Why)
+		}
+	}
 }
 
 func TestLinesSQLite(t *testing.T) {
