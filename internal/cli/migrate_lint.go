@@ -92,8 +92,8 @@ func printFindings(w io.Writer, findings []lint.Finding) {
 			sev = "allowed"
 		}
 		fmt.Fprintf(w, "%s:%d: %s [%s] %s\n", fd.Path, fd.Line, sev, fd.Rule, fd.Why)
-		if st := strings.TrimSpace(fd.Statement); st != "" { // a parse error has none
-			fmt.Fprintf(w, "    %s\n", firstLines(st, 3))
+		if fd.Statement != "" { // a parse error has none
+			fmt.Fprintf(w, "    %s\n", firstLines(fd.Statement, 3))
 		}
 		if fd.Allowed {
 			fmt.Fprintf(w, "    allowed: %s\n", fd.AllowReason)

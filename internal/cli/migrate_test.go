@@ -279,13 +279,9 @@ func TestMigrateCLILintParseError(t *testing.T) {
 	// One line for the finding, at the file's line, then the fix: no
 	// statement to show and no second line number from the parser.
 	want := "3-drop-name.up.sql:4: error [parse-error] syntax error at or near \"SELEC\": "
-	var lines []string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "3-drop-name") || (len(lines) > 0 && len(lines) < 2) {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) != 2 || !strings.Contains(lines[0], want) || !strings.HasPrefix(lines[1], "    instead: fix the syntax") {
+	_, after, found := strings.Cut(out, want)
+	lines := strings.Split(after, "\n")
+	if !found || len(lines) < 2 || !strings.HasPrefix(lines[1], "    instead: fix the syntax") {
 		t.Errorf("lint output:\n%s\nwant a line with %q followed by the fix", out, want)
 	}
 }
