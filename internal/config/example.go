@@ -42,7 +42,9 @@ const exampleTemplate = `# cutover.toml — how cutover deploys {{name}}.
 # Required.
 name = "{{name}}"
 
-# Starts one instance, with /bin/sh -c in the release directory. It must
+# Starts one instance, with /bin/sh -c in the release directory, as in a
+# Procfile ("cd web && RAILS_ENV=production bin/web" works); its last
+# command is exec'd so the app is the instance's process. It must
 # listen on 127.0.0.1:$PORT (cutover sets PORT for each instance).
 # Required.
 command = "./bin/server --port $PORT"
@@ -75,7 +77,8 @@ command = "./bin/server --port $PORT"
 # priority back (root, CAP_SYS_NICE or RLIMIT_NICE). Default 10.
 # boot_nice = 10
 
-# Added to the environment of every instance. PORT cannot be set here.
+# Added to the environment of every instance. PORT cannot be set here;
+# $PORT in a value is replaced by the instance's port.
 [app.env]
 # RAILS_ENV = "production"
 

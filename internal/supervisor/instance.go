@@ -22,10 +22,12 @@ type Spec struct {
 	// Dir is the release directory, the instance's working directory.
 	// Required.
 	Dir string
-	// Command is run as `/bin/sh -c "exec " + Command`. Required.
+	// Command is run by `/bin/sh -c` as written, its last simple command
+	// exec'd so the app replaces the shell (see shellScript). Required.
 	Command string
 	// Env is the instance's whole environment, as "KEY=value"; PORT is
-	// added (and wins over a PORT here).
+	// added (and wins over a PORT here), and $PORT or ${PORT} in a value
+	// is replaced by the instance's port.
 	Env []string
 	// Port is the loopback port the instance listens on, given to it as
 	// $PORT. 0 picks a free one at Start (required for Adopt).
