@@ -98,8 +98,9 @@ type Status struct {
 	StartTime uint64
 	Port      int
 	State     State
-	// Restarts counts crashes since Start or Adopt; each is followed by a
-	// restart unless the instance is stopped first.
+	// Restarts counts crashes since Start, or since the instance was first
+	// started when it was adopted (History); each is followed by a restart
+	// unless the instance is stopped first.
 	Restarts int
 	// LastExit says how the last process ended ("exit status 1",
 	// "signal: killed"); empty if none has.
