@@ -234,7 +234,11 @@ func (s *Supervisor) Detach() {
 		n := len(s.instances)
 		s.mu.Unlock()
 		s.loops.Wait()
-		s.log.Info("detached; instances keep running", "instances", n)
+		if n == 0 {
+			s.log.Info("detached; no instance was running")
+		} else {
+			s.log.Info("detached; instances keep running", "instances", n)
+		}
 	})
 }
 
