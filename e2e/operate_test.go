@@ -99,3 +99,54 @@ func (e *env) runCfg(cfg string, args ...string) (string, string, int) {
 	defer func() { e.cfg = saved }()
 	return e.run(args...)
 }
+
+// TestBrokenConfigOperate: with a typo in cutover.toml, status, logs,
+// releases and rollback still reach the running daemon and warn with the
+// file's error; deploy refuses with exit 2 and the file:line.
+func TestBrokenConfigOperate(t *testing.T) {
+	e := newEnv(t, settings{instances: 1})
+	e.serve()
+	for _, v := range []string{"v1", "v2"} {
+		if _, _, err := e.deploy(deploy.Request{Source: e.release(v, "")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(good), "instances = 1", "instances = 1\nhealth_path = \"/healthz\"", 1)
+	if err := os.WriteFile(e.cfg, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	where := e.cfg + ":6: app.health_path"
+	warned := func(cmd, stderr string) {
+		t.Helper()
+		for _, want := range []string{"warning:", where, "data_dir " + filepath.Join(e.dir, "data")} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("%s: stderr lacks %q:\n%s", cmd, want, stderr)
+			}
+		}
+	}
+	for _, args := range [][]string{{"status"}, {"releases"}, {"logs", "-n", "1"}} {
+		out, stderr, code := e.run(args...)
+		if code != 0 || out == "" {
+			t.Errorf("%v with a broken config: exit %d\n%s%s", args, code, out, stderr)
+		}
+		warned(args[0], stderr)
+	}
+
+	out, stderr, code := e.run("rollback")
+	if code != 0 || !strings.Contains(out, "the config file does not load") {
+		t.Errorf("rollback with a broken config: exit %d\n%s%s", code, out, stderr)
+	}
+	warned("rollback", stderr)
+	if v := e.status().Active; !strings.HasSuffix(v, "-v1") {
+		t.Errorf("live after rollback = %q, want the v1 release", v)
+	}
+
+	_, stderr, code = e.run("deploy", e.release("v3", ""))
+	if code != 2 || !strings.Contains(stderr, where) || strings.Contains(stderr, "warning:") {
+		t.Errorf("deploy with a broken config: exit %d, %q; want 2 naming %s", code, stderr, where)
+	}
+}

@@ -19,8 +19,10 @@
 //     error rate that low always passes it.
 //  4. Latency: when both p99 latencies are known, the canary's must not
 //     exceed MaxP99Ratio times the baseline's, unless it is 50ms or less
-//     or either window has fewer than MinP99Samples requests;
-//     ratios between tiny latencies are noise.
+//     or either window has fewer than MinP99Samples (400) requests:
+//     ratios between tiny latencies are noise, and the p99 of fewer
+//     samples is decided by one or two slow requests. A failure names
+//     the setting to raise when the release is not in fact slower.
 //
 // Every bound that fails is reported in Verdict.Reason with the numbers
 // that failed it. A bound of 0 (or less) is not checked.
@@ -28,6 +30,7 @@ package canary
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -39,9 +42,14 @@ import (
 const MinP99 = 50 * time.Millisecond
 
 // MinP99Samples is how many requests each window needs before its p99 is
-// compared: the 99th percentile of fewer than 100 samples is just the
-// slowest one, and one cold connection would fail a healthy canary.
-const MinP99Samples = 100
+// compared. Of n requests, n/100 lie above the true p99 on average, and
+// the chance that none does is 0.99^n: 37% at 100 requests, where the
+// measured "p99" is the slowest request or the one before it, so a single
+// cold connection or GC pause decides it. From 400 requests on, about four
+// lie above it and the chance that none does is under 2%: the p99 says
+// something about the release rather than one request. (Below that the
+// latency bound is not checked; the error bounds still are.)
+const MinP99Samples = 400
 
 // Criteria are the bounds a canary must stay within. A bound ≤ 0 is not
 // checked.
@@ -108,8 +116,12 @@ func Judge(canary, baseline proxy.WindowStats, c Criteria) Verdict {
 	if c.MaxP99Ratio > 0 && canary.P99 > 0 && baseline.P99 > 0 && canary.P99 > MinP99 &&
 		canary.Requests >= MinP99Samples && baseline.Requests >= MinP99Samples &&
 		float64(canary.P99) > c.MaxP99Ratio*float64(baseline.P99) {
-		failed = append(failed, fmt.Sprintf("canary p99 latency %s is above %g× the baseline's %s",
-			round(canary.P99), c.MaxP99Ratio, round(baseline.P99)))
+		ratio := float64(canary.P99) / float64(baseline.P99)
+		failed = append(failed, fmt.Sprintf("canary p99 latency %s is above %g× the baseline's %s (over %d and %d requests); "+
+			"if the new release is not slower — on a busy machine p99 latency is noisy — set [deploy] max_p99_ratio "+
+			"in cutover.toml above this window's %.1f× (now max_p99_ratio = %g; e.g. max_p99_ratio = %g)",
+			round(canary.P99), c.MaxP99Ratio, round(baseline.P99), canary.Requests, baseline.Requests,
+			ratio, c.MaxP99Ratio, math.Ceil(ratio)+1))
 	}
 	if len(failed) > 0 {
 		v.Reason = strings.Join(failed, "; ")

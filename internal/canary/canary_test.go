@@ -82,23 +82,30 @@ func TestJudge(t *testing.T) {
 		},
 		{
 			name:   "p99 ratio",
-			canary: win(100, 0, 300*time.Millisecond), baseline: win(1000, 0, 100*time.Millisecond),
+			canary: win(400, 0, 300*time.Millisecond), baseline: win(1000, 0, 100*time.Millisecond),
 			c: defaults, wantOK: false, enough: true,
-			reason: []string{"canary p99 latency 300ms is above 2× the baseline's 100ms"},
+			reason: []string{"canary p99 latency 300ms is above 2× the baseline's 100ms (over 400 and 1000 requests)"},
 		},
 		{
-			name:   "p99 ratio ignored under 100 canary samples",
-			canary: win(99, 0, 300*time.Millisecond), baseline: win(1000, 0, 100*time.Millisecond),
+			// A busy 2-core machine, an identical binary at 50%.
+			name:   "p99 failure names the setting to change",
+			canary: win(1200, 0, 58*time.Millisecond), baseline: win(1180, 0, 21*time.Millisecond),
+			c: defaults, wantOK: false, enough: true,
+			reason: []string{"set [deploy] max_p99_ratio in cutover.toml above this window's 2.8× (now max_p99_ratio = 2; e.g. max_p99_ratio = 4)"},
+		},
+		{
+			name:   "p99 ratio ignored under 400 canary samples",
+			canary: win(399, 0, 300*time.Millisecond), baseline: win(1000, 0, 100*time.Millisecond),
 			c: defaults, wantOK: true, enough: true,
 		},
 		{
-			name:   "p99 ratio ignored under 100 baseline samples",
-			canary: win(500, 0, 300*time.Millisecond), baseline: win(99, 0, 100*time.Millisecond),
+			name:   "p99 ratio ignored under 400 baseline samples",
+			canary: win(500, 0, 300*time.Millisecond), baseline: win(399, 0, 100*time.Millisecond),
 			c: defaults, wantOK: true, enough: true,
 		},
 		{
 			name:   "p99 ratio ignored under 50ms",
-			canary: win(100, 0, 50*time.Millisecond), baseline: win(1000, 0, 5*time.Millisecond),
+			canary: win(400, 0, 50*time.Millisecond), baseline: win(1000, 0, 5*time.Millisecond),
 			c: defaults, wantOK: true, enough: true,
 		},
 		{
@@ -109,7 +116,7 @@ func TestJudge(t *testing.T) {
 		},
 		{
 			name:   "every failed bound is reported",
-			canary: win(100, 50, time.Second), baseline: win(1000, 10, 100*time.Millisecond),
+			canary: win(400, 200, time.Second), baseline: win(1000, 10, 100*time.Millisecond),
 			c: defaults, wantOK: false, enough: true,
 			reason: []string{"above the 5% bound", "above 2× the baseline's 1%", "p99 latency 1s is above 2× the baseline's 100ms"},
 		},

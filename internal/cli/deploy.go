@@ -74,7 +74,7 @@ broken config file.`,
 				}
 				req.Source = src
 			}
-			c, _, err := g.client()
+			c, _, err := g.configClient()
 			if err != nil {
 				return err
 			}
@@ -110,7 +110,8 @@ RELEASE is a release id from 'cutover releases', or its label suffix (e.g.
 "v1"); default: the release that was live before the current one.
 
 Exit status: 0 rolled back; 1 refused or failed (the live release keeps
-serving); 2 bad arguments or config.`,
+serving); 2 bad arguments (a mistake in cutover.toml does not stop a
+rollback: the release runs with the configuration it recorded).`,
 		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, _, err := g.client()

@@ -59,9 +59,10 @@ aborted before the switch), prepared, or pruned (removed by retention).
 	cmd.AddCommand(&cobra.Command{
 		Use:   "prune",
 		Short: "Remove old releases beyond release.keep now",
-		Long: `Remove the oldest release directories beyond release.keep. The live release,
-the rollback target (the one live before it) and any release with running
-instances are never removed. Deploys prune by themselves at their end.`,
+		Long: `Remove release directories beyond release.keep: first those that never went
+live (failed, or prepared and never deployed), then the oldest. The live
+release, the rollback target (the one live before it) and any release with
+running instances are never removed. Deploys prune by themselves at their end.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, _, err := g.client()

@@ -113,6 +113,19 @@ docs/strategies.md, docs/migrations.md.`,
 	for _, add := range subcommands {
 		root.AddCommand(add(g))
 	}
+	// cobra's own unknown-command error is untyped (exit 1); a usage
+	// error it is. Without arguments, cutover prints its help.
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		hint := ""
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf("; did you mean %q?", s[0])
+		}
+		return usageErrorf("unknown command %q%s\nRun 'cutover --help' for usage.", args[0], hint)
+	}
+	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 	return root
 }
 

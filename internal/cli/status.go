@@ -19,7 +19,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "Show the live release, its instances and any deploy in flight",
 		Long: `Show the live release, every instance (pid, port, health, restarts, last
-exit), the deploy in flight if any, and per-release traffic counters of the
+exit; both carry over when a restarted daemon adopts the instance), the
+deploy in flight if any, and per-release traffic counters of the
 proxy since the daemon started (a release retired more than five minutes ago
 is no longer listed). --json prints the same as JSON.`,
 		Args: exactArgs(0),
@@ -60,8 +61,11 @@ is no longer listed). --json prints the same as JSON.`,
 					h = "healthy"
 				}
 				last := "-"
-				if in.LastExit != "" {
+				switch {
+				case in.LastExit != "" && !in.LastExitAt.IsZero():
 					last = fmt.Sprintf("%s (%s ago)", in.LastExit, time.Since(in.LastExitAt).Round(time.Second))
+				case in.LastExit != "":
+					last = in.LastExit + " (under an earlier daemon)" // adopted: when is not recorded
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%s\n", in.ID, in.PID, in.Port, in.State, h, in.Restarts, last)
 			}

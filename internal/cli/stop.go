@@ -26,7 +26,7 @@ release again.`,
 			if err := c.Stop(cmd.Context()); err != nil {
 				return err
 			}
-			fmt.Fprintln(g.stdout, "stopped the app and the daemon")
+			fmt.Fprintln(g.stdout, "stopped the app; the daemon exits (the next `cutover serve` starts the live release again)")
 			return nil
 		},
 	}

@@ -203,8 +203,9 @@ type Deploy struct {
 	MaxErrorRatio float64 `toml:"max_error_ratio"`
 
 	// MaxP99Ratio (key max_p99_ratio) bounds the new release's p99 latency
-	// relative to the old release's over the same window. At least 1,
-	// finite. Default 2.
+	// relative to the old release's over the same window, once its p99 is
+	// over 50ms and both served canary.MinP99Samples (400) requests in it.
+	// At least 1, finite. Default 2.
 	MaxP99Ratio float64 `toml:"max_p99_ratio"`
 
 	// MinRequests (key min_requests) is how many requests a release must

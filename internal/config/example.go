@@ -42,7 +42,9 @@ const exampleTemplate = `# cutover.toml — how cutover deploys {{name}}.
 # Required.
 name = "{{name}}"
 
-# Starts one instance, with /bin/sh -c in the release directory. It must
+# Starts one instance, with /bin/sh -c in the release directory, as in a
+# Procfile ("cd web && RAILS_ENV=production bin/web" works); its last
+# command is exec'd so the app is the instance's process. It must
 # listen on 127.0.0.1:$PORT (cutover sets PORT for each instance).
 # Required.
 command = "./bin/server --port $PORT"
@@ -75,7 +77,8 @@ command = "./bin/server --port $PORT"
 # priority back (root, CAP_SYS_NICE or RLIMIT_NICE). Default 10.
 # boot_nice = 10
 
-# Added to the environment of every instance. PORT cannot be set here.
+# Added to the environment of every instance. PORT cannot be set here;
+# $PORT in a value is replaced by the instance's port.
 [app.env]
 # RAILS_ENV = "production"
 
@@ -176,8 +179,10 @@ command = "./bin/server --port $PORT"
 # 1. Default 2.0.
 # max_error_ratio = 2.0
 
-# Highest p99 latency of the new release as a multiple of the old one's.
-# At least 1. Default 2.0.
+# Highest p99 latency of the new release as a multiple of the old one's,
+# checked once its p99 is over 50ms and both served 400 requests in the
+# window. Raise it if a release that is not slower is refused on a busy
+# machine. At least 1. Default 2.0.
 # max_p99_ratio = 2.0
 
 # Requests a release must have served in a window before it is judged; a

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -114,7 +115,8 @@ func Run(ctx context.Context, opts Options) error {
 	stopCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var stopOnce sync.Once
-	apiSrv := &http.Server{Handler: api.NewServer(eng, store, log, func() { stopOnce.Do(stop) }), ReadHeaderTimeout: 10 * time.Second}
+	var appStopped atomic.Bool // by `cutover stop`: then the instances are gone, not left running
+	apiSrv := &http.Server{Handler: api.NewServer(eng, store, log, func() { appStopped.Store(true); stopOnce.Do(stop) }), ReadHeaderTimeout: 10 * time.Second}
 	proxySrv := px.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
 	hand := newHandoff()
 	hand.wrap(proxySrv)
@@ -146,7 +148,11 @@ func Run(ctx context.Context, opts Options) error {
 	case <-stopCtx.Done():
 	case runErr = <-errc:
 	}
-	log.Info("cutover shutting down; instances keep running for the next daemon")
+	if appStopped.Load() {
+		log.Info("cutover shutting down after `cutover stop`: the app's instances are stopped; the next `cutover serve` starts the live release again")
+	} else {
+		log.Info("cutover shutting down; instances keep running for the next daemon")
+	}
 	stop()
 	<-trimDone
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

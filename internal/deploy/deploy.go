@@ -412,7 +412,8 @@ func (e *Engine) rollbackTarget(ctx context.Context, want, active string) (state
 }
 
 // prune applies retention, never touching the live release or the
-// rollback target.
+// rollback target; releases that never went live go first (see
+// release.Manager.Prune).
 func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
 	keep := e.Config().Release.Keep
 	protect := []string{live}
@@ -425,7 +426,11 @@ func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
 	for _, m := range e.instancesOf("", true) {
 		protect = append(protect, m.release)
 	}
-	removed, err := e.rel.Prune(keep, protect...)
+	first, err := neverLive(ctx, e.store)
+	if err != nil {
+		return nil, err
+	}
+	removed, err := e.rel.Prune(keep, first, protect...)
 	for _, id := range removed {
 		if serr := e.store.SetReleaseStatus(ctx, id, state.ReleasePruned); serr != nil && !errors.Is(serr, state.ErrNotFound) {
 			e.log.Error("record pruned release", "release", id, "err", serr)

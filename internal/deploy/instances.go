@@ -135,9 +135,9 @@ func (e *Engine) startInstance(spec supervisor.Spec, app config.App) (*managed, 
 }
 
 // adoptInstance takes over a process a previous daemon started.
-func (e *Engine) adoptInstance(spec supervisor.Spec, app config.App, pid int, startTime uint64) (*managed, error) {
+func (e *Engine) adoptInstance(spec supervisor.Spec, app config.App, pid int, startTime uint64, past supervisor.History) (*managed, error) {
 	m := e.register(spec, app)
-	inst, err := e.sup.Adopt(spec, pid, startTime)
+	inst, err := e.sup.Adopt(spec, pid, startTime, past)
 	if err != nil {
 		e.unregister(m)
 		return nil, err

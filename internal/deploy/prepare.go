@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -42,16 +43,28 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 	if req.Rollback {
 		var target state.Release
 		err := r.step(StepPrepare, func() (string, error) {
-			cfg, err := config.Load(e.Config().Path)
-			if err != nil {
-				return "", err
+			// The release brings its recorded [app]; the rest ([proxy],
+			// [deploy]…) is read from the file as it is now. A file that
+			// does not load must not stand in the way of going back: then
+			// the daemon's running settings are used, and the detail says so.
+			cfg, cfgErr := config.Load(e.Config().Path)
+			if cfgErr != nil {
+				cfg = e.Config()
 			}
 			t, app, err := e.rollbackTarget(ctx, req.Release, r.from)
 			if err != nil {
 				return "", err
 			}
 			target, newID, r.app, r.cfg = t, t.ID, app, cfg
-			return fmt.Sprintf("rolling back to %s with the configuration and environment it ran with", newID), nil
+			detail := fmt.Sprintf("rolling back to %s with the configuration and environment it ran with", newID)
+			if cfgErr != nil {
+				var ce *config.Error
+				if errors.As(cfgErr, &ce) {
+					cfgErr = ce
+				}
+				detail += fmt.Sprintf("; the config file does not load (%v), so the rest of the settings are the daemon's running ones", cfgErr)
+			}
+			return detail, nil
 		})
 		if err != nil {
 			return "", err

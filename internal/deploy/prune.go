@@ -3,10 +3,13 @@ package deploy
 import (
 	"context"
 	"time"
+
+	"github.com/cutover/cutover/internal/state"
 )
 
 // Prune applies release retention now (`cutover releases prune`): it
-// removes the oldest releases beyond release.keep, never the live one, the
+// removes releases beyond release.keep — first those that never went live
+// (failed or only prepared), then the oldest — never the live one, the
 // rollback target, or one with running instances.
 func (e *Engine) Prune(ctx context.Context) ([]string, error) {
 	if !e.deployMu.TryLock() {
@@ -22,4 +25,21 @@ func (e *Engine) Prune(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return e.prune(ctx, live)
+}
+
+// neverLive lists the releases that never went live (failed, or prepared
+// and never deployed): no rollback can go back to them, so retention
+// removes them before any release that served.
+func neverLive(ctx context.Context, store *state.Store) ([]string, error) {
+	rels, err := store.Releases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, r := range rels {
+		if r.Status == state.ReleaseFailed || r.Status == state.ReleasePrepared {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids, nil
 }

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestPruneProtectsLiveAndRollbackTarget(t *testing.T) {
 	if err != nil {
 		t.Fatalf("prune: %v", err)
 	}
-	if diff := cmp.Diff([]string{older, failed}, removed); diff != "" {
+	if diff := cmp.Diff([]string{failed, older}, removed); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)
 	}
 	for id, wantOnDisk := range map[string]bool{target: true, older: false, live: true, failed: false} {
@@ -80,5 +81,60 @@ func TestPruneRefusedDuringDeploy(t *testing.T) {
 	defer cancel()
 	if _, err := r.Wait(ctx); !errors.Is(err, ErrAborted) {
 		t.Errorf("aborted preview: got %v, want ErrAborted", err)
+	}
+}
+
+// TestPruneRemovesNeverLiveFirst: after a run of failed deploys, keep = 5
+// keeps the five releases that went live, not the failed ones: before,
+// three failed releases took three places and every earlier good release
+// but the rollback target was pruned, so no rollback could reach them.
+func TestPruneRemovesNeverLiveFirst(t *testing.T) {
+	h := newHarness(t, setup{release: []string{`keep = 5`}})
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var good []string
+	for i := 1; i <= 5; i++ {
+		id := fmt.Sprintf("20260101T00000%d-good%d", i, i)
+		putRelease(t, h, id, state.ReleaseRetired, t0.Add(time.Duration(i)*time.Hour), false)
+		good = append(good, id)
+	}
+	live := "20260101T000006-live"
+	putRelease(t, h, live, state.ReleasePrepared, time.Time{}, false)
+	if err := h.store.SetActive(ctx, live, t0.Add(6*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	failed := []string{"20260101T000007-bad1", "20260101T000008-bad2", "20260101T000009-bad3"}
+	for _, id := range failed {
+		putRelease(t, h, id, state.ReleaseFailed, time.Time{}, false)
+	}
+	leftover := "20260101T000010-prepared" // a deploy interrupted after prepare
+	putRelease(t, h, leftover, state.ReleasePrepared, time.Time{}, false)
+
+	removed, err := h.eng.Prune(ctx)
+	if err != nil {
+		t.Fatalf("prune: %v", err)
+	}
+	want := append(append([]string(nil), failed...), leftover, good[0])
+	if diff := cmp.Diff(want, removed); diff != "" {
+		t.Errorf("removed (-want +got):\n%s", diff)
+	}
+	for _, id := range append(good[1:], live) {
+		if _, err := os.Stat(h.eng.Releases().Dir(id)); err != nil {
+			t.Errorf("%s (went live) was pruned: %v", id, err)
+		}
+	}
+	// Room left by fewer good releases is used by the newest never-live ones.
+	h2 := newHarness(t, setup{release: []string{`keep = 3`}})
+	putRelease(t, h2, good[0], state.ReleaseRetired, t0, false)
+	putRelease(t, h2, live, state.ReleasePrepared, time.Time{}, false)
+	if err := h2.store.SetActive(ctx, live, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range failed {
+		putRelease(t, h2, id, state.ReleaseFailed, time.Time{}, false)
+	}
+	removed, err = h2.eng.Prune(ctx)
+	if diff := cmp.Diff(failed[:2], removed); err != nil || diff != "" {
+		t.Errorf("keep = 3 with two good releases: removed (-want +got):\n%s%v", diff, err)
 	}
 }

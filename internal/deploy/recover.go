@@ -65,7 +65,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 		}
 		n := instanceNumber(row.ID, active)
 		spec := e.spec(app, active, n, row.Port)
-		_, err := e.adoptInstance(spec, app, row.PID, row.StartTime)
+		_, err := e.adoptInstance(spec, app, row.PID, row.StartTime, supervisor.History{Restarts: row.Restarts, LastExit: row.LastExit})
 		if err != nil {
 			e.log.Warn("instance is gone; starting a new one", "instance", row.ID, "pid", row.PID, "err", err)
 			if err := e.store.DeleteInstance(ctx, row.ID); err != nil {

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,4 +128,48 @@ func TestRecoverRestartsMissingInstances(t *testing.T) {
 		t.Errorf("pids of %s after Recover: got %v, want 2 including the survivor %d", v1, pids, keptPID)
 	}
 	h.assertServes("v1")
+}
+
+// TestRecoverKeepsRestartCount: the crashes an instance had under the
+// previous daemon still count after the next one adopts it; before, status
+// showed 0 restarts after every daemon restart.
+func TestRecoverKeepsRestartCount(t *testing.T) {
+	h := newHarness(t, setup{instances: 1})
+	ctx := context.Background()
+	v1 := h.mustDeploy("v1", nil)
+	pid := h.pids(v1)[0]
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		st, err := h.eng.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Instances) == 1 && st.Instances[0].Restarts == 1 && st.Instances[0].Healthy && st.Instances[0].PID != pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed instance was not restarted within %v: %+v", waitTimeout, st.Instances)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	closeLikeADeadDaemon(h.eng)
+	second := h.newEngine()
+	if err := second.Recover(ctx); err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	st, err := second.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Instances) != 1 {
+		t.Fatalf("instances after Recover: %+v", st.Instances)
+	}
+	in := st.Instances[0]
+	if !in.Adopted || in.Restarts != 1 || in.LastExit != "signal: killed" {
+		t.Errorf("adopted instance: got adopted=%v restarts=%d last exit %q; want adopted, 1, %q", in.Adopted, in.Restarts, in.LastExit, "signal: killed")
+	}
 }

@@ -193,9 +193,13 @@ func (m *Manager) Remove(id string) error {
 	return nil
 }
 
-// Prune removes the oldest releases so that at most keep remain, never
-// removing one listed in protect. It returns the ids removed.
-func (m *Manager) Prune(keep int, protect ...string) ([]string, error) {
+// Prune removes releases so that at most keep remain, never removing one
+// listed in protect (protected ones count towards keep). The releases
+// listed in first — those that never went live, which no rollback can
+// return to — go before any other, oldest first; then the oldest of the
+// rest. So keep is spent on releases that went live, and one that never
+// did stays only while there is room left. It returns the ids removed.
+func (m *Manager) Prune(keep int, first []string, protect ...string) ([]string, error) {
 	ids, err := m.List()
 	if err != nil {
 		return nil, err
@@ -204,14 +208,25 @@ func (m *Manager) Prune(keep int, protect ...string) ([]string, error) {
 	for _, p := range protect {
 		keepSet[p] = true
 	}
+	firstSet := map[string]bool{}
+	for _, f := range first {
+		firstSet[f] = true
+	}
+	// ids is oldest first: the candidates are the expendable ones, oldest
+	// first, then the others, oldest first.
+	var order []string
+	for _, pass := range []bool{true, false} {
+		for _, id := range ids {
+			if firstSet[id] == pass && !keepSet[id] {
+				order = append(order, id)
+			}
+		}
+	}
 	excess := len(ids) - keep
 	var removed []string
-	for _, id := range ids {
+	for _, id := range order {
 		if excess <= 0 {
 			break
-		}
-		if keepSet[id] {
-			continue
 		}
 		if err := m.Remove(id); err != nil {
 			return removed, err

@@ -122,7 +122,7 @@ func TestSetCurrentAndPrune(t *testing.T) {
 	if cur, _ := m.Current(); cur != ids[0] {
 		t.Errorf("Current() = %q, want %q", cur, ids[0])
 	}
-	removed, err := m.Prune(2, ids[0], ids[1])
+	removed, err := m.Prune(2, nil, ids[0], ids[1])
 	if err != nil {
 		t.Fatal(err)
 	}

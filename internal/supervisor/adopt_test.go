@@ -48,7 +48,7 @@ func TestAdoptAfterDetach(t *testing.T) {
 				s.os.pidfdOpen = func(int, int) (int, error) { return -1, unix.ENOSYS }
 				s.os.procPollInterval = 10 * time.Millisecond
 			}
-			inst, err := s.Adopt(first.Spec(), recorded.PID, recorded.StartTime)
+			inst, err := s.Adopt(first.Spec(), recorded.PID, recorded.StartTime, History{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ func TestAdoptedStop(t *testing.T) {
 	spec := first.Spec()
 	spec.StopTimeout = 100 * time.Millisecond
 	st := first.Status()
-	inst, err := s.Adopt(spec, st.PID, st.StartTime)
+	inst, err := s.Adopt(spec, st.PID, st.StartTime, History{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestAdoptRefusesAnotherProcess(t *testing.T) {
 	spec := first.Spec()
 
 	s, _ := newSupervisor(t, Options{})
-	if _, err := s.Adopt(spec, st.PID, st.StartTime+1); !errors.Is(err, ErrGone) {
+	if _, err := s.Adopt(spec, st.PID, st.StartTime+1, History{}); !errors.Is(err, ErrGone) {
 		t.Errorf("Adopt with another start time: got %v, want ErrGone", err)
 	}
 
@@ -144,7 +144,7 @@ func TestAdoptRefusesAnotherProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Adopt(spec, sleeper.Process.Pid, sst); !errors.Is(err, ErrGone) {
+	if _, err := s.Adopt(spec, sleeper.Process.Pid, sst, History{}); !errors.Is(err, ErrGone) {
 		t.Errorf("Adopt of a process outside its own group: got %v, want ErrGone", err)
 	}
 
@@ -153,7 +153,7 @@ func TestAdoptRefusesAnotherProcess(t *testing.T) {
 	if err := done.Run(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Adopt(spec, done.Process.Pid, 1); !errors.Is(err, ErrGone) {
+	if _, err := s.Adopt(spec, done.Process.Pid, 1, History{}); !errors.Is(err, ErrGone) {
 		t.Errorf("Adopt of an exited process: got %v, want ErrGone", err)
 	}
 
@@ -161,7 +161,7 @@ func TestAdoptRefusesAnotherProcess(t *testing.T) {
 		t.Errorf("got %d instances after refused adoptions, want 0", len(got))
 	}
 	// The refusals left the real one alone, and it can still be adopted.
-	inst, err := s.Adopt(spec, st.PID, st.StartTime)
+	inst, err := s.Adopt(spec, st.PID, st.StartTime, History{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestSurvivesDaemonKill(t *testing.T) {
 
 	s, rec := newSupervisor(t, Options{})
 	spec.Port = port
-	inst, err := s.Adopt(spec, pid, startTime)
+	inst, err := s.Adopt(spec, pid, startTime, History{})
 	if err != nil {
 		t.Fatal(err)
 	}

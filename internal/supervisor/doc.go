@@ -5,12 +5,14 @@
 //
 // # Process model
 //
-// An instance runs `/bin/sh -c "exec " + Spec.Command` in its release
-// directory. The shell execs the command, so the instance's pid is the app's
-// own pid. Each instance is the leader of its own process group (Setpgid):
+// An instance runs `/bin/sh -c` with Spec.Command as written, in its
+// release directory, with `exec` put before the command's last simple
+// command (shellScript), so the shell execs the app and the instance's pid
+// is the app's own pid. Each instance is the leader of its own process group (Setpgid):
 // the group id is the instance's pid, and everything the app forks stays in
 // that group unless it deliberately leaves it (setsid, setpgid). The
-// environment is exactly Spec.Env plus PORT, on which the app must listen.
+// environment is exactly Spec.Env plus PORT, on which the app must listen
+// ($PORT and ${PORT} in Spec.Env values are replaced by the port).
 //
 // Standard output and standard error are the log file itself, opened with
 // O_APPEND and handed to the child as its file descriptors: no pipe runs

@@ -22,10 +22,12 @@ type Spec struct {
 	// Dir is the release directory, the instance's working directory.
 	// Required.
 	Dir string
-	// Command is run as `/bin/sh -c "exec " + Command`. Required.
+	// Command is run by `/bin/sh -c` as written, its last simple command
+	// exec'd so the app replaces the shell (see shellScript). Required.
 	Command string
 	// Env is the instance's whole environment, as "KEY=value"; PORT is
-	// added (and wins over a PORT here).
+	// added (and wins over a PORT here), and $PORT or ${PORT} in a value
+	// is replaced by the instance's port.
 	Env []string
 	// Port is the loopback port the instance listens on, given to it as
 	// $PORT. 0 picks a free one at Start (required for Adopt).
@@ -96,8 +98,9 @@ type Status struct {
 	StartTime uint64
 	Port      int
 	State     State
-	// Restarts counts crashes since Start or Adopt; each is followed by a
-	// restart unless the instance is stopped first.
+	// Restarts counts crashes since Start, or since the instance was first
+	// started when it was adopted (History); each is followed by a restart
+	// unless the instance is stopped first.
 	Restarts int
 	// LastExit says how the last process ended ("exit status 1",
 	// "signal: killed"); empty if none has.

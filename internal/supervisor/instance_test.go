@@ -376,7 +376,7 @@ func TestAdoptedCrashKillsRestOfGroup(t *testing.T) {
 	}
 	s, rec := newSupervisor(t, Options{BackoffMin: time.Hour})
 	spec := Spec{Instance: "adopted", Dir: t.TempDir(), Command: "sleep 300", Port: 1}
-	if _, err := s.Adopt(spec, cmd.Process.Pid, st); err != nil {
+	if _, err := s.Adopt(spec, cmd.Process.Pid, st, History{}); err != nil {
 		t.Fatal(err)
 	}
 	if exitsWithin(childFD, 0) {

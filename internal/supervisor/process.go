@@ -79,10 +79,10 @@ func (s *Supervisor) spawn(spec Spec) (*process, error) {
 	// after Start. Closing a file opened for append loses nothing.
 	defer logf.Close()
 
-	cmd := exec.Command("/bin/sh", "-c", "exec "+spec.Command)
+	cmd := exec.Command("/bin/sh", "-c", shellScript(spec.Command))
 	cmd.Dir = spec.Dir
 	cmd.Env = make([]string, 0, len(spec.Env)+1)
-	cmd.Env = append(cmd.Env, spec.Env...)
+	cmd.Env = append(cmd.Env, expandPort(spec.Env, spec.Port)...)
 	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(spec.Port)) // last wins over a PORT in spec.Env
 	cmd.Stdout, cmd.Stderr = logf, logf                        // *os.File: passed as fds 1 and 2, no pipe
 	// Setpgid: the instance leads its own group, so that the group can be

@@ -130,13 +130,24 @@ func (s *Supervisor) Start(spec Spec) (*Instance, error) {
 	return i, nil
 }
 
+// History is what an earlier daemon recorded of an instance besides its
+// process: Adopt carries it over, so that `cutover status` counts the
+// app's crashes, not the daemon's restarts.
+type History struct {
+	// Restarts counts the instance's crashes so far (Status.Restarts).
+	Restarts int
+	// LastExit says how its last process ended (Status.LastExit); when
+	// that was is not recorded, so Status.LastExitAt stays zero.
+	LastExit string
+}
+
 // Adopt takes over an instance that an earlier daemon started, identified
 // by pid and startTime (see ProcStartTime); spec is what it was started
-// with, and spec.Port must be its port. It returns an error wrapping
-// ErrGone if pid is not that process any more; the caller then starts a new
-// instance. The adopted process is not restarted by Adopt; it is if it
-// crashes later.
-func (s *Supervisor) Adopt(spec Spec, pid int, startTime uint64) (*Instance, error) {
+// with, and spec.Port must be its port; past is what was recorded of it,
+// from which its Status continues. It returns an error wrapping ErrGone if
+// pid is not that process any more; the caller then starts a new instance.
+// The adopted process is not restarted by Adopt; it is if it crashes later.
+func (s *Supervisor) Adopt(spec Spec, pid int, startTime uint64, past History) (*Instance, error) {
 	spec, err := prepare(spec)
 	if err != nil {
 		return nil, fmt.Errorf("adopt instance %s: %w", spec.Instance, err)
@@ -153,8 +164,11 @@ func (s *Supervisor) Adopt(spec Spec, pid int, startTime uint64) (*Instance, err
 		s.release(i)
 		return nil, fmt.Errorf("adopt instance %s: %w", spec.Instance, err)
 	}
+	i.mu.Lock()
+	i.status.Restarts, i.status.LastExit = past.Restarts, past.LastExit
+	i.mu.Unlock()
 	i.setRunning(p)
-	i.log.Info("instance adopted", "pid", pid, "port", spec.Port)
+	i.log.Info("instance adopted", "pid", pid, "port", spec.Port, "restarts", past.Restarts)
 	go i.run(p)
 	return i, nil
 }
@@ -220,7 +234,11 @@ func (s *Supervisor) Detach() {
 		n := len(s.instances)
 		s.mu.Unlock()
 		s.loops.Wait()
-		s.log.Info("detached; instances keep running", "instances", n)
+		if n == 0 {
+			s.log.Info("detached; no instance was running")
+		} else {
+			s.log.Info("detached; instances keep running", "instances", n)
+		}
 	})
 }
 
