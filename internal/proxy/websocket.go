@@ -34,17 +34,42 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	b := tg.b
 	start := p.now()
 	b.begin()
-	defer b.end()
+	defer func() { b.end() }()
 
+	// A backend that refuses the connection leaves rotation and the
+	// handshake goes to another one, or waits for one (see serve).
+	var up net.Conn
+	var holdUntil time.Time
+	for attempt := 1; ; attempt++ {
+		up, err = b.dialer.DialContext(ctx, "tcp", b.spec.Addr)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		err = &dialError{addr: b.spec.Addr, err: err}
+		if attempt == maxAttempts {
+			p.upgradeFailed(w, r, b, idv, start, err)
+			return
+		}
+		b.rel.connError()
+		b.refused(err)
+		if holdUntil.IsZero() {
+			holdUntil = time.Now().Add(p.opts.HoldTimeout)
+		}
+		rt, herr := p.reacquire(ctx, sel, b, holdUntil)
+		if herr != nil {
+			p.acquireFailed(ctx, w, idv, herr)
+			return
+		}
+		b.end()
+		tg, b = rt, rt.b
+		b.begin()
+	}
 	out := outgoing(r, idv, b.spec.Addr)
 	out.Header["Connection"] = valuesUpgrade
 	out.Header["Upgrade"] = r.Header["Upgrade"]
-
-	up, err := b.dialer.DialContext(ctx, "tcp", b.spec.Addr)
-	if err != nil {
-		p.upgradeFailed(w, r, b, idv, start, &dialError{addr: b.spec.Addr, err: err})
-		return
-	}
 	b.rel.add(up)
 	defer func() {
 		b.rel.remove(up)
