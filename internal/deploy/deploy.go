@@ -328,7 +328,7 @@ func (e *Engine) retire(ctx context.Context, release string) (string, error) {
 		return "nothing to drain", nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, e.Config().Proxy.DrainTimeout.Duration)
-	res := e.px.Drain(dctx, release)
+	res := e.px.Drain(dctx, release, e.Config().Proxy.DrainPace.Duration)
 	cancel()
 	if err := e.stopInstances(ctx, ms); err != nil {
 		return "", err
@@ -347,11 +347,11 @@ func (e *Engine) retireAllBut(ctx context.Context, keep string) (string, error) 
 	for _, m := range old {
 		releases[m.release] = true
 	}
-	drainTimeout := e.Config().Proxy.DrainTimeout.Duration
+	drainTimeout, drainPace := e.Config().Proxy.DrainTimeout.Duration, e.Config().Proxy.DrainPace.Duration
 	var notes []string
 	for rel := range releases {
 		dctx, cancel := context.WithTimeout(ctx, drainTimeout)
-		res := e.px.Drain(dctx, rel)
+		res := e.px.Drain(dctx, rel, drainPace)
 		cancel()
 		notes = append(notes, fmt.Sprintf("%s: %d in flight finished, %d cut at drain_timeout", rel, res.Finished, res.Cut))
 	}

@@ -147,9 +147,17 @@
 //
 // Every request, stream and websocket counts as in flight on its backend
 // and release until it ends. Drain waits until the release has nothing in
-// flight, or until its context ends; then it closes the release's remaining
-// websocket and upstream connections and reports how many finished and how
-// many were cut. Stats gives each release's counters since the process
+// flight, or until its context ends; then it closes what the release still
+// has open one after the other, spread evenly over the pace it is given
+// (drain_pace), so that the clients of many websockets or event streams do
+// not all reconnect in the same instant (the thundering herd of
+// flynn/flynn#3513 and argoproj/argo-rollouts#3761), and reports how many
+// finished and how many were cut. A websocket is ended with a close frame,
+// status 1001 "going away", written by the goroutine relaying the
+// backend's frames once it has forwarded a whole frame (it follows the
+// frame headers for that); if the backend was in the middle of a frame,
+// the connection is just closed. A stream or long poll is ended by closing
+// its upstream connection. Stats gives each release's counters since the process
 // started (requests, 5xx, connection errors, in flight). A release with no
 // backend, no weight and nothing measured for WindowSpan — one a deploy
 // retired five minutes ago — is forgotten with its counters and window,

@@ -49,7 +49,7 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	}
 
 	drained := make(chan DrainResult, 1)
-	go func() { drained <- p.Drain(context.Background(), "r1") }()
+	go func() { drained <- p.Drain(context.Background(), "r1", 0) }()
 	waitDraining(t, p, "r1")
 	select {
 	case res := <-drained:
@@ -86,7 +86,7 @@ func TestDrainCutsRequestAtDeadline(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if res := p.Drain(ctx, "r1"); res != (DrainResult{Cut: 1}) {
+	if res := p.Drain(ctx, "r1", 0); res != (DrainResult{Cut: 1}) {
 		t.Errorf("drain: got %+v, want %+v", res, DrainResult{Cut: 1})
 	}
 	// The backend connection was cut before any response byte: the GET
@@ -98,7 +98,7 @@ func TestDrainCutsRequestAtDeadline(t *testing.T) {
 
 func TestDrainUnknownRelease(t *testing.T) {
 	p := New(Options{})
-	if res := p.Drain(context.Background(), "nope"); res != (DrainResult{}) {
+	if res := p.Drain(context.Background(), "nope", 0); res != (DrainResult{}) {
 		t.Errorf("drain: got %+v, want %+v", res, DrainResult{})
 	}
 }
@@ -114,7 +114,7 @@ func TestDrainIdleRelease(t *testing.T) {
 	defer cancel()
 	// The proxy may still be finishing the request when the client has the
 	// whole answer, so Finished is 0 or 1.
-	if res := p.Drain(ctx, "r1"); res.Cut != 0 || res.Finished > 1 {
+	if res := p.Drain(ctx, "r1", 0); res.Cut != 0 || res.Finished > 1 {
 		t.Errorf("drain: got %+v, want nothing cut and at most 1 finished", res)
 	}
 	if got := p.Stats()["r1"].InFlight; got != 0 {

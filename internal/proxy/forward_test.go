@@ -368,7 +368,7 @@ func TestClientGoneIsNotBackendError(t *testing.T) {
 	// Drain returns once the proxy has finished with the request.
 	dctx, dcancel := context.WithTimeout(context.Background(), waitLimit)
 	defer dcancel()
-	if res := p.Drain(dctx, "r1"); res.Cut != 0 {
+	if res := p.Drain(dctx, "r1", 0); res.Cut != 0 {
 		t.Fatalf("drain: got %d cut, want 0", res.Cut)
 	}
 	if st := p.Stats()["r1"]; st.ConnErrors != 0 || st.Status5xx != 0 {
