@@ -84,7 +84,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 		// A connection the backend refused carried nothing: the request may
 		// go anywhere else, whatever its method and body. Anything else may
 		// have reached the app, and only an idempotent bodiless request is
-		// sent again, once.
+		// sent again, at most maxResetRetries times.
 		refused := isDialError(err)
 		timeout := !refused && isTimeout(err)
 		if refused {

@@ -242,3 +242,29 @@ func TestResetRetriesBounded(t *testing.T) {
 		t.Errorf("attempts: got %d, want %d", got, want)
 	}
 }
+
+// A websocket handshake refused by its backend goes to another one, and
+// waits for one when none is left.
+func TestWebsocketHandshakeRefusedGoesElsewhere(t *testing.T) {
+	liveAddr, _ := echoBackend(t, "live")
+	p, url := startProxy(t, Options{HoldTimeout: waitLimit})
+	dead := addHealthy(p, "dead", "r1", deadAddr(t))
+	live := addHealthy(p, "live", "r1", liveAddr)
+	p.SetActive("r1")
+	for range 4 {
+		c, _ := dialWS(t, url)
+		if got := echo(t, c, "hi"); got != "live:hi" {
+			t.Errorf("echo: got %q, want %q", got, "live:hi")
+		}
+	}
+	if !dead.Down() {
+		t.Errorf("dead backend still in rotation")
+	}
+	// The last one goes too: the handshake waits for it to be back.
+	live.SetHealthy(false)
+	time.AfterFunc(100*time.Millisecond, func() { live.SetHealthy(true) })
+	c, _ := dialWS(t, url)
+	if got := echo(t, c, "again"); got != "live:again" {
+		t.Errorf("echo after the hold: got %q, want %q", got, "live:again")
+	}
+}
