@@ -127,6 +127,12 @@ type Proxy struct {
 	// they are cut. Default 30s.
 	DrainTimeout Duration `toml:"drain_timeout"`
 
+	// DrainPace (key drain_pace) spreads the closing of what is still
+	// open at drain_timeout (websockets, streams, long polls) evenly over
+	// this duration, so their clients do not all reconnect at once; 0
+	// closes them all at once. Default 5s.
+	DrainPace Duration `toml:"drain_pace"`
+
 	// ReadHeaderTimeout (key read_header_timeout) bounds how long a client
 	// may take to send request headers. Default 10s.
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`

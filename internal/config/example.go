@@ -116,6 +116,12 @@ command = "./bin/server --port $PORT"
 # have to finish before they are cut. Default "30s".
 # drain_timeout = "30s"
 
+# What is still open at drain_timeout (websockets, streams, long polls) is
+# closed one after the other, spread evenly over this time, so that its
+# clients do not all reconnect in the same second; "0s" closes it all at
+# once. Default "5s".
+# drain_pace = "5s"
+
 # Time a client may take to send request headers. Default "10s".
 # read_header_timeout = "10s"
 

@@ -104,6 +104,7 @@ func defaults() *Config {
 			Listen:                "127.0.0.1:8080",
 			HoldTimeout:           Duration{30 * time.Second},
 			DrainTimeout:          Duration{30 * time.Second},
+			DrainPace:             Duration{5 * time.Second},
 			ReadHeaderTimeout:     Duration{10 * time.Second},
 			IdleTimeout:           Duration{120 * time.Second},
 			ResponseHeaderTimeout: Duration{60 * time.Second},

@@ -64,6 +64,7 @@ boot_timeout = "2m"
 listen = ":80"
 hold_timeout = "5s"
 drain_timeout = "45s"
+drain_pace = "2s"
 read_header_timeout = "3s"
 idle_timeout = "1m"
 response_header_timeout = "90s"
@@ -117,7 +118,7 @@ migrate_lock_timeout = "10s"
 				}
 				c.Proxy = Proxy{
 					Listen: ":80", HoldTimeout: Duration{5 * time.Second},
-					DrainTimeout: Duration{45 * time.Second}, ReadHeaderTimeout: Duration{3 * time.Second},
+					DrainTimeout: Duration{45 * time.Second}, DrainPace: Duration{2 * time.Second}, ReadHeaderTimeout: Duration{3 * time.Second},
 					IdleTimeout: Duration{time.Minute}, ResponseHeaderTimeout: Duration{90 * time.Second},
 					PreviewListen: "127.0.0.1:8081", Sticky: false, Cookie: "shop_v",
 					VersionHeader: "X-Shop-Release",
@@ -210,6 +211,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad signal", base + "stop_signal = \"KILL\"\n", `cutover.toml:4: app.stop_signal: must be one of "TERM", "INT", "QUIT", "HUP", "USR1", "USR2" (with or without "SIG"), got "KILL"`},
 		{"zero duration", base + "stop_timeout = \"0s\"\n", `cutover.toml:4: app.stop_timeout: must be a positive duration such as "10s", got "0s"`},
 		{"negative duration", base + "[proxy]\ndrain_timeout = \"-1s\"\n", `cutover.toml:5: proxy.drain_timeout: must be a positive duration such as "10s", got "-1s"`},
+		{"negative drain_pace", base + "[proxy]\ndrain_pace = \"-1s\"\n", `cutover.toml:5: proxy.drain_pace: must not be negative (0 closes everything at once), got "-1s"`},
 		{"small log", base + "log_max_size = 100\n", `cutover.toml:4: app.log_max_size: must be at least 4096 bytes, got 100`},
 		{"boot_nice", base + "boot_nice = 20\n", `cutover.toml:4: app.boot_nice: must be 0 (off) to 19, got 20`},
 		{"negative boot_nice", base + "boot_nice = -5\n", `cutover.toml:4: app.boot_nice: must be 0 (off) to 19, got -5`},

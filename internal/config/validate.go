@@ -153,6 +153,9 @@ func (v *validator) proxy(p *Proxy) {
 	v.hostPort("proxy.listen", p.Listen, `"127.0.0.1:8080" or ":80"`)
 	v.positive("proxy.hold_timeout", p.HoldTimeout)
 	v.positive("proxy.drain_timeout", p.DrainTimeout)
+	if p.DrainPace.Duration < 0 {
+		v.fail("proxy.drain_pace", "must not be negative (0 closes everything at once), got %q", p.DrainPace.Duration.String())
+	}
 	v.positive("proxy.read_header_timeout", p.ReadHeaderTimeout)
 	v.positive("proxy.idle_timeout", p.IdleTimeout)
 	v.positive("proxy.response_header_timeout", p.ResponseHeaderTimeout)

@@ -328,8 +328,10 @@ func (e *Engine) retire(ctx context.Context, release string) (string, error) {
 		return "nothing to drain", nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, e.Config().Proxy.DrainTimeout.Duration)
-	res := e.px.Drain(dctx, release)
+	e.announceDrain(ms, time.Now().Add(e.Config().Proxy.DrainTimeout.Duration))
+	res := e.px.Drain(dctx, release, e.Config().Proxy.DrainPace.Duration)
 	cancel()
+	defer e.clearDrain(ids(ms)...)
 	if err := e.stopInstances(ctx, ms); err != nil {
 		return "", err
 	}
@@ -347,14 +349,16 @@ func (e *Engine) retireAllBut(ctx context.Context, keep string) (string, error) 
 	for _, m := range old {
 		releases[m.release] = true
 	}
-	drainTimeout := e.Config().Proxy.DrainTimeout.Duration
+	drainTimeout, drainPace := e.Config().Proxy.DrainTimeout.Duration, e.Config().Proxy.DrainPace.Duration
 	var notes []string
 	for rel := range releases {
 		dctx, cancel := context.WithTimeout(ctx, drainTimeout)
-		res := e.px.Drain(dctx, rel)
+		e.announceDrain(ofRelease(old, rel), time.Now().Add(drainTimeout))
+		res := e.px.Drain(dctx, rel, drainPace)
 		cancel()
 		notes = append(notes, fmt.Sprintf("%s: %d in flight finished, %d cut at drain_timeout", rel, res.Finished, res.Cut))
 	}
+	defer e.clearDrain(ids(old)...)
 	if err := e.stopInstances(ctx, old); err != nil {
 		return strings.Join(notes, "; "), err
 	}

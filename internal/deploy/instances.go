@@ -93,7 +93,7 @@ func (e *Engine) spec(app config.App, releaseID string, n int, port int) supervi
 		Instance:    id,
 		Dir:         e.rel.Dir(releaseID),
 		Command:     app.Command,
-		Env:         instanceEnv(app, releaseID),
+		Env:         append(instanceEnv(app, releaseID), drainFileEnv+"="+drainFile(e.Config(), id)),
 		Port:        port,
 		StopSignal:  app.Signal,
 		StopTimeout: app.StopTimeout.Duration,
@@ -125,6 +125,7 @@ func (e *Engine) startInstance(spec supervisor.Spec, app config.App) (*managed, 
 		return nil, fmt.Errorf("start instance %s: %w", spec.Instance, err)
 	}
 	m := e.register(spec, app)
+	e.clearDrain(spec.Instance)
 	inst, err := e.sup.Start(spec)
 	if err != nil {
 		e.unregister(m)

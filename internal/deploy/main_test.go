@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cutover/cutover/internal/demoapp"
 	"github.com/cutover/cutover/internal/supervisor"
@@ -29,6 +30,11 @@ const failAfterFile = "fail-after"
 // starts at to boot-nice-<pid> in the release directory.
 const recordNiceFile = "record-nice"
 
+// watchDrainFile, in a release, makes each instance watch for its drain
+// file (CUTOVER_DRAIN_FILE) and, once it appears, copy it to
+// drain-notice-<pid> in the release directory, as an app would act on it.
+const watchDrainFile = "watch-drain"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(appEnv) == "1" {
 		os.Exit(runApp())
@@ -46,6 +52,9 @@ func runApp() int {
 			fmt.Fprintln(os.Stderr, "test app:", err)
 			return 2
 		}
+	}
+	if _, err := os.Stat(watchDrainFile); err == nil {
+		go watchDrain(os.Getenv("CUTOVER_DRAIN_FILE"))
 	}
 	if b, err := os.ReadFile(failAfterFile); err == nil {
 		limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
@@ -78,5 +87,24 @@ func bootNumber() int {
 			fmt.Fprintln(os.Stderr, "test app:", err)
 			os.Exit(2)
 		}
+	}
+}
+
+// watchDrain waits for the drain file at path and copies it to
+// drain-notice-<pid>.
+func watchDrain(path string) {
+	if path == "" {
+		fmt.Fprintln(os.Stderr, "test app: no CUTOVER_DRAIN_FILE")
+		return
+	}
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			notice := fmt.Sprintf("drain-notice-%d", os.Getpid())
+			if err := os.WriteFile(notice, append([]byte(path+"\n"), b...), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "test app:", err)
+			}
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -282,6 +282,8 @@ func (e *Engine) drainInstances(ctx context.Context, ms []*managed) error {
 		}
 	}
 	deadline := time.Now().Add(e.Config().Proxy.DrainTimeout.Duration)
+	e.announceDrain(ms, deadline)
+	defer e.clearDrain(ids(ms)...)
 	for time.Now().Before(deadline) {
 		busy := false
 		for _, m := range ms {

@@ -110,27 +110,54 @@
 // release has weight, a request waits for the table to change (each snapshot carries a channel
 // closed when it is replaced) for up to Options.HoldTimeout. A client that
 // goes away while held is released at once. Deploys therefore never show an
-// error page in the instant between two versions.
+// error page in the instant between two versions. A request whose backend
+// refused it, when no other backend is left, is held the same way (see
+// Retry): kill -9 of every instance of the release at once costs the
+// clients a delay, not an error.
 //
 // # Retry
 //
-// An idempotent request (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) without a
-// body whose upstream attempt fails before any response byte — connection
-// refused, or reset on a reused keep-alive connection — is retried once, on
-// another healthy backend of the release the request goes to (on the same
-// one only if it is the only one).
-// Nothing is retried once the client has received anything, nor after a
-// response header timeout, nor a request with a body. A reused connection
-// found closed is not counted as a failed attempt (see Upstream
-// connections).
+// A connection a backend refuses (or that cannot be opened within
+// DialTimeout) carried nothing, so the request is always safe to send
+// elsewhere, whatever its method and body: it goes to another healthy
+// backend of the release it goes to, or waits for one, up to HoldTimeout
+// from its first failure, as a held request does. Such a backend leaves
+// rotation at once (Backend.Down), before its health checker or the
+// supervisor notices, and its idle connections are closed; the proxy dials
+// it again, from every 25ms to every second, and puts it back as soon as
+// it accepts (a passing health check, SetHealthy(true), also does). A
+// crashed instance is kept out meanwhile by deploy, which marks it
+// unhealthy until its new process passes its checks.
+//
+// An attempt that fails after the request may have reached the app
+// (reset or closed before any response byte) is sent again only for an
+// idempotent request (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) without a
+// body, at most twice (two instances killed one after the other while
+// the request was on each; a request that crashes every instance it
+// reaches takes down at most three), on another backend (the same one
+// only if it is alone), held if there is none. Any other request gets
+// 502: sending it again could run it twice. That includes one written on
+// a kept-alive connection its backend had closed by dying, which cannot be
+// told apart from one the app received. Nothing is retried once the client
+// has received anything, nor after a response header timeout. A reused
+// connection found closed is not counted as a failed attempt (see
+// Upstream connections).
 //
 // # Drain
 //
 // Every request, stream and websocket counts as in flight on its backend
 // and release until it ends. Drain waits until the release has nothing in
-// flight, or until its context ends; then it closes the release's remaining
-// websocket and upstream connections and reports how many finished and how
-// many were cut. Stats gives each release's counters since the process
+// flight, or until its context ends; then it closes what the release still
+// has open one after the other, spread evenly over the pace it is given
+// (drain_pace), so that the clients of many websockets or event streams do
+// not all reconnect in the same instant (the thundering herd of
+// flynn/flynn#3513 and argoproj/argo-rollouts#3761), and reports how many
+// finished and how many were cut. A websocket is ended with a close frame,
+// status 1001 "going away", written by the goroutine relaying the
+// backend's frames once it has forwarded a whole frame (it follows the
+// frame headers for that); if the backend was in the middle of a frame,
+// the connection is just closed. A stream or long poll is ended by closing
+// its upstream connection. Stats gives each release's counters since the process
 // started (requests, 5xx, connection errors, in flight). A release with no
 // backend, no weight and nothing measured for WindowSpan — one a deploy
 // retired five minutes ago — is forgotten with its counters and window,
@@ -172,11 +199,11 @@
 // The proxy answers by itself, with a short text body, only in these cases:
 //
 //   - 503 Service Unavailable: no healthy instance the request may go to
-//     appeared within HoldTimeout; or, from PreviewHandler, no release is
-//     in preview.
-//   - 502 Bad Gateway: the backend could not be reached (after the retry,
-//     when allowed), reset the connection before its response headers, sent
-//     a malformed response, or switched to another protocol than websocket.
+//     appeared (or accepted its connection) within HoldTimeout; or, from
+//     PreviewHandler, no release is in preview.
+//   - 502 Bad Gateway: the backend reset or closed the connection before
+//     its response headers (after the retries, when allowed), sent a
+//     malformed response, or switched to another protocol than websocket.
 //   - 504 Gateway Timeout: the backend did not start answering within
 //     ResponseHeaderTimeout.
 //

@@ -1,29 +1,40 @@
 package proxy
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // DrainResult reports how a Drain ended.
 type DrainResult struct {
 	// Finished counts the requests, streams and websockets of the release
-	// that completed while Drain waited.
+	// that completed before ctx ended.
 	Finished int
-	// Cut counts those still in flight when ctx ended; their connections
-	// were closed.
+	// Cut counts those still in flight when ctx ended: the proxy closed
+	// them, paced, but for those that ended on their own meanwhile.
 	Cut int
 }
 
 // Drain waits until no request, stream or websocket of the release's
-// backends is in flight, or until ctx is done. In the latter case it closes
-// the release's remaining hijacked (websocket) connections and upstream
-// connections, which ends what was still in flight. Either way it then
-// closes the release's idle upstream connections.
+// backends is in flight, or until ctx is done. In the latter case it
+// closes what is still open — websockets (each with a close frame, status
+// 1001 "going away", when the proxy stands between two of the backend's
+// frames), streams, long polls and other requests, by closing their
+// upstream connection — spread evenly over pace: with n of them, one every
+// pace/n, the first at once, so that their clients do not all reconnect in
+// the same instant (a thundering herd). A pace of 0 closes them all at
+// once. Pacing stops early once nothing is in flight. Either way it then
+// closes the release's idle upstream connections. So Drain returns at most
+// pace after ctx ends.
 //
 // Call it after SetActive has moved new requests to another release: a
 // release that still receives requests may never become idle. A request
 // that picked a backend of the release just before the switch and has not
 // connected yet when Drain cuts escapes the cut; it ends on its own when
-// the instance stops.
-func (p *Proxy) Drain(ctx context.Context, release string) DrainResult {
+// the instance stops. A bodiless idempotent request cut before any byte of
+// its answer is sent again to the release it would go to now, like any
+// request whose connection was reset (see Retry).
+func (p *Proxy) Drain(ctx context.Context, release string, pace time.Duration) DrainResult {
 	r := p.lookupRelease(release)
 	if r == nil {
 		return DrainResult{}
@@ -32,9 +43,9 @@ func (p *Proxy) Drain(ctx context.Context, release string) DrainResult {
 	var res DrainResult
 	if err := r.waitIdle(ctx); err != nil {
 		res.Finished = int(r.done.Load() - start)
-		res.Cut = r.cut()
+		res.Cut = r.cut(pace)
 		p.log.Debug("drain deadline reached, connections cut",
-			"release", release, "finished", res.Finished, "cut", res.Cut, "err", err)
+			"release", release, "finished", res.Finished, "cut", res.Cut, "pace", pace, "err", err)
 	} else {
 		res.Finished = int(r.done.Load() - start)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // copyBufSize is the size of the pooled buffers bodies are copied through.
@@ -61,7 +62,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 
 	start := p.now()
 	var resp *http.Response
-	for attempt := 0; ; attempt++ {
+	// holdUntil bounds the wait for another backend after the first
+	// failed attempt; resets counts the attempts that failed after the
+	// request may have reached the app.
+	var holdUntil time.Time
+	resets := 0
+	for attempt := 1; ; attempt++ {
 		b.begin()
 		resp, err = b.roundTrip(ctx, w, out, &o.in)
 		if err == nil {
@@ -74,15 +80,34 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 		}
 		b.rel.connError()
 		p.log.Debug("upstream request failed", "release", b.spec.Release, "instance", b.spec.ID,
-			"attempt", attempt+1, "err", err)
-		timeout := isTimeout(err)
-		if attempt == 0 && retryable && !timeout {
-			if rt, ok := p.retryTarget(&sel, b); ok {
+			"attempt", attempt, "err", err)
+		// A connection the backend refused carried nothing: the request may
+		// go anywhere else, whatever its method and body. Anything else may
+		// have reached the app, and only an idempotent bodiless request is
+		// sent again, at most maxResetRetries times.
+		refused := isDialError(err)
+		timeout := !refused && isTimeout(err)
+		if refused {
+			b.refused(err)
+		}
+		if attempt < maxAttempts && (refused || (retryable && !timeout && resets < maxResetRetries)) {
+			if !refused {
+				resets++
+			}
+			if holdUntil.IsZero() {
+				holdUntil = time.Now().Add(p.opts.HoldTimeout)
+			}
+			rt, herr := p.reacquire(ctx, &sel, b, holdUntil)
+			if herr == nil {
 				tg, b = rt, rt.b
 				out = retarget(out, b.spec.Addr)
 				continue
 			}
+			closeUnsent(out, refused)
+			p.acquireFailed(ctx, w, idv, herr)
+			return
 		}
+		closeUnsent(out, refused)
 		status, msg := http.StatusBadGateway, "cutover: instance of release "+b.spec.Release+" failed to answer\n"
 		if timeout {
 			status, msg = http.StatusGatewayTimeout, "cutover: instance of release "+b.spec.Release+
@@ -96,6 +121,31 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	defer b.end()
 	b.rel.record(resp.StatusCode, start)
 	p.relay(w, r, resp, idv, b, tg.setCookie)
+}
+
+// maxAttempts bounds the upstream attempts of one request. Each refused
+// attempt takes its backend out of rotation, so the next goes elsewhere
+// or waits; the bound only guards against backends that flap faster
+// than requests are retried.
+const maxAttempts = 16
+
+// maxResetRetries bounds how many times an idempotent bodiless request
+// is sent again after an attempt that may have reached the app failed
+// (reset, closed) before any response byte. Two lets a request outlast
+// two instances killed at once while it was in flight on each, one after
+// the other; the bound keeps a request that crashes every instance it
+// reaches (a query of death) from taking down more than three.
+const maxResetRetries = 2
+
+// closeUnsent closes the body of a request about to be answered by the
+// proxy when no attempt sent it (refused), as http.Transport does: the
+// server then reads what is left of a small upload before answering,
+// instead of resetting a client that is still sending it. The error of
+// closing a body nobody will read tells nothing.
+func closeUnsent(out *http.Request, refused bool) {
+	if refused && out.Body != nil {
+		_ = out.Body.Close()
+	}
 }
 
 // acquireFailed answers a request for which no backend was found: 503,
@@ -198,7 +248,8 @@ func copyBody(w io.Writer, body io.Reader, flusher http.Flusher, stream bool) (r
 	}
 }
 
-// retarget returns a copy of the bodiless request out aimed at addr. A new
+// retarget returns a copy of the request out aimed at addr: a bodiless
+// one, or one whose body no attempt has read yet (a refused connection). A new
 // request is built so that the failed attempt's request stays untouched.
 func retarget(out *http.Request, addr string) *http.Request {
 	o := new(outbound)
@@ -229,6 +280,13 @@ func idempotent(method string) bool {
 		return true
 	}
 	return false
+}
+
+// isDialError reports whether err is a failure to connect to a backend,
+// which sent nothing.
+func isDialError(err error) bool {
+	var de *dialError
+	return errors.As(err, &de)
 }
 
 // isTimeout reports whether err is the backend being too slow to answer

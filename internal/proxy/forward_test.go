@@ -12,54 +12,45 @@ import (
 	"time"
 )
 
+// A refused connection carried nothing: every request, whatever its
+// method and body, goes to another backend, and the dead one leaves
+// rotation at once.
 func TestRetryOnDeadBackend(t *testing.T) {
 	tests := []struct {
-		method    string
-		body      string
-		wantRetry bool
+		method string
+		body   string
 	}{
-		{http.MethodGet, "", true},
-		{http.MethodDelete, "", true},
-		{http.MethodPost, "", false},
-		{http.MethodPost, "form=1", false},
-		{http.MethodPut, "x", false}, // has a body: not replayable
+		{http.MethodGet, ""},
+		{http.MethodDelete, ""},
+		{http.MethodPost, ""},
+		{http.MethodPost, "form=1"},
+		{http.MethodPut, "x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+"/"+tt.body, func(t *testing.T) {
 			p, url := startProxy(t, Options{})
-			addHealthy(p, "dead", "r1", deadAddr(t))
+			dead := addHealthy(p, "dead", "r1", deadAddr(t))
 			addHealthy(p, "live", "r1", nameBackend(t, "live"))
 			p.SetActive("r1")
 			c := newClient(t)
 
 			const n = 6
-			failed := 0
 			for range n {
 				var body io.Reader
 				if tt.body != "" {
 					body = strings.NewReader(tt.body)
 				}
 				status, got := do(t, c, tt.method, url, body)
-				switch status {
-				case http.StatusOK:
-					if got != "live" {
-						t.Errorf("body: got %q, want %q", got, "live")
-					}
-				case http.StatusBadGateway:
-					failed++
-				default:
-					t.Errorf("status: got %d, want 200 or 502", status)
+				if status != http.StatusOK || got != "live" {
+					t.Errorf("got %d %q, want %d %q", status, got, http.StatusOK, "live")
 				}
 			}
-			if tt.wantRetry && failed != 0 {
-				t.Errorf("failed requests: got %d, want 0 (retried on the live backend)", failed)
-			}
-			if !tt.wantRetry && failed != n/2 {
-				t.Errorf("failed requests: got %d, want %d (every other one, not retried)", failed, n/2)
+			if !dead.Down() {
+				t.Errorf("dead backend still in rotation")
 			}
 			st := p.Stats()["r1"]
-			if st.ConnErrors != n/2 {
-				t.Errorf("conn errors: got %d, want %d", st.ConnErrors, n/2)
+			if st.ConnErrors != 1 {
+				t.Errorf("conn errors: got %d, want 1 (the dead backend left rotation at once)", st.ConnErrors)
 			}
 			if st.Requests != n {
 				t.Errorf("requests: got %d, want %d", st.Requests, n)
@@ -68,20 +59,20 @@ func TestRetryOnDeadBackend(t *testing.T) {
 	}
 }
 
-func TestRetrySameBackendWhenAlone(t *testing.T) {
-	// The only backend is dead: the retry goes to it again, then 502.
-	p, url := startProxy(t, Options{})
+func TestDeadBackendAloneHolds(t *testing.T) {
+	// The only backend is dead: the request waits for it, then 503.
+	p, url := startProxy(t, Options{App: "shop", HoldTimeout: 50 * time.Millisecond})
 	addHealthy(p, "dead", "r1", deadAddr(t))
 	p.SetActive("r1")
 	status, body := get(t, newClient(t), url)
-	if status != http.StatusBadGateway {
-		t.Errorf("status: got %d, want %d", status, http.StatusBadGateway)
+	if status != http.StatusServiceUnavailable {
+		t.Errorf("status: got %d, want %d", status, http.StatusServiceUnavailable)
 	}
-	if want := "cutover: instance of release r1 failed to answer\n"; body != want {
+	if want := "cutover: no healthy instance of shop after 50ms\n"; body != want {
 		t.Errorf("body: got %q, want %q", body, want)
 	}
-	if got, want := p.Stats()["r1"].ConnErrors, uint64(2); got != want {
-		t.Errorf("conn errors: got %d, want %d (first attempt and retry)", got, want)
+	if got, want := p.Stats()["r1"].ConnErrors, uint64(1); got != want {
+		t.Errorf("conn errors: got %d, want %d", got, want)
 	}
 }
 
@@ -377,7 +368,7 @@ func TestClientGoneIsNotBackendError(t *testing.T) {
 	// Drain returns once the proxy has finished with the request.
 	dctx, dcancel := context.WithTimeout(context.Background(), waitLimit)
 	defer dcancel()
-	if res := p.Drain(dctx, "r1"); res.Cut != 0 {
+	if res := p.Drain(dctx, "r1", 0); res.Cut != 0 {
 		t.Fatalf("drain: got %d cut, want 0", res.Cut)
 	}
 	if st := p.Stats()["r1"]; st.ConnErrors != 0 || st.Status5xx != 0 {

@@ -59,9 +59,11 @@ type release struct {
 	// idle is closed (and reset to nil) when inFlight reaches 0 while a
 	// Drain waits. Guarded by mu.
 	idle chan struct{}
-	// conns holds the release's open upstream connections and hijacked
-	// client connections. Guarded by mu.
+	// conns holds the release's open upstream connections of requests.
+	// Guarded by mu.
 	conns map[net.Conn]struct{}
+	// ws holds the release's open websockets. Guarded by mu.
+	ws map[*wsConn]struct{}
 	// backends lists every backend ever added to the release, removed ones
 	// too, so Drain can close their idle connections. Guarded by mu.
 	backends []*Backend
@@ -73,6 +75,7 @@ func newRelease(name, cookie string, now func() time.Time) *release {
 		now:         now,
 		window:      newWindow(),
 		conns:       make(map[net.Conn]struct{}),
+		ws:          make(map[*wsConn]struct{}),
 		versionVals: []string{name},
 	}
 	if validCookieValue(name) {
@@ -100,7 +103,7 @@ func (r *release) idleSince(sec int64) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.conns) == 0
+	return len(r.conns) == 0 && len(r.ws) == 0
 }
 
 // record counts one request answered with status, whose upstream attempt
@@ -148,22 +151,31 @@ func (r *release) waitIdle(ctx context.Context) error {
 	r.waiters.Add(1)
 	defer r.waiters.Add(-1)
 	for {
-		r.mu.Lock()
-		if r.inFlight.Load() == 0 {
-			r.mu.Unlock()
+		ch := r.idleChan()
+		if ch == nil {
 			return nil
 		}
-		if r.idle == nil {
-			r.idle = make(chan struct{})
-		}
-		ch := r.idle
-		r.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// idleChan returns a channel closed when nothing of the release is in
+// flight any more, nil when that is already so. The caller must count
+// itself in waiters.
+func (r *release) idleChan() chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inFlight.Load() == 0 {
+		return nil
+	}
+	if r.idle == nil {
+		r.idle = make(chan struct{})
+	}
+	return r.idle
 }
 
 // add registers an open connection for Drain to cut.
@@ -187,17 +199,80 @@ func (r *release) track(c net.Conn) net.Conn {
 	return &trackedConn{Conn: c, rel: r}
 }
 
-// cut closes every registered connection of the release and returns how
-// many requests, streams and websockets were in flight at that moment.
-func (r *release) cut() int {
+// addWS registers an open websocket for Drain to close.
+func (r *release) addWS(s *wsConn) {
+	r.mu.Lock()
+	r.ws[s] = struct{}{}
+	r.mu.Unlock()
+}
+
+// removeWS forgets a websocket that ended.
+func (r *release) removeWS(s *wsConn) {
+	r.mu.Lock()
+	delete(r.ws, s)
+	r.mu.Unlock()
+}
+
+// cut closes the release's websockets and upstream connections, spread
+// evenly over pace (see Drain), and returns how many requests, streams
+// and websockets were in flight when it began. Idle upstream connections
+// are closed first, at once: nobody waits on them. What ends on its own
+// meanwhile is skipped, and pacing stops once nothing is in flight.
+func (r *release) cut(pace time.Duration) int {
+	r.closeIdle()
 	r.mu.Lock()
 	n := r.inFlight.Load()
-	conns := r.conns
-	r.conns = make(map[net.Conn]struct{})
+	closers := make([]func(), 0, len(r.ws)+len(r.conns))
+	for s := range r.ws {
+		closers = append(closers, func() {
+			r.mu.Lock()
+			_, open := r.ws[s]
+			r.mu.Unlock()
+			if open {
+				s.goAway()
+			}
+		})
+	}
+	for c := range r.conns {
+		closers = append(closers, func() {
+			r.mu.Lock()
+			_, open := r.conns[c]
+			delete(r.conns, c)
+			r.mu.Unlock()
+			if open {
+				// The error of closing a connection being cut tells
+				// nothing useful.
+				_ = c.Close()
+			}
+		})
+	}
 	r.mu.Unlock()
-	for c := range conns {
-		// The error of closing a connection being cut tells nothing useful.
-		_ = c.Close()
+	if pace <= 0 || len(closers) <= 1 {
+		for _, f := range closers {
+			f()
+		}
+		return int(n)
+	}
+	r.waiters.Add(1)
+	defer r.waiters.Add(-1)
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for i, f := range closers {
+		if i > 0 {
+			ch := r.idleChan()
+			if ch == nil {
+				break
+			}
+			timer.Reset(time.Until(start.Add(pace * time.Duration(i) / time.Duration(len(closers)))))
+			select {
+			case <-timer.C:
+			case <-ch:
+				return int(n)
+			}
+		}
+		f()
 	}
 	return int(n)
 }

@@ -245,7 +245,7 @@ func TestPinAddedToBackendCookies(t *testing.T) {
 
 func TestProxyErrorsNameRelease(t *testing.T) {
 	p, url := startProxy(t, Options{Sticky: true, HoldTimeout: 20 * time.Millisecond})
-	addHealthy(p, "dead", "r1", deadAddr(t))
+	addHealthy(p, "reset", "r1", resetBackend(t))
 	p.SetActive("r1")
 	resp, _ := send(t, newClient(t), url, nil)
 	if resp.StatusCode != http.StatusBadGateway {

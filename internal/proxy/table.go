@@ -182,15 +182,42 @@ func (t *table) target(s *selection, pl *pool, n uint64, exclude *Backend) targe
 	}
 }
 
-// retryTarget routes again, in the current snapshot, a request with
-// selection s whose attempt on failed could not connect: to another
-// backend of the same release when it is still where the request goes
-// (the same one only if it is alone), else to the release the request goes
-// to now. It reports false when none can serve. The round-robin counters
-// are read, not advanced, so that a dead backend does not shift the
-// rotation onto itself for the next request.
-func (p *Proxy) retryTarget(s *selection, failed *Backend) (target, bool) {
+// reacquire routes again a request with selection s whose attempt on
+// failed did not succeed: to another backend of the same release when it
+// is still where the request goes (the same one only if it is alone),
+// else to the release the request goes to now. When none can serve it
+// (failed was the last healthy backend and refused the connection), it
+// holds the request until one can, or until the time until, as acquire
+// does. The round-robin counters are read, not advanced, so that a dead
+// backend does not shift the rotation onto itself for the next request.
+func (p *Proxy) reacquire(ctx context.Context, s *selection, failed *Backend, until time.Time) (target, error) {
 	t := p.table.Load()
+	if tg, ok := p.retryIn(t, s, failed); ok {
+		return tg, nil
+	}
+	timer := time.NewTimer(time.Until(until))
+	defer timer.Stop()
+	for {
+		if s.preview && t.preview == "" {
+			return target{}, errNoPreview
+		}
+		select {
+		case <-t.changed:
+			t = p.table.Load()
+			if tg, ok := p.retryIn(t, s, failed); ok {
+				return tg, nil
+			}
+		case <-timer.C:
+			return target{}, errHoldTimeout
+		case <-ctx.Done():
+			return target{}, ctx.Err()
+		}
+	}
+}
+
+// retryIn routes a retried request with selection s in snapshot t,
+// avoiding failed unless it is alone.
+func (p *Proxy) retryIn(t *table, s *selection, failed *Backend) (target, bool) {
 	var rr atomic.Uint64
 	rr.Store(p.rr.Load())
 	pl := t.route(s, &rr)
@@ -217,12 +244,22 @@ func (p *Proxy) AddBackend(s BackendSpec) *Backend {
 }
 
 // SetHealthy puts the backend in rotation (true) or takes it out (false).
-// It has no effect on a removed backend.
+// It has no effect on a removed backend. A health check that passes
+// also clears Down: the backend accepted its connection.
 func (b *Backend) SetHealthy(ok bool) {
 	p := b.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if b.removed.Load() || b.healthy.Load() == ok {
+	if b.removed.Load() {
+		return
+	}
+	if ok && b.down.Load() {
+		b.down.Store(false)
+		b.healthy.Store(true)
+		p.publishLocked()
+		return
+	}
+	if b.healthy.Load() == ok {
 		return
 	}
 	b.healthy.Store(ok)

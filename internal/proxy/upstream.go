@@ -139,13 +139,8 @@ func (c *upConn) close() { _ = c.conn.Close() }
 func (b *Backend) roundTrip(ctx context.Context, w http.ResponseWriter, out *http.Request, in *inbound) (*http.Response, error) {
 	c, err := b.take(ctx)
 	if err != nil {
-		if out.Body != nil {
-			// As http.Transport does: the server then reads what is left
-			// of a small upload before answering, instead of resetting a
-			// client that is still sending it. The error of closing a
-			// body nobody will read tells nothing.
-			_ = out.Body.Close()
-		}
+		// Nothing was sent; the caller may send out elsewhere, body
+		// included, or closes its body.
 		return nil, err
 	}
 	resp, err := c.exchange(ctx, w, out, in)

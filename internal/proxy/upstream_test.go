@@ -39,7 +39,7 @@ func waitIdle(t testing.TB, p *Proxy, release string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	if res := p.Drain(ctx, release); res.Cut != 0 {
+	if res := p.Drain(ctx, release, 0); res.Cut != 0 {
 		t.Fatalf("drain: got %d cut, want 0", res.Cut)
 	}
 }

@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,20 +37,46 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	b := tg.b
 	start := p.now()
 	b.begin()
-	defer b.end()
+	defer func() { b.end() }()
 
+	// A backend that refuses the connection leaves rotation and the
+	// handshake goes to another one, or waits for one (see serve).
+	var up net.Conn
+	var holdUntil time.Time
+	for attempt := 1; ; attempt++ {
+		up, err = b.dialer.DialContext(ctx, "tcp", b.spec.Addr)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		err = &dialError{addr: b.spec.Addr, err: err}
+		if attempt == maxAttempts {
+			p.upgradeFailed(w, r, b, idv, start, err)
+			return
+		}
+		b.rel.connError()
+		b.refused(err)
+		if holdUntil.IsZero() {
+			holdUntil = time.Now().Add(p.opts.HoldTimeout)
+		}
+		rt, herr := p.reacquire(ctx, sel, b, holdUntil)
+		if herr != nil {
+			p.acquireFailed(ctx, w, idv, herr)
+			return
+		}
+		b.end()
+		tg, b = rt, rt.b
+		b.begin()
+	}
 	out := outgoing(r, idv, b.spec.Addr)
 	out.Header["Connection"] = valuesUpgrade
 	out.Header["Upgrade"] = r.Header["Upgrade"]
-
-	up, err := b.dialer.DialContext(ctx, "tcp", b.spec.Addr)
-	if err != nil {
-		p.upgradeFailed(w, r, b, idv, start, &dialError{addr: b.spec.Addr, err: err})
-		return
-	}
-	b.rel.add(up)
+	ws := &wsConn{up: up}
+	b.rel.addWS(ws)
 	defer func() {
-		b.rel.remove(up)
+		b.rel.removeWS(ws)
 		// Closing may repeat the close that ended the splice.
 		_ = up.Close()
 	}()
@@ -97,9 +126,8 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		p.log.Debug("hijack client connection", "release", b.spec.Release, "instance", b.spec.ID, "err", err)
 		return
 	}
-	b.rel.add(client)
+	ws.setClient(client)
 	defer func() {
-		b.rel.remove(client)
 		// Closing may repeat the close that ended the splice.
 		_ = client.Close()
 	}()
@@ -115,7 +143,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	if err := brw.Flush(); err != nil {
 		return
 	}
-	splice(client, brw.Reader, up, upr)
+	ws.splice(brw.Reader, upr)
 }
 
 // upgradeFailed answers a websocket handshake that could not reach the
@@ -136,21 +164,167 @@ func (p *Proxy) upgradeFailed(w http.ResponseWriter, r *http.Request, b *Backend
 	p.writeError(w, status, idv, msg)
 }
 
+// wsConn is a websocket between a client and a backend. Drain ends it
+// with goAway.
+type wsConn struct {
+	up net.Conn
+	// goingAway is set by goAway before it closes up: the relay from the
+	// backend then ends the client's side with a close frame.
+	goingAway atomic.Bool
+	mu        sync.Mutex
+	// client is the hijacked client connection, nil until the handshake
+	// answer is relayed; closed says goAway ran before it was set.
+	// Guarded by mu.
+	client net.Conn
+	closed bool
+}
+
+// setClient records the client connection once hijacked; a goAway that
+// came first closes it at once.
+func (s *wsConn) setClient(c net.Conn) {
+	s.mu.Lock()
+	s.client = c
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		_ = c.Close()
+	}
+}
+
+// goAway ends the websocket: the backend connection is closed, which
+// ends the relay from the backend; that relay then sends the client a
+// close frame (1001, going away) if it stands between two of the
+// backend's frames, and closes the client connection.
+func (s *wsConn) goAway() {
+	s.goingAway.Store(true)
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	// Errors closing a connection being cut tell nothing useful.
+	_ = s.up.Close()
+}
+
+// closeGoingAway is the close frame the proxy sends a client when Drain
+// ends its websocket: FIN, opcode 8, unmasked (server to client), status
+// 1001 "going away" (RFC 6455 section 7.4.1) and a short reason.
+var closeGoingAway = append([]byte{0x88, 2 + byte(len(goingAwayReason)), 0x03, 0xE9}, goingAwayReason...)
+
+const goingAwayReason = "release retired"
+
+// closeFrameTimeout bounds writing the close frame to a client that does
+// not read.
+const closeFrameTimeout = time.Second
+
 // splice copies both ways between the client and backend connections
 // (reading through their buffered readers, which may already hold data)
 // until one direction ends; then it closes both connections, which ends the
-// other, and waits for it.
-func splice(client net.Conn, clientr io.Reader, up net.Conn, upr io.Reader) {
+// other, and waits for it. The relay from the backend follows the frames
+// it forwards, so that goAway can add a close frame between two of them.
+func (s *wsConn) splice(clientr io.Reader, upr io.Reader) {
+	client, up := s.client, s.up
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		// Errors end the splice; there is no one to report them to.
 		_, _ = io.Copy(up, clientr)
 		_ = up.Close()
-		_ = client.Close()
+		if !s.goingAway.Load() {
+			// Going away, the other relay closes the client after its
+			// close frame.
+			_ = client.Close()
+		}
 	}()
-	_, _ = io.Copy(client, upr)
+	var fr frameReader
+	relayFrames(client, upr, &fr)
+	if s.goingAway.Load() && fr.atBoundary() {
+		// The client may be gone or not reading: the frame is a courtesy.
+		_ = client.SetWriteDeadline(time.Now().Add(closeFrameTimeout))
+		_, _ = client.Write(closeGoingAway)
+	}
 	_ = client.Close()
 	_ = up.Close()
 	<-done
+}
+
+// relayFrames copies from src to dst until either fails, feeding fr what
+// was written.
+func relayFrames(dst io.Writer, src io.Reader, fr *frameReader) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+			fr.feed(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// frameReader follows the frame boundaries of a websocket byte stream
+// (RFC 6455 section 5.2) without keeping its payloads: only the frame
+// headers are read. A maintained websocket library parses whole
+// messages from a connection it owns; the proxy only relays bytes and
+// needs to know where a frame ends.
+type frameReader struct {
+	// hdr collects the current frame header, hn bytes of need so far.
+	hdr  [14]byte
+	hn   int
+	need int
+	// left is the payload of the current frame still to come.
+	left uint64
+}
+
+// atBoundary reports whether the bytes fed so far end with a whole frame.
+func (f *frameReader) atBoundary() bool { return f.hn == 0 && f.left == 0 }
+
+// feed follows p, the next bytes of the stream.
+func (f *frameReader) feed(p []byte) {
+	for len(p) > 0 {
+		if f.left > 0 {
+			n := min(uint64(len(p)), f.left)
+			f.left -= n
+			p = p[n:]
+			continue
+		}
+		if f.hn == 0 {
+			f.need = 2
+		}
+		c := copy(f.hdr[f.hn:f.need], p)
+		f.hn += c
+		p = p[c:]
+		if f.hn < f.need {
+			return
+		}
+		if f.hn == 2 {
+			need := 2
+			switch f.hdr[1] & 0x7f {
+			case 126:
+				need += 2
+			case 127:
+				need += 8
+			}
+			if f.hdr[1]&0x80 != 0 {
+				need += 4 // masking key
+			}
+			if need > 2 {
+				f.need = need
+				continue
+			}
+		}
+		switch l := f.hdr[1] & 0x7f; l {
+		case 126:
+			f.left = uint64(binary.BigEndian.Uint16(f.hdr[2:4]))
+		case 127:
+			f.left = binary.BigEndian.Uint64(f.hdr[2:10])
+		default:
+			f.left = uint64(l)
+		}
+		f.hn = 0
+	}
 }

@@ -95,7 +95,7 @@ func TestWebsocketEcho(t *testing.T) {
 	recv(t, closed, "backend to see the websocket closed")
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	if res := p.Drain(ctx, "r1"); res.Cut != 0 {
+	if res := p.Drain(ctx, "r1", 0); res.Cut != 0 {
 		t.Errorf("drain after close: got %d cut, want 0", res.Cut)
 	}
 }
@@ -145,7 +145,7 @@ func TestDrainCutsWebsocketAtDeadline(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	res := p.Drain(ctx, "r1")
+	res := p.Drain(ctx, "r1", 0)
 	if res != (DrainResult{Finished: 0, Cut: 1}) {
 		t.Errorf("drain: got %+v, want %+v", res, DrainResult{Cut: 1})
 	}

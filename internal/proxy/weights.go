@@ -92,7 +92,7 @@ func (p *Proxy) Preview() string {
 func (p *Proxy) publishLocked() {
 	t := &table{preview: p.preview, changed: make(chan struct{})}
 	for _, b := range p.backends {
-		if !b.healthy.Load() {
+		if !b.healthy.Load() || b.down.Load() {
 			continue
 		}
 		pl := t.find(b.rel.name)

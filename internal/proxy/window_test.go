@@ -125,13 +125,14 @@ func TestWindowStats(t *testing.T) {
 func TestWindowCountsProxyErrors(t *testing.T) {
 	clk := newFakeClock()
 	p, url := startProxy(t, Options{Now: clk.Now})
-	addHealthy(p, "dead", "r1", deadAddr(t))
+	addHealthy(p, "reset", "r1", resetBackend(t))
 	addHealthy(p, "live", "r1", nameBackend(t, "live"))
 	p.SetActive("r1")
 	c := newClient(t)
 
 	// GETs are retried on the live backend: no error seen, but the failed
-	// attempts count as connection errors.
+	// attempts (reset after the request was sent) count as connection
+	// errors.
 	for range 4 {
 		send(t, c, url, nil)
 	}

@@ -1,0 +1,89 @@
+package deploy
+
+// The drain notice: every instance gets, in CUTOVER_DRAIN_FILE, the path
+// of a file that cutover creates when the instance's drain begins. An app
+// that holds long-lived connections (websockets, event streams, long
+// polls) watches for it and asks its clients to reconnect — which the
+// proxy sends to the new release — before drain_timeout cuts them.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cutover/cutover/internal/config"
+)
+
+// drainFileEnv names the environment variable giving each instance the
+// path of its drain file.
+const drainFileEnv = "CUTOVER_DRAIN_FILE"
+
+// drainFile is the path of instance id's drain file, under the data
+// directory: the same for every process of the instance, a restarted or
+// adopted one too.
+func drainFile(cfg *config.Config, id string) string {
+	return filepath.Join(cfg.DataDir, "drain", id)
+}
+
+// announceDrain creates the drain file of each instance in ms, saying when
+// the drain began and when what is still open starts being cut. The file
+// appears whole (written to a temporary name, then renamed). Failing to
+// write it is logged and the drain goes on: the notice is a courtesy to the
+// app, the drain itself does not depend on it.
+func (e *Engine) announceDrain(ms []*managed, cutFrom time.Time) {
+	cfg := e.Config()
+	body := fmt.Sprintf("began=%s\ncut_from=%s\n", time.Now().UTC().Format(time.RFC3339Nano), cutFrom.UTC().Format(time.RFC3339Nano))
+	for _, m := range ms {
+		path := drainFile(cfg, m.id)
+		if err := writeDrainFile(path, body); err != nil {
+			e.log.Warn("drain notice not written; the instance is drained without it", "instance", m.id, "err", err)
+		}
+	}
+}
+
+func writeDrainFile(path, body string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write drain file: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		return fmt.Errorf("write drain file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write drain file: %w", err)
+	}
+	return nil
+}
+
+// clearDrain removes the drain files of instances that were stopped (or
+// are about to start: a file left by a daemon that died during a drain
+// must not tell a new process of that instance it is draining).
+func (e *Engine) clearDrain(ids ...string) {
+	cfg := e.Config()
+	for _, id := range ids {
+		if err := os.Remove(drainFile(cfg, id)); err != nil && !os.IsNotExist(err) {
+			e.log.Warn("remove drain file", "instance", id, "err", err)
+		}
+	}
+}
+
+// ids returns the instance IDs of ms.
+func ids(ms []*managed) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.id
+	}
+	return out
+}
+
+// ofRelease returns the instances of ms that run release.
+func ofRelease(ms []*managed, release string) []*managed {
+	var out []*managed
+	for _, m := range ms {
+		if m.release == release {
+			out = append(out, m)
+		}
+	}
+	return out
+}
