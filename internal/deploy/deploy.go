@@ -294,14 +294,46 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		}
 		ms = append(ms, m)
 	}
+	// Every instance is watched at once, so that a crash of any of them
+	// ends the boot as soon as it is reported, whichever one the boot
+	// would otherwise be waiting for.
+	done := make(chan struct{})
+	defer close(done)
+	readyc := make(chan *managed, len(ms))
+	crashc := make(chan bootCrash, len(ms))
+	for _, m := range ms {
+		ready := m.ready()
+		go func() {
+			select {
+			case <-ready:
+				readyc <- m
+			case <-done:
+			}
+		}()
+		go func() {
+			select {
+			case exit := <-m.crashed:
+				crashc <- bootCrash{m, exit}
+			case <-done:
+			}
+		}()
+	}
 	deadline := time.NewTimer(app.Health.BootTimeout.Duration)
 	defer deadline.Stop()
-	for _, m := range ms {
+	healthy := map[*managed]bool{}
+	for len(healthy) < len(ms) {
 		select {
-		case <-m.ready():
-		case exit := <-m.crashed:
-			return fail(fmt.Errorf("instance %s exited during boot (%s); the live release was not touched", m.id, exit))
+		case m := <-readyc:
+			healthy[m] = true
+		case c := <-crashc:
+			return fail(c.err())
 		case <-deadline.C:
+			var m *managed
+			for _, m = range ms {
+				if !healthy[m] {
+					break
+				}
+			}
 			why := "no health check passed"
 			m.mu.Lock()
 			if m.checker != nil && m.checker.LastError() != nil {
@@ -314,7 +346,27 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 			return fail(fmt.Errorf("boot interrupted: %w", ctx.Err()))
 		}
 	}
+	// The select above picks at random among what is ready at once, and a
+	// crash reported while waiting for another instance may still be on
+	// its way: the supervisor's restart count is what decides. A crash is
+	// counted before its instance restarts, so before any health check of
+	// the restarted process can pass.
+	for _, m := range ms {
+		if st := m.status(); st.Restarts > 0 {
+			return fail(bootCrash{m, fmt.Sprintf("%s; %d crash(es) before it turned healthy", st.LastExit, st.Restarts)}.err())
+		}
+	}
 	return ms, nil
+}
+
+// bootCrash is an instance that exited while its release booted.
+type bootCrash struct {
+	m    *managed
+	exit string // the supervisor's description of the exit
+}
+
+func (c bootCrash) err() error {
+	return fmt.Errorf("instance %s exited during boot (%s); the live release was not touched", c.m.id, c.exit)
 }
 
 func (m *managed) logPath(e *Engine) string {

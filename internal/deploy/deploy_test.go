@@ -126,6 +126,43 @@ func TestBootFailureLeavesLiveReleaseUntouched(t *testing.T) {
 	}
 }
 
+// TestBootCrashLoopAborts: an instance that crashes a few times in its
+// first second and then turns healthy is a crash loop, not a boot: the
+// deploy aborts whatever order the crashes and the health checks come in.
+// Here the crashing instance is healthy before the steady one is, which
+// the engine once judged by a coin toss.
+func TestBootCrashLoopAborts(t *testing.T) {
+	h := newHarness(t, setup{instances: 2})
+	v1 := h.mustDeploy("v1", nil)
+	before := h.pids(v1)
+
+	live, evs, err := h.deploy(Request{Source: h.source("v2", map[string]string{crashLoopFile: "3\n"})})
+	if err == nil {
+		t.Fatalf("deploy of a release whose instance crash-loops succeeded; events:\n%s", describe(evs))
+	}
+	if !strings.Contains(err.Error(), "exited during boot") || KindOf(err) != "failed" {
+		t.Errorf("error: got %q (kind %s), want an instance that exited during boot", err, KindOf(err))
+	}
+	if live != v1 {
+		t.Errorf("live release after the failed deploy: got %q, want %q", live, v1)
+	}
+	if after := h.pids(v1); !slices.Equal(after, before) {
+		t.Errorf("pids of %s: got %v, want them untouched %v", v1, after, before)
+	}
+	if got, want := h.releasesOfInstances(), []string{v1, v1}; !slices.Equal(got, want) {
+		t.Errorf("releases of instances: got %q, want %q", got, want)
+	}
+	v2 := h.releaseLabelled("v2")
+	if n := countEvents(evs, func(ev Event) bool {
+		return ev.Type == "log" && strings.HasPrefix(ev.Instance, v2+"-") && slices.ContainsFunc(ev.Lines, func(l string) bool {
+			return strings.Contains(l, "crashes ("+crashLoopFile)
+		})
+	}); n == 0 {
+		t.Errorf("no log event with the crashing instance's log tail; events:\n%s", describe(evs))
+	}
+	h.assertServes("v1")
+}
+
 // TestDeployWithBrokenConfig: deploys re-read cutover.toml; a broken one
 // stops the deploy before anything is touched, as a config error.
 func TestDeployWithBrokenConfig(t *testing.T) {
