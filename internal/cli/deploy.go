@@ -178,6 +178,8 @@ func renderEvent(w io.Writer, ev deploy.Event) {
 		}
 	case "info":
 		fmt.Fprintf(w, "    %s\n", ev.Message)
+	case "waiting":
+		fmt.Fprintf(w, "    waiting: %s\n", ev.Message)
 	case "preview":
 		fmt.Fprintf(w, "  ◆ %s\n", ev.Message)
 	case "output":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/health"
 	"github.com/cutover/cutover/internal/migrate"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -318,11 +320,21 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 			}
 		}()
 	}
+	bootStart := time.Now()
 	deadline := time.NewTimer(app.Health.BootTimeout.Duration)
 	defer deadline.Stop()
+	report := time.NewTicker(e.bootReportEvery)
+	defer report.Stop()
 	healthy := map[*managed]bool{}
 	for len(healthy) < len(ms) {
 		select {
+		case <-report.C:
+			for _, m := range ms {
+				if !healthy[m] {
+					r.event(Event{Type: "waiting", Step: StepBoot, Instance: m.id, Message: fmt.Sprintf("instance %s: %s (%s of boot_timeout %s)",
+						m.id, m.bootState(), time.Since(bootStart).Round(time.Second), app.Health.BootTimeout.Duration)})
+				}
+			}
 		case m := <-readyc:
 			healthy[m] = true
 		case c := <-crashc:
@@ -357,6 +369,33 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		}
 	}
 	return ms, nil
+}
+
+// bootState says where a booting instance is, from its latest health
+// check: "last health check: GET …: status 404 Not Found", with a hint
+// when the answer looks like a wrong app.health.path.
+func (m *managed) bootState() string {
+	m.mu.Lock()
+	chk := m.checker
+	m.mu.Unlock()
+	if chk == nil {
+		return "not started yet"
+	}
+	passes, err := chk.Streak()
+	switch {
+	case err == nil && passes == 0:
+		return "no health check has answered yet"
+	case err == nil:
+		return fmt.Sprintf("passing, %d of the %d checks in a row it needs (app.health.healthy_after)", passes, max(m.app.Health.HealthyAfter, 1))
+	}
+	why := "last health check: " + err.Error()
+	var se *health.StatusError
+	if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
+		// The app may still be setting up its routes: keep waiting, but
+		// say what it most often means.
+		why += fmt.Sprintf("; if this lasts, app.health.path %q is not a path the app serves", m.app.Health.Path)
+	}
+	return why
 }
 
 // bootCrash is an instance that exited while its release booted.

@@ -163,6 +163,39 @@ func TestBootCrashLoopAborts(t *testing.T) {
 	h.assertServes("v1")
 }
 
+// TestBootReportsWaitingInstances: a boot that waits says so every few
+// seconds, per instance not healthy yet, with its latest health check,
+// instead of waiting out boot_timeout in silence; a 404 says what it most
+// often means.
+func TestBootReportsWaitingInstances(t *testing.T) {
+	h := newHarness(t, setup{instances: 2, health: []string{`interval = "50ms"`, `healthy_after = 1`, `boot_timeout = "1s"`}})
+	h.eng.bootReportEvery = 200 * time.Millisecond
+	h.mustDeploy("v1", nil)
+
+	// The app serves its health check on /up; cutover asks for /healthz.
+	_, evs, err := h.deploy(Request{Source: h.source("v2", map[string]string{"demo.env": "DEMO_HEALTH_PATH=/up\n"})})
+	if err == nil || !strings.Contains(err.Error(), "not healthy after boot_timeout 1s (last health check: GET http://") ||
+		!strings.Contains(err.Error(), "/healthz: status 404 Not Found") {
+		t.Fatalf("deploy of a release without the health path: got %v, want not healthy after boot_timeout with the 404; events:\n%s", err, describe(evs))
+	}
+	v2 := h.releaseLabelled("v2")
+	for _, n := range []string{"1", "2"} {
+		id := v2 + "-" + n
+		waiting := slices.DeleteFunc(slices.Clone(evs), func(ev Event) bool { return ev.Type != "waiting" || ev.Instance != id })
+		if len(waiting) < 2 {
+			t.Errorf("instance %s: got %d waiting events in a 1s boot reported every 200ms, want at least 2; events:\n%s", id, len(waiting), describe(evs))
+			continue
+		}
+		ev := waiting[len(waiting)-1]
+		want := `/healthz: status 404 Not Found; if this lasts, app.health.path "/healthz" is not a path the app serves (`
+		if ev.Step != StepBoot || !strings.HasPrefix(ev.Message, "instance "+id+": last health check: GET http://") ||
+			!strings.Contains(ev.Message, want) || !strings.HasSuffix(ev.Message, " of boot_timeout 1s)") {
+			t.Errorf("waiting event of %s: got step %q message %q, want step boot saying %q and how long of boot_timeout 1s", id, ev.Step, ev.Message, want)
+		}
+	}
+	h.assertServes("v1")
+}
+
 // TestDeployWithBrokenConfig: deploys re-read cutover.toml; a broken one
 // stops the deploy before anything is touched, as a config error.
 func TestDeployWithBrokenConfig(t *testing.T) {

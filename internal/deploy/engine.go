@@ -51,6 +51,11 @@ type Engine struct {
 
 	deployMu sync.Mutex // held by the one running deploy
 
+	// bootReportEvery is how often a boot reports each instance that is
+	// not healthy yet, with its latest health check: a boot_timeout of a
+	// minute is not to be waited out in silence. Tests shorten it.
+	bootReportEvery time.Duration
+
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config
 	insts    map[string]*managed // by instance id
@@ -80,6 +85,8 @@ func New(opts Options) (*Engine, error) {
 		cancel: cancel,
 		cfg:    opts.Config,
 		insts:  map[string]*managed{},
+
+		bootReportEvery: bootReportEvery,
 	}
 	e.sup = supervisor.New(supervisor.Options{
 		OnChange: e.onInstanceChange,
@@ -157,5 +164,10 @@ func (e *Engine) setStep(step string) {
 	}
 	e.mu.Unlock()
 }
+
+// bootReportEvery is Engine.bootReportEvery's value: often enough that an
+// operator sees a stuck boot long before its boot_timeout (60s by
+// default), seldom enough to stay a few lines.
+const bootReportEvery = 5 * time.Second
 
 func now() time.Time { return time.Now() }

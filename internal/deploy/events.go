@@ -27,8 +27,10 @@ const (
 // it happens.
 type Event struct {
 	Time time.Time `json:"time"`
-	// Type is "step" (a step started or ended), "info" (a remark), "log"
-	// (lines of an instance's log) or "result" (the last event).
+	// Type is "step" (a step started or ended), "info" (a remark),
+	// "waiting" (a boot still waiting for Instance, every few seconds, with
+	// its latest health check), "log" (lines of an instance's log) or
+	// "result" (the last event).
 	Type string `json:"type"`
 	// Step is the step's name (see the Step constants).
 	Step string `json:"step,omitempty"`
@@ -40,7 +42,7 @@ type Event struct {
 	Message string `json:"message,omitempty"`
 	// Lines are log lines (log events).
 	Lines []string `json:"lines,omitempty"`
-	// Instance names the instance of a log event.
+	// Instance names the instance of a log or waiting event.
 	Instance string `json:"instance,omitempty"`
 	// Result fields (result events).
 	OK       bool   `json:"ok,omitempty"`
