@@ -30,6 +30,9 @@ func (r *Run) run(ctx context.Context) (string, error) {
 		e.mu.Lock()
 		e.progress.DeployID = id
 		e.mu.Unlock()
+		r.ctl.mu.Lock()
+		r.ctl.deployID = id
+		r.ctl.mu.Unlock()
 		return fmt.Sprintf("deploy #%d", id), nil
 	}); err != nil {
 		return "", err
@@ -63,14 +66,6 @@ type sentinel struct {
 func (s sentinel) Error() string { return s.msg }
 func (s sentinel) Unwrap() error { return s.err }
 
-func (r *Run) setDetail(d string) {
-	r.e.mu.Lock()
-	if r.e.progress != nil {
-		r.e.progress.Detail = d
-	}
-	r.e.mu.Unlock()
-}
-
 func (r *Run) execute(ctx context.Context) (string, error) {
 	e, req := r.e, r.req
 	newID, err := r.prepare(ctx)
@@ -81,10 +76,18 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	e.mu.Lock()
 	e.progress.Release = newID
 	e.mu.Unlock()
+	strategy := r.cfg.Deploy.Strategy
+	if req.Rollback {
+		strategy = "bluegreen" // going back is one switch: no canary of known code
+	}
+	r.ctl.mu.Lock()
+	r.ctl.release, r.ctl.strategy = newID, strategy
+	r.ctl.mu.Unlock()
 	if err := e.store.SetDeployRelease(ctx, r.id, newID); err != nil {
 		return r.from, err
 	}
 	failRelease := func() {
+		r.stop("the deploy of " + newID + " failed")
 		if req.Rollback {
 			return
 		}
@@ -116,15 +119,11 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		}
 	}
 
-	strategy := r.cfg.Deploy.Strategy
-	if req.Rollback {
-		strategy = "bluegreen" // going back is one switch: no canary of known code
-	}
 	// boot: everything at once, except a rolling deploy without preview,
 	// which boots batch by batch as it shifts.
 	if strategy != "rolling" || req.Preview {
 		if err := r.step(StepBoot, func() (string, error) {
-			ms, err := e.boot(ctx, r, newID, r.app, r.app.Instances, 1)
+			ms, err := e.boot(ctx, r, newID, r.app, r.app.Instances, 1, r.aborting())
 			if err != nil {
 				return "", err
 			}
@@ -135,6 +134,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		}
 	}
 	abortNew := func(reason error) (string, error) {
+		r.stop(reason.Error())
 		r.step(StepDrain, func() (string, error) { //nolint:errcheck // reported as a step
 			return e.retire(ctx, newID)
 		})
@@ -143,19 +143,33 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	}
 
 	if req.Preview {
-		action := ""
-		if err := r.step(StepPreview, func() (string, error) {
-			a, err := r.preview(ctx, newID)
-			action = a
-			return "promoted", err
-		}); err != nil {
+		if err := r.step(StepPreview, func() (string, error) { return r.preview(ctx, newID) }); err != nil {
 			return abortNew(err)
 		}
-		_ = action
 	}
 
 	if hook := r.cfg.Deploy.BeforeSwitch; hook != "" {
-		if err := r.step(StepHook, func() (string, error) { return r.hook(ctx, "before_switch", hook, newID) }); err != nil {
+		if err := r.step(StepHook, func() (string, error) {
+			// The operator's abort stops the hook at once: nothing has
+			// switched yet.
+			hctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-r.aborting():
+					cancel()
+				case <-hctx.Done():
+				}
+			}()
+			detail, err := r.hook(hctx, "before_switch", hook, newID)
+			if err != nil && r.aborted() {
+				return "", fmt.Errorf("%w during the before_switch hook, which was stopped; nothing switched", errOperatorAbort)
+			}
+			return detail, err
+		}); err != nil {
+			if errors.Is(err, ErrAborted) {
+				return abortNew(err)
+			}
 			return abortNew(fmt.Errorf("before_switch hook failed, nothing switched: %w", err))
 		}
 	}
@@ -253,6 +267,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 func (r *Run) switchTo(ctx context.Context, release string) (string, error) {
 	e := r.e
 	e.px.SetActive(release)
+	r.setSwitched()
 	if err := e.store.SetActive(context.WithoutCancel(ctx), release, time.Now()); err != nil {
 		return "", err
 	}
@@ -273,8 +288,9 @@ func (e *Engine) activeRelease() string {
 
 // boot starts count new instances of release, numbered from first, and
 // waits until each is healthy. On failure they are all stopped and their
-// log tails emitted.
-func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.App, count, first int) ([]*managed, error) {
+// log tails emitted. A close of abort (the operator's abort; nil for none)
+// stops them at once.
+func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.App, count, first int, abort <-chan struct{}) ([]*managed, error) {
 	var ms []*managed
 	fail := func(err error) ([]*managed, error) {
 		for _, m := range ms {
@@ -354,6 +370,8 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 			m.mu.Unlock()
 			return fail(fmt.Errorf("instance %s not healthy after boot_timeout %s (%s); the live release was not touched",
 				m.id, app.Health.BootTimeout.Duration, why))
+		case <-abort:
+			return fail(fmt.Errorf("%w during boot: the booting instances of %s were stopped; %s kept serving", errOperatorAbort, releaseID, orNone(r.from)))
 		case <-ctx.Done():
 			return fail(fmt.Errorf("boot interrupted: %w", ctx.Err()))
 		}

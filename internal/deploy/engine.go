@@ -5,6 +5,12 @@
 // the release recorded as live keeps (or gets back) its instances, anything
 // else is stopped.
 //
+// The operator's actions (promote, abort, pause, resume) go to one place
+// per run, its control (control.go): Control decides each against the
+// step the run is in, by one table (controlTable), and the steps consult
+// the same state when they enter, wait or boot. Every action is honoured
+// or refused with a reason, in every step.
+//
 // Instances are owned here as "managed" triples: a supervisor process, a
 // proxy backend, and a health checker that moves the backend in and out of
 // rotation.
@@ -149,20 +155,24 @@ func decodeAppConfig(s string) (config.App, error) {
 // Progress returns the running deploy, or nil.
 func (e *Engine) Progress() *Progress {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.progress == nil {
+		e.mu.Unlock()
 		return nil
 	}
 	p := *e.progress
-	return &p
-}
-
-func (e *Engine) setStep(step string) {
-	e.mu.Lock()
-	if e.progress != nil {
-		e.progress.Step = step
-	}
+	r := e.current
 	e.mu.Unlock()
+	if r != nil {
+		// Where the run is, and whether it holds, belong to the run.
+		c := r.ctl
+		c.mu.Lock()
+		if c.step != 0 {
+			p.Step = c.step.String()
+		}
+		p.Detail, p.Paused = c.detail, c.paused
+		c.mu.Unlock()
+	}
+	return &p
 }
 
 // bootReportEvery is Engine.bootReportEvery's value: often enough that an

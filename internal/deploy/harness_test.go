@@ -468,7 +468,7 @@ func countEvents(evs []Event, match func(Event) bool) int {
 	return n
 }
 
-func isStep(step, status string) func(Event) bool {
+func isStep(step Step, status string) func(Event) bool {
 	return func(ev Event) bool { return ev.Type == "step" && ev.Step == step && ev.Status == status }
 }
 
