@@ -279,3 +279,36 @@ func TestControlRefusedAfterSwitch(t *testing.T) {
 	}
 	h.assertServes("v2")
 }
+
+// TestAbortDuringRollingBoot: an abort while a later batch of a rolling
+// deploy boots stops it at once and brings everything back to the old
+// release, which kept serving.
+func TestAbortDuringRollingBoot(t *testing.T) {
+	h := newHarness(t, setup{instances: 2, deploy: []string{`strategy = "rolling"`, `batch = 1`}})
+	v1 := h.mustDeploy("v1", nil)
+
+	r, i := h.startAndWait(Request{Source: h.source("v2", map[string]string{slowAfterFile: "1 8s\n"})}, isStep(StepShift, "ok"))
+	waitEvent(t, r, &i, isStep(StepBoot, "start")) // batch 2/2, 8 s to boot
+	v2 := h.releaseLabelled("v2")
+	asked := time.Now()
+	if ans, err := h.eng.Control(ActionAbort); err != nil || ans.Message != "abort: stopping the booting instances of "+v2+"; the live release "+v1+" keeps serving" {
+		t.Fatalf("abort during batch 2's boot: got %q, %v", ans.Message, err)
+	}
+	live, err := h.finish(r)
+	if !errors.Is(err, errRolledBack) || !strings.Contains(err.Error(), "aborted by the operator after batch 1/2 (batch 2 was booting)") {
+		t.Fatalf("rolling deploy aborted during a boot: got %v, want rolled back after batch 1/2", err)
+	}
+	if took := time.Since(asked); took > 5*time.Second {
+		t.Errorf("the abort took %s, want the 8s boot stopped at once", took)
+	}
+	if live != v1 {
+		t.Errorf("live release: got %q, want %q", live, v1)
+	}
+	if got, want := h.releasesOfInstances(), []string{v1, v1}; !slices.Equal(got, want) {
+		t.Errorf("releases of instances: got %q, want %q", got, want)
+	}
+	if got := h.lastDeploy().State; got != state.DeployRolledBack {
+		t.Errorf("deploy state: got %q, want %q", got, state.DeployRolledBack)
+	}
+	h.assertServes("v1")
+}

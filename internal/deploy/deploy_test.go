@@ -163,6 +163,27 @@ func TestBootCrashLoopAborts(t *testing.T) {
 	h.assertServes("v1")
 }
 
+// TestRollingBootCrashLoopRollsBack: a rolling deploy boots each batch
+// the same way: a batch that crash-loops, even into health, sends the
+// deploy back to the old release at full size.
+func TestRollingBootCrashLoopRollsBack(t *testing.T) {
+	h := newHarness(t, setup{instances: 2, deploy: []string{`strategy = "rolling"`, `batch = 1`}})
+	v1 := h.mustDeploy("v1", nil)
+
+	// Batch 1 is the steady instance; batch 2 crashes 3 times, then serves.
+	live, evs, err := h.deploy(Request{Source: h.source("v2", map[string]string{crashLoopFile: "3\n"})})
+	if !errors.Is(err, errRolledBack) || !strings.Contains(err.Error(), "batch 2/2 did not boot") || !strings.Contains(err.Error(), "exited during boot") {
+		t.Fatalf("rolling deploy whose second batch crash-loops: got %v, want rolled back; events:\n%s", err, describe(evs))
+	}
+	if live != v1 {
+		t.Errorf("live release: got %q, want %q", live, v1)
+	}
+	if got, want := h.releasesOfInstances(), []string{v1, v1}; !slices.Equal(got, want) {
+		t.Errorf("releases of instances: got %q, want %q", got, want)
+	}
+	h.assertServes("v1")
+}
+
 // TestBootReportsWaitingInstances: a boot that waits says so every few
 // seconds, per instance not healthy yet, with its latest health check,
 // instead of waiting out boot_timeout in silence; a 404 says what it most

@@ -39,6 +39,12 @@ const crashLoopFile = "crash-loop"
 // before it is.
 const steadyBootDelay = 1500 * time.Millisecond
 
+// slowAfterFile, in a release, holds "n d": the first n instances of that
+// release boot at once, every later one waits d (a duration) first. It
+// makes "the second batch of a rolling deploy is still booting"
+// deterministic.
+const slowAfterFile = "slow-after"
+
 // recordNiceFile, in a release, makes each instance write the nice value it
 // starts at to boot-nice-<pid> in the release directory.
 const recordNiceFile = "record-nice"
@@ -70,6 +76,18 @@ func runApp() int {
 		if n := bootNumber(); n > limit {
 			fmt.Fprintf(os.Stderr, "test app: boot %d of this release refused (%s = %d)\n", n, failAfterFile, limit)
 			return 1
+		}
+	}
+	if b, err := os.ReadFile(slowAfterFile); err == nil {
+		var limit int
+		var d time.Duration
+		if _, err := fmt.Sscan(string(b), &limit, &d); err != nil {
+			fmt.Fprintln(os.Stderr, "test app:", slowAfterFile, err)
+			return 2
+		}
+		if n := bootNumber(); n > limit {
+			fmt.Fprintf(os.Stderr, "test app: boot %d of this release waits %s (%s)\n", n, d, slowAfterFile)
+			time.Sleep(d)
 		}
 	}
 	if b, err := os.ReadFile(crashLoopFile); err == nil {
