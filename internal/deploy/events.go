@@ -116,7 +116,10 @@ type Progress struct {
 	// Detail says where a multi-step shift is: "canary 25%", "batch 2/4",
 	// "preview", "watch".
 	Detail string `json:"detail,omitempty"`
-	Paused bool   `json:"paused,omitempty"`
+	// Paused: the operator paused the deploy; it holds where it is (a
+	// canary step, a batch, the watch, a preview) or, in the steps before
+	// traffic moves, before its next step.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // RefusedError is a deploy or rollback refused before it touched anything
