@@ -34,9 +34,9 @@ switch.`+controlRefusals)
 	register(func(g *globals) *cobra.Command {
 		return newControlCmd(g, deploy.ActionAbort, "Stop the deploy in flight and go back to the release that was live",
 			`Stop the deploy in flight, in any step before the new release is live for
-good: before the boot nothing more runs (expand migrations under way finish
-first: a migration is never cut in half); booting instances are stopped at
-once; a preview's instances are stopped; during canary steps, rolling
+good: before the boot nothing more runs (a git checkout, test or build is
+stopped; expand migrations under way finish first: a migration is never cut
+in half); booting instances are stopped at once; a preview's instances are stopped; during canary steps, rolling
 batches or the watch, all traffic goes back to the release that was live
 before (rebooting its instances if a rolling deploy had stopped some), and
 the new release is drained and stopped. Refused once the switch is done

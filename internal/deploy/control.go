@@ -101,7 +101,7 @@ var controlTable = map[Step]map[Action]rule{
 		ActionPromote: {whenRefused, "{nopromote}"},
 	},
 	StepPrepare: {
-		ActionAbort:   {whenStepEnds, "abort: the deploy stops as soon as the release is prepared (the copy or build under way finishes); nothing boots; {live} keeps serving"},
+		ActionAbort:   {whenNow, "abort: the deploy of {new} stops now (a git checkout, test or build under way is stopped; a copy finishes first); nothing boots; {live} keeps serving"},
 		ActionPause:   {whenStepEnds, "pause: the deploy holds when the {step} step ends, before anything boots; `cutover resume` continues, `cutover abort` stops it"},
 		ActionPromote: {whenRefused, "{nopromote}"},
 	},
@@ -334,6 +334,21 @@ func (r *Run) enter(ctx context.Context, step Step) error {
 // aborting returns a channel closed once the operator's abort is
 // honoured: a step that can stop at once (boot) selects on it.
 func (r *Run) aborting() <-chan struct{} { return r.ctl.abortc }
+
+// abortable returns a context that the operator's abort cancels, for work
+// that may stop at once (a git checkout, a test, a build, a hook), and its
+// release, which the caller must call when that work ends.
+func (r *Run) abortable(ctx context.Context) (context.Context, context.CancelFunc) {
+	actx, cancel := context.WithCancel(ctx)
+	go func() { // ends with the work: stop cancels actx
+		select {
+		case <-r.ctl.abortc:
+			cancel()
+		case <-actx.Done():
+		}
+	}()
+	return actx, cancel
+}
 
 // aborted reports whether the operator's abort was honoured.
 func (r *Run) aborted() bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -309,6 +310,65 @@ func TestAbortDuringRollingBoot(t *testing.T) {
 	}
 	if got := h.lastDeploy().State; got != state.DeployRolledBack {
 		t.Errorf("deploy state: got %q, want %q", got, state.DeployRolledBack)
+	}
+	h.assertServes("v1")
+}
+
+// TestAbortDuringGitPrepare: an abort while a git deploy runs its tests
+// stops them at once and leaves nothing behind.
+func TestAbortDuringGitPrepare(t *testing.T) {
+	h := newHarness(t, setup{})
+	v1 := h.mustDeploy("v1", nil)
+	repo := filepath.Join(h.root, "repo")
+	if err := os.MkdirAll(repo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "VERSION"), []byte("v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"add", "VERSION"},
+		{"-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "v2"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	h.writeConfig(setup{release: []string{`repo = "` + repo + `"`, `test = "echo testing; sleep 30"`}})
+
+	r, _ := h.startAndWait(Request{Git: "main"}, func(ev Event) bool {
+		return ev.Type == "output" && slices.Contains(ev.Lines, "testing")
+	})
+	asked := time.Now()
+	if ans, err := h.eng.Control(ActionAbort); err != nil || !strings.HasPrefix(ans.Message, "abort: the deploy of the new release stops now") {
+		t.Fatalf("abort during prepare: got %q, %v", ans.Message, err)
+	}
+	live, err := h.finish(r)
+	if !errors.Is(err, ErrAborted) || !strings.Contains(err.Error(), "during prepare: the checkout, test and build of main were stopped") {
+		t.Fatalf("git deploy aborted during its tests: got %v, want an operator abort", err)
+	}
+	if took := time.Since(asked); took > 5*time.Second {
+		t.Errorf("the abort took %s, want the 30s test stopped at once", took)
+	}
+	if live != v1 {
+		t.Errorf("live release: got %q, want %q", live, v1)
+	}
+	ents, err := os.ReadDir(filepath.Join(h.cfg.DataDir, "releases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != v1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("releases on disk after the abort: got %q, want only %s", names, v1)
+	}
+	if got := h.lastDeploy().State; got != state.DeployAborted {
+		t.Errorf("deploy state: got %q, want %q", got, state.DeployAborted)
 	}
 	h.assertServes("v1")
 }

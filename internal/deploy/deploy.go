@@ -152,15 +152,8 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		if err := r.step(StepHook, func() (string, error) {
 			// The operator's abort stops the hook at once: nothing has
 			// switched yet.
-			hctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			go func() {
-				select {
-				case <-r.aborting():
-					cancel()
-				case <-hctx.Done():
-				}
-			}()
+			hctx, stop := r.abortable(ctx)
+			defer stop()
 			detail, err := r.hook(hctx, "before_switch", hook, newID)
 			if err != nil && r.aborted() {
 				return "", fmt.Errorf("%w during the before_switch hook, which was stopped; nothing switched", errOperatorAbort)
