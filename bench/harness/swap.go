@@ -82,7 +82,7 @@ func (s *swapper) startOnce(ctx context.Context) (*exec.Cmd, error) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	// cutover's own check: a fresh connection, 2xx or 3xx passes.
+	// cutover's own check (health.Probe): a fresh connection, 2xx passes.
 	deadline := time.Now().Add(20 * time.Second)
 	for passes := 0; passes < s.HealthyAfter; {
 		select {

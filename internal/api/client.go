@@ -123,16 +123,23 @@ func (c *Client) Deploy(ctx context.Context, req deploy.Request, onEvent func(de
 }
 
 // Control sends promote, abort, pause or resume to the deploy in flight.
-// For promote and abort it follows the deploy's events to its result (or
-// its next preview) like Deploy.
-func (c *Client) Control(ctx context.Context, action string, onEvent func(deploy.Event)) (deploy.Event, error) {
+// An action the deploy cannot honour now is an *Error of kind
+// KindRefused saying why. For pause and resume it returns the daemon's
+// acknowledgement as an "info" event; for promote and abort it follows the
+// deploy's events (the acknowledgement first) to its result (or its next
+// preview) like Deploy.
+func (c *Client) Control(ctx context.Context, action deploy.Action, onEvent func(deploy.Event)) (deploy.Event, error) {
 	resp, err := c.do(ctx, http.MethodPost, "/v1/control", controlRequest{Action: action})
 	if err != nil {
 		return deploy.Event{}, err
 	}
 	if action == deploy.ActionPause || action == deploy.ActionResume {
-		resp.Body.Close()
-		return deploy.Event{}, nil
+		defer resp.Body.Close()
+		var ans controlAnswer
+		if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+			return deploy.Event{}, fmt.Errorf("decode the answer to %s: %w", action, err)
+		}
+		return deploy.Event{Type: "info", Message: ans.Message}, nil
 	}
 	return readEvents(resp, false, onEvent)
 }

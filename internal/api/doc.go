@@ -12,7 +12,10 @@
 //	                             (a preview deploy's stream ends at its preview event)
 //	GET  /v1/logs?release=&instance=&lines=N&follow=1   text
 //	POST /v1/control             {"action": "promote"|"abort"|"pause"|"resume"} for the
-//	                             deploy in flight; promote/abort stream its events
+//	                             deploy in flight: refused (412, kind "refused") with
+//	                             why where the step cannot honour it; else promote/abort
+//	                             stream its events, the acknowledgement first, and
+//	                             pause/resume answer {"action", "message"}
 //	POST /v1/releases/prune      apply release retention now
 //	POST /v1/stop                stop the app's instances, then the daemon
 //

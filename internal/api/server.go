@@ -235,16 +235,29 @@ func resultKind(k string) string {
 }
 
 type controlRequest struct {
-	Action string `json:"action"`
+	Action deploy.Action `json:"action"`
+}
+
+// controlAnswer is the answer to pause and resume: what will happen.
+type controlAnswer struct {
+	Action  deploy.Action `json:"action"`
+	Message string        `json:"message"`
 }
 
 // control passes promote, abort, pause or resume to the deploy in flight.
-// promote and abort then stream the deploy's events to its end (or to its
-// next preview); pause and resume answer at once.
+// An action the deploy cannot honour in its step is refused (412, kind
+// "refused") with why; an honoured one is acknowledged with what will
+// happen. promote and abort then stream the deploy's events, that
+// acknowledgement first, to its end (or to its next preview); pause and
+// resume answer at once.
 func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	var req controlRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
 		writeError(w, KindUsage, fmt.Errorf("decode control request: %w", err))
+		return
+	}
+	if req.Action == 0 {
+		writeError(w, KindUsage, errors.New("control request without an action: want promote, abort, pause or resume"))
 		return
 	}
 	cur := s.eng.Current()
@@ -253,17 +266,17 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from := cur.Len()
-	run, err := s.eng.Control(req.Action)
+	ans, err := s.eng.Control(req.Action)
 	if err != nil {
-		kind := kindOf(err)
-		if kind == KindFailed {
-			kind = KindUsage
-		}
-		writeError(w, kind, err)
+		writeError(w, kindOf(err), err)
 		return
 	}
+	run := ans.Run
+	if run != cur {
+		from = 0 // the deploy asked about ended and another began
+	}
 	if req.Action == deploy.ActionPause || req.Action == deploy.ActionResume {
-		writeJSON(w, map[string]string{"action": req.Action, "deploy": fmt.Sprint(run.Len())})
+		writeJSON(w, controlAnswer{Action: req.Action, Message: ans.Message})
 		return
 	}
 	s.stream(w, r, run, from, false)

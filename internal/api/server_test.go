@@ -193,7 +193,7 @@ func TestDeployStreamsEventsInOrder(t *testing.T) {
 	var steps []string
 	for _, ev := range evs {
 		if ev.Type == "step" {
-			steps = append(steps, ev.Step+":"+ev.Status)
+			steps = append(steps, ev.Step.String()+":"+ev.Status)
 		}
 	}
 	want := []string{"lock:start", "lock:ok", "prepare:start", "prepare:ok", "check:start", "check:ok", "boot:start", "boot:ok",
@@ -280,6 +280,19 @@ func TestBusyAndControl(t *testing.T) {
 		t.Errorf("a second deploy: got %v, want an *Error of kind %q", err, KindBusy)
 	}
 
+	// An action the deploy cannot honour now is refused with why; one it
+	// honours is answered with what will happen.
+	if _, err := d.client.Control(ctx, deploy.ActionResume, nil); !errors.As(err, &apiErr) || apiErr.Kind != KindRefused ||
+		!strings.Contains(apiErr.Msg, "resume refused") || !strings.Contains(apiErr.Msg, "step preview): not paused") {
+		t.Errorf("resume when not paused: got %v, want an *Error of kind %q saying not paused", err, KindRefused)
+	}
+	if statusOf(KindRefused) != http.StatusPreconditionFailed {
+		t.Errorf("status of a refusal: got %d, want %d", statusOf(KindRefused), http.StatusPreconditionFailed)
+	}
+	if ev, err := d.client.Control(ctx, deploy.ActionPause, nil); err != nil || !strings.HasPrefix(ev.Message, "pause: the preview's clock") {
+		t.Errorf("pause during the preview: got %+v, %v; want what will happen", ev, err)
+	}
+
 	var evs []deploy.Event
 	res, err := d.client.Control(ctx, deploy.ActionAbort, func(ev deploy.Event) { evs = append(evs, ev) })
 	if !errors.As(err, &apiErr) || apiErr.Kind != KindAborted {
@@ -292,6 +305,9 @@ func TestBusyAndControl(t *testing.T) {
 		if ev.Type == "preview" {
 			t.Errorf("control streamed events from before it was asked: %+v", ev)
 		}
+	}
+	if len(evs) == 0 || evs[0].Type != "info" || !strings.HasPrefix(evs[0].Message, "abort: stopping the preview of ") {
+		t.Errorf("abort's first event: got %+v, want its acknowledgement", evs)
 	}
 
 	_, err = d.client.Control(ctx, deploy.ActionPause, nil)

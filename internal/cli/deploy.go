@@ -36,14 +36,18 @@ the deploy before anything touches traffic), and ships the result.
 The daemon copies the release to
 <data_dir>/releases/<id>/, reads cutover.toml as it is now, boots
 app.instances new instances beside the running ones, waits until each passes
-its health check app.health.healthy_after times in a row, switches traffic
-at once, drains the old release (in-flight requests, streams and websockets
+its health check (a 2xx answer to app.health.path; a redirect fails)
+app.health.healthy_after times in a row, switches traffic at once, drains
+the old release (in-flight requests, streams and websockets
 get proxy.drain_timeout), stops it, and points <data_dir>/current at the new
 release.
 
-If a new instance exits during boot or is not healthy within
+While they boot, every 5 seconds a "waiting:" line names each instance not
+healthy yet and its latest health check. If a new instance exits during
+boot (even once: a crash loop is not a boot) or is not healthy within
 app.health.boot_timeout, the new instances are stopped, their last log lines
 shown, and the old release — which never stopped serving — stays live.
+'cutover abort' during the boot stops them at once.
 
 This command only sends the request and prints the daemon's report, at a
 lower CPU priority (nice 10) so that the app's requests come first.
@@ -179,6 +183,8 @@ func renderEvent(w io.Writer, ev deploy.Event) {
 		}
 	case "info":
 		fmt.Fprintf(w, "    %s\n", ev.Message)
+	case "waiting":
+		fmt.Fprintf(w, "    waiting: %s\n", ev.Message)
 	case "preview":
 		fmt.Fprintf(w, "  ◆ %s\n", ev.Message)
 	case "output":

@@ -88,8 +88,8 @@ type App struct {
 
 // Health configures the HTTP health check of instances.
 type Health struct {
-	// Path (key path) is requested with GET on each instance; a 2xx or 3xx
-	// answer is healthy. Default "/".
+	// Path (key path) is requested with GET on each instance; a 2xx answer
+	// is healthy (a redirect is not followed, and fails). Default "/".
 	Path string `toml:"path"`
 
 	// Interval (key interval) between checks of one instance. Default 1s.

@@ -82,7 +82,7 @@ command = "./bin/server --port $PORT"
 [app.env]
 # RAILS_ENV = "production"
 
-# HTTP health check of instances: GET path; 2xx or 3xx is healthy.
+# HTTP health check of instances: GET path; 2xx is healthy (a redirect fails).
 [app.health]
 # Path requested on each instance. Default "/".
 # path = "/"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/health"
 	"github.com/cutover/cutover/internal/migrate"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -28,6 +30,9 @@ func (r *Run) run(ctx context.Context) (string, error) {
 		e.mu.Lock()
 		e.progress.DeployID = id
 		e.mu.Unlock()
+		r.ctl.mu.Lock()
+		r.ctl.deployID = id
+		r.ctl.mu.Unlock()
 		return fmt.Sprintf("deploy #%d", id), nil
 	}); err != nil {
 		return "", err
@@ -61,14 +66,6 @@ type sentinel struct {
 func (s sentinel) Error() string { return s.msg }
 func (s sentinel) Unwrap() error { return s.err }
 
-func (r *Run) setDetail(d string) {
-	r.e.mu.Lock()
-	if r.e.progress != nil {
-		r.e.progress.Detail = d
-	}
-	r.e.mu.Unlock()
-}
-
 func (r *Run) execute(ctx context.Context) (string, error) {
 	e, req := r.e, r.req
 	newID, err := r.prepare(ctx)
@@ -79,10 +76,18 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	e.mu.Lock()
 	e.progress.Release = newID
 	e.mu.Unlock()
+	strategy := r.cfg.Deploy.Strategy
+	if req.Rollback {
+		strategy = "bluegreen" // going back is one switch: no canary of known code
+	}
+	r.ctl.mu.Lock()
+	r.ctl.release, r.ctl.strategy = newID, strategy
+	r.ctl.mu.Unlock()
 	if err := e.store.SetDeployRelease(ctx, r.id, newID); err != nil {
 		return r.from, err
 	}
 	failRelease := func() {
+		r.stop("the deploy of " + newID + " failed")
 		if req.Rollback {
 			return
 		}
@@ -114,15 +119,11 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		}
 	}
 
-	strategy := r.cfg.Deploy.Strategy
-	if req.Rollback {
-		strategy = "bluegreen" // going back is one switch: no canary of known code
-	}
 	// boot: everything at once, except a rolling deploy without preview,
 	// which boots batch by batch as it shifts.
 	if strategy != "rolling" || req.Preview {
 		if err := r.step(StepBoot, func() (string, error) {
-			ms, err := e.boot(ctx, r, newID, r.app, r.app.Instances, 1)
+			ms, err := e.boot(ctx, r, newID, r.app, r.app.Instances, 1, r.aborting())
 			if err != nil {
 				return "", err
 			}
@@ -133,6 +134,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		}
 	}
 	abortNew := func(reason error) (string, error) {
+		r.stop(reason.Error())
 		r.step(StepDrain, func() (string, error) { //nolint:errcheck // reported as a step
 			return e.retire(ctx, newID)
 		})
@@ -141,19 +143,26 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	}
 
 	if req.Preview {
-		action := ""
-		if err := r.step(StepPreview, func() (string, error) {
-			a, err := r.preview(ctx, newID)
-			action = a
-			return "promoted", err
-		}); err != nil {
+		if err := r.step(StepPreview, func() (string, error) { return r.preview(ctx, newID) }); err != nil {
 			return abortNew(err)
 		}
-		_ = action
 	}
 
 	if hook := r.cfg.Deploy.BeforeSwitch; hook != "" {
-		if err := r.step(StepHook, func() (string, error) { return r.hook(ctx, "before_switch", hook, newID) }); err != nil {
+		if err := r.step(StepHook, func() (string, error) {
+			// The operator's abort stops the hook at once: nothing has
+			// switched yet.
+			hctx, stop := r.abortable(ctx)
+			defer stop()
+			detail, err := r.hook(hctx, "before_switch", hook, newID)
+			if err != nil && r.aborted() {
+				return "", fmt.Errorf("%w during the before_switch hook, which was stopped; nothing switched", errOperatorAbort)
+			}
+			return detail, err
+		}); err != nil {
+			if errors.Is(err, ErrAborted) {
+				return abortNew(err)
+			}
 			return abortNew(fmt.Errorf("before_switch hook failed, nothing switched: %w", err))
 		}
 	}
@@ -251,6 +260,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 func (r *Run) switchTo(ctx context.Context, release string) (string, error) {
 	e := r.e
 	e.px.SetActive(release)
+	r.setSwitched()
 	if err := e.store.SetActive(context.WithoutCancel(ctx), release, time.Now()); err != nil {
 		return "", err
 	}
@@ -271,8 +281,9 @@ func (e *Engine) activeRelease() string {
 
 // boot starts count new instances of release, numbered from first, and
 // waits until each is healthy. On failure they are all stopped and their
-// log tails emitted.
-func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.App, count, first int) ([]*managed, error) {
+// log tails emitted. A close of abort (the operator's abort; nil for none)
+// stops them at once.
+func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.App, count, first int, abort <-chan struct{}) ([]*managed, error) {
 	var ms []*managed
 	fail := func(err error) ([]*managed, error) {
 		for _, m := range ms {
@@ -294,14 +305,56 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		}
 		ms = append(ms, m)
 	}
+	// Every instance is watched at once, so that a crash of any of them
+	// ends the boot as soon as it is reported, whichever one the boot
+	// would otherwise be waiting for.
+	done := make(chan struct{})
+	defer close(done)
+	readyc := make(chan *managed, len(ms))
+	crashc := make(chan bootCrash, len(ms))
+	for _, m := range ms {
+		ready := m.ready()
+		go func() {
+			select {
+			case <-ready:
+				readyc <- m
+			case <-done:
+			}
+		}()
+		go func() {
+			select {
+			case exit := <-m.crashed:
+				crashc <- bootCrash{m, exit}
+			case <-done:
+			}
+		}()
+	}
+	bootStart := time.Now()
 	deadline := time.NewTimer(app.Health.BootTimeout.Duration)
 	defer deadline.Stop()
-	for _, m := range ms {
+	report := time.NewTicker(e.bootReportEvery)
+	defer report.Stop()
+	healthy := map[*managed]bool{}
+	for len(healthy) < len(ms) {
 		select {
-		case <-m.ready():
-		case exit := <-m.crashed:
-			return fail(fmt.Errorf("instance %s exited during boot (%s); the live release was not touched", m.id, exit))
+		case <-report.C:
+			for _, m := range ms {
+				if !healthy[m] {
+					r.event(Event{Type: "waiting", Step: StepBoot, Instance: m.id, Message: fmt.Sprintf("instance %s: %s (%s of boot_timeout %s)",
+						m.id, m.bootState(), time.Since(bootStart).Round(time.Second), app.Health.BootTimeout.Duration)})
+				}
+			}
+		case m := <-readyc:
+			healthy[m] = true
+		case c := <-crashc:
+			return fail(c.err())
 		case <-deadline.C:
+			var m *managed
+			for _, m = range ms {
+				if !healthy[m] {
+					break
+				}
+			}
 			why := "no health check passed"
 			m.mu.Lock()
 			if m.checker != nil && m.checker.LastError() != nil {
@@ -310,11 +363,60 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 			m.mu.Unlock()
 			return fail(fmt.Errorf("instance %s not healthy after boot_timeout %s (%s); the live release was not touched",
 				m.id, app.Health.BootTimeout.Duration, why))
+		case <-abort:
+			return fail(fmt.Errorf("%w during boot: the booting instances of %s were stopped; %s kept serving", errOperatorAbort, releaseID, orNone(r.from)))
 		case <-ctx.Done():
 			return fail(fmt.Errorf("boot interrupted: %w", ctx.Err()))
 		}
 	}
+	// The select above picks at random among what is ready at once, and a
+	// crash reported while waiting for another instance may still be on
+	// its way: the supervisor's restart count is what decides. A crash is
+	// counted before its instance restarts, so before any health check of
+	// the restarted process can pass.
+	for _, m := range ms {
+		if st := m.status(); st.Restarts > 0 {
+			return fail(bootCrash{m, fmt.Sprintf("%s; %d crash(es) before it turned healthy", st.LastExit, st.Restarts)}.err())
+		}
+	}
 	return ms, nil
+}
+
+// bootState says where a booting instance is, from its latest health
+// check: "last health check: GET …: status 404 Not Found", with a hint
+// when the answer looks like a wrong app.health.path.
+func (m *managed) bootState() string {
+	m.mu.Lock()
+	chk := m.checker
+	m.mu.Unlock()
+	if chk == nil {
+		return "not started yet"
+	}
+	passes, err := chk.Streak()
+	switch {
+	case err == nil && passes == 0:
+		return "no health check has answered yet"
+	case err == nil:
+		return fmt.Sprintf("passing, %d of the %d checks in a row it needs (app.health.healthy_after)", passes, max(m.app.Health.HealthyAfter, 1))
+	}
+	why := "last health check: " + err.Error()
+	var se *health.StatusError
+	if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
+		// The app may still be setting up its routes: keep waiting, but
+		// say what it most often means.
+		why += fmt.Sprintf("; if this lasts, app.health.path %q is not a path the app serves", m.app.Health.Path)
+	}
+	return why
+}
+
+// bootCrash is an instance that exited while its release booted.
+type bootCrash struct {
+	m    *managed
+	exit string // the supervisor's description of the exit
+}
+
+func (c bootCrash) err() error {
+	return fmt.Errorf("instance %s exited during boot (%s); the live release was not touched", c.m.id, c.exit)
 }
 
 func (m *managed) logPath(e *Engine) string {

@@ -126,6 +126,97 @@ func TestBootFailureLeavesLiveReleaseUntouched(t *testing.T) {
 	}
 }
 
+// TestBootCrashLoopAborts: an instance that crashes a few times in its
+// first second and then turns healthy is a crash loop, not a boot: the
+// deploy aborts whatever order the crashes and the health checks come in.
+// Here the crashing instance is healthy before the steady one is, which
+// the engine once judged by a coin toss.
+func TestBootCrashLoopAborts(t *testing.T) {
+	h := newHarness(t, setup{instances: 2})
+	v1 := h.mustDeploy("v1", nil)
+	before := h.pids(v1)
+
+	live, evs, err := h.deploy(Request{Source: h.source("v2", map[string]string{crashLoopFile: "3\n"})})
+	if err == nil {
+		t.Fatalf("deploy of a release whose instance crash-loops succeeded; events:\n%s", describe(evs))
+	}
+	if !strings.Contains(err.Error(), "exited during boot") || KindOf(err) != "failed" {
+		t.Errorf("error: got %q (kind %s), want an instance that exited during boot", err, KindOf(err))
+	}
+	if live != v1 {
+		t.Errorf("live release after the failed deploy: got %q, want %q", live, v1)
+	}
+	if after := h.pids(v1); !slices.Equal(after, before) {
+		t.Errorf("pids of %s: got %v, want them untouched %v", v1, after, before)
+	}
+	if got, want := h.releasesOfInstances(), []string{v1, v1}; !slices.Equal(got, want) {
+		t.Errorf("releases of instances: got %q, want %q", got, want)
+	}
+	v2 := h.releaseLabelled("v2")
+	if n := countEvents(evs, func(ev Event) bool {
+		return ev.Type == "log" && strings.HasPrefix(ev.Instance, v2+"-") && slices.ContainsFunc(ev.Lines, func(l string) bool {
+			return strings.Contains(l, "crashes ("+crashLoopFile)
+		})
+	}); n == 0 {
+		t.Errorf("no log event with the crashing instance's log tail; events:\n%s", describe(evs))
+	}
+	h.assertServes("v1")
+}
+
+// TestRollingBootCrashLoopRollsBack: a rolling deploy boots each batch
+// the same way: a batch that crash-loops, even into health, sends the
+// deploy back to the old release at full size.
+func TestRollingBootCrashLoopRollsBack(t *testing.T) {
+	h := newHarness(t, setup{instances: 2, deploy: []string{`strategy = "rolling"`, `batch = 1`}})
+	v1 := h.mustDeploy("v1", nil)
+
+	// Batch 1 is the steady instance; batch 2 crashes 3 times, then serves.
+	live, evs, err := h.deploy(Request{Source: h.source("v2", map[string]string{crashLoopFile: "3\n"})})
+	if !errors.Is(err, errRolledBack) || !strings.Contains(err.Error(), "batch 2/2 did not boot") || !strings.Contains(err.Error(), "exited during boot") {
+		t.Fatalf("rolling deploy whose second batch crash-loops: got %v, want rolled back; events:\n%s", err, describe(evs))
+	}
+	if live != v1 {
+		t.Errorf("live release: got %q, want %q", live, v1)
+	}
+	if got, want := h.releasesOfInstances(), []string{v1, v1}; !slices.Equal(got, want) {
+		t.Errorf("releases of instances: got %q, want %q", got, want)
+	}
+	h.assertServes("v1")
+}
+
+// TestBootReportsWaitingInstances: a boot that waits says so every few
+// seconds, per instance not healthy yet, with its latest health check,
+// instead of waiting out boot_timeout in silence; a 404 says what it most
+// often means.
+func TestBootReportsWaitingInstances(t *testing.T) {
+	h := newHarness(t, setup{instances: 2, health: []string{`interval = "50ms"`, `healthy_after = 1`, `boot_timeout = "1s"`}})
+	h.eng.bootReportEvery = 200 * time.Millisecond
+	h.mustDeploy("v1", nil)
+
+	// The app serves its health check on /up; cutover asks for /healthz.
+	_, evs, err := h.deploy(Request{Source: h.source("v2", map[string]string{"demo.env": "DEMO_HEALTH_PATH=/up\n"})})
+	if err == nil || !strings.Contains(err.Error(), "not healthy after boot_timeout 1s (last health check: GET http://") ||
+		!strings.Contains(err.Error(), "/healthz: status 404 Not Found") {
+		t.Fatalf("deploy of a release without the health path: got %v, want not healthy after boot_timeout with the 404; events:\n%s", err, describe(evs))
+	}
+	v2 := h.releaseLabelled("v2")
+	for _, n := range []string{"1", "2"} {
+		id := v2 + "-" + n
+		waiting := slices.DeleteFunc(slices.Clone(evs), func(ev Event) bool { return ev.Type != "waiting" || ev.Instance != id })
+		if len(waiting) < 2 {
+			t.Errorf("instance %s: got %d waiting events in a 1s boot reported every 200ms, want at least 2; events:\n%s", id, len(waiting), describe(evs))
+			continue
+		}
+		ev := waiting[len(waiting)-1]
+		want := `/healthz: status 404 Not Found; if this lasts, app.health.path "/healthz" is not a path the app serves (`
+		if ev.Step != StepBoot || !strings.HasPrefix(ev.Message, "instance "+id+": last health check: GET http://") ||
+			!strings.Contains(ev.Message, want) || !strings.HasSuffix(ev.Message, " of boot_timeout 1s)") {
+			t.Errorf("waiting event of %s: got step %q message %q, want step boot saying %q and how long of boot_timeout 1s", id, ev.Step, ev.Message, want)
+		}
+	}
+	h.assertServes("v1")
+}
+
 // TestDeployWithBrokenConfig: deploys re-read cutover.toml; a broken one
 // stops the deploy before anything is touched, as a config error.
 func TestDeployWithBrokenConfig(t *testing.T) {

@@ -5,6 +5,12 @@
 // the release recorded as live keeps (or gets back) its instances, anything
 // else is stopped.
 //
+// The operator's actions (promote, abort, pause, resume) go to one place
+// per run, its control (control.go): Control decides each against the
+// step the run is in, by one table (controlTable), and the steps consult
+// the same state when they enter, wait or boot. Every action is honoured
+// or refused with a reason, in every step.
+//
 // Instances are owned here as "managed" triples: a supervisor process, a
 // proxy backend, and a health checker that moves the backend in and out of
 // rotation.
@@ -51,6 +57,11 @@ type Engine struct {
 
 	deployMu sync.Mutex // held by the one running deploy
 
+	// bootReportEvery is how often a boot reports each instance that is
+	// not healthy yet, with its latest health check: a boot_timeout of a
+	// minute is not to be waited out in silence. Tests shorten it.
+	bootReportEvery time.Duration
+
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config
 	insts    map[string]*managed // by instance id
@@ -80,6 +91,8 @@ func New(opts Options) (*Engine, error) {
 		cancel: cancel,
 		cfg:    opts.Config,
 		insts:  map[string]*managed{},
+
+		bootReportEvery: bootReportEvery,
 	}
 	e.sup = supervisor.New(supervisor.Options{
 		OnChange: e.onInstanceChange,
@@ -142,20 +155,29 @@ func decodeAppConfig(s string) (config.App, error) {
 // Progress returns the running deploy, or nil.
 func (e *Engine) Progress() *Progress {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.progress == nil {
+		e.mu.Unlock()
 		return nil
 	}
 	p := *e.progress
+	r := e.current
+	e.mu.Unlock()
+	if r != nil {
+		// Where the run is, and whether it holds, belong to the run.
+		c := r.ctl
+		c.mu.Lock()
+		if c.step != 0 {
+			p.Step = c.step.String()
+		}
+		p.Detail, p.Paused = c.detail, c.paused
+		c.mu.Unlock()
+	}
 	return &p
 }
 
-func (e *Engine) setStep(step string) {
-	e.mu.Lock()
-	if e.progress != nil {
-		e.progress.Step = step
-	}
-	e.mu.Unlock()
-}
+// bootReportEvery is Engine.bootReportEvery's value: often enough that an
+// operator sees a stuck boot long before its boot_timeout (60s by
+// default), seldom enough to stay a few lines.
+const bootReportEvery = 5 * time.Second
 
 func now() time.Time { return time.Now() }

@@ -6,32 +6,67 @@ import (
 	"time"
 )
 
-// Step names, in the order a deploy runs them.
+// Step is a step of a deploy. Its text form (String, and in JSON) is its
+// name: "lock", "prepare", ….
+type Step uint8
+
+// The steps, in the order a deploy runs them.
 const (
-	StepLock     = "lock"
-	StepPrepare  = "prepare"
-	StepCheck    = "check"
-	StepExpand   = "expand"
-	StepBoot     = "boot"
-	StepPreview  = "preview"
-	StepHook     = "hook"
-	StepSwitch   = "switch"
-	StepShift    = "shift"
-	StepWatch    = "watch"
-	StepDrain    = "drain"
-	StepContract = "contract"
-	StepFinish   = "finish"
+	StepLock Step = iota + 1
+	StepPrepare
+	StepCheck
+	StepExpand
+	StepBoot
+	StepPreview
+	StepHook
+	StepSwitch
+	StepShift
+	StepWatch
+	StepDrain
+	StepContract
+	StepFinish
 )
+
+var stepText = [...]string{
+	StepLock: "lock", StepPrepare: "prepare", StepCheck: "check", StepExpand: "expand", StepBoot: "boot",
+	StepPreview: "preview", StepHook: "hook", StepSwitch: "switch", StepShift: "shift", StepWatch: "watch",
+	StepDrain: "drain", StepContract: "contract", StepFinish: "finish",
+}
+
+// String returns the step's name; "" for the zero Step (no step).
+func (s Step) String() string {
+	if int(s) < len(stepText) {
+		return stepText[s]
+	}
+	return fmt.Sprintf("step(%d)", uint8(s))
+}
+
+// MarshalText writes the step's name.
+func (s Step) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a step's name. A name it does not know (from a newer
+// daemon) reads as the zero Step rather than failing the whole event.
+func (s *Step) UnmarshalText(b []byte) error {
+	*s = 0
+	for i, n := range stepText {
+		if n != "" && n == string(b) {
+			*s = Step(i)
+		}
+	}
+	return nil
+}
 
 // Event is one thing that happened during a deploy, streamed to the CLI as
 // it happens.
 type Event struct {
 	Time time.Time `json:"time"`
-	// Type is "step" (a step started or ended), "info" (a remark), "log"
-	// (lines of an instance's log) or "result" (the last event).
+	// Type is "step" (a step started or ended), "info" (a remark),
+	// "waiting" (a boot still waiting for Instance, every few seconds, with
+	// its latest health check), "log" (lines of an instance's log) or
+	// "result" (the last event).
 	Type string `json:"type"`
-	// Step is the step's name (see the Step constants).
-	Step string `json:"step,omitempty"`
+	// Step is the step the event belongs to.
+	Step Step `json:"step,omitempty"`
 	// Status of a step event: "start", "ok", "failed" or "skipped".
 	Status string `json:"status,omitempty"`
 	// DurationMS is how long the step took (step ok/failed events).
@@ -40,7 +75,7 @@ type Event struct {
 	Message string `json:"message,omitempty"`
 	// Lines are log lines (log events).
 	Lines []string `json:"lines,omitempty"`
-	// Instance names the instance of a log event.
+	// Instance names the instance of a log or waiting event.
 	Instance string `json:"instance,omitempty"`
 	// Result fields (result events).
 	OK       bool   `json:"ok,omitempty"`
@@ -76,12 +111,15 @@ type Progress struct {
 	Kind      string    `json:"kind"`
 	Release   string    `json:"release"`
 	From      string    `json:"from"`
-	Step      string    `json:"step"`
+	Step      string    `json:"step"` // the step's name (Step.String)
 	StartedAt time.Time `json:"started_at"`
 	// Detail says where a multi-step shift is: "canary 25%", "batch 2/4",
 	// "preview", "watch".
 	Detail string `json:"detail,omitempty"`
-	Paused bool   `json:"paused,omitempty"`
+	// Paused: the operator paused the deploy; it holds where it is (a
+	// canary step, a batch, the watch, a preview) or, in the steps before
+	// traffic moves, before its next step.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // RefusedError is a deploy or rollback refused before it touched anything

@@ -33,7 +33,7 @@ type setup struct {
 	release   []string // extra lines of [release]
 	app       []string // extra lines of [app]
 	env       []string // extra lines of [app.env]
-	health    []string // lines of [app.health] replacing interval and healthy_after
+	health    []string // lines of [app.health] replacing interval and healthy_after (and boot_timeout, if one sets it)
 }
 
 // harness is one app under a real in-process Engine: a temp data dir, a
@@ -180,8 +180,10 @@ func (h *harness) writeConfig(s setup) {
 	line(`[app.health]`)
 	line(`path = "/healthz"`)
 	line(`timeout = "1s"`)
-	line(`boot_timeout = "10s"`)
 	health := s.health
+	if !slices.ContainsFunc(health, func(l string) bool { return strings.HasPrefix(l, "boot_timeout") }) {
+		line(`boot_timeout = "10s"`)
+	}
 	if len(health) == 0 {
 		health = []string{`interval = "50ms"`, `healthy_after = 1`}
 	}
@@ -466,7 +468,7 @@ func countEvents(evs []Event, match func(Event) bool) int {
 	return n
 }
 
-func isStep(step, status string) func(Event) bool {
+func isStep(step Step, status string) func(Event) bool {
 	return func(ev Event) bool { return ev.Type == "step" && ev.Step == step && ev.Status == status }
 }
 

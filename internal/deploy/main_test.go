@@ -26,6 +26,25 @@ const appEnv = "CUTOVER_DEPLOY_TEST_APP"
 // deploy's progress.
 const failAfterFile = "fail-after"
 
+// crashLoopFile, in a release, holds a number n: the first instance of
+// the release to start is slow to boot (steadyBootDelay) and then serves;
+// every other instance exits with status 1 at each of its first n starts
+// (counted per $PORT, which a restart keeps) and then serves. It is a
+// crash loop that ends, behind a healthy-looking boot.
+const crashLoopFile = "crash-loop"
+
+// steadyBootDelay is how long the steady instance of crashLoopFile takes
+// to boot: longer than the crash loop of the others lasts (3 crashes take
+// 0.1+0.2+0.4 s of the supervisor's backoff), so that they are healthy
+// before it is.
+const steadyBootDelay = 1500 * time.Millisecond
+
+// slowAfterFile, in a release, holds "n d": the first n instances of that
+// release boot at once, every later one waits d (a duration) first. It
+// makes "the second batch of a rolling deploy is still booting"
+// deterministic.
+const slowAfterFile = "slow-after"
+
 // recordNiceFile, in a release, makes each instance write the nice value it
 // starts at to boot-nice-<pid> in the release directory.
 const recordNiceFile = "record-nice"
@@ -67,7 +86,62 @@ func runApp() int {
 			return 1
 		}
 	}
+	if b, err := os.ReadFile(slowAfterFile); err == nil {
+		var limit int
+		var d time.Duration
+		if _, err := fmt.Sscan(string(b), &limit, &d); err != nil {
+			fmt.Fprintln(os.Stderr, "test app:", slowAfterFile, err)
+			return 2
+		}
+		if n := bootNumber(); n > limit {
+			fmt.Fprintf(os.Stderr, "test app: boot %d of this release waits %s (%s)\n", n, d, slowAfterFile)
+			time.Sleep(d)
+		}
+	}
+	if b, err := os.ReadFile(crashLoopFile); err == nil {
+		if code := crashLoop(strings.TrimSpace(string(b))); code >= 0 {
+			return code
+		}
+	}
 	return demoapp.Main()
+}
+
+// crashLoop does what crashLoopFile asks of this start: it returns an exit
+// status, or -1 to go on and serve.
+func crashLoop(limit string) int {
+	n, err := strconv.Atoi(limit)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test app:", crashLoopFile, err)
+		return 2
+	}
+	port := os.Getenv("PORT")
+	if f, err := os.OpenFile("steady", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprint(f, port)
+		f.Close()
+	}
+	if steady, _ := os.ReadFile("steady"); string(steady) == port {
+		time.Sleep(steadyBootDelay)
+		return -1
+	}
+	if err := os.MkdirAll("starts-"+port, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "test app:", err)
+		return 2
+	}
+	ents, err := os.ReadDir("starts-" + port)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test app:", err)
+		return 2
+	}
+	start := len(ents) + 1
+	if err := os.WriteFile(filepath.Join("starts-"+port, strconv.Itoa(start)), nil, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "test app:", err)
+		return 2
+	}
+	if start <= n {
+		fmt.Fprintf(os.Stderr, "test app: start %d on port %s crashes (%s = %d)\n", start, port, crashLoopFile, n)
+		return 1
+	}
+	return -1
 }
 
 // bootNumber counts this boot among the boots of the release in the

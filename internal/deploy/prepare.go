@@ -101,7 +101,10 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 				return "", &config.Error{File: cfg.Path, Field: "release.repo",
 					Msg: "deploy --git needs the repository: set repo = \"/srv/app.git\" (or a URL) in [release]"}
 			}
-			newID, _, err = e.rel.PrepareGit(ctx, release.GitOptions{
+			// The operator's abort stops the checkout, test and build at
+			// once: PrepareGit removes what it had made.
+			gctx, stop := r.abortable(ctx)
+			newID, _, err = e.rel.PrepareGit(gctx, release.GitOptions{
 				Repo: cfg.Release.Repo, Ref: req.Git, Test: cfg.Release.Test, Build: cfg.Release.Build,
 				Env: envList(app.Env),
 				Output: func(stream, line string) {
@@ -109,6 +112,10 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 				},
 				Record: record,
 			})
+			stop()
+			if err != nil && r.aborted() {
+				return "", fmt.Errorf("%w during prepare: the checkout, test and build of %s were stopped; nothing was recorded", errOperatorAbort, req.Git)
+			}
 		default:
 			// At the daemon's priority. Copying on a daemon thread lowered
 			// to boot_nice was tried and froze the proxy for 650 ms on a

@@ -33,14 +33,6 @@ type Request struct {
 	User string `json:"user,omitempty"`
 }
 
-// Control actions for a deploy in flight.
-const (
-	ActionPromote = "promote" // end a preview, or skip the remaining steps / the watch
-	ActionAbort   = "abort"   // go back to the release that was live
-	ActionPause   = "pause"   // hold a rolling or canary deploy at its current step
-	ActionResume  = "resume"  // continue a paused deploy
-)
-
 // ErrNoDeploy is returned by Control when no deploy is in flight.
 var ErrNoDeploy = errors.New("no deploy is in flight")
 
@@ -60,18 +52,17 @@ type Run struct {
 	cfg     *config.Config
 	req     Request
 
-	ctl chan string // control actions, buffered
+	ctl *control // the run's step and the operator's actions
 
-	mu     sync.Mutex
+	mu     sync.Mutex // guards the event log and the outcome below
 	events []Event
 	notify chan struct{} // closed and replaced on each new event
 	done   bool
-	paused bool
 	err    error
 }
 
 func newRun(e *Engine, kind, from string, req Request) *Run {
-	return &Run{e: e, kind: kind, from: from, req: req, ctl: make(chan string, 8), notify: make(chan struct{})}
+	return &Run{e: e, kind: kind, from: from, req: req, ctl: newControl(from), notify: make(chan struct{})}
 }
 
 // event appends an event and wakes the subscribers.
@@ -138,10 +129,14 @@ func (r *Run) Wait(ctx context.Context) (string, error) {
 	}
 }
 
-// step runs fn as a named step: it emits start and end events and records
-// the step in state.
-func (r *Run) step(name string, fn func() (string, error)) error {
-	r.e.setStep(name)
+// step runs fn as a step: it emits start and end events and records the
+// step in state. Entering it first honours a pending abort or pause (see
+// Run.enter): an abort returns an error wrapping errOperatorAbort without
+// running fn.
+func (r *Run) step(name Step, fn func() (string, error)) error {
+	if err := r.enter(r.e.ctx, name); err != nil {
+		return err
+	}
 	start := time.Now()
 	r.event(Event{Type: "step", Step: name, Status: "start"})
 	detail, err := fn()
@@ -153,158 +148,11 @@ func (r *Run) step(name string, fn func() (string, error)) error {
 	dur := time.Since(start)
 	r.event(Event{Type: "step", Step: name, Status: status, DurationMS: float64(dur.Microseconds()) / 1000, Message: detail})
 	if r.id != 0 {
-		if serr := r.e.store.AddStep(r.e.ctx, r.id, state.Step{Name: name, Status: status, StartedAt: start, FinishedAt: start.Add(dur), Detail: detail}); serr != nil {
+		if serr := r.e.store.AddStep(r.e.ctx, r.id, state.Step{Name: name.String(), Status: status, StartedAt: start, FinishedAt: start.Add(dur), Detail: detail}); serr != nil {
 			r.e.log.Error("record step", "step", name, "err", serr)
 		}
 	}
 	return err
-}
-
-// judgeEvery is how often a canary step or a watch looks at the new
-// release's numbers: often enough that a broken release is caught within a
-// few dozen requests, not a step later.
-const judgeEvery = 100 * time.Millisecond
-
-// wait lets d pass, or less if an operator acts: it returns "" when d
-// passed, ActionPromote or ActionAbort when asked. While paused the clock
-// stops; tick, when not nil, is called every judgeEvery and may end the
-// wait early by returning a non-empty reason (returned as is).
-func (r *Run) wait(ctx context.Context, d time.Duration, tick func() string) string {
-	deadline := time.Now().Add(d)
-	ticker := time.NewTicker(judgeEvery)
-	defer ticker.Stop()
-	var pausedAt time.Time
-	for {
-		r.mu.Lock()
-		paused := r.paused
-		r.mu.Unlock()
-		var timeout <-chan time.Time
-		var timer *time.Timer
-		if !paused {
-			timer = time.NewTimer(time.Until(deadline))
-			timeout = timer.C
-		}
-		stop := func() {
-			if timer != nil {
-				timer.Stop()
-			}
-		}
-		select {
-		case <-ctx.Done():
-			stop()
-			return ActionAbort
-		case <-timeout:
-			return ""
-		case a := <-r.ctl:
-			stop()
-			switch a {
-			case ActionPromote, ActionAbort:
-				return a
-			case ActionPause:
-				if !paused {
-					pausedAt = time.Now()
-					r.setPaused(true)
-				}
-			case ActionResume:
-				if paused {
-					deadline = deadline.Add(time.Since(pausedAt))
-					r.setPaused(false)
-				}
-			}
-		case <-ticker.C:
-			stop()
-			if tick != nil && !paused {
-				if why := tick(); why != "" {
-					return why
-				}
-			}
-		}
-	}
-}
-
-// checkpoint takes the operator's pending actions between two steps: it
-// returns ActionPromote or ActionAbort when asked, and blocks while paused.
-func (r *Run) checkpoint(ctx context.Context) string {
-	for {
-		select {
-		case a := <-r.ctl:
-			switch a {
-			case ActionPromote, ActionAbort:
-				return a
-			case ActionPause:
-				r.setPaused(true)
-				for {
-					select {
-					case <-ctx.Done():
-						return ActionAbort
-					case b := <-r.ctl:
-						switch b {
-						case ActionResume:
-							r.setPaused(false)
-						case ActionPromote, ActionAbort:
-							r.unpauseQuietly()
-							return b
-						default:
-							continue
-						}
-					}
-					break
-				}
-			}
-		default:
-			return ""
-		}
-	}
-}
-
-// unpauseQuietly clears the paused flag when an operator's promote or
-// abort ends the pause: what follows speaks for itself.
-func (r *Run) unpauseQuietly() {
-	r.mu.Lock()
-	r.paused = false
-	r.mu.Unlock()
-	r.e.mu.Lock()
-	if r.e.progress != nil {
-		r.e.progress.Paused = false
-	}
-	r.e.mu.Unlock()
-}
-
-func (r *Run) setPaused(p bool) {
-	r.mu.Lock()
-	r.paused = p
-	r.mu.Unlock()
-	r.e.mu.Lock()
-	if r.e.progress != nil {
-		r.e.progress.Paused = p
-	}
-	r.e.mu.Unlock()
-	if p {
-		r.info("paused; `cutover resume` continues, `cutover promote` skips ahead, `cutover abort` goes back")
-	} else {
-		r.info("resumed")
-	}
-}
-
-// Control sends an operator's action to the deploy in flight.
-func (e *Engine) Control(action string) (*Run, error) {
-	e.mu.Lock()
-	r := e.current
-	e.mu.Unlock()
-	if r == nil {
-		return nil, ErrNoDeploy
-	}
-	switch action {
-	case ActionPromote, ActionAbort, ActionPause, ActionResume:
-	default:
-		return nil, fmt.Errorf("unknown action %q", action)
-	}
-	select {
-	case r.ctl <- action:
-	default:
-		return nil, errors.New("the deploy has not taken the previous actions yet; try again")
-	}
-	return r, nil
 }
 
 // Current returns the deploy in flight, or nil.
@@ -334,8 +182,14 @@ func (e *Engine) Start(req Request) (*Run, error) {
 		return nil, err
 	}
 	r := newRun(e, kind, active, req)
+	// What Control needs to answer before prepare has read the config
+	// again; prepare refines it.
+	r.ctl.strategy, r.ctl.preview = e.Config().Deploy.Strategy, req.Preview
+	if req.Rollback {
+		r.ctl.strategy = "bluegreen"
+	}
 	e.mu.Lock()
-	e.progress = &Progress{Kind: kind, From: active, Step: StepLock, StartedAt: time.Now()}
+	e.progress = &Progress{Kind: kind, From: active, StartedAt: time.Now()}
 	e.current = r
 	e.mu.Unlock()
 	e.wg.Add(1)
@@ -388,17 +242,19 @@ func (e *Engine) Deploy(req Request, emit Emitter) (string, error) {
 }
 
 // KindOf classifies a deploy error for the API and CLI: "busy", "config",
-// "refused", "aborted" or "failed".
+// "refused" (a deploy refused to protect the app, or an operator's action
+// the deploy in flight cannot honour now), "aborted" or "failed".
 func KindOf(err error) string {
 	var busy *BusyError
 	var cfgErr *config.Error
 	var refused *RefusedError
+	var ctlRefused *ControlRefusedError
 	switch {
 	case errors.As(err, &busy):
 		return "busy"
 	case errors.As(err, &cfgErr):
 		return "config"
-	case errors.As(err, &refused):
+	case errors.As(err, &refused), errors.As(err, &ctlRefused):
 		return "refused"
 	case errors.Is(err, ErrAborted):
 		return "aborted"

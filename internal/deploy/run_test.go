@@ -40,19 +40,19 @@ func TestPauseHoldsCanaryStep(t *testing.T) {
 		if !errors.As(err, &busy) || !errors.Is(err, ErrBusy) || KindOf(err) != "busy" {
 			t.Fatalf("Start during a deploy: got %v (%T), want *BusyError", err, err)
 		}
-		if busy.Running.Step != StepShift || busy.Running.From != v1 {
+		if busy.Running.Step != StepShift.String() || busy.Running.From != v1 {
 			t.Errorf("busy error's running deploy: got %+v, want step %q from %q", busy.Running, StepShift, v1)
 		}
 	})
 
-	if _, err := h.eng.Control("dance"); err == nil || !strings.Contains(err.Error(), `unknown action "dance"`) {
-		t.Errorf("Control(%q): got %v, want an unknown action error", "dance", err)
+	if _, err := ParseAction("dance"); err == nil || !strings.Contains(err.Error(), `unknown action "dance"`) {
+		t.Errorf("ParseAction(%q): got %v, want an unknown action error", "dance", err)
 	}
 	if _, err := h.eng.Control(ActionPause); err != nil {
 		t.Fatalf("pause: %v", err)
 	}
 	waitEvent(t, r, &i, func(ev Event) bool { return ev.Type == "info" && strings.HasPrefix(ev.Message, "paused") })
-	if p := h.eng.Progress(); p == nil || !p.Paused || p.Step != StepShift || p.Detail != "canary 50%" {
+	if p := h.eng.Progress(); p == nil || !p.Paused || p.Step != StepShift.String() || p.Detail != "canary 50%" {
 		t.Fatalf("progress while paused: got %+v, want paused at step %q detail %q", p, StepShift, "canary 50%")
 	}
 
@@ -99,12 +99,13 @@ func TestPauseBetweenRollingBatches(t *testing.T) {
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	// Queued before the first batch ends: the checkpoint after it takes
-	// the pause and holds the deploy there.
+	// Asked once the first batch moved: the deploy holds before its next
+	// step (the second batch's boot, or its shift if that boot began).
+	i := 0
+	waitEvent(t, r, &i, isStep(StepShift, "ok"))
 	if _, err := h.eng.Control(ActionPause); err != nil {
 		t.Fatalf("pause: %v", err)
 	}
-	i := 0
 	waitEvent(t, r, &i, func(ev Event) bool { return ev.Type == "info" && strings.HasPrefix(ev.Message, "paused") })
 	v2 := h.releaseLabelled("v2")
 	if got := h.px.Weights(); got[v1] != 1 || got[v2] != 1 {

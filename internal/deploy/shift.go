@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -35,11 +36,11 @@ func (r *Run) preview(ctx context.Context, newID string) (string, error) {
 	r.event(Event{Type: "preview", Release: newID, Message: fmt.Sprintf(
 		"preview of %s is ready: %s reach it; other traffic stays on %s. `cutover promote` continues the deploy, `cutover abort` stops it (by itself after %s)",
 		newID, where, orNone(r.from), cfg.Deploy.PreviewTimeout.Duration)})
-	switch r.wait(ctx, cfg.Deploy.PreviewTimeout.Duration, nil) {
+	switch a, _ := r.wait(ctx, cfg.Deploy.PreviewTimeout.Duration, nil); a {
 	case ActionPromote:
 		return "promoted", nil
 	case ActionAbort:
-		return "", fmt.Errorf("preview of %s %s; %s kept serving: %w", newID, abortedBy(ctx), orNone(r.from), ErrAborted)
+		return "", fmt.Errorf("preview of %s %s; its instances were stopped and %s kept serving: %w", newID, abortedBy(ctx), orNone(r.from), ErrAborted)
 	default:
 		return "", fmt.Errorf("preview of %s expired after deploy.preview_timeout (%s) without `cutover promote`: %w", newID, cfg.Deploy.PreviewTimeout.Duration, ErrAborted)
 	}
@@ -93,13 +94,14 @@ func (r *Run) canary(ctx context.Context, newID string) error {
 				return ""
 			}
 			for attempt := 0; ; attempt++ {
-				switch r.wait(ctx, stepTime, early) {
-				case ActionAbort:
+				a, why := r.wait(ctx, stepTime, early)
+				switch {
+				case a == ActionAbort:
 					return "", r.backTo(ctx, old, fmt.Errorf("canary %d%%: %s", pct, abortedBy(ctx)))
-				case ActionPromote:
+				case a == ActionPromote:
 					promoted = true
 					return fmt.Sprintf("%d%%: promoted by the operator, skipping to 100%%", pct), nil
-				case "fail":
+				case why != "":
 					return "", r.backTo(ctx, old, fmt.Errorf("canary %d%%: %s", pct, failed.Reason))
 				}
 				v := judge()
@@ -116,18 +118,28 @@ func (r *Run) canary(ctx context.Context, newID string) error {
 				}
 			}
 		})
+		if errors.Is(err, errOperatorAbort) {
+			// Aborted while held before this step: the last one's weights
+			// still stand.
+			return r.backTo(ctx, old, fmt.Errorf("canary %d%%: %s before the step began", pct, abortedBy(ctx)))
+		}
 		if err != nil {
 			return err
 		}
 	}
 	r.setDetail("100%")
-	return r.step(StepSwitch, func() (string, error) { return r.switchTo(ctx, newID) })
+	err := r.step(StepSwitch, func() (string, error) { return r.switchTo(ctx, newID) })
+	if errors.Is(err, errOperatorAbort) {
+		return r.backTo(ctx, old, fmt.Errorf("canary: %s before the switch", abortedBy(ctx)))
+	}
+	return err
 }
 
 // backTo sends all traffic back to release old at once and returns the
 // reason as a rolled-back error. The caller drains and stops the new one.
 func (r *Run) backTo(ctx context.Context, old string, reason error) error {
 	e := r.e
+	r.stop("going back to " + old)
 	e.px.SetActive(old)
 	if err := e.store.SetActive(context.WithoutCancel(ctx), old, time.Now()); err != nil {
 		e.log.Error("record rollback", "release", old, "err", err)
@@ -144,7 +156,7 @@ func (r *Run) watch(ctx context.Context, newID string, d time.Duration) (string,
 	crit := r.criteria()
 	start := time.Now()
 	var failed canary.Verdict
-	action := r.wait(ctx, d, func() string {
+	action, why := r.wait(ctx, d, func() string {
 		// No baseline: the old release gets no traffic now, so only the
 		// absolute bounds apply.
 		if v := canary.Judge(e.px.Window(newID, time.Since(start)), proxy.WindowStats{}, crit); v.Enough && !v.OK {
@@ -154,13 +166,13 @@ func (r *Run) watch(ctx context.Context, newID string, d time.Duration) (string,
 		return ""
 	})
 	reason := ""
-	switch action {
-	case "":
+	switch {
+	case action == 0 && why == "":
 		w := e.px.Window(newID, time.Since(start))
 		return fmt.Sprintf("%s watched: %s", d, describeWindow(w)), nil
-	case ActionPromote:
+	case action == ActionPromote:
 		return "ended early by the operator", nil
-	case ActionAbort:
+	case action == ActionAbort:
 		reason = abortedBy(ctx) + " during the watch"
 	default:
 		reason = "watch: " + failed.Reason
@@ -190,7 +202,7 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 		r.setDetail(fmt.Sprintf("batch %d/%d", k, total))
 		if have := len(e.instancesOf(newID, false)); have < moved+b {
 			err := r.step(StepBoot, func() (string, error) {
-				ms, err := e.boot(ctx, r, newID, r.app, moved+b-have, have+1)
+				ms, err := e.boot(ctx, r, newID, r.app, moved+b-have, have+1, r.aborting())
 				if err != nil {
 					return "", err
 				}
@@ -198,7 +210,10 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 			})
 			if err != nil {
 				if moved == 0 {
-					return err // nothing moved yet: a plain failed boot
+					return err // nothing moved yet: a plain failed (or aborted) boot
+				}
+				if errors.Is(err, errOperatorAbort) {
+					return r.rollingBack(ctx, newID, fmt.Errorf("%s after batch %d/%d (batch %d was booting)", abortedBy(ctx), k-1, total, k))
 				}
 				return r.rollingBack(ctx, newID, fmt.Errorf("batch %d/%d did not boot: %v", k, total, err))
 			}
@@ -220,20 +235,34 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 			}
 			return fmt.Sprintf("batch %d/%d: %d/%d instances on %s", k, total, moved, n, newID), nil
 		})
+		if errors.Is(err, errOperatorAbort) {
+			// Held before this batch's shift: its instances are up, the
+			// weights still the last batch's.
+			if k == 1 {
+				return r.rollingBack(ctx, newID, fmt.Errorf("%s before the first batch moved", abortedBy(ctx)))
+			}
+			return r.rollingBack(ctx, newID, fmt.Errorf("%s after batch %d/%d", abortedBy(ctx), k-1, total))
+		}
 		if err != nil {
 			return err
 		}
 		if moved < n {
-			switch r.checkpoint(ctx) { // a pause or an operator's word between batches
-			case ActionAbort:
+			// The operator's word between batches; a pause holds the
+			// next step (Run.enter).
+			switch {
+			case r.aborted():
 				return r.rollingBack(ctx, newID, fmt.Errorf("%s after batch %d/%d", abortedBy(ctx), k, total))
-			case ActionPromote:
+			case r.takePromote():
 				r.info("promoted: moving the remaining instances at once")
 				batch = n
 			}
 		}
 	}
-	return r.step(StepSwitch, func() (string, error) { return r.switchTo(ctx, newID) })
+	err := r.step(StepSwitch, func() (string, error) { return r.switchTo(ctx, newID) })
+	if errors.Is(err, errOperatorAbort) {
+		return r.rollingBack(ctx, newID, fmt.Errorf("%s after the last batch", abortedBy(ctx)))
+	}
+	return err
 }
 
 // rollingBack restores the old release to its full size, sends it all
@@ -257,7 +286,7 @@ func (r *Run) rollingBack(ctx context.Context, newID string, reason error) error
 		for _, m := range have {
 			next = max(next, instanceNumber(m.id, old)+1)
 		}
-		if _, err := e.boot(ctx, r, old, app, missing, next); err != nil {
+		if _, err := e.boot(ctx, r, old, app, missing, next, nil); err != nil {
 			return fmt.Errorf("%v; and the old release could not be brought back to full size: %w", reason, err)
 		}
 	}

@@ -29,7 +29,7 @@ func TestPreview(t *testing.T) {
 		if ev.Release != v2 {
 			t.Errorf("preview event release: got %q, want %q", ev.Release, v2)
 		}
-		if p := h.eng.Progress(); p == nil || p.Step != StepPreview || p.Detail != "preview" {
+		if p := h.eng.Progress(); p == nil || p.Step != StepPreview.String() || p.Detail != "preview" {
 			t.Errorf("progress during preview: got %+v, want step %q detail %q", p, StepPreview, "preview")
 		}
 		// Only requests naming the release reach it.

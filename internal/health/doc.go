@@ -1,7 +1,7 @@
 // Package health checks over HTTP whether one instance of the app serves:
-// a GET of a configured path, repeated at an interval, where a 2xx or 3xx
-// answer passes. A Checker turns the passes and failures into a healthy or
-// unhealthy verdict with hysteresis (HealthyAfter passes in a row to become
+// a GET of a configured path, repeated at an interval, where a 2xx answer
+// passes (a redirect fails, naming where it points: see Probe). A Checker
+// turns the passes and failures into a healthy or unhealthy verdict with hysteresis (HealthyAfter passes in a row to become
 // healthy, UnhealthyAfter failures in a row to stop being so), which the
 // deploy waits on to boot an instance and the proxy uses to pick instances.
 //

@@ -63,23 +63,38 @@ func (cfg Config) withDefaults() Config {
 }
 
 // StatusError is the error of a check answered with a status other than
-// 2xx or 3xx.
+// 2xx.
 type StatusError struct {
 	URL  string // the URL requested
 	Code int    // the HTTP status of the answer
+	// Location is the answer's Location header, for a redirect: a path
+	// that redirects (to a login page, say) is most often a health path
+	// the app does not have, which a check that followed redirects, or
+	// took a 3xx as healthy, would let pass.
+	Location string
 }
 
 // Error says the URL and the status, e.g. "GET http://127.0.0.1:4001/:
-// status 503 Service Unavailable".
+// status 503 Service Unavailable"; for a redirect, where it points and
+// what to check.
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("GET %s: status %d %s", e.URL, e.Code, http.StatusText(e.Code))
+	msg := fmt.Sprintf("GET %s: status %d %s", e.URL, e.Code, http.StatusText(e.Code))
+	if e.Code >= 300 && e.Code < 400 {
+		loc := e.Location
+		if loc == "" {
+			loc = "(no Location)"
+		}
+		msg += fmt.Sprintf(" → %s: a health path must answer 2xx itself; is app.health.path misspelt?", loc)
+	}
+	return msg
 }
 
 // Probe does one GET of http://addr+path, on a connection of its own that
-// it closes after the answer, and returns nil if the answer is 2xx or 3xx
-// (a redirect is not followed: it could test another server, or loop),
-// else an error saying the status (a *StatusError) or why there was no
-// answer. ctx bounds the whole check, connection included.
+// it closes after the answer, and returns nil if the answer is 2xx, else
+// an error saying the status (a *StatusError) or why there was no answer.
+// A redirect fails the check and is not followed: following it could test
+// another server, or loop, and an app that redirects unknown paths (to its
+// login page, say) would pass a check of a misspelt path. ctx bounds the whole check, connection included.
 //
 // A fresh connection per check: a kept-alive one can be closed by the
 // instance between checks and fail a check of an instance that is fine,
@@ -127,8 +142,8 @@ func Probe(ctx context.Context, addr, path string) error {
 	// the status decides, not the body.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close() //nolint:errcheck // as above
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return &StatusError{URL: url, Code: resp.StatusCode}
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return &StatusError{URL: url, Code: resp.StatusCode, Location: resp.Header.Get("Location")}
 	}
 	return nil
 }
@@ -246,6 +261,15 @@ func (c *Checker) LastError() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lastErr
+}
+
+// Streak returns the passes in a row so far and the error of the latest
+// round: (0, nil) before any round ran, (n, nil) after n passes in a row,
+// (0, err) after a failure.
+func (c *Checker) Streak() (passes int, lastErr error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.passes, c.lastErr
 }
 
 // Ready returns a channel closed the first time the instance becomes

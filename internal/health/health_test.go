@@ -56,7 +56,8 @@ func TestProbe(t *testing.T) {
 	}{
 		{"ok", http.StatusOK, "/health", ""},
 		{"no content", http.StatusNoContent, "/health", ""},
-		{"redirect not followed", http.StatusFound, "/health", ""},
+		{"redirect fails, not followed", http.StatusFound, "/health", "status 302 Found → /broken: a health path must answer 2xx itself; is app.health.path misspelt?"},
+		{"not modified", http.StatusNotModified, "/health", "status 304 Not Modified"},
 		{"server error", http.StatusServiceUnavailable, "/health", "status 503 Service Unavailable"},
 		{"not found", http.StatusOK, "/nope", "status 404 Not Found"},
 		{"timeout", http.StatusOK, "/slow", "health check: GET http://" + b.addr() + "/slow: no answer in time: context deadline exceeded"},
@@ -74,8 +75,13 @@ func TestProbe(t *testing.T) {
 		}
 	}
 
-	b.code.Store(http.StatusBadGateway)
+	b.code.Store(http.StatusMovedPermanently)
 	var se *StatusError
+	if err := Probe(context.Background(), b.addr(), "/health"); !errors.As(err, &se) || se.Code != http.StatusMovedPermanently || se.Location != "/broken" {
+		t.Errorf("got %v, want a *StatusError with code 301 and Location /broken", err)
+	}
+
+	b.code.Store(http.StatusBadGateway)
 	if err := Probe(context.Background(), b.addr(), "/health"); !errors.As(err, &se) || se.Code != http.StatusBadGateway {
 		t.Errorf("got %v, want a *StatusError with code 502", err)
 	}
