@@ -103,6 +103,12 @@
 //     daemon dups each into a close-on-exec descriptor and closes the
 //     original at once, or the app's instances would inherit them and keep
 //     the sockets alive after everything else closed them.
+//   - A socket's blocking mode is shared by every descriptor of it. The
+//     keeper holds its sockets as files made with os.NewFile from a dup,
+//     never with net.TCPListener.File: exec calls Fd on each file it passes,
+//     and Fd of such a file puts the socket in blocking mode under the
+//     daemons already serving on it, whose accept then blocks a thread and
+//     whose Close waits for the next connection.
 //   - While a new daemon waits for daemon.lock it holds state.db open but
 //     writes nothing.
 //   - A daemon started with `cutover serve --no-keeper` is the old single
