@@ -93,9 +93,12 @@ var errExited = errors.New("exited")
 
 // await waits for one of words from the child, for at most timeout.
 // Other messages are skipped ("failed" is remembered for exitReason).
+// What a child said before it died still counts: "ready" and then a
+// crash is a daemon that was ready (and is restarted as a crash).
 func (c *child) await(timeout time.Duration, words ...string) (Msg, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	exited := c.exited
 	for {
 		select {
 		case m, ok := <-c.ctl.msgs:
@@ -115,8 +118,9 @@ func (c *child) await(timeout time.Duration, words ...string) (Msg, error) {
 					return m, nil
 				}
 			}
-		case <-c.exited:
-			return Msg{}, errExited
+		case <-exited:
+			// Read on to the EOF its death caused.
+			exited = nil
 		case <-t.C:
 			return Msg{}, fmt.Errorf("no answer within %s", timeout)
 		}
@@ -158,6 +162,16 @@ drain:
 		return c.failed + " (" + how + ")"
 	}
 	return how
+}
+
+// killed reports whether the exited child was ended by a signal (kill -9,
+// a crash), not by its own exit.
+func (c *child) killed() bool {
+	if c.cmd == nil || c.cmd.ProcessState == nil {
+		return false
+	}
+	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled()
 }
 
 // cleanExit reports whether the exited child ended with status 0.

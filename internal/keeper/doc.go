@@ -47,7 +47,8 @@
 // doubles from minBackoff to maxBackoff, and each restart is logged with
 // the delay. The first daemon must become ready, or `cutover serve` fails
 // with its reason: a config that does not load is an error to show, not to
-// retry.
+// retry. (A first daemon ended by a signal is restarted like any other: it
+// may have been serving already when it was killed.)
 //
 // SIGTERM or SIGINT to the keeper: SIGTERM to the daemon, which drains and
 // exits leaving the instances running (see package daemon); the keeper

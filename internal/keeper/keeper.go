@@ -113,12 +113,22 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	k.log.Info("daemon ready", "keeper_pid", os.Getpid(), "pid", cur.pid, "version", cur.version, "exe", opts.Exe)
+	k.log.Info("daemon started", "keeper_pid", os.Getpid(), "pid", cur.pid, "version", cur.version, "exe", opts.Exe)
 	var bo backoff
 	for {
 		select {
 		case <-ctx.Done():
 			k.log.Info("stopping the daemon; instances keep running", "pid", cur.pid)
+			// Close the keeper's copies first: a connection that queued
+			// in the backlog after the daemon stopped accepting would
+			// wait for nobody and be reset when the daemon exits; this
+			// way the socket closes with the daemon's drain and a client
+			// is refused at once (or, with socket activation, waits for
+			// the next `cutover serve`).
+			for _, s := range k.socks {
+				s.file.Close()
+			}
+			k.socks = nil
 			cur.stop(stopGrace)
 			return nil
 		case <-cur.exited:
@@ -182,6 +192,10 @@ func (k *keeper) startReady(ctx context.Context) (*child, error) {
 		return nil, ctx.Err()
 	case g := <-gc:
 		switch {
+		case errors.Is(g.err, errExited) && c.killed():
+			// Killed, not failed: maybe after it began serving; the
+			// loop restarts it as any dead daemon.
+			return c, nil
 		case errors.Is(g.err, errExited):
 			return nil, &DaemonError{Why: c.exitReason()}
 		case g.err != nil:

@@ -132,6 +132,9 @@ func TestKeeperRestartsKilledDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Requests during the restart wait in the backlog; none is refused.
+	// (One sent before the kill landed could be accepted by the dying
+	// daemon and reset: in flight at the kill.)
+	waitGone(t, first)
 	deadline := time.Now().Add(waitTimeout)
 	var second int
 	for second == 0 || second == first {
