@@ -208,6 +208,7 @@ func run(ctx context.Context, opts Options) error {
 	}
 
 	var runErr error
+	released := false // a successor serves: the keeper's SIGTERM ends a handover
 loop:
 	for {
 		select {
@@ -232,6 +233,7 @@ loop:
 				eng.Close()
 				unlock()
 				unlock = nil
+				released = true
 				log.Info("handed supervision over to a new daemon; proxying until told to stop")
 				link.Send(keeper.MsgReleased, "") //nolint:errcheck // EOF ends the loop
 			case keeper.MsgResume:
@@ -243,6 +245,7 @@ loop:
 				}
 				gate.set(newAPI(eng))
 				gate.closed.Store(false)
+				released = false
 				log.Info("the upgrade failed; supervising again")
 				link.Send(keeper.MsgResumed, "") //nolint:errcheck // EOF ends the loop
 			}
@@ -255,7 +258,7 @@ loop:
 	defer cancel()
 	// Stop accepting, let clients leave their keep-alive connections, then
 	// finish the requests in flight and stop.
-	hand.drain(sctx, proxyLn, handoffGrace)
+	hand.drain(sctx, proxyLn, handoffGrace, released)
 	if err := proxySrv.Shutdown(sctx); err != nil {
 		log.Warn("proxy shutdown", "err", err)
 	}
