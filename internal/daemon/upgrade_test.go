@@ -238,3 +238,21 @@ func TestHandover(t *testing.T) {
 		t.Errorf("daemon after stop: got %v, want nil", err)
 	}
 }
+
+// TestDaemonStopsWhenKeeperGone: a daemon whose keeper died (its link at
+// EOF) stops as on SIGTERM, so the next `cutover serve` can listen; the
+// instances are left alone.
+func TestDaemonStopsWhenKeeperGone(t *testing.T) {
+	root, err := os.MkdirTemp("", "cutover-daemon-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	cfg := writeConfig(t, root)
+	a, ka := startLinked(t, cfg, "v")
+	await(t, ka, keeper.MsgReady)
+	ka.Close()
+	if err := a.wait(t); err != nil {
+		t.Errorf("daemon after its keeper went: got %v, want nil", err)
+	}
+}

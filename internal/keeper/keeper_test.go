@@ -32,6 +32,12 @@ type running struct {
 // startKeeper runs a keeper whose first daemon plays mode.
 func startKeeper(t *testing.T, mode string) *running {
 	t.Helper()
+	return startKeeperLog(t, mode, slog.NewTextHandler(io.Discard, nil))
+}
+
+// startKeeperLog is startKeeper with the keeper's log going to h.
+func startKeeperLog(t *testing.T, mode string, h slog.Handler) *running {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +58,7 @@ func startKeeper(t *testing.T, mode string) *running {
 	go func() {
 		r.done <- Run(ctx, Options{
 			Exe: exe, DataDir: dir, ProxyListen: r.addr, ConfigPath: "cutover.toml",
-			ReadyTimeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			ReadyTimeout: 2 * time.Second, Logger: slog.New(h),
 		})
 	}()
 	t.Cleanup(func() {
@@ -262,5 +268,43 @@ func TestUpgradeFailureKeepsOldDaemon(t *testing.T) {
 				t.Errorf("upgrade after the failed one: got %+v, %v; want from pid %d", res, err, old)
 			}
 		})
+	}
+}
+
+// restartLog records the delays of the keeper's "starting it again" logs.
+type restartLog struct {
+	slog.Handler
+	delays chan time.Duration
+}
+
+func (h restartLog) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "starting it again") {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "after" {
+				h.delays <- a.Value.Duration()
+			}
+			return true
+		})
+	}
+	return nil
+}
+
+func (h restartLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+// TestKeeperBacksOffACrashLoop: a daemon that keeps dying young is
+// started again at once the first time, then after a doubling delay, each
+// restart logged with it.
+func TestKeeperBacksOffACrashLoop(t *testing.T) {
+	h := restartLog{Handler: slog.NewTextHandler(io.Discard, nil), delays: make(chan time.Duration, 16)}
+	startKeeperLog(t, "crash", h)
+	for i, want := range []time.Duration{0, minBackoff, 2 * minBackoff} {
+		select {
+		case got := <-h.delays:
+			if got != want {
+				t.Errorf("restart %d: logged delay %s, want %s", i+1, got, want)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("restart %d not logged within %s", i+1, waitTimeout)
+		}
 	}
 }

@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 //	hang      prepared, then never ready
 //	die       prepared, then exits 1 after 100 ms without being ready
 //	exit0     ready, then exits 0 after 100 ms (stopped on purpose)
+//	crash     ready, then exits 1 after 50 ms (a daemon dying in a loop)
 //
 // It records "resumed <pid>" in $KEEPER_TEST_DIR/events when resumed.
 func fakeDaemon(mode string) int {
@@ -75,6 +76,10 @@ func fakeDaemon(mode string) int {
 		link.Send(MsgReady, "")
 		time.Sleep(100 * time.Millisecond)
 		return 0
+	case "crash":
+		link.Send(MsgReady, "")
+		time.Sleep(50 * time.Millisecond)
+		return 1
 	default:
 		link.Send(MsgReady, "")
 	}
