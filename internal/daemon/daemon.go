@@ -137,6 +137,11 @@ func run(ctx context.Context, opts Options) error {
 		unlock, err = waitLock(ctx, cfg.DataDir, link.Messages())
 		if err != nil {
 			proxyLn.Close()
+			if ctx.Err() != nil {
+				// Stopped before it began (an upgrade refused by the
+				// old daemon): nothing to report.
+				return nil
+			}
 			return err
 		}
 	}

@@ -70,6 +70,7 @@ type keeper struct {
 	log   *slog.Logger
 	socks []socket
 	reqs  chan upgradeReq
+	done  chan struct{} // closed when Run returns: no request is served then
 }
 
 // Run is the keeper: it holds the sockets, starts the daemon and keeps one
@@ -82,7 +83,8 @@ func Run(ctx context.Context, opts Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	k := &keeper{opts: opts, log: log.With("component", "keeper"), reqs: make(chan upgradeReq)}
+	k := &keeper{opts: opts, log: log.With("component", "keeper"), reqs: make(chan upgradeReq), done: make(chan struct{})}
+	defer close(k.done)
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -311,7 +313,12 @@ func (k *keeper) serveUpgrade(c net.Conn) {
 	c.SetReadDeadline(time.Time{}) //nolint:errcheck // cleared on a live conn
 	say := func(s string) { fmt.Fprintf(c, "log %s\n", s) }
 	req := upgradeReq{say: say, done: make(chan upgradeOutcome, 1)}
-	k.reqs <- req
+	select {
+	case k.reqs <- req:
+	case <-k.done:
+		fmt.Fprintln(c, "error the keeper is stopping")
+		return
+	}
 	out := <-req.done
 	if out.err != nil {
 		fmt.Fprintf(c, "error %s\n", strings.ReplaceAll(out.err.Error(), "\n", " "))
