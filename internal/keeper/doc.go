@@ -50,15 +50,18 @@
 // retry. (A first daemon ended by a signal is restarted like any other: it
 // may have been serving already when it was killed.)
 //
-// SIGTERM or SIGINT to the keeper: SIGTERM to the daemon, which drains and
-// exits leaving the instances running (see package daemon); the keeper
-// waits for it and exits. If the keeper itself dies (kill -9), each daemon
+// SIGTERM or SIGINT to the keeper: it closes its own copies of the
+// sockets and sends SIGTERM to the daemon, which drains and exits leaving
+// the instances running (see package daemon); the keeper waits for it and
+// exits. The socket then closes with the daemon's last accept, rather than
+// holding connections in a backlog nobody will accept from. If the keeper itself dies (kill -9), each daemon
 // reads EOF on its control link and stops the same way, releasing the
 // sockets so that the next `cutover serve` can listen: a dead keeper is an
 // outage of the proxy port until something starts it again (with systemd
 // socket activation, not even that). The keeper is kept small for this
-// reason: it parses nothing but the config's listen addresses and its own
-// control lines, allocates little, and never touches a request.
+// reason: it reads the config once, at start, for the data directory and
+// the listen addresses, then parses nothing but its own control lines,
+// allocates little, and never touches a request.
 //
 // # Upgrade: the handover
 //
