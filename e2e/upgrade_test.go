@@ -196,3 +196,39 @@ func waitExit(t *testing.T, pid int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestStopIsNotUndoneByTheKeeper: `cutover stop` takes the app and the
+// daemon down, and the keeper, seeing its daemon exit 0, exits 0 too
+// instead of starting it again.
+func TestStopIsNotUndoneByTheKeeper(t *testing.T) {
+	e := newEnv(t, settings{instances: 1})
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: e.release("v1", "")}); err != nil {
+		t.Fatal(err)
+	}
+	pids := e.instancePIDs()
+	daemon := e.daemonPID()
+	if out, errOut, code := e.run("stop"); code != 0 {
+		t.Fatalf("stop: exit %d\n%s%s", code, out, errOut)
+	}
+	select {
+	case err := <-e.daemonW:
+		e.daemon = nil
+		if err != nil {
+			t.Errorf("cutover serve after stop: %v; want exit 0", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("cutover serve still runs 15s after stop; log:\n%s", tail(e.daemonLog(), 20))
+	}
+	for _, pid := range append(pids, daemon) {
+		if ppid(pid) != 0 {
+			t.Errorf("pid %d still runs after stop", pid)
+		}
+	}
+	if e.daemonPID() != daemon {
+		t.Errorf("daemon.lock names pid %d after stop, want the stopped %d: a daemon was started again", e.daemonPID(), daemon)
+	}
+	if _, _, _, err := get(e.url("/")); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("GET after stop: %v; want the port closed", err)
+	}
+}
