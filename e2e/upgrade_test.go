@@ -232,3 +232,58 @@ func TestStopIsNotUndoneByTheKeeper(t *testing.T) {
 		t.Errorf("GET after stop: %v; want the port closed", err)
 	}
 }
+
+// TestUpgradeBySIGHUP: SIGHUP to the keeper (systemd's ExecReload)
+// upgrades as `cutover upgrade` does; a config whose data_dir changed
+// since `cutover serve` started is refused by the new daemon, which would
+// find neither the old daemon's lock nor its instances there: the old
+// daemon serves on and the keeper logs why.
+func TestUpgradeBySIGHUP(t *testing.T) {
+	e := newEnv(t, settings{instances: 1})
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: e.release("v1", "")}); err != nil {
+		t.Fatal(err)
+	}
+	pids := e.instancePIDs()
+	old := e.daemonPID()
+	if err := e.daemon.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	now := e.waitNewDaemon(old)
+	if got := e.instancePIDs(); !slices.Equal(got, pids) {
+		t.Errorf("after SIGHUP: instance pids %v → %v; want the same processes", pids, got)
+	}
+	waitExit(t, old)
+
+	b, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := strings.Replace(string(b), `data_dir = "data"`, `data_dir = "data2"`, 1)
+	if err := os.WriteFile(e.cfg, []byte(moved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.WriteFile(e.cfg, b, 0o644)
+	if err := e.daemon.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(e.daemonLog(), "upgrade failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed upgrade logged 20s after SIGHUP; log:\n%s", tail(e.daemonLog(), 20))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if log := e.daemonLog(); !strings.Contains(log, "restart `cutover serve` to move the data directory") {
+		t.Errorf("the keeper's log does not say why:\n%s", tail(log, 10))
+	}
+	if e.daemonPID() != now {
+		t.Errorf("daemon pid %d → %d after a refused upgrade", now, e.daemonPID())
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "data2", "daemon.lock")); err == nil {
+		t.Errorf("the refused daemon took a lock in the new data_dir")
+	}
+	if got := e.instancePIDs(); !slices.Equal(got, pids) {
+		t.Errorf("after the refused upgrade: instance pids %v → %v", pids, got)
+	}
+}

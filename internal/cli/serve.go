@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -52,7 +53,12 @@ process: it cannot be upgraded in place and its sockets close with it.`,
 			if err != nil {
 				return err
 			}
+			keeperDir := os.Getenv(keeper.EnvDataDir)
+			os.Unsetenv(keeper.EnvDataDir)
 			cfg, err := g.loadConfig()
+			if err == nil && link != nil && keeperDir != "" && keeperDir != cfg.DataDir {
+				err = &UsageError{Err: fmt.Errorf("data_dir in %s is now %s, but `cutover serve` started with %s: restart `cutover serve` to move the data directory", cfg.Path, cfg.DataDir, keeperDir)}
+			}
 			if err != nil {
 				if link != nil {
 					// Tell the keeper why, for `cutover upgrade` to show.

@@ -32,7 +32,7 @@ type socket struct {
 
 // startChild starts exe with args as a daemon that inherits socks and a
 // fresh control link.
-func startChild(exe string, args []string, socks []socket) (*child, error) {
+func startChild(exe string, args []string, dataDir string, socks []socket) (*child, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("control link: %w", err)
@@ -59,6 +59,7 @@ func startChild(exe string, args []string, socks []socket) (*child, error) {
 		"LISTEN_FDS="+strconv.Itoa(len(socks)),
 		"LISTEN_FDNAMES="+strings.Join(names, ":"),
 		EnvFD+"="+strconv.Itoa(3+len(socks)),
+		EnvDataDir+"="+dataDir,
 	)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = files
@@ -80,7 +81,7 @@ func childEnv(env []string) []string {
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", EnvFD:
+		case "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", EnvFD, EnvDataDir:
 			continue
 		}
 		out = append(out, kv)

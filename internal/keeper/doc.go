@@ -103,6 +103,10 @@
 //
 //   - A change of proxy.listen or proxy.preview_listen does not apply on
 //     upgrade: the sockets are the keeper's. Restart `cutover serve` for it.
+//   - Nor does a change of data_dir: the keeper passes its own in
+//     CUTOVER_KEEPER_DATA_DIR and a daemon whose config names another one
+//     fails, since it would take another daemon.lock and find no instance
+//     there — two daemons supervising, one of them nothing.
 //   - The control link and the sockets are inherited file descriptors. The
 //     daemon dups each into a close-on-exec descriptor and closes the
 //     original at once, or the app's instances would inherit them and keep

@@ -146,7 +146,7 @@ func Run(ctx context.Context, opts Options) error {
 				return nil
 			case <-time.After(d):
 			}
-			next, err := startChild(opts.Exe, opts.Args, k.socks)
+			next, err := startChild(opts.Exe, opts.Args, opts.DataDir, k.socks)
 			if err != nil {
 				// The binary is gone or unreadable: keep trying, the
 				// sockets hold the clients meanwhile.
@@ -175,7 +175,7 @@ func Run(ctx context.Context, opts Options) error {
 
 // startReady starts the first daemon and waits until it serves.
 func (k *keeper) startReady(ctx context.Context) (*child, error) {
-	c, err := startChild(k.opts.Exe, k.opts.Args, k.socks)
+	c, err := startChild(k.opts.Exe, k.opts.Args, k.opts.DataDir, k.socks)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func (k *keeper) upgrade(cur *child, say func(string)) (*child, Result, error) {
 		return cur, res, errors.New("no daemon runs right now (it is being restarted); try again")
 	default:
 	}
-	n, err := startChild(k.opts.Exe, k.opts.Args, k.socks)
+	n, err := startChild(k.opts.Exe, k.opts.Args, k.opts.DataDir, k.socks)
 	if err != nil {
 		return cur, res, err
 	}

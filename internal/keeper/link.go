@@ -14,6 +14,11 @@ import (
 // the control link: a file descriptor number.
 const EnvFD = "CUTOVER_KEEPER_FD"
 
+// EnvDataDir names the environment variable with the keeper's data
+// directory: a daemon whose config now names another one must not serve
+// (it would take neither the old daemon's lock nor its instances).
+const EnvDataDir = "CUTOVER_KEEPER_DATA_DIR"
+
 // Words of the control link (see the package doc).
 const (
 	MsgPrepared = "prepared"
