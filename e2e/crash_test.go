@@ -57,8 +57,11 @@ func TestInstanceKilledUnderLoad(t *testing.T) {
 	}
 }
 
-// TestDaemonKilledUnderLoad: kill -9 of the daemon does not stop the app;
-// the next `serve` re-adopts the same processes and a deploy works.
+// TestDaemonKilledUnderLoad: kill -9 of the daemon (the keeper's child)
+// does not stop the app, and refuses no connection: the keeper holds the
+// proxy socket, clients wait in its backlog, and the keeper starts a new
+// daemon at once, which re-adopts the same processes; only the requests in
+// flight at the kill may fail. A deploy works afterwards.
 func TestDaemonKilledUnderLoad(t *testing.T) {
 	e := newEnv(t, settings{instances: 2})
 	v1, v2 := e.release("v1", ""), e.release("v2", "")
@@ -67,10 +70,11 @@ func TestDaemonKilledUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := e.status().Instances
-	gen := load.Start(load.Options{URL: e.url("/"), Rate: 200, Timeout: 20 * time.Second, MaxDuration: time.Minute}, "before")
+	gen := load.Start(load.Options{URL: e.url("/"), Rate: 500, FreshShare: 0.25, Timeout: 20 * time.Second, MaxDuration: time.Minute}, "before")
 	time.Sleep(300 * time.Millisecond)
-	gen.Mark("daemon down")
-	e.killDaemon()
+	gen.Mark("daemon killed")
+	killed := time.Now()
+	old := e.killDaemon()
 	// The app itself never stopped: each instance answers on its own port.
 	for _, in := range before {
 		code, v, _, err := get(fmt.Sprintf("http://127.0.0.1:%d/", in.Port))
@@ -78,12 +82,14 @@ func TestDaemonKilledUnderLoad(t *testing.T) {
 			t.Errorf("instance %s while the daemon is down: %d %q %v; want 200 from v1", in.ID, code, v, err)
 		}
 	}
-	restart := time.Now()
-	e.serve()
+	pid := e.waitNewDaemon(old)
+	downFor := time.Since(killed)
 	gen.Mark("daemon back")
-	downFor := time.Since(restart)
 	time.Sleep(500 * time.Millisecond)
 	rep := gen.Stop()
+	var sb strings.Builder
+	rep.Print(&sb)
+	t.Logf("daemon pid %d killed; pid %d serves %s later; load report:\n%s", old, pid, downFor, sb.String())
 
 	after := e.status().Instances
 	if len(after) != len(before) {
@@ -97,12 +103,21 @@ func TestDaemonKilledUnderLoad(t *testing.T) {
 			t.Errorf("instance %s not marked adopted", after[i].ID)
 		}
 	}
-	back := rep.Phases[len(rep.Phases)-1]
-	if back.Failed != 0 {
-		t.Errorf("%d requests failed after the daemon came back: %v", back.Failed, back.Errors)
+	for _, p := range rep.Phases {
+		for msg, n := range p.Errors {
+			if strings.Contains(msg, "refused") {
+				t.Errorf("%s: %d connection(s) refused (%s): the socket did not outlive the daemon", p.Name, n, msg)
+			}
+		}
 	}
-	t.Logf("daemon restart took %s; requests during the restart: %d failed of %d", downFor,
-		rep.Phases[1].Failed, rep.Phases[1].Requests)
+	// Only what the daemon carried at the kill can fail: a few requests
+	// at this rate (each takes about a millisecond).
+	if f := rep.Phases[1].Failed; f > 10 {
+		t.Errorf("%d of %d requests failed around the kill; want only the few in flight: %v", f, rep.Phases[1].Requests, rep.Phases[1].Errors)
+	}
+	if f := rep.Phases[0].Failed + rep.Phases[2].Failed; f != 0 {
+		t.Errorf("%d requests failed before the kill or after the new daemon served: %v %v", f, rep.Phases[0].Errors, rep.Phases[2].Errors)
+	}
 	if _, _, err := e.deploy(deploy.Request{Source: v2}); err != nil {
 		t.Fatalf("deploy right after the restart: %v", err)
 	}
@@ -112,11 +127,12 @@ func TestDaemonKilledUnderLoad(t *testing.T) {
 }
 
 // TestDaemonRestartWithSocketActivation: with the proxy socket held by a
-// service manager (systemd socket activation), restarting the daemon — by
-// SIGTERM or even SIGKILL — refuses no connection: clients queue in the
-// socket's backlog until the next daemon accepts them. A graceful restart
-// loses nothing; a kill -9 can only cut the requests in flight at that
-// instant.
+// service manager (systemd socket activation), restarting `cutover serve`
+// (the service's main process, the keeper) — by SIGTERM or even SIGKILL —
+// refuses no connection: clients queue in the socket's backlog until the
+// next daemon accepts them. A graceful restart loses nothing; a kill -9 of
+// the keeper makes its daemon stop by itself, so it loses nothing either,
+// and at most could cut the requests in flight.
 func TestDaemonRestartWithSocketActivation(t *testing.T) {
 	e := newEnv(t, settings{instances: 2})
 	v1, v2 := e.release("v1", ""), e.release("v2", "")
@@ -135,7 +151,7 @@ func TestDaemonRestartWithSocketActivation(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 
 	gen.Mark("SIGKILL restart")
-	e.killDaemon()
+	e.killKeeper()
 	time.Sleep(200 * time.Millisecond) // nobody accepts meanwhile
 	e.serveActivated()
 	time.Sleep(300 * time.Millisecond)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -63,6 +64,9 @@ type env struct {
 	// activated is the proxy socket passed to daemons started with
 	// serveActivated; nil until then.
 	activated *os.File
+	// exe is the binary `serve` runs from: bin, or this env's own copy
+	// (ownBinary) that a test may replace before `cutover upgrade`.
+	exe string
 }
 
 type settings struct {
@@ -88,7 +92,7 @@ func newEnv(t *testing.T, s settings) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: dir, port: pickPort(t)}
+	e := &env{t: t, dir: dir, port: pickPort(t), exe: bin}
 	e.cfg = filepath.Join(dir, "cutover.toml")
 	cfg := fmt.Sprintf(`data_dir = "data"
 [app]
@@ -170,11 +174,11 @@ func (e *env) serveWith(activated *os.File) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "-c", e.cfg)
+	cmd := exec.Command(e.exe, "serve", "-c", e.cfg)
 	if activated != nil {
-		// LISTEN_PID must name the daemon itself: sh sets it to its own
-		// pid, which exec hands on.
-		cmd = exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve -c "$1"`, bin, e.cfg)
+		// LISTEN_PID must name `cutover serve` itself: sh sets it to its
+		// own pid, which exec hands on.
+		cmd = exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve -c "$1"`, e.exe, e.cfg)
 		cmd.ExtraFiles = []*os.File{activated}
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -188,7 +192,9 @@ func (e *env) serveWith(activated *os.File) {
 	go func() { e.daemonW <- cmd.Wait() }()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := e.client.Status(context.Background()); err == nil {
+		// The API answering may be a daemon of a killed keeper, still
+		// draining: wait for this keeper's own.
+		if _, err := e.client.Status(context.Background()); err == nil && ppid(e.daemonPID()) == cmd.Process.Pid {
 			return
 		}
 		select {
@@ -206,12 +212,105 @@ func (e *env) daemonLog() string {
 	return string(b)
 }
 
-// killDaemon sends SIGKILL to the daemon only (not its instances).
-func (e *env) killDaemon() {
+// killKeeper sends SIGKILL to `cutover serve`, the keeper, only: not to
+// its daemon (which then stops by itself) nor to the instances.
+func (e *env) killKeeper() {
 	e.t.Helper()
 	e.daemon.Process.Kill()
 	<-e.daemonW
 	e.daemon = nil
+}
+
+// daemonPID returns the pid of the daemon that holds daemon.lock (the
+// keeper's child); 0 if none is recorded.
+func (e *env) daemonPID() int {
+	b, err := os.ReadFile(filepath.Join(e.dir, "data", "daemon.lock"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// killDaemon sends SIGKILL to the daemon, the keeper's child, and returns
+// its pid; the keeper starts another.
+func (e *env) killDaemon() int {
+	e.t.Helper()
+	pid := e.daemonPID()
+	if pid == 0 || ppid(pid) != e.daemon.Process.Pid {
+		e.t.Fatalf("daemon.lock names pid %d, not a child of the keeper %d", pid, e.daemon.Process.Pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		e.t.Fatal(err)
+	}
+	return pid
+}
+
+// waitNewDaemon waits until a daemon other than old, the keeper's child,
+// holds daemon.lock and answers, and returns its pid.
+func (e *env) waitNewDaemon(old int) int {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		pid := e.daemonPID()
+		if pid != old && pid != 0 && ppid(pid) == e.daemon.Process.Pid {
+			if _, err := e.client.Status(context.Background()); err == nil {
+				return pid
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatalf("no new daemon replaced pid %d within 15s; log:\n%s", old, tail(e.daemonLog(), 40))
+	return 0
+}
+
+// ownBinary makes `serve` run from a copy of the cutover binary in this
+// env's directory, which the test may replace before an upgrade.
+func (e *env) ownBinary() string {
+	e.t.Helper()
+	dst := filepath.Join(e.dir, "bin", "cutover")
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	installBinary(e.t, bin, dst)
+	e.exe = dst
+	return dst
+}
+
+// installBinary copies src over dst the way an operator installs a new
+// binary: a new file renamed over the old path.
+func installBinary(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := dst + ".new"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ppid returns the parent pid of pid; 0 if it is gone.
+func ppid(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 3 || f[0] == "Z" {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[2])
+	return p
 }
 
 // run runs the cutover CLI with this env's config.

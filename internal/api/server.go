@@ -435,3 +435,8 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
 		s.onStop()
 	}
 }
+
+// WriteError writes err as the API's error body with the status of kind;
+// for a daemon's own refusals in front of the Server (an upgrade handing
+// over).
+func WriteError(w http.ResponseWriter, kind string, err error) { writeError(w, kind, err) }

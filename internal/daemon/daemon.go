@@ -1,13 +1,23 @@
-// Package daemon wires one running `cutover serve`: the state database, the
-// proxy listener, the deploy engine (which owns the supervisor) and the
-// admin API socket. It owns start-up order and shutdown.
+// Package daemon wires one running `cutover serve` daemon: the state
+// database, the proxy listener, the deploy engine (which owns the
+// supervisor) and the admin API socket. It owns start-up order and
+// shutdown, and the daemon's half of an upgrade's handover.
 //
 // Shutdown on SIGTERM/SIGINT leaves the app's instances running: they live
 // in their own process groups and the next daemon re-adopts them (see
-// deploy.Engine.Recover), so a daemon restart — even after SIGKILL — costs
-// the app no more than the moments the proxy listener is closed; with
-// systemd socket activation (see inheritedListeners) not even that. `cutover
-// stop` is the way to take the app down on purpose.
+// deploy.Engine.Recover). `cutover stop` is the way to take the app down
+// on purpose.
+//
+// Normally the daemon is the child of a keeper (package keeper), which
+// holds the listening sockets and passes them with systemd's socket
+// activation protocol (see inheritedListeners): a daemon restart, even
+// after SIGKILL, then refuses no connection. Under a keeper the daemon
+// takes daemon.lock only after it said "prepared", so that during an
+// upgrade the new daemon can get ready while the old one still
+// supervises; on "release" the old one stops supervising and deploying,
+// refuses changing admin requests and unlocks, and proxies on until
+// SIGTERM; on "resume" (the new one failed) it takes the lock back and
+// recovers into its own proxy.
 package daemon
 
 import (
@@ -29,6 +39,7 @@ import (
 	"github.com/cutover/cutover/internal/deploy"
 	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/h1"
+	"github.com/cutover/cutover/internal/keeper"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
@@ -40,19 +51,44 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, when set, is called once the proxy and the API listen.
 	Ready func(proxyAddr string)
+	// Keeper is the control link to the keeper that started this daemon
+	// (see package keeper); nil when the daemon runs on its own.
+	Keeper *keeper.Link
+	// Version is told to the keeper, which shows it on upgrade.
+	Version string
 }
 
-// Run serves until ctx is cancelled or a stop request arrives.
+// Run serves until ctx is cancelled, a stop request arrives, or (under a
+// keeper) the keeper is gone. Under a keeper, a start-up error is also
+// told to the keeper, which shows it to whoever asked for the upgrade.
 func Run(ctx context.Context, opts Options) error {
-	cfg, log := opts.Config, opts.Logger
+	err := run(ctx, opts)
+	if err != nil && opts.Keeper != nil {
+		opts.Keeper.Send(keeper.MsgFailed, err.Error()) //nolint:errcheck // the keeper sees the exit anyway
+	}
+	return err
+}
+
+func run(ctx context.Context, opts Options) error {
+	cfg, log, link := opts.Config, opts.Logger, opts.Keeper
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	unlock, err := lockDataDir(cfg.DataDir)
-	if err != nil {
-		return err
+	var unlock func()
+	if link == nil {
+		var err error
+		if unlock, err = lockDataDir(cfg.DataDir); err != nil {
+			return err
+		}
 	}
-	defer unlock()
+	// Under a keeper, daemon.lock is taken below, after "prepared": an
+	// old daemon may hold it until it hands over. Until then nothing here
+	// touches an instance or writes state.
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
 
 	store, err := state.Open(cfg.StatePath())
 	if err != nil {
@@ -73,23 +109,42 @@ func Run(ctx context.Context, opts Options) error {
 		log.Warn("instances boot at the daemon's priority: app.boot_nice has no effect: "+why,
 			"key", "app.boot_nice", "config", cfg.Path)
 	}
-	eng, err := deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log})
+	newEngine := func() (*deploy.Engine, error) {
+		return deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log})
+	}
+	eng, err := newEngine()
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
+	defer func() { eng.Close() }()
 
-	inherited, err := inheritedListeners()
+	inherited, err := inheritedListeners(link != nil)
 	if err != nil {
 		return err
 	}
 	proxyLn := inherited["proxy"]
 	if proxyLn != nil {
-		log.Info("serving the proxy on a socket passed by the service manager", "addr", proxyLn.Addr().String())
+		log.Info("serving the proxy on a socket passed by the keeper or the service manager", "addr", proxyLn.Addr().String())
 	} else if proxyLn, err = net.Listen("tcp", cfg.Proxy.Listen); err != nil {
 		return fmt.Errorf("proxy listen on %s (proxy.listen in %s): %w", cfg.Proxy.Listen, cfg.Path, err)
 	} else {
 		warnEphemeral(log, proxyLn.Addr(), "proxy.listen", cfg.Path)
+	}
+	if link != nil {
+		if err := link.Send(keeper.MsgPrepared, opts.Version); err != nil {
+			proxyLn.Close()
+			return err
+		}
+		unlock, err = waitLock(ctx, cfg.DataDir, link.Messages())
+		if err != nil {
+			proxyLn.Close()
+			if ctx.Err() != nil {
+				// Stopped before it began (an upgrade refused by the
+				// old daemon): nothing to report.
+				return nil
+			}
+			return err
+		}
 	}
 	if err := eng.Recover(ctx); err != nil {
 		proxyLn.Close()
@@ -111,12 +166,21 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return err
 	}
+	// Closing a unix listener removes its path, which after an upgrade is
+	// the new daemon's socket: remove it only if it is still ours.
+	apiLn.(*net.UnixListener).SetUnlinkOnClose(false)
+	apiFile, _ := os.Lstat(cfg.SocketPath()) //nolint:errcheck // nil: never removed at exit
 
 	stopCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var stopOnce sync.Once
 	var appStopped atomic.Bool // by `cutover stop`: then the instances are gone, not left running
-	apiSrv := &http.Server{Handler: api.NewServer(eng, store, log, func() { appStopped.Store(true); stopOnce.Do(stop) }), ReadHeaderTimeout: 10 * time.Second}
+	gate := &apiGate{}
+	newAPI := func(eng *deploy.Engine) http.Handler {
+		return api.NewServer(eng, store, log, func() { appStopped.Store(true); stopOnce.Do(stop) })
+	}
+	gate.set(newAPI(eng))
+	apiSrv := &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second}
 	proxySrv := px.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
 	hand := newHandoff()
 	hand.wrap(proxySrv)
@@ -138,15 +202,61 @@ func Run(ctx context.Context, opts Options) error {
 		defer close(trimDone)
 		newTrimmer(servers...).run(stopCtx, log)
 	}()
-	log.Info("cutover serving", "app", cfg.App.Name, "proxy", proxyLn.Addr().String(), "api", cfg.SocketPath())
+	log.Info("cutover serving", "app", cfg.App.Name, "proxy", proxyLn.Addr().String(), "api", cfg.SocketPath(), "daemon_pid", os.Getpid())
 	if opts.Ready != nil {
 		opts.Ready(proxyLn.Addr().String())
 	}
+	var msgs <-chan keeper.Msg
+	if link != nil {
+		if err := link.Send(keeper.MsgReady, ""); err != nil {
+			log.Warn("tell the keeper ready", "err", err)
+		}
+		msgs = link.Messages()
+	}
 
 	var runErr error
-	select {
-	case <-stopCtx.Done():
-	case runErr = <-errc:
+	released := false // a successor serves: the keeper's SIGTERM ends a handover
+loop:
+	for {
+		select {
+		case <-stopCtx.Done():
+			break loop
+		case runErr = <-errc:
+			break loop
+		case m, ok := <-msgs:
+			if !ok {
+				log.Warn("the keeper is gone; stopping (instances keep running)")
+				break loop
+			}
+			switch m.Word {
+			case keeper.MsgRelease:
+				gate.closed.Store(true)
+				if why := refuseRelease(eng, gate); why != "" {
+					gate.closed.Store(false)
+					log.Info("upgrade refused", "why", why)
+					link.Send(keeper.MsgRefused, why) //nolint:errcheck // EOF ends the loop
+					continue
+				}
+				eng.Close()
+				unlock()
+				unlock = nil
+				released = true
+				log.Info("handed supervision over to a new daemon; proxying until told to stop")
+				link.Send(keeper.MsgReleased, "") //nolint:errcheck // EOF ends the loop
+			case keeper.MsgResume:
+				if err := resume(ctx, cfg.DataDir, &unlock, &eng, newEngine); err != nil {
+					log.Error("resume after a failed upgrade", "err", err)
+					link.Send(keeper.MsgFailed, err.Error()) //nolint:errcheck // exiting anyway
+					runErr = err
+					break loop
+				}
+				gate.set(newAPI(eng))
+				gate.closed.Store(false)
+				released = false
+				log.Info("the upgrade failed; supervising again")
+				link.Send(keeper.MsgResumed, "") //nolint:errcheck // EOF ends the loop
+			}
+		}
 	}
 	if appStopped.Load() {
 		log.Info("cutover shutting down after `cutover stop`: the app's instances are stopped; the next `cutover serve` starts the live release again")
@@ -159,7 +269,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer cancel()
 	// Stop accepting, let clients leave their keep-alive connections, then
 	// finish the requests in flight and stop.
-	hand.drain(sctx, proxyLn, handoffGrace)
+	hand.drain(sctx, proxyLn, handoffGrace, released)
 	if err := proxySrv.Shutdown(sctx); err != nil {
 		log.Warn("proxy shutdown", "err", err)
 	}
@@ -171,8 +281,28 @@ func Run(ctx context.Context, opts Options) error {
 	if err := apiSrv.Shutdown(sctx); err != nil {
 		log.Warn("api shutdown", "err", err)
 	}
-	os.Remove(cfg.SocketPath()) //nolint:errcheck // the next daemon replaces it anyway
+	if sameFile(cfg.SocketPath(), apiFile) {
+		os.Remove(cfg.SocketPath()) //nolint:errcheck // the next daemon replaces it anyway
+	}
 	return runErr
+}
+
+// resume takes daemon.lock back after a handover that failed and recovers
+// into a fresh engine over the same proxy, as a starting daemon would.
+func resume(ctx context.Context, dir string, unlock *func(), eng **deploy.Engine, newEngine func() (*deploy.Engine, error)) error {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	u, err := waitLock(lctx, dir, nil)
+	if err != nil {
+		return err
+	}
+	*unlock = u
+	e, err := newEngine()
+	if err != nil {
+		return err
+	}
+	*eng = e
+	return e.Recover(ctx)
 }
 
 func serve(srv interface{ Serve(net.Listener) error }, ln net.Listener, name string) error {

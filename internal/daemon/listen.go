@@ -21,7 +21,11 @@ const sdListenFDsStart = 3
 // SIGKILL: the socket belongs to systemd, connections queue in its backlog
 // while no daemon runs, and the next daemon accepts them. Without it, a
 // daemon restart refuses connections for as long as it takes.
-func inheritedListeners() (map[string]net.Listener, error) {
+//
+// A daemon started by cutover's keeper (underKeeper) takes LISTEN_PID
+// naming its parent: the keeper cannot know its child's pid before the
+// child runs (see package keeper).
+func inheritedListeners(underKeeper bool) (map[string]net.Listener, error) {
 	pid, fds := os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS")
 	if fds == "" {
 		return nil, nil
@@ -30,7 +34,7 @@ func inheritedListeners() (map[string]net.Listener, error) {
 	os.Unsetenv("LISTEN_PID")
 	os.Unsetenv("LISTEN_FDS")
 	os.Unsetenv("LISTEN_FDNAMES")
-	if pid != strconv.Itoa(os.Getpid()) {
+	if pid != strconv.Itoa(os.Getpid()) && (!underKeeper || pid != strconv.Itoa(os.Getppid())) {
 		return nil, nil // meant for another process
 	}
 	n, err := strconv.Atoi(fds)
