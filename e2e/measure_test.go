@@ -18,13 +18,13 @@ import (
 // on fresh connections): refused connections, failed requests (refused
 // included) and the longest request, counted from the event until the
 // new daemon serves plus one second. It asserts nothing beyond a working
-// setup: its numbers are in docs/deploy.md. Run it alone, under the load
-// lock:
+// setup: its numbers are in docs/deploy.md. Run it with nothing else loading
+// the machine:
 //
-//	CUTOVER_MEASURE=1 flock /tmp/cutover-load.lock go test -count=1 -run TestMeasureRestarts -v ./e2e
+//	CUTOVER_MEASURE=1 go test -count=1 -run TestMeasureRestarts -v ./e2e
 func TestMeasureRestarts(t *testing.T) {
 	if os.Getenv("CUTOVER_MEASURE") == "" {
-		t.Skip("set CUTOVER_MEASURE=1 to measure (under the load lock)")
+		t.Skip("set CUTOVER_MEASURE=1 to measure (alone on the machine: a second load skews the figures)")
 	}
 	type scenario struct {
 		name string
