@@ -145,6 +145,12 @@ type Proxy struct {
 	// instance may take to start answering before a 504. Default 60s.
 	ResponseHeaderTimeout Duration `toml:"response_header_timeout"`
 
+	// ClientBodyTimeout (key client_body_timeout) is the longest a client
+	// may go without sending anything of a request body it is sending;
+	// after it the client gets 408 and a request the app already
+	// received is aborted. Default 60s (nginx's client_body_timeout).
+	ClientBodyTimeout Duration `toml:"client_body_timeout"`
+
 	// PreviewListen (key preview_listen) is an optional second address,
 	// host:port, that serves only the release in preview (see `cutover
 	// deploy --preview`). Default empty (preview by header or cookie only).

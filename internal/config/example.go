@@ -132,6 +132,12 @@ command = "./bin/server --port $PORT"
 # Time an instance may take to start answering before a 504. Default "60s".
 # response_header_timeout = "60s"
 
+# Longest a client may go without sending anything of a request body it
+# is sending (time between two reads). After it the client gets 408 and
+# a request the app already received is aborted, so the app sees its
+# body fail. Default "60s", as nginx's client_body_timeout.
+# client_body_timeout = "60s"
+
 # A second address, host:port, that serves only a release in preview
 # (` + "`cutover deploy --preview`" + `), for a sanity test before any user sees it.
 # Must differ from listen. Default empty: preview by header or cookie only.

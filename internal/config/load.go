@@ -108,6 +108,7 @@ func defaults() *Config {
 			ReadHeaderTimeout:     Duration{10 * time.Second},
 			IdleTimeout:           Duration{120 * time.Second},
 			ResponseHeaderTimeout: Duration{60 * time.Second},
+			ClientBodyTimeout:     Duration{60 * time.Second},
 			Sticky:                true,
 			Cookie:                "cutover_release",
 			VersionHeader:         "X-Cutover-Release",

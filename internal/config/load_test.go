@@ -68,6 +68,7 @@ drain_pace = "2s"
 read_header_timeout = "3s"
 idle_timeout = "1m"
 response_header_timeout = "90s"
+client_body_timeout = "30s"
 preview_listen = "127.0.0.1:8081"
 sticky = false
 cookie = "shop_v"
@@ -120,7 +121,8 @@ migrate_lock_timeout = "10s"
 					Listen: ":80", HoldTimeout: Duration{5 * time.Second},
 					DrainTimeout: Duration{45 * time.Second}, DrainPace: Duration{2 * time.Second}, ReadHeaderTimeout: Duration{3 * time.Second},
 					IdleTimeout: Duration{time.Minute}, ResponseHeaderTimeout: Duration{90 * time.Second},
-					PreviewListen: "127.0.0.1:8081", Sticky: false, Cookie: "shop_v",
+					ClientBodyTimeout: Duration{30 * time.Second},
+					PreviewListen:     "127.0.0.1:8081", Sticky: false, Cookie: "shop_v",
 					VersionHeader: "X-Shop-Release",
 				}
 				c.Deploy = Deploy{

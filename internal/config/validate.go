@@ -159,6 +159,7 @@ func (v *validator) proxy(p *Proxy) {
 	v.positive("proxy.read_header_timeout", p.ReadHeaderTimeout)
 	v.positive("proxy.idle_timeout", p.IdleTimeout)
 	v.positive("proxy.response_header_timeout", p.ResponseHeaderTimeout)
+	v.positive("proxy.client_body_timeout", p.ClientBodyTimeout)
 	if p.PreviewListen != "" && v.hostPort("proxy.preview_listen", p.PreviewListen, `"127.0.0.1:8081"`) && p.PreviewListen == p.Listen {
 		v.fail("proxy.preview_listen", "must differ from proxy.listen (%q)", p.Listen)
 	}

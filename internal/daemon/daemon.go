@@ -64,6 +64,7 @@ func Run(ctx context.Context, opts Options) error {
 		App:                   cfg.App.Name,
 		HoldTimeout:           cfg.Proxy.HoldTimeout.Duration,
 		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout.Duration,
+		ClientBodyTimeout:     cfg.Proxy.ClientBodyTimeout.Duration,
 		Logger:                log,
 		Sticky:                cfg.Proxy.Sticky,
 		Cookie:                cfg.Proxy.Cookie,

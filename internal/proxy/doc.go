@@ -182,7 +182,8 @@
 //
 // Response bodies without a length, and server-sent events, are flushed to
 // the client after every read from the backend; request bodies stream to
-// the backend as they arrive. Hop-by-hop headers are removed both ways,
+// the backend as they arrive. Between two reads of a request body the
+// client may take at most ClientBodyTimeout. Hop-by-hop headers are removed both ways,
 // trailers are passed. A websocket handshake is sent to the backend on a
 // connection of its own; after its 101 answer the client connection is
 // hijacked and both are spliced together.
@@ -206,6 +207,14 @@
 //     malformed response, or switched to another protocol than websocket.
 //   - 504 Gateway Timeout: the backend did not start answering within
 //     ResponseHeaderTimeout.
+//   - 400 Bad Request, 408 Request Timeout: the client's request body was
+//     malformed (a bad chunk size, a chunk without its CRLF) or cut short,
+//     or nothing of it came for ClientBodyTimeout. It is answered as soon
+//     as the bad bytes (or the timeout) come, with Connection: close; an
+//     upstream request already under way is aborted by closing its
+//     connection, so the app sees its body fail rather than wait for the
+//     rest or take a truncated body for a complete one. These are the
+//     client's errors: no release counts them.
 //
 // A backend that fails in the middle of a body cannot be reported with a
 // status any more; the client connection is aborted so the client does not

@@ -27,6 +27,9 @@ const (
 	// DefaultMaxIdleConnsPerBackend is Options.MaxIdleConnsPerBackend's
 	// default.
 	DefaultMaxIdleConnsPerBackend = 256
+	// DefaultClientBodyTimeout is Options.ClientBodyTimeout's default,
+	// nginx's client_body_timeout.
+	DefaultClientBodyTimeout = 60 * time.Second
 )
 
 // Options configures a Proxy. Every zero value means the documented default.
@@ -42,6 +45,12 @@ type Options struct {
 	// (from the request being written to its response headers). 0 = 60s.
 	// After it the client gets 504.
 	ResponseHeaderTimeout time.Duration
+	// ClientBodyTimeout bounds the time between two reads of a request
+	// body from the client, as nginx's client_body_timeout: a client that
+	// sends nothing of its body for that long gets 408 Request Timeout,
+	// and an upstream request already under way is aborted, so the app
+	// sees its body fail rather than end. 0 = 60s.
+	ClientBodyTimeout time.Duration
 	// DialTimeout bounds connecting to a backend. 0 = 5s.
 	DialTimeout time.Duration
 	// IdleConnTimeout is how long an idle upstream keep-alive connection is
@@ -123,6 +132,9 @@ func New(opts Options) *Proxy {
 	}
 	if opts.ResponseHeaderTimeout <= 0 {
 		opts.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
+	if opts.ClientBodyTimeout <= 0 {
+		opts.ClientBodyTimeout = DefaultClientBodyTimeout
 	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = DefaultDialTimeout
