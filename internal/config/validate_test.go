@@ -139,6 +139,8 @@ func TestValidateErrors(t *testing.T) {
 		{"preview_listen without port", "[proxy]\npreview_listen = \"8081\"\n", `cutover.toml:5: proxy.preview_listen: must be host:port such as "127.0.0.1:8081", got "8081"`},
 		{"preview_listen port name", "[proxy]\npreview_listen = \"127.0.0.1:http\"\n", `cutover.toml:5: proxy.preview_listen: port must be a number from 0 to 65535 (0 picks a free one), got "http"`},
 		{"preview_listen port range", "[proxy]\npreview_listen = \":65536\"\n", `cutover.toml:5: proxy.preview_listen: port must be a number from 0 to 65535 (0 picks a free one), got "65536"`},
+		{"request_buffer_memory zero", "[proxy]\nrequest_buffer_memory = 0\n", `cutover.toml:5: proxy.request_buffer_memory: must be at least 1 byte, got 0`},
+		{"max_request_body negative", "[proxy]\nmax_request_body = -1\n", `cutover.toml:5: proxy.max_request_body: must be 0 (no limit) or a number of bytes, got -1`},
 		{"client_body_timeout zero", "[proxy]\nclient_body_timeout = \"0s\"\n", `cutover.toml:5: proxy.client_body_timeout: must be a positive duration such as "10s", got "0s"`},
 		{"cookie with a space", "[proxy]\ncookie = \"my cookie\"\n", `cutover.toml:5: proxy.cookie: must be a cookie name of letters, digits, '-' and '_', got "my cookie"`},
 		{"cookie with a separator", "[proxy]\ncookie = \"v=1\"\n", `cutover.toml:5: proxy.cookie: must be a cookie name of letters, digits, '-' and '_', got "v=1"`},

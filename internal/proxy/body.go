@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/cutover/cutover/internal/h1"
@@ -30,14 +31,14 @@ type clientBody struct {
 	timeout time.Duration
 	// deadline is the read deadline set last.
 	deadline time.Time
-	// n counts the bytes read.
-	n   int64
-	eof bool
-	err error
+	// n counts the bytes read; more than limit (when > 0) is an error.
+	n, limit int64
+	eof      bool
+	err      error
 }
 
-func newClientBody(w http.ResponseWriter, rc io.ReadCloser, timeout time.Duration) *clientBody {
-	return &clientBody{rc: rc, ctl: http.NewResponseController(w), timeout: timeout}
+func newClientBody(w http.ResponseWriter, rc io.ReadCloser, timeout time.Duration, limit int64) *clientBody {
+	return &clientBody{rc: rc, ctl: http.NewResponseController(w), timeout: timeout, limit: limit}
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -62,8 +63,13 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.n += int64(n)
+	if b.limit > 0 && b.n > b.limit {
+		n -= int(b.n - b.limit)
+		b.n = b.limit
+		err = errBodyTooLarge
+	}
 	switch {
-	case err == io.EOF:
+	case err == io.EOF: //nolint:errorlint // io.Reader's contract
 		// The server's watch for the client leaving, armed at the body's
 		// end, clears the deadline before it reads.
 		b.eof = true
@@ -82,13 +88,16 @@ func (b *clientBody) Close() error { return b.rc.Close() }
 func (b *clientBody) failed() bool { return b != nil && b.err != nil }
 
 // clientBodyFailed answers a request whose body the client failed to
-// send: 408 when it stalled for ClientBodyTimeout, 400 otherwise (a
-// malformed chunk, a body cut short). The connection closes after the
+// send: 408 when it stalled for ClientBodyTimeout, 413 when it passed
+// MaxRequestBody, 400 otherwise (a malformed chunk, a body cut short). The connection closes after the
 // answer: where the next request would start is lost. Nothing is counted
 // against a release.
 func (p *Proxy) clientBodyFailed(w http.ResponseWriter, idv []string, err error) {
 	status, msg := http.StatusBadRequest, "cutover: malformed or incomplete request body"
 	switch {
+	case errors.Is(err, errBodyTooLarge):
+		status, msg = http.StatusRequestEntityTooLarge, "cutover: request body larger than "+
+			strconv.FormatInt(p.opts.MaxRequestBody, 10)+" bytes (max_request_body)"
 	case isTimeout(err):
 		status, msg = http.StatusRequestTimeout, "cutover: request body not received: nothing came for "+
 			p.opts.ClientBodyTimeout.String()+" (client_body_timeout)"

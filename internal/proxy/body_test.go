@@ -128,7 +128,12 @@ var bodyModes = []struct {
 	name string
 	opts Options
 }{
-	{"streamed", Options{}},
+	{"streamed", Options{StreamRequestBodies: true}},
+	{"buffered", Options{}},
+	// Past 16 bytes in memory, the body goes to a file.
+	{"buffered in a file", Options{RequestBufferMemory: 16}},
+	// No file can be made: past 16 bytes, the body streams.
+	{"buffered, no file", Options{RequestBufferMemory: 16, BodyTempDir: "/dev/null/bodies"}},
 }
 
 // bodyTimeout is the ClientBodyTimeout of the body tests.
@@ -140,6 +145,9 @@ func testBadBody(t *testing.T, opts Options, tc bodyCase) {
 	// for it is the failure this test guards against.
 	opts.ResponseHeaderTimeout = 3 * time.Second
 	opts.ClientBodyTimeout = bodyTimeout
+	if opts.BodyTempDir == "" {
+		opts.BodyTempDir = t.TempDir()
+	}
 	p, url := startProxy(t, opts)
 	addHealthy(p, "a", "r1", bb.addr)
 	p.SetActive("r1")
@@ -184,6 +192,10 @@ func testBadBody(t *testing.T, opts Options, tc bodyCase) {
 	}
 	if r, f := bb.reached.Load(), bb.failed.Load(); r != f {
 		t.Errorf("the app received %d request(s) and saw %d fail, want every one to fail", r, f)
+	}
+	buffered := !opts.StreamRequestBodies && strings.Contains(tc.head, "Content-Length") && opts.BodyTempDir != "/dev/null/bodies"
+	if n := bb.reached.Load(); buffered && n != 0 {
+		t.Errorf("the app received %d request(s), want none: the body was to be buffered first", n)
 	}
 	waitIdle(t, p, "r1")
 	if ws := p.Window("r1", time.Minute); ws.Errors != 0 || ws.ConnErrors != 0 {

@@ -38,6 +38,25 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 		p.serveUpgrade(w, r, idv, &sel)
 		return
 	}
+	var cb *clientBody
+	var bb *bufferedBody
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		if limit := p.opts.MaxRequestBody; limit > 0 && r.ContentLength > limit {
+			// Refused before reading: a client waiting for 100 Continue
+			// sends nothing.
+			p.clientBodyFailed(w, idv, errBodyTooLarge)
+			return
+		}
+		cb = newClientBody(w, r.Body, p.opts.ClientBodyTimeout, p.opts.MaxRequestBody)
+		if p.buffering(r.ContentLength) {
+			var err error
+			if bb, err = p.bufferBody(cb, r.ContentLength); err != nil {
+				p.clientBodyFailed(w, idv, err)
+				return
+			}
+			defer bb.Close()
+		}
+	}
 
 	ctx := r.Context()
 	tg, err := p.acquire(ctx, &sel)
@@ -51,11 +70,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	// abandoned, the answer relayed): nothing uses the request.
 	defer o.free()
 	out := &o.req
-	retryable := out.Body == nil && idempotent(r.Method)
-	var cb *clientBody
-	if out.Body != nil {
-		cb = newClientBody(w, out.Body, p.opts.ClientBodyTimeout)
+	if bb != nil {
+		bb.attach(out, o.hdr)
+	} else if cb != nil {
 		out.Body = cb
+	}
+	retryable := out.Body == nil && idempotent(r.Method)
+	if out.Body != nil {
 		// A backend may answer while the upload still streams in (an echo,
 		// a progress stream); net/http would otherwise stop reading the
 		// request body once the response starts. Failing leaves the
