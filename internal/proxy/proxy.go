@@ -67,8 +67,8 @@ type Options struct {
 	// BodyTempDir. 0 = 64 KiB.
 	RequestBufferMemory int64
 	// MaxBufferedBody is the largest body buffered, in bytes: a body
-	// announced larger streams, and a chunked one that grows larger
-	// streams its rest after what was buffered. 0 = 10 MiB.
+	// announced larger streams, as does every chunked body (see the
+	// package documentation). 0 = 10 MiB.
 	MaxBufferedBody int64
 	// MaxRequestBody refuses bodies larger than this many bytes with 413
 	// (announced larger: at once, without reading them). 0 = no limit.
