@@ -145,6 +145,36 @@ type Proxy struct {
 	// instance may take to start answering before a 504. Default 60s.
 	ResponseHeaderTimeout Duration `toml:"response_header_timeout"`
 
+	// ClientBodyTimeout (key client_body_timeout) is the longest a client
+	// may go without sending anything of a request body it is sending;
+	// after it the client gets 408 and a request the app already
+	// received is aborted. Default 60s (nginx's client_body_timeout).
+	ClientBodyTimeout Duration `toml:"client_body_timeout"`
+
+	// RequestBuffering (key request_buffering) reads a request body with
+	// a Content-Length of at most RequestBufferMax whole from the client
+	// before the request goes to an instance, as nginx does, so a slow
+	// client never holds an app connection. A chunked body always
+	// streams. Default true.
+	RequestBuffering bool `toml:"request_buffering"`
+
+	// RequestBufferMemory (key request_buffer_memory) is how many bytes of
+	// a buffered body are kept in memory; the rest goes to a temporary
+	// file in <data_dir>/bodies, unlinked as soon as it is made. In bytes;
+	// default 65536 (64 KiB); at least 1.
+	RequestBufferMemory int64 `toml:"request_buffer_memory"`
+
+	// RequestBufferMax (key request_buffer_max) is the largest body
+	// buffered, in bytes: a larger one streams to the app as it arrives.
+	// Default 10485760 (10 MiB); at least 1.
+	RequestBufferMax int64 `toml:"request_buffer_max"`
+
+	// MaxRequestBody (key max_request_body) refuses request bodies larger
+	// than this with 413, in bytes; 0 = no limit. Default 0, so that apps
+	// taking large uploads keep working (nginx's client_max_body_size is
+	// 1m).
+	MaxRequestBody int64 `toml:"max_request_body"`
+
 	// PreviewListen (key preview_listen) is an optional second address,
 	// host:port, that serves only the release in preview (see `cutover
 	// deploy --preview`). Default empty (preview by header or cookie only).

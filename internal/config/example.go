@@ -132,6 +132,32 @@ command = "./bin/server --port $PORT"
 # Time an instance may take to start answering before a 504. Default "60s".
 # response_header_timeout = "60s"
 
+# Longest a client may go without sending anything of a request body it
+# is sending (time between two reads). After it the client gets 408 and
+# a request the app already received is aborted, so the app sees its
+# body fail. Default "60s", as nginx's client_body_timeout.
+# client_body_timeout = "60s"
+
+# Read a request body with a Content-Length of at most request_buffer_max
+# bytes whole from the client before the request goes to an instance (as
+# nginx does), so a slow client never holds an app connection or worker.
+# A chunked body always streams. Default true.
+# request_buffering = true
+
+# Bytes of a buffered body kept in memory; the rest goes to a temporary
+# file in <data_dir>/bodies, unlinked as soon as it is made (nothing is
+# left behind). Default 65536 (64 KiB).
+# request_buffer_memory = 65536
+
+# Largest body buffered, in bytes; a larger one streams to the app as it
+# arrives. Default 10485760 (10 MiB).
+# request_buffer_max = 10485760
+
+# Largest request body accepted, in bytes; a larger one gets 413. 0 = no
+# limit. Default 0, so apps taking large uploads keep working (nginx's
+# client_max_body_size is 1m).
+# max_request_body = 0
+
 # A second address, host:port, that serves only a release in preview
 # (` + "`cutover deploy --preview`" + `), for a sanity test before any user sees it.
 # Must differ from listen. Default empty: preview by header or cookie only.

@@ -68,6 +68,11 @@ drain_pace = "2s"
 read_header_timeout = "3s"
 idle_timeout = "1m"
 response_header_timeout = "90s"
+client_body_timeout = "30s"
+request_buffering = false
+request_buffer_memory = 4096
+request_buffer_max = 1048576
+max_request_body = 2097152
 preview_listen = "127.0.0.1:8081"
 sticky = false
 cookie = "shop_v"
@@ -120,6 +125,8 @@ migrate_lock_timeout = "10s"
 					Listen: ":80", HoldTimeout: Duration{5 * time.Second},
 					DrainTimeout: Duration{45 * time.Second}, DrainPace: Duration{2 * time.Second}, ReadHeaderTimeout: Duration{3 * time.Second},
 					IdleTimeout: Duration{time.Minute}, ResponseHeaderTimeout: Duration{90 * time.Second},
+					ClientBodyTimeout: Duration{30 * time.Second}, RequestBuffering: false,
+					RequestBufferMemory: 4096, RequestBufferMax: 1 << 20, MaxRequestBody: 2 << 20,
 					PreviewListen: "127.0.0.1:8081", Sticky: false, Cookie: "shop_v",
 					VersionHeader: "X-Shop-Release",
 				}

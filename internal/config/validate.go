@@ -159,6 +159,16 @@ func (v *validator) proxy(p *Proxy) {
 	v.positive("proxy.read_header_timeout", p.ReadHeaderTimeout)
 	v.positive("proxy.idle_timeout", p.IdleTimeout)
 	v.positive("proxy.response_header_timeout", p.ResponseHeaderTimeout)
+	v.positive("proxy.client_body_timeout", p.ClientBodyTimeout)
+	if p.RequestBufferMemory < 1 {
+		v.fail("proxy.request_buffer_memory", "must be at least 1 byte, got %d", p.RequestBufferMemory)
+	}
+	if p.RequestBufferMax < 1 {
+		v.fail("proxy.request_buffer_max", "must be at least 1 byte, got %d (request_buffering = false streams every body)", p.RequestBufferMax)
+	}
+	if p.MaxRequestBody < 0 {
+		v.fail("proxy.max_request_body", "must be 0 (no limit) or a number of bytes, got %d", p.MaxRequestBody)
+	}
 	if p.PreviewListen != "" && v.hostPort("proxy.preview_listen", p.PreviewListen, `"127.0.0.1:8081"`) && p.PreviewListen == p.Listen {
 		v.fail("proxy.preview_listen", "must differ from proxy.listen (%q)", p.Listen)
 	}

@@ -181,8 +181,26 @@
 // # Streams and websockets
 //
 // Response bodies without a length, and server-sent events, are flushed to
-// the client after every read from the backend; request bodies stream to
-// the backend as they arrive. Hop-by-hop headers are removed both ways,
+// the client after every read from the backend. Between two reads of a
+// request body the client may take at most ClientBodyTimeout.
+//
+// # Request bodies
+//
+// A request body with a Content-Length of at most MaxBufferedBody (10 MiB)
+// is read whole from the client before a backend is chosen, as nginx does
+// (buffer.go): a slow client then holds no backend connection, and no
+// worker of a Unicorn, gunicorn or PHP-FPM pool. Its first
+// RequestBufferMemory bytes (64 KiB) stay in memory, the rest goes to a
+// temporary file in BodyTempDir, unlinked as soon as it is created so
+// that nothing is left behind, even by a crash; a file that cannot be
+// made or written lets the rest of the body stream. The buffered body is
+// sent with its Content-Length and without Expect: 100-continue (the
+// server answered it when the body was first read). A chunked body, a
+// larger one, and every body with StreamRequestBodies, stream to the
+// backend as they arrive: a chunked body is how a client streams, and a
+// backend may answer while it goes on. MaxRequestBody (no limit by
+// default) refuses larger bodies with 413: at once when announced, or
+// once a streamed one passes it. Hop-by-hop headers are removed both ways,
 // trailers are passed. A websocket handshake is sent to the backend on a
 // connection of its own; after its 101 answer the client connection is
 // hijacked and both are spliced together.
@@ -206,6 +224,15 @@
 //     malformed response, or switched to another protocol than websocket.
 //   - 504 Gateway Timeout: the backend did not start answering within
 //     ResponseHeaderTimeout.
+//   - 413 Content Too Large: the request body is over MaxRequestBody.
+//   - 400 Bad Request, 408 Request Timeout: the client's request body was
+//     malformed (a bad chunk size, a chunk without its CRLF) or cut short,
+//     or nothing of it came for ClientBodyTimeout. It is answered as soon
+//     as the bad bytes (or the timeout) come, with Connection: close; an
+//     upstream request already under way is aborted by closing its
+//     connection, so the app sees its body fail rather than wait for the
+//     rest or take a truncated body for a complete one. These and 413 are
+//     the client's errors: no release counts them.
 //
 // A backend that fails in the middle of a body cannot be reported with a
 // status any more; the client connection is aborted so the client does not

@@ -38,6 +38,25 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 		p.serveUpgrade(w, r, idv, &sel)
 		return
 	}
+	var cb *clientBody
+	var bb *bufferedBody
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		if limit := p.opts.MaxRequestBody; limit > 0 && r.ContentLength > limit {
+			// Refused before reading: a client waiting for 100 Continue
+			// sends nothing.
+			p.clientBodyFailed(w, idv, errBodyTooLarge)
+			return
+		}
+		cb = newClientBody(w, r.Body, p.opts.ClientBodyTimeout, p.opts.MaxRequestBody)
+		if p.buffering(r.ContentLength) {
+			var err error
+			if bb, err = p.bufferBody(cb, r.ContentLength); err != nil {
+				p.clientBodyFailed(w, idv, err)
+				return
+			}
+			defer bb.Close()
+		}
+	}
 
 	ctx := r.Context()
 	tg, err := p.acquire(ctx, &sel)
@@ -51,6 +70,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	// abandoned, the answer relayed): nothing uses the request.
 	defer o.free()
 	out := &o.req
+	if bb != nil {
+		bb.attach(out, o.hdr)
+	} else if cb != nil {
+		out.Body = cb
+	}
 	retryable := out.Body == nil && idempotent(r.Method)
 	if out.Body != nil {
 		// A backend may answer while the upload still streams in (an echo,
@@ -76,6 +100,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 		b.end()
 		if ctx.Err() != nil {
 			// The client went away; that is not the backend's fault.
+			return
+		}
+		if cb.failed() {
+			// The client's body failed: the upstream request was aborted
+			// (writeBody), and the fault is the client's.
+			p.clientBodyFailed(w, idv, cb.err)
 			return
 		}
 		b.rel.connError()
@@ -120,7 +150,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	}
 	defer b.end()
 	b.rel.record(resp.StatusCode, start)
-	p.relay(w, r, resp, idv, b, tg.setCookie)
+	p.relay(w, r, resp, idv, b, tg.setCookie, cb)
 }
 
 // maxAttempts bounds the upstream attempts of one request. Each refused
@@ -164,8 +194,10 @@ func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, idv []
 // the hop-by-hop ones, the body (flushed as it comes when streamed) and
 // trailers, with the release that answered (and the version cookie when
 // setCookie). A backend failing mid-body aborts the client connection, so
-// the client does not take a truncated body for a complete one.
-func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, idv []string, b *Backend, setCookie bool) {
+// the client does not take a truncated body for a complete one; it is
+// counted against the release unless the client's request body cb (nil:
+// none) failed first, which aborted the exchange.
+func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, idv []string, b *Backend, setCookie bool, cb *clientBody) {
 	h := w.Header()
 	copyEndToEnd(h, resp.Header)
 	p.stamp(h, b.rel, setCookie)
@@ -196,6 +228,9 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 	// Closing now, not deferred, fills resp.Trailer.
 	resp.Body.Close()
 	if readErr != nil && writeErr == nil && r.Context().Err() == nil {
+		if cb.failed() {
+			panic(http.ErrAbortHandler)
+		}
 		b.rel.bodyFailed(resp.StatusCode)
 		p.log.Debug("upstream body failed", "release", b.spec.Release, "instance", b.spec.ID, "err", readErr)
 		panic(http.ErrAbortHandler)

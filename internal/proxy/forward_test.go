@@ -140,7 +140,7 @@ func TestStreamingUpload(t *testing.T) {
 		}
 		fmt.Fprintf(w, "%s|%s", first, rest)
 	})
-	p, url := startProxy(t, Options{})
+	p, url := startProxy(t, Options{StreamRequestBodies: true})
 	addHealthy(p, "a", "r1", addr)
 	p.SetActive("r1")
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,13 @@ const (
 	// DefaultMaxIdleConnsPerBackend is Options.MaxIdleConnsPerBackend's
 	// default.
 	DefaultMaxIdleConnsPerBackend = 256
+	// DefaultClientBodyTimeout is Options.ClientBodyTimeout's default,
+	// nginx's client_body_timeout.
+	DefaultClientBodyTimeout = 60 * time.Second
+	// DefaultRequestBufferMemory is Options.RequestBufferMemory's default.
+	DefaultRequestBufferMemory = 64 << 10
+	// DefaultMaxBufferedBody is Options.MaxBufferedBody's default.
+	DefaultMaxBufferedBody = 10 << 20
 )
 
 // Options configures a Proxy. Every zero value means the documented default.
@@ -42,6 +50,33 @@ type Options struct {
 	// (from the request being written to its response headers). 0 = 60s.
 	// After it the client gets 504.
 	ResponseHeaderTimeout time.Duration
+	// ClientBodyTimeout bounds the time between two reads of a request
+	// body from the client, as nginx's client_body_timeout: a client that
+	// sends nothing of its body for that long gets 408 Request Timeout,
+	// and an upstream request already under way is aborted, so the app
+	// sees its body fail rather than end. 0 = 60s.
+	ClientBodyTimeout time.Duration
+	// StreamRequestBodies sends request bodies to the backend as they
+	// arrive, as nginx's proxy_request_buffering off. false = a body of
+	// at most MaxBufferedBody bytes is read whole from the client before
+	// the request goes to a backend, so a slow client holds no backend
+	// connection.
+	StreamRequestBodies bool
+	// RequestBufferMemory is how many bytes of a buffered body are kept
+	// in memory, in bytes; the rest goes to a temporary file in
+	// BodyTempDir. 0 = 64 KiB.
+	RequestBufferMemory int64
+	// MaxBufferedBody is the largest body buffered, in bytes: a body
+	// announced larger streams, as does every chunked body (see the
+	// package documentation). 0 = 10 MiB.
+	MaxBufferedBody int64
+	// MaxRequestBody refuses bodies larger than this many bytes with 413
+	// (announced larger: at once, without reading them). 0 = no limit.
+	MaxRequestBody int64
+	// BodyTempDir is where buffered bodies past RequestBufferMemory are
+	// kept, in files unlinked as soon as they are made (nothing is left
+	// behind, even by a crash); made when missing. "" = os.TempDir().
+	BodyTempDir string
 	// DialTimeout bounds connecting to a backend. 0 = 5s.
 	DialTimeout time.Duration
 	// IdleConnTimeout is how long an idle upstream keep-alive connection is
@@ -123,6 +158,18 @@ func New(opts Options) *Proxy {
 	}
 	if opts.ResponseHeaderTimeout <= 0 {
 		opts.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
+	if opts.ClientBodyTimeout <= 0 {
+		opts.ClientBodyTimeout = DefaultClientBodyTimeout
+	}
+	if opts.RequestBufferMemory <= 0 {
+		opts.RequestBufferMemory = DefaultRequestBufferMemory
+	}
+	if opts.MaxBufferedBody <= 0 {
+		opts.MaxBufferedBody = DefaultMaxBufferedBody
+	}
+	if opts.BodyTempDir == "" {
+		opts.BodyTempDir = os.TempDir()
 	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = DefaultDialTimeout

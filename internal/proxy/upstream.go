@@ -287,8 +287,16 @@ func (c *upConn) setReadDeadline(t time.Time) {
 }
 
 // writeBody writes the request out, body included, and reports on wdone.
+// A body that fails to read (the client's malformed chunk, a stall, a
+// connection cut) aborts the exchange: the connection is closed at once,
+// so the app sees its request body fail rather than wait for the rest or
+// take what came for the whole, and the response wait ends.
 func (c *upConn) writeBody(out *http.Request) {
-	c.wdone <- c.writeRequest(out)
+	err := c.writeRequest(out)
+	if err != nil && c.sent.err != nil {
+		c.close()
+	}
+	c.wdone <- err
 }
 
 // writeRequest writes out, body included. A bodiless request whose
@@ -372,17 +380,21 @@ func (c *upConn) finish(ok bool) {
 				ok = false
 			}
 		default:
-			// The response ended before the request body was all sent:
+			// The exchange ended before the request body was all sent:
 			// the connection cannot be reused, and closing it unblocks a
 			// write to the backend. A writer waiting for the client's next
-			// bytes returns when they come (or the client leaves); the
-			// client gets the complete response first. A read deadline
-			// would unblock it sooner, but a deadline that fires after the
-			// body's end would hit the server's background read and
-			// cancel every later request of the client connection.
+			// bytes returns when they come, the client leaves or
+			// ClientBodyTimeout passes (clientBody). When a response is
+			// being relayed (c.body is set), the client gets it complete
+			// first; otherwise nothing is flushed, since a flush before
+			// the head is written would send a 200 OK the backend never
+			// gave. A read deadline would unblock the writer sooner, but
+			// a deadline that fires after the body's end would hit the
+			// server's background read and cancel every later request of
+			// the client connection.
 			ok = false
 			c.close()
-			if !c.sent.reachedEnd.Load() {
+			if c.body.rc != nil && !c.sent.reachedEnd.Load() {
 				_ = http.NewResponseController(c.w).Flush()
 			}
 			<-c.wdone
@@ -441,12 +453,18 @@ func (b *upBody) Close() error {
 type sentBody struct {
 	rc         io.ReadCloser
 	reachedEnd atomic.Bool
+	// err is the error reading rc other than io.EOF; written and read by
+	// the body's writer only.
+	err error
 }
 
 func (b *sentBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err != nil {
 		b.reachedEnd.Store(true)
+		if err != io.EOF { //nolint:errorlint // io.Reader's contract
+			b.err = err
+		}
 	}
 	return n, err
 }

@@ -103,7 +103,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		// The backend refused the upgrade; its answer is an ordinary
 		// response.
 		b.rel.record(resp.StatusCode, start)
-		p.relay(w, r, resp, idv, b, tg.setCookie)
+		p.relay(w, r, resp, idv, b, tg.setCookie, nil)
 		return
 	}
 	if !tokenListed(resp.Header["Upgrade"], "websocket") {
