@@ -107,6 +107,19 @@ type Health struct {
 	// instance out of rotation. Default 3; at least 1.
 	UnhealthyAfter int `toml:"unhealthy_after"`
 
+	// RestartAfter (key restart_after) consecutive failures of an instance
+	// that was healthy once kill its whole process group and restart it,
+	// as a liveness probe does: a hung instance (deadlocked, stopped) is
+	// otherwise out of rotation forever, and the requests it holds wait
+	// for proxy.response_header_timeout. Larger than unhealthy_after, so a
+	// slow instance under a load spike leaves rotation, and recovers there,
+	// before it is killed. A booting instance is never killed for failing
+	// (boot_timeout bounds a boot). Counted in checks, each taking up to
+	// timeout: at the defaults a hung instance is killed about 20s after
+	// it stops answering. 0 = never restart. Default 10; 0 or at least
+	// unhealthy_after.
+	RestartAfter int `toml:"restart_after"`
+
 	// BootTimeout (key boot_timeout) is how long a new instance has to
 	// become healthy during a deploy before the deploy aborts. Default 60s.
 	BootTimeout Duration `toml:"boot_timeout"`

@@ -100,6 +100,12 @@ command = "./bin/server --port $PORT"
 # Default 3.
 # unhealthy_after = 3
 
+# Consecutive failures after which an instance that was healthy once is
+# killed (its whole process group) and restarted: it hung. 0 or at least
+# unhealthy_after; 0 never restarts. Default 10 (about 20s at the
+# defaults, each failing check taking up to timeout).
+# restart_after = 10
+
 # Time a new instance has to become healthy during a deploy before the
 # deploy aborts. Default "60s".
 # boot_timeout = "60s"

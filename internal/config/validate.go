@@ -147,6 +147,9 @@ func (v *validator) health(h *Health) {
 	if h.UnhealthyAfter < 1 {
 		v.fail("app.health.unhealthy_after", "must be at least 1, got %d", h.UnhealthyAfter)
 	}
+	if h.RestartAfter != 0 && h.RestartAfter < h.UnhealthyAfter {
+		v.fail("app.health.restart_after", "must be 0 (never restart) or at least unhealthy_after (%d), so that an instance leaves rotation before it is killed; got %d", h.UnhealthyAfter, h.RestartAfter)
+	}
 }
 
 func (v *validator) proxy(p *Proxy) {

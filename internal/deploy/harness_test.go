@@ -33,7 +33,7 @@ type setup struct {
 	release   []string // extra lines of [release]
 	app       []string // extra lines of [app]
 	env       []string // extra lines of [app.env]
-	health    []string // lines of [app.health] replacing interval and healthy_after (and boot_timeout, if one sets it)
+	health    []string // lines of [app.health] replacing interval and healthy_after (and boot_timeout or timeout, if one sets it)
 }
 
 // harness is one app under a real in-process Engine: a temp data dir, a
@@ -179,8 +179,10 @@ func (h *harness) writeConfig(s setup) {
 	}
 	line(`[app.health]`)
 	line(`path = "/healthz"`)
-	line(`timeout = "1s"`)
 	health := s.health
+	if !slices.ContainsFunc(health, func(l string) bool { return strings.HasPrefix(l, "timeout") }) {
+		line(`timeout = "1s"`)
+	}
 	if !slices.ContainsFunc(health, func(l string) bool { return strings.HasPrefix(l, "boot_timeout") }) {
 		line(`boot_timeout = "10s"`)
 	}

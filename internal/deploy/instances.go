@@ -71,6 +71,7 @@ func healthConfig(h config.Health) health.Config {
 		Timeout:        h.Timeout.Duration,
 		HealthyAfter:   h.HealthyAfter,
 		UnhealthyAfter: h.UnhealthyAfter,
+		RestartAfter:   h.RestartAfter,
 	}
 }
 
@@ -224,6 +225,16 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 	hc.StartHealthy = healthy
 	hc.OnFirstPass = func() { b.Warm(e.warmTarget(m)) }
 	inst := m.inst
+	hc.OnHung = func(fails int, err error) {
+		// It served, then stopped answering, and time out of rotation did
+		// not bring it back: a liveness failure. The kill is a crash to the
+		// supervisor, so onInstanceChange takes it from here (a fresh
+		// checker; the proxy resends what it may of the requests the
+		// instance held, whose connections the kill closes).
+		reason := fmt.Sprintf("hung: %d health checks failed", fails)
+		e.log.Warn("instance hung; killing it to restart it", "instance", m.id, "pid", inst.Status().PID, "checks_failed", fails, "err", err)
+		inst.Restart(reason)
+	}
 	chk := health.NewChecker(hc, addr, func(ok bool, err error) {
 		if ok {
 			// Back to full priority before the first request.
