@@ -160,20 +160,26 @@ type Proxy struct {
 
 	// PreviewListen (key preview_listen) is an optional second address,
 	// host:port, that serves only the release in preview (see `cutover
-	// deploy --preview`). Default empty (preview by header or cookie only).
+	// deploy --preview`), to requests with its preview token like the main
+	// listener. Default empty (preview on the main listener only).
 	PreviewListen string `toml:"preview_listen"`
 
 	// Sticky (key sticky) pins a client to the release that first served
 	// it while two releases serve, with a version cookie. Default true.
 	Sticky bool `toml:"sticky"`
 
-	// Cookie (key cookie) is the name of the version cookie. It also
-	// selects a release in preview. Default "cutover_release".
+	// Cookie (key cookie) is the name of the version cookie. Default
+	// "cutover_release".
 	Cookie string `toml:"cookie"`
 
 	// VersionHeader (key version_header) is the request header with which a
-	// non-browser client asks for a release (also one in preview); responses
-	// carry it with the release that answered. Default "X-Cutover-Release".
+	// non-browser client asks to stay on a release while two serve;
+	// responses carry it with the release that answered — its id, so the
+	// time of the deploy and the source's name or tag. "" turns it off:
+	// responses do not name the release (a request may still ask for one
+	// with X-Cutover-Release).
+	// A release in preview is reached by its preview token, never by its
+	// name. Default "X-Cutover-Release".
 	VersionHeader string `toml:"version_header"`
 }
 

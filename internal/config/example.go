@@ -148,12 +148,14 @@ command = "./bin/server --port $PORT"
 # true or false. Default true.
 # sticky = true
 
-# Name of the version cookie; it also selects a release in preview.
-# Letters, digits, '-' and '_'. Default "cutover_release".
+# Name of the version cookie. Letters, digits, '-' and '_'.
+# Default "cutover_release".
 # cookie = "cutover_release"
 
-# Request header with which a client asks for a release (also one in
-# preview); every response carries it with the release that answered.
+# Request header with which a client asks to stay on a release while two
+# serve; every response carries it with the release that answered (its id:
+# the deploy's time and the source's name). "" turns it off. A release in
+# preview is reached only with its preview token, never by its name.
 # Default "X-Cutover-Release".
 # version_header = "X-Cutover-Release"
 

@@ -168,8 +168,8 @@ func (v *validator) proxy(p *Proxy) {
 	if !isCookieName(p.Cookie) {
 		v.fail("proxy.cookie", "must be a cookie name of letters, digits, '-' and '_', got %q", p.Cookie)
 	}
-	if !isHeaderName(p.VersionHeader) {
-		v.fail("proxy.version_header", "must be a header name such as \"X-Cutover-Release\", got %q", p.VersionHeader)
+	if p.VersionHeader != "" && !isHeaderName(p.VersionHeader) {
+		v.fail("proxy.version_header", "must be a header name such as \"X-Cutover-Release\", or \"\" for none, got %q", p.VersionHeader)
 	}
 }
 

@@ -106,6 +106,7 @@ func (h *harness) newEngine() *Engine {
 		Sticky:        h.cfg.Proxy.Sticky,
 		Cookie:        h.cfg.Proxy.Cookie,
 		VersionHeader: h.cfg.Proxy.VersionHeader,
+		HideVersion:   h.cfg.Proxy.VersionHeader == "",
 	})
 	eng, err := New(Options{Config: h.cfg, Store: h.store, Proxy: px})
 	if err != nil {
