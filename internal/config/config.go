@@ -121,7 +121,9 @@ type Health struct {
 	RestartAfter int `toml:"restart_after"`
 
 	// BootTimeout (key boot_timeout) is how long a new instance has to
-	// become healthy during a deploy before the deploy aborts. Default 60s.
+	// become healthy during a deploy before the deploy aborts, and how long
+	// an instance restarted after a crash or a hang has before it is killed
+	// and restarted again. Default 60s.
 	BootTimeout Duration `toml:"boot_timeout"`
 }
 

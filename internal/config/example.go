@@ -107,7 +107,8 @@ command = "./bin/server --port $PORT"
 # restart_after = 10
 
 # Time a new instance has to become healthy during a deploy before the
-# deploy aborts. Default "60s".
+# deploy aborts; also the time an instance restarted after a crash or a
+# hang has before it is killed and restarted again. Default "60s".
 # boot_timeout = "60s"
 
 [proxy]

@@ -83,3 +83,40 @@ func TestHungInstanceRestarted(t *testing.T) {
 		t.Errorf("the hung process %d still exists", pid)
 	}
 }
+
+// TestRestartThatNeverTurnsHealthyRestarted: an instance restarted after a
+// hang (or a crash) whose new process never turns healthy — it cannot be
+// called hung, never having been healthy since — is killed and restarted
+// again after boot_timeout, instead of staying out of rotation for good.
+func TestRestartThatNeverTurnsHealthyRestarted(t *testing.T) {
+	h := newHarness(t, setup{instances: 1, health: []string{
+		`interval = "50ms"`, `timeout = "200ms"`, "healthy_after = 1", "unhealthy_after = 2", "restart_after = 4",
+		`boot_timeout = "1s"`,
+	}})
+	ctx := context.Background()
+	// Start 1 (the deploy's) serves, start 2 (after the hang) stalls.
+	v1 := h.mustDeploy("v1", map[string]string{stallStartFile: "2\n"})
+	pid := h.pids(v1)[0]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	want := "hung: not healthy within app.health.boot_timeout (1s) of its restart"
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		st, err := h.eng.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Instances) == 1 && st.Instances[0].Restarts == 2 && st.Instances[0].Healthy {
+			if got := st.Instances[0].LastExit; got != want {
+				t.Errorf("last exit: got %q, want %q", got, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stalled restart was not restarted again within %v: %+v", waitTimeout, st.Instances)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.assertServes("v1")
+}
