@@ -74,6 +74,7 @@ type settings struct {
 	drainTimeout string
 	bootTimeout  string
 	extraApp     string
+	extraHealth  string // appended to [app.health]
 	extra        string // appended to the config file
 }
 
@@ -108,13 +109,14 @@ timeout = "1s"
 healthy_after = 2
 unhealthy_after = 2
 boot_timeout = %q
+%s
 
 [proxy]
 listen = "127.0.0.1:%d"
 drain_timeout = %q
 hold_timeout = "10s"
 %s
-`, bin, s.instances, s.extraApp, s.bootTimeout, e.port, s.drainTimeout, s.extra)
+`, bin, s.instances, s.extraApp, s.bootTimeout, s.extraHealth, e.port, s.drainTimeout, s.extra)
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,8 +118,11 @@ func TestGitDeploys(t *testing.T) {
 	}
 }
 
-// TestPreview: normal traffic stays on v1 while requests naming v2 reach
-// it; promote switches; a second preview aborted leaves no process.
+// TestPreview: `cutover deploy --preview` prints a token and a link; normal
+// traffic stays on v1 and so do requests naming v2 (its id shows in every
+// response, so it is no secret: before, it was all it took); requests
+// with the token — header, or the link, which sets a cookie — reach v2;
+// promote switches; a second preview aborted leaves no process.
 func TestPreview(t *testing.T) {
 	e := newEnv(t, settings{instances: 1})
 	v1, v2, v3 := e.release("v1", ""), e.release("v2", ""), e.release("v3", "")
@@ -126,31 +130,70 @@ func TestPreview(t *testing.T) {
 	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.client.Deploy(context.Background(), deploy.Request{Source: v2, Preview: true}, nil)
-	if err != nil || res.Type != "preview" {
-		t.Fatalf("deploy --preview: %+v, %v; want a preview event", res, err)
+	out, stderr, code := e.run("deploy", "--preview", v2)
+	if code != 0 {
+		t.Fatalf("deploy --preview: exit %d\n%s%s", code, out, stderr)
 	}
-	previewID := res.Release
+	var token, link string
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "preview token: "); ok {
+			token = v
+		}
+		if v, ok := strings.CutPrefix(l, "preview link:  "); ok && link == "" {
+			link = v
+		}
+	}
+	if len(token) < 22 || link != e.url("/?cutover_preview="+token) {
+		t.Fatalf("deploy --preview printed token %q, link %q; want a token and %s:\n%s", token, link, e.url("/?cutover_preview=TOKEN"), out)
+	}
+	st := e.status()
+	if st.Deploy == nil || st.Deploy.PreviewToken != token {
+		t.Errorf("status during the preview: %+v; want the token %q", st.Deploy, token)
+	}
+	previewID := ""
+	if st.Deploy != nil {
+		previewID = st.Deploy.Release
+	}
 	for i := 0; i < 20; i++ {
 		if _, v, _, _ := get(e.url("/")); v != "v1" {
 			t.Fatalf("normal request %d answered by %q during preview, want v1", i, v)
 		}
 	}
-	req, _ := http.NewRequest("GET", e.url("/"), nil)
-	req.Header.Set("X-Cutover-Release", previewID)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("X-App-Version") != "v2" {
-		t.Fatalf("request with the preview header: %v %v; want v2", resp, err)
-	} else {
+	version := func(edit func(*http.Request), c *http.Client, url string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		if edit != nil {
+			edit(req)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
 		resp.Body.Close()
+		return resp.Header.Get("X-App-Version")
 	}
-	req, _ = http.NewRequest("GET", e.url("/"), nil)
-	req.AddCookie(&http.Cookie{Name: "cutover_release", Value: previewID})
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("X-App-Version") != "v2" {
-		t.Fatalf("request with the preview cookie: %v %v; want v2", resp, err)
-	} else {
-		resp.Body.Close()
+	for name, edit := range map[string]func(*http.Request){
+		"header naming the preview": func(r *http.Request) { r.Header.Set("X-Cutover-Release", previewID) },
+		"cookie naming the preview": func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "cutover_release", Value: previewID}) },
+		"wrong token":               func(r *http.Request) { r.Header.Set("X-Cutover-Preview", "A"+token[1:]) },
+	} {
+		if v := version(edit, http.DefaultClient, e.url("/")); v != "v1" {
+			t.Errorf("%s (%s): answered by %q, want the live v1", name, previewID, v)
+		}
 	}
-	out, stderr, code := e.run("promote")
+	if v := version(func(r *http.Request) { r.Header.Set("X-Cutover-Preview", token) }, http.DefaultClient, e.url("/")); v != "v2" {
+		t.Errorf("request with the preview token header: answered by %q, want v2", v)
+	}
+	// A browser: the link, then the pages it links to, by the cookie.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	if v := version(nil, browser, link); v != "v2" {
+		t.Errorf("the preview link: answered by %q, want v2", v)
+	}
+	if v := version(nil, browser, e.url("/about")); v != "v2" {
+		t.Errorf("the next page, by the cookie the link set: answered by %q, want v2", v)
+	}
+	out, stderr, code = e.run("promote")
 	if code != 0 || !strings.Contains(out, "is live") {
 		t.Fatalf("promote: exit %d\n%s%s", code, out, stderr)
 	}
@@ -158,15 +201,15 @@ func TestPreview(t *testing.T) {
 		t.Errorf("after promote: %q, want v2", v)
 	}
 
-	res, err = e.client.Deploy(context.Background(), deploy.Request{Source: v3, Preview: true}, nil)
-	if err != nil || res.Type != "preview" {
-		t.Fatalf("second preview: %+v %v", res, err)
+	res, err := e.client.Deploy(context.Background(), deploy.Request{Source: v3, Preview: true}, nil)
+	if err != nil || res.Type != "preview" || res.PreviewToken == "" || res.PreviewToken == token {
+		t.Fatalf("second preview: %+v %v; want a token of its own", res, err)
 	}
 	out, stderr, code = e.run("abort")
 	if code != 0 {
 		t.Fatalf("abort: exit %d\n%s%s", code, out, stderr)
 	}
-	st := e.status()
+	st = e.status()
 	if len(st.Instances) != 1 || !strings.HasSuffix(st.Instances[0].Release, "-v2") {
 		t.Errorf("after abort, instances %+v; want only v2's", st.Instances)
 	}
@@ -249,5 +292,33 @@ func TestRollbackRestoresEnvironmentAndSharedFiles(t *testing.T) {
 	}
 	if !strings.Contains(out, "\"SECRET\": \"sha256:") {
 		t.Errorf("releases --json does not list SECRET with a digest:\n%s", out)
+	}
+}
+
+// TestVersionHeaderOff: version_header = "" keeps the release id, which
+// tells when the app was deployed and what its source is called, out of
+// every response. Before, the config was refused.
+func TestVersionHeaderOff(t *testing.T) {
+	e := newEnv(t, settings{instances: 1, extra: `version_header = ""`})
+	v1 := e.release("v1", "")
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(e.url("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-App-Version") != "v1" {
+		t.Errorf("answered by %q, want v1", resp.Header.Get("X-App-Version"))
+	}
+	for k, v := range resp.Header {
+		if strings.HasPrefix(v[0], e.status().Active) {
+			t.Errorf("response header %s: %q names the release; want none", k, v)
+		}
+	}
+	if _, ok := resp.Header["X-Cutover-Release"]; ok {
+		t.Errorf("X-Cutover-Release in the response with version_header = \"\"")
 	}
 }

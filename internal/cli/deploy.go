@@ -55,8 +55,10 @@ lower CPU priority (nice 10) so that the app's requests come first.
 Traffic moves by [deploy] strategy: "bluegreen" (all at once), "rolling"
 (batch by batch) or "canary" (weighted steps judged against the old
 release; a bad step goes back by itself). With --preview the new release
-boots and waits: only requests naming it (header or cookie, printed below)
-reach it, until 'cutover promote' or 'cutover abort'.
+boots and waits: only requests that carry its preview token (a random
+secret made for this deploy and printed with a link that carries it: by
+header X-Cutover-Preview, cookie cutover_preview, or query parameter
+?cutover_preview=) reach it, until 'cutover promote' or 'cutover abort'.
 
 Exit status: 0 deployed (or, with --preview, ready for preview); 1 the deploy
 failed, was rolled back, or another one is running; 2 bad arguments or a
@@ -161,6 +163,10 @@ func finishDeploy(g *globals, what string, start time.Time, res deploy.Event, er
 	}
 	if res.Type == "preview" {
 		fmt.Fprintf(g.stdout, "%s: %s is in preview; `cutover promote` or `cutover abort`\n", what, res.Release)
+		fmt.Fprintf(g.stdout, "preview token: %s\n", res.PreviewToken)
+		for _, l := range res.PreviewLinks {
+			fmt.Fprintf(g.stdout, "preview link:  %s\n", l)
+		}
 		return nil
 	}
 	fmt.Fprintf(g.stdout, "%s: %s is live (%s)\n", what, res.Release, time.Since(start).Round(10*time.Millisecond))

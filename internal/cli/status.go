@@ -51,6 +51,9 @@ is no longer listed). --json prints the same as JSON.`,
 				}
 				fmt.Fprintf(g.stdout, "deploy:  #%d %s of %s, step %s, for %s\n", d.DeployID, d.Kind,
 					d.Release, step, time.Since(d.StartedAt).Round(time.Second))
+				if d.PreviewToken != "" {
+					fmt.Fprintf(g.stdout, "preview: token %s (header X-Cutover-Preview, cookie or ?cutover_preview=)\n", d.PreviewToken)
+				}
 			}
 			fmt.Fprintln(g.stdout)
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)

@@ -107,8 +107,23 @@ type Health struct {
 	// instance out of rotation. Default 3; at least 1.
 	UnhealthyAfter int `toml:"unhealthy_after"`
 
+	// RestartAfter (key restart_after) consecutive failures of an instance
+	// that was healthy once kill its whole process group and restart it,
+	// as a liveness probe does: a hung instance (deadlocked, stopped) is
+	// otherwise out of rotation forever, and the requests it holds wait
+	// for proxy.response_header_timeout. Larger than unhealthy_after, so a
+	// slow instance under a load spike leaves rotation, and recovers there,
+	// before it is killed. A booting instance is never killed for failing
+	// (boot_timeout bounds a boot). Counted in checks, each taking up to
+	// timeout: at the defaults a hung instance is killed about 20s after
+	// it stops answering. 0 = never restart. Default 10; 0 or at least
+	// unhealthy_after.
+	RestartAfter int `toml:"restart_after"`
+
 	// BootTimeout (key boot_timeout) is how long a new instance has to
-	// become healthy during a deploy before the deploy aborts. Default 60s.
+	// become healthy during a deploy before the deploy aborts, and how long
+	// an instance restarted after a crash or a hang has before it is killed
+	// and restarted again. Default 60s.
 	BootTimeout Duration `toml:"boot_timeout"`
 }
 
@@ -177,20 +192,26 @@ type Proxy struct {
 
 	// PreviewListen (key preview_listen) is an optional second address,
 	// host:port, that serves only the release in preview (see `cutover
-	// deploy --preview`). Default empty (preview by header or cookie only).
+	// deploy --preview`), to requests with its preview token like the main
+	// listener. Default empty (preview on the main listener only).
 	PreviewListen string `toml:"preview_listen"`
 
 	// Sticky (key sticky) pins a client to the release that first served
 	// it while two releases serve, with a version cookie. Default true.
 	Sticky bool `toml:"sticky"`
 
-	// Cookie (key cookie) is the name of the version cookie. It also
-	// selects a release in preview. Default "cutover_release".
+	// Cookie (key cookie) is the name of the version cookie. Default
+	// "cutover_release".
 	Cookie string `toml:"cookie"`
 
 	// VersionHeader (key version_header) is the request header with which a
-	// non-browser client asks for a release (also one in preview); responses
-	// carry it with the release that answered. Default "X-Cutover-Release".
+	// non-browser client asks to stay on a release while two serve;
+	// responses carry it with the release that answered — its id, so the
+	// time of the deploy and the source's name or tag. "" turns it off:
+	// responses do not name the release (a request may still ask for one
+	// with X-Cutover-Release).
+	// A release in preview is reached by its preview token, never by its
+	// name. Default "X-Cutover-Release".
 	VersionHeader string `toml:"version_header"`
 }
 

@@ -100,8 +100,15 @@ command = "./bin/server --port $PORT"
 # Default 3.
 # unhealthy_after = 3
 
+# Consecutive failures after which an instance that was healthy once is
+# killed (its whole process group) and restarted: it hung. 0 or at least
+# unhealthy_after; 0 never restarts. Default 10 (about 20s at the
+# defaults, each failing check taking up to timeout).
+# restart_after = 10
+
 # Time a new instance has to become healthy during a deploy before the
-# deploy aborts. Default "60s".
+# deploy aborts; also the time an instance restarted after a crash or a
+# hang has before it is killed and restarted again. Default "60s".
 # boot_timeout = "60s"
 
 [proxy]
@@ -168,12 +175,14 @@ command = "./bin/server --port $PORT"
 # true or false. Default true.
 # sticky = true
 
-# Name of the version cookie; it also selects a release in preview.
-# Letters, digits, '-' and '_'. Default "cutover_release".
+# Name of the version cookie. Letters, digits, '-' and '_'.
+# Default "cutover_release".
 # cookie = "cutover_release"
 
-# Request header with which a client asks for a release (also one in
-# preview); every response carries it with the release that answered.
+# Request header with which a client asks to stay on a release while two
+# serve; every response carries it with the release that answered (its id:
+# the deploy's time and the source's name). "" turns it off. A release in
+# preview is reached only with its preview token, never by its name.
 # Default "X-Cutover-Release".
 # version_header = "X-Cutover-Release"
 

@@ -97,6 +97,7 @@ func defaults() *Config {
 				Timeout:        Duration{2 * time.Second},
 				HealthyAfter:   2,
 				UnhealthyAfter: 3,
+				RestartAfter:   10,
 				BootTimeout:    Duration{60 * time.Second},
 			},
 		},

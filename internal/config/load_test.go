@@ -59,6 +59,7 @@ interval = "250ms"
 timeout = "100ms"
 healthy_after = 1
 unhealthy_after = 5
+restart_after = 8
 boot_timeout = "2m"
 [proxy]
 listen = ":80"
@@ -118,7 +119,7 @@ migrate_lock_timeout = "10s"
 					Health: Health{
 						Path: "/up", Interval: Duration{250 * time.Millisecond},
 						Timeout: Duration{100 * time.Millisecond}, HealthyAfter: 1,
-						UnhealthyAfter: 5, BootTimeout: Duration{2 * time.Minute},
+						UnhealthyAfter: 5, RestartAfter: 8, BootTimeout: Duration{2 * time.Minute},
 					},
 				}
 				c.Proxy = Proxy{
@@ -225,6 +226,7 @@ func TestParseErrors(t *testing.T) {
 		{"health path", base + "[app.health]\npath = \"up\"\n", `cutover.toml:5: app.health.path: must be a URL path starting with "/", got "up"`},
 		{"health path with a space", base + "[app.health]\npath = \"/up now\"\n", `cutover.toml:5: app.health.path: must hold no spaces or control characters (write a space as %20), got "/up now"`},
 		{"healthy_after", base + "[app.health]\nhealthy_after = 0\n", `cutover.toml:5: app.health.healthy_after: must be at least 1, got 0`},
+		{"restart_after", base + "[app.health]\nrestart_after = 2\n", `cutover.toml:5: app.health.restart_after: must be 0 (never restart) or at least unhealthy_after (3), so that an instance leaves rotation before it is killed; got 2`},
 		{"listen without port", base + "[proxy]\nlisten = \"localhost\"\n", `cutover.toml:5: proxy.listen: must be host:port such as "127.0.0.1:8080" or ":80", got "localhost"`},
 		{"listen port", base + "[proxy]\nlisten = \"127.0.0.1:http\"\n", `cutover.toml:5: proxy.listen: port must be a number from 0 to 65535 (0 picks a free one), got "http"`},
 		{"strategy", base + "[deploy]\nstrategy = \"blue-green\"\n", `cutover.toml:5: deploy.strategy: must be "bluegreen", "rolling" or "canary", got "blue-green"`},

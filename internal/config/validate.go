@@ -147,6 +147,9 @@ func (v *validator) health(h *Health) {
 	if h.UnhealthyAfter < 1 {
 		v.fail("app.health.unhealthy_after", "must be at least 1, got %d", h.UnhealthyAfter)
 	}
+	if h.RestartAfter != 0 && h.RestartAfter < h.UnhealthyAfter {
+		v.fail("app.health.restart_after", "must be 0 (never restart) or at least unhealthy_after (%d), so that an instance leaves rotation before it is killed; got %d", h.UnhealthyAfter, h.RestartAfter)
+	}
 }
 
 func (v *validator) proxy(p *Proxy) {
@@ -175,8 +178,8 @@ func (v *validator) proxy(p *Proxy) {
 	if !isCookieName(p.Cookie) {
 		v.fail("proxy.cookie", "must be a cookie name of letters, digits, '-' and '_', got %q", p.Cookie)
 	}
-	if !isHeaderName(p.VersionHeader) {
-		v.fail("proxy.version_header", "must be a header name such as \"X-Cutover-Release\", got %q", p.VersionHeader)
+	if p.VersionHeader != "" && !isHeaderName(p.VersionHeader) {
+		v.fail("proxy.version_header", "must be a header name such as \"X-Cutover-Release\", or \"\" for none, got %q", p.VersionHeader)
 	}
 }
 

@@ -93,6 +93,7 @@ func TestValidateGood(t *testing.T) {
 			"[proxy]\ncookie = \"shop-version_2\"\nversion_header = \"X-Shop-Version\"\n",
 			want(func(c *Config) { c.Proxy.Cookie = "shop-version_2"; c.Proxy.VersionHeader = "X-Shop-Version" }),
 		},
+		{"no version header", "[proxy]\nversion_header = \"\"\n", want(func(c *Config) { c.Proxy.VersionHeader = "" })},
 		{
 			"test and build",
 			"[release]\ntest = \"make test\"\nbuild = \"make release\"\n",
@@ -145,8 +146,8 @@ func TestValidateErrors(t *testing.T) {
 		{"cookie with a space", "[proxy]\ncookie = \"my cookie\"\n", `cutover.toml:5: proxy.cookie: must be a cookie name of letters, digits, '-' and '_', got "my cookie"`},
 		{"cookie with a separator", "[proxy]\ncookie = \"v=1\"\n", `cutover.toml:5: proxy.cookie: must be a cookie name of letters, digits, '-' and '_', got "v=1"`},
 		{"empty cookie", "[proxy]\ncookie = \"\"\n", `cutover.toml:5: proxy.cookie: must be a cookie name of letters, digits, '-' and '_', got ""`},
-		{"version_header with underscore", "[proxy]\nversion_header = \"X_Release\"\n", `cutover.toml:5: proxy.version_header: must be a header name such as "X-Cutover-Release", got "X_Release"`},
-		{"version_header with colon", "[proxy]\nversion_header = \"X-Release:\"\n", `cutover.toml:5: proxy.version_header: must be a header name such as "X-Cutover-Release", got "X-Release:"`},
+		{"version_header with underscore", "[proxy]\nversion_header = \"X_Release\"\n", `cutover.toml:5: proxy.version_header: must be a header name such as "X-Cutover-Release", or "" for none, got "X_Release"`},
+		{"version_header with colon", "[proxy]\nversion_header = \"X-Release:\"\n", `cutover.toml:5: proxy.version_header: must be a header name such as "X-Cutover-Release", or "" for none, got "X-Release:"`},
 		// [deploy] strategy and batch
 		{"strategy case", "[deploy]\nstrategy = \"Canary\"\n", `cutover.toml:5: deploy.strategy: must be "bluegreen", "rolling" or "canary", got "Canary"`},
 		{"batch zero", "[deploy]\nbatch = 0\n", `cutover.toml:5: deploy.batch: must be between 1 and 64 instances, or a percentage such as "50%", got 0`},

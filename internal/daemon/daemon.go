@@ -110,6 +110,7 @@ func run(ctx context.Context, opts Options) error {
 		Sticky:                cfg.Proxy.Sticky,
 		Cookie:                cfg.Proxy.Cookie,
 		VersionHeader:         cfg.Proxy.VersionHeader,
+		HideVersion:           cfg.Proxy.VersionHeader == "",
 	})
 	if why := supervisor.BootNiceProblem(cfg.App.BootNice); why != "" {
 		log.Warn("instances boot at the daemon's priority: app.boot_nice has no effect: "+why,

@@ -173,6 +173,7 @@ type control struct {
 	deployID int64
 	step     Step
 	detail   string        // where a multi-step shift is: "canary 25%", "batch 2/4"
+	token    string        // the preview token while the preview step runs
 	strategy string        // "bluegreen", "rolling" or "canary"
 	preview  bool          // the deploy has a preview step
 	release  string        // the release being deployed, once prepared
@@ -384,6 +385,14 @@ func (r *Run) stop(why string) {
 func (r *Run) setSwitched() {
 	r.ctl.mu.Lock()
 	r.ctl.switched = true
+	r.ctl.mu.Unlock()
+}
+
+// setPreview records the preview token for Progress, "" when the
+// preview ends.
+func (r *Run) setPreview(token string) {
+	r.ctl.mu.Lock()
+	r.ctl.token = token
 	r.ctl.mu.Unlock()
 }
 

@@ -169,7 +169,7 @@ func (e *Engine) Progress() *Progress {
 		if c.step != 0 {
 			p.Step = c.step.String()
 		}
-		p.Detail, p.Paused = c.detail, c.paused
+		p.Detail, p.Paused, p.PreviewToken = c.detail, c.paused, c.token
 		c.mu.Unlock()
 	}
 	return &p

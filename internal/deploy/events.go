@@ -61,6 +61,7 @@ func (s *Step) UnmarshalText(b []byte) error {
 type Event struct {
 	Time time.Time `json:"time"`
 	// Type is "step" (a step started or ended), "info" (a remark),
+	// "preview" (the release is ready for preview),
 	// "waiting" (a boot still waiting for Instance, every few seconds, with
 	// its latest health check), "log" (lines of an instance's log) or
 	// "result" (the last event).
@@ -81,6 +82,11 @@ type Event struct {
 	OK       bool   `json:"ok,omitempty"`
 	Release  string `json:"release,omitempty"`
 	DeployID int64  `json:"deploy_id,omitempty"`
+	// PreviewToken and PreviewLinks (preview events) are the secret a
+	// request must carry to reach the release in preview, and links that
+	// carry it, one per proxy listener.
+	PreviewToken string   `json:"preview_token,omitempty"`
+	PreviewLinks []string `json:"preview_links,omitempty"`
 	// ErrorKind classifies a failed result: "busy", "config", "usage",
 	// "failed". Empty on success.
 	ErrorKind string `json:"error_kind,omitempty"`
@@ -120,6 +126,9 @@ type Progress struct {
 	// canary step, a batch, the watch, a preview) or, in the steps before
 	// traffic moves, before its next step.
 	Paused bool `json:"paused,omitempty"`
+	// PreviewToken is the token that reaches the release in preview,
+	// while the preview step runs.
+	PreviewToken string `json:"preview_token,omitempty"`
 }
 
 // RefusedError is a deploy or rollback refused before it touched anything

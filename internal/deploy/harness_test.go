@@ -33,7 +33,7 @@ type setup struct {
 	release   []string // extra lines of [release]
 	app       []string // extra lines of [app]
 	env       []string // extra lines of [app.env]
-	health    []string // lines of [app.health] replacing interval and healthy_after (and boot_timeout, if one sets it)
+	health    []string // lines of [app.health] replacing interval and healthy_after (and boot_timeout or timeout, if one sets it)
 }
 
 // harness is one app under a real in-process Engine: a temp data dir, a
@@ -106,6 +106,7 @@ func (h *harness) newEngine() *Engine {
 		Sticky:        h.cfg.Proxy.Sticky,
 		Cookie:        h.cfg.Proxy.Cookie,
 		VersionHeader: h.cfg.Proxy.VersionHeader,
+		HideVersion:   h.cfg.Proxy.VersionHeader == "",
 	})
 	eng, err := New(Options{Config: h.cfg, Store: h.store, Proxy: px})
 	if err != nil {
@@ -179,8 +180,10 @@ func (h *harness) writeConfig(s setup) {
 	}
 	line(`[app.health]`)
 	line(`path = "/healthz"`)
-	line(`timeout = "1s"`)
 	health := s.health
+	if !slices.ContainsFunc(health, func(l string) bool { return strings.HasPrefix(l, "timeout") }) {
+		line(`timeout = "1s"`)
+	}
 	if !slices.ContainsFunc(health, func(l string) bool { return strings.HasPrefix(l, "boot_timeout") }) {
 		line(`boot_timeout = "10s"`)
 	}

@@ -31,7 +31,8 @@ type managed struct {
 	inst    *supervisor.Instance
 	checker *health.Checker
 	stopChk context.CancelFunc
-	crashed chan string // receives the exit reason of crashes; buffered
+	chkDone <-chan struct{} // closed when checker is stopped or replaced
+	crashed chan string     // receives the exit reason of crashes; buffered
 	stopped bool
 }
 
@@ -71,6 +72,7 @@ func healthConfig(h config.Health) health.Config {
 		Timeout:        h.Timeout.Duration,
 		HealthyAfter:   h.HealthyAfter,
 		UnhealthyAfter: h.UnhealthyAfter,
+		RestartAfter:   h.RestartAfter,
 	}
 }
 
@@ -224,6 +226,16 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 	hc.StartHealthy = healthy
 	hc.OnFirstPass = func() { b.Warm(e.warmTarget(m)) }
 	inst := m.inst
+	hc.OnHung = func(fails int, err error) {
+		// It served, then stopped answering, and time out of rotation did
+		// not bring it back: a liveness failure. The kill is a crash to the
+		// supervisor, so onInstanceChange takes it from here (a fresh
+		// checker; the proxy resends what it may of the requests the
+		// instance held, whose connections the kill closes).
+		reason := fmt.Sprintf("hung: %d health checks failed", fails)
+		e.log.Warn("instance hung; killing it to restart it", "instance", m.id, "pid", inst.Status().PID, "checks_failed", fails, "err", err)
+		inst.Restart(reason)
+	}
 	chk := health.NewChecker(hc, addr, func(ok bool, err error) {
 		if ok {
 			// Back to full priority before the first request.
@@ -242,7 +254,7 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 		b.SetHealthy(true)
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
-	m.checker, m.stopChk = chk, cancel
+	m.checker, m.stopChk, m.chkDone = chk, cancel, ctx.Done()
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -267,6 +279,9 @@ func (e *Engine) onInstanceChange(st supervisor.Status) {
 		return
 	}
 	e.persist(st)
+	if m != nil && st.State == supervisor.Running && st.Restarts > 0 && !st.Adopted {
+		e.watchRestart(m, st)
+	}
 	if m == nil || st.State != supervisor.Backoff {
 		return
 	}
@@ -282,6 +297,42 @@ func (e *Engine) onInstanceChange(st supervisor.Status) {
 	if m.proxyBackend() != nil {
 		e.restartChecker(m, false)
 	}
+}
+
+// watchRestart kills and restarts again an instance that a crash or a
+// hang restarted (st: its new process running) if it is not healthy within
+// app.health.boot_timeout: its health checks cannot call it hung, since it
+// has not been healthy since the restart, and it would otherwise stay out
+// of rotation for good. It ends as soon as the instance is healthy, or its
+// checker is stopped or replaced (a crash, a stop).
+func (e *Engine) watchRestart(m *managed, st supervisor.Status) {
+	timeout := m.app.Health.BootTimeout.Duration
+	m.mu.Lock()
+	chk, done, inst, stopped := m.checker, m.chkDone, m.inst, m.stopped
+	m.mu.Unlock()
+	if chk == nil || inst == nil || stopped || timeout <= 0 {
+		return
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-chk.Ready():
+			return
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if inst.Status().PID != st.PID {
+			return // another process already
+		}
+		reason := fmt.Sprintf("hung: not healthy within app.health.boot_timeout (%s) of its restart", timeout)
+		e.log.Warn("restarted instance never turned healthy; killing it to restart it", "instance", m.id, "pid", st.PID,
+			"boot_timeout", timeout, "err", chk.LastError())
+		inst.Restart(reason)
+	}()
 }
 
 func (e *Engine) persist(st supervisor.Status) {

@@ -45,6 +45,11 @@ const steadyBootDelay = 1500 * time.Millisecond
 // deterministic.
 const slowAfterFile = "slow-after"
 
+// stallStartFile, in a release, holds a number n: the n-th start of each
+// instance (counted per $PORT, which a restart keeps) never serves: it
+// sleeps until it is killed. Every other start serves.
+const stallStartFile = "stall-start"
+
 // recordNiceFile, in a release, makes each instance write the nice value it
 // starts at to boot-nice-<pid> in the release directory.
 const recordNiceFile = "record-nice"
@@ -98,6 +103,17 @@ func runApp() int {
 			time.Sleep(d)
 		}
 	}
+	if b, err := os.ReadFile(stallStartFile); err == nil {
+		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "test app:", stallStartFile, err)
+			return 2
+		}
+		if start := startNumber("stall-starts-" + os.Getenv("PORT")); start == n {
+			fmt.Fprintf(os.Stderr, "test app: start %d on port %s stalls (%s = %d)\n", start, os.Getenv("PORT"), stallStartFile, n)
+			time.Sleep(time.Hour)
+		}
+	}
 	if b, err := os.ReadFile(crashLoopFile); err == nil {
 		if code := crashLoop(strings.TrimSpace(string(b))); code >= 0 {
 			return code
@@ -147,12 +163,18 @@ func crashLoop(limit string) int {
 // bootNumber counts this boot among the boots of the release in the
 // working directory: each boot claims the next free number with O_EXCL.
 func bootNumber() int {
-	if err := os.MkdirAll("boots", 0o755); err != nil {
+	return startNumber("boots")
+}
+
+// startNumber claims the next free number in directory dir with O_EXCL
+// and returns it.
+func startNumber(dir string) int {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, "test app:", err)
 		os.Exit(2)
 	}
 	for n := 1; ; n++ {
-		f, err := os.OpenFile(filepath.Join("boots", strconv.Itoa(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err == nil {
 			f.Close()
 			return n

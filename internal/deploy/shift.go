@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cutover/cutover/internal/canary"
@@ -22,20 +24,25 @@ func describeWindow(w proxy.WindowStats) string {
 	return fmt.Sprintf("%d requests, %.1f%% errors, p99 %s", w.Requests, 100*w.ErrorRate, w.P99.Round(100*time.Microsecond))
 }
 
-// preview exposes the booted release to requests that name it and waits
-// for the operator.
+// preview exposes the booted release to requests that carry a new
+// random token, and waits for the operator. The token lives as long as
+// the preview: in memory only, since a daemon that restarts ends the
+// deploy (Recover) and stops the preview's instances with it.
 func (r *Run) preview(ctx context.Context, newID string) (string, error) {
 	e, cfg := r.e, r.cfg
-	e.px.SetPreview(newID)
-	defer e.px.SetPreview("")
+	token := proxy.NewPreviewToken()
+	e.px.SetPreview(newID, token)
+	defer e.px.SetPreview("", "")
+	r.setPreview(token)
+	defer r.setPreview("")
 	r.setDetail("preview")
-	where := fmt.Sprintf("requests with header %q or cookie %s=%s", cfg.Proxy.VersionHeader+": "+newID, cfg.Proxy.Cookie, newID)
+	links := []string{previewLink(cfg.Proxy.Listen, token)}
 	if cfg.Proxy.PreviewListen != "" {
-		where += ", or anything on " + cfg.Proxy.PreviewListen
+		links = append(links, previewLink(cfg.Proxy.PreviewListen, token))
 	}
-	r.event(Event{Type: "preview", Release: newID, Message: fmt.Sprintf(
-		"preview of %s is ready: %s reach it; other traffic stays on %s. `cutover promote` continues the deploy, `cutover abort` stops it (by itself after %s)",
-		newID, where, orNone(r.from), cfg.Deploy.PreviewTimeout.Duration)})
+	r.event(Event{Type: "preview", Release: newID, PreviewToken: token, PreviewLinks: links, Message: fmt.Sprintf(
+		"preview of %s is ready for requests with its token %s: open %s (the link sets cookie %s), or send header %q; other traffic stays on %s. `cutover promote` continues the deploy, `cutover abort` stops it (by itself after %s)",
+		newID, token, strings.Join(links, " or "), proxy.PreviewCookie, proxy.PreviewHeader+": "+token, orNone(r.from), cfg.Deploy.PreviewTimeout.Duration)})
 	switch a, _ := r.wait(ctx, cfg.Deploy.PreviewTimeout.Duration, nil); a {
 	case ActionPromote:
 		return "promoted", nil
@@ -44,6 +51,24 @@ func (r *Run) preview(ctx context.Context, newID string) (string, error) {
 	default:
 		return "", fmt.Errorf("preview of %s expired after deploy.preview_timeout (%s) without `cutover promote`: %w", newID, cfg.Deploy.PreviewTimeout.Duration, ErrAborted)
 	}
+}
+
+// previewLink is the link that opens the preview behind token on the
+// proxy listener addr (host:port; an empty or unspecified host is
+// loopback): http://127.0.0.1:8080/?cutover_preview=TOKEN.
+func previewLink(addr, token string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	hp := host
+	if port != "" {
+		hp = net.JoinHostPort(host, port)
+	}
+	return "http://" + hp + "/?" + proxy.PreviewParam + "=" + token
 }
 
 // abortedBy says who stopped a rollout: the operator, or the daemon

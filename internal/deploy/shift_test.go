@@ -32,10 +32,20 @@ func TestPreview(t *testing.T) {
 		if p := h.eng.Progress(); p == nil || p.Step != StepPreview.String() || p.Detail != "preview" {
 			t.Errorf("progress during preview: got %+v, want step %q detail %q", p, StepPreview, "preview")
 		}
-		// Only requests naming the release reach it.
+		if len(ev.PreviewToken) < 22 || len(ev.PreviewLinks) != 1 || !strings.HasSuffix(ev.PreviewLinks[0], "/?cutover_preview="+ev.PreviewToken) {
+			t.Errorf("preview event: token %q, links %q; want a token and a link carrying it", ev.PreviewToken, ev.PreviewLinks)
+		}
+		if p := h.eng.Progress(); p == nil || p.PreviewToken != ev.PreviewToken {
+			t.Errorf("progress during preview: got %+v, want the token %q", p, ev.PreviewToken)
+		}
+		// Only requests with the token reach the release; its name, which
+		// every response shows, does not.
 		h.assertServes("v1")
-		if code, got := h.get(h.cfg.Proxy.VersionHeader, v2); code != http.StatusOK || got != "v2" {
-			t.Errorf("GET / with %s: %s: got %d %q, want 200 %q", h.cfg.Proxy.VersionHeader, v2, code, got, "v2")
+		if code, got := h.get(h.cfg.Proxy.VersionHeader, v2); code != http.StatusOK || got != "v1" {
+			t.Errorf("GET / with %s: %s: got %d %q, want 200 from the live %q", h.cfg.Proxy.VersionHeader, v2, code, got, "v1")
+		}
+		if code, got := h.get("X-Cutover-Preview", ev.PreviewToken); code != http.StatusOK || got != "v2" {
+			t.Errorf("GET / with the preview token: got %d %q, want 200 %q", code, got, "v2")
 		}
 
 		if _, err := h.eng.Control(ActionAbort); err != nil {

@@ -4,6 +4,10 @@
 // turns the passes and failures into a healthy or unhealthy verdict with hysteresis (HealthyAfter passes in a row to become
 // healthy, UnhealthyAfter failures in a row to stop being so), which the
 // deploy waits on to boot an instance and the proxy uses to pick instances.
+// An instance that was healthy and then fails RestartAfter checks in a row
+// is reported hung (Config.OnHung), once, for the caller to kill and
+// restart it, as a liveness probe does; leaving rotation comes first, so a
+// slow instance can recover there before it is killed.
 //
 // A check can be run synchronously with Checker.Round, so that tests and
 // callers that want an answer now need not wait for the interval.

@@ -35,6 +35,18 @@ type Config struct {
 	// after UnhealthyAfter failures, like any healthy instance. Default
 	// false: a new instance must pass HealthyAfter checks first.
 	StartHealthy bool
+	// RestartAfter consecutive failures of an instance that was healthy
+	// once (since this Checker started) call OnHung, once: it was serving
+	// and stopped answering, and leaving rotation (UnhealthyAfter) did not
+	// bring it back. It should be at least UnhealthyAfter, so that a
+	// slow-but-alive instance leaves rotation, and can recover, before it
+	// is killed. 0 = never.
+	RestartAfter int
+	// OnHung, if not nil, is called once from the round whose failure
+	// makes RestartAfter in a row, with that count and the round's error.
+	// An instance that never became healthy is not reported: booting has
+	// its own deadline.
+	OnHung func(fails int, err error)
 	// OnFirstPass, if not nil, is called once, after the first check that
 	// passes while the instance is not yet healthy: it answers, but has
 	// HealthyAfter-1 checks to go. Deploy opens the proxy's connections to
@@ -158,6 +170,7 @@ type Checker struct {
 	ready     chan struct{} // closed the first time the instance is healthy
 	readyOnce sync.Once
 	firstPass sync.Once // runs cfg.OnFirstPass
+	hung      sync.Once // runs cfg.OnHung
 
 	round sync.Mutex // one round at a time, so onChange calls come in order
 
@@ -232,7 +245,13 @@ func (c *Checker) Round(ctx context.Context) {
 	}
 	healthy := c.healthy
 	passedUnhealthy := err == nil && (!healthy || changed)
+	fails := c.fails
+	hung := c.cfg.RestartAfter > 0 && fails >= c.cfg.RestartAfter && c.wasHealthy()
 	c.mu.Unlock()
+
+	if hung && c.cfg.OnHung != nil {
+		c.hung.Do(func() { c.cfg.OnHung(fails, err) })
+	}
 
 	if passedUnhealthy && c.cfg.OnFirstPass != nil {
 		c.firstPass.Do(c.cfg.OnFirstPass)
@@ -245,6 +264,17 @@ func (c *Checker) Round(ctx context.Context) {
 	}
 	if c.onChange != nil {
 		c.onChange(healthy, err)
+	}
+}
+
+// wasHealthy reports whether the instance has been healthy since the
+// Checker started (Ready is closed).
+func (c *Checker) wasHealthy() bool {
+	select {
+	case <-c.ready:
+		return true
+	default:
+		return false
 	}
 }
 

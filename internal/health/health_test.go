@@ -405,3 +405,73 @@ func BenchmarkProbe(b *testing.B) {
 		}
 	}
 }
+
+// TestOnHung: RestartAfter failures in a row of an instance that was
+// healthy call OnHung once, after it left rotation at UnhealthyAfter; an
+// instance that never became healthy (booting) is never reported, however
+// long it fails.
+func TestOnHung(t *testing.T) {
+	b := newBackend(t)
+	ctx := context.Background()
+	type call struct {
+		fails int
+		err   error
+	}
+	var calls []call
+	onHung := func(fails int, err error) { calls = append(calls, call{fails, err}) }
+
+	booting := NewChecker(Config{Path: "/health", HealthyAfter: 1, UnhealthyAfter: 2, RestartAfter: 3, OnHung: onHung}, b.addr(), nil)
+	b.code.Store(http.StatusServiceUnavailable)
+	for range 10 {
+		booting.Round(ctx)
+	}
+	if len(calls) != 0 {
+		t.Fatalf("OnHung called %v for an instance that never was healthy; want no call", calls)
+	}
+
+	c := NewChecker(Config{Path: "/health", HealthyAfter: 1, UnhealthyAfter: 2, RestartAfter: 4, OnHung: onHung}, b.addr(), nil)
+	for i, st := range []struct {
+		code        int
+		wantHealthy bool
+		wantCalls   int
+	}{
+		{200, true, 0},
+		{503, true, 0},
+		{503, false, 0}, // out of rotation at 2
+		{200, true, 0},  // slow, not hung: it came back; the count restarts
+		{503, true, 0},
+		{503, false, 0},
+		{503, false, 0},
+		{503, false, 1}, // 4 in a row
+		{503, false, 1}, // once
+		{503, false, 1},
+	} {
+		b.code.Store(int32(st.code))
+		c.Round(ctx)
+		if c.Healthy() != st.wantHealthy || len(calls) != st.wantCalls {
+			t.Fatalf("round %d (status %d): got healthy %v, %d OnHung calls; want %v, %d", i+1, st.code, c.Healthy(), len(calls), st.wantHealthy, st.wantCalls)
+		}
+	}
+	var se *StatusError
+	if calls[0].fails != 4 || !errors.As(calls[0].err, &se) || se.Code != http.StatusServiceUnavailable {
+		t.Errorf("got OnHung(%d, %v), want OnHung(4, the 503)", calls[0].fails, calls[0].err)
+	}
+
+	// StartHealthy (an adopted instance) counts as healthy once.
+	calls = nil
+	adopted := NewChecker(Config{Path: "/health", StartHealthy: true, UnhealthyAfter: 1, RestartAfter: 2, OnHung: onHung}, b.addr(), nil)
+	adopted.Round(ctx)
+	adopted.Round(ctx)
+	if len(calls) != 1 {
+		t.Errorf("adopted instance: got %d OnHung calls after 2 failures, want 1", len(calls))
+	}
+	// RestartAfter 0: never.
+	calls = nil
+	never := NewChecker(Config{Path: "/health", StartHealthy: true, UnhealthyAfter: 1, OnHung: onHung}, b.addr(), nil)
+	for range 10 {
+		never.Round(ctx)
+	}
+	if len(calls) != 0 {
+		t.Errorf("RestartAfter 0: got %d OnHung calls, want none", len(calls))
+	}
+}

@@ -100,9 +100,15 @@
 // # Preview
 //
 // A release in preview (SetPreview) gets no weighted traffic, whatever its
-// weight; a request whose version header or cookie names it exactly goes
-// to it, pinning or not. PreviewHandler serves only the release in preview,
-// for a separate preview address, and answers 503 when there is none.
+// weight; only a request carrying its preview token (a secret made per
+// preview: NewPreviewToken) goes to it, pinning or not — by PreviewHeader,
+// PreviewParam (answered with PreviewCookie, and removed from the target
+// sent upstream) or PreviewCookie, compared in constant time. Its name in
+// the version header or cookie does not: every response shows release
+// names, and release ids (a UTC second and a source name) are easy to
+// guess. PreviewHandler serves only the release in preview, for a separate
+// preview address, to requests with the token (others get 403), and
+// answers 503 when there is none.
 //
 // # Hold
 //
@@ -219,6 +225,8 @@
 //   - 503 Service Unavailable: no healthy instance the request may go to
 //     appeared (or accepted its connection) within HoldTimeout; or, from
 //     PreviewHandler, no release is in preview.
+//   - 403 Forbidden: from PreviewHandler, a request without the preview
+//     token.
 //   - 502 Bad Gateway: the backend reset or closed the connection before
 //     its response headers (after the retries, when allowed), sent a
 //     malformed response, or switched to another protocol than websocket.

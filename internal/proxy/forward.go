@@ -185,6 +185,8 @@ func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, idv []
 	case ctx.Err() != nil:
 	case errors.Is(err, errNoPreview):
 		p.writeError(w, http.StatusServiceUnavailable, idv, "cutover: no release in preview\n")
+	case errors.Is(err, errPreviewToken):
+		p.writeError(w, http.StatusForbidden, idv, "cutover: this address serves the release in preview only to requests with its preview token (the link `cutover deploy --preview` printed)\n")
 	default:
 		p.writeError(w, http.StatusServiceUnavailable, idv, p.holdBody)
 	}

@@ -143,8 +143,10 @@ type Proxy struct {
 	// weights holds the releases with weight > 0 (at most MaxWeight).
 	// Guarded by mu.
 	weights map[string]int
-	// preview is the release in preview, "" = none. Guarded by mu.
-	preview string
+	// preview is the release in preview, "" = none, and previewToken the
+	// secret that reaches it. Guarded by mu.
+	preview      string
+	previewToken string
 }
 
 // New returns a Proxy with no backends and no weights: requests are held

@@ -15,7 +15,8 @@ const (
 )
 
 // selection is what a request asks of the routing: a release named by its
-// version header or cookie, or only the release in preview.
+// version header or cookie, the release in preview by its token, or only
+// the release in preview (the preview listener).
 type selection struct {
 	// t is the snapshot the request was first looked at with.
 	t *table
@@ -24,6 +25,14 @@ type selection struct {
 	want string
 	// cookie is the request's version cookie value, "" when absent.
 	cookie string
+	// token is the preview token the request carried, when it was the
+	// one of t's preview; "" otherwise. A request reaches a release in
+	// preview only with its token: its name alone, which every response
+	// shows, is no secret.
+	token string
+	// tokenByQuery is set when token came by PreviewParam: the answer
+	// gives it as PreviewCookie, for the requests that follow the link.
+	tokenByQuery bool
 	// preview restricts the request to the release in preview.
 	preview bool
 }
@@ -31,10 +40,14 @@ type selection struct {
 // selectFor returns what r asks of the routing. The request's headers are
 // only looked at when the answer can matter (two releases serve, one is in
 // preview, or nothing can serve it now and it will be held), so that at
-// steady state a request costs no cookie parsing.
+// steady state a request costs no cookie parsing. While a release is in
+// preview, PreviewParam is removed from r's target.
 func (p *Proxy) selectFor(r *http.Request, preview bool) selection {
 	t := p.table.Load()
 	s := selection{t: t, preview: preview}
+	if t.previewToken != "" {
+		s.token, s.tokenByQuery = previewToken(r, t)
+	}
 	if preview || !(t.inspect || len(t.weighted) == 0) {
 		return s
 	}
@@ -47,22 +60,32 @@ func (p *Proxy) selectFor(r *http.Request, preview bool) selection {
 }
 
 // stamp adds to the response headers h the release that answered and,
-// when the snapshot pins clients and the request did not already carry
-// that exact pin, the version cookie naming it.
+// when setCookie is set, the cookie that brings the client back to it:
+// for the release in preview, PreviewCookie with its token (the request
+// came by the preview link); for any other, when the snapshot pins
+// clients and the request did not already carry that exact pin, the
+// version cookie naming it.
 func (p *Proxy) stamp(h http.Header, rel *release, setCookie bool) {
 	if !p.opts.HideVersion {
 		h[p.versionKey] = rel.versionVals
 	}
-	if !setCookie || rel.setCookie == nil {
+	if !setCookie {
+		return
+	}
+	line := rel.setCookie
+	if t := p.table.Load(); t.preview == rel.name && t.previewToken != "" {
+		line = t.previewCookie
+	}
+	if line == nil {
 		return
 	}
 	if old := h["Set-Cookie"]; len(old) > 0 {
 		// The backend's slice is shared with its response: never append
 		// in place.
-		h["Set-Cookie"] = append(old[:len(old):len(old)], rel.setCookie[0])
+		h["Set-Cookie"] = append(old[:len(old):len(old)], line[0])
 		return
 	}
-	h["Set-Cookie"] = rel.setCookie
+	h["Set-Cookie"] = line
 }
 
 // cookieValue returns the value of the first well-formed cookie called

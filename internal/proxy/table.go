@@ -28,9 +28,13 @@ type table struct {
 	// each release's slots evenly (a Weyl sequence).
 	stride uint64
 	// preview names the release in preview ("" = none); previewPool is its
-	// pool, nil while it has no healthy backend.
-	preview     string
-	previewPool *pool
+	// pool, nil while it has no healthy backend. previewToken is the
+	// secret a request must carry to reach it, previewCookie the
+	// Set-Cookie value giving it to a browser.
+	preview       string
+	previewPool   *pool
+	previewToken  string
+	previewCookie []string
 	// sticky is set while more than one release has weight > 0 and
 	// Options.Sticky is on: clients are pinned to the release that served
 	// them.
@@ -102,11 +106,14 @@ func (t *table) byWeight(n uint64) *pool {
 // snapshot, nil when none can serve it now. rr is advanced only when the
 // choice is by weight between several releases.
 func (t *table) route(s *selection, rr *atomic.Uint64) *pool {
-	if s.preview {
+	if t.previewFor(s) {
 		return t.previewPool
 	}
-	if s.want != "" {
-		if pl := t.find(s.want); pl != nil && (t.sticky || s.want == t.preview) {
+	if s.preview {
+		return nil // the preview listener without the token: acquire refuses it
+	}
+	if s.want != "" && s.want != t.preview {
+		if pl := t.find(s.want); pl != nil && t.sticky {
 			return pl
 		}
 	}
@@ -114,6 +121,12 @@ func (t *table) route(s *selection, rr *atomic.Uint64) *pool {
 		return t.byWeight(rr.Add(1))
 	}
 	return t.byWeight(0)
+}
+
+// previewFor reports whether a request with selection s may reach the
+// release in preview of t: it carries t's preview token.
+func (t *table) previewFor(s *selection) bool {
+	return t.preview != "" && s.token != "" && s.token == t.previewToken
 }
 
 // target is where a request was routed.
@@ -130,7 +143,25 @@ var (
 	// errNoPreview reports a request to the preview handler while no
 	// release is in preview.
 	errNoPreview = errors.New("no release in preview")
+	// errPreviewToken reports a request to the preview handler without
+	// the preview token.
+	errPreviewToken = errors.New("no preview token")
 )
+
+// previewRefused returns the error of a request s to the preview handler
+// that snapshot t cannot serve whatever happens to the backends: none in
+// preview, or not the preview's token; nil otherwise.
+func (t *table) previewRefused(s *selection) error {
+	switch {
+	case !s.preview:
+		return nil
+	case t.preview == "":
+		return errNoPreview
+	case !t.previewFor(s):
+		return errPreviewToken
+	}
+	return nil
+}
 
 // acquire returns a healthy backend for a request with selection s,
 // waiting up to HoldTimeout for one to appear. It fails with
@@ -141,8 +172,8 @@ func (p *Proxy) acquire(ctx context.Context, s *selection) (target, error) {
 	if tg, ok := p.targetIn(t, s); ok {
 		return tg, nil
 	}
-	if s.preview && t.preview == "" {
-		return target{}, errNoPreview
+	if err := t.previewRefused(s); err != nil {
+		return target{}, err
 	}
 	timer := time.NewTimer(p.opts.HoldTimeout)
 	defer timer.Stop()
@@ -153,8 +184,8 @@ func (p *Proxy) acquire(ctx context.Context, s *selection) (target, error) {
 			if tg, ok := p.targetIn(t, s); ok {
 				return tg, nil
 			}
-			if s.preview && t.preview == "" {
-				return target{}, errNoPreview
+			if err := t.previewRefused(s); err != nil {
+				return target{}, err
 			}
 		case <-timer.C:
 			return target{}, errHoldTimeout
@@ -176,6 +207,11 @@ func (p *Proxy) targetIn(t *table, s *selection) (target, bool) {
 // target returns the target in pool pl for a request with selection s:
 // its backend number n, avoiding exclude unless it is the only one.
 func (t *table) target(s *selection, pl *pool, n uint64, exclude *Backend) target {
+	if pl.rel.name == t.preview {
+		// Only a request with the token gets here; one that came by the
+		// link gets the token as a cookie (see stamp), never a pin.
+		return target{b: pl.pick(n, exclude), setCookie: s.tokenByQuery}
+	}
 	return target{
 		b:         pl.pick(n, exclude),
 		setCookie: t.sticky && !s.preview && s.cookie != pl.rel.name,
@@ -198,8 +234,8 @@ func (p *Proxy) reacquire(ctx context.Context, s *selection, failed *Backend, un
 	timer := time.NewTimer(time.Until(until))
 	defer timer.Stop()
 	for {
-		if s.preview && t.preview == "" {
-			return target{}, errNoPreview
+		if err := t.previewRefused(s); err != nil {
+			return target{}, err
 		}
 		select {
 		case <-t.changed:

@@ -65,16 +65,23 @@ func (p *Proxy) Active() string {
 	return p.table.Load().active
 }
 
-// SetPreview puts release in preview ("" = none): it gets no weighted
-// traffic whatever its weight, only requests whose version header or
-// cookie names it exactly, and those of PreviewHandler.
-func (p *Proxy) SetPreview(release string) {
+// SetPreview puts release in preview ("" = none) behind token, a secret
+// (see NewPreviewToken): the release gets no weighted traffic whatever its
+// weight, and only requests that carry token (by PreviewHeader,
+// PreviewCookie or PreviewParam) reach it, on the proxy's own listener and
+// on PreviewHandler's. Its name in the version header or cookie alone
+// does not: every response shows release names. With an empty token no
+// request reaches the release.
+func (p *Proxy) SetPreview(release, token string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.preview == release {
+	if release == "" {
+		token = ""
+	}
+	if p.preview == release && p.previewToken == token {
 		return
 	}
-	p.preview = release
+	p.preview, p.previewToken = release, token
 	if release != "" {
 		p.releaseLocked(release)
 	}
@@ -90,7 +97,10 @@ func (p *Proxy) Preview() string {
 // weights and preview, installs it and wakes the requests held on the old
 // one. p.mu must be held.
 func (p *Proxy) publishLocked() {
-	t := &table{preview: p.preview, changed: make(chan struct{})}
+	t := &table{preview: p.preview, previewToken: p.previewToken, changed: make(chan struct{})}
+	if p.previewToken != "" {
+		t.previewCookie = previewSetCookie(p.previewToken)
+	}
 	for _, b := range p.backends {
 		if !b.healthy.Load() || b.down.Load() {
 			continue

@@ -229,7 +229,7 @@ func TestSetWeightsUnderLoad(t *testing.T) {
 			running = false
 		default:
 			p.SetWeights(steps[i%len(steps)])
-			p.SetPreview([]string{"", "r2"}[i%2])
+			p.SetPreview([]string{"", "r2"}[i%2], "token")
 			_ = p.Window("r1", time.Minute)
 		}
 	}

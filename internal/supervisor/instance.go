@@ -98,9 +98,9 @@ type Status struct {
 	StartTime uint64
 	Port      int
 	State     State
-	// Restarts counts crashes since Start, or since the instance was first
-	// started when it was adopted (History); each is followed by a restart
-	// unless the instance is stopped first.
+	// Restarts counts crashes (and kills by Restart) since Start, or since
+	// the instance was first started when it was adopted (History); each
+	// is followed by a restart unless the instance is stopped first.
 	Restarts int
 	// LastExit says how the last process ended ("exit status 1",
 	// "signal: killed"); empty if none has.
@@ -206,6 +206,54 @@ func (i *Instance) Kill() {
 	}
 }
 
+// Restart kills the instance's current process group at once (SIGKILL,
+// as Kill) and records reason, e.g. "hung: 10 health checks failed", as
+// how the process ended in Status.LastExit, where a kill would show
+// "signal: killed". It counts as a restart (Status.Restarts) and is
+// followed by one after the crash backoff, like any crash: a SIGKILL ends
+// a process that is stopped (SIGSTOP) or stuck as surely as a running
+// one. It returns false, doing nothing, when no process runs (backoff,
+// stopping, stopped) or after Stop.
+func (i *Instance) Restart(reason string) bool {
+	select {
+	case <-i.stopReq:
+		return false
+	default:
+	}
+	i.mu.Lock()
+	p := i.proc
+	if p == nil || i.status.State != Running {
+		i.mu.Unlock()
+		return false
+	}
+	select {
+	case <-p.exited:
+		i.mu.Unlock()
+		return false // its group was swept already; its pid may be reused
+	default:
+	}
+	p.killedFor = reason
+	i.mu.Unlock()
+	i.log.Warn("killing instance to restart it", "pid", p.pid, "reason", reason)
+	if err := signalGroup(p.pid, syscall.SIGKILL); err != nil {
+		i.log.Warn("kill instance", "pid", p.pid, "err", err)
+		return false
+	}
+	return true
+}
+
+// exitOf says how p, which has exited, ended: the reason Restart gave
+// when it was Restart's SIGKILL that ended it, else p.exit.
+func (i *Instance) exitOf(p *process) string {
+	i.mu.Lock()
+	reason := p.killedFor
+	i.mu.Unlock()
+	if reason != "" && (p.exit == "signal: killed" || p.adopted) {
+		return reason
+	}
+	return p.exit
+}
+
 // run supervises the instance, starting with process p, until Stop or
 // Detach. It is the only caller of OnChange for this instance.
 func (i *Instance) run(p *process) {
@@ -236,7 +284,7 @@ func (i *Instance) run(p *process) {
 				return
 			}
 			backoff = nextBackoff(backoff, time.Since(p.startedAt), s.opts)
-			i.crashed(p.exit, backoff)
+			i.crashed(i.exitOf(p), backoff)
 		}
 
 		t := time.NewTimer(backoff)

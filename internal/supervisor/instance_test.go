@@ -390,3 +390,52 @@ func TestAdoptedCrashKillsRestOfGroup(t *testing.T) {
 		t.Errorf("group member %d outlived the crash of its adopted leader", child)
 	}
 }
+
+// TestRestartKillsStoppedProcess: Restart ends a process that is stopped
+// (SIGSTOP: a hung instance), records the reason given as its last exit,
+// counts the restart and starts a new process on the same port.
+func TestRestartKillsStoppedProcess(t *testing.T) {
+	n := newNotifier(t)
+	s, rec := newSupervisor(t, Options{})
+	inst, err := s.Start(childSpec(t, "http", n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := n.ready(t)[0]
+	port := inst.Spec().Port
+	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	const reason = "hung: 3 health checks failed"
+	if !inst.Restart(reason) {
+		t.Fatal("Restart of a running instance returned false")
+	}
+	crash := rec.waitFor(t, "backoff", func(s Status) bool { return s.State == Backoff })
+	if crash.Restarts != 1 || crash.LastExit != reason {
+		t.Errorf("got restarts %d, last exit %q, want 1, %q", crash.Restarts, crash.LastExit, reason)
+	}
+	up := rec.waitFor(t, "running again", func(s Status) bool { return s.State == Running })
+	if up.PID == first || up.Port != port {
+		t.Errorf("got pid %d on port %d, want a new pid (not %d) on the same port %d", up.PID, up.Port, first, port)
+	}
+	if second := n.ready(t)[0]; second != up.PID {
+		t.Errorf("got ready from pid %d, want %d", second, up.PID)
+	}
+	if got := get(t, port, "/"); got.PID != up.PID {
+		t.Errorf("got answer from pid %d, want %d", got.PID, up.PID)
+	}
+	// A crash afterwards is told as a crash, not with the old reason.
+	if err := syscall.Kill(up.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	again := rec.waitFor(t, "second backoff", func(s Status) bool { return s.State == Backoff && s.Restarts == 2 })
+	if again.LastExit != "signal: killed" {
+		t.Errorf("got last exit %q after a kill -9, want %q", again.LastExit, "signal: killed")
+	}
+	if err := inst.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if inst.Restart(reason) {
+		t.Error("Restart of a stopped instance returned true")
+	}
+}

@@ -42,6 +42,10 @@ type process struct {
 	booting  bool
 	baseNice int
 
+	// killedFor is why the Instance killed the process on purpose
+	// (Instance.Restart), "" if it did not. Guarded by the Instance's mu.
+	killedFor string
+
 	// exited is closed once the process has exited and its process group
 	// was swept. exit says how it ended; it is written before exited is
 	// closed and read only after.
