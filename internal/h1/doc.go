@@ -66,7 +66,11 @@
 // after its answer (RFC 9112 section 6.1), so that bytes hidden in the
 // Content-Length reading of its body are never served as a request; a
 // chunked request whose block was too large to scan is treated the same.
-// An empty Host header is refused like a missing one.
+// An empty Host header is refused like a missing one. An HTTP/1.0 request
+// without one (or with an empty one), which RFC 9112 allows, gets the
+// address the client connected to as Request.Host, as nginx gives $host
+// its server name, where net/http leaves it empty: a handler always sees a
+// Host, and a proxy never fills in its backend's address instead.
 //
 // Request.Context is canceled when the handler returns or the client
 // leaves; it carries no values (no http.ServerContextKey) and implements

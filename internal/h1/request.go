@@ -160,6 +160,13 @@ func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 			return nil, false, statusError{http.StatusBadRequest, "malformed Host header"}
 		}
 	}
+	if req.Host == "" {
+		// HTTP/1.0 without a Host (or an empty one): the handler sees
+		// the address the client connected to, the server's own, as
+		// nginx gives $host its server name; never nothing, which a
+		// proxy would fill with its backend's address.
+		req.Host = c.localHost()
+	}
 	if !httpguts.ValidHostHeader(req.Host) {
 		return nil, false, statusError{http.StatusBadRequest, "malformed Host header"}
 	}
@@ -213,6 +220,20 @@ func (c *conn) limitHead(b []byte, head rawHead, scanned bool) error {
 // bound.
 func (s *Server) errLineTooLong() error {
 	return statusError{http.StatusRequestURITooLong, "request line over " + strconv.Itoa(s.maxRequestLineBytes()) + " bytes"}
+}
+
+// localHost returns the connection's local address as a Host value, ""
+// when it cannot be one.
+func (c *conn) localHost() string {
+	a := c.rwc.LocalAddr()
+	if a == nil {
+		return ""
+	}
+	h := a.String()
+	if !httpguts.ValidHostHeader(h) {
+		return ""
+	}
+	return h
 }
 
 // rawHead is what scanHead read from a raw header block.
