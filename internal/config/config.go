@@ -145,6 +145,19 @@ type Proxy struct {
 	// instance may take to start answering before a 504. Default 60s.
 	ResponseHeaderTimeout Duration `toml:"response_header_timeout"`
 
+	// MaxRequestLine (key max_request_line) bounds a request's line
+	// (method, target and version, line end included), in bytes; a
+	// longer one gets 414 URI Too Long. Default 8192 (8 KiB); 256 to
+	// max_header_bytes.
+	MaxRequestLine int `toml:"max_request_line"`
+
+	// MaxHeaderBytes (key max_header_bytes) bounds a request's whole head
+	// (request line and header fields), in bytes; a larger one gets 431
+	// Request Header Fields Too Large. Each client connection may hold
+	// that much while its head arrives. Default 65536 (64 KiB); 1024 to
+	// 1048576 (1 MiB).
+	MaxHeaderBytes int `toml:"max_header_bytes"`
+
 	// PreviewListen (key preview_listen) is an optional second address,
 	// host:port, that serves only the release in preview (see `cutover
 	// deploy --preview`). Default empty (preview by header or cookie only).

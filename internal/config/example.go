@@ -132,6 +132,16 @@ command = "./bin/server --port $PORT"
 # Time an instance may take to start answering before a 504. Default "60s".
 # response_header_timeout = "60s"
 
+# Longest request line (method, target, version), in bytes; a longer one
+# gets 414 URI Too Long. 256 to max_header_bytes. Default 8192 (8 KiB).
+# max_request_line = 8192
+
+# Largest request head (request line and header fields), in bytes; a
+# larger one gets 431 Request Header Fields Too Large. Each client
+# connection may hold this much while its head arrives. 1024 to 1048576.
+# Default 65536 (64 KiB).
+# max_header_bytes = 65536
+
 # A second address, host:port, that serves only a release in preview
 # (` + "`cutover deploy --preview`" + `), for a sanity test before any user sees it.
 # Must differ from listen. Default empty: preview by header or cookie only.

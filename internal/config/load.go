@@ -108,6 +108,8 @@ func defaults() *Config {
 			ReadHeaderTimeout:     Duration{10 * time.Second},
 			IdleTimeout:           Duration{120 * time.Second},
 			ResponseHeaderTimeout: Duration{60 * time.Second},
+			MaxRequestLine:        8 << 10,
+			MaxHeaderBytes:        64 << 10,
 			Sticky:                true,
 			Cookie:                "cutover_release",
 			VersionHeader:         "X-Cutover-Release",

@@ -68,6 +68,8 @@ drain_pace = "2s"
 read_header_timeout = "3s"
 idle_timeout = "1m"
 response_header_timeout = "90s"
+max_request_line = 4096
+max_header_bytes = 32768
 preview_listen = "127.0.0.1:8081"
 sticky = false
 cookie = "shop_v"
@@ -120,6 +122,7 @@ migrate_lock_timeout = "10s"
 					Listen: ":80", HoldTimeout: Duration{5 * time.Second},
 					DrainTimeout: Duration{45 * time.Second}, DrainPace: Duration{2 * time.Second}, ReadHeaderTimeout: Duration{3 * time.Second},
 					IdleTimeout: Duration{time.Minute}, ResponseHeaderTimeout: Duration{90 * time.Second},
+					MaxRequestLine: 4096, MaxHeaderBytes: 32768,
 					PreviewListen: "127.0.0.1:8081", Sticky: false, Cookie: "shop_v",
 					VersionHeader: "X-Shop-Release",
 				}

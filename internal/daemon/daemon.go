@@ -64,6 +64,8 @@ func Run(ctx context.Context, opts Options) error {
 		App:                   cfg.App.Name,
 		HoldTimeout:           cfg.Proxy.HoldTimeout.Duration,
 		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout.Duration,
+		MaxRequestLineBytes:   cfg.Proxy.MaxRequestLine,
+		MaxHeaderBytes:        cfg.Proxy.MaxHeaderBytes,
 		Logger:                log,
 		Sticky:                cfg.Proxy.Sticky,
 		Cookie:                cfg.Proxy.Cookie,

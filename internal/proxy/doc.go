@@ -206,6 +206,10 @@
 //     malformed response, or switched to another protocol than websocket.
 //   - 504 Gateway Timeout: the backend did not start answering within
 //     ResponseHeaderTimeout.
+//   - 414 URI Too Long and 431 Request Header Fields Too Large: the
+//     request's line or head is over Options.MaxRequestLineBytes or
+//     MaxHeaderBytes (answered by the h1 server, which then closes the
+//     connection; the request never reaches a backend).
 //
 // A backend that fails in the middle of a body cannot be reported with a
 // status any more; the client connection is aborted so the client does not
