@@ -189,7 +189,10 @@
 //
 // # Headers
 //
-// The Host header passes unchanged. The backend receives X-Forwarded-For
+// The Host header passes unchanged; an HTTP/1.0 request without one gets
+// the proxy's own address as the client reached it (h1 sets it), never a
+// backend's. A target in absolute form reaches the backend in origin form
+// with the target's host as Host (RFC 9112 section 3.2.2). The backend receives X-Forwarded-For
 // (the client address appended), X-Forwarded-Proto, X-Forwarded-Host and
 // X-Request-ID (the client's when sane, else a new one); the response
 // carries the same X-Request-ID.
@@ -206,6 +209,12 @@
 //     malformed response, or switched to another protocol than websocket.
 //   - 504 Gateway Timeout: the backend did not start answering within
 //     ResponseHeaderTimeout.
+//   - 405 Method Not Allowed: CONNECT or TRACE (admit.go).
+//   - 400 Bad Request: a path that climbs above the root after dot-segment
+//     removal ("/../x", "/%2e%2e/x"), "*" with a method other than
+//     OPTIONS, or a target in absolute form that is not http(s) with a
+//     host and no user info (admit.go). A path that stays inside the root
+//     reaches the app byte for byte: the proxy normalises nothing.
 //   - 414 URI Too Long and 431 Request Header Fields Too Large: the
 //     request's line or head is over Options.MaxRequestLineBytes or
 //     MaxHeaderBytes (answered by the h1 server, which then closes the
