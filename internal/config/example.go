@@ -132,6 +132,13 @@ command = "./bin/server --port $PORT"
 # Time an instance may take to start answering before a 504. Default "60s".
 # response_header_timeout = "60s"
 
+# The proxies in front of cutover (a load balancer, a CDN), as networks or
+# single addresses: from them, the X-Forwarded-For (appended to),
+# X-Forwarded-Proto, X-Forwarded-Host, Forwarded and X-Real-IP they send
+# reach the app. From any other peer these fields are dropped and set from
+# the connection. Default [] (trust no one).
+# trusted_proxies = ["10.0.0.0/8", "192.0.2.10"]
+
 # Longest request line (method, target, version), in bytes; a longer one
 # gets 414 URI Too Long. 256 to max_header_bytes. Default 8192 (8 KiB).
 # max_request_line = 8192

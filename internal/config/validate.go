@@ -159,6 +159,11 @@ func (v *validator) proxy(p *Proxy) {
 	v.positive("proxy.read_header_timeout", p.ReadHeaderTimeout)
 	v.positive("proxy.idle_timeout", p.IdleTimeout)
 	v.positive("proxy.response_header_timeout", p.ResponseHeaderTimeout)
+	for i, e := range p.TrustedProxies {
+		if _, err := parsePrefix(e); err != nil {
+			v.fail("proxy.trusted_proxies", "entry %d (%q) must be a network such as \"10.0.0.0/8\" or an address such as \"192.0.2.10\"", i+1, e)
+		}
+	}
 	switch {
 	case p.MaxHeaderBytes < minHeaderBytes || p.MaxHeaderBytes > maxHeaderBytes:
 		v.fail("proxy.max_header_bytes", "must be %d to %d bytes (default 65536), got %d", minHeaderBytes, maxHeaderBytes, p.MaxHeaderBytes)

@@ -64,6 +64,7 @@ func Run(ctx context.Context, opts Options) error {
 		App:                   cfg.App.Name,
 		HoldTimeout:           cfg.Proxy.HoldTimeout.Duration,
 		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout.Duration,
+		TrustedProxies:        cfg.Proxy.TrustedPrefixes(),
 		MaxRequestLineBytes:   cfg.Proxy.MaxRequestLine,
 		MaxHeaderBytes:        cfg.Proxy.MaxHeaderBytes,
 		Logger:                log,

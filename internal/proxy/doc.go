@@ -192,10 +192,16 @@
 // The Host header passes unchanged; an HTTP/1.0 request without one gets
 // the proxy's own address as the client reached it (h1 sets it), never a
 // backend's. A target in absolute form reaches the backend in origin form
-// with the target's host as Host (RFC 9112 section 3.2.2). The backend receives X-Forwarded-For
-// (the client address appended), X-Forwarded-Proto, X-Forwarded-Host and
-// X-Request-ID (the client's when sane, else a new one); the response
-// carries the same X-Request-ID.
+// with the target's host as Host (RFC 9112 section 3.2.2).
+//
+// From a client, the backend receives X-Forwarded-For and X-Real-IP (the
+// client's address), X-Forwarded-Proto and X-Forwarded-Host set by the
+// proxy: the Forwarded, X-Real-IP and X-Forwarded-* fields the client
+// sent are dropped, so that it cannot pose as another address or as
+// HTTPS. From a peer in Options.TrustedProxies (a load balancer in front)
+// they are kept and its address is appended to X-Forwarded-For. Either way
+// the backend gets an X-Request-ID (the client's when sane, else a new
+// one); the response carries the same X-Request-ID.
 //
 // # Error statuses
 //

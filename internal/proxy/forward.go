@@ -49,7 +49,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 		return
 	}
 	b := tg.b
-	o := newOutbound(r, idv, b.spec.Addr)
+	o := p.newOutbound(r, idv, b.spec.Addr)
 	// Once serve returns, the exchange is over (a request body was sent or
 	// abandoned, the answer relayed): nothing uses the request.
 	defer o.free()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,12 @@ type Options struct {
 	// Logger receives upstream errors at debug level and nothing per request
 	// otherwise. nil = discard.
 	Logger *slog.Logger
+	// TrustedProxies are the networks of the proxies in front of cutover
+	// (a load balancer, a CDN) whose forwarding fields are kept: from a
+	// peer in them, X-Forwarded-For is appended to and Forwarded,
+	// X-Real-IP and X-Forwarded-* pass; from any other peer they are
+	// dropped and set anew (see outgoing). nil = trust no one.
+	TrustedProxies []netip.Prefix
 	// MaxRequestLineBytes bounds a client request's line on the servers
 	// NewServer and NewPreviewServer return (414 past it). 0 =
 	// h1.DefaultMaxRequestLineBytes (8 KiB).
