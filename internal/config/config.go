@@ -8,7 +8,9 @@
 package config
 
 import (
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -189,6 +191,28 @@ type Proxy struct {
 	// taking large uploads keep working (nginx's client_max_body_size is
 	// 1m).
 	MaxRequestBody int64 `toml:"max_request_body"`
+
+	// TrustedProxies (key trusted_proxies) lists the proxies in front of
+	// cutover (a load balancer, a CDN), as networks such as "10.0.0.0/8"
+	// or single addresses: from a peer in them the forwarding fields
+	// (X-Forwarded-For, which cutover appends to, X-Forwarded-Proto,
+	// X-Forwarded-Host, Forwarded, X-Real-IP) are kept; from any other
+	// they are dropped and set anew from the connection. Default empty:
+	// trust no one. See TrustedPrefixes.
+	TrustedProxies []string `toml:"trusted_proxies"`
+
+	// MaxRequestLine (key max_request_line) bounds a request's line
+	// (method, target and version, line end included), in bytes; a
+	// longer one gets 414 URI Too Long. Default 8192 (8 KiB); 256 to
+	// max_header_bytes.
+	MaxRequestLine int `toml:"max_request_line"`
+
+	// MaxHeaderBytes (key max_header_bytes) bounds a request's whole head
+	// (request line and header fields), in bytes; a larger one gets 431
+	// Request Header Fields Too Large. Each client connection may hold
+	// that much while its head arrives. Default 65536 (64 KiB); 1024 to
+	// 1048576 (1 MiB).
+	MaxHeaderBytes int `toml:"max_header_bytes"`
 
 	// PreviewListen (key preview_listen) is an optional second address,
 	// host:port, that serves only the release in preview (see `cutover
@@ -387,3 +411,39 @@ func (c *Config) CurrentLink() string { return filepath.Join(c.DataDir, "current
 
 // SharedDir holds the shared paths, <data_dir>/shared.
 func (c *Config) SharedDir() string { return filepath.Join(c.DataDir, "shared") }
+
+// TrustedPrefixes returns TrustedProxies as networks; a single address is
+// a network of itself. Entries that do not parse (Load refuses them) are
+// left out.
+func (p *Proxy) TrustedPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range p.TrustedProxies {
+		if pfx, err := parsePrefix(s); err == nil {
+			out = append(out, pfx)
+		}
+	}
+	return out
+}
+
+// parsePrefix parses a network such as "10.0.0.0/8" (masked) or a single
+// address such as "192.0.2.10" or "::1".
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if a := pfx.Addr(); a.Is4In6() && pfx.Bits() >= 96 {
+			// Peers are compared as IPv4: "::ffff:10.0.0.0/104" is
+			// "10.0.0.0/8".
+			pfx = netip.PrefixFrom(a.Unmap(), pfx.Bits()-96)
+		}
+		return pfx.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

@@ -165,6 +165,23 @@ command = "./bin/server --port $PORT"
 # client_max_body_size is 1m).
 # max_request_body = 0
 
+# The proxies in front of cutover (a load balancer, a CDN), as networks or
+# single addresses: from them, the X-Forwarded-For (appended to),
+# X-Forwarded-Proto, X-Forwarded-Host, Forwarded and X-Real-IP they send
+# reach the app. From any other peer these fields are dropped and set from
+# the connection. Default [] (trust no one).
+# trusted_proxies = ["10.0.0.0/8", "192.0.2.10"]
+
+# Longest request line (method, target, version), in bytes; a longer one
+# gets 414 URI Too Long. 256 to max_header_bytes. Default 8192 (8 KiB).
+# max_request_line = 8192
+
+# Largest request head (request line and header fields), in bytes; a
+# larger one gets 431 Request Header Fields Too Large. Each client
+# connection may hold this much while its head arrives. 1024 to 1048576.
+# Default 65536 (64 KiB).
+# max_header_bytes = 65536
+
 # A second address, host:port, that serves only a release in preview
 # (` + "`cutover deploy --preview`" + `), for a sanity test before any user sees it.
 # Must differ from listen. Default empty: preview by header or cookie only.

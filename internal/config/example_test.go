@@ -47,7 +47,7 @@ func TestExampleDefaults(t *testing.T) {
 	ignore := cmpopts.IgnoreFields(Config{}, "Path", "DataDir")
 	examples := []cmp.Option{
 		cmpopts.IgnoreFields(App{}, "Env", "EnvFile"),
-		cmpopts.IgnoreFields(Proxy{}, "PreviewListen"),
+		cmpopts.IgnoreFields(Proxy{}, "PreviewListen", "TrustedProxies"),
 		cmpopts.IgnoreFields(Deploy{}, "BeforeSwitch", "AfterSwitch"),
 		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
 		cmpopts.IgnoreFields(Database{}, "URL"),

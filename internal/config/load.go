@@ -113,6 +113,8 @@ func defaults() *Config {
 			RequestBuffering:      true,
 			RequestBufferMemory:   64 << 10,
 			RequestBufferMax:      10 << 20,
+			MaxRequestLine:        8 << 10,
+			MaxHeaderBytes:        64 << 10,
 			Sticky:                true,
 			Cookie:                "cutover_release",
 			VersionHeader:         "X-Cutover-Release",

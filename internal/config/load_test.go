@@ -74,6 +74,8 @@ request_buffering = false
 request_buffer_memory = 4096
 request_buffer_max = 1048576
 max_request_body = 2097152
+max_request_line = 4096
+max_header_bytes = 32768
 preview_listen = "127.0.0.1:8081"
 sticky = false
 cookie = "shop_v"
@@ -128,6 +130,7 @@ migrate_lock_timeout = "10s"
 					IdleTimeout: Duration{time.Minute}, ResponseHeaderTimeout: Duration{90 * time.Second},
 					ClientBodyTimeout: Duration{30 * time.Second}, RequestBuffering: false,
 					RequestBufferMemory: 4096, RequestBufferMax: 1 << 20, MaxRequestBody: 2 << 20,
+					MaxRequestLine: 4096, MaxHeaderBytes: 32768,
 					PreviewListen: "127.0.0.1:8081", Sticky: false, Cookie: "shop_v",
 					VersionHeader: "X-Shop-Release",
 				}

@@ -172,6 +172,17 @@ func (v *validator) proxy(p *Proxy) {
 	if p.MaxRequestBody < 0 {
 		v.fail("proxy.max_request_body", "must be 0 (no limit) or a number of bytes, got %d", p.MaxRequestBody)
 	}
+	for i, e := range p.TrustedProxies {
+		if _, err := parsePrefix(e); err != nil {
+			v.fail("proxy.trusted_proxies", "entry %d (%q) must be a network such as \"10.0.0.0/8\" or an address such as \"192.0.2.10\"", i+1, e)
+		}
+	}
+	switch {
+	case p.MaxHeaderBytes < minHeaderBytes || p.MaxHeaderBytes > maxHeaderBytes:
+		v.fail("proxy.max_header_bytes", "must be %d to %d bytes (default 65536), got %d", minHeaderBytes, maxHeaderBytes, p.MaxHeaderBytes)
+	case p.MaxRequestLine < minRequestLine || p.MaxRequestLine > p.MaxHeaderBytes:
+		v.fail("proxy.max_request_line", "must be %d bytes to max_header_bytes (%d) (default 8192), got %d", minRequestLine, p.MaxHeaderBytes, p.MaxRequestLine)
+	}
 	if p.PreviewListen != "" && v.hostPort("proxy.preview_listen", p.PreviewListen, `"127.0.0.1:8081"`) && p.PreviewListen == p.Listen {
 		v.fail("proxy.preview_listen", "must differ from proxy.listen (%q)", p.Listen)
 	}
@@ -182,6 +193,15 @@ func (v *validator) proxy(p *Proxy) {
 		v.fail("proxy.version_header", "must be a header name such as \"X-Cutover-Release\", or \"\" for none, got %q", p.VersionHeader)
 	}
 }
+
+// Bounds of proxy.max_request_line and proxy.max_header_bytes: below them
+// ordinary requests (a few cookies, a long query) fail; above 1 MiB a few
+// hundred clients sending heads take the daemon's memory.
+const (
+	minRequestLine = 256
+	minHeaderBytes = 1 << 10
+	maxHeaderBytes = 1 << 20
+)
 
 // hostPort checks that addr is host:port with a numeric port, as both
 // listen addresses must be; it reports whether it is. A service name such

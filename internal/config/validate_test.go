@@ -86,6 +86,21 @@ func TestValidateGood(t *testing.T) {
 			"[proxy]\npreview_listen = \"127.0.0.2:8080\"\n",
 			want(func(c *Config) { c.Proxy.PreviewListen = "127.0.0.2:8080" }),
 		},
+		{
+			"head bounds at their edges",
+			"[proxy]\nmax_request_line = 256\nmax_header_bytes = 1024\n",
+			want(func(c *Config) { c.Proxy.MaxRequestLine = 256; c.Proxy.MaxHeaderBytes = 1024 }),
+		},
+		{
+			"head bounds at their most",
+			"[proxy]\nmax_request_line = 1048576\nmax_header_bytes = 1048576\n",
+			want(func(c *Config) { c.Proxy.MaxRequestLine = 1 << 20; c.Proxy.MaxHeaderBytes = 1 << 20 }),
+		},
+		{
+			"trusted proxies",
+			"[proxy]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.10\", \"2001:db8::/32\", \"::1\"]\n",
+			want(func(c *Config) { c.Proxy.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.10", "2001:db8::/32", "::1"} }),
+		},
 		{"sticky off", "[proxy]\nsticky = false\n", want(func(c *Config) { c.Proxy.Sticky = false })},
 		{"sticky on", "[proxy]\nsticky = true\n", want(func(*Config) {})},
 		{
@@ -148,6 +163,14 @@ func TestValidateErrors(t *testing.T) {
 		{"empty cookie", "[proxy]\ncookie = \"\"\n", `cutover.toml:5: proxy.cookie: must be a cookie name of letters, digits, '-' and '_', got ""`},
 		{"version_header with underscore", "[proxy]\nversion_header = \"X_Release\"\n", `cutover.toml:5: proxy.version_header: must be a header name such as "X-Cutover-Release", or "" for none, got "X_Release"`},
 		{"version_header with colon", "[proxy]\nversion_header = \"X-Release:\"\n", `cutover.toml:5: proxy.version_header: must be a header name such as "X-Cutover-Release", or "" for none, got "X-Release:"`},
+		{"trusted_proxies not an address", "[proxy]\ntrusted_proxies = [\"10.0.0.0/8\", \"lb.internal\"]\n", `cutover.toml:5: proxy.trusted_proxies: entry 2 ("lb.internal") must be a network such as "10.0.0.0/8" or an address such as "192.0.2.10"`},
+		{"trusted_proxies bad prefix", "[proxy]\ntrusted_proxies = [\"10.0.0.0/33\"]\n", `cutover.toml:5: proxy.trusted_proxies: entry 1 ("10.0.0.0/33") must be a network such as "10.0.0.0/8" or an address such as "192.0.2.10"`},
+		{"trusted_proxies a string", "[proxy]\ntrusted_proxies = \"10.0.0.0/8\"\n", `cutover.toml:5: proxy.trusted_proxies: must be an array of strings such as ["a", "b"], got the string "10.0.0.0/8"`},
+		{"max_header_bytes too small", "[proxy]\nmax_header_bytes = 1023\n", `cutover.toml:5: proxy.max_header_bytes: must be 1024 to 1048576 bytes (default 65536), got 1023`},
+		{"max_header_bytes too large", "[proxy]\nmax_header_bytes = 1048577\n", `cutover.toml:5: proxy.max_header_bytes: must be 1024 to 1048576 bytes (default 65536), got 1048577`},
+		{"max_request_line too small", "[proxy]\nmax_request_line = 255\n", `cutover.toml:5: proxy.max_request_line: must be 256 bytes to max_header_bytes (65536) (default 8192), got 255`},
+		{"max_request_line over max_header_bytes", "[proxy]\nmax_request_line = 4096\nmax_header_bytes = 2048\n", `cutover.toml:5: proxy.max_request_line: must be 256 bytes to max_header_bytes (2048) (default 8192), got 4096`},
+		{"max_header_bytes as a string", "[proxy]\nmax_header_bytes = \"64k\"\n", `cutover.toml:5: proxy.max_header_bytes: must be an integer, got the string "64k"`},
 		// [deploy] strategy and batch
 		{"strategy case", "[deploy]\nstrategy = \"Canary\"\n", `cutover.toml:5: deploy.strategy: must be "bluegreen", "rolling" or "canary", got "Canary"`},
 		{"batch zero", "[deploy]\nbatch = 0\n", `cutover.toml:5: deploy.batch: must be between 1 and 64 instances, or a percentage such as "50%", got 0`},
@@ -292,5 +315,17 @@ func TestIsLocalPath(t *testing.T) {
 		if got := isLocalPath(in); got != want {
 			t.Errorf("isLocalPath(%q): got %v, want %v", in, got, want)
 		}
+	}
+}
+
+func TestTrustedPrefixes(t *testing.T) {
+	p := Proxy{TrustedProxies: []string{"10.1.2.3/8", "192.0.2.10", "2001:db8::1/32", "::ffff:172.16.0.0/108", "::ffff:192.0.2.77"}}
+	var got []string
+	for _, pfx := range p.TrustedPrefixes() {
+		got = append(got, pfx.String())
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.10/32", "2001:db8::/32", "172.16.0.0/12", "192.0.2.77/32"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("TrustedPrefixes (-want +got):\n%s", diff)
 	}
 }

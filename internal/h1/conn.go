@@ -25,8 +25,9 @@ type conn struct {
 	s          *Server
 	rwc        net.Conn
 	remoteAddr string
-	// r limits what the header reads may take; br reads through it, from
-	// the socket through rawio when it can; wr writes to it likewise.
+	// r bounds what the reads of a request's head may take; br reads
+	// through it, from the socket through rawio when it can; wr writes to
+	// it likewise.
 	r  limitReader
 	wr io.Writer
 	br *bufio.Reader
@@ -166,9 +167,8 @@ func (c *conn) serve() {
 	}
 	first := true
 	for {
-		// The bound on a request's line and headers counts from the wait
-		// for it; readRequest lifts it.
-		c.r.remain = s.maxHeaderBytes() + bufSize
+		// The wait reads at most one buffer; readRequest bounds the rest
+		// of the head.
 		if c.br.Buffered() == 0 {
 			if first {
 				c.setReadTimeout(s.ReadHeaderTimeout)

@@ -43,21 +43,34 @@
 // The server checks what net/http's server adds to http.ReadRequest:
 // HTTP/1.x only (505), valid header names (400: textproto lets "Name :"
 // through), a Host for HTTP/1.1 and a valid one, also when the request
-// target carries the authority (400), headers within MaxHeaderBytes
-// (431), known transfer codings (501), Expect (417 for anything but
-// 100-continue, which is answered when the handler first reads the body,
-// and ignored from HTTP/1.0 clients). The raw header block is scanned for
-// what http.ReadRequest drops (the Host header, a Content-Length beside
-// Transfer-Encoding) when it is all in the 4 KiB read buffer, as nearly
-// always; a request whose target is not a path with a larger block is
-// refused (400).
+// target carries the authority (400), known transfer codings (501),
+// Expect (417 for anything but 100-continue, which is answered when the
+// handler first reads the body, and ignored from HTTP/1.0 clients). The
+// raw header block is scanned for what http.ReadRequest drops (the Host
+// header, a Content-Length beside Transfer-Encoding) when it is all in the
+// 4 KiB read buffer, as nearly always; a request whose target is not a
+// path with a larger block is refused (400).
+//
+// A request's head is bounded, exactly, as nginx bounds it rather than as
+// net/http does (1 MiB, plus 4 KiB of slack): its line by
+// MaxRequestLineBytes (8 KiB; 414 URI Too Long) and the whole head by
+// MaxHeaderBytes (64 KiB; 431 Request Header Fields Too Large). A head in
+// the read buffer is checked at once; one that goes on past it is bounded
+// as it is read (limitReader), so the refusal comes as soon as the bytes
+// pass the bound, a connection never holds more than the bound of head
+// (600 clients sending heads of a megabyte had taken a daemon from 56 to
+// 750 MB), and the connection is closed after the refusal.
 //
 // Stricter than net/http: a request with both Transfer-Encoding: chunked
 // and Content-Length is framed by the former and the connection is closed
 // after its answer (RFC 9112 section 6.1), so that bytes hidden in the
 // Content-Length reading of its body are never served as a request; a
 // chunked request whose block was too large to scan is treated the same.
-// An empty Host header is refused like a missing one.
+// An empty Host header is refused like a missing one. An HTTP/1.0 request
+// without one (or with an empty one), which RFC 9112 allows, gets the
+// address the client connected to as Request.Host, as nginx gives $host
+// its server name, where net/http leaves it empty: a handler always sees a
+// Host, and a proxy never fills in its backend's address instead.
 //
 // Request.Context is canceled when the handler returns or the client
 // leaves; it carries no values (no http.ServerContextKey) and implements

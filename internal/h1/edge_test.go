@@ -406,3 +406,38 @@ func TestRequestFields(t *testing.T) {
 		t.Errorf("request headers %v: want X-A twice and no Host (as net/http)", h)
 	}
 }
+
+// TestHostless checks the Host a handler sees for each request without
+// one: HTTP/1.1 is refused (RFC 9112 section 3.2); HTTP/1.0, where Host is
+// optional, gets the address the client connected to, so that a proxy
+// behind the server never fills it with its backend's address.
+func TestHostless(t *testing.T) {
+	t.Parallel()
+	addr := newH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Host)
+	}))
+	for _, c := range []struct {
+		name, raw  string
+		wantStatus int
+		wantHost   string
+	}{
+		{"HTTP/1.0 without Host", "GET /a HTTP/1.0\r\n\r\n", 200, addr},
+		{"HTTP/1.0 with an empty Host", "GET /a HTTP/1.0\r\nHost:\r\n\r\n", 200, addr},
+		{"HTTP/1.0 with a Host", "GET /a HTTP/1.0\r\nHost: shop.example\r\n\r\n", 200, "shop.example"},
+		{"HTTP/1.0 absolute form", "GET http://shop.example/a HTTP/1.0\r\n\r\n", 200, "shop.example"},
+		{"HTTP/1.0 with a body, without Host", "POST /a HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi", 200, addr},
+		{"HTTP/1.1 without Host", "GET /a HTTP/1.1\r\n\r\n", 400, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl := dial(t, addr)
+			cl.write(c.raw)
+			resp, body := cl.mustResponse(methodOf(c.raw), c.raw)
+			if resp.StatusCode != c.wantStatus {
+				t.Fatalf("got %s %q, want %d", resp.Status, body, c.wantStatus)
+			}
+			if c.wantStatus == 200 && body != c.wantHost {
+				t.Errorf("the handler saw Host %q, want %q", body, c.wantHost)
+			}
+		})
+	}
+}

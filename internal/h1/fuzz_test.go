@@ -40,7 +40,7 @@ type fuzzCall struct {
 func (l *callLog) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		desc := fmt.Sprintf("%s %s %s host=%q body=%d:%q", r.Method, r.RequestURI, r.Proto, r.Host, len(body), abbrev(string(body)))
+		desc := fmt.Sprintf("%s %s %s host=%q body=%d:%q", r.Method, r.RequestURI, r.Proto, hostDesc(r), len(body), abbrev(string(body)))
 		if err != nil {
 			desc += " bodyerr"
 		}

@@ -18,11 +18,18 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// limitReader reads from the connection, returning io.EOF once remain
-// bytes were read; it bounds the bytes a request's headers may take.
+// limitReader reads from the connection within the bounds on a request's
+// head that limitHead armed: at most remain bytes, then io.EOF; and while
+// lineLeft > 0, the request line's end within lineLeft bytes, else
+// lineTooLong is set and it returns io.EOF at once. Once the head is read,
+// remain is math.MaxInt64 and lineLeft 0: a body is not bounded here.
 type limitReader struct {
 	rd     io.Reader
 	remain int64
+	// lineLeft is how many more bytes the request line may take, its LF
+	// included, while its end has not been read; 0 = not watched.
+	lineLeft    int
+	lineTooLong bool
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -34,7 +41,26 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	}
 	n, err := l.rd.Read(p)
 	l.remain -= int64(n)
+	if l.lineLeft > 0 && n > 0 {
+		i := bytes.IndexByte(p[:n], '\n')
+		switch {
+		case i >= 0 && i < l.lineLeft:
+			l.lineLeft = 0 // the line ends within its bound
+		case i < 0 && n < l.lineLeft:
+			l.lineLeft -= n
+		default:
+			// The line is longer than its bound: what was read is
+			// dropped, the request is refused.
+			l.lineTooLong, l.lineLeft, l.remain = true, 0, 0
+			return 0, io.EOF
+		}
+	}
 	return n, err
+}
+
+// lift ends the bounds of a request's head.
+func (l *limitReader) lift() {
+	l.remain, l.lineLeft = math.MaxInt64, 0
 }
 
 // headerBuffered reports whether br holds the end of a request's header
@@ -67,9 +93,14 @@ func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 		clear(c.hdr)
 	}
 	if n, ok := parseSimpleRequest(buffered, &c.simple, c.hdr, &c.url); ok && !c.s.slowOnly {
-		// The common case; see simple.go.
+		// The common case; see simple.go. A head in the buffer is within
+		// bounds of at least the buffer's size.
+		if c.s.maxRequestLineBytes() < bufSize || c.s.maxHeaderBytes() < bufSize {
+			if err := c.s.checkHead(buffered, n); err != nil {
+				return nil, false, err
+			}
+		}
 		_, _ = c.br.Discard(n)
-		c.r.remain = math.MaxInt64
 		c.lastMethod = c.simple.Method
 		c.simple.RemoteAddr = c.remoteAddr
 		return &c.simple, false, nil
@@ -78,14 +109,21 @@ func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 	// beside chunked, Content-Length) is read from the raw header block
 	// when it is all in the buffer, as nearly always.
 	head, scanned := scanHead(buffered)
+	if err := c.limitHead(buffered, head, scanned); err != nil {
+		return nil, false, err
+	}
 	req, err = http.ReadRequest(c.br)
 	if err != nil {
-		if c.r.remain <= 0 {
+		switch {
+		case c.r.lineTooLong:
+			c.r.lineTooLong = false
+			return nil, false, c.s.errLineTooLong()
+		case c.r.remain <= 0:
 			return nil, false, errHeaderTooLarge
 		}
 		return nil, false, err
 	}
-	c.r.remain = math.MaxInt64
+	c.r.lift()
 	c.lastMethod = req.Method
 	if req.ProtoMajor != 1 {
 		return nil, false, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
@@ -122,6 +160,13 @@ func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 			return nil, false, statusError{http.StatusBadRequest, "malformed Host header"}
 		}
 	}
+	if req.Host == "" {
+		// HTTP/1.0 without a Host (or an empty one): the handler sees
+		// the address the client connected to, the server's own, as
+		// nginx gives $host its server name; never nothing, which a
+		// proxy would fill with its backend's address.
+		req.Host = c.localHost()
+	}
 	if !httpguts.ValidHostHeader(req.Host) {
 		return nil, false, statusError{http.StatusBadRequest, "malformed Host header"}
 	}
@@ -137,8 +182,65 @@ func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 	return req, mustClose, nil
 }
 
+// checkHead checks the head of n bytes at the start of b against the
+// server's bounds.
+func (s *Server) checkHead(b []byte, n int) error {
+	if bytes.IndexByte(b[:n], '\n') >= s.maxRequestLineBytes() {
+		return s.errLineTooLong()
+	}
+	if n > s.maxHeaderBytes() {
+		return errHeaderTooLarge
+	}
+	return nil
+}
+
+// limitHead applies the server's bounds to the head of the next request,
+// of which b is what the buffer holds (head and scanned are scanHead's
+// reading of it): a request line or head that b holds whole is checked at
+// once, one that goes on past b is bounded by c.r as it is read.
+func (c *conn) limitHead(b []byte, head rawHead, scanned bool) error {
+	maxLine, maxHead := c.s.maxRequestLineBytes(), c.s.maxHeaderBytes()
+	c.r.lift()
+	c.r.lineTooLong = false
+	if i := bytes.IndexByte(b, '\n'); i >= maxLine || i < 0 && len(b) >= maxLine {
+		return c.s.errLineTooLong()
+	} else if i < 0 {
+		c.r.lineLeft = maxLine - len(b)
+	}
+	switch {
+	case scanned && head.size > maxHead, !scanned && len(b) >= maxHead:
+		return errHeaderTooLarge
+	case !scanned:
+		c.r.remain = int64(maxHead - len(b))
+	}
+	return nil
+}
+
+// errLineTooLong is the refusal of a request line past the server's
+// bound.
+func (s *Server) errLineTooLong() error {
+	return statusError{http.StatusRequestURITooLong, "request line over " + strconv.Itoa(s.maxRequestLineBytes()) + " bytes"}
+}
+
+// localHost returns the connection's local address as a Host value, ""
+// when it cannot be one.
+func (c *conn) localHost() string {
+	a := c.rwc.LocalAddr()
+	if a == nil {
+		return ""
+	}
+	h := a.String()
+	if !httpguts.ValidHostHeader(h) {
+		return ""
+	}
+	return h
+}
+
 // rawHead is what scanHead read from a raw header block.
 type rawHead struct {
+	// size is the length of the head, the empty line that ends it
+	// included.
+	size int
 	// hosts counts the Host fields; host is the value of the last.
 	hosts int
 	host  string
@@ -152,6 +254,7 @@ type rawHead struct {
 // invalid Host.
 func scanHead(b []byte) (rawHead, bool) {
 	var h rawHead
+	all := len(b)
 	i := bytes.IndexByte(b, '\n') // the request line
 	if i < 0 {
 		return h, false
@@ -169,6 +272,7 @@ func scanHead(b []byte) (rawHead, bool) {
 			line = line[:len(line)-1]
 		}
 		if len(line) == 0 {
+			h.size = all - len(b)
 			return h, true
 		}
 		if line[0] == ' ' || line[0] == '\t' {

@@ -15,8 +15,17 @@ import (
 	"time"
 )
 
-// DefaultMaxHeaderBytes is Server.MaxHeaderBytes' default, as net/http's.
-const DefaultMaxHeaderBytes = http.DefaultMaxHeaderBytes
+// Defaults of Server's bounds on a request's head, as nginx's
+// (large_client_header_buffers 4 8k: a request line in 8 KiB, headers in
+// a few buffers of 8 KiB). net/http's 1 MiB let a head of a megabyte
+// through to the handler, and 600 clients sending one took 750 MB of a
+// daemon's memory.
+const (
+	// DefaultMaxRequestLineBytes is Server.MaxRequestLineBytes' default.
+	DefaultMaxRequestLineBytes = 8 << 10
+	// DefaultMaxHeaderBytes is Server.MaxHeaderBytes' default.
+	DefaultMaxHeaderBytes = 64 << 10
+)
 
 // bufSize is the size of a connection's read buffer and of the pooled
 // write buffers, as net/http's.
@@ -36,8 +45,14 @@ type Server struct {
 	// IdleTimeout bounds how long a keep-alive connection waits for its
 	// next request. 0 = ReadHeaderTimeout.
 	IdleTimeout time.Duration
-	// MaxHeaderBytes bounds a request's line and headers; a request past it
-	// gets 431. 0 = DefaultMaxHeaderBytes (1 MiB).
+	// MaxRequestLineBytes bounds a request's line (method, target,
+	// version and the line's end), in bytes; a longer one gets 414 URI Too
+	// Long. 0 = DefaultMaxRequestLineBytes (8 KiB).
+	MaxRequestLineBytes int
+	// MaxHeaderBytes bounds a request's head (its line, its header fields
+	// and the empty line that ends them), in bytes; a longer one gets 431
+	// Request Header Fields Too Large. Unlike net/http's, the bound is
+	// exact. 0 = DefaultMaxHeaderBytes (64 KiB).
 	MaxHeaderBytes int
 	// ConnState, when set, is told of each connection's state changes with
 	// net/http's states and meanings.
@@ -233,11 +248,18 @@ func (s *Server) logf(format string, args ...any) {
 	log.Printf(format, args...)
 }
 
-func (s *Server) maxHeaderBytes() int64 {
+func (s *Server) maxHeaderBytes() int {
 	if s.MaxHeaderBytes > 0 {
-		return int64(s.MaxHeaderBytes)
+		return s.MaxHeaderBytes
 	}
 	return DefaultMaxHeaderBytes
+}
+
+func (s *Server) maxRequestLineBytes() int {
+	if s.MaxRequestLineBytes > 0 {
+		return s.MaxRequestLineBytes
+	}
+	return DefaultMaxRequestLineBytes
 }
 
 func (s *Server) idleTimeout() time.Duration {

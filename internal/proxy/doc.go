@@ -213,10 +213,19 @@
 //
 // # Headers
 //
-// The Host header passes unchanged. The backend receives X-Forwarded-For
-// (the client address appended), X-Forwarded-Proto, X-Forwarded-Host and
-// X-Request-ID (the client's when sane, else a new one); the response
-// carries the same X-Request-ID.
+// The Host header passes unchanged; an HTTP/1.0 request without one gets
+// the proxy's own address as the client reached it (h1 sets it), never a
+// backend's. A target in absolute form reaches the backend in origin form
+// with the target's host as Host (RFC 9112 section 3.2.2).
+//
+// From a client, the backend receives X-Forwarded-For and X-Real-IP (the
+// client's address), X-Forwarded-Proto and X-Forwarded-Host set by the
+// proxy: the Forwarded, X-Real-IP and X-Forwarded-* fields the client
+// sent are dropped, so that it cannot pose as another address or as
+// HTTPS. From a peer in Options.TrustedProxies (a load balancer in front)
+// they are kept and its address is appended to X-Forwarded-For. Either way
+// the backend gets an X-Request-ID (the client's when sane, else a new
+// one); the response carries the same X-Request-ID.
 //
 // # Error statuses
 //
@@ -241,6 +250,16 @@
 //     connection, so the app sees its body fail rather than wait for the
 //     rest or take a truncated body for a complete one. These and 413 are
 //     the client's errors: no release counts them.
+//   - 405 Method Not Allowed: CONNECT or TRACE (admit.go).
+//   - 400 Bad Request: a path that climbs above the root after dot-segment
+//     removal ("/../x", "/%2e%2e/x"), "*" with a method other than
+//     OPTIONS, or a target in absolute form that is not http(s) with a
+//     host and no user info (admit.go). A path that stays inside the root
+//     reaches the app byte for byte: the proxy normalises nothing.
+//   - 414 URI Too Long and 431 Request Header Fields Too Large: the
+//     request's line or head is over Options.MaxRequestLineBytes or
+//     MaxHeaderBytes (answered by the h1 server, which then closes the
+//     connection; the request never reaches a backend).
 //
 // A backend that fails in the middle of a body cannot be reported with a
 // status any more; the client connection is aborted so the client does not

@@ -27,6 +27,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve forwards r; preview restricts it to the release in preview.
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
+	if !admit(w, r) {
+		return
+	}
 	var idv []string
 	if v := r.Header[headerRequestID]; len(v) > 0 && saneRequestID(v[0]) {
 		idv = v[0:1:1]
@@ -65,7 +68,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 		return
 	}
 	b := tg.b
-	o := newOutbound(r, idv, b.spec.Addr)
+	o := p.newOutbound(r, idv, b.spec.Addr)
 	// Once serve returns, the exchange is over (a request body was sent or
 	// abandoned, the answer relayed): nothing uses the request.
 	defer o.free()

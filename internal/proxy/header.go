@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"strconv"
@@ -17,6 +18,8 @@ const (
 	headerForwardedFor   = "X-Forwarded-For"
 	headerForwardedProto = "X-Forwarded-Proto"
 	headerForwardedHost  = "X-Forwarded-Host"
+	headerRealIP         = "X-Real-Ip"
+	headerForwarded      = "Forwarded"
 )
 
 // Shared read-only header values; neither the server nor
@@ -62,13 +65,87 @@ func tokenListed(vals []string, k string) bool {
 // dropping also those src's Connection header names. Value slices are
 // shared, not copied.
 func copyEndToEnd(dst, src http.Header) {
+	copyHeaders(dst, src, false)
+}
+
+// copyHeaders is copyEndToEnd, dropping also, when untrusted, the fields
+// in which proxies tell where a request came from (isForwardingHeader).
+func copyHeaders(dst, src http.Header, untrusted bool) {
 	conn := src["Connection"]
 	for k, vv := range src {
-		if isHopHeader(k) || (conn != nil && tokenListed(conn, k)) {
+		if isHopHeader(k) || (conn != nil && tokenListed(conn, k)) || (untrusted && isForwardingHeader(k)) {
 			continue
 		}
 		dst[k] = vv
 	}
+}
+
+// isForwardingHeader reports whether the canonical header key k is one in
+// which proxies tell the app where a request came from: Forwarded,
+// X-Real-IP and every X-Forwarded-* (For, Proto, Host, and the Port,
+// Scheme, Ssl and Prefix that Rack, Spring and others read). From a
+// client that is not a trusted proxy they are lies the app would believe.
+func isForwardingHeader(k string) bool {
+	if len(k) < 9 || k[0] != 'X' && k[0] != 'F' {
+		return false
+	}
+	return strings.HasPrefix(k, "X-Forwarded-") || k == headerRealIP || k == headerForwarded
+}
+
+// trusts reports whether the peer at addr (host:port, a request's
+// RemoteAddr) is in Options.TrustedProxies.
+func (p *Proxy) trusts(addr string) bool {
+	if len(p.opts.TrustedProxies) == 0 {
+		return false
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	return p.trustsIP(ip)
+}
+
+func (p *Proxy) trustsIP(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, pfx := range p.opts.TrustedProxies {
+		if pfx.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP returns the address of the client a trusted proxy at peer
+// forwarded the request for: the last address of the X-Forwarded-For
+// values xff that is not a trusted proxy itself (as nginx's real_ip with
+// real_ip_recursive), or peer when there is none.
+func (p *Proxy) clientIP(xff []string, peer string) string {
+	for i := len(xff) - 1; i >= 0; i-- {
+		v := xff[i]
+		for v != "" {
+			var a string
+			if j := strings.LastIndexByte(v, ','); j >= 0 {
+				a, v = v[j+1:], v[:j]
+			} else {
+				a, v = v, ""
+			}
+			a = textproto.TrimString(a)
+			ip, err := netip.ParseAddr(a)
+			if err != nil {
+				// Not an address: what is left of the chain cannot be
+				// read further.
+				return peer
+			}
+			if !p.trustsIP(ip) {
+				return a
+			}
+		}
+	}
+	return peer
 }
 
 // newRequestID returns a new request ID: a random per-process prefix and
@@ -100,7 +177,7 @@ type outbound struct {
 	req http.Request
 	url url.URL
 	// vals backs the one-element value slices of the headers the proxy sets.
-	vals [2]string
+	vals [3]string
 	// hdr is the header map, kept across uses of a pooled outbound.
 	hdr http.Header
 	// in is where the backend's answer is read when it is simple.
@@ -118,10 +195,16 @@ type inbound struct {
 
 // outgoing returns the request to send to the backend at addr for the
 // client request r. The Host header is passed through unchanged; hop-by-hop
-// headers are dropped; X-Forwarded-For/-Proto/-Host and X-Request-ID
-// (idv, a one-element slice) are set. r is not modified.
-func outgoing(r *http.Request, idv []string, addr string) *http.Request {
-	return &newOutbound(r, idv, addr).req
+// headers are dropped; X-Request-ID (idv, a one-element slice) and the
+// forwarding fields are set: from a client that is not a trusted proxy
+// (Options.TrustedProxies), the client's Forwarded, X-Real-IP and
+// X-Forwarded-* are dropped, and X-Forwarded-For and X-Real-IP are its
+// address, X-Forwarded-Proto the scheme it used, X-Forwarded-Host its
+// Host; from a trusted proxy, its address is appended to X-Forwarded-For,
+// and the fields it sent are kept (X-Real-IP, when it sent none, is the
+// last untrusted address of X-Forwarded-For). r is not modified.
+func (p *Proxy) outgoing(r *http.Request, idv []string, addr string) *http.Request {
+	return &p.newOutbound(r, idv, addr).req
 }
 
 // outbounds recycles outbound requests and their header maps: forwarding a
@@ -132,7 +215,7 @@ var outbounds = sync.Pool{New: func() any {
 
 // newOutbound is outgoing, returning the outbound from the pool; free
 // gives it back once nothing uses the request any more.
-func newOutbound(r *http.Request, idv []string, addr string) *outbound {
+func (p *Proxy) newOutbound(r *http.Request, idv []string, addr string) *outbound {
 	o := outbounds.Get().(*outbound)
 	out := &o.req
 	*out = *r
@@ -153,23 +236,39 @@ func newOutbound(r *http.Request, idv []string, addr string) *outbound {
 	}
 
 	h := o.hdr
-	copyEndToEnd(h, r.Header)
+	trusted := p.trusts(r.RemoteAddr)
+	copyHeaders(h, r.Header, !trusted)
 	if tokenListed(r.Header["Te"], "trailers") {
 		h["Te"] = valuesTrailers
 	}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := r.Header[headerForwardedFor]; len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
+		if !trusted {
+			o.vals[0] = ip
+			h[headerForwardedFor] = o.vals[0:1:1]
+			h[headerRealIP] = o.vals[0:1:1]
+		} else {
+			prior := r.Header[headerForwardedFor]
+			if len(h[headerRealIP]) == 0 {
+				// The client's address, as the proxy in front saw it.
+				o.vals[2] = p.clientIP(prior, ip)
+				h[headerRealIP] = o.vals[2:3:3]
+			}
+			if len(prior) > 0 {
+				ip = strings.Join(prior, ", ") + ", " + ip
+			}
+			o.vals[0] = ip
+			h[headerForwardedFor] = o.vals[0:1:1]
 		}
-		o.vals[0] = ip
-		h[headerForwardedFor] = o.vals[0:1:1]
 	}
-	if r.TLS != nil {
-		h[headerForwardedProto] = valuesHTTPS
-	} else {
-		h[headerForwardedProto] = valuesHTTP
+	// From a trusted proxy, the scheme and host it was asked with win.
+	if !trusted || len(h[headerForwardedProto]) == 0 {
+		if r.TLS != nil {
+			h[headerForwardedProto] = valuesHTTPS
+		} else {
+			h[headerForwardedProto] = valuesHTTP
+		}
 	}
-	if r.Host != "" {
+	if (!trusted || len(h[headerForwardedHost]) == 0) && r.Host != "" {
 		o.vals[1] = r.Host
 		h[headerForwardedHost] = o.vals[1:2:2]
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -24,9 +25,11 @@ func TestForwardedHeaders(t *testing.T) {
 		wantAgent string
 	}{
 		{"plain", nil, "127.0.0.1", "", ""},
-		{"prior hop", map[string]string{"X-Forwarded-For": "10.0.0.1", "User-Agent": "shop-test"}, "10.0.0.1, 127.0.0.1", "", "shop-test"},
+		{"prior hop from a client, not trusted", map[string]string{"X-Forwarded-For": "10.0.0.1", "User-Agent": "shop-test"}, "127.0.0.1", "", "shop-test"},
 		{"client id kept", map[string]string{"X-Request-Id": "abc-123"}, "127.0.0.1", "abc-123", ""},
 		{"insane id replaced", map[string]string{"X-Request-Id": "bad id"}, "127.0.0.1", "", ""},
+		{"id of 128 characters kept", map[string]string{"X-Request-Id": strings.Repeat("a", 128)}, "127.0.0.1", strings.Repeat("a", 128), ""},
+		{"id of 129 characters replaced", map[string]string{"X-Request-Id": strings.Repeat("a", 129)}, "127.0.0.1", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,5 +161,75 @@ func TestTokenListed(t *testing.T) {
 		if got := tokenListed(tt.vals, tt.k); got != tt.want {
 			t.Errorf("tokenListed(%q, %q): got %v, want %v", tt.vals, tt.k, got, tt.want)
 		}
+	}
+}
+
+// TestTrustedProxies sends, with a raw socket from 127.0.0.1, a request
+// carrying every forwarding field a client can forge, to a proxy that does
+// not trust 127.0.0.1 and to one that does, and checks what the app sees.
+func TestTrustedProxies(t *testing.T) {
+	seen := make(chan http.Header, 1)
+	_, addr := startBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+	})
+	const forged = "GET /a HTTP/1.1\r\nHost: shop.example\r\n" +
+		"X-Forwarded-For: 203.0.113.7, 10.1.2.3\r\n" +
+		"X-Forwarded-Proto: https\r\n" +
+		"X-Forwarded-Host: admin.example\r\n" +
+		"X-Forwarded-Port: 443\r\n" +
+		"X-Forwarded-Ssl: on\r\n" +
+		"Forwarded: for=203.0.113.7;proto=https\r\n" +
+		"X-Real-Ip: 203.0.113.7\r\n" +
+		"X-Request-Id: req-42\r\n\r\n"
+	const lb = "GET /a HTTP/1.1\r\nHost: shop.example\r\n" +
+		"X-Forwarded-For: 203.0.113.7, 10.1.2.3\r\n\r\n"
+	for _, c := range []struct {
+		name    string
+		trusted []netip.Prefix
+		raw     string
+		want    map[string]string // "" = absent
+	}{
+		{"not trusted (default)", nil, forged, map[string]string{
+			"X-Forwarded-For": "127.0.0.1", "X-Real-Ip": "127.0.0.1",
+			"X-Forwarded-Proto": "http", "X-Forwarded-Host": "shop.example",
+			"X-Forwarded-Port": "", "X-Forwarded-Ssl": "", "Forwarded": "",
+			"X-Request-Id": "req-42",
+		}},
+		{"not in the trusted networks", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, forged, map[string]string{
+			"X-Forwarded-For": "127.0.0.1", "X-Real-Ip": "127.0.0.1",
+			"X-Forwarded-Proto": "http", "X-Forwarded-Host": "shop.example",
+			"Forwarded": "",
+		}},
+		{"trusted", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, forged, map[string]string{
+			"X-Forwarded-For": "203.0.113.7, 10.1.2.3, 127.0.0.1", "X-Real-Ip": "203.0.113.7",
+			"X-Forwarded-Proto": "https", "X-Forwarded-Host": "admin.example",
+			"X-Forwarded-Port": "443", "X-Forwarded-Ssl": "on", "Forwarded": "for=203.0.113.7;proto=https",
+			"X-Request-Id": "req-42",
+		}},
+		{"trusted, real IP from X-Forwarded-For", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}, lb, map[string]string{
+			"X-Forwarded-For": "203.0.113.7, 10.1.2.3, 127.0.0.1", "X-Real-Ip": "203.0.113.7",
+			"X-Forwarded-Proto": "http", "X-Forwarded-Host": "shop.example",
+		}},
+		{"trusted, last hop not trusted", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, lb, map[string]string{
+			"X-Forwarded-For": "203.0.113.7, 10.1.2.3, 127.0.0.1", "X-Real-Ip": "10.1.2.3",
+		}},
+		{"trusted, nothing forwarded", []netip.Prefix{netip.MustParsePrefix("::ffff:127.0.0.0/104"), netip.MustParsePrefix("127.0.0.0/8")}, "GET /a HTTP/1.1\r\nHost: shop.example\r\n\r\n", map[string]string{
+			"X-Forwarded-For": "127.0.0.1", "X-Real-Ip": "127.0.0.1", "X-Forwarded-Proto": "http",
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, url := startProxy(t, Options{TrustedProxies: c.trusted})
+			addHealthy(p, "a", "r1", addr)
+			p.SetActive("r1")
+			if status, body := rawRequest(t, url, c.raw); status != 200 {
+				t.Fatalf("got %d %q", status, body)
+			}
+			got := recv(t, seen, "backend request")
+			for k, want := range c.want {
+				if v := strings.Join(got[k], ", "); v != want {
+					t.Errorf("%s: got %q, want %q", k, v, want)
+				}
+			}
+		})
 	}
 }

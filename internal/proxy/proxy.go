@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"os"
 	"sync"
@@ -88,6 +89,19 @@ type Options struct {
 	// Logger receives upstream errors at debug level and nothing per request
 	// otherwise. nil = discard.
 	Logger *slog.Logger
+	// TrustedProxies are the networks of the proxies in front of cutover
+	// (a load balancer, a CDN) whose forwarding fields are kept: from a
+	// peer in them, X-Forwarded-For is appended to and Forwarded,
+	// X-Real-IP and X-Forwarded-* pass; from any other peer they are
+	// dropped and set anew (see outgoing). nil = trust no one.
+	TrustedProxies []netip.Prefix
+	// MaxRequestLineBytes bounds a client request's line on the servers
+	// NewServer and NewPreviewServer return (414 past it). 0 =
+	// h1.DefaultMaxRequestLineBytes (8 KiB).
+	MaxRequestLineBytes int
+	// MaxHeaderBytes bounds a client request's head on those servers (431
+	// past it). 0 = h1.DefaultMaxHeaderBytes (64 KiB).
+	MaxHeaderBytes int
 
 	// Sticky pins a client to the release that served it while more than
 	// one release has weight, with the version cookie; the version header
@@ -220,7 +234,8 @@ func newIDPrefix() string {
 // NewServer returns the server of the proxy listener: an *h1.Server
 // serving p, with timeouts against slow clients: readHeaderTimeout bounds
 // reading a request's headers and idleTimeout how long a keep-alive client
-// connection may sit idle. There is no bound on reading a body or writing
+// connection may sit idle; a request's head is bounded by
+// Options.MaxRequestLineBytes and MaxHeaderBytes. There is no bound on reading a body or writing
 // an answer, so that streams, long uploads and websockets can last. It
 // speaks HTTP/1.x only.
 func (p *Proxy) NewServer(readHeaderTimeout, idleTimeout time.Duration) *h1.Server {
@@ -235,9 +250,11 @@ func (p *Proxy) NewPreviewServer(readHeaderTimeout, idleTimeout time.Duration) *
 
 func (p *Proxy) newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration) *h1.Server {
 	return &h1.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		Handler:             h,
+		ReadHeaderTimeout:   readHeaderTimeout,
+		IdleTimeout:         idleTimeout,
+		MaxRequestLineBytes: p.opts.MaxRequestLineBytes,
+		MaxHeaderBytes:      p.opts.MaxHeaderBytes,
+		ErrorLog:            slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
 }

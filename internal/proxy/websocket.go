@@ -70,7 +70,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		tg, b = rt, rt.b
 		b.begin()
 	}
-	out := outgoing(r, idv, b.spec.Addr)
+	out := p.outgoing(r, idv, b.spec.Addr)
 	out.Header["Connection"] = valuesUpgrade
 	out.Header["Upgrade"] = r.Header["Upgrade"]
 	ws := &wsConn{up: up}

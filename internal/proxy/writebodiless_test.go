@@ -31,7 +31,7 @@ func TestWriteBodilessMatchesRequestWrite(t *testing.T) {
 				t.Fatalf("parse %q: %v", tc.raw, err)
 			}
 			in.RemoteAddr = "192.0.2.1:1234"
-			out := outgoing(in, []string{"req-1"}, "127.0.0.1:9")
+			out := New(Options{}).outgoing(in, []string{"req-1"}, "127.0.0.1:9")
 
 			var fast strings.Builder
 			bw := bufio.NewWriter(&fast)
