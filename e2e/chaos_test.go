@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -342,4 +346,178 @@ func procGroup(pid int) (pgrp int, state, cmd string) {
 	pgrp, _ = strconv.Atoi(f[2])
 	c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return pgrp, f[0], strings.TrimSpace(strings.ReplaceAll(string(c), "\x00", " "))
+}
+
+// mountSmallDisk mounts a tmpfs of size on the env's data directory, so
+// that a deploy can fill it. It must run before serve; the daemon is
+// stopped and the disk unmounted when the test ends. It skips the test
+// when mounting is not possible (not root, no tmpfs) — never under CI.
+func mountSmallDisk(t *testing.T, e *env, size string) string {
+	t.Helper()
+	data := filepath.Join(e.dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "tmpfs", data).CombinedOutput()
+	if err != nil {
+		msg := fmt.Sprintf("cannot mount a %s tmpfs on %s to fill (%v: %s); run as root", size, data, err, strings.TrimSpace(string(out)))
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() {
+		// The daemon holds files on the disk: stop it first (the env's
+		// own cleanup, which runs after this one, then finds it stopped).
+		if e.daemon != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			if err := e.client.Stop(ctx); err != nil {
+				e.daemon.Process.Signal(syscall.SIGTERM)
+			}
+			cancel()
+			select {
+			case <-e.daemonW:
+			case <-time.After(20 * time.Second):
+				e.daemon.Process.Kill()
+				<-e.daemonW
+			}
+			e.daemon = nil
+		}
+		killStrays(t, data)
+		if out, err := exec.Command("umount", data).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", data, err, out)
+		}
+	})
+	return data
+}
+
+// fill writes a file at path until the disk is full, and returns its size.
+func fill(t *testing.T, path string) int64 {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatalf("fill the disk: %v", err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		w, err := f.Write(buf)
+		n += int64(w)
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill the disk: %v", err)
+			}
+			return n
+		}
+	}
+}
+
+// TestDeployOnFullDisk: the data directory's disk fills up during a
+// deploy — a release bigger than the space left (prepare), or the disk
+// filled while the new instances boot. The deploy fails with an error
+// that says the disk is full and where; the live release serves on with
+// no failed request; no release is left recorded half-made; the daemon
+// keeps running; once space is freed, the next deploy works.
+func TestDeployOnFullDisk(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		// v2 makes the release that does not fit; during is called once
+		// the deploy of v2 reaches step.
+		v2     func(e *env) string
+		step   deploy.Step
+		during func(t *testing.T, data string)
+	}{{
+		name: "prepare",
+		v2: func(e *env) string {
+			d := e.release("v2", "")
+			big := bytes.Repeat([]byte("x"), 1<<20)
+			f, err := os.Create(filepath.Join(d, "assets.bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 40; i++ { // 40 MiB on a 24 MiB disk
+				f.Write(big)
+			}
+			f.Close()
+			return d
+		},
+	}, {
+		name: "boot",
+		v2:   func(e *env) string { return e.release("v2", "DEMO_BOOT_DELAY=2s\n") },
+		step: deploy.StepBoot,
+		during: func(t *testing.T, data string) {
+			fill(t, filepath.Join(data, "filler"))
+		},
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, settings{instances: 2})
+			data := mountSmallDisk(t, e, "24m")
+			v1 := e.release("v1", "")
+			e.serve()
+			if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+				t.Fatalf("deploy v1: %v", err)
+			}
+			pid := e.daemonPID()
+			v2 := c.v2(e)
+			gen := load.Start(load.Options{URL: e.url("/"), Rate: 300, FreshShare: 0.25, Timeout: 20 * time.Second, MaxDuration: time.Minute}, "deploy v2 on a full disk")
+			var msgs []string
+			filled := false
+			res, err := e.client.Deploy(context.Background(), deploy.Request{Source: v2}, func(ev deploy.Event) {
+				if ev.Message != "" {
+					msgs = append(msgs, fmt.Sprintf("%s %s %s: %s", ev.Type, ev.Step, ev.Status, ev.Message))
+				}
+				if c.during != nil && !filled && ev.Type == "step" && ev.Step == c.step && ev.Status == "start" {
+					filled = true
+					c.during(t, data)
+				}
+			})
+			time.Sleep(300 * time.Millisecond)
+			gen.Mark("after the failed deploy")
+			time.Sleep(500 * time.Millisecond)
+			t.Logf("deploy of v2: %+v, %v; events:\n%s", res, err, strings.Join(msgs, "\n"))
+			if err == nil {
+				t.Errorf("the deploy of v2 succeeded on a full disk")
+			} else if !strings.Contains(err.Error(), "the disk of "+data+" is full") {
+				t.Errorf("the deploy's error does not say the disk of %s is full: %v", data, err)
+			}
+			if got := e.daemonPID(); got != pid {
+				t.Errorf("the daemon changed (pid %d → %d): it exited on the full disk\nlog:\n%s", pid, got, tail(e.daemonLog(), 30))
+			}
+			live := checkOneLive(t, e, "v1")
+			rels, err := e.client.Releases(context.Background())
+			if err != nil {
+				t.Fatalf("releases: %v", err)
+			}
+			for _, r := range rels {
+				if r.ID == live {
+					continue
+				}
+				// On a full disk even "failed" may not be recordable: a
+				// release that never went live is fine, if it is whole.
+				_, serr := os.Stat(filepath.Join(data, "releases", r.ID, ".cutover-release.json"))
+				if serr != nil || (r.Status != string(state.ReleaseFailed) && r.Status != string(state.ReleasePrepared)) {
+					t.Errorf("release %s recorded as %s, its metadata file: %v; want none, or a whole one that never went live", r.ID, r.Status, serr)
+				}
+			}
+			if tmp, _ := filepath.Glob(filepath.Join(data, "releases", ".tmp-*")); len(tmp) != 0 {
+				t.Errorf("the failed prepare left %v", tmp)
+			}
+
+			os.Remove(filepath.Join(data, "filler"))
+			gen.Mark("next deploy, space freed")
+			if _, _, err := e.deploy(deploy.Request{Source: e.release("v3", "")}); err != nil {
+				t.Errorf("the deploy once space was freed: %v\nlog:\n%s", err, tail(e.daemonLog(), 30))
+			}
+			time.Sleep(300 * time.Millisecond)
+			rep := gen.Stop()
+			var sb strings.Builder
+			rep.Print(&sb)
+			t.Logf("load:\n%s", sb.String())
+			if rep.Total.Failed != 0 {
+				t.Errorf("%d of %d requests failed: %v", rep.Total.Failed, rep.Total.Requests, rep.Total.Errors)
+			}
+			checkOneLive(t, e, "v3")
+		})
+	}
 }
