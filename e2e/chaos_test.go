@@ -41,8 +41,11 @@ type chaosCase struct {
 	step   deploy.Step
 	status string
 	delay  time.Duration
-	// before runs once v1 is live and the load runs, before the deploy.
-	before func(e *env)
+	// nth: the kill follows the nth such event (0 = the first).
+	nth int
+	// long is requested once, through the proxy, just before the deploy:
+	// a long request the daemon carries when it is killed.
+	long string
 	// live is the version that must serve after the restart: "v1" when
 	// the kill came before the switch was recorded, "v2" after it, ""
 	// when either may (the kill races the switch).
@@ -122,11 +125,8 @@ func TestDaemonKilledInEachDeployStep(t *testing.T) {
 		drainTimeout: "40s",
 		v2:           plain("v2"),
 		v3:           plain("v3"),
-		before: func(e *env) {
-			go get(e.url("/slow?d=25s"))
-			time.Sleep(200 * time.Millisecond)
-		},
-		step: deploy.StepDrain, status: "start", delay: time.Second,
+		long:         "/slow?d=25s",
+		step:         deploy.StepDrain, status: "start", delay: time.Second,
 		live: "v2",
 	}, {
 		// The last step: current and pruning.
@@ -135,6 +135,26 @@ func TestDaemonKilledInEachDeployStep(t *testing.T) {
 		v3:   plain("v3"),
 		step: deploy.StepFinish, status: "start",
 		live: "v2",
+	}, {
+		// A rolling deploy, one instance a batch, killed while its second
+		// batch boots: one old instance is gone, the new one carries half
+		// the traffic, nothing is recorded as switched.
+		name:  "rolling: second batch",
+		extra: "[deploy]\nstrategy = \"rolling\"\nbatch = 1\n",
+		v2: func(e *env) deploy.Request {
+			return deploy.Request{Source: e.release("v2", "DEMO_BOOT_DELAY=2s\n")}
+		},
+		v3:   plain("v3"),
+		step: deploy.StepBoot, status: "start", nth: 2, delay: time.Second,
+		live: "v1",
+	}, {
+		// A canary deploy killed at its 50% step.
+		name:  "canary: 50% step",
+		extra: "[deploy]\nstrategy = \"canary\"\nsteps = [\"50%\"]\nstep_time = \"2s\"\nmin_requests = 10\n",
+		v2:    plain("v2"),
+		v3:    plain("v3"),
+		step:  deploy.StepShift, status: "start", delay: time.Second,
+		live: "v1",
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { testDaemonKilledIn(t, c) })
@@ -166,17 +186,24 @@ func testDaemonKilledIn(t *testing.T, c chaosCase) {
 			gen.Stop()
 		}
 	}()
-	if c.before != nil {
-		c.before(e)
+	long := make(chan string, 1)
+	if c.long != "" {
+		go func() {
+			start := time.Now()
+			code, v, _, err := get(e.url(c.long))
+			long <- fmt.Sprintf("GET %s: %d from %q after %s, %v", c.long, code, v, time.Since(start).Round(time.Millisecond), err)
+		}()
+		time.Sleep(200 * time.Millisecond)
 	}
 	hit := make(chan struct{})
 	deployDone := make(chan error, 1)
 	go func() {
-		fired := false
+		seen := 0
 		_, err := e.client.Deploy(context.Background(), req2, func(ev deploy.Event) {
-			if !fired && ev.Type == "step" && ev.Step == c.step && ev.Status == c.status {
-				fired = true
-				close(hit)
+			if ev.Type == "step" && ev.Step == c.step && ev.Status == c.status {
+				if seen++; seen == max(c.nth, 1) {
+					close(hit)
+				}
 			}
 		})
 		deployDone <- err
@@ -243,6 +270,14 @@ func testDaemonKilledIn(t *testing.T, c chaosCase) {
 	}
 	t.Logf("step %s: daemon %d killed, %d served %s later (live %s); %d failed request(s) in flight at the kill, %d after; load:\n%s",
 		c.step, old, pid, back.Round(time.Millisecond), live, inFlight, after, sb.String())
+	if c.long != "" {
+		select {
+		case l := <-long:
+			t.Logf("the long request the daemon carried at the kill: %s", l)
+		case <-time.After(time.Second):
+			t.Logf("the long request %s is still waiting", c.long)
+		}
+	}
 	// Only what the daemon carried at that instant: at 300 req/s of ~1 ms
 	// each, a handful.
 	if inFlight > 10 {
