@@ -33,9 +33,9 @@ type chaosCase struct {
 	// extra is appended to the config ([release], [deploy], [database]).
 	extra        string
 	drainTimeout string
-	// v2 builds the request of the deploy that is interrupted; v3 the
-	// request of the next one, which must succeed.
-	v2, v3 func(e *env) deploy.Request
+	// v1 builds the request of the first deploy (nil: a plain v1); v2 the
+	// deploy that is interrupted; v3 the next one, which must succeed.
+	v1, v2, v3 func(e *env) deploy.Request
 	// The kill comes delay after the event of step at status ("start" or
 	// "ok").
 	step   deploy.Step
@@ -81,6 +81,9 @@ func TestDaemonKilledInEachDeployStep(t *testing.T) {
 		// preview or for real: both are the expand step's).
 		name:  "expand",
 		extra: "[database]\nurl = \"sqlite://DIR/app.db\"\n",
+		v1: func(e *env) deploy.Request {
+			return deploy.Request{Source: e.releaseWithMigrations("v1", map[string][2]string{"1-create-users": createUsers})}
+		},
 		v2: func(e *env) deploy.Request {
 			return deploy.Request{Source: e.releaseWithMigrations("v2", map[string][2]string{"1-create-users": createUsers, "2-slow": slowMigration})}
 		},
@@ -169,9 +172,11 @@ func testDaemonKilledIn(t *testing.T, c chaosCase) {
 	if err := os.WriteFile(e.cfg, append(cfg, "\n"+extra...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	v1 := deploy.Request{Source: e.release("v1", "")}
-	if c.name == "expand" {
-		v1 = deploy.Request{Source: e.releaseWithMigrations("v1", map[string][2]string{"1-create-users": createUsers})}
+	v1 := deploy.Request{}
+	if c.v1 != nil {
+		v1 = c.v1(e)
+	} else {
+		v1.Source = e.release("v1", "")
 	}
 	req2 := c.v2(e)
 	e.serve()
