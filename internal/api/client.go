@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"syscall"
+	"time"
 
 	"github.com/cutover/cutover/internal/deploy"
 	"github.com/cutover/cutover/internal/state"
@@ -119,7 +120,8 @@ func (c *Client) Deploy(ctx context.Context, req deploy.Request, onEvent func(de
 	if err != nil {
 		return deploy.Event{}, err
 	}
-	return readEvents(resp, req.Preview, onEvent)
+	ev, err := readEvents(resp, req.Preview, onEvent)
+	return ev, c.whyEnded(ctx, err)
 }
 
 // Control sends promote, abort, pause or resume to the deploy in flight.
@@ -141,7 +143,58 @@ func (c *Client) Control(ctx context.Context, action deploy.Action, onEvent func
 		}
 		return deploy.Event{Type: "info", Message: ans.Message}, nil
 	}
-	return readEvents(resp, false, onEvent)
+	ev, err := readEvents(resp, false, onEvent)
+	return ev, c.whyEnded(ctx, err)
+}
+
+// errStreamEnded marks a deploy stream that ended without its result.
+var errStreamEnded = errors.New("the deploy stream ended without a result")
+
+// whyEnded says, for a deploy stream that ended without its result, what
+// became of the deploy: a stream over the unix socket breaks when the
+// daemon dies, and the keeper starts another at once, which records the
+// deploy as interrupted; a deploy that goes on is in the daemon's status.
+// Other errors are returned as they are.
+func (c *Client) whyEnded(ctx context.Context, err error) error {
+	if !errors.Is(err, errStreamEnded) || ctx.Err() != nil {
+		return err
+	}
+	// Long enough for the keeper's restart backoff to let a daemon that
+	// keeps dying try once more.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, serr := c.Status(ctx)
+		if serr == nil {
+			if d := st.Deploy; d != nil {
+				return fmt.Errorf("%w; the deploy goes on in the daemon (deploy #%d of %s, step %s): follow it with `cutover status`", err, d.DeployID, d.Release, d.Step)
+			}
+			ds, derr := c.Deploys(ctx, 1)
+			switch {
+			case derr != nil || len(ds) == 0:
+				return fmt.Errorf("%w; %s is live: see `cutover status`", err, orNone(st.Active))
+			case ds[0].State == state.DeployInterrupted && ds[0].Release != "" && ds[0].Release == st.Active:
+				return fmt.Errorf("%w: the daemon stopped during deploy #%d, after its switch, and it is recorded as interrupted; %s, the release it deployed, is live and the old release was stopped", err, ds[0].ID, st.Active)
+			case ds[0].State == state.DeployInterrupted:
+				return fmt.Errorf("%w: the daemon stopped during deploy #%d, which is recorded as interrupted; %s is live, what the deploy had started was stopped: deploy again", err, ds[0].ID, orNone(st.Active))
+			default:
+				return fmt.Errorf("%w; deploy #%d ended %s; %s is live: see `cutover status`", err, ds[0].ID, ds[0].State, orNone(st.Active))
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%w, and the daemon has not answered since (%v): see the log of `cutover serve`", err, serr)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func orNone(release string) string {
+	if release == "" {
+		return "no release"
+	}
+	return release
 }
 
 func readEvents(resp *http.Response, untilPreview bool, onEvent func(deploy.Event)) (deploy.Event, error) {
@@ -170,9 +223,9 @@ func readEvents(resp *http.Response, untilPreview bool, onEvent func(deploy.Even
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return deploy.Event{}, fmt.Errorf("deploy stream: %w (the deploy goes on in the daemon; see `cutover status`)", err)
+		return deploy.Event{}, fmt.Errorf("%w (%w)", errStreamEnded, err)
 	}
-	return deploy.Event{}, errors.New("the daemon closed the deploy stream without a result; see `cutover status`")
+	return deploy.Event{}, errStreamEnded
 }
 
 // Prune applies release retention now and returns the releases removed.

@@ -9,7 +9,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
+
+	"modernc.org/sqlite"
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/health"
@@ -38,6 +41,9 @@ func (r *Run) run(ctx context.Context) (string, error) {
 		return "", err
 	}
 	live, err := r.execute(ctx)
+	if err != nil && diskFull(err) {
+		err = fmt.Errorf("%w (the disk of %s is full: free space there, e.g. with `cutover releases prune`, then deploy again)", err, e.Config().DataDir)
+	}
 	outcome, errText := state.DeploySucceeded, ""
 	switch {
 	case err == nil:
@@ -181,14 +187,26 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		if errors.Is(shiftErr, ErrAborted) {
 			return abortNew(shiftErr)
 		}
+		if errors.Is(shiftErr, errNotSwitched) && strategy != "rolling" {
+			// The old release still runs in full: all traffic back on it
+			// (a canary's weights), as state.db says.
+			if r.from != "" {
+				e.px.SetActive(r.from)
+			}
+			return abortNew(fmt.Errorf("%w; %s keeps serving", shiftErr, orNone(r.from)))
+		}
 		if len(e.instancesOf(newID, false)) == 0 {
 			// Nothing of the new release runs (a rolling deploy's first
 			// batch did not boot): a plain failed release.
 			failRelease()
 			return r.from, shiftErr
 		}
-		// A failure to record the switch: traffic may already be on the
-		// new release; leave both running for the operator.
+		// A failure to record a rolling deploy's switch, whose old
+		// instances are gone already: the new release serves; leave it
+		// running for the operator.
+		if errors.Is(shiftErr, errNotSwitched) {
+			shiftErr = fmt.Errorf("%w; %s's instances carry all the traffic, but state.db still names %s live: deploy again once state.db can be written", shiftErr, newID, orNone(r.from))
+		}
 		return e.activeRelease(), shiftErr
 	}
 
@@ -256,14 +274,21 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	return newID, nil
 }
 
-// switchTo moves all traffic to release at once and records it.
+// errNotSwitched marks a switch that could not be recorded, and so did not
+// happen: traffic stayed where it was.
+var errNotSwitched = errors.New("nothing switched")
+
+// switchTo records that release is live, then moves all traffic to it at
+// once. Recorded first: a switch state.db cannot record (a full disk) does
+// not happen, and a daemon killed between the two comes back serving what
+// is recorded, as the proxy would have.
 func (r *Run) switchTo(ctx context.Context, release string) (string, error) {
 	e := r.e
+	if err := e.store.SetActive(context.WithoutCancel(ctx), release, time.Now()); err != nil {
+		return "", fmt.Errorf("record the switch to %s: %w (%w)", release, err, errNotSwitched)
+	}
 	e.px.SetActive(release)
 	r.setSwitched()
-	if err := e.store.SetActive(context.WithoutCancel(ctx), release, time.Now()); err != nil {
-		return "", err
-	}
 	if r.from == "" {
 		return "traffic → " + release, nil
 	}
@@ -543,4 +568,11 @@ func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
 		}
 	}
 	return removed, err
+}
+
+// diskFull reports whether err comes of a full disk: a write that failed
+// with ENOSPC, or SQLite's SQLITE_FULL (13) from state.db.
+func diskFull(err error) bool {
+	var se *sqlite.Error
+	return errors.Is(err, syscall.ENOSPC) || errors.As(err, &se) && se.Code()&0xff == 13
 }

@@ -17,7 +17,7 @@ func (r *Run) hook(ctx context.Context, name, command, releaseID string) (string
 	tail, code, err := release.RunShell(hctx, name, r.e.rel.Dir(releaseID), r.hookEnv(releaseID), command,
 		func(stream, line string) {
 			r.event(Event{Type: "output", Step: StepHook, Instance: stream, Lines: []string{line}})
-		})
+		}, r.e.trackCommand)
 	if err != nil {
 		if hctx.Err() != nil && ctx.Err() == nil {
 			return "", fmt.Errorf("%s %q did not finish within deploy.hook_timeout (%s)", name, command, r.cfg.Deploy.HookTimeout.Duration)

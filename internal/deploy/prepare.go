@@ -110,7 +110,8 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 				Output: func(stream, line string) {
 					r.event(Event{Type: "output", Step: StepPrepare, Instance: stream, Lines: []string{line}})
 				},
-				Record: record,
+				Record:  record,
+				Started: e.trackCommand,
 			})
 			stop()
 			if err != nil && r.aborted() {

@@ -18,8 +18,11 @@ import (
 // starts: instances of the live release that are still running are adopted
 // (the app never stopped), missing ones are started, instances of any other
 // release (left by a deploy the previous daemon did not finish) are
-// stopped, and an interrupted deploy is marked as such.
+// stopped, and an interrupted deploy is marked as such. Before all that,
+// the commands (git, test, build, hooks) of that deploy are stopped: see
+// trackCommand.
 func (e *Engine) Recover(ctx context.Context) error {
+	e.stopLeftoverCommands()
 	interrupted, err := e.store.InterruptRunning(ctx, time.Now())
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)

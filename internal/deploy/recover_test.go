@@ -2,7 +2,12 @@ package deploy
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -172,4 +177,100 @@ func TestRecoverKeepsRestartCount(t *testing.T) {
 	if !in.Adopted || in.Restarts != 1 || in.LastExit != "signal: killed" {
 		t.Errorf("adopted instance: got adopted=%v restarts=%d last exit %q; want adopted, 1, %q", in.Adopted, in.Restarts, in.LastExit, "signal: killed")
 	}
+}
+
+// TestRecoverStopsLeftoverCommands: a deploy records the process group of
+// each command it runs (here a before_switch hook) while it runs, and
+// forgets it once it ended. The groups a killed daemon left recorded are
+// stopped by the next daemon's Recover — whether their leader still runs
+// or only what it started does — and a record whose pid now names another
+// process (a start time that differs) is left alone.
+func TestRecoverStopsLeftoverCommands(t *testing.T) {
+	h := newHarness(t, setup{instances: 1, deploy: []string{`before_switch = "sleep 1"`}})
+	dir := h.eng.commandsDir()
+	r, err := h.eng.Start(Request{Source: h.source("v1", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	waitEvent(t, r, &i, isStep(StepHook, "start"))
+	var ents []os.DirEntry
+	for deadline := time.Now().Add(500 * time.Millisecond); len(ents) == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond) // the step starts a moment before its command
+		ents, _ = os.ReadDir(dir)
+	}
+	if len(ents) != 1 {
+		t.Fatalf("while the hook runs, %s holds %d records, want 1 (the hook's group)", dir, len(ents))
+	}
+	pgid, _ := strconv.Atoi(ents[0].Name())
+	if !alive(pgid) {
+		t.Errorf("the record names pgid %d, which is not running", pgid)
+	}
+	if _, err := r.Wait(context.Background()); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("after the hook ended, %s still holds %d record(s)", dir, len(ents))
+	}
+
+	// What a daemon killed during a command leaves: its groups recorded.
+	group := func(script string) *exec.Cmd {
+		cmd := exec.Command("/bin/sh", "-c", script)
+		cmd.Dir = h.root
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+		return cmd
+	}
+	withLeader := group("sleep 30; true")
+	h.eng.trackCommand(withLeader.Process.Pid)
+	leaderless := group("sleep 30 & echo started")
+	h.eng.trackCommand(leaderless.Process.Pid)
+	leaderless.Wait() // the leader exits, its sleep runs on in the group
+	if err := syscall.Kill(-leaderless.Process.Pid, 0); err != nil {
+		t.Fatalf("the leaderless group is gone already: %v", err)
+	}
+	reused := group("sleep 30; true")
+	os.WriteFile(filepath.Join(dir, strconv.Itoa(reused.Process.Pid)), []byte("1\n"), 0o644)
+
+	closeLikeADeadDaemon(h.eng)
+	second := h.newEngine()
+	if err := second.Recover(context.Background()); err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	for name, pgid := range map[string]int{"with its leader": withLeader.Process.Pid, "without its leader": leaderless.Process.Pid} {
+		deadline := time.Now().Add(5 * time.Second)
+		for groupRuns(pgid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if groupRuns(pgid) {
+			t.Errorf("the group %s (%d) a dead daemon left still runs after Recover", name, pgid)
+		}
+	}
+	if !alive(reused.Process.Pid) {
+		t.Errorf("Recover killed pid %d, whose start time is not the recorded one", reused.Process.Pid)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("after Recover, %s still holds %d record(s)", dir, len(ents))
+	}
+}
+
+// groupRuns reports whether a live (not zombie) process is in group pgid.
+func groupRuns(pgid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }

@@ -17,7 +17,9 @@ import (
 // returns the last tailLines lines and the exit code (128+n for death by
 // signal n). err is set only when the command could not run or ctx ended;
 // cancelling ctx kills the whole process group. A nil out discards output.
-func runStreamed(ctx context.Context, stream, dir string, env []string, out func(stream, line string), argv ...string) (tail []string, code int, err error) {
+// started, if not nil, is called with the process group's id as soon as the
+// command runs, and the func it returns once the group is gone.
+func runStreamed(ctx context.Context, stream, dir string, env []string, out func(stream, line string), started Started, argv ...string) (tail []string, code int, err error) {
 	if out == nil {
 		out = func(string, string) {}
 	}
@@ -38,6 +40,11 @@ func runStreamed(ctx context.Context, stream, dir string, env []string, out func
 		return nil, 0, fmt.Errorf("run %s: %w", argv[0], err)
 	}
 	pw.Close() // the child holds its own copy; EOF comes when the group is gone
+	if started != nil {
+		if ended := started(cmd.Process.Pid); ended != nil {
+			defer ended()
+		}
+	}
 
 	done := make(chan struct{})
 	go func() {
@@ -81,6 +88,13 @@ func runStreamed(ctx context.Context, stream, dir string, env []string, out func
 	}
 }
 
+// Started is told of each command cutover runs (git, test, build, hooks):
+// pgid is the id of the process group the command leads. The func it
+// returns, if not nil, is called once the command and whatever it left in
+// its group are gone. A daemon records the groups it runs so that, killed
+// while one runs, its successor can stop what it left behind.
+type Started func(pgid int) (ended func())
+
 // maxLine bounds one line of output; a longer one is handed on in pieces.
 const maxLine = 64 << 10
 
@@ -101,8 +115,8 @@ func readLines(r io.Reader, emit func(string)) {
 
 // runGit runs git with args like runStreamed and turns a non-zero exit into
 // an error carrying git's last line of output.
-func runGit(ctx context.Context, dir string, env []string, out func(stream, line string), args ...string) error {
-	tail, code, err := runStreamed(ctx, StreamGit, dir, env, out, append([]string{"git"}, args...)...)
+func runGit(ctx context.Context, dir string, env []string, out func(stream, line string), started Started, args ...string) error {
+	tail, code, err := runStreamed(ctx, StreamGit, dir, env, out, started, append([]string{"git"}, args...)...)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,9 @@ type GitOptions struct {
 	// Record, if not nil, gives what the release's MetaFile holds instead
 	// of its Meta alone, as PrepareMeta's record does.
 	Record func(Meta) any
+	// Started, if not nil, is told of the process group of each command
+	// (git, Test, Build) as it starts; see Started.
+	Started Started
 }
 
 // CommandError reports a test or build command that exited non-zero.
@@ -108,14 +111,14 @@ func (m *Manager) PrepareGit(ctx context.Context, opts GitOptions) (id string, m
 
 	// The clone runs in cutover's working directory so that a relative
 	// repository path means what the operator typed.
-	if err := runGit(ctx, "", gitEnv, out, "clone", "--no-checkout", "--", opts.Repo, tmp); err != nil {
+	if err := runGit(ctx, "", gitEnv, out, opts.Started, "clone", "--no-checkout", "--", opts.Repo, tmp); err != nil {
 		return "", Meta{}, fmt.Errorf("clone git repository %s: %w", opts.Repo, err)
 	}
 	commit, err := resolveRef(ctx, tmp, gitEnv, opts.Ref)
 	if err != nil {
 		return "", Meta{}, fmt.Errorf("git ref %q in %s: %w", opts.Ref, opts.Repo, err)
 	}
-	if err := runGit(ctx, tmp, gitEnv, out, "-c", "advice.detachedHead=false", "checkout", "--detach", commit); err != nil {
+	if err := runGit(ctx, tmp, gitEnv, out, opts.Started, "-c", "advice.detachedHead=false", "checkout", "--detach", commit); err != nil {
 		return "", Meta{}, fmt.Errorf("check out %s (%s) of %s: %w", opts.Ref, commit, opts.Repo, err)
 	}
 
@@ -129,7 +132,7 @@ func (m *Manager) PrepareGit(ctx context.Context, opts GitOptions) (id string, m
 		if stage.command == "" {
 			continue
 		}
-		tail, code, err := runStreamed(ctx, stage.name, tmp, cmdEnv, out, "/bin/sh", "-c", stage.command)
+		tail, code, err := runStreamed(ctx, stage.name, tmp, cmdEnv, out, opts.Started, "/bin/sh", "-c", stage.command)
 		if err != nil {
 			return "", Meta{}, fmt.Errorf("release %s: %s command %q: %w", id, stage.name, stage.command, err)
 		}
