@@ -26,6 +26,7 @@ import (
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/datadir"
 	"github.com/cutover/cutover/internal/deploy"
 	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/h1"
@@ -45,8 +46,8 @@ type Options struct {
 // Run serves until ctx is cancelled or a stop request arrives.
 func Run(ctx context.Context, opts Options) error {
 	cfg, log := opts.Config, opts.Logger
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := datadir.Prepare(cfg.DataDir, log); err != nil {
+		return err
 	}
 	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {

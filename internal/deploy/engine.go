@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/datadir"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/release"
 	"github.com/cutover/cutover/internal/state"
@@ -61,6 +62,8 @@ type Engine struct {
 	// not healthy yet, with its latest health check: a boot_timeout of a
 	// minute is not to be waited out in silence. Tests shorten it.
 	bootReportEvery time.Duration
+	// digestKey keys the digests of release metadata (datadir.DigestKey).
+	digestKey []byte
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config
@@ -81,6 +84,10 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := datadir.DigestKey(opts.Config.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		log:    log.With("component", "deploy", "app", opts.Config.App.Name),
@@ -92,12 +99,14 @@ func New(opts Options) (*Engine, error) {
 		cfg:    opts.Config,
 		insts:  map[string]*managed{},
 
+		digestKey:       key,
 		bootReportEvery: bootReportEvery,
 	}
 	e.sup = supervisor.New(supervisor.Options{
 		OnChange: e.onInstanceChange,
 		Logger:   log,
 	})
+	e.rekeyDigests(ctx)
 	return e, nil
 }
 

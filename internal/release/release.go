@@ -37,7 +37,7 @@ func NewManager(dataDir string) (*Manager, error) {
 		current: filepath.Join(dataDir, "current"),
 		now:     time.Now,
 	}
-	if err := os.MkdirAll(m.dir, 0o755); err != nil {
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create releases directory: %w", err)
 	}
 	return m, nil
