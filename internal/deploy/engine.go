@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
@@ -54,7 +55,7 @@ type Engine struct {
 
 	ctx    context.Context // the engine's lifetime; cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // health checker goroutines
+	wg     sync.WaitGroup // health checkers, runs, the log trimmer: Close waits
 
 	deployMu sync.Mutex // held by the one running deploy
 
@@ -64,6 +65,9 @@ type Engine struct {
 	bootReportEvery time.Duration
 	// digestKey keys the digests of release metadata (datadir.DigestKey).
 	digestKey []byte
+	// logsOver is set while the logs pass app.logs_max_total with only
+	// running instances' files left (said once, see trimLogs).
+	logsOver atomic.Bool
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config
@@ -107,6 +111,11 @@ func New(opts Options) (*Engine, error) {
 		Logger:   log,
 	})
 	e.rekeyDigests(ctx)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.trimLogsEvery(logTrimEvery)
+	}()
 	return e, nil
 }
 
