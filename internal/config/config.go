@@ -81,8 +81,8 @@ type App struct {
 	// bytes: past it, the log files written least recently (rotated .1
 	// files, logs of stopped instances) are removed, checked every 30
 	// seconds and after each deploy. The files running instances write to
-	// are never removed. Default 1073741824 (1 GiB); at least twice
-	// log_max_size.
+	// are never removed. Default 1073741824 (1 GiB), or twice log_max_size
+	// if that is more; at least twice log_max_size.
 	LogsMaxTotal int64 `toml:"logs_max_total"`
 
 	// BootNice (key boot_nice) is how much lower than the daemon's the

@@ -74,7 +74,8 @@ command = "./bin/server --port $PORT"
 # Cap of all of <data_dir>/logs, in bytes: past it the least recently
 # written files (rotated ones, logs of stopped instances) are removed,
 # never those running instances write to. Checked every 30 seconds and
-# after each deploy. At least twice log_max_size. Default 1073741824 (1 GiB).
+# after each deploy. At least twice log_max_size. Default 1073741824 (1 GiB),
+# or twice log_max_size if that is more.
 # logs_max_total = 1073741824
 
 # How much lower than the daemon's the CPU priority (nice) of a starting

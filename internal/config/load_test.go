@@ -456,3 +456,15 @@ func checkDeploy(t *testing.T, d *Deploy) {
 		t.Errorf("bounds out of range: %+v", d)
 	}
 }
+
+// A log_max_size above half the default logs_max_total, set before
+// logs_max_total existed, still loads: the default grows to fit it.
+func TestLogsMaxTotalDefaultFitsLogMaxSize(t *testing.T) {
+	c, err := parse("cutover.toml", "/srv", []byte(base+"log_max_size = 1073741824\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.App.LogsMaxTotal, int64(2<<30); got != want {
+		t.Errorf("logs_max_total = %d, want %d", got, want)
+	}
+}

@@ -123,6 +123,11 @@ func (v *validator) app(a *App) {
 	}
 	a.Signal = sig
 	v.positive("app.stop_timeout", a.StopTimeout)
+	if _, set := v.ix.keys["app.logs_max_total"]; !set {
+		// A log_max_size set before logs_max_total existed must not make
+		// the config fail: the default grows to fit it.
+		a.LogsMaxTotal = max(a.LogsMaxTotal, 2*a.LogMaxSize)
+	}
 	if a.LogMaxSize < 4096 {
 		v.fail("app.log_max_size", "must be at least 4096 bytes, got %d", a.LogMaxSize)
 	} else if a.LogsMaxTotal < 2*a.LogMaxSize {
