@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -40,8 +41,9 @@ func init() {
 const pipeSize = 1 << 20
 
 // maxChunk bounds one read of the log writer, hence one write to the log
-// file; a chunk is also never larger than the cap, so that a file rotated
-// before a chunk that would take it past the cap never exceeds the cap.
+// file; a chunk (with the note that may precede it, see noteRoom) is also
+// never larger than the cap, so that a file rotated before a chunk that
+// would take it past the cap never exceeds the cap.
 const maxChunk = 256 << 10
 
 // logDrainTimeout bounds the wait, after an instance's process group is
@@ -147,8 +149,8 @@ func newLogWriter(path string, max int64, log *slog.Logger) *logWriter {
 // copy writes what r gives until end of input, then closes the file.
 func (w *logWriter) copy(r io.Reader) error {
 	size := maxChunk
-	if w.max > 0 && w.max < int64(size) {
-		size = int(w.max)
+	if w.max > 0 && w.max-noteRoom < int64(size) {
+		size = int(w.max - noteRoom) // the cap is at least 4096
 	}
 	buf := make([]byte, size)
 	for {
@@ -200,9 +202,23 @@ func (w *logWriter) write(b []byte) {
 	}
 }
 
-// note is the line written into the log when writing works again.
+// noteRoom is kept free in each chunk for the note that may go before it:
+// with it, a chunk still fits within the cap.
+const noteRoom = 256
+
+// note is the line written into the log when writing works again. The
+// error is given without the path (the note is in that file), which keeps
+// the line within noteRoom.
 func (w *logWriter) note() string {
-	return fmt.Sprintf("cutover: %d bytes of this instance's output were dropped: %v\n", w.dropped, w.failing)
+	why := w.failing.Error()
+	var pe *fs.PathError
+	if errors.As(w.failing, &pe) {
+		why = pe.Op + ": " + pe.Err.Error()
+	}
+	if len(why) > noteRoom-80 {
+		why = why[:noteRoom-80]
+	}
+	return fmt.Sprintf("cutover: %d bytes of this instance's output were dropped: %s\n", w.dropped, why)
 }
 
 // open opens (creating) the log file for appending. It reports whether

@@ -236,3 +236,43 @@ func TestLogWriterReportsOnce(t *testing.T) {
 		t.Errorf("recovery reported %d times, want once with dropped_bytes=28:\n%s", got, report.String())
 	}
 }
+
+// The note of a loss goes before the next chunk without taking the file
+// past the cap, even with the smallest cap: chunks leave room for it.
+func TestLogWriterNoteWithinCap(t *testing.T) {
+	const limit = 4096
+	w := newLogWriter(filepath.Join(t.TempDir(), "a.log"), limit, slog.New(slog.DiscardHandler))
+	now := time.Now()
+	w.now = func() time.Time { return now }
+	var in bytes.Buffer
+	in.Write(bytes.Repeat([]byte("y"), 3*limit))
+	if err := w.copy(&in); err != nil { // read as chunks of at most limit-noteRoom
+		t.Fatal(err)
+	}
+	// 12288 bytes in chunks of 3840: the last two chunks are kept.
+	if got, got1 := fileSize(t, w.path), fileSize(t, w.path+".1"); got != 768 || got1 != limit-noteRoom {
+		t.Fatalf("log of %d bytes and .1 of %d after 3 caps' worth; want 768 and %d", got, got1, limit-noteRoom)
+	}
+	if err := os.Truncate(w.path, 0); err != nil {
+		t.Fatal(err)
+	}
+	w.size = 0
+	w.open()
+	good := w.f
+	ro, err := os.Open(w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	w.f = ro
+	chunk := bytes.Repeat([]byte("z"), limit-noteRoom)
+	w.write(chunk) // fails
+	w.f = good
+	now = now.Add(time.Second)
+	w.write(chunk) // the note and the chunk
+	w.finish()
+	b, _ := os.ReadFile(w.path)
+	if len(b) > limit || !strings.HasPrefix(string(b), "cutover: 3840 bytes of this instance's output were dropped: write: bad file descriptor\nzzz") {
+		t.Errorf("log of %d bytes (cap %d) starting %.100q", len(b), limit, b)
+	}
+}
