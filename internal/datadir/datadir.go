@@ -73,16 +73,25 @@ func Prepare(dir string, log *slog.Logger) error {
 			t.fix(p)
 		}
 	}
+	if t.changed > maxLogged && log != nil {
+		log.Warn("tightened the modes of more data dir entries than were logged one by one", "dir", dir,
+			"entries", t.changed, "logged", maxLogged)
+	}
 	if len(t.errs) > 0 {
 		return fmt.Errorf("tighten the modes of data dir %s: %w", dir, errors.Join(t.errs...))
 	}
 	return nil
 }
 
+// maxLogged is how many changes Prepare logs one by one; a data dir with
+// thousands of old log files gets a count for the rest.
+const maxLogged = 50
+
 // tightener removes group and other permissions and logs what it changed.
 type tightener struct {
-	log  *slog.Logger
-	errs []error
+	log     *slog.Logger
+	errs    []error
+	changed int
 }
 
 // fix clears the group and other bits of path, unless it is a symbolic
@@ -107,7 +116,8 @@ func (t *tightener) fix(path string) {
 		t.errs = append(t.errs, err)
 		return
 	}
-	if t.log != nil {
+	t.changed++
+	if t.log != nil && t.changed <= maxLogged {
 		t.log.Warn("tightened the mode of a data dir entry: it could hold secrets and was readable by other users",
 			"path", path, "was", fmt.Sprintf("%#o", old), "now", fmt.Sprintf("%#o", mode.Perm()))
 	}

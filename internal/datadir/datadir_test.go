@@ -2,6 +2,7 @@ package datadir
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -121,5 +122,34 @@ func TestDigestKeyIsCreatedOnceOwnerOnly(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, KeyFile+".tmp-*")); len(m) != 0 {
 		t.Errorf("temporary files left: %v", m)
+	}
+}
+
+// Thousands of old log files give a bounded log: maxLogged lines, then a
+// count.
+func TestPrepareLogsABoundedNumberOfChanges(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "logs", "r1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxLogged + 20 {
+		p := filepath.Join(dir, "logs", "r1", fmt.Sprintf("r1-%d.log", i))
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Prepare(dir, slog.New(slog.NewTextHandler(&buf, nil))); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != maxLogged+1 || !strings.Contains(lines[maxLogged], fmt.Sprintf("entries=%d", maxLogged+20)) {
+		t.Errorf("got %d log lines, the last %q; want %d and a count of %d", len(lines), lines[len(lines)-1], maxLogged+1, maxLogged+20)
 	}
 }
