@@ -29,8 +29,9 @@
 //     and the daemon is the proxy, whose CPU the copying would take;
 //   - the file handed straight to the app (as before) can only be checked
 //     from outside, once a second: an app writing 50 MiB/s took its 10 MiB
-//     file to 50 MiB, and copy-truncate rotation cost the proxy's process a
-//     fifth of a core and lost the lines written during the copy;
+//     file to 50 MiB, and copy-truncate rotation spent the proxy's CPU
+//     (5 % of a core measured at 50 MiB/s) and lost the lines written
+//     during the copy;
 //   - RLIMIT_FSIZE kills the app with SIGXFSZ, or fails its writes.
 //
 // The writer is in its own process group, not the instance's: the group
@@ -38,15 +39,23 @@
 // the instance's last words. It ends at end of input, when every process
 // holding the write end (the instance and what it forked) is gone; it
 // ignores SIGHUP, SIGINT and SIGTERM, and lives on when the daemon dies, as
-// the instance does. Each takes about 12 MiB resident (measured at 50 MiB/s
-// of output, with 6 % of a core; the daemon then spends none). A write that fails (a
-// full disk) is dropped and counted, never blocking the app: the writer
-// reports the first failure and the recovery once each, on the daemon's
-// standard error, and writes a line saying how many bytes were lost into
-// the log once it can write again (it tries once a second meanwhile). One
+// the instance does. Each takes about 12 MiB resident and, at 50 MiB/s of
+// output, 7 % of a core; the daemon's own CPU stays at its idle level
+// (bench/logcpu).
+//
+// A write that fails (a full disk) is dropped and counted, never blocking
+// the app; so is one that would leave less than 5% of the file system (at
+// most 64 MiB) free, because the daemon's state lives on the same data
+// directory and a disk filled by the app's logs made its deploys fail. The
+// writer reports the first failure and the recovery once each, on the
+// daemon's standard error, and writes a line saying how many bytes were
+// lost into the log once it can write again (it tries once a second
+// meanwhile). One
 // risk is new: an app whose log writer is killed by hand gets SIGPIPE (or
 // EPIPE) on its next write, and is restarted as after any crash.
-
+//
+// # Boot priority
+//
 // With Spec.BootNice, each new process's group runs that much below the
 // daemon's CPU priority until the caller, on its first passing health
 // check, calls [Instance.EndBoot]. Linux keeps nice per thread: the whole

@@ -137,6 +137,10 @@ type logWriter struct {
 	f    *os.File // nil while the file could not be opened
 	size int64    // bytes in f, as far as this writer knows
 
+	sinceCheck int64 // bytes written since checkRoom last looked
+	checkEvery int64 // bytes between two looks (0: look at the next write)
+	low        bool  // checkRoom found too little room at its last look
+
 	dropped int64     // bytes dropped since failing began
 	failing error     // the first error of the current run of failures; nil when writing
 	retryAt time.Time // while failing, when to try writing again
@@ -190,6 +194,10 @@ func (w *logWriter) write(b []byte) {
 		w.drop(data, nil)
 		return
 	}
+	if err := w.checkRoom(len(b)); err != nil {
+		w.drop(data, err)
+		return
+	}
 	n, err := w.f.Write(b)
 	w.size += int64(n)
 	if err != nil {
@@ -205,6 +213,41 @@ func (w *logWriter) write(b []byte) {
 // noteRoom is kept free in each chunk for the note that may go before it:
 // with it, a chunk still fits within the cap.
 const noteRoom = 256
+
+// errLowSpace is why output is dropped while the file system is nearly
+// full: what is left is kept for the daemon's state.
+var errLowSpace = errors.New("the file system is nearly full: its last 5% (at most 64 MiB) are left for cutover's state")
+
+// roomCheckEvery is how many bytes may be written between two looks at
+// the file system's free space: at most, and a quarter of the reserve on
+// a small file system, so that no run of writes between looks can eat it.
+const roomCheckEvery = 256 << 10
+
+// checkRoom returns errLowSpace if writing n bytes would leave less free
+// space on the log's file system than the reserve: the app's logs must not
+// take the last of a disk the daemon's state (state.db, on the same data
+// dir) needs, or a full disk would fail the daemon's deploys. It looks
+// (fstatfs) once per roomCheckEvery bytes written, or fewer.
+func (w *logWriter) checkRoom(n int) error {
+	w.sinceCheck += int64(n)
+	if w.sinceCheck < w.checkEvery && !w.low {
+		return nil
+	}
+	w.sinceCheck = 0
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(w.f.Fd()), &st); err != nil {
+		return nil // no answer: the write itself will tell
+	}
+	size := int64(st.Blocks) * st.Bsize
+	free := int64(st.Bavail) * st.Bsize
+	reserve := min(size/20, 64<<20)
+	w.checkEvery = min(max(reserve/4, 4096), roomCheckEvery)
+	w.low = free-int64(n) < reserve
+	if w.low {
+		return errLowSpace
+	}
+	return nil
+}
 
 // note is the line written into the log when writing works again. The
 // error is given without the path (the note is in that file), which keeps
