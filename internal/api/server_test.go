@@ -253,8 +253,8 @@ func TestReleasesRedactEnv(t *testing.T) {
 	if r.Meta == nil {
 		t.Fatalf("release %s has no meta", r.ID)
 	}
-	if got := r.Meta.Env["SECRET_TOKEN"]; !strings.HasPrefix(got, "sha256:") {
-		t.Errorf("meta env SECRET_TOKEN: got %q, want a digest", got)
+	if got := r.Meta.Env["SECRET_TOKEN"]; !strings.HasPrefix(got, "hmac-sha256:") {
+		t.Errorf("meta env SECRET_TOKEN: got %q, want a keyed digest", got)
 	}
 	if r.Meta.EnvDigest == "" || r.Meta.ConfigDigest == "" || r.Meta.Source == "" {
 		t.Errorf("meta: got %+v, want env and config digests and the source", r.Meta)

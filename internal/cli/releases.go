@@ -47,7 +47,7 @@ aborted before the switch), prepared, or pruned (removed by retention).
 				if r.Meta != nil {
 					by = r.Meta.CreatedBy
 					if r.Meta.EnvDigest != "" {
-						env = fmt.Sprintf("%d vars %.19s", len(r.Meta.Env), r.Meta.EnvDigest)
+						env = fmt.Sprintf("%d vars %.24s", len(r.Meta.Env), r.Meta.EnvDigest)
 					}
 				}
 				fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, mark, r.CreatedAt.Local().Format(time.DateTime), by, env, r.Source)

@@ -73,10 +73,19 @@ type App struct {
 	// rollback runs with the environment the release had. Default empty.
 	EnvFile string `toml:"env_file"`
 
-	// LogMaxSize (key log_max_size) caps each instance log file, in bytes;
-	// past it the file is rotated once (to .1). Default 10485760 (10 MiB);
-	// at least 4096.
+	// LogMaxSize (key log_max_size) caps each instance log file, in bytes,
+	// as it is written: before a write that would take the file past it,
+	// the file is rotated once (renamed to .1, replacing the older one).
+	// Default 10485760 (10 MiB); at least 4096.
 	LogMaxSize int64 `toml:"log_max_size"`
+
+	// LogsMaxTotal (key logs_max_total) caps all of <data_dir>/logs, in
+	// bytes: past it, the log files written least recently (rotated .1
+	// files, logs of stopped instances) are removed, checked every 30
+	// seconds and after each deploy. The files running instances write to
+	// are never removed. Default 1073741824 (1 GiB), or twice log_max_size
+	// if that is more; at least twice log_max_size.
+	LogsMaxTotal int64 `toml:"logs_max_total"`
 
 	// BootNice (key boot_nice) is how much lower than the daemon's the
 	// CPU priority (nice value) of a starting instance is, until its

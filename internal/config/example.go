@@ -66,9 +66,17 @@ command = "./bin/server --port $PORT"
 # rollback gets the environment its release had. Default empty: none.
 # env_file = ".env"
 
-# Cap of each instance log file, in bytes, before it is rotated once.
+# Cap of each instance log file, in bytes, held as the file is written:
+# before a write that would pass it, the file is rotated once (to .1).
 # At least 4096. Default 10485760 (10 MiB).
 # log_max_size = 10485760
+
+# Cap of all of <data_dir>/logs, in bytes: past it the least recently
+# written files (rotated ones, logs of stopped instances) are removed,
+# never those running instances write to. Checked every 30 seconds and
+# after each deploy. At least twice log_max_size. Default 1073741824 (1 GiB),
+# or twice log_max_size if that is more.
+# logs_max_total = 1073741824
 
 # How much lower than the daemon's the CPU priority (nice) of a starting
 # instance is, until its first passing health check: the boot of a new

@@ -86,11 +86,12 @@ func defaults() *Config {
 	return &Config{
 		DataDir: ".cutover",
 		App: App{
-			Instances:   2,
-			StopSignal:  "TERM",
-			StopTimeout: Duration{10 * time.Second},
-			LogMaxSize:  10 << 20,
-			BootNice:    10,
+			Instances:    2,
+			StopSignal:   "TERM",
+			StopTimeout:  Duration{10 * time.Second},
+			LogMaxSize:   10 << 20,
+			LogsMaxTotal: 1 << 30,
+			BootNice:     10,
 			Health: Health{
 				Path:           "/",
 				Interval:       Duration{time.Second},

@@ -116,7 +116,7 @@ migrate_lock_timeout = "10s"
 					Name: "shop.v2", Command: "bin/web", Instances: 4,
 					Env:        map[string]string{"RAILS_ENV": "production", "_X1": ""},
 					StopSignal: "SIGQUIT", Signal: syscall.SIGQUIT,
-					StopTimeout: Duration{90 * time.Second}, LogMaxSize: 4096, BootNice: 5,
+					StopTimeout: Duration{90 * time.Second}, LogMaxSize: 4096, LogsMaxTotal: 1 << 30, BootNice: 5,
 					EnvFile: "/srv/shop/config/shop.env",
 					Health: Health{
 						Path: "/up", Interval: Duration{250 * time.Millisecond},
@@ -202,7 +202,7 @@ func TestParseErrors(t *testing.T) {
 		{"typo", base + "instance = 3\n", `cutover.toml:4: app.instance: unknown key; did you mean "app.instances"?`},
 		{"wrong case", base + "Name = \"x\"\n", `cutover.toml:4: app.Name: unknown key; did you mean "app.name"?`},
 		{"misplaced key", base + "interval = \"1s\"\n", `cutover.toml:4: app.interval: unknown key; did you mean "app.health.interval"?`},
-		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, boot_nice, health`},
+		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, health`},
 		{"unknown table", base + "[metrics]\nport = 9090\n", `cutover.toml:4: metrics: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database`},
 		{"unknown dotted", "aap.name = \"x\"\n" + base, `cutover.toml:1: aap: unknown key; did you mean "app"?`},
 		{"duplicate key", base + "name = \"again\"\n", `cutover.toml:4: app.name: is already set on line 2; set each key once`},
@@ -224,6 +224,7 @@ func TestParseErrors(t *testing.T) {
 		{"negative duration", base + "[proxy]\ndrain_timeout = \"-1s\"\n", `cutover.toml:5: proxy.drain_timeout: must be a positive duration such as "10s", got "-1s"`},
 		{"negative drain_pace", base + "[proxy]\ndrain_pace = \"-1s\"\n", `cutover.toml:5: proxy.drain_pace: must not be negative (0 closes everything at once), got "-1s"`},
 		{"small log", base + "log_max_size = 100\n", `cutover.toml:4: app.log_max_size: must be at least 4096 bytes, got 100`},
+		{"small logs total", base + "log_max_size = 1048576\nlogs_max_total = 1048576\n", `cutover.toml:5: app.logs_max_total: must be at least twice app.log_max_size (2097152 bytes: a log and its rotated .1), got 1048576`},
 		{"boot_nice", base + "boot_nice = 20\n", `cutover.toml:4: app.boot_nice: must be 0 (off) to 19, got 20`},
 		{"negative boot_nice", base + "boot_nice = -5\n", `cutover.toml:4: app.boot_nice: must be 0 (off) to 19, got -5`},
 		{"health path", base + "[app.health]\npath = \"up\"\n", `cutover.toml:5: app.health.path: must be a URL path starting with "/", got "up"`},
@@ -465,5 +466,17 @@ func checkDeploy(t *testing.T, d *Deploy) {
 	if !(d.MaxErrorRate >= 0 && d.MaxErrorRate <= 1) || !(d.MaxErrorRatio >= 1) || !(d.MaxP99Ratio >= 1) ||
 		math.IsInf(d.MaxErrorRatio, 0) || math.IsInf(d.MaxP99Ratio, 0) || d.MinRequests < 1 {
 		t.Errorf("bounds out of range: %+v", d)
+	}
+}
+
+// A log_max_size above half the default logs_max_total, set before
+// logs_max_total existed, still loads: the default grows to fit it.
+func TestLogsMaxTotalDefaultFitsLogMaxSize(t *testing.T) {
+	c, err := parse("cutover.toml", "/srv", []byte(base+"log_max_size = 1073741824\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.App.LogsMaxTotal, int64(2<<30); got != want {
+		t.Errorf("logs_max_total = %d, want %d", got, want)
 	}
 }

@@ -123,8 +123,15 @@ func (v *validator) app(a *App) {
 	}
 	a.Signal = sig
 	v.positive("app.stop_timeout", a.StopTimeout)
+	if _, set := v.ix.keys["app.logs_max_total"]; !set {
+		// A log_max_size set before logs_max_total existed must not make
+		// the config fail: the default grows to fit it.
+		a.LogsMaxTotal = max(a.LogsMaxTotal, 2*a.LogMaxSize)
+	}
 	if a.LogMaxSize < 4096 {
 		v.fail("app.log_max_size", "must be at least 4096 bytes, got %d", a.LogMaxSize)
+	} else if a.LogsMaxTotal < 2*a.LogMaxSize {
+		v.fail("app.logs_max_total", "must be at least twice app.log_max_size (%d bytes: a log and its rotated .1), got %d", 2*a.LogMaxSize, a.LogsMaxTotal)
 	}
 	if a.BootNice < 0 || a.BootNice > 19 {
 		v.fail("app.boot_nice", "must be 0 (off) to 19, got %d", a.BootNice)

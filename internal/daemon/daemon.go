@@ -36,6 +36,7 @@ import (
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/datadir"
 	"github.com/cutover/cutover/internal/deploy"
 	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/h1"
@@ -71,8 +72,8 @@ func Run(ctx context.Context, opts Options) error {
 
 func run(ctx context.Context, opts Options) error {
 	cfg, log, link := opts.Config, opts.Logger, opts.Keeper
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := datadir.Prepare(cfg.DataDir, log); err != nil {
+		return err
 	}
 	var unlock func()
 	if link == nil {

@@ -562,6 +562,7 @@ func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
 		return nil, err
 	}
 	removed, err := e.rel.Prune(keep, first, protect...)
+	defer e.trimLogs()
 	for _, id := range removed {
 		if serr := e.store.SetReleaseStatus(ctx, id, state.ReleasePruned); serr != nil && !errors.Is(serr, state.ErrNotFound) {
 			e.log.Error("record pruned release", "release", id, "err", serr)

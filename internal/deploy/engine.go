@@ -22,9 +22,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/datadir"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/release"
 	"github.com/cutover/cutover/internal/state"
@@ -53,7 +55,7 @@ type Engine struct {
 
 	ctx    context.Context // the engine's lifetime; cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // health checker goroutines
+	wg     sync.WaitGroup // health checkers, runs, the log trimmer: Close waits
 
 	deployMu sync.Mutex // held by the one running deploy
 
@@ -61,6 +63,11 @@ type Engine struct {
 	// not healthy yet, with its latest health check: a boot_timeout of a
 	// minute is not to be waited out in silence. Tests shorten it.
 	bootReportEvery time.Duration
+	// digestKey keys the digests of release metadata (datadir.DigestKey).
+	digestKey []byte
+	// logsOver is set while the logs pass app.logs_max_total with only
+	// running instances' files left (said once, see trimLogs).
+	logsOver atomic.Bool
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config
@@ -81,6 +88,10 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := datadir.DigestKey(opts.Config.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		log:    log.With("component", "deploy", "app", opts.Config.App.Name),
@@ -92,12 +103,19 @@ func New(opts Options) (*Engine, error) {
 		cfg:    opts.Config,
 		insts:  map[string]*managed{},
 
+		digestKey:       key,
 		bootReportEvery: bootReportEvery,
 	}
 	e.sup = supervisor.New(supervisor.Options{
 		OnChange: e.onInstanceChange,
 		Logger:   log,
 	})
+	e.rekeyDigests(ctx)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.trimLogsEvery(logTrimEvery)
+	}()
 	return e, nil
 }
 

@@ -123,7 +123,7 @@ func (e *Engine) unregister(m *managed) {
 
 // startInstance starts a new process for spec and begins health checking.
 func (e *Engine) startInstance(spec supervisor.Spec, app config.App) (*managed, error) {
-	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o700); err != nil { // logs may hold secrets
 		return nil, fmt.Errorf("start instance %s: %w", spec.Instance, err)
 	}
 	m := e.register(spec, app)

@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,15 +19,20 @@ import (
 
 // ReleaseMeta is what cutover records about a release, in state and in
 // <release>/.cutover-release.json. Secret values never appear in it: the
-// environment is listed as keys with digests.
+// environment is listed as keys with digests. Every digest is keyed
+// (HMAC-SHA256 under the data directory's digest key, see
+// datadir.DigestKey): a bare hash of a secret could be tested against
+// guesses by whoever reads it.
 type ReleaseMeta struct {
 	release.Meta
-	// ConfigDigest is the sha256 of cutover.toml as it was at deploy time.
+	// ConfigDigest is the keyed digest of the sha256 of cutover.toml as it
+	// was at deploy time ("hmac-sha256:…").
 	ConfigDigest string `json:"config_digest,omitempty"`
-	// Env maps each variable of the environment snapshot to a digest of
-	// its value ("sha256:…"), so a changed secret shows without being shown.
+	// Env maps each variable of the environment snapshot to a keyed digest
+	// of its value ("hmac-sha256:…", 12 hex digits), so a changed secret
+	// shows without being shown.
 	Env map[string]string `json:"env,omitempty"`
-	// EnvDigest is one digest over the whole snapshot.
+	// EnvDigest is one keyed digest over the whole snapshot.
 	EnvDigest string `json:"env_digest,omitempty"`
 	// Shared lists the shared paths linked into the release.
 	Shared []string `json:"shared,omitempty"`
@@ -91,8 +95,8 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 			if req.User != "" {
 				meta.CreatedBy = req.User
 			}
-			rm = ReleaseMeta{Meta: meta, ConfigDigest: fileDigest(cfg.Path), Env: envfile.Redact(envSnap),
-				EnvDigest: envfile.Digest(envSnap), Shared: cfg.Release.Shared}
+			rm = ReleaseMeta{Meta: meta, ConfigDigest: fileDigest(e.digestKey, cfg.Path), Env: envfile.Redact(e.digestKey, envSnap),
+				EnvDigest: envfile.Digest(e.digestKey, envSnap), Shared: cfg.Release.Shared}
 			return rm
 		}
 		switch {
@@ -184,13 +188,16 @@ func envList(env map[string]string) []string {
 	return out
 }
 
-func fileDigest(path string) string {
+// fileDigest is the keyed digest of the sha256 of the file at path, or ""
+// if it cannot be read. The sha256 in between lets a digest recorded by an
+// older cutover, a bare sha256, be converted (see rekeyDigests).
+func fileDigest(key []byte, path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
 	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return envfile.KeyedDigest(key, sum[:])
 }
 
 func describeSource(m release.Meta) string {

@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/envfile"
 	"github.com/cutover/cutover/internal/release"
 )
 
@@ -106,8 +109,13 @@ func TestDeployRecordsEnvSnapshot(t *testing.T) {
 	if strings.Contains(rec.MetaJSON, "s3cr3t-value") {
 		t.Errorf("release metadata shows the secret value: %s", rec.MetaJSON)
 	}
-	if !strings.Contains(rec.MetaJSON, `"SECRET_TOKEN":"sha256:`) {
-		t.Errorf("release metadata: got %s, want SECRET_TOKEN with a digest", rec.MetaJSON)
+	if !strings.Contains(rec.MetaJSON, `"SECRET_TOKEN":"hmac-sha256:`) {
+		t.Errorf("release metadata: got %s, want SECRET_TOKEN with a keyed digest", rec.MetaJSON)
+	}
+	// Never a bare hash, which anyone reading it could test guesses
+	// against: sha256("s3cr3t-value") starts 5d1b2b4a4c0d.
+	if strings.Contains(rec.MetaJSON, `"sha256:`) || strings.Contains(rec.MetaJSON, bareSHA256("s3cr3t-value")[:12]) {
+		t.Errorf("release metadata holds a bare sha256: %s", rec.MetaJSON)
 	}
 	// The release directory's metadata file records the same.
 	var onDisk ReleaseMeta
@@ -116,6 +124,77 @@ func TestDeployRecordsEnvSnapshot(t *testing.T) {
 	}
 	if b, err := json.Marshal(onDisk); err != nil || string(b) != rec.MetaJSON {
 		t.Errorf("the release's %s holds %s, want what the state records: %s", release.MetaFile, b, rec.MetaJSON)
+	}
+}
+
+func bareSHA256(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// TestNewRekeysBareDigests: release metadata recorded with bare sha256
+// digests by an older cutover is converted to keyed digests when the
+// engine starts, in state and in the release's metadata file.
+func TestNewRekeysBareDigests(t *testing.T) {
+	h := newHarness(t, setup{})
+	h.writeConfig(setup{env: []string{`API_KEY = "sk_live_abcdef"`}})
+	v1 := h.mustDeploy("v1", nil)
+	rec, err := h.store.Release(t.Context(), v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keyed ReleaseMeta
+	if err := json.Unmarshal([]byte(rec.MetaJSON), &keyed); err != nil {
+		t.Fatal(err)
+	}
+	// What an older cutover recorded.
+	old := keyed
+	old.Env = map[string]string{}
+	for k := range keyed.Env {
+		old.Env[k] = "sha256:" + bareSHA256("whatever")[:12]
+	}
+	old.Env["API_KEY"] = "sha256:" + bareSHA256("sk_live_abcdef")[:12]
+	old.EnvDigest = "sha256:" + bareSHA256("env")
+	cfgSum := sha256.Sum256([]byte("the config"))
+	old.ConfigDigest = "sha256:" + hex.EncodeToString(cfgSum[:])
+	b, _ := json.Marshal(old)
+	if err := h.store.SetReleaseMeta(t.Context(), v1, string(b)); err != nil {
+		t.Fatal(err)
+	}
+	if err := release.WriteMeta(rec.Dir, old); err != nil {
+		t.Fatal(err)
+	}
+
+	closeLikeADeadDaemon(h.eng)
+	eng := h.newEngine()
+	if err := eng.Recover(t.Context()); err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	rec, err = h.store.Release(t.Context(), v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, onDisk ReleaseMeta
+	if err := json.Unmarshal([]byte(rec.MetaJSON), &got); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(rec.MetaJSON, `"sha256:`) {
+		t.Fatalf("bare digests left after the start: %s", rec.MetaJSON)
+	}
+	if diff := cmp.Diff(keyed.Env, got.Env); diff != "" {
+		t.Errorf("env digests (-as a deploy records them +converted):\n%s", diff)
+	}
+	if got.EnvDigest != keyed.EnvDigest {
+		t.Errorf("env digest: got %q, want %q", got.EnvDigest, keyed.EnvDigest)
+	}
+	if want := envfile.KeyedDigest(eng.digestKey, cfgSum[:]); got.ConfigDigest != want {
+		t.Errorf("config digest: got %q, want %q", got.ConfigDigest, want)
+	}
+	if err := release.ReadMeta(rec.Dir, &onDisk); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(got, onDisk); diff != "" {
+		t.Errorf("the release's %s (-state +file):\n%s", release.MetaFile, diff)
 	}
 }
 

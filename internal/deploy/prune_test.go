@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -136,5 +137,88 @@ func TestPruneRemovesNeverLiveFirst(t *testing.T) {
 	removed, err = h2.eng.Prune(ctx)
 	if diff := cmp.Diff(failed[:2], removed); err != nil || diff != "" {
 		t.Errorf("keep = 3 with two good releases: removed (-want +got):\n%s%v", diff, err)
+	}
+}
+
+// logDirs lists the release directories of logs/.
+func logDirs(t *testing.T, h *harness) []string {
+	t.Helper()
+	ents, err := os.ReadDir(h.cfg.LogsDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// TestPruneRemovesLogs: a pruned release's logs go with it, and so do
+// those an older cutover left of releases it had pruned: logs/ holds the
+// logs of the releases on disk, no more (before, 12 log folders were found
+// for 5 releases).
+func TestPruneRemovesLogs(t *testing.T) {
+	h := newHarness(t, setup{release: []string{`keep = 2`}})
+	gone := filepath.Join(h.cfg.LogsDir(), "20250101T000000-gone")
+	if err := os.MkdirAll(gone, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(gone, "20250101T000000-gone-1.log"), []byte("old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, v := range []string{"v1", "v2", "v3", "v4"} {
+		ids = append(ids, h.mustDeploy(v, nil))
+	}
+	onDisk, err := h.eng.Releases().List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ids[2:], onDisk); diff != "" {
+		t.Fatalf("releases on disk (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(onDisk, logDirs(t, h)); diff != "" {
+		t.Errorf("log folders (-releases on disk +logs/):\n%s", diff)
+	}
+}
+
+// TestTrimLogsHoldsTotalCap: past app.logs_max_total, the least recently
+// written log files go — never the files running instances write to.
+func TestTrimLogsHoldsTotalCap(t *testing.T) {
+	h := newHarness(t, setup{app: []string{`log_max_size = 65536`, `logs_max_total = 262144`}})
+	live := h.mustDeploy("v1", nil)
+	old := filepath.Join(h.cfg.LogsDir(), live, "stopped-instance.log")
+	if err := os.WriteFile(old, make([]byte, 200<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	newer := filepath.Join(h.cfg.LogsDir(), live, "other-instance.log")
+	if err := os.WriteFile(newer, make([]byte, 100<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The running instance's own file, made large by hand.
+	running := filepath.Join(h.cfg.LogsDir(), live, h.eng.instancesOf("", true)[0].id+".log")
+	f, err := os.OpenFile(running, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(make([]byte, 64<<10))
+	f.Close()
+	if err := os.Chtimes(running, past.Add(-time.Hour), past.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	h.eng.trimLogs()
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the oldest log (%s) was kept: %v", old, err)
+	}
+	for _, p := range []string{newer, running} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: %v; want it kept (under the cap once the oldest is gone, or written to)", p, err)
+		}
 	}
 }

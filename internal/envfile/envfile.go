@@ -15,6 +15,7 @@
 package envfile
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -225,30 +226,41 @@ func (p *parser) doubleQuoted(line int) (string, error) {
 	}
 }
 
-// Digest returns a stable "sha256:<hex>" digest of env: the sha256 of its
-// KEY=VALUE entries in key order, each written as "<length>:KEY=VALUE\n".
-// Two environments have the same digest exactly when they hold the same
-// keys and values, so it says whether an environment changed without
-// showing it.
-func Digest(env map[string]string) string {
-	h := sha256.New()
+// DigestPrefix starts every digest Digest, Redact and KeyedDigest return.
+const DigestPrefix = "hmac-sha256:"
+
+// Digest returns a stable keyed digest of env, "hmac-sha256:<hex>": the
+// HMAC-SHA256 under key of its KEY=VALUE entries in key order, each
+// written as "<length>:KEY=VALUE\n". Under one key, two environments have
+// the same digest exactly when they hold the same keys and values, so it
+// says whether an environment changed without showing it. Keyed, because a
+// bare hash of a secret can be tested against guesses by anyone who reads
+// it; without the key, an HMAC cannot.
+func Digest(key []byte, env map[string]string) string {
+	h := hmac.New(sha256.New, key)
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		// Each KEY=VALUE entry is preceded by its length, so no value can
 		// pass for several entries, whatever bytes it holds.
 		fmt.Fprintf(h, "%d:%s=%s\n", len(k)+1+len(env[k]), k, env[k])
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	return DigestPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
-// Redact maps each key of env to "sha256:" and the first 12 hex digits of
-// its value's sha256, for showing which values changed without the values.
-// A short, guessable value (a boolean, a port) can still be guessed from
-// its hash; values that are secrets are long enough not to be.
-func Redact(env map[string]string) map[string]string {
+// Redact maps each key of env to "hmac-sha256:" and the first 12 hex
+// digits of the HMAC-SHA256 of its value under key, for showing which
+// values changed without the values. Without the key not even a short,
+// guessable value (a boolean, a port) can be told from its digest.
+func Redact(key []byte, env map[string]string) map[string]string {
 	out := make(map[string]string, len(env))
 	for k, v := range env {
-		sum := sha256.Sum256([]byte(v))
-		out[k] = "sha256:" + hex.EncodeToString(sum[:])[:12]
+		out[k] = KeyedDigest(key, []byte(v))[:len(DigestPrefix)+12]
 	}
 	return out
+}
+
+// KeyedDigest returns "hmac-sha256:<hex>" of b under key.
+func KeyedDigest(key, b []byte) string {
+	h := hmac.New(sha256.New, key)
+	h.Write(b)
+	return DigestPrefix + hex.EncodeToString(h.Sum(nil))
 }

@@ -73,18 +73,21 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
 func TestDigest(t *testing.T) {
 	a := map[string]string{"A": "1", "B": "2"}
 	b := map[string]string{"B": "2", "A": "1"}
-	if got, want := Digest(a), Digest(b); got != want {
+	if got, want := Digest(testKey, a), Digest(testKey, b); got != want {
 		t.Errorf("Digest of equal maps: got %q, want %q", got, want)
 	}
-	if got := Digest(a); !strings.HasPrefix(got, "sha256:") || len(got) != len("sha256:")+64 {
-		t.Errorf("Digest = %q, want sha256:<64 hex>", got)
+	if got := Digest(testKey, a); !strings.HasPrefix(got, "hmac-sha256:") || len(got) != len("hmac-sha256:")+64 {
+		t.Errorf("Digest = %q, want hmac-sha256:<64 hex>", got)
 	}
-	// A known value (sha256 of "3:A=1\n"), so the digest stays stable across
-	// versions and recorded digests keep meaning the same thing.
-	if got, want := Digest(map[string]string{"A": "1"}), "sha256:804f6ff0dc2c17e6eb703c8d3f753e98ba213b26404c8c64664607ca3d41cc1b"; got != want {
+	// A known value (HMAC-SHA256 of "3:A=1\n" under testKey), so the digest
+	// stays stable across versions and recorded digests keep meaning the
+	// same thing.
+	if got, want := Digest(testKey, map[string]string{"A": "1"}), "hmac-sha256:c50acf1bd2680f9e66da10694d87596a25b6db09b3578bb6d279c81faad8001c"; got != want {
 		t.Errorf("Digest({A:1}) = %q, want %q", got, want)
 	}
 	for _, other := range []map[string]string{
@@ -93,26 +96,32 @@ func TestDigest(t *testing.T) {
 		{"A": "1", "B": "2", "C": ""},
 		{"A": "1\x00B=2"}, // a value that looks like two entries
 	} {
-		if Digest(other) == Digest(a) {
+		if Digest(testKey, other) == Digest(testKey, a) {
 			t.Errorf("Digest(%q) equals Digest(%q)", other, a)
 		}
+	}
+	// The bare sha256 of the entries must not be what is recorded.
+	if got := Digest(testKey, map[string]string{"A": "1"}); strings.Contains(got, "804f6ff0dc2c17e6eb703c8d3f753e98ba213b26404c8c64664607ca3d41cc1b") {
+		t.Errorf("Digest is the bare sha256: %q", got)
+	}
+	if Digest([]byte("another key 0123456789abcdef0123"), a) == Digest(testKey, a) {
+		t.Error("Digest does not depend on the key")
 	}
 }
 
 func TestRedact(t *testing.T) {
-	got := Redact(map[string]string{"SECRET": "hunter2", "EMPTY": ""})
+	got := Redact(testKey, map[string]string{"SECRET": "hunter2", "EMPTY": ""})
 	want := map[string]string{
-		// sha256("hunter2") = f52fbd32b2b3b86ff88ef6c490628285f482af15ddcb29541f94bcf526a3f6c7
-		"SECRET": "sha256:f52fbd32b2b3",
-		// sha256("") = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
-		"EMPTY": "sha256:e3b0c44298fc",
+		"SECRET": "hmac-sha256:3920d54ec70f",
+		"EMPTY":  "hmac-sha256:796cd3078af1",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Redact mismatch (-want +got):\n%s", diff)
 	}
 	for _, v := range got {
-		if strings.Contains(v, "hunter2") {
-			t.Errorf("Redact leaked the value: %q", v)
+		// Neither the value nor its bare sha256 (f52fbd32b2b3… for hunter2).
+		if strings.Contains(v, "hunter2") || strings.Contains(v, "f52fbd32b2b3") || strings.Contains(v, "e3b0c44298fc") {
+			t.Errorf("Redact leaked the value or its bare hash: %q", v)
 		}
 	}
 }
@@ -150,7 +159,7 @@ func FuzzParse(f *testing.F) {
 		if diff := cmp.Diff(env, again); diff != "" {
 			t.Fatalf("round trip mismatch (-first +again):\n%s", diff)
 		}
-		if Digest(env) != Digest(again) {
+		if Digest(testKey, env) != Digest(testKey, again) {
 			t.Fatalf("Digest changed across a round trip")
 		}
 	})

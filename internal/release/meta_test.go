@@ -171,3 +171,22 @@ func TestPrepareMetaRecord(t *testing.T) {
 		t.Errorf("temporary files left in the release: %v", leftovers)
 	}
 }
+
+// The metadata file and releases/ are the daemon user's only: the data
+// directory may hold secrets (see package datadir).
+func TestMetaAndReleasesDirOwnerOnly(t *testing.T) {
+	data := t.TempDir()
+	if _, err := NewManager(data); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(data, "releases")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("releases/ mode: %v, %v; want 0700", fi.Mode().Perm(), err)
+	}
+	dir := t.TempDir()
+	if err := WriteMeta(dir, Meta{Source: SourceDir}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, MetaFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode: %v, %v; want 0600", MetaFile, fi.Mode().Perm(), err)
+	}
+}

@@ -26,6 +26,7 @@ import (
 // Manager manages the releases under one data directory.
 type Manager struct {
 	dir     string           // <data_dir>/releases
+	logs    string           // <data_dir>/logs: logs/<release>/<instance>.log
 	current string           // <data_dir>/current
 	now     func() time.Time // injectable clock for ids
 }
@@ -34,10 +35,11 @@ type Manager struct {
 func NewManager(dataDir string) (*Manager, error) {
 	m := &Manager{
 		dir:     filepath.Join(dataDir, "releases"),
+		logs:    filepath.Join(dataDir, "logs"),
 		current: filepath.Join(dataDir, "current"),
 		now:     time.Now,
 	}
-	if err := os.MkdirAll(m.dir, 0o755); err != nil {
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create releases directory: %w", err)
 	}
 	return m, nil
@@ -182,7 +184,8 @@ func (m *Manager) List() ([]string, error) {
 	return ids, nil
 }
 
-// Remove deletes the directory of release id.
+// Remove deletes the directory of release id and its instances' logs
+// (logs/<id>/).
 func (m *Manager) Remove(id string) error {
 	if id == "" || strings.ContainsAny(id, `/\`) || strings.HasPrefix(id, ".") {
 		return fmt.Errorf("remove release %q: not a release id", id)
@@ -190,15 +193,20 @@ func (m *Manager) Remove(id string) error {
 	if err := os.RemoveAll(m.Dir(id)); err != nil {
 		return fmt.Errorf("remove release %s: %w", id, err)
 	}
+	if err := os.RemoveAll(filepath.Join(m.logs, id)); err != nil {
+		return fmt.Errorf("remove the logs of release %s: %w", id, err)
+	}
 	return nil
 }
 
-// Prune removes releases so that at most keep remain, never removing one
-// listed in protect (protected ones count towards keep). The releases
+// Prune removes releases, with their logs, so that at most keep remain,
+// never removing one listed in protect (protected ones count towards keep). The releases
 // listed in first — those that never went live, which no rollback can
 // return to — go before any other, oldest first; then the oldest of the
 // rest. So keep is spent on releases that went live, and one that never
-// did stays only while there is room left. It returns the ids removed.
+// did stays only while there is room left. The logs of a release no
+// longer on disk and not in protect are removed too. It returns the ids
+// removed.
 func (m *Manager) Prune(keep int, first []string, protect ...string) ([]string, error) {
 	ids, err := m.List()
 	if err != nil {
@@ -240,6 +248,10 @@ func (m *Manager) Prune(keep int, first []string, protect ...string) ([]string, 
 		if strings.HasPrefix(e.Name(), ".tmp-") {
 			os.RemoveAll(filepath.Join(m.dir, e.Name())) //nolint:errcheck // best effort clean-up
 		}
+	}
+	// Logs of releases gone earlier (by an older cutover, which left them).
+	if err := m.removeOrphanLogs(keepSet); err != nil {
+		return removed, err
 	}
 	return removed, nil
 }

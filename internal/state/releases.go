@@ -65,6 +65,18 @@ func (s *Store) SetReleaseStatus(ctx context.Context, id string, st ReleaseStatu
 	return nil
 }
 
+// SetReleaseMeta replaces only the metadata (MetaJSON) of a release.
+func (s *Store) SetReleaseMeta(ctx context.Context, id, metaJSON string) error {
+	res, err := s.exec(ctx, `UPDATE releases SET meta_json = ? WHERE id = ?`, metaJSON, id)
+	if err != nil {
+		return fmt.Errorf("record metadata of release %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("record metadata of release %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 const releaseCols = `id, created_at, source, dir, status, config_json, meta_json, live_since, retired_at`
 
 func scanRelease(sc interface{ Scan(...any) error }) (Release, error) {

@@ -39,11 +39,13 @@ type Spec struct {
 	// before its process group is killed. Default 10s.
 	StopTimeout time.Duration
 
-	// LogPath receives the instance's stdout and stderr, appended; its
-	// directory is created. Default: discard (/dev/null).
+	// LogPath receives the instance's stdout and stderr, appended by its
+	// log writer; its directory is created (0700) and the file is 0600.
+	// Default: discard (/dev/null).
 	LogPath string
-	// LogMaxSize is the size in bytes past which LogPath is copied to
-	// LogPath+".1" and truncated. 0 means no cap.
+	// LogMaxSize caps LogPath, in bytes: before a write that would take
+	// it past the cap, the file is renamed to LogPath+".1" (replacing it)
+	// and a new one is started. 0 means no cap.
 	LogMaxSize int64
 
 	// BootNice is added to the daemon's nice value for the instance's
@@ -123,8 +125,6 @@ type Instance struct {
 	stopReq  chan struct{} // closed by Stop
 	stopOnce sync.Once
 	done     chan struct{} // closed when run returns
-
-	logMu sync.Mutex // serialises CheckLog
 
 	mu     sync.Mutex
 	status Status
@@ -260,16 +260,6 @@ func (i *Instance) run(p *process) {
 	s := i.sup
 	defer s.loops.Done()
 	defer close(i.done)
-	logStop, logDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(logDone)
-		i.watchLog(s.opts.LogCheckInterval, logStop)
-	}()
-	defer func() {
-		close(logStop)
-		<-logDone
-	}()
-
 	i.notify()
 	var backoff time.Duration
 	for {

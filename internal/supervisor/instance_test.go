@@ -68,53 +68,6 @@ func procGroup(pid int) (int, error) {
 	return st.pgrp, err
 }
 
-func TestLogWrittenAndCapped(t *testing.T) {
-	n := newNotifier(t)
-	s, _ := newSupervisor(t, Options{})
-	spec := childSpec(t, "http", n)
-	spec.LogMaxSize = 1000
-	inst, err := s.Start(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.ready(t)
-	port := inst.Spec().Port
-
-	get(t, port, "/write?text=from-stdout&n=3000")
-	get(t, port, "/write?stream=stderr&text=from-stderr&n=2000")
-	b, err := os.ReadFile(spec.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), "from-stdout") || !strings.Contains(string(b), "from-stderr") {
-		t.Fatalf("got log %.80q…, want both streams in it", b)
-	}
-	size := int64(len(b))
-
-	if err := inst.CheckLog(); err != nil {
-		t.Fatal(err)
-	}
-	if got := fileSize(t, spec.LogPath+".1"); got != size {
-		t.Errorf("got %d bytes in %s.1, want the %d of the log", got, spec.LogPath, size)
-	}
-	if got := fileSize(t, spec.LogPath); got != 0 {
-		t.Errorf("got %d bytes in the log after rotation, want 0", got)
-	}
-
-	// O_APPEND: the instance goes on at the new end, not at its old offset.
-	get(t, port, "/write?text=after&n=10")
-	if got, want := fileSize(t, spec.LogPath), int64(len("after")+10); got != want {
-		t.Errorf("got %d bytes in the log after writing %d, want %d", got, want, want)
-	}
-	// Under the cap: nothing happens.
-	if err := inst.CheckLog(); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := fileSize(t, spec.LogPath+".1"), size; got != want {
-		t.Errorf("got %d bytes in %s.1 after a check under the cap, want %d", got, spec.LogPath, want)
-	}
-}
-
 func fileSize(t *testing.T, path string) int64 {
 	t.Helper()
 	fi, err := os.Stat(path)

@@ -79,6 +79,24 @@ func runChild(mode string) {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 			}
 		})
+		mux.HandleFunc("/flood", func(w http.ResponseWriter, r *http.Request) {
+			// Writes n bytes to stdout in writes of chunk bytes (lines of
+			// 'x' ending in '\n'), then the line "end <text>"; answers the
+			// number of writes that failed.
+			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+			chunk, _ := strconv.Atoi(r.URL.Query().Get("chunk"))
+			line := []byte(strings.Repeat("x", chunk-1) + "\n")
+			failed := 0
+			for left := n; left > 0; left -= chunk {
+				if _, err := os.Stdout.Write(line[:min(chunk, left)]); err != nil {
+					failed++
+				}
+			}
+			if _, err := fmt.Fprintf(os.Stdout, "end %s\n", r.URL.Query().Get("text")); err != nil {
+				failed++
+			}
+			fmt.Fprint(w, failed)
+		})
 		term := make(chan os.Signal, 1)
 		signal.Notify(term, syscall.SIGTERM)
 		go func() { _ = http.Serve(ln, mux) }()
@@ -271,17 +289,47 @@ func newSupervisor(t *testing.T, opts Options) (*Supervisor, *recorder) {
 		opts.BackoffMin = 10 * time.Millisecond
 	}
 	s := New(opts)
+	sups, _ := testSupervisors.LoadOrStore(t, &supervisorList{})
+	sups.(*supervisorList).add(s)
 	t.Cleanup(func() {
-		for _, i := range s.Instances() {
-			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-			if err := i.Stop(ctx); err != nil && !errors.Is(err, ErrDetached) {
-				t.Errorf("clean-up: %v", err)
-			}
-			cancel()
-		}
+		testSupervisors.Delete(t)
+		stopInstances(t, s)
 		killAll(rec.pids())
 	})
 	return s, rec
+}
+
+// testSupervisors holds the supervisors each test made, by *testing.T, so
+// that childSpec can stop their instances before its directory is removed.
+var testSupervisors sync.Map
+
+type supervisorList struct {
+	mu   sync.Mutex
+	sups []*Supervisor
+}
+
+func (l *supervisorList) add(s *Supervisor) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sups = append(l.sups, s)
+}
+
+func (l *supervisorList) all() []*Supervisor {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*Supervisor(nil), l.sups...)
+}
+
+// stopInstances stops every instance of s, which also waits for their log
+// writers to have written the last of their output.
+func stopInstances(t *testing.T, s *Supervisor) {
+	for _, i := range s.Instances() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		if err := i.Stop(ctx); err != nil && !errors.Is(err, ErrDetached) {
+			t.Errorf("clean-up: %v", err)
+		}
+		cancel()
+	}
 }
 
 // killAll kills the process groups of pids that are still the processes
@@ -302,6 +350,15 @@ func childSpec(t *testing.T, mode string, n *notifier) Spec {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	// Registered after TempDir, so run before its removal: an instance
+	// that crash-loops, or a log writer, would write into it meanwhile.
+	t.Cleanup(func() {
+		if l, ok := testSupervisors.Load(t); ok {
+			for _, s := range l.(*supervisorList).all() {
+				stopInstances(t, s)
+			}
+		}
+	})
 	return Spec{
 		App:      "app",
 		Release:  "r1",

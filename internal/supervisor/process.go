@@ -75,12 +75,13 @@ func signalGroup(pid int, sig syscall.Signal) error {
 // defaults filled). A goroutine waits for the process; it ends when the
 // process exits, not before (see Supervisor.loops).
 func (s *Supervisor) spawn(spec Spec) (*process, error) {
-	logf, err := openLog(spec.LogPath)
+	logf, logWritten, err := s.openOutput(spec)
 	if err != nil {
 		return nil, err
 	}
 	// The child gets its own copy of the descriptor; ours is not needed
-	// after Start. Closing a file opened for append loses nothing.
+	// after Start, and must go, or the log writer would never see the end
+	// of the output.
 	defer logf.Close()
 
 	cmd := exec.Command("/bin/sh", "-c", shellScript(spec.Command))
@@ -88,7 +89,7 @@ func (s *Supervisor) spawn(spec Spec) (*process, error) {
 	cmd.Env = make([]string, 0, len(spec.Env)+1)
 	cmd.Env = append(cmd.Env, expandPort(spec.Env, spec.Port)...)
 	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(spec.Port)) // last wins over a PORT in spec.Env
-	cmd.Stdout, cmd.Stderr = logf, logf                        // *os.File: passed as fds 1 and 2, no pipe
+	cmd.Stdout, cmd.Stderr = logf, logf                        // *os.File: passed as fds 1 and 2, no copying goroutine
 	// Setpgid: the instance leads its own group, so that the group can be
 	// killed as a whole and terminal signals to the daemon do not reach it.
 	// No Pdeathsig: the instance must outlive the daemon.
@@ -116,6 +117,14 @@ func (s *Supervisor) spawn(spec Spec) (*process, error) {
 	s.lowerForBoot(p, spec)
 	go func() {
 		p.exit = reapChild(cmd, s.log)
+		// The group is gone: the log writer has the last of its output
+		// to write. An exit is known once that is in the log (a boot
+		// failure shows the log's tail), unless a process that left the
+		// group keeps the pipe open.
+		select {
+		case <-logWritten:
+		case <-time.After(logDrainTimeout):
+		}
 		close(p.exited)
 	}()
 	return p, nil

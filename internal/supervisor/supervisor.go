@@ -33,9 +33,6 @@ type Options struct {
 	// BackoffReset is how long an instance must have run for its crash to
 	// count as the first in a row again. Default 10s.
 	BackoffReset time.Duration
-	// LogCheckInterval is how often each log file's size is checked
-	// against Spec.LogMaxSize. Default 1s.
-	LogCheckInterval time.Duration
 
 	// OnChange, if set, is called with the new status on every change of
 	// state or pid: start, crash, restart, stop. It is called from the
@@ -82,9 +79,6 @@ func New(opts Options) *Supervisor {
 	}
 	if opts.BackoffReset <= 0 {
 		opts.BackoffReset = 10 * time.Second
-	}
-	if opts.LogCheckInterval <= 0 {
-		opts.LogCheckInterval = time.Second
 	}
 	log := opts.Logger
 	if log == nil {
