@@ -85,7 +85,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	k := &keeper{opts: opts, log: log.With("component", "keeper"), reqs: make(chan upgradeReq), done: make(chan struct{})}
 	defer close(k.done)
-	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	unlock, err := lockFile(filepath.Join(opts.DataDir, "keeper.lock"))
