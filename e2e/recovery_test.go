@@ -341,3 +341,55 @@ func fill(t *testing.T, path string) {
 		}
 	}
 }
+
+// TestDeployCutByDaemonDeath: the daemon is killed while `cutover deploy`
+// streams the boot of a new release. The keeper starts a new daemon, which
+// records the deploy as interrupted and stops the new release's
+// instances; the CLI must say so and exit 1. Before, it said "the deploy
+// goes on in the daemon", which was not true.
+func TestDeployCutByDaemonDeath(t *testing.T) {
+	e := newEnv(t, settings{instances: 1})
+	v1, v2 := e.release("v1", ""), e.release("v2", "DEMO_BOOT_DELAY=30s\n")
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		stdout, stderr string
+		code           int
+	}
+	done := make(chan result, 1)
+	go func() {
+		o, er, code := e.run("deploy", v2)
+		done <- result{o, er, code}
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if d := e.status().Deploy; d != nil && d.Step == "boot" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deploy did not reach its boot step within 15s: %+v", e.status().Deploy)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	old := e.killDaemon()
+	e.waitNewDaemon(old)
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(40 * time.Second):
+		t.Fatal("`cutover deploy` did not return within 40s of the daemon's death")
+	}
+	t.Logf("cutover deploy exit %d; stderr:\n%s", r.code, r.stderr)
+	if r.code != 1 {
+		t.Errorf("exit code: got %d, want 1", r.code)
+	}
+	if !strings.Contains(r.stderr, "was interrupted") || !strings.Contains(r.stderr, "is live") || strings.Contains(r.stderr, "goes on in the daemon") {
+		t.Errorf("stderr does not say the deploy was interrupted and what is live:\n%s", r.stderr)
+	}
+	if st := e.status(); st.Active == "" || st.Deploy != nil || len(st.Instances) != 1 || !strings.HasSuffix(st.Instances[0].Release, "v1") {
+		t.Errorf("after the interrupted deploy: active %q, deploy %+v, instances %+v; want v1 alone, no deploy", st.Active, st.Deploy, st.Instances)
+	}
+	e.assertNoOrphans("after the interrupted deploy")
+}

@@ -170,10 +170,16 @@ func readEvents(resp *http.Response, untilPreview bool, onEvent func(deploy.Even
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return deploy.Event{}, fmt.Errorf("deploy stream: %w (the deploy goes on in the daemon; see `cutover status`)", err)
+		return deploy.Event{}, fmt.Errorf("deploy stream: %w: %w", ErrStreamCut, err)
 	}
-	return deploy.Event{}, errors.New("the daemon closed the deploy stream without a result; see `cutover status`")
+	return deploy.Event{}, fmt.Errorf("%w: it closed without a result", ErrStreamCut)
 }
+
+// ErrStreamCut is wrapped by Deploy's and Control's error when the event
+// stream ends without a result: the daemon died (the keeper starts another,
+// which records the deploy as interrupted) or the connection broke. What
+// became of the deploy is then in Deploys.
+var ErrStreamCut = errors.New("the daemon's deploy stream was cut")
 
 // Prune applies release retention now and returns the releases removed.
 func (c *Client) Prune(ctx context.Context) ([]string, error) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/state"
 )
 
 func init() {
@@ -141,7 +143,95 @@ func runDeploy(g *globals, cmd *cobra.Command, c *api.Client, req deploy.Request
 		what = "rollback"
 	}
 	res, err := c.Deploy(cmd.Context(), req, func(ev deploy.Event) { renderEvent(g.stdout, ev) })
+	if errors.Is(err, api.ErrStreamCut) {
+		return afterStreamCut(cmd.Context(), g, c, what, start, err)
+	}
 	return finishDeploy(g, what, start, res, err)
+}
+
+// streamCutWait bounds how long a CLI whose deploy stream was cut waits
+// for a daemon (the keeper restarts a dead one at once, with a backoff of
+// up to 8 s if it keeps dying) to say what became of the deploy.
+const streamCutWait = 30 * time.Second
+
+// afterStreamCut finds out what became of a deploy whose event stream
+// ended without a result, from the deploy history of the daemon (a new
+// one if it died), and says it: a dead daemon's deploy is recorded as
+// interrupted by the next one, its new instances stopped, the live
+// release unchanged.
+func afterStreamCut(ctx context.Context, g *globals, c *api.Client, what string, start time.Time, cut error) error {
+	fmt.Fprintf(g.stderr, "%s: the connection to the daemon was cut after %s (%v); asking the daemon what became of the %s…\n",
+		what, time.Since(start).Round(10*time.Millisecond), cut, what)
+	wctx, cancel := context.WithTimeout(ctx, streamCutWait)
+	defer cancel()
+	d, err := awaitOutcome(wctx, c, what, start)
+	fail := func(format string, args ...any) error {
+		fmt.Fprintf(g.stderr, format+"\n", args...)
+		return &silentError{code: ExitFailed, err: cut}
+	}
+	switch {
+	case err != nil && d.ID == 0:
+		return fail("%s: no daemon answered within %s (%v): see `cutover status` once it is back; a deploy the daemon did not finish is recorded as interrupted and the live release keeps serving",
+			what, streamCutWait, err)
+	case d.State == state.DeployRunning:
+		return fail("%s: #%d of %s is still running in the daemon (only the connection broke): follow it with `cutover status`", what, d.ID, d.Release)
+	case d.State == state.DeploySucceeded:
+		fmt.Fprintf(g.stdout, "%s: %s is live (%s; the deploy finished though the connection was cut)\n", what, d.Release, time.Since(start).Round(10*time.Millisecond))
+		return nil
+	case d.State == state.DeployInterrupted:
+		step := "its start"
+		if n := len(d.Steps); n > 0 {
+			step = "the step after " + d.Steps[n-1].Name
+		}
+		live := "(none)"
+		if st, err := c.Status(ctx); err == nil && st.Active != "" {
+			live = st.Active
+		}
+		return fail("%s: #%d of %s was interrupted: the daemon stopped during %s and a new daemon took over; %s was not deployed (its instances were stopped) and %s is live. Run `cutover %s` again.",
+			what, d.ID, orNone(d.Release), step, orNone(d.Release), live, what)
+	default:
+		return fail("%s: #%d of %s ended %s: %s", what, d.ID, orNone(d.Release), d.State, d.Error)
+	}
+}
+
+func orNone(release string) string {
+	if release == "" {
+		return "a release not yet prepared"
+	}
+	return release
+}
+
+// awaitOutcome polls the daemon (a new one, after a restart) for the
+// deploy of kind started at start or later, until it is no longer
+// running or ctx ends. It returns the latest it saw, and ctx's error when
+// it ran out.
+func awaitOutcome(ctx context.Context, c *api.Client, kind string, start time.Time) (state.Deploy, error) {
+	var last state.Deploy
+	for {
+		ds, err := c.Deploys(ctx, 10)
+		if err == nil {
+			for _, d := range ds { // most recent first
+				if d.Kind == kind && !d.StartedAt.Before(start.Add(-time.Second)) {
+					last = d
+					break
+				}
+			}
+			if last.ID != 0 && last.State != state.DeployRunning {
+				return last, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if last.ID != 0 {
+				return last, nil
+			}
+			if err == nil {
+				err = ctx.Err()
+			}
+			return last, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // finishDeploy prints the one-line outcome of a deploy stream and picks
