@@ -31,7 +31,10 @@ type recovery struct {
 	unwritable string
 	// unsaved: an instance change is not in state.db yet.
 	unsaved bool
-	flusher bool // the flush loop runs
+	// interruptPending: deploys recorded as running could not be marked
+	// interrupted at start; the next deploy does it first.
+	interruptPending bool
+	flusher          bool // the flush loop runs
 }
 
 // flushEvery is how often what could not be written to state.db is tried
@@ -96,7 +99,7 @@ func (e *Engine) deployRefusal(ctx context.Context) string {
 	if degraded != "" {
 		return "deploys are refused: " + degraded
 	}
-	if unwritable != "" && e.flushState(ctx) != nil {
+	if unwritable != "" && e.flushState(ctx, true) != nil {
 		e.mu.Lock()
 		unwritable = e.rec.unwritable
 		e.mu.Unlock()
@@ -107,20 +110,27 @@ func (e *Engine) deployRefusal(ctx context.Context) string {
 
 // flushState writes to state.db what could not be written before: the
 // instances as they are in memory (rows of instances that are gone
-// deleted), and deploys still recorded as running marked interrupted. It
-// must not run during a deploy. It clears the refusal on success.
-func (e *Engine) flushState(ctx context.Context) error {
+// deleted) and, with deploys (only under deployMu, before a deploy
+// starts), the deploys still recorded as running marked interrupted. It
+// clears the refusal once nothing is owed.
+func (e *Engine) flushState(ctx context.Context, deploys bool) error {
 	e.mu.Lock()
-	pending := e.rec.unsaved
+	unsaved, interrupt := e.rec.unsaved, e.rec.interruptPending
 	e.mu.Unlock()
-	if !pending {
+	if !unsaved && !interrupt {
 		return nil
 	}
 	err := func() error {
-		if e.Progress() == nil {
+		if interrupt && deploys {
 			if _, err := e.store.InterruptRunning(ctx, time.Now()); err != nil {
 				return err
 			}
+			e.mu.Lock()
+			e.rec.interruptPending = false
+			e.mu.Unlock()
+		}
+		if !unsaved {
+			return nil
 		}
 		rows, err := e.store.Instances(ctx)
 		if err != nil {
@@ -158,10 +168,14 @@ func (e *Engine) flushState(ctx context.Context) error {
 		return err
 	}
 	e.mu.Lock()
+	e.rec.unsaved = false
 	was := e.rec.unwritable
-	e.rec.unwritable, e.rec.unsaved = "", false
+	if !e.rec.interruptPending {
+		e.rec.unwritable = ""
+	}
+	cleared := was != "" && e.rec.unwritable == ""
 	e.mu.Unlock()
-	if was != "" {
+	if cleared {
 		e.log.Warn("state.db can be written again: what was kept in memory is recorded; deploys are accepted again")
 	}
 	return nil
@@ -191,12 +205,9 @@ func (e *Engine) startFlusher() {
 				return
 			case <-t.C:
 			}
-			// Not during a deploy: it records its own changes, and the
-			// one after it flushes first (deployRefusal).
-			if e.deployMu.TryLock() {
-				e.flushState(e.ctx) //nolint:errcheck // stateFailed logged it; tried again next tick
-				e.deployMu.Unlock()
-			}
+			// Instances only: marking deploys interrupted is for
+			// deployRefusal, under the deploy lock.
+			e.flushState(e.ctx, false) //nolint:errcheck // stateFailed logged it; tried again next tick
 		}
 	}()
 }

@@ -34,6 +34,9 @@ func (e *Engine) Recover(ctx context.Context) error {
 	interrupted, err := e.store.InterruptRunning(ctx, time.Now())
 	if err != nil {
 		e.stateFailed("mark interrupted deploys", err)
+		e.mu.Lock()
+		e.rec.interruptPending = true
+		e.mu.Unlock()
 	}
 	recorded, err := e.store.Active(ctx)
 	if err != nil {
