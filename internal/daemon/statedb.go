@@ -50,5 +50,5 @@ func openState(path string, log *slog.Logger) (*state.Store, stateProblem, error
 	why := fmt.Sprintf("the state database cannot be opened: %v; cutover serves and supervises what runs, from memory, and records nothing: fix %s (free space, permissions) and run `cutover upgrade` to restart the daemon on it",
 		err, path)
 	log.Error(why)
-	return store, stateProblem{note: why, degraded: why}, nil
+	return store, stateProblem{degraded: why}, nil
 }

@@ -50,12 +50,6 @@ func (e *Engine) note(msg string) {
 	e.mu.Unlock()
 }
 
-func (e *Engine) recoveryNotes() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.rec.notes)
-}
-
 // Recovery returns what Recover rebuilt (cleared by the next deploy that
 // succeeds) and, when deploys are refused, why.
 func (e *Engine) Recovery() (notes []string, degraded string) {

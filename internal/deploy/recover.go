@@ -28,9 +28,6 @@ import (
 // leaves nothing to serve with; today there is none.
 func (e *Engine) Recover(ctx context.Context) error {
 	e.removeTemporary()
-	for _, n := range e.recoveryNotes() {
-		e.log.Warn(n)
-	}
 	interrupted, err := e.store.InterruptRunning(ctx, time.Now())
 	if err != nil {
 		e.stateFailed("mark interrupted deploys", err)
