@@ -22,7 +22,12 @@ func newStatusCmd(g *globals) *cobra.Command {
 exit; both carry over when a restarted daemon adopts the instance), the
 deploy in flight if any, and per-release traffic counters of the
 proxy since the daemon started (a release retired more than five minutes ago
-is no longer listed). --json prints the same as JSON.`,
+is no longer listed). --json prints the same as JSON.
+
+A "rebuilt:" line says what the daemon had to rebuild or found at start
+(a lost or damaged state.db, an instance nothing recorded), until the next
+deploy succeeds; a "DEGRADED:" line says why deploys are refused now and
+what to do.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, _, err := g.client()
@@ -41,6 +46,12 @@ is no longer listed). --json prints the same as JSON.`,
 				active = "(none yet — run `cutover deploy PATH`)"
 			}
 			fmt.Fprintf(g.stdout, "app:     %s\nlisten:  %s\nlive:    %s\n", st.App, st.Listen, active)
+			if st.Degraded != "" {
+				fmt.Fprintf(g.stdout, "DEGRADED: %s\n", st.Degraded)
+			}
+			for _, n := range st.Recovered {
+				fmt.Fprintf(g.stdout, "rebuilt: %s\n", n)
+			}
 			if d := st.Deploy; d != nil {
 				step := d.Step
 				if d.Detail != "" {

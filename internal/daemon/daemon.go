@@ -42,7 +42,6 @@ import (
 	"github.com/cutover/cutover/internal/h1"
 	"github.com/cutover/cutover/internal/keeper"
 	"github.com/cutover/cutover/internal/proxy"
-	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
 )
 
@@ -91,7 +90,7 @@ func run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	store, err := state.Open(cfg.StatePath())
+	store, stateProb, err := openState(cfg.StatePath(), log)
 	if err != nil {
 		return err
 	}
@@ -121,7 +120,8 @@ func run(ctx context.Context, opts Options) error {
 			"key", "app.boot_nice", "config", cfg.Path)
 	}
 	newEngine := func() (*deploy.Engine, error) {
-		return deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log})
+		return deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log,
+			StateNote: stateProb.note, Degraded: stateProb.degraded})
 	}
 	eng, err := newEngine()
 	if err != nil {

@@ -41,6 +41,13 @@ type Options struct {
 	Store  *state.Store
 	Proxy  *proxy.Proxy
 	Logger *slog.Logger
+	// StateNote, when set, says what the daemon had to do to open its
+	// state database (a damaged file moved aside); Recover logs it and
+	// Status shows it until the next deploy succeeds.
+	StateNote string
+	// Degraded, when set, is why this engine refuses every deploy (the
+	// state database could not be opened); Status shows it.
+	Degraded string
 }
 
 // Engine runs deploys for one app. Create it with New, call Recover once,
@@ -75,6 +82,7 @@ type Engine struct {
 	progress *Progress           // the running deploy, nil when idle
 	current  *Run                // the running deploy, nil when idle
 	closed   bool
+	rec      recovery // what Recover rebuilt, and what still cannot be written
 }
 
 // New returns an Engine. It creates the supervisor; instances are started
@@ -105,6 +113,10 @@ func New(opts Options) (*Engine, error) {
 
 		digestKey:       key,
 		bootReportEvery: bootReportEvery,
+	}
+	e.rec.degraded = opts.Degraded
+	if opts.StateNote != "" {
+		e.rec.notes = append(e.rec.notes, opts.StateNote)
 	}
 	e.sup = supervisor.New(supervisor.Options{
 		OnChange: e.onInstanceChange,

@@ -274,7 +274,7 @@ func (e *Engine) onInstanceChange(st supervisor.Status) {
 	}
 	if st.State == supervisor.Stopped {
 		if err := e.store.DeleteInstance(e.ctx, st.Instance); err != nil {
-			e.log.Error("forget instance", "instance", st.Instance, "err", err)
+			e.markUnsaved("forget instance "+st.Instance, err)
 		}
 		return
 	}
@@ -344,7 +344,7 @@ func (e *Engine) persist(st supervisor.Status) {
 		State: st.State.String(), Restarts: st.Restarts, LastExit: st.LastExit, UpdatedAt: time.Now(),
 	})
 	if err != nil {
-		e.log.Error("record instance", "instance", st.Instance, "err", err)
+		e.markUnsaved("record instance "+st.Instance, err)
 	}
 }
 
@@ -379,7 +379,7 @@ func (e *Engine) stopInstances(ctx context.Context, ms []*managed) error {
 			}
 			e.unregister(m)
 			if err := e.store.DeleteInstance(context.WithoutCancel(ctx), m.id); err != nil {
-				e.log.Error("forget instance", "instance", m.id, "err", err)
+				e.markUnsaved("forget instance "+m.id, err)
 			}
 		}()
 	}

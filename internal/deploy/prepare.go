@@ -133,6 +133,11 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 			return "", err
 		}
 		meta := rm.Meta
+		// What a daemon that lost state.db needs to run this release
+		// again as deployed (see rebuild.go).
+		if err := release.WriteSnapshot(e.rel.Dir(newID), app); err != nil {
+			return "", err
+		}
 		if err := e.rel.LinkShared(newID, cfg.SharedDir(), cfg.Release.Shared); err != nil {
 			return "", fmt.Errorf("link shared paths into %s: %w", newID, err)
 		}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
 )
@@ -21,65 +20,75 @@ import (
 // stopped, and an interrupted deploy is marked as such. Before all that,
 // the commands (git, test, build, hooks) of that deploy are stopped: see
 // trackCommand.
+//
+// It serves what runs rather than fail: a state database that lost its
+// rows is rebuilt from disk and the running processes (rebuild.go), an
+// instance that runs but was never recorded is found by a scan of /proc
+// and adopted or stopped, and what cannot be done (a write to state.db,
+// starting an instance whose directory is gone) is logged and shown by
+// Status instead of stopping the daemon. The error is reserved for what
+// leaves nothing to serve with; today there is none.
 func (e *Engine) Recover(ctx context.Context) error {
 	e.stopLeftoverCommands()
+	e.removeTemporary()
 	interrupted, err := e.store.InterruptRunning(ctx, time.Now())
 	if err != nil {
-		return fmt.Errorf("recover: %w", err)
+		e.stateFailed("mark interrupted deploys", err)
+		e.mu.Lock()
+		e.rec.interruptPending = true
+		e.mu.Unlock()
 	}
-	active, err := e.store.Active(ctx)
+	recorded, err := e.store.Active(ctx)
 	if err != nil {
-		return fmt.Errorf("recover: %w", err)
+		e.stateFailed("read the live release", err)
 	}
+	found := e.findInstances()
+	active, app := e.liveRelease(ctx, recorded, found)
 	for _, d := range interrupted {
 		e.log.Warn("a deploy was interrupted by the daemon's stop", "deploy", d.ID, "release", d.Release, "live", active)
 		if d.Release != "" && d.Release != active {
 			if err := e.store.SetReleaseStatus(ctx, d.Release, state.ReleaseFailed); err != nil && !errors.Is(err, state.ErrNotFound) {
-				return fmt.Errorf("recover: %w", err)
+				e.stateFailed("record release "+d.Release+" failed", err)
 			}
 		}
 	}
 	rows, err := e.store.Instances(ctx)
 	if err != nil {
-		return fmt.Errorf("recover: %w", err)
+		e.stateFailed("read the instances", err)
 	}
-	var app config.App
-	if active != "" {
-		rec, err := e.store.Release(ctx, active)
-		if err != nil {
-			return fmt.Errorf("recover: live release: %w", err)
-		}
-		if app, err = decodeAppConfig(rec.ConfigJSON); err != nil {
-			return fmt.Errorf("recover: live release %s: %w", active, err)
-		}
-	}
+	rows = e.addFound(rows, found)
 	used := map[int]bool{} // instance numbers in use
 	adopted := 0
 	for _, row := range rows {
-		if row.Release != active || active == "" {
+		n := instanceNumber(row.ID, active)
+		if row.Release != active || active == "" || n == 0 || used[n] {
 			e.log.Info("stopping an instance of a release that is not live", "instance", row.ID, "release", row.Release, "pid", row.PID)
 			if err := supervisor.KillGroup(row.PID, row.StartTime, 10*time.Second); err != nil {
 				e.log.Warn("stop leftover instance", "instance", row.ID, "pid", row.PID, "err", err)
 			}
-			if err := e.store.DeleteInstance(ctx, row.ID); err != nil {
-				return fmt.Errorf("recover: %w", err)
-			}
+			e.forget(ctx, row.ID)
 			continue
 		}
-		n := instanceNumber(row.ID, active)
 		spec := e.spec(app, active, n, row.Port)
 		_, err := e.adoptInstance(spec, app, row.PID, row.StartTime, supervisor.History{Restarts: row.Restarts, LastExit: row.LastExit})
 		if err != nil {
-			e.log.Warn("instance is gone; starting a new one", "instance", row.ID, "pid", row.PID, "err", err)
-			if err := e.store.DeleteInstance(ctx, row.ID); err != nil {
-				return fmt.Errorf("recover: %w", err)
+			if _, gone := supervisor.ProcStartTime(row.PID); gone == nil && e.sameProcess(row) {
+				// Alive but not adoptable: stopped, never left behind.
+				e.log.Warn("cannot adopt a running instance; stopping it", "instance", row.ID, "pid", row.PID, "err", err)
+				if err := supervisor.KillGroup(row.PID, row.StartTime, 10*time.Second); err != nil {
+					e.log.Warn("stop instance", "instance", row.ID, "pid", row.PID, "err", err)
+				}
+			} else {
+				e.log.Warn("instance is gone; starting a new one", "instance", row.ID, "pid", row.PID, "err", err)
 			}
+			e.forget(ctx, row.ID)
 			continue
 		}
 		used[n] = true
 		adopted++
 		e.log.Info("adopted instance", "instance", row.ID, "pid", row.PID, "port", row.Port)
 	}
+	defer e.startFlusher()
 	if active == "" {
 		return nil
 	}
@@ -89,7 +98,9 @@ func (e *Engine) Recover(ctx context.Context) error {
 			continue
 		}
 		if _, err := e.startInstance(e.spec(app, active, n, 0), app); err != nil {
-			return fmt.Errorf("recover: %w", err)
+			e.note(fmt.Sprintf("could not start instance %d of the live release %s (%v): it serves with %d of %d instances; deploy again to restore them",
+				n, active, err, adopted, app.Instances))
+			break
 		}
 		used[n] = true
 		adopted++
@@ -100,6 +111,20 @@ func (e *Engine) Recover(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sameProcess reports whether row's pid is still the process recorded.
+func (e *Engine) sameProcess(row state.Instance) bool {
+	st, err := supervisor.ProcStartTime(row.PID)
+	return err == nil && st == row.StartTime
+}
+
+// forget deletes an instance's row; a failure to write is remembered and
+// written later (see flushState).
+func (e *Engine) forget(ctx context.Context, id string) {
+	if err := e.store.DeleteInstance(ctx, id); err != nil {
+		e.stateFailed("forget instance "+id, err)
+	}
 }
 
 // instanceNumber extracts n from "<release>-<n>"; 0 if it has none.

@@ -172,6 +172,10 @@ func (e *Engine) Start(req Request) (*Run, error) {
 		}
 		return nil, &BusyError{Running: *p}
 	}
+	if why := e.deployRefusal(e.ctx); why != "" {
+		e.deployMu.Unlock()
+		return nil, &RefusedError{Reason: why}
+	}
 	kind := "deploy"
 	if req.Rollback {
 		kind = "rollback"
@@ -211,6 +215,7 @@ func (e *Engine) Start(req Request) (*Run, error) {
 			ev.Message, ev.ErrorKind = err.Error(), KindOf(err)
 		} else {
 			ev.Message = fmt.Sprintf("%s is live", release)
+			e.clearNotes() // what the daemon rebuilt at start is history now
 		}
 		r.event(ev)
 	}()

@@ -20,6 +20,11 @@ type Status struct {
 	Weights map[string]int `json:"weights"`
 	// Recent is each serving release's traffic over the last minute.
 	Recent map[string]proxy.WindowStats `json:"recent"`
+	// Recovered says what the daemon rebuilt or found at start (a lost
+	// state.db, an instance nobody recorded), until a deploy succeeds.
+	Recovered []string `json:"recovered,omitempty"`
+	// Degraded, when set, is why deploys are refused now and what to do.
+	Degraded string `json:"degraded,omitempty"`
 }
 
 // RecentWindow is the window Status.Recent covers.
@@ -44,12 +49,14 @@ type InstanceStatus struct {
 // flight.
 func (e *Engine) Status(ctx context.Context) (Status, error) {
 	active, err := e.store.Active(ctx)
-	if err != nil {
-		return Status{}, err
+	if err != nil || active == "" {
+		// state.db unreadable, or not written yet: the proxy knows.
+		active = e.px.Active()
 	}
 	cfg := e.Config()
 	st := Status{App: cfg.App.Name, Listen: cfg.Proxy.Listen, Active: active, Deploy: e.Progress(), Traffic: e.px.Stats(),
 		Weights: e.px.Weights(), Recent: map[string]proxy.WindowStats{}}
+	st.Recovered, st.Degraded = e.Recovery()
 	for rel := range st.Traffic {
 		if w := e.px.Window(rel, RecentWindow); w.Requests > 0 || st.Weights[rel] > 0 {
 			st.Recent[rel] = w

@@ -142,7 +142,9 @@ type History struct {
 // pid is not that process any more; the caller then starts a new instance.
 // The adopted process is not restarted by Adopt; it is if it crashes later.
 func (s *Supervisor) Adopt(spec Spec, pid int, startTime uint64, past History) (*Instance, error) {
-	spec, err := prepare(spec)
+	// The process runs whether or not its directory still exists (a
+	// deleted releases/): adopt it; only a restart would need the directory.
+	spec, err := prepareSpec(spec, false)
 	if err != nil {
 		return nil, fmt.Errorf("adopt instance %s: %w", spec.Instance, err)
 	}
@@ -237,7 +239,10 @@ func (s *Supervisor) Detach() {
 }
 
 // prepare validates spec and fills its defaults; it does not choose a port.
-func prepare(spec Spec) (Spec, error) {
+func prepare(spec Spec) (Spec, error) { return prepareSpec(spec, true) }
+
+// prepareSpec is prepare; needDir false accepts a directory that is gone.
+func prepareSpec(spec Spec, needDir bool) (Spec, error) {
 	switch {
 	case spec.Instance == "":
 		return spec, errors.New("the spec has no instance id")
@@ -248,9 +253,11 @@ func prepare(spec Spec) (Spec, error) {
 	case spec.Port < 0 || spec.Port > 65535:
 		return spec, fmt.Errorf("port %d is out of range", spec.Port)
 	}
-	if fi, err := os.Stat(spec.Dir); err != nil {
+	switch fi, err := os.Stat(spec.Dir); {
+	case err != nil && !needDir && errors.Is(err, os.ErrNotExist):
+	case err != nil:
 		return spec, fmt.Errorf("release directory: %w", err)
-	} else if !fi.IsDir() {
+	case !fi.IsDir():
 		return spec, fmt.Errorf("release directory %s is not a directory", spec.Dir)
 	}
 	if spec.StopSignal == 0 {
