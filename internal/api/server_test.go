@@ -327,9 +327,18 @@ func TestLogsTail(t *testing.T) {
 	d := startDaemon(t, nil, nil)
 	v1 := d.deploy("v1")
 	logPath := filepath.Join(d.cfg.LogsDir(), v1, v1+"-1.log")
-	f, err := os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatalf("instance log: %v", err)
+	// The instance's log writer, a process of its own, creates the file
+	// when it starts: soon after the instance, not before the deploy ends.
+	var f *os.File
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var err error
+		if f, err = os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance log: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	for i := 1; i <= 5; i++ {
 		fmt.Fprintf(f, "line %d\n", i)
@@ -352,7 +361,7 @@ func TestLogsTail(t *testing.T) {
 		t.Errorf("logs of %s-1 with lines=1: got %q, want %q", v1, got, want)
 	}
 
-	err = d.client.Logs(ctxT(t), "20000101T000000-nope", "", 3, false, &buf)
+	err := d.client.Logs(ctxT(t), "20000101T000000-nope", "", 3, false, &buf)
 	var apiErr *Error
 	if !errors.As(err, &apiErr) || apiErr.Kind != KindNotFound {
 		t.Errorf("logs of an unknown release: got %v, want an *Error of kind %q", err, KindNotFound)
