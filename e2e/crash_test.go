@@ -133,6 +133,11 @@ func TestDaemonKilledUnderLoad(t *testing.T) {
 // next daemon accepts them. A graceful restart loses nothing; a kill -9 of
 // the keeper makes its daemon stop by itself, so it loses nothing either,
 // and at most could cut the requests in flight.
+//
+// A SIGTERM restart is a handover, as an upgrade: the keeper exits as soon
+// as its daemon stopped supervising, and that daemon accepts until the
+// next one serves, so new requests do not wait for the requests it still
+// carries — here a 3 s one — nor for the next daemon's start.
 func TestDaemonRestartWithSocketActivation(t *testing.T) {
 	e := newEnv(t, settings{instances: 2})
 	v1, v2 := e.release("v1", ""), e.release("v2", "")
@@ -144,10 +149,25 @@ func TestDaemonRestartWithSocketActivation(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 
 	gen.Mark("SIGTERM restart")
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	slow := make(chan answer, 1)
+	go func() {
+		code, _, body, err := get(e.url("/slow?d=3s"))
+		slow <- answer{code, body, err}
+	}()
+	time.Sleep(100 * time.Millisecond) // the slow request is in flight
+	t0 := time.Now()
 	e.daemon.Process.Signal(syscall.SIGTERM)
 	<-e.daemonW
+	keeperGone := time.Since(t0)
 	e.daemon = nil
 	e.serveActivated()
+	restarted := time.Since(t0)
+	t.Logf("SIGTERM restart: the keeper exited after %v, the next daemon served after %v", keeperGone.Round(time.Millisecond), restarted.Round(time.Millisecond))
 	time.Sleep(300 * time.Millisecond)
 
 	gen.Mark("SIGKILL restart")
@@ -165,6 +185,14 @@ func TestDaemonRestartWithSocketActivation(t *testing.T) {
 	var sb strings.Builder
 	rep.Print(&sb)
 	t.Logf("load report:\n%s", sb.String())
+	select {
+	case a := <-slow:
+		if a.err != nil || a.code != 200 {
+			t.Errorf("the 3 s request in flight across the SIGTERM restart: %d %q %v; want 200", a.code, a.body, a.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("the 3 s request in flight across the SIGTERM restart never answered")
+	}
 	for _, p := range rep.Phases {
 		for msg := range p.Errors {
 			if strings.Contains(msg, "refused") {
@@ -172,6 +200,15 @@ func TestDaemonRestartWithSocketActivation(t *testing.T) {
 			}
 		}
 		switch p.Name {
+		case "SIGTERM restart":
+			if p.Failed != 0 {
+				t.Errorf("%s: %d of %d requests failed: %v", p.Name, p.Failed, p.Requests, p.Errors)
+			}
+			// New requests wait neither for the old daemon's slow
+			// request nor for the new daemon's start.
+			if p.Max > 500*time.Millisecond {
+				t.Errorf("%s: a request waited %v; want no wait for the old daemon's requests in flight nor for the next daemon's start", p.Name, p.Max)
+			}
 		case "SIGKILL restart":
 			// Only what was in flight when the daemon died can fail.
 			if p.Failed > 5 {

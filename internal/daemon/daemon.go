@@ -17,7 +17,10 @@
 // supervises; on "release" the old one stops supervising and deploying,
 // refuses changing admin requests and unlocks, and proxies on until
 // SIGTERM; on "resume" (the new one failed) it takes the lock back and
-// recovers into its own proxy.
+// recovers into its own proxy. On "stop" (the keeper stops, and the
+// sockets, systemd's, outlive it) it releases the same way, says so, and
+// proxies until the next daemon serves — it replaced the admin socket —
+// then drains and exits (see successorServes).
 package daemon
 
 import (
@@ -226,7 +229,8 @@ func run(ctx context.Context, opts Options) error {
 	}
 
 	var runErr error
-	released := false // a successor serves: the keeper's SIGTERM ends a handover
+	released := false    // a successor serves: the keeper's SIGTERM ends a handover
+	handingOver := false // told "stop": the sockets outlive the keeper
 loop:
 	for {
 		select {
@@ -240,6 +244,9 @@ loop:
 				break loop
 			}
 			switch m.Word {
+			case keeper.MsgStop:
+				handingOver = !released
+				break loop
 			case keeper.MsgRelease:
 				gate.closed.Store(true)
 				if why := refuseRelease(eng, gate); why != "" {
@@ -252,6 +259,9 @@ loop:
 				unlock()
 				unlock = nil
 				released = true
+				// A client's keep-alive connection to this admin API
+				// would keep reaching it, not the new daemon.
+				apiSrv.SetKeepAlivesEnabled(false)
 				log.Info("handed supervision over to a new daemon; proxying until told to stop")
 				link.Send(keeper.MsgReleased, "") //nolint:errcheck // EOF ends the loop
 			case keeper.MsgResume:
@@ -263,6 +273,7 @@ loop:
 				}
 				gate.set(newAPI(eng))
 				gate.closed.Store(false)
+				apiSrv.SetKeepAlivesEnabled(true)
 				released = false
 				log.Info("the upgrade failed; supervising again")
 				link.Send(keeper.MsgResumed, "") //nolint:errcheck // EOF ends the loop
@@ -276,11 +287,33 @@ loop:
 	}
 	stop()
 	<-trimDone
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// When to stop accepting: at once after an upgrade's handover (the
+	// new daemon accepts from the same socket); never before the end
+	// when the socket closes with this daemon; and when the sockets
+	// outlive the keeper (socket activation), once the next daemon
+	// serves — this one stops supervising first, so that the keeper can
+	// exit and the service manager start the next `cutover serve` now.
+	var handover <-chan struct{}
+	switch {
+	case released:
+		handover = closedChan()
+	case handingOver && !appStopped.Load():
+		gate.closed.Store(true)
+		eng.Close()
+		if unlock != nil {
+			unlock()
+			unlock = nil
+		}
+		apiSrv.SetKeepAlivesEnabled(false) // as on "release"
+		log.Info("stopped supervising; proxying until the next daemon serves (instances keep running)", "for_at_most", successorWait)
+		link.Send(keeper.MsgReleased, "") //nolint:errcheck // a keeper gone does not wait for it
+		handover = successorServes(cfg.SocketPath(), apiFile, successorWait)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), successorWait+10*time.Second)
 	defer cancel()
 	// Stop accepting, let clients leave their keep-alive connections, then
 	// finish the requests in flight and stop.
-	hand.drain(sctx, proxyLn, handoffGrace, released)
+	hand.drain(sctx, proxyLn, handoffGrace, handover)
 	if err := proxySrv.Shutdown(sctx); err != nil {
 		log.Warn("proxy shutdown", "err", err)
 	}

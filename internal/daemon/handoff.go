@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,10 +67,13 @@ func (h *handoff) wrap(srv *h1.Server) {
 
 // drain answers every request from now on with "Connection: close" and
 // waits until no client connection is left or grace passed (or ctx
-// ended); ln stops accepting at once when a successor accepts from the
-// same socket (an upgrade's handover), else only at the end. The caller
-// then shuts the server down, which closes what is left idle and waits
-// for what is active.
+// ended). ln stops accepting when handover fires — at once in an
+// upgrade's handover, when a successor already accepts from the same
+// socket; later when the socket outlives this daemon and the next one is
+// starting (see successorServes) — and grace counts from then. With no
+// handover (nil), nobody else will accept from the socket: ln accepts
+// until the end. The caller then shuts the server down, which closes what
+// is left idle and waits for what is active.
 //
 // Without a successor, closing ln first would refuse every client that
 // reconnects during the grace — all of them, since each is told to close
@@ -78,9 +82,13 @@ func (h *handoff) wrap(srv *h1.Server) {
 // connections, across a SIGTERM and restart of `cutover serve`); served
 // until the end, they meet a closed port only for the moments between
 // this daemon's exit and the next one's start.
-func (h *handoff) drain(ctx context.Context, ln net.Listener, grace time.Duration, successor bool) {
+func (h *handoff) drain(ctx context.Context, ln net.Listener, grace time.Duration, handover <-chan struct{}) {
 	h.closing.Store(true)
-	if successor {
+	if handover != nil {
+		select {
+		case <-handover:
+		case <-ctx.Done():
+		}
 		ln.Close() //nolint:errcheck // Serve returns; served connections go on
 	} else {
 		defer ln.Close() //nolint:errcheck // likewise, at the end of the grace
@@ -102,4 +110,34 @@ func (h *handoff) drain(ctx context.Context, ln net.Listener, grace time.Duratio
 			return
 		}
 	}
+}
+
+// successorWait bounds how long a daemon whose sockets outlive its keeper
+// proxies on after SIGTERM, waiting for the next daemon to serve; past
+// it, new connections wait in the socket's backlog for whoever comes.
+const successorWait = 10 * time.Second
+
+// successorPoll is how often successorServes looks for the next daemon.
+const successorPoll = 10 * time.Millisecond
+
+// successorServes returns a channel closed once the next daemon serves —
+// it replaced the admin socket at path, which it does just before it
+// accepts on the proxy socket — or once wait passed. mine is this
+// daemon's own admin socket, as it was when it listened.
+func successorServes(path string, mine os.FileInfo, wait time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		end := time.Now().Add(wait)
+		for time.Now().Before(end) && sameFile(path, mine) {
+			time.Sleep(successorPoll)
+		}
+	}()
+	return ch
+}
+
+func closedChan() <-chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
 }

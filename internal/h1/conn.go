@@ -32,7 +32,7 @@ type conn struct {
 	wr io.Writer
 	br *bufio.Reader
 	// state packs the http.ConnState (low byte) and, for StateNew, the
-	// Unix second it was entered (the rest), for Shutdown.
+	// Unix millisecond it was entered (the rest), for Shutdown.
 	state atomic.Int64
 	// w is the response being written; one per connection, reset for
 	// each request.
@@ -89,7 +89,7 @@ func (c *conn) setState(st http.ConnState) {
 	var since int64
 	if st == http.StateNew {
 		// Only the time of a new connection is of use (to Shutdown).
-		since = time.Now().Unix()
+		since = time.Now().UnixMilli()
 	}
 	c.state.Store(since<<8 | int64(st))
 	if hook := c.s.ConnState; hook != nil {

@@ -340,6 +340,51 @@ func TestServerLifecycle(t *testing.T) {
 		c.expectClosed("an idle connection after Shutdown")
 	})
 
+	t.Run("Shutdown closes a new connection that sent nothing, at once", func(t *testing.T) {
+		// A connection accepted but silent (a client's spare dial, a
+		// preconnect) is idle: a shutdown that waited for it held a
+		// stopping daemon, and the next one's start, for seconds.
+		t.Parallel()
+		states := newConnStates()
+		s := &Server{Handler: ok, ConnState: states.hook}
+		addr, _ := serve(t, s)
+		c := dial(t, addr)
+		states.waitFor(t, c.c.LocalAddr().String(), http.StateNew)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown with a connection that sent nothing: %v after %v", err, time.Since(t0))
+		}
+		if d := time.Since(t0); d > 1500*time.Millisecond {
+			t.Errorf("Shutdown with a connection that sent nothing took %v, want well under a second", d)
+		}
+		c.expectClosed("a connection that sent nothing, after Shutdown")
+	})
+
+	t.Run("Shutdown serves a request sent just after the connect", func(t *testing.T) {
+		// A request in transit on a fresh connection must not meet a
+		// close: clients do not retry a request on a fresh connection.
+		t.Parallel()
+		states := newConnStates()
+		s := &Server{Handler: ok, ConnState: states.hook}
+		addr, _ := serve(t, s)
+		c := dial(t, addr)
+		states.waitFor(t, c.c.LocalAddr().String(), http.StateNew)
+		shut := make(chan error, 1)
+		go func() { shut <- s.Shutdown(context.Background()) }()
+		time.Sleep(50 * time.Millisecond)
+		const req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+		c.write(req)
+		resp, body := c.mustResponse("GET", req)
+		if body != "ok" || !resp.Close {
+			t.Errorf("request on a new connection during Shutdown: %q close=%v, want \"ok\" with Connection: close", body, resp.Close)
+		}
+		if err := recv(t, shut, "Shutdown to return"); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+
 	t.Run("Shutdown returns the context's error when a handler outlives it", func(t *testing.T) {
 		t.Parallel()
 		started, release := make(chan struct{}), make(chan struct{})

@@ -140,7 +140,8 @@ func (s *Server) track(ln *net.Listener, add bool) bool {
 const shutdownPollMax = 500 * time.Millisecond
 
 // Shutdown stops the server gracefully: it closes the listeners, then
-// closes each connection once it is idle (between requests) and waits
+// closes each connection once it is idle (between requests, or new and
+// silent for newQuietGrace: see there) and waits
 // until none is left, or until ctx ends — then it returns ctx's error and
 // the connections still busy keep going. A request that finishes after
 // Shutdown began is answered with "Connection: close". Hijacked
@@ -186,18 +187,31 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// newQuietGrace is how long Shutdown lets a connection that has sent no
+// byte yet keep its chance to send its first request; after it, the
+// connection counts as idle and is closed.
+//
+// A client writes its request as soon as its connect completes, so that
+// the bytes arrive within a round trip of the accept; a connection silent
+// for longer is one opened ahead of need (a browser's preconnect, the
+// spare dial of a client's pool) whose owner reads the close before it
+// uses it, as it would an idle keep-alive connection's. net/http waits 5 s
+// for these; a daemon handing over cannot: its shutdown, and with it the
+// next daemon's start, would wait for a client that has nothing to ask
+// (up to 5 s in which a stop and start of cutover serve refused a
+// thousand connections at 500 req/s).
+const newQuietGrace = 250 * time.Millisecond
+
 // closeIdle closes the idle connections (and new ones that have been
-// silent for a while) and reports whether none is left.
+// silent for newQuietGrace) and reports whether none is left.
 func (s *Server) closeIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	quiet := true
-	now := time.Now().Unix()
+	quietSince := time.Now().Add(-newQuietGrace).UnixMilli()
 	for c := range s.conns {
 		st, since := c.getState()
-		if st == http.StateNew && since != 0 && now-since > 5 {
-			// A client that connected but sent nothing for seconds: as
-			// net/http, treat it as idle.
+		if st == http.StateNew && since != 0 && since <= quietSince {
 			st = http.StateIdle
 		}
 		if st != http.StateIdle {

@@ -28,6 +28,9 @@ type child struct {
 type socket struct {
 	name string // as in LISTEN_FDNAMES: "proxy", "preview"
 	file *os.File
+	// passed is set on a socket the service manager passed: it outlives
+	// the keeper.
+	passed bool
 }
 
 // startChild starts exe with args as a daemon that inherits socks and a

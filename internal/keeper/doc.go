@@ -31,6 +31,9 @@
 //	keeper → daemon  release            stop supervising and deploying, keep
 //	                                    proxying, unlock daemon.lock
 //	                 resume             take daemon.lock back and supervise again
+//	                 stop               the keeper stops and the sockets outlive
+//	                                    it: release, then proxy until the next
+//	                                    daemon serves, and exit
 //
 // The sockets belong to the keeper: while no daemon runs — it crashed, was
 // killed, is restarting — connections wait in the kernel's backlog and the
@@ -54,7 +57,19 @@
 // sockets and sends SIGTERM to the daemon, which drains and exits leaving
 // the instances running (see package daemon); the keeper waits for it and
 // exits. The socket then closes with the daemon's last accept, rather than
-// holding connections in a backlog nobody will accept from. If the keeper itself dies (kill -9), each daemon
+// holding connections in a backlog nobody will accept from.
+//
+// When the sockets came from systemd they outlive the keeper, and a stop
+// is a restart's first half: the keeper tells the daemon "stop" instead,
+// and exits as soon as it answers "released" (it stopped supervising and
+// unlocked daemon.lock), without waiting for it, so that systemd starts
+// the next `cutover serve` at once. The old daemon goes on accepting until
+// the next one serves (it replaced cutover.sock; at most 10 s), then
+// drains and exits by itself: a `systemctl restart` is then a handover as
+// an upgrade is, and new requests wait neither for the old daemon's
+// requests in flight nor for the new one's start.
+//
+// If the keeper itself dies (kill -9), each daemon
 // reads EOF on its control link and stops the same way, releasing the
 // sockets so that the next `cutover serve` can listen: a dead keeper is an
 // outage of the proxy port until something starts it again (with systemd
@@ -128,7 +143,8 @@
 // ExecReload sends it SIGHUP, which upgrades). With socket activation the
 // keeper takes the sockets systemd passes (LISTEN_PID is the keeper) and
 // hands them on, so the sockets survive even the keeper. KillMode=process,
-// or systemd would stop the instances with the service.
+// or systemd would stop the instances with the service — and the old
+// daemon finishing a restart's handover.
 //
 // # Why not cloudflare/tableflip
 //

@@ -44,6 +44,10 @@ const stopGrace = 30 * time.Second
 // releaseTimeout bounds the old daemon's answer to "release" and "resume".
 const releaseTimeout = 30 * time.Second
 
+// stopAnswerTimeout bounds a daemon's answer to "stop"; nothing it waits
+// for can hold it (it refuses no "stop").
+const stopAnswerTimeout = 5 * time.Second
+
 // Result is what an upgrade did.
 type Result struct {
 	OldPID     int    `json:"old_pid"`
@@ -120,6 +124,10 @@ func Run(ctx context.Context, opts Options) error {
 	for {
 		select {
 		case <-ctx.Done():
+			if len(k.socks) > 0 && k.socks[0].passed {
+				k.stopHandingOver(cur)
+				return nil
+			}
 			k.log.Info("stopping the daemon; instances keep running", "pid", cur.pid)
 			// Close the keeper's copies first: a connection that queued
 			// in the backlog after the daemon stopped accepting would
@@ -171,6 +179,27 @@ func Run(ctx context.Context, opts Options) error {
 			req.done <- upgradeOutcome{res, err}
 		}
 	}
+}
+
+// stopHandingOver stops cur when the sockets outlive the keeper (socket
+// activation): it tells cur "stop", and once cur stopped supervising and
+// unlocked daemon.lock ("released") the keeper exits without waiting for
+// it, so that the service manager can start the next `cutover serve` at
+// once; cur goes on proxying until that one's daemon serves, then drains
+// and exits by itself (see package daemon). A daemon that does not answer
+// is stopped as without socket activation.
+func (k *keeper) stopHandingOver(cur *child) {
+	if err := cur.ctl.send(MsgStop, ""); err == nil {
+		_, err = cur.await(stopAnswerTimeout, MsgReleased)
+		if err == nil {
+			k.log.Info("the daemon stopped supervising; it proxies until the next `cutover serve` serves, then exits; instances keep running", "pid", cur.pid)
+			return
+		}
+		if !errors.Is(err, errExited) {
+			k.log.Warn("the daemon did not hand over; stopping it", "pid", cur.pid, "err", err)
+		}
+	}
+	cur.stop(stopGrace)
 }
 
 // startReady starts the first daemon and waits until it serves.
@@ -441,7 +470,7 @@ func passedSockets() ([]socket, error) {
 		}
 		fd := 3 + i
 		syscall.CloseOnExec(fd) // passed on to daemons explicitly only
-		socks = append(socks, socket{name: name, file: os.NewFile(uintptr(fd), name)})
+		socks = append(socks, socket{name: name, file: os.NewFile(uintptr(fd), name), passed: true})
 	}
 	return socks, nil
 }

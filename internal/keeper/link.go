@@ -29,6 +29,7 @@ const (
 	MsgFailed   = "failed"
 	MsgRelease  = "release"
 	MsgResume   = "resume"
+	MsgStop     = "stop"
 )
 
 // Msg is one line of the control link.
