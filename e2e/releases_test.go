@@ -290,7 +290,7 @@ func TestRollbackRestoresEnvironmentAndSharedFiles(t *testing.T) {
 	if strings.Contains(out, "one") && strings.Contains(out, "\"SECRET\": \"one\"") {
 		t.Errorf("releases --json prints a secret value:\n%s", out)
 	}
-	if !strings.Contains(out, "\"SECRET\": \"sha256:") {
+	if !strings.Contains(out, "\"SECRET\": \"hmac-sha256:") {
 		t.Errorf("releases --json does not list SECRET with a digest:\n%s", out)
 	}
 }

@@ -54,21 +54,22 @@ STRIPE_KEY = "` + apiKey + `"
 	}
 	readableAsNobody(t, data, secrets)
 
-	// An older cutover's modes, then a new start.
-	e.killDaemon()
-	filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.Type()&fs.ModeSymlink != 0 || strings.Contains(p, "/releases/") && !strings.HasSuffix(p, ".cutover-release.json") {
-			return nil
+	// An older cutover's modes, then a new start of the daemon (the
+	// keeper, which holds the sockets, stays).
+	e.downDaemon(func() {
+		filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.Type()&fs.ModeSymlink != 0 || strings.Contains(p, "/releases/") && !strings.HasSuffix(p, ".cutover-release.json") {
+				return nil
+			}
+			if d.IsDir() {
+				return os.Chmod(p, 0o755)
+			}
+			return os.Chmod(p, 0o644)
+		})
+		if fi, _ := os.Stat(filepath.Join(data, "state.db")); fi.Mode().Perm() != 0o644 {
+			t.Fatal("could not loosen the data dir")
 		}
-		if d.IsDir() {
-			return os.Chmod(p, 0o755)
-		}
-		return os.Chmod(p, 0o644)
 	})
-	if fi, _ := os.Stat(filepath.Join(data, "state.db")); fi.Mode().Perm() != 0o644 {
-		t.Fatal("could not loosen the data dir")
-	}
-	e.serve()
 	if !strings.Contains(e.daemonLog(), "tightened the mode") {
 		t.Errorf("the daemon did not log what it tightened; log:\n%s", tail(e.daemonLog(), 30))
 	}
