@@ -16,7 +16,7 @@ type target struct {
 	// URL is the base URL, without a trailing slash: "http://127.0.0.1:9001".
 	URL string
 	// PIDs are the processes whose CPU time and memory are the target's
-	// (all workers of nginx, the daemon of cutover).
+	// (all workers of nginx; the keeper and the daemon of cutover).
 	PIDs []int
 	// Only lists the scenarios the target takes part in; nil = all.
 	Only map[string]bool
