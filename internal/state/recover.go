@@ -84,5 +84,10 @@ func SetAside(path string, now time.Time) (string, error) {
 // a daemon runs on when it cannot open its file, so that it still serves
 // and supervises (nothing it records then survives it).
 func OpenMemory() (*Store, error) {
-	return Open(":memory:")
+	return Open(memoryPath)
 }
+
+// memoryPath is SQLite's name for a database in memory: Open creates no
+// file for it (a file named ":memory:" in the working directory, which is
+// "/" under systemd, would fail for a non-root daemon or litter it).
+const memoryPath = ":memory:"

@@ -85,3 +85,24 @@ func TestSetAside(t *testing.T) {
 		t.Errorf("%s still there: %v", path, err)
 	}
 }
+
+// TestOpenMemoryCreatesNoFile: the database a daemon falls back to when
+// it cannot open its file lives in memory only. Open used to create a
+// file named ":memory:" in the working directory first, which under
+// systemd as a non-root user ("/") fails, so the fallback failed too.
+func TestOpenMemoryCreatesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	st, err := OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		t.Errorf("OpenMemory left %q in the working directory", e.Name())
+	}
+}

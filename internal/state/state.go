@@ -83,11 +83,13 @@ CREATE TABLE IF NOT EXISTS kv (
 // the releases' environments in plain text; SQLite gives its -wal and -shm
 // files the mode of the database file.
 func Open(path string) (*Store, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+	if path != memoryPath {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		}
+		f.Close() // nothing was written: closing cannot lose data
 	}
-	f.Close() // nothing was written: closing cannot lose data
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
