@@ -74,8 +74,12 @@ process: it cannot be upgraded in place and its sockets close with it.`,
 			if link != nil || noKeeper {
 				if link != nil {
 					// SIGHUP is the keeper's (upgrade); a hangup of the
-					// terminal must not kill the daemon.
-					signal.Ignore(syscall.SIGHUP)
+					// terminal must not kill the daemon. Caught, not
+					// ignored: an ignored signal stays ignored in every
+					// process the daemon starts (the app's instances,
+					// hooks, builds), while a caught one is reset to its
+					// default at their exec.
+					signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 				}
 				return daemon.Run(cmd.Context(), daemon.Options{Config: cfg, Logger: logger, Keeper: link, Version: Version})
 			}
