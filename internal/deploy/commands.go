@@ -35,8 +35,8 @@ func (e *Engine) trackCommand(pgid int) func() {
 	path := filepath.Join(e.commandsDir(), strconv.Itoa(pgid))
 	start, err := supervisor.ProcStartTime(pgid)
 	if err == nil {
-		if err = os.MkdirAll(e.commandsDir(), 0o755); err == nil {
-			err = os.WriteFile(path, []byte(strconv.FormatUint(start, 10)+"\n"), 0o644)
+		if err = os.MkdirAll(e.commandsDir(), 0o700); err == nil {
+			err = os.WriteFile(path, []byte(strconv.FormatUint(start, 10)+"\n"), 0o600)
 		}
 	}
 	if err != nil {

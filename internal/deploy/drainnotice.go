@@ -43,11 +43,11 @@ func (e *Engine) announceDrain(ms []*managed, cutFrom time.Time) {
 }
 
 func writeDrainFile(path, body string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("write drain file: %w", err)
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
 		return fmt.Errorf("write drain file: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
