@@ -127,9 +127,11 @@
 // DialTimeout) carried nothing, so the request is always safe to send
 // elsewhere, whatever its method and body: it goes to another healthy
 // backend of the release it goes to, or waits for one, up to HoldTimeout
-// from its first failure, as a held request does. Such a backend leaves
-// rotation at once (Backend.Down), before its health checker or the
-// supervisor notices, and its idle connections are closed; the proxy dials
+// from its first failure, as a held request does. A backend that refused
+// the connection (ECONNREFUSED: nothing listens) leaves rotation at once
+// (Backend.Down), before its health checker or the supervisor notices; a
+// connect that timed out or failed on the proxy's side (EMFILE) does not
+// take it out, since a busy backend would otherwise empty the pool, and its idle connections are closed; the proxy dials
 // it again, from every 25ms to every second, and puts it back as soon as
 // it accepts (a passing health check, SetHealthy(true), also does). A
 // crashed instance is kept out meanwhile by deploy, which marks it

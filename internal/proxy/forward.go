@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -120,7 +121,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 		// sent again, at most maxResetRetries times.
 		refused := isDialError(err)
 		timeout := !refused && isTimeout(err)
-		if refused {
+		if refusedByBackend(err) {
 			b.refused(err)
 		}
 		if attempt < maxAttempts && (refused || (retryable && !timeout && resets < maxResetRetries)) {
@@ -327,6 +328,17 @@ func idempotent(method string) bool {
 func isDialError(err error) bool {
 	var de *dialError
 	return errors.As(err, &de)
+}
+
+// refusedByBackend reports whether err says the backend's address has no
+// listener (ECONNREFUSED): its process is gone or not listening yet, so it
+// leaves rotation until it accepts again. Other dial errors — a connect
+// timeout when the backend's accept queue is full under a spike, the
+// proxy's own EMFILE — say nothing about that backend being down: the
+// request is sent elsewhere (nothing reached the app) but the backend
+// stays in rotation, or one busy moment would empty the whole pool.
+func refusedByBackend(err error) bool {
+	return isDialError(err) && errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // isTimeout reports whether err is the backend being too slow to answer

@@ -5,8 +5,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -266,5 +268,29 @@ func TestWebsocketHandshakeRefusedGoesElsewhere(t *testing.T) {
 	c, _ := dialWS(t, url)
 	if got := echo(t, c, "again"); got != "live:again" {
 		t.Errorf("echo after the hold: got %q, want %q", got, "live:again")
+	}
+}
+
+// TestRefusedByBackend: only a refused connection takes a backend out of
+// rotation; a connect timeout (its accept queue full under a spike) or the
+// proxy's own EMFILE sends the request elsewhere but keeps the backend in,
+// or one busy moment would empty the pool and hold every request.
+func TestRefusedByBackend(t *testing.T) {
+	wrap := func(e error) error {
+		return &dialError{addr: "127.0.0.1:1", err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", e)}}
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"refused", wrap(syscall.ECONNREFUSED), true},
+		{"timeout", wrap(syscall.ETIMEDOUT), false},
+		{"emfile", wrap(syscall.EMFILE), false},
+		{"reset after write", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, false},
+	} {
+		if got := refusedByBackend(tc.err); got != tc.want {
+			t.Errorf("%s: refusedByBackend = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
