@@ -165,7 +165,16 @@ func run(ctx context.Context, opts Options) error {
 		return err
 	}
 	previewLn := inherited["preview"]
-	if previewLn == nil && cfg.Proxy.PreviewListen != "" {
+	switch {
+	case previewLn != nil || cfg.Proxy.PreviewListen == "":
+	case link != nil:
+		// The sockets are the keeper's: one bound here would be held by
+		// this daemon through a handover, and the next daemon could not
+		// bind it (every later upgrade would fail), nor would it outlive a
+		// crash of this one.
+		log.Warn("proxy.preview_listen was set after `cutover serve` started: restart `cutover serve` to listen on it",
+			"addr", cfg.Proxy.PreviewListen, "config", cfg.Path)
+	default:
 		if previewLn, err = net.Listen("tcp", cfg.Proxy.PreviewListen); err != nil {
 			proxyLn.Close()
 			return fmt.Errorf("preview listen on %s (proxy.preview_listen in %s): %w", cfg.Proxy.PreviewListen, cfg.Path, err)

@@ -360,18 +360,26 @@ func (k *keeper) serveUpgrade(c net.Conn) {
 // sockets returns the listening sockets for the daemons: those systemd
 // passed to this process, else new ones on the configured addresses.
 func (k *keeper) sockets() ([]socket, error) {
-	if socks, err := passedSockets(); err != nil || socks != nil {
-		if socks != nil {
-			k.log.Info("holding the sockets passed by the service manager", "count", len(socks))
-		}
-		return socks, err
+	socks, err := passedSockets()
+	if err != nil {
+		return nil, err
 	}
-	var socks []socket
+	passed := map[string]bool{}
+	if socks != nil {
+		k.log.Info("holding the sockets passed by the service manager", "count", len(socks))
+		// The service manager's proxy socket wins over proxy.listen; a
+		// preview socket it did not pass is opened here, so that it too
+		// is held across the daemon's restarts and upgrades.
+		passed["proxy"] = true
+		for _, s := range socks {
+			passed[s.name] = true
+		}
+	}
 	for _, s := range []struct{ name, addr, key string }{
 		{"proxy", k.opts.ProxyListen, "proxy.listen"},
 		{"preview", k.opts.PreviewListen, "proxy.preview_listen"},
 	} {
-		if s.addr == "" {
+		if s.addr == "" || passed[s.name] {
 			continue
 		}
 		ln, err := listenRetry(s.addr, k.log)
