@@ -1,7 +1,8 @@
 // Package datadir owns who may read the daemon's data directory. The
 // directory holds secrets in plain text — state.db records every release's
 // configuration and environment snapshot ([app.env] and env_file values),
-// so that a rollback restores them — and the apps' logs, which may print
+// so that a rollback restores them, and so does snapshots/<id>.json, kept
+// outside the release directories — and the apps' logs, which may print
 // secrets too. So the directory is 0700 and everything cutover writes in it
 // is 0600 (directories 0700), from the moment it is created; a data
 // directory made by an older cutover with looser modes is tightened at
@@ -64,7 +65,7 @@ func Prepare(dir string, log *slog.Logger) error {
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
 		switch e.Name() {
-		case "logs":
+		case "logs", "snapshots":
 			t.tree(p)
 		case "releases":
 			t.releases(p)

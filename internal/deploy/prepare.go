@@ -134,8 +134,9 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 		}
 		meta := rm.Meta
 		// What a daemon that lost state.db needs to run this release
-		// again as deployed (see rebuild.go).
-		if err := release.WriteSnapshot(e.rel.Dir(newID), app); err != nil {
+		// again as deployed (see rebuild.go); kept outside the release
+		// directory, which the app may serve.
+		if err := e.rel.WriteSnapshot(newID, app); err != nil {
 			return "", err
 		}
 		if err := e.rel.LinkShared(newID, cfg.SharedDir(), cfg.Release.Shared); err != nil {

@@ -218,6 +218,20 @@ func (e *Engine) removeTemporary() {
 	}
 }
 
+// moveOldSnapshots takes the configuration snapshots an older cutover
+// wrote into the release directories out of them: the app may serve its
+// directory, and the snapshot holds the environment's secrets.
+func (e *Engine) moveOldSnapshots() {
+	moved, err := e.rel.MoveOldSnapshots()
+	if len(moved) > 0 {
+		e.log.Warn("moved the configuration snapshots out of the release directories, where the app could serve them",
+			"file", release.SnapshotFile, "to", filepath.Join(e.Config().DataDir, "snapshots"), "releases", moved)
+	}
+	if err != nil {
+		e.log.Warn("move the configuration snapshots out of the release directories", "err", err)
+	}
+}
+
 // findInstances returns the instance processes of this app that run now,
 // recorded or not: process group leaders whose environment has this app's
 // CUTOVER_APP and whose drain file is under this data dir, or whose
@@ -341,11 +355,11 @@ func (e *Engine) liveRelease(ctx context.Context, recorded string, found []state
 }
 
 // snapshotApp returns the [app] configuration release id was deployed
-// with, from its SnapshotFile; a release without one (prepared by an
+// with, from its snapshot (snapshots/<id>.json); a release without one (prepared by an
 // older cutover) runs with [app] of cutover.toml as it is now.
 func (e *Engine) snapshotApp(id string) config.App {
 	var app config.App
-	err := release.ReadSnapshot(e.rel.Dir(id), &app)
+	err := e.rel.ReadSnapshot(id, &app)
 	if err == nil {
 		return app
 	}
@@ -402,8 +416,13 @@ func (e *Engine) rebuildReleases(ctx context.Context, active string, activeApp c
 		}
 		app := activeApp
 		if id != active {
-			if err := release.ReadSnapshot(dir, &app); err != nil {
-				app = activeApp
+			// Decoded into a zero App: into a copy of activeApp, the
+			// JSON would be merged into activeApp's Env map, which the
+			// copy shares, and the live release would get this one's
+			// environment.
+			var snap config.App
+			if err := e.rel.ReadSnapshot(id, &snap); err == nil {
+				app = snap
 			}
 		}
 		rec := state.Release{ID: id, CreatedAt: created, Source: describeSource(rm.Meta), Dir: dir,

@@ -31,6 +31,7 @@ import (
 func (e *Engine) Recover(ctx context.Context) error {
 	e.stopLeftoverCommands()
 	e.removeTemporary()
+	e.moveOldSnapshots()
 	interrupted, err := e.store.InterruptRunning(ctx, time.Now())
 	if err != nil {
 		e.stateFailed("mark interrupted deploys", err)

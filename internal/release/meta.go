@@ -80,19 +80,25 @@ func WriteMeta(dir string, meta any) error {
 	}
 	b = append(b, '\n')
 	path := filepath.Join(dir, MetaFile)
-	tmp := path + ".tmp-" + randHex(4)
-	if err := writeSynced(tmp, b); err != nil {
-		os.Remove(tmp) //nolint:errcheck // best effort; err is what matters
-		return fmt.Errorf("write release metadata %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp) //nolint:errcheck // best effort
-		return fmt.Errorf("write release metadata %s: %w", path, err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := writeAtomic(path, b); err != nil {
 		return fmt.Errorf("write release metadata %s: %w", path, err)
 	}
 	return nil
+}
+
+// writeAtomic writes b to path with mode 0600 atomically: to a temporary
+// file beside it, synced, renamed over the old one, the directory synced.
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp-" + randHex(4)
+	if err := writeSynced(tmp, b); err != nil {
+		os.Remove(tmp) //nolint:errcheck // best effort; err is what matters
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp) //nolint:errcheck // best effort
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 // ReadMeta decodes dir's MetaFile into v (a *Meta, or a pointer to a

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,6 +28,7 @@ import (
 type Manager struct {
 	dir     string           // <data_dir>/releases
 	logs    string           // <data_dir>/logs: logs/<release>/<instance>.log
+	snaps   string           // <data_dir>/snapshots: snapshots/<release>.json
 	current string           // <data_dir>/current
 	now     func() time.Time // injectable clock for ids
 }
@@ -36,6 +38,7 @@ func NewManager(dataDir string) (*Manager, error) {
 	m := &Manager{
 		dir:     filepath.Join(dataDir, "releases"),
 		logs:    filepath.Join(dataDir, "logs"),
+		snaps:   filepath.Join(dataDir, "snapshots"),
 		current: filepath.Join(dataDir, "current"),
 		now:     time.Now,
 	}
@@ -184,14 +187,17 @@ func (m *Manager) List() ([]string, error) {
 	return ids, nil
 }
 
-// Remove deletes the directory of release id and its instances' logs
-// (logs/<id>/).
+// Remove deletes the directory of release id, its configuration snapshot
+// (snapshots/<id>.json) and its instances' logs (logs/<id>/).
 func (m *Manager) Remove(id string) error {
 	if id == "" || strings.ContainsAny(id, `/\`) || strings.HasPrefix(id, ".") {
 		return fmt.Errorf("remove release %q: not a release id", id)
 	}
 	if err := os.RemoveAll(m.Dir(id)); err != nil {
 		return fmt.Errorf("remove release %s: %w", id, err)
+	}
+	if err := os.Remove(m.snapshotPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the configuration snapshot of release %s: %w", id, err)
 	}
 	if err := os.RemoveAll(filepath.Join(m.logs, id)); err != nil {
 		return fmt.Errorf("remove the logs of release %s: %w", id, err)
@@ -249,7 +255,11 @@ func (m *Manager) Prune(keep int, first []string, protect ...string) ([]string, 
 			os.RemoveAll(filepath.Join(m.dir, e.Name())) //nolint:errcheck // best effort clean-up
 		}
 	}
-	// Logs of releases gone earlier (by an older cutover, which left them).
+	// Snapshots and logs of releases gone earlier (by an older cutover,
+	// which left the logs; by a crash between two removals).
+	if err := m.removeOrphanSnapshots(keepSet); err != nil {
+		return removed, err
+	}
 	if err := m.removeOrphanLogs(keepSet); err != nil {
 		return removed, err
 	}

@@ -2,61 +2,138 @@ package release
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 )
 
-// SnapshotFile is the name, inside a release directory, of the file that
-// records the configuration the release runs with (the [app] section with
-// its environment snapshot), so that a daemon that lost its state database
-// can run the release again as it was deployed. It holds the environment's
-// values, secrets included, so it is readable by its owner only.
+// SnapshotFile is the name, inside a release directory, of the file in
+// which cutover up to this version recorded the release's configuration.
+// A release directory is the app's working directory and often its
+// document root, so a file there can be served to anyone: cutover now
+// keeps the snapshot out of the app's tree (see [Manager.WriteSnapshot])
+// and [Manager.MoveOldSnapshots] takes this file out of existing releases.
 const SnapshotFile = ".cutover-app.json"
 
-// WriteSnapshot writes v as JSON to dir's SnapshotFile atomically (a
-// temporary file, synced, renamed over the old one, the directory synced),
-// with mode 0600.
-func WriteSnapshot(dir string, v any) error {
-	path := filepath.Join(dir, SnapshotFile)
+// snapshotPath is where release id's configuration snapshot is kept:
+// <data_dir>/snapshots/<id>.json, outside the app's tree.
+func (m *Manager) snapshotPath(id string) string {
+	return filepath.Join(m.snaps, id+".json")
+}
+
+// WriteSnapshot records v as JSON as the configuration release id runs
+// with (the [app] section with its environment snapshot), so that a
+// daemon that lost its state database can run the release again as it
+// was deployed. It holds the environment's values, secrets included, so
+// it is kept outside the release directory, in <data_dir>/snapshots/
+// (0700), mode 0600, written atomically.
+func (m *Manager) WriteSnapshot(id string, v any) error {
+	path := m.snapshotPath(id)
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("write release snapshot %s: %w", path, err)
 	}
-	tmp := path + ".tmp-" + randHex(4)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		_, err = f.Write(append(b, '\n'))
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+	if err := os.MkdirAll(m.snaps, 0o700); err != nil {
+		return fmt.Errorf("write release snapshot %s: %w", path, err)
 	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		os.Remove(tmp) //nolint:errcheck // best effort; err is what matters
+	if err := writeAtomic(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("write release snapshot %s: %w", path, err)
 	}
 	return nil
 }
 
-// ReadSnapshot decodes dir's SnapshotFile into v. A release prepared
-// before cutover wrote one gives an error wrapping fs.ErrNotExist.
-func ReadSnapshot(dir string, v any) error {
-	path := filepath.Join(dir, SnapshotFile)
+// ReadSnapshot decodes release id's configuration snapshot into v. If
+// there is none in snapshots/, the file an older cutover left in the
+// release directory is read. A release with neither (prepared before
+// cutover recorded one) gives an error wrapping fs.ErrNotExist.
+func (m *Manager) ReadSnapshot(id string, v any) error {
+	path := m.snapshotPath(id)
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		old := filepath.Join(m.Dir(id), SnapshotFile)
+		if ob, oerr := os.ReadFile(old); oerr == nil {
+			path, b, err = old, ob, nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("read release snapshot: %w", err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("read release snapshot %s: %w", path, err)
+	}
+	return nil
+}
+
+// MoveOldSnapshots takes the SnapshotFile an older cutover wrote out of
+// every release directory, where the app could serve it: it is moved to
+// snapshots/<id>.json (unless one is there already) and the old file is
+// removed. It returns the releases whose file it took out. Call it at the
+// daemon's start, before a rebuild reads the snapshots.
+func (m *Manager) MoveOldSnapshots() ([]string, error) {
+	ids, err := m.List()
+	if err != nil {
+		return nil, err
+	}
+	var moved []string
+	var errs []error
+	for _, id := range ids {
+		old := filepath.Join(m.Dir(id), SnapshotFile)
+		b, err := os.ReadFile(old)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read %s: %w", old, err))
+			continue
+		}
+		if _, err := os.Stat(m.snapshotPath(id)); errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(m.snaps, 0o700); err != nil {
+				errs = append(errs, fmt.Errorf("move %s: %w", old, err))
+				continue
+			}
+			if err := writeAtomic(m.snapshotPath(id), b); err != nil {
+				errs = append(errs, fmt.Errorf("move %s to %s: %w", old, m.snapshotPath(id), err))
+				continue
+			}
+		}
+		if err := os.Remove(old); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", old, err))
+			continue
+		}
+		if err := syncDir(m.Dir(id)); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", old, err))
+		}
+		moved = append(moved, id)
+	}
+	return moved, errors.Join(errs...)
+}
+
+// removeOrphanSnapshots removes the snapshots of releases no longer on
+// disk and not in keep.
+func (m *Manager) removeOrphanSnapshots(keep map[string]bool) error {
+	ents, err := os.ReadDir(m.snaps)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list release snapshots: %w", err)
+	}
+	ids, err := m.List()
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || keep[id] || slices.Contains(ids, id) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(m.snaps, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove release snapshot: %w", err)
+		}
 	}
 	return nil
 }
