@@ -3,9 +3,11 @@ package deploy
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,6 +61,13 @@ const recordNiceFile = "record-nice"
 // drain-notice-<pid> in the release directory, as an app would act on it.
 const watchDrainFile = "watch-drain"
 
+// detachedChildFile, in a release, makes each instance start a child in a
+// session of its own (setsid, as a Node `detached: true` worker or Python
+// `start_new_session=True` does) that inherits the instance's environment,
+// and write the child's pid to detached-<instance pid> in the release
+// directory. The child sleeps until it is killed.
+const detachedChildFile = "detached-child"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(appEnv) == "1" {
 		os.Exit(runApp())
@@ -73,6 +82,18 @@ func runApp() int {
 			err = os.WriteFile(fmt.Sprintf("boot-nice-%d", os.Getpid()), []byte(strconv.Itoa(nice)), 0o644)
 		}
 		if err != nil {
+			fmt.Fprintln(os.Stderr, "test app:", err)
+			return 2
+		}
+	}
+	if _, err := os.Stat(detachedChildFile); err == nil {
+		child := exec.Command("sleep", "300")
+		child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := child.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "test app:", err)
+			return 2
+		}
+		if err := os.WriteFile(fmt.Sprintf("detached-%d", os.Getpid()), []byte(strconv.Itoa(child.Process.Pid)), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "test app:", err)
 			return 2
 		}

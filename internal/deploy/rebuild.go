@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -260,15 +261,38 @@ func (e *Engine) findInstances() []state.Instance {
 		in.Port, _ = strconv.Atoi(p.Env["PORT"]) //nolint:errcheck // 0: cannot be adopted, so it is stopped
 		out = append(out, in)
 	}
-	slices.SortFunc(out, func(a, b state.Instance) int { return strings.Compare(a.ID, b.ID) })
-	return out
+	slices.SortFunc(out, func(a, b state.Instance) int {
+		if c := strings.Compare(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.StartTime, b.StartTime)
+	})
+	// A child the instance started in a session or group of its own
+	// (setsid, setpgid: a detached worker) leads a group and carries the
+	// instance's environment, drain file included. The instance is the
+	// process the supervisor started: the oldest one with that id, as its
+	// children start after it. The others are its children, which outlive
+	// it by design (supervisor package doc): left alone.
+	kept := out[:0]
+	for i, in := range out {
+		if i > 0 && in.ID != "" && in.ID == out[i-1].ID {
+			e.log.Info("leaving alone a process that carries an instance's environment: a child it started in a group of its own",
+				"instance", in.ID, "pid", in.PID, "instance_pid", kept[len(kept)-1].PID)
+			continue
+		}
+		kept = append(kept, in)
+	}
+	return kept
 }
 
 // addFound merges the instances found running into the recorded rows: one
 // that is recorded (same pid and start time) is left as is; one recorded
 // under its id with another process that is gone (restarted while state.db
-// could not be written) replaces that row; any other is added, so that it
-// is adopted or stopped — never left running untracked.
+// could not be written) replaces that row; one whose id is recorded with a
+// process that still runs is a child of that instance (findInstances keeps
+// only the oldest process per id, and the recorded one may be older still)
+// and is left alone; any other is added, so that it is adopted or stopped
+// — never left running untracked.
 func (e *Engine) addFound(rows []state.Instance, found []state.Instance) []state.Instance {
 	for _, f := range found {
 		i := slices.IndexFunc(rows, func(r state.Instance) bool { return r.PID == f.PID && r.StartTime == f.StartTime })
@@ -283,7 +307,12 @@ func (e *Engine) addFound(rows []state.Instance, found []state.Instance) []state
 				e.markUnsaved("record instance "+f.ID, errors.New("found running, not recorded"))
 				continue
 			}
-			f.ID = "" // a second process claiming the id: stopped
+			// The recorded instance runs: f carries its id because the
+			// instance started it (a detached child), not a stray
+			// instance. Left alone, like any child that leaves the group.
+			e.log.Info("leaving alone a process that carries an instance's environment: a child it started in a group of its own",
+				"instance", f.ID, "pid", f.PID, "instance_pid", rows[j].PID)
+			continue
 		}
 		e.note(fmt.Sprintf("found instance %s of release %s running (pid %d, port %d) that state.db does not record",
 			orUnknown(f.ID), f.Release, f.PID, f.Port))

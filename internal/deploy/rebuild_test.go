@@ -2,9 +2,11 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,5 +171,51 @@ func TestRecoverRemovesTemporaryDirs(t *testing.T) {
 	}
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 		t.Errorf("%s after Recover: got %v, want it removed", tmp, err)
+	}
+}
+
+// TestRecoverLeavesDetachedChildren: an instance started a child in a
+// session of its own (a detached worker), which carries the instance's
+// environment and drain file and leads its own group. A daemon restart
+// with state.db intact, and one that finds state.db lost, adopt the
+// instance and leave the child running, as a child that leaves its
+// instance's group outlives it. Before, the scan of /proc took the child
+// for a second instance with a taken id and killed it at every start.
+func TestRecoverLeavesDetachedChildren(t *testing.T) {
+	h := newHarness(t, setup{instances: 1})
+	ctx := context.Background()
+	v1 := h.mustDeploy("v1", map[string]string{detachedChildFile: ""})
+	pids := h.pids(v1)
+	if len(pids) != 1 {
+		t.Fatalf("pids of %s: got %v, want one", v1, pids)
+	}
+	b, err := os.ReadFile(filepath.Join(h.eng.Releases().Dir(v1), fmt.Sprintf("detached-%d", pids[0])))
+	if err != nil {
+		t.Fatalf("the instance did not start its detached child: %v", err)
+	}
+	child, err := strconv.Atoi(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) }) //nolint:errcheck // gone already when the test failed
+	if !alive(child) {
+		t.Fatalf("detached child pid %d is not running", child)
+	}
+
+	for _, lose := range []bool{false, true} {
+		closeLikeADeadDaemon(h.eng)
+		if lose {
+			h.loseState()
+		}
+		if err := h.newEngine().Recover(ctx); err != nil {
+			t.Fatalf("recover (state lost: %v): %v", lose, err)
+		}
+		if !alive(child) {
+			t.Fatalf("detached child pid %d was killed by Recover (state lost: %v)", child, lose)
+		}
+		if got := h.pids(v1); !slices.Equal(got, pids) {
+			t.Errorf("pids of %s after Recover (state lost: %v): got %v, want the same process %v", v1, lose, got, pids)
+		}
+		h.assertServes("v1")
 	}
 }
