@@ -414,7 +414,11 @@ func processesIn(dir string) []int {
 // directory, and kills it.
 func (h *harness) assertNoProcesses() {
 	h.t.Helper()
+	// A group just sent SIGKILL takes a moment to die: give it that.
 	left := processesIn(h.root)
+	for deadline := time.Now().Add(2 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = processesIn(h.root) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if len(left) == 0 {
 		return
 	}

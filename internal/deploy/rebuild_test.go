@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cutover/cutover/internal/state"
 )
@@ -148,6 +149,9 @@ func TestRecoverStopsUnrecordedStray(t *testing.T) {
 	second := h.newEngine()
 	if err := second.Recover(ctx); err != nil {
 		t.Fatalf("recover: %v", err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); alive(strayPID) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond) // SIGKILL takes a moment to land
 	}
 	if alive(strayPID) {
 		t.Errorf("unrecorded instance pid %d of %s still runs after Recover", strayPID, stray)
