@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cutover/cutover/internal/deploy"
@@ -12,7 +13,7 @@ import (
 
 // TestInstancesStartWithDefaultSignals: the daemon catches SIGHUP (it is
 // the keeper's word for an upgrade), but the app's instances must start
-// with every signal at its default. The daemon used to ignore SIGHUP, and
+// with SIGHUP at its default. The daemon used to ignore SIGHUP, and
 // an ignored signal stays ignored across fork and exec: every instance
 // (and its `/bin/sh -c`, which cannot trap a signal ignored at its start)
 // ran deaf to SIGHUP.
@@ -28,8 +29,10 @@ func TestInstancesStartWithDefaultSignals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ign != 0 {
-			t.Errorf("instance pid %d starts with signals ignored (SigIgn %#x); want none", pid, ign)
+		// Only SIGHUP is the daemon's doing; what the daemon's own parent
+		// ignores (a CI runner's signals) is inherited by design.
+		if ign&(1<<(syscall.SIGHUP-1)) != 0 {
+			t.Errorf("instance pid %d starts with SIGHUP ignored (SigIgn %#x)", pid, ign)
 		}
 	}
 }

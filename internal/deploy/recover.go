@@ -114,10 +114,10 @@ func (e *Engine) Recover(ctx context.Context) error {
 	return nil
 }
 
-// sameProcess reports whether row's pid is still the process recorded.
+// sameProcess reports whether row's pid is still the process recorded,
+// alive (a zombie, not yet reaped by whoever inherited it, is not).
 func (e *Engine) sameProcess(row state.Instance) bool {
-	st, err := supervisor.ProcStartTime(row.PID)
-	return err == nil && st == row.StartTime
+	return supervisor.Alive(row.PID, row.StartTime)
 }
 
 // forget deletes an instance's row; a failure to write is remembered and

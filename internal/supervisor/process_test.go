@@ -175,3 +175,46 @@ func TestKillGroupLeavesOtherSessions(t *testing.T) {
 		t.Errorf("the child in its own session (pid %d) ended with its instance's group: the docs say it outlives it; update them", escaped)
 	}
 }
+
+// TestAliveNotZombie: a killed instance its dead parent left unreaped
+// is a zombie that keeps its start time; it is not alive. A daemon that
+// took it for alive left a live process carrying the same instance id
+// alone, as a child of that instance, and started another: an orphan.
+func TestAliveNotZombie(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	start, err := ProcStartTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Alive(pid, start) {
+		t.Fatalf("pid %d: Alive = false while it runs", pid)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		st, err := readProcStat(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.state == 'Z' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d did not become a zombie", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if Alive(pid, start) {
+		t.Errorf("pid %d is a zombie: Alive = true, want false", pid)
+	}
+	cmd.Wait() //nolint:errcheck // killed
+	if Alive(pid, start+1) {
+		t.Errorf("Running with another start time = true, want false")
+	}
+}

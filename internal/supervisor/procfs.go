@@ -74,6 +74,12 @@ func ProcStartTime(pid int) (uint64, error) {
 	return st.startTime, nil
 }
 
+// Alive reports whether pid is still the live process that started at
+// startTime, leading its own process group (as an instance does): not
+// gone, not a zombie, not a recycled pid. A zombie keeps its start time,
+// so ProcStartTime alone cannot tell it from a live process.
+func Alive(pid int, startTime uint64) bool { return identify(pid, startTime) == nil }
+
 // identify checks that pid is still the live process that started at
 // startTime and that it leads its own process group, as every instance
 // does. Otherwise the error wraps ErrGone.
