@@ -412,20 +412,7 @@ func mountSmallDisk(t *testing.T, e *env, size string) string {
 	t.Cleanup(func() {
 		// The daemon holds files on the disk: stop it first (the env's
 		// own cleanup, which runs after this one, then finds it stopped).
-		if e.daemon != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			if err := e.client.Stop(ctx); err != nil {
-				e.daemon.Process.Signal(syscall.SIGTERM)
-			}
-			cancel()
-			select {
-			case <-e.daemonW:
-			case <-time.After(20 * time.Second):
-				e.daemon.Process.Kill()
-				<-e.daemonW
-			}
-			e.daemon = nil
-		}
+		e.stopServe()
 		killStrays(t, data)
 		if out, err := exec.Command("umount", data).CombinedOutput(); err != nil {
 			t.Errorf("umount %s: %v: %s", data, err, out)

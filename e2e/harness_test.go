@@ -363,24 +363,34 @@ func (e *env) status() deploy.Status {
 // cleanup stops the app and the daemon and makes sure no process of this
 // env survives the test.
 func (e *env) cleanup() {
-	if e.daemon != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		if err := e.client.Stop(ctx); err != nil {
-			e.daemon.Process.Signal(syscall.SIGTERM)
-		}
-		cancel()
-		select {
-		case <-e.daemonW:
-		case <-time.After(20 * time.Second):
-			e.daemon.Process.Kill()
-		}
-	}
+	e.stopServe()
 	killStrays(e.t, e.dir)
 	if !e.t.Failed() {
 		os.RemoveAll(e.dir)
 	} else {
 		e.t.Logf("kept %s; daemon log:\n%s", e.dir, tail(e.daemonLog(), 40))
 	}
+}
+
+// stopServe stops the app and `cutover serve` (`cutover stop`, else
+// SIGTERM, else after 20 s SIGKILL) and waits for it; a no-op when none
+// runs.
+func (e *env) stopServe() {
+	if e.daemon == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	if err := e.client.Stop(ctx); err != nil {
+		e.daemon.Process.Signal(syscall.SIGTERM)
+	}
+	cancel()
+	select {
+	case <-e.daemonW:
+	case <-time.After(20 * time.Second):
+		e.daemon.Process.Kill()
+		<-e.daemonW
+	}
+	e.daemon = nil
 }
 
 // killStrays kills any process whose working directory is inside dir: an
