@@ -34,7 +34,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cutover/cutover/internal/api"
@@ -366,39 +365,25 @@ func serve(srv interface{ Serve(net.Listener) error }, ln net.Listener, name str
 }
 
 // lockDataDir takes an exclusive flock on <data_dir>/daemon.lock so two
-// daemons never drive the same app. The kernel drops it when the process
-// dies, however it dies.
+// daemons never drive the same app (see datadir.Lock).
 func lockDataDir(dir string) (func(), error) {
 	path := filepath.Join(dir, "daemon.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
+	unlock, err := datadir.Lock(path)
+	var held *datadir.HeldError
+	switch {
+	case errors.As(err, &held):
+		return nil, fmt.Errorf("another cutover daemon already serves %s (%w)", dir, err)
+	case err != nil:
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("another cutover daemon already serves %s (lock %s held)", dir, path)
-	}
-	f.Truncate(0)                       //nolint:errcheck // the pid is informative only
-	fmt.Fprintf(f, "%d\n", os.Getpid()) //nolint:errcheck // informative only
-	return func() { f.Close() }, nil
+	return unlock, nil
 }
 
-// listenUnix listens on a unix socket readable by the owner only. A stale
-// socket left by a killed daemon is removed (the data dir lock proves no
-// daemon uses it).
+// listenUnix listens on the admin API's unix socket, owner only.
 func listenUnix(path string) (net.Listener, error) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
-	}
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
+	ln, err := datadir.ListenUnix(path)
 	if err != nil {
 		return nil, fmt.Errorf("admin API listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("admin API socket %s: %w", path, err)
 	}
 	return ln, nil
 }

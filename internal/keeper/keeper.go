@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cutover/cutover/internal/datadir"
 )
 
 // Options configure Run.
@@ -92,7 +94,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(opts.DataDir, "keeper.lock"))
+	unlock, err := datadir.Lock(filepath.Join(opts.DataDir, "keeper.lock"))
 	if err != nil {
 		return fmt.Errorf("another `cutover serve` already serves %s: %w", opts.DataDir, err)
 	}
@@ -105,9 +107,10 @@ func Run(ctx context.Context, opts Options) error {
 			s.file.Close()
 		}
 	}()
-	ctlLn, err := listenControl(filepath.Join(opts.DataDir, "keeper.sock"))
+	ctlPath := filepath.Join(opts.DataDir, "keeper.sock")
+	ctlLn, err := datadir.ListenUnix(ctlPath)
 	if err != nil {
-		return err
+		return fmt.Errorf("keeper socket %s: %w", ctlPath, err)
 	}
 	defer ctlLn.Close()
 	go k.acceptUpgrades(ctlLn)
@@ -481,38 +484,6 @@ func passedSockets() ([]socket, error) {
 		socks = append(socks, socket{name: name, file: os.NewFile(uintptr(fd), name), passed: true})
 	}
 	return socks, nil
-}
-
-// lockFile takes an exclusive flock on path and writes the pid in it; the
-// kernel drops it when the process dies.
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b, _ := os.ReadFile(path) //nolint:errcheck // informative only
-		f.Close()
-		return nil, fmt.Errorf("lock %s held by pid %s", path, strings.TrimSpace(string(b)))
-	}
-	f.Truncate(0)                       //nolint:errcheck // the pid is informative only
-	fmt.Fprintf(f, "%d\n", os.Getpid()) //nolint:errcheck // informative only
-	return func() { f.Close() }, nil
-}
-
-// listenControl listens on the keeper's unix socket, owner only. A stale
-// socket is removed: keeper.lock proves no keeper uses it.
-func listenControl(path string) (net.Listener, error) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
-	}
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("keeper socket %s: %w", path, err)
-	}
-	return ln, nil
 }
 
 // ResolveExe returns the absolute path the program was started from
