@@ -42,7 +42,7 @@ func newVersionCmd(g *globals) *cobra.Command {
 // newDemoAppCmd is the demo web app built into the binary, so `cutover
 // demo` and the tests need nothing installed. Hidden: users run `demo`.
 func newDemoAppCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:    "demo-app",
 		Short:  "Run the built-in demo web app on $PORT",
 		Hidden: true,
@@ -51,4 +51,13 @@ func newDemoAppCmd(g *globals) *cobra.Command {
 			return demoapp.Run(cmd.Context(), g.stdout, g.stderr)
 		},
 	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the demo app's own migrations (./db/NNN_name.sql) to $DATABASE_URL",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return demoapp.Migrate(cmd.Context(), g.stdout, g.stderr)
+		},
+	})
+	return cmd
 }

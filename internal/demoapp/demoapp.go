@@ -16,6 +16,8 @@
 //	DEMO_ERROR_RATE   share (0 to 1) of requests to / answered 500; with
 //	                  0.25, exactly every 4th request fails
 //	DEMO_HEALTH_PATH  health check path; default /healthz
+//	DEMO_QUERY        SQL run on every request to / (see db.go, with
+//	                  `cutover demo-app migrate`)
 //
 // Every response carries X-App-Version. Endpoints: / (hello), the health
 // path, /slow?d=5s, /stream?n=10&every=100ms, /ws (echo), /env?name=NAME,
@@ -25,6 +27,7 @@ package demoapp
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +59,14 @@ func Run(ctx context.Context, stdout, stderr io.Writer) error {
 		return fmt.Errorf("demo app: %w", err)
 	}
 	a := newApp(s, stderr)
+	if s.query != "" {
+		db, _, err := openDB(s.env)
+		if err != nil {
+			return fmt.Errorf("demo app %s: DEMO_QUERY: %w", s.version, err)
+		}
+		defer db.Close()
+		a.db = db
+	}
 	if stopped, err := a.boot(ctx); err != nil || stopped {
 		return err
 	}
@@ -70,6 +81,7 @@ func Run(ctx context.Context, stdout, stderr io.Writer) error {
 type app struct {
 	s      settings
 	stderr io.Writer
+	db     *sql.DB // DEMO_QUERY's database; nil without one
 
 	rootRequests atomic.Uint64 // requests to /, for DEMO_ERROR_RATE
 	upgrader     websocket.Upgrader

@@ -31,7 +31,7 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case a.s.healthPath:
 		a.health(w)
 	case "/":
-		a.hello(w)
+		a.hello(w, r)
 	case "/slow":
 		a.slow(w, r)
 	case "/stream":
@@ -101,7 +101,7 @@ func (a *app) health(w http.ResponseWriter) {
 
 // hello answers /. With DEMO_ERROR_RATE r, request n fails when
 // floor(n·r) steps up, so exactly a share r fails, evenly spread.
-func (a *app) hello(w http.ResponseWriter) {
+func (a *app) hello(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if ppm := a.s.errorPPM; ppm > 0 {
 		n := a.rootRequests.Add(1)
@@ -110,6 +110,17 @@ func (a *app) hello(w http.ResponseWriter) {
 			fmt.Fprintf(w, "internal error in %s (DEMO_ERROR_RATE)\n", a.s.version)
 			return
 		}
+	}
+	if a.db != nil {
+		v, err := a.query(r.Context())
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, "internal error in %s: %v\n", a.s.version, err)
+			fmt.Fprintf(a.stderr, "demo app %s: GET /: %v\n", a.s.version, err)
+			return
+		}
+		fmt.Fprintf(w, "hello from %s (%s)\n", a.s.version, v)
+		return
 	}
 	fmt.Fprintf(w, "hello from %s\n", a.s.version)
 }

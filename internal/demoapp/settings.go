@@ -25,6 +25,26 @@ type settings struct {
 	failHealth bool              // DEMO_FAIL_HEALTH=1
 	errorPPM   uint64            // DEMO_ERROR_RATE, in failures per million requests to /
 	healthPath string            // DEMO_HEALTH_PATH, default /healthz
+	query      string            // DEMO_QUERY (see db.go)
+}
+
+// loadEnv returns environ (os.Environ's form) with the EnvFile of dir
+// layered over it.
+func loadEnv(environ []string, dir string) (map[string]string, error) {
+	env := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	overrides, err := readEnvFile(filepath.Join(dir, EnvFile))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range overrides {
+		env[k] = v
+	}
+	return env, nil
 }
 
 // EnvFile is the optional file in the working directory whose KEY=VALUE
@@ -38,21 +58,11 @@ const VersionFile = "VERSION"
 // loadSettings reads settings from environ (os.Environ's form) and the
 // files EnvFile and VersionFile in dir.
 func loadSettings(environ []string, dir string) (settings, error) {
-	env := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
-	overrides, err := readEnvFile(filepath.Join(dir, EnvFile))
+	env, err := loadEnv(environ, dir)
 	if err != nil {
 		return settings{}, err
 	}
-	for k, v := range overrides {
-		env[k] = v
-	}
-
-	s := settings{env: env, port: env["PORT"], version: env["DEMO_VERSION"], healthPath: "/healthz"}
+	s := settings{env: env, query: env["DEMO_QUERY"], port: env["PORT"], version: env["DEMO_VERSION"], healthPath: "/healthz"}
 	if s.port == "" {
 		return settings{}, errors.New("PORT is not set: the demo app listens on 127.0.0.1:$PORT")
 	}
