@@ -194,3 +194,23 @@ func TestDiffDialect(t *testing.T) {
 		t.Errorf("Diff(nil, empty) = %v, want nothing", got)
 	}
 }
+
+// TestDiffGenerated covers what PostgreSQL 15 cannot do in place:
+// changing a generated column's expression (ALTER … SET EXPRESSION, 17).
+func TestDiffGenerated(t *testing.T) {
+	table := func(gen string) *Schema {
+		return &Schema{Tables: map[string]*Table{"public.t": {Columns: []*Column{{Name: "a", Type: "integer"}, {Name: "b", Type: "integer", Generated: gen}}}}}
+	}
+	for _, tt := range []struct {
+		old, new string
+		want     []string
+	}{
+		{"(a + 1)", "(a + 2)", []string{"additive change-generated"}},
+		{"", "(a + 1)", []string{"breaking change-generated"}},
+		{"(a + 1)", "", []string{"additive change-generated"}},
+	} {
+		if got := summary(Diff(table(tt.old), table(tt.new))); !slices.Equal(got, tt.want) {
+			t.Errorf("generated %q → %q: %v, want %v", tt.old, tt.new, got, tt.want)
+		}
+	}
+}

@@ -38,3 +38,15 @@ func TestCompareTypes(t *testing.T) {
 		}
 	}
 }
+
+func FuzzCompareTypes(f *testing.F) {
+	for _, s := range []string{"character varying(100)", "numeric(10,2)", "integer[]", "timestamp(3) without time zone", "varchar(", "a(1,x)", ""} {
+		f.Add(s, "text")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if got := compareTypes(a, a); got != typeSame {
+			t.Errorf("compareTypes(%q, itself) = %s", a, got)
+		}
+		compareTypes(a, b) // Must not panic.
+	})
+}
