@@ -83,11 +83,21 @@ func newPostgresScratch(ctx context.Context, liveURL string, o ScratchOptions) (
 	}
 	ps.dropLeftovers(ctx, conn, o)
 
+	// The copy gets the live database's encoding and locale: the dump's
+	// text (defaults, checks) must fit, and migrations see the same
+	// collation.
+	var encoding, collate, ctype string
+	if err := conn.QueryRow(ctx, `SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database
+WHERE datname = current_database()`).Scan(&encoding, &collate, &ctype); err != nil {
+		return nil, fmt.Errorf("read the encoding of the live database: %w", err)
+	}
 	ps.name = fmt.Sprintf("%s%s%d_%s", scratchPrefix(cfg.Database), scratchSuffix, time.Now().Unix(), randomHex(3))
 	start := time.Now()
 	// template0: the copy gets only what the dump creates, not what a
-	// site added to template1.
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{ps.name}.Sanitize()+" TEMPLATE template0"); err != nil {
+	// site added to template1, and may take another encoding.
+	create := fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s",
+		pgx.Identifier{ps.name}.Sanitize(), quoteLiteral(encoding), quoteLiteral(collate), quoteLiteral(ctype))
+	if _, err := conn.Exec(ctx, create); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
 			return nil, fmt.Errorf("create scratch database %s: %w (the role needs CREATEDB: ALTER ROLE %s CREATEDB)", ps.name, err, pgx.Identifier{role}.Sanitize())
@@ -314,3 +324,7 @@ func dropDatabase(ctx context.Context, conn *pgx.Conn, name string, major int) e
 	_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+id)
 	return err
 }
+
+// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings
+// is on since PostgreSQL 9.1).
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

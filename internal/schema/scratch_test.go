@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ CREATE TABLE schema_migrations (version varchar PRIMARY KEY);
 INSERT INTO schema_migrations VALUES ('20240101000000'), ('20240202000000');
 CREATE TABLE "SequelizeMeta" (name varchar PRIMARY KEY);
 INSERT INTO "SequelizeMeta" VALUES ('20240101-create-users.js');
+CREATE TABLE knex_migrations (id serial PRIMARY KEY, name text);
+INSERT INTO knex_migrations (name) VALUES ('001_users.js'), ('002_orgs.js');
 CREATE SCHEMA app;
 CREATE TABLE app.schema_version (version int);
 INSERT INTO app.schema_version VALUES (112);
@@ -85,6 +88,10 @@ func TestScratchPostgres(t *testing.T) {
 			t.Errorf("%s on the copy (-want +got):\n%s", query, diff)
 		}
 	}
+	// The tool's next row takes the next id: the sequence came along.
+	if got := pgQueryStrings(t, s.URL(), `INSERT INTO knex_migrations (name) VALUES ('003_x.js') RETURNING id::text`); !slices.Equal(got, []string{"3"}) {
+		t.Errorf("next knex_migrations id on the copy = %v, want 3", got)
+	}
 	// A migration on the copy leaves the live database alone.
 	pgExec(t, s.URL(), `DROP TABLE sessions`)
 	if _, ok := snapshot(t, live).Tables["public.sessions"]; !ok {
@@ -107,6 +114,28 @@ func TestScratchPostgres(t *testing.T) {
 	}
 	if err := s.Close(ctx); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestScratchPostgresEncoding(t *testing.T) {
+	c := pgtest.Start(t)
+	live := c.CreateDB(t, "latin1")
+	name := "latin1_live"
+	pgExec(t, live, `CREATE DATABASE latin1_live TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'`)
+	t.Cleanup(func() { pgExec(t, c.URL(), `DROP DATABASE IF EXISTS latin1_live WITH (FORCE)`) })
+	liveURL := strings.Replace(live, live[strings.LastIndexByte(live, '/')+1:strings.IndexByte(live, '?')], name, 1)
+	pgExec(t, liveURL, `CREATE TABLE t (name text DEFAULT 'café')`)
+	ctx := context.Background()
+	s, err := NewScratch(ctx, liveURL, ScratchOptions{})
+	if err != nil {
+		t.Fatalf("NewScratch: %v", err)
+	}
+	defer s.Close(ctx)
+	if got := pgQueryStrings(t, s.URL(), `SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database()`); !slices.Equal(got, []string{"LATIN1"}) {
+		t.Errorf("encoding of the copy = %v, want LATIN1", got)
+	}
+	if d := Diff(snapshot(t, liveURL), snapshot(t, s.URL())); len(d) != 0 {
+		t.Errorf("the copy's schema differs from the live one:\n%s", changeLines(d))
 	}
 }
 
