@@ -35,8 +35,9 @@
 // password goes in PGPASSWORD, never on a command line. Close drops the
 // database WITH (FORCE); a new scratch drops this database's scratch
 // copies older than an hour, left by a killed process. SQLite: VACUUM INTO
-// a file in [ScratchOptions.TempDir], a consistent copy (rows included)
-// while the application writes.
+// a file "cutover-preview-<unix time>-<random>.db" in
+// [ScratchOptions.TempDir], a consistent copy (rows included) while the
+// application writes; copies there older than an hour are removed.
 //
 // # Classification
 //

@@ -63,7 +63,8 @@ type Scratch struct {
 // the schema with pg_dump --schema-only piped into psql, then the rows of
 // VersionTables and o.DataTables; scratch databases of this live database
 // older than an hour, left by a process that died, are dropped first. On
-// SQLite it writes a consistent copy with VACUUM INTO into o.TempDir.
+// SQLite it writes a consistent copy with VACUUM INTO into o.TempDir,
+// removing copies there older than an hour.
 func NewScratch(ctx context.Context, url string, o ScratchOptions) (*Scratch, error) {
 	dialect, err := migrate.Dialect(url)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/cutover/cutover/internal/migrate"
@@ -27,6 +29,7 @@ func newSQLiteScratch(ctx context.Context, url string, o ScratchOptions) (*Scrat
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
+	dropSQLiteLeftovers(abs, o)
 	path := filepath.Join(abs, fmt.Sprintf("cutover-preview-%d-%s.db", time.Now().Unix(), randomHex(3)))
 	db, conn, err := openSQLite(ctx, url, true)
 	if err != nil {
@@ -57,4 +60,33 @@ func removeSQLite(path string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+var sqliteScratchName = regexp.MustCompile(`^cutover-preview-(\d+)-[0-9a-f]+\.db$`)
+
+// dropSQLiteLeftovers removes the scratch copies in dir older than
+// leftoverAge: a process killed during a preview never closed them, and
+// each is a full copy of the database. A failure is only logged.
+func dropSQLiteLeftovers(dir string, o ScratchOptions) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		o.logf("look for leftover scratch copies in %s: %v", dir, err)
+		return
+	}
+	for _, e := range entries {
+		m := sqliteScratchName.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		sec, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil || time.Since(time.Unix(sec, 0)) < leftoverAge {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := removeSQLite(p); err != nil {
+			o.logf("remove leftover scratch copy %s: %v", p, err)
+			continue
+		}
+		o.logf("removed leftover scratch copy %s", p)
+	}
 }
