@@ -60,6 +60,18 @@ secret made for this deploy and printed with a link that carries it: by
 header X-Cutover-Preview, cookie cutover_preview, or query parameter
 ?cutover_preview=) reach it, until 'cutover promote' or 'cutover abort'.
 
+Database changes: the release's pending expand migrations ([database] dir)
+and the app's own [database] migrate_command run before the new release
+boots. First a schema preview runs them on a scratch copy of the live
+database and prints every schema change, additive or breaking for the live
+release (a dropped or renamed table or column, a changed type, a new NOT
+NULL...). A breaking change is refused — nothing migrated, nothing booted —
+unless the deploy is held: with --hold (or [deploy] breaking = "hold") the
+proxy holds new requests, lets those in flight finish, runs the changes,
+boots the new release and switches, then releases the held requests to it.
+Users see the hold as latency, bounded by proxy.hold_timeout, never as an
+error.
+
 Exit status: 0 deployed (or, with --preview, ready for preview); 1 the deploy
 failed, was rolled back, or another one is running; 2 bad arguments or a
 broken config file.`,
@@ -90,6 +102,7 @@ broken config file.`,
 	}
 	cmd.Flags().StringVar(&req.Git, "git", "", "check out, test and build this ref of [release] repo")
 	cmd.Flags().BoolVar(&req.Preview, "preview", false, "boot the release and wait for 'cutover promote' before moving traffic")
+	cmd.Flags().BoolVar(&req.Hold, "hold", false, "hold requests in the proxy while the database changes run and the release boots (ships a breaking schema change)")
 	return cmd
 }
 
@@ -104,7 +117,7 @@ func currentUser() string {
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
-	var force bool
+	var force, hold bool
 	cmd := &cobra.Command{
 		Use:   "rollback [RELEASE]",
 		Short: "Go back to an earlier release (default: the previous one), with zero downtime",
@@ -115,6 +128,14 @@ configuration it was deployed with.
 RELEASE is a release id from 'cutover releases', or its label suffix (e.g.
 "v1"); default: the release that was live before the current one.
 
+A rollback is refused when the database changed in ways the older code may
+not handle: contract migrations ran since it was live, or the schema it went
+live on (recorded for each release) lost or changed something — a table, a
+column, a type — whoever changed it, cutover's migrations or the app's own.
+The refusal names what changed; --force goes back anyway. --hold switches
+held: the proxy holds requests while the old release's instances stop and
+the target's boot, for apps that cannot run two copies at once.
+
 Exit status: 0 rolled back; 1 refused or failed (the live release keeps
 serving); 2 bad arguments (a mistake in cutover.toml does not stop a
 rollback: the release runs with the configuration it recorded).`,
@@ -124,7 +145,7 @@ rollback: the release runs with the configuration it recorded).`,
 			if err != nil {
 				return err
 			}
-			req := deploy.Request{Rollback: true, Force: force}
+			req := deploy.Request{Rollback: true, Force: force, Hold: hold}
 			if len(args) == 1 {
 				req.Release = args[0]
 			}
@@ -132,6 +153,7 @@ rollback: the release runs with the configuration it recorded).`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "roll back even where cutover refuses to protect the app")
+	cmd.Flags().BoolVar(&hold, "hold", false, "hold requests while the switch happens instead of running both releases at once")
 	return cmd
 }
 

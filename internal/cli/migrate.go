@@ -268,3 +268,12 @@ func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
 }
+
+// releaseDir is where the app's database commands run: the live release
+// (<data_dir>/current; live is true), else the config file's directory.
+func (t migrateTarget) releaseDir() (dir string, live bool) {
+	if d, err := filepath.EvalSymlinks(t.cfg.CurrentLink()); err == nil {
+		return d, true
+	}
+	return filepath.Dir(t.cfg.Path), false
+}

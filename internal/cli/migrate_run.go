@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/deploy"
 	"github.com/cutover/cutover/internal/migrate"
+	"github.com/cutover/cutover/internal/release"
 )
 
 // printEvent renders progress of up and down for a human.
@@ -76,7 +79,9 @@ the run and says which statement of which file failed and what to do.`,
 		cmd.Long = `Apply the pending contract migrations, in id order, under the migration lock.
 Run it only when no instance of the previous release is serving any more:
 contract migrations remove what that release still uses. Pending expand
-migrations must be applied first.`
+migrations must be applied first. Then [database] contract_command, if set,
+runs in the live release's directory under the same lock, with the app's
+[app.env] and the database URL in [database] url_env.`
 	}
 	var force bool
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -89,13 +94,30 @@ migrations must be applied first.`
 				return err
 			}
 		}
-		return runOrPlan(cmd.Context(), g, t, dryRun, false, fmt.Sprintf("no pending %s migrations", phase),
-			func(ctx context.Context, r *migrate.Runner, set *migrate.Set) ([]*migrate.Migration, error) {
-				return r.Pending(ctx, set, phase)
-			},
-			func(ctx context.Context, r *migrate.Runner, set *migrate.Set) (migrate.Result, error) {
-				return r.Up(ctx, set, phase, printEvent(g.stdout))
-			})
+		command := ""
+		if phase == migrate.Contract && t.cfg != nil {
+			command = t.cfg.Database.ContractCommand
+		}
+		if _, err := os.Stat(t.dir); err == nil || command == "" {
+			if err := runOrPlan(cmd.Context(), g, t, dryRun, false, fmt.Sprintf("no pending %s migrations", phase),
+				func(ctx context.Context, r *migrate.Runner, set *migrate.Set) ([]*migrate.Migration, error) {
+					return r.Pending(ctx, set, phase)
+				},
+				func(ctx context.Context, r *migrate.Runner, set *migrate.Set) (migrate.Result, error) {
+					return r.Up(ctx, set, phase, printEvent(g.stdout))
+				}); err != nil {
+				return err
+			}
+		}
+		if command == "" {
+			return nil
+		}
+		if dryRun {
+			dir, _ := t.releaseDir()
+			fmt.Fprintf(g.stdout, "would run database.contract_command %q in %s\n", command, dir)
+			return nil
+		}
+		return runContractCommand(cmd.Context(), g, t, command)
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and the SQL without changing anything")
 	if phase == migrate.Contract {
@@ -206,6 +228,51 @@ func runOrPlan(ctx context.Context, g *globals, t migrateTarget, dryRun, down bo
 	}
 	if len(res.Done) == 0 {
 		fmt.Fprintln(g.stdout, none)
+	}
+	return nil
+}
+
+// runContractCommand runs [database] contract_command in the live release
+// under the migration lock, then records the schema the live release now
+// runs on (see docs/migrations.md, "Rollbacks that know the schema").
+func runContractCommand(ctx context.Context, g *globals, t migrateTarget, command string) error {
+	cfg := t.cfg
+	dir, live := t.releaseDir()
+	env := os.Environ()
+	for k, v := range cfg.App.Env {
+		env = append(env, k+"="+v)
+	}
+	env = append(env, cfg.Database.URLEnv+"="+t.opts.URL, "CUTOVER_RELEASE="+t.opts.Release, "CUTOVER_APP="+cfg.App.Name)
+	r, err := migrate.Open(ctx, t.opts)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var code int
+	err = r.Locked(ctx, printEvent(g.stdout), func(ctx context.Context) error {
+		cctx, cancel := context.WithTimeout(ctx, cfg.Database.CommandTimeout.Duration)
+		defer cancel()
+		var err error
+		_, code, err = release.RunShell(cctx, "contract_command", dir, env, command, func(stream, line string) {
+			if stream == "stderr" {
+				fmt.Fprintln(g.stderr, line)
+			} else {
+				fmt.Fprintln(g.stdout, line)
+			}
+		}, nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("database.contract_command %q: %w", command, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("database.contract_command %q exited with status %d", command, code)
+	}
+	fmt.Fprintf(g.stdout, "database.contract_command %q ok\n", command)
+	if live {
+		if err := deploy.RecordSchema(ctx, cfg, t.opts.Release); err != nil {
+			fmt.Fprintf(g.stderr, "warning: %v\n", err)
+		}
 	}
 	return nil
 }

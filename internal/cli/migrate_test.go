@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -283,5 +284,42 @@ func TestMigrateCLILintParseError(t *testing.T) {
 	lines := strings.Split(after, "\n")
 	if !found || len(lines) < 2 || !strings.HasPrefix(lines[1], "    instead: fix the syntax") {
 		t.Errorf("lint output:\n%s\nwant a line with %q followed by the fix", out, want)
+	}
+}
+
+// TestMigrateCLIContractCommand: `migrate contract` runs
+// [database] contract_command after the contract migrations, with the
+// database URL in url_env, and fails with its exit status.
+func TestMigrateCLIContractCommand(t *testing.T) {
+	e := newMigrateEnv(t)
+	cfg := filepath.Join(filepath.Dir(e.dir), "cutover.toml")
+	write := func(cmd string) {
+		t.Helper()
+		body := fmt.Sprintf("[app]\nname = \"shop\"\ncommand = \"./web\"\n[database]\nurl = %q\ncontract_command = %q\nurl_env = \"SHOP_DB\"\n", e.url, cmd)
+		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`echo "contracted $SHOP_DB" > contracted.txt`)
+	if code, out, stderr := e.run(t, "migrate", "up"); code != 0 {
+		t.Fatalf("migrate up: %d\n%s%s", code, out, stderr)
+	}
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), args, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	code, out, stderr := run("-c", cfg, "migrate", "contract")
+	if code != 0 || !strings.Contains(out, "contract_command") || !strings.Contains(out, "drop-name") {
+		t.Fatalf("migrate contract: exit %d\n%s%s", code, out, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(cfg), "contracted.txt"))
+	if err != nil || strings.TrimSpace(string(b)) != "contracted "+e.url {
+		t.Fatalf("contract_command did not run with the URL in SHOP_DB: %q %v", b, err)
+	}
+	write("echo nope >&2; exit 3")
+	code, _, stderr = run("-c", cfg, "migrate", "contract")
+	if code == 0 || !strings.Contains(stderr, "exited with status 3") || !strings.Contains(stderr, "nope") {
+		t.Fatalf("a failing contract_command: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -51,13 +51,16 @@ func newDemoAppCmd(g *globals) *cobra.Command {
 			return demoapp.Run(cmd.Context(), g.stdout, g.stderr)
 		},
 	}
-	cmd.AddCommand(&cobra.Command{
+	var contract bool
+	migrateCmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply the demo app's own migrations (./db/NNN_name.sql) to $DATABASE_URL",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return demoapp.Migrate(cmd.Context(), g.stdout, g.stderr)
+			return demoapp.Migrate(cmd.Context(), g.stdout, g.stderr, contract)
 		},
-	})
+	}
+	migrateCmd.Flags().BoolVar(&contract, "contract", false, "apply ./db/contract/NNN_name.sql instead")
+	cmd.AddCommand(migrateCmd)
 	return cmd
 }

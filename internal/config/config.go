@@ -322,6 +322,13 @@ type Deploy struct {
 	// `cutover promote` or `cutover abort` before it is aborted by itself.
 	// Default 30m.
 	PreviewTimeout Duration `toml:"preview_timeout"`
+
+	// Breaking (key breaking) is what a deploy does when the schema
+	// preview finds a change that breaks the live release: "refuse"
+	// (default: nothing migrated, nothing booted, exit 1) or "hold" (the
+	// proxy holds requests while the change runs and the new release
+	// boots, as `cutover deploy --hold`).
+	Breaking string `toml:"breaking"`
 }
 
 // Release configures where releases come from and how many are kept.
@@ -384,6 +391,42 @@ type Database struct {
 	// MigrateLockTimeout (key migrate_lock_timeout) is how long a runner
 	// waits for another runner's lock. Default 60s.
 	MigrateLockTimeout Duration `toml:"migrate_lock_timeout"`
+
+	// MigrateCommand (key migrate_command) is the app's own migration
+	// command (the release phase): "bin/rails db:migrate", "./miniflux
+	// -migrate", "python manage.py migrate". It runs once per deploy, with
+	// /bin/sh -c in the new release's directory and the app's environment
+	// plus the database URL in URLEnv, after prepare and before boot, under
+	// the same lock as cutover's own migrations; a schema preview runs it
+	// on a scratch copy first (see Preview). Requires URL. Default empty.
+	MigrateCommand string `toml:"migrate_command"`
+
+	// ContractCommand (key contract_command) is run like MigrateCommand
+	// once the old release is gone, when contract migrations run (see
+	// Contract). Default empty.
+	ContractCommand string `toml:"contract_command"`
+
+	// URLEnv (key url_env) is the environment variable in which
+	// MigrateCommand and ContractCommand get the database URL. Default
+	// "DATABASE_URL".
+	URLEnv string `toml:"url_env"`
+
+	// CommandTimeout (key command_timeout) bounds each run of
+	// MigrateCommand or ContractCommand. Default 30m.
+	CommandTimeout Duration `toml:"command_timeout"`
+
+	// Preview (key preview): "on" (default) runs the pending expand
+	// migrations and MigrateCommand on a scratch copy of the live schema
+	// before they touch the database, and refuses a deploy whose changes
+	// would break the live release (see deploy.breaking); "off" skips it.
+	Preview string `toml:"preview"`
+
+	// PreviewData (key preview_data) names tables whose rows are copied to
+	// the scratch database besides the schema, for a migration tool whose
+	// version table cutover does not know. Known version tables
+	// (schema_migrations, django_migrations, flyway_schema_history, …)
+	// are always copied. Default empty.
+	PreviewData []string `toml:"preview_data"`
 }
 
 // Duration is a time.Duration written in TOML as a string such as "1.5s",

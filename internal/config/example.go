@@ -273,6 +273,11 @@ command = "./bin/server --port $PORT"
 # aborted by itself. Default "30m".
 # preview_timeout = "30m"
 
+# When the schema preview finds a change that breaks the live release:
+# "refuse" (exit 1, nothing changed) or "hold" (requests wait while the change
+# runs and the new release boots). Default "refuse".
+# breaking = "refuse"
+
 [release]
 # Releases kept on disk; the live one and the rollback target are never
 # pruned. At least 2. Default 5.
@@ -324,4 +329,27 @@ command = "./bin/server --port $PORT"
 
 # Time a runner waits for another runner's lock. Default "60s".
 # migrate_lock_timeout = "60s"
+
+# The app's own migration command (the release phase), run once per deploy
+# in the new release's directory, before boot, under the migration lock:
+# "bin/rails db:migrate", "./miniflux -migrate". Default empty.
+# migrate_command = ""
+
+# Run like migrate_command once the old release is gone, when contract
+# migrations run. Default empty.
+# contract_command = ""
+
+# Variable carrying the database URL to those commands. Default "DATABASE_URL".
+# url_env = "DATABASE_URL"
+
+# Time limit of each run of those commands. Default "30m".
+# command_timeout = "30m"
+
+# Schema preview: run the migrations on a scratch copy first and refuse
+# changes that break the live release: "on" or "off". Default "on".
+# preview = "on"
+
+# Tables whose rows the scratch copy gets besides the schema (an unknown
+# migration tool's version table). Default [].
+# preview_data = []
 `

@@ -131,6 +131,7 @@ func defaults() *Config {
 			MinRequests:    20,
 			HookTimeout:    Duration{5 * time.Minute},
 			PreviewTimeout: Duration{30 * time.Minute},
+			Breaking:       "refuse",
 		},
 		Release: Release{Keep: 5},
 		Database: Database{
@@ -140,6 +141,10 @@ func defaults() *Config {
 			Contract:           "manual",
 			LockTimeout:        Duration{5 * time.Second},
 			MigrateLockTimeout: Duration{60 * time.Second},
+			URLEnv:             "DATABASE_URL",
+			CommandTimeout:     Duration{30 * time.Minute},
+			Preview:            "on",
+			PreviewData:        []string{},
 		},
 	}
 }

@@ -94,6 +94,7 @@ before_switch = "bin/smoke $CUTOVER_RELEASE"
 after_switch = "bin/notify"
 hook_timeout = "30s"
 preview_timeout = "1h"
+breaking = "hold"
 [release]
 keep = 2
 repo = "git@github.com:shop/shop.git"
@@ -108,6 +109,12 @@ format = "flyway"
 contract = "auto"
 lock_timeout = "2s"
 statement_timeout = "0s"
+migrate_command = "bin/rails db:migrate"
+contract_command = "bin/rails db:contract"
+url_env = "SHOP_DB"
+command_timeout = "1h"
+preview = "off"
+preview_data = ["public.my_versions"]
 migrate_lock_timeout = "10s"
 `,
 			want(func(c *Config) {
@@ -141,6 +148,7 @@ migrate_lock_timeout = "10s"
 					MaxErrorRate: 0.01, MaxErrorRatio: 1.5, MaxP99Ratio: 3, MinRequests: 100,
 					BeforeSwitch: "bin/smoke $CUTOVER_RELEASE", AfterSwitch: "bin/notify",
 					HookTimeout: Duration{30 * time.Second}, PreviewTimeout: Duration{time.Hour},
+					Breaking: "hold",
 				}
 				c.Release = Release{
 					Keep: 2, Repo: "git@github.com:shop/shop.git", Test: "make test",
@@ -151,6 +159,9 @@ migrate_lock_timeout = "10s"
 					Dir: "db/migrate", Table: "public.schema_versions", Format: "flyway",
 					Contract: "auto", LockTimeout: Duration{2 * time.Second},
 					MigrateLockTimeout: Duration{10 * time.Second},
+					MigrateCommand:     "bin/rails db:migrate", ContractCommand: "bin/rails db:contract",
+					URLEnv: "SHOP_DB", CommandTimeout: Duration{time.Hour},
+					Preview: "off", PreviewData: []string{"public.my_versions"},
 				}
 			}),
 		},

@@ -227,6 +227,11 @@ func (v *validator) hostPort(field, addr, example string) bool {
 }
 
 func (v *validator) deploy(d *Deploy) {
+	switch d.Breaking {
+	case "refuse", "hold":
+	default:
+		v.fail("deploy.breaking", `must be "refuse" or "hold", got %q`, d.Breaking)
+	}
 	switch d.Strategy {
 	case "bluegreen", "rolling", "canary":
 	default:
@@ -329,6 +334,25 @@ func (v *validator) database(d *Database) {
 		v.fail("database.statement_timeout", "must not be negative (0 means no limit), got %s", d.StatementTimeout)
 	}
 	v.positive("database.migrate_lock_timeout", d.MigrateLockTimeout)
+	for _, c := range []struct{ field, cmd string }{{"database.migrate_command", d.MigrateCommand}, {"database.contract_command", d.ContractCommand}} {
+		if c.cmd != "" && d.URL == "" {
+			v.fail(c.field, "needs database.url: the command gets it in $%s, and the schema preview reads the database it changes", d.URLEnv)
+		}
+	}
+	if !isEnvName(d.URLEnv) || d.URLEnv == "PORT" {
+		v.fail("database.url_env", "must be an environment variable name other than PORT (letters, digits and '_'), got %q", d.URLEnv)
+	}
+	v.positive("database.command_timeout", d.CommandTimeout)
+	switch d.Preview {
+	case "on", "off":
+	default:
+		v.fail("database.preview", `must be "on" or "off", got %q`, d.Preview)
+	}
+	for _, t := range d.PreviewData {
+		if !isTableName(t) {
+			v.fail("database.preview_data", "must list table names (letters, digits and '_', optionally schema.table), got %q", t)
+		}
+	}
 }
 
 // positive checks that a duration is greater than zero.

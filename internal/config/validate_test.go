@@ -224,7 +224,11 @@ func TestValidateErrors(t *testing.T) {
 		{"hook_timeout zero", "[deploy]\nhook_timeout = \"0s\"\n", `cutover.toml:5: deploy.hook_timeout: must be a positive duration such as "10s", got "0s"`},
 		{"preview_timeout negative", "[deploy]\npreview_timeout = \"-1m\"\n", `cutover.toml:5: deploy.preview_timeout: must be a positive duration such as "10s", got "-1m0s"`},
 		{"step_time typo", "[deploy]\nstep_timeout = \"1s\"\n", `cutover.toml:5: deploy.step_timeout: unknown key; did you mean "deploy.step_time"?`},
-		{"nothing close in deploy", "[deploy]\ncolour = 1\n", `cutover.toml:5: deploy.colour: unknown key; the keys allowed in [deploy] are strategy, batch, steps, step_time, watch, max_error_rate, max_error_ratio, max_p99_ratio, min_requests, before_switch, after_switch, hook_timeout, preview_timeout`},
+		{"nothing close in deploy", "[deploy]\ncolour = 1\n", `cutover.toml:5: deploy.colour: unknown key; the keys allowed in [deploy] are strategy, batch, steps, step_time, watch, max_error_rate, max_error_ratio, max_p99_ratio, min_requests, before_switch, after_switch, hook_timeout, preview_timeout, breaking`},
+		{"breaking unknown", "[deploy]\nbreaking = \"allow\"\n", `cutover.toml:5: deploy.breaking: must be "refuse" or "hold", got "allow"`},
+		{"migrate_command without url", "[database]\nmigrate_command = \"./app -migrate\"\n", `cutover.toml:5: database.migrate_command: needs database.url: the command gets it in $DATABASE_URL, and the schema preview reads the database it changes`},
+		{"url_env PORT", "[database]\nurl_env = \"PORT\"\n", `cutover.toml:5: database.url_env: must be an environment variable name other than PORT (letters, digits and '_'), got "PORT"`},
+		{"preview unknown", "[database]\npreview = \"yes\"\n", `cutover.toml:5: database.preview: must be "on" or "off", got "yes"`},
 		// [release]
 		{"repo type", "[release]\nrepo = true\n", `cutover.toml:5: release.repo: must be a string, got the boolean true`},
 		{"test type", "[release]\ntest = [\"make\", \"test\"]\n", `cutover.toml:5: release.test: must be a string, got an array`},

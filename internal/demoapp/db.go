@@ -33,7 +33,9 @@ import (
 //
 // `migrate` applies the files db/NNN_name.sql of its working directory in
 // NNN order, each in a transaction with its row in demo_schema_version,
-// skipping the versions that table already holds. Like many home-grown
+// skipping the versions that table already holds; `migrate --contract`
+// applies db/contract/NNN_name.sql the same way (the versions share one
+// numbering), for a deploy's contract_command. Like many home-grown
 // tools it takes no lock: two copies run at once both apply what is
 // pending (the table then shows a version twice), which is what a deploy
 // tool must prevent.
@@ -79,8 +81,9 @@ func openDB(env map[string]string) (*sql.DB, string, error) {
 }
 
 // Migrate is `cutover demo-app migrate`: it applies the pending migrations
-// of ./db to the app's database, printing one line per migration.
-func Migrate(ctx context.Context, stdout, stderr io.Writer) error {
+// of ./db (./db/contract with contract) to the app's database, printing
+// one line per migration.
+func Migrate(ctx context.Context, stdout, stderr io.Writer, contract bool) error {
 	s, err := loadEnv(os.Environ(), ".")
 	if err != nil {
 		return fmt.Errorf("demo app migrate: %w", err)
@@ -96,7 +99,11 @@ func Migrate(ctx context.Context, stdout, stderr io.Writer) error {
 		return fmt.Errorf("demo app migrate: %w", err)
 	}
 	defer db.Close()
-	files, err := migrationFiles(MigrationsDir)
+	dir := MigrationsDir
+	if contract {
+		dir = filepath.Join(MigrationsDir, "contract")
+	}
+	files, err := migrationFiles(dir)
 	if err != nil {
 		return fmt.Errorf("demo app migrate: %w", err)
 	}
@@ -108,13 +115,26 @@ func Migrate(ctx context.Context, stdout, stderr io.Writer) error {
 		id `+idType+`, version INTEGER NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("demo app migrate: create demo_schema_version: %w", err)
 	}
-	var current sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT max(version) FROM demo_schema_version`).Scan(&current); err != nil {
+	done := map[int]bool{}
+	rows, err := db.QueryContext(ctx, `SELECT version FROM demo_schema_version`)
+	if err != nil {
+		return fmt.Errorf("demo app migrate: read demo_schema_version: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("demo app migrate: read demo_schema_version: %w", err)
+		}
+		done[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("demo app migrate: read demo_schema_version: %w", err)
 	}
 	applied := 0
 	for _, f := range files {
-		if current.Valid && int64(f.version) <= current.Int64 {
+		if done[f.version] {
 			continue
 		}
 		if delay > 0 {

@@ -34,21 +34,21 @@ func TestMigrateSQLite(t *testing.T) {
 		"002_note.sql":  "ALTER TABLE items ADD COLUMN note TEXT;",
 	})
 	var out, errb bytes.Buffer
-	if err := Migrate(context.Background(), &out, &errb); err != nil {
+	if err := Migrate(context.Background(), &out, &errb, false); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, errb.String())
 	}
 	if !strings.Contains(out.String(), "applied 001_items.sql") || !strings.Contains(out.String(), "applied 002_note.sql") {
 		t.Fatalf("output: %q", out.String())
 	}
 	out.Reset()
-	if err := Migrate(context.Background(), &out, &errb); err != nil {
+	if err := Migrate(context.Background(), &out, &errb, false); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "up to date") {
 		t.Fatalf("second run: %q", out.String())
 	}
 	writeMigrations(t, dir, map[string]string{"003_bad.sql": "ALTER TABLE nosuch ADD COLUMN x TEXT;"})
-	err := Migrate(context.Background(), &out, &errb)
+	err := Migrate(context.Background(), &out, &errb, false)
 	if err == nil || !strings.Contains(err.Error(), "003_bad.sql") {
 		t.Fatalf("a failing migration: err = %v", err)
 	}

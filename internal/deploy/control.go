@@ -115,6 +115,16 @@ var controlTable = map[Step]map[Action]rule{
 		ActionPause:   {whenStepEnds, "pause: the expand migrations under way finish, then the deploy holds before anything boots; `cutover resume` continues, `cutover abort` stops it"},
 		ActionPromote: {whenRefused, "{nopromote}"},
 	},
+	StepSchema: {
+		ActionAbort:   {whenNow, "abort: the schema preview stops (its command is stopped, the scratch copy dropped); nothing touched the database; {live} keeps serving"},
+		ActionPause:   {whenStepEnds, "pause: the deploy holds when the schema preview ends, before anything touches the database; `cutover resume` continues, `cutover abort` stops it"},
+		ActionPromote: {whenRefused, "{nopromote}"},
+	},
+	StepMigrate: {
+		ActionAbort:   {whenNow, "abort: database.migrate_command is stopped (what it applied stays: it is the app's own tool, and its changes were previewed as safe for {live}); nothing boots; {live} keeps serving"},
+		ActionPause:   {whenStepEnds, "pause: database.migrate_command runs to its end, then the deploy holds before anything boots; `cutover resume` continues, `cutover abort` stops it"},
+		ActionPromote: {whenRefused, "{nopromote}"},
+	},
 	StepBoot: {
 		ActionAbort:   {whenNow, "abort: stopping the booting instances of {new}; the live release {live} keeps serving"},
 		ActionPause:   {whenStepEnds, "pause: the deploy holds when the instances of {new} are healthy, before traffic moves; `cutover resume` continues, `cutover abort` stops it"},

@@ -117,8 +117,24 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 			failRelease()
 			return r.from, err
 		}
-		if mig != nil {
-			if err := r.step(StepExpand, func() (string, error) { return mig.up(ctx, r, migrate.Expand) }); err != nil {
+		held, err := r.previewSchema(ctx, mig, newID)
+		if err != nil {
+			failRelease()
+			return r.from, err
+		}
+		r.holdDB = held || req.Hold
+		if r.holdDB {
+			failRelease()
+			return r.from, &RefusedError{Reason: "held deploys are not available yet; split the change into expand and contract"}
+		}
+		if !r.holdDB {
+			if mig != nil {
+				if err := r.step(StepExpand, func() (string, error) { return mig.up(ctx, r, migrate.Expand) }); err != nil {
+					failRelease()
+					return r.from, err
+				}
+			}
+			if err := r.migrateCommand(ctx, newID); err != nil {
 				failRelease()
 				return r.from, err
 			}
@@ -234,21 +250,46 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		r.info("the old release could not be stopped cleanly: %v", drainErr)
 	}
 
-	if mig != nil && drainErr != nil {
+	contract := mig != nil || r.cfg.Database.ContractCommand != "" && !req.Rollback
+	if contract && drainErr != nil {
 		r.info("contract migrations not run: an instance of the old release may still be running")
-	} else if mig != nil {
+	} else if contract {
 		if err := r.step(StepContract, func() (string, error) {
-			if r.cfg.Database.Contract == "auto" {
-				return mig.up(ctx, r, migrate.Contract)
+			var pending []*migrate.Migration
+			if mig != nil {
+				var err error
+				if pending, err = mig.pending(ctx, migrate.Contract); err != nil {
+					return "", err
+				}
 			}
-			pending, err := mig.pendingContract(ctx)
-			if err != nil {
-				return "", err
-			}
-			if len(pending) == 0 {
+			cmd := r.cfg.Database.ContractCommand
+			if r.cfg.Database.Contract != "auto" {
+				switch {
+				case len(pending) > 0 && cmd != "":
+					return fmt.Sprintf("%d contract migration(s) and database.contract_command pending (database.contract = \"manual\"); run `cutover migrate contract` once you are sure no old code runs", len(pending)), nil
+				case cmd != "":
+					return "database.contract_command pending (database.contract = \"manual\"); run `cutover migrate contract` once you are sure no old code runs", nil
+				case len(pending) > 0:
+					return fmt.Sprintf("%d contract migration(s) pending (database.contract = \"manual\"); run `cutover migrate contract` once you are sure no old code runs", len(pending)), nil
+				}
 				return "no pending contract migrations", nil
 			}
-			return fmt.Sprintf("%d contract migration(s) pending (database.contract = \"manual\"); run `cutover migrate contract` once you are sure no old code runs", len(pending)), nil
+			var notes []string
+			if mig != nil {
+				detail, err := mig.up(ctx, r, migrate.Contract)
+				if err != nil {
+					return "", err
+				}
+				notes = append(notes, detail)
+			}
+			if cmd != "" {
+				detail, err := r.contractCommand(ctx, newID)
+				if err != nil {
+					return "", err
+				}
+				notes = append(notes, detail)
+			}
+			return strings.Join(notes, "; "), nil
 		}); err != nil {
 			// The new release serves; the schema keeps what the old one
 			// needed, which is safe. Report and go on.
@@ -260,6 +301,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		if err := e.rel.SetCurrent(newID); err != nil {
 			return "", err
 		}
+		e.recordSchema(ctx, r.cfg, newID)
 		removed, err := e.prune(ctx, newID)
 		if err != nil {
 			return "", err

@@ -25,12 +25,15 @@ const (
 	StepDrain
 	StepContract
 	StepFinish
+	StepSchema  // the schema preview: the database changes tried on a scratch copy
+	StepMigrate // the release phase: the app's own migrate_command
 )
 
 var stepText = [...]string{
 	StepLock: "lock", StepPrepare: "prepare", StepCheck: "check", StepExpand: "expand", StepBoot: "boot",
 	StepPreview: "preview", StepHook: "hook", StepSwitch: "switch", StepShift: "shift", StepWatch: "watch",
 	StepDrain: "drain", StepContract: "contract", StepFinish: "finish",
+	StepSchema: "schema", StepMigrate: "migrate",
 }
 
 // String returns the step's name; "" for the zero Step (no step).

@@ -115,14 +115,14 @@ func (m *migrations) up(ctx context.Context, r *Run, phase migrate.Phase) (strin
 	return fmt.Sprintf("applied %s", strings.Join(names, ", ")), nil
 }
 
-// pendingContract lists the contract migrations not applied yet.
-func (m *migrations) pendingContract(ctx context.Context) ([]*migrate.Migration, error) {
+// pending lists the migrations of phase not applied yet.
+func (m *migrations) pending(ctx context.Context, phase migrate.Phase) ([]*migrate.Migration, error) {
 	runner, err := m.open(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer runner.Close()
-	return runner.Pending(ctx, m.set, migrate.Contract)
+	return runner.Pending(ctx, m.set, phase)
 }
 
 // contractGuard refuses a rollback to target when contract migrations ran

@@ -74,7 +74,15 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 			return "", err
 		}
 		return newID, r.step(StepCheck, func() (string, error) {
-			return e.contractGuard(ctx, target, req.Force)
+			contract, err := e.contractGuard(ctx, target, req.Force)
+			if err != nil {
+				return "", err
+			}
+			sch, err := e.schemaGuard(ctx, r.cfg.Database, target, req.Force)
+			if err != nil {
+				return "", err
+			}
+			return contract + "; " + sch, nil
 		})
 	}
 	err := r.step(StepPrepare, func() (string, error) {

@@ -29,6 +29,11 @@ type Request struct {
 	// `promote` or `abort`; meanwhile only requests naming the release (by
 	// header or cookie, or on proxy.preview_listen) reach it.
 	Preview bool `json:"preview,omitempty"`
+	// Hold ships the deploy held: the proxy holds new requests while the
+	// database changes run and the new release boots, then releases them
+	// to it. Needed for a change the schema preview finds breaking (unless
+	// deploy.breaking is "hold"); a rollback held switches the same way.
+	Hold bool `json:"hold,omitempty"`
 	// User is who asked (recorded with the release).
 	User string `json:"user,omitempty"`
 }
@@ -51,6 +56,7 @@ type Run struct {
 	app     config.App
 	cfg     *config.Config
 	req     Request
+	holdDB  bool // the database changes ship held (see Request.Hold)
 
 	ctl *control // the run's step and the operator's actions
 

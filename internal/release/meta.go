@@ -80,15 +80,15 @@ func WriteMeta(dir string, meta any) error {
 	}
 	b = append(b, '\n')
 	path := filepath.Join(dir, MetaFile)
-	if err := writeAtomic(path, b); err != nil {
+	if err := WriteFileAtomic(path, b); err != nil {
 		return fmt.Errorf("write release metadata %s: %w", path, err)
 	}
 	return nil
 }
 
-// writeAtomic writes b to path with mode 0600 atomically: to a temporary
+// WriteFileAtomic writes b to path with mode 0600 atomically: to a temporary
 // file beside it, synced, renamed over the old one, the directory synced.
-func writeAtomic(path string, b []byte) error {
+func WriteFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp-" + randHex(4)
 	if err := writeSynced(tmp, b); err != nil {
 		os.Remove(tmp) //nolint:errcheck // best effort; err is what matters

@@ -40,7 +40,7 @@ func (m *Manager) WriteSnapshot(id string, v any) error {
 	if err := os.MkdirAll(m.snaps, 0o700); err != nil {
 		return fmt.Errorf("write release snapshot %s: %w", path, err)
 	}
-	if err := writeAtomic(path, append(b, '\n')); err != nil {
+	if err := WriteFileAtomic(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("write release snapshot %s: %w", path, err)
 	}
 	return nil
@@ -95,7 +95,7 @@ func (m *Manager) MoveOldSnapshots() ([]string, error) {
 				errs = append(errs, fmt.Errorf("move %s: %w", old, err))
 				continue
 			}
-			if err := writeAtomic(m.snapshotPath(id), b); err != nil {
+			if err := WriteFileAtomic(m.snapshotPath(id), b); err != nil {
 				errs = append(errs, fmt.Errorf("move %s to %s: %w", old, m.snapshotPath(id), err))
 				continue
 			}
