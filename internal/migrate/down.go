@@ -52,6 +52,9 @@ func planDown(set *Set, rows []Applied, target DownTarget) ([]*Migration, error)
 		if m.Checksum != a.Checksum {
 			return nil, &ChecksumError{ID: m.ID, Path: m.Up.Path, Recorded: a.Checksum, Current: m.Checksum}
 		}
+		if m.Down == nil && missingDownFile(m) != "" {
+			return nil, fmt.Errorf("migration %d %s cannot be undone: it has no down file %s (the directory is up-only). Write that file with the SQL that undoes %s and run down again, or undo it by hand and delete its row (id %d) from the version table", m.ID, m.Name, missingDownFile(m), m.Up.Path, m.ID)
+		}
 		if m.Down == nil || strings.TrimSpace(stripComments(m.Down.SQL)) == "" {
 			return nil, fmt.Errorf("%s has no down script: migration %d cannot be undone; write one, or undo it by hand and delete its row from the version table", m.Up.Path, m.ID)
 		}

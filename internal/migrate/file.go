@@ -69,8 +69,9 @@ type Migration struct {
 	Phase Phase
 	// Up is the forward script. Its Path names the migration in messages.
 	Up Script
-	// Down is the reverse script, nil when the format has none (Flyway) or
-	// a goose file has no Down section.
+	// Down is the reverse script, nil when the format has none (Flyway), a
+	// goose file has no Down section, or a two-file format (native,
+	// golang-migrate) has no .down.sql file beside the up file.
 	Down *Script
 	// Checksum is the hex SHA-256 of Up.SQL, recorded when applied.
 	Checksum string
@@ -344,10 +345,10 @@ func LoadDir(dir, format string) (*Set, error) {
 			up := strings.TrimSuffix(p.downName, ".down.sql") + ".up.sql"
 			return nil, fmt.Errorf("load migrations: %s has no up file %s", filepath.Join(dir, p.downName), up)
 		}
-		if p.down == nil && (format == FormatNative || format == FormatGolangMigrate) {
-			down := strings.TrimSuffix(p.upName, ".up.sql") + ".down.sql"
-			return nil, fmt.Errorf("load migrations: %s has no down file %s (write one; an empty down file states that the migration cannot be undone)", filepath.Join(dir, p.upName), down)
-		}
+		// An up file without its down file is an up-only migration, as
+		// golang-migrate and Migratus projects often are: Down stays nil
+		// and `migrate down` refuses that one migration, naming the file
+		// to write (see planDown).
 		h, err := ParseHeader(p.up.SQL)
 		if err != nil {
 			return nil, fmt.Errorf("load migrations: %s: %w", p.up.Path, shiftLine(err, p.up.FirstLine))
@@ -496,4 +497,13 @@ func stripComments(sql string) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// missingDownFile returns the down file a two-file format would read for
+// m, or "" for the single-file formats (goose, Flyway).
+func missingDownFile(m *Migration) string {
+	if base, ok := strings.CutSuffix(m.Up.Path, ".up.sql"); ok {
+		return base + ".down.sql"
+	}
+	return ""
 }

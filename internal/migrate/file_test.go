@@ -117,6 +117,12 @@ func TestLoadDirFormats(t *testing.T) {
 			"00002_b.sql": "-- +goose Up\nSELECT 2;\n",
 		}, FormatGoose, []uint64{1, 2}, []bool{true, false}},
 		{"flyway", map[string]string{"V1__a.sql": "SELECT 1;", "V2__b.sql": "SELECT 2;"}, FormatFlyway, []uint64{1, 2}, []bool{false, false}},
+		// Up-only projects: a missing down file means "no down".
+		{"golang-migrate up-only", map[string]string{
+			"1_a.up.sql": "SELECT 1;", "2_b.up.sql": "SELECT 2;", "2_b.down.sql": "SELECT -2;",
+		}, FormatGolangMigrate, []uint64{1, 2}, []bool{false, true}},
+		{"native up-only", map[string]string{"1-a.up.sql": "SELECT 1;", "2-b.up.sql": "SELECT 2;"},
+			FormatNative, []uint64{1, 2}, []bool{false, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,8 +189,6 @@ func TestLoadDirErrors(t *testing.T) {
 		format string
 		want   []string
 	}{
-		{"missing down", map[string]string{"1-a.up.sql": "SELECT 1;"}, FormatAuto,
-			[]string{"1-a.up.sql has no down file 1-a.down.sql"}},
 		{"missing up", map[string]string{"1_a.down.sql": "SELECT 1;"}, FormatAuto,
 			[]string{"1_a.down.sql has no up file 1_a.up.sql"}},
 		{"duplicate id", map[string]string{

@@ -242,6 +242,47 @@ func TestDownSteps(t *testing.T) {
 	}
 }
 
+// TestUpOnlyDown: a golang-migrate or Migratus directory without down
+// files loads and applies; down refuses the migration without a down file,
+// naming the file to write, and undoes it once the file exists.
+func TestUpOnlyDown(t *testing.T) {
+	for _, tt := range []struct{ format, up, down string }{
+		{FormatGolangMigrate, "000002_email.up.sql", "000002_email.down.sql"},
+		{FormatNative, "2-email.up.sql", "2-email.down.sql"},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			ctx := context.Background()
+			files := map[string]string{}
+			for name, sql := range formatFiles[tt.format] {
+				if !strings.HasSuffix(name, ".down.sql") && !strings.Contains(sql, "contract") {
+					files[name] = sql
+				}
+			}
+			dir := writeFiles(t, t.TempDir(), files)
+			set := load(t, dir)
+			r := open(t, sqliteBackend(t).url)
+			if _, err := r.Up(ctx, set, Expand, nil); err != nil {
+				t.Fatalf("Up: %v", err)
+			}
+			_, err := r.Down(ctx, set, DownTarget{}, nil)
+			want := "has no down file " + filepath.Join(dir, tt.down)
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Write that file") {
+				t.Fatalf("Down of an up-only migration: got %v, want an error containing %q and what to do", err, want)
+			}
+			if diff := cmp.Diff([]uint64{1, 2}, appliedIDs(t, r)); diff != "" {
+				t.Errorf("a refused Down changed the table (-want +got):\n%s", diff)
+			}
+			writeFiles(t, dir, map[string]string{tt.down: "DROP INDEX users_email;\nALTER TABLE users DROP COLUMN email;"})
+			if _, err := r.Down(ctx, load(t, dir), DownTarget{}, nil); err != nil {
+				t.Fatalf("Down once %s exists: %v", tt.down, err)
+			}
+			if diff := cmp.Diff([]uint64{1}, appliedIDs(t, r)); diff != "" {
+				t.Errorf("after Down (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestPostgresGooseFunctionAndConcurrentIndex(t *testing.T) {
 	ctx := context.Background()
 	b := postgresBackend(t)
