@@ -139,3 +139,36 @@ func TestAdoptGoose(t *testing.T) {
 		t.Fatalf("Adopt goose: got %v, %v; want only 20240101000001 (2 was rolled back)", got, err)
 	}
 }
+
+// TestAdoptFlywayDotted: Flyway's history records dotted versions as
+// written; they are adopted, and repeatable migrations (version NULL there)
+// are left to run.
+func TestAdoptFlywayDotted(t *testing.T) {
+	ctx := context.Background()
+	b := sqliteBackend(t)
+	set := load(t, writeFiles(t, t.TempDir(), flywayFiles))
+	r := open(t, b.url)
+	for _, q := range []string{
+		"CREATE TABLE flyway_schema_history (installed_rank integer PRIMARY KEY, version text, description text, success boolean)",
+		"INSERT INTO flyway_schema_history VALUES (1, '1', 'users', true), (2, '1.9', 'email', true), (3, '1.10', 'locale', true), (4, NULL, 'users view', true)",
+	} {
+		if _, err := r.conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	got, err := r.Adopt(ctx, set, FromFlyway, "")
+	if err != nil {
+		t.Fatalf("Adopt flyway: %v", err)
+	}
+	var ids []Version
+	for _, m := range got {
+		ids = append(ids, m.ID)
+	}
+	if diff := cmp.Diff([]Version{"1", "1.9", "1.10"}, ids); diff != "" {
+		t.Errorf("adopted (-want +got):\n%s", diff)
+	}
+	p, err := r.Pending(ctx, set, Expand)
+	if err != nil || len(p) != 2 || p[0].ID != "2.0.1" || p[1].ID != "R__users_view" {
+		t.Errorf("pending after adopt: got %v, %v; want 2.0.1 and R__users_view", p, err)
+	}
+}
