@@ -172,7 +172,9 @@ func (t migrateTarget) open(ctx context.Context, readOnly bool) (*migrate.Runner
 
 // statusJSON is one migration in `migrate status --json`.
 type statusJSON struct {
-	ID            uint64    `json:"id"`
+	// ID is a number for an integer version (as every version was before
+	// dotted ones) and a string otherwise ("1.1", "R__views").
+	ID            any       `json:"id"`
 	Name          string    `json:"name"`
 	Phase         string    `json:"phase"`
 	State         string    `json:"state"`
@@ -208,7 +210,10 @@ func newMigrateStatusCmd(g *globals, f *migrateFlags) *cobra.Command {
 			if asJSON {
 				out := make([]statusJSON, 0, len(st))
 				for _, s := range st {
-					j := statusJSON{ID: s.ID, Name: s.Name, Phase: string(s.Phase), State: string(s.State)}
+					j := statusJSON{ID: string(s.ID), Name: s.Name, Phase: string(s.Phase), State: string(s.State)}
+					if n, ok := s.ID.Int(); ok {
+						j.ID = n
+					}
 					if s.Migration != nil {
 						j.File, j.NoTransaction = s.Migration.Up.Path, s.Migration.Up.NoTransaction
 					}
@@ -247,15 +252,15 @@ func printStatus(w io.Writer, set *migrate.Set, st []migrate.MigrationStatus) {
 		if s.Migration != nil && s.Migration.Up.NoTransaction {
 			state += " (no-tx)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Name, s.Phase, state, applied, release)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Name, s.Phase, state, applied, release)
 		switch s.State {
 		case migrate.StateFailed, migrate.StatePartial:
-			notes = append(notes, fmt.Sprintf("%d %s: %s at statement %d: %s", s.ID, s.Name, s.State, s.Applied.NextStatement,
+			notes = append(notes, fmt.Sprintf("%s %s: %s at statement %d: %s", s.ID, s.Name, s.State, s.Applied.NextStatement,
 				firstLine(s.Applied.Error)))
 		case migrate.StateChanged:
-			notes = append(notes, fmt.Sprintf("%d %s: %s changed after it was applied; restore it or run `cutover migrate repair %d`", s.ID, s.Name, s.Migration.Up.Path, s.ID))
+			notes = append(notes, fmt.Sprintf("%s %s: %s changed after it was applied; restore it or run `cutover migrate repair %s`", s.ID, s.Name, s.Migration.Up.Path, s.ID))
 		case migrate.StateMissing:
-			notes = append(notes, fmt.Sprintf("%d %s: applied, but no file in %s", s.ID, s.Name, set.Dir))
+			notes = append(notes, fmt.Sprintf("%s %s: applied, but no file in %s", s.ID, s.Name, set.Dir))
 		}
 	}
 	tw.Flush()

@@ -175,9 +175,9 @@ version row, unless it is no-transaction.`,
 				target.Steps = n
 			}
 			if to != "" {
-				id, err := strconv.ParseUint(to, 10, 64)
-				if err != nil {
-					return usageErrorf("--to: want a migration id (0 for everything), got %q", to)
+				id, err := migrate.ParseVersion(to)
+				if err != nil || id.Repeatable() {
+					return usageErrorf("--to: want a migration id such as 20240101120000 or 1.1 (0 for everything), got %q", to)
 				}
 				target.To = &id
 			}

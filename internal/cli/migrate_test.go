@@ -56,19 +56,21 @@ func (e migrateEnv) run(t *testing.T, args ...string) (code int, stdout, stderr 
 	return code, out.String(), errb.String()
 }
 
-func (e migrateEnv) states(t *testing.T) map[uint64]string {
+func (e migrateEnv) states(t *testing.T) map[string]string {
 	t.Helper()
 	code, out, stderr := e.run(t, "migrate", "status", "--json")
 	if code != 0 {
 		t.Fatalf("status --json: exit %d\n%s", code, stderr)
 	}
 	var rows []statusJSON
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.UseNumber()
+	if err := dec.Decode(&rows); err != nil {
 		t.Fatalf("status --json output %q: %v", out, err)
 	}
-	states := map[uint64]string{}
+	states := map[string]string{}
 	for _, r := range rows {
-		states[r.ID] = r.State
+		states[fmt.Sprint(r.ID)] = r.State
 	}
 	return states
 }
@@ -98,7 +100,7 @@ func (e migrateEnv) tables(t *testing.T) []string {
 
 func TestMigrateCLIUpContractDown(t *testing.T) {
 	e := newMigrateEnv(t)
-	if diff := cmp.Diff(map[uint64]string{1: "pending", 2: "pending", 3: "pending"}, e.states(t)); diff != "" {
+	if diff := cmp.Diff(map[string]string{"1": "pending", "2": "pending", "3": "pending"}, e.states(t)); diff != "" {
 		t.Errorf("status before up (-want +got):\n%s", diff)
 	}
 
@@ -125,7 +127,7 @@ func TestMigrateCLIUpContractDown(t *testing.T) {
 	if !strings.Contains(out, "applied  1 users  (expand") || !strings.Contains(out, "applied  2 email") {
 		t.Errorf("up output %q does not list both migrations", out)
 	}
-	if diff := cmp.Diff(map[uint64]string{1: "applied", 2: "applied", 3: "pending"}, e.states(t)); diff != "" {
+	if diff := cmp.Diff(map[string]string{"1": "applied", "2": "applied", "3": "pending"}, e.states(t)); diff != "" {
 		t.Errorf("status after up (-want +got):\n%s", diff)
 	}
 
@@ -137,7 +139,7 @@ func TestMigrateCLIUpContractDown(t *testing.T) {
 	if code, _, stderr = e.run(t, "migrate", "contract"); code != 0 {
 		t.Fatalf("contract: exit %d\n%s", code, stderr)
 	}
-	if got := e.states(t)[3]; got != "applied" {
+	if got := e.states(t)["3"]; got != "applied" {
 		t.Errorf("after contract, 3 is %q, want applied", got)
 	}
 
@@ -168,7 +170,7 @@ func TestMigrateCLIFailureSaysWhere(t *testing.T) {
 	if !strings.Contains(stderr, "2-email.up.sql:2: statement 2 of 2 failed") || !strings.Contains(stderr, "rolled back") {
 		t.Errorf("stderr %q does not say which statement failed and what happened", stderr)
 	}
-	if got := e.states(t)[2]; got != "failed" {
+	if got := e.states(t)["2"]; got != "failed" {
 		t.Errorf("state of 2: got %q, want failed", got)
 	}
 }
@@ -321,5 +323,63 @@ func TestMigrateCLIContractCommand(t *testing.T) {
 	code, _, stderr = run("-c", cfg, "migrate", "contract")
 	if code == 0 || !strings.Contains(stderr, "exited with status 3") || !strings.Contains(stderr, "nope") {
 		t.Fatalf("a failing contract_command: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestMigrateCLIFlyway: new continues dotted versions and writes repeatable
+// migrations; status shows versions as written, in Flyway's order.
+func TestMigrateCLIFlyway(t *testing.T) {
+	e := newMigrateEnv(t)
+	if err := os.RemoveAll(e.dir); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"V1__users.sql":    "CREATE TABLE users (id integer PRIMARY KEY, name text);",
+		"V1.9__email.sql":  "ALTER TABLE users ADD COLUMN email text;",
+		"V1_10__nick.sql":  "ALTER TABLE users ADD COLUMN nick text;",
+		"R__user_view.sql": "DROP VIEW IF EXISTS user_names;\nCREATE VIEW user_names AS SELECT name FROM users;",
+	}
+	if err := os.MkdirAll(e.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(e.dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, stderr := e.run(t, "migrate", "new", "Add locale")
+	if code != 0 || filepath.Base(strings.TrimSpace(out)) != "V1.11__add_locale.sql" {
+		t.Fatalf("new in a dotted Flyway directory: exit %d, wrote %q, %s; want V1.11__add_locale.sql", code, out, stderr)
+	}
+	code, out, stderr = e.run(t, "migrate", "new", "--repeatable", "Order stats")
+	if code != 0 || filepath.Base(strings.TrimSpace(out)) != "R__order_stats.sql" {
+		t.Fatalf("new --repeatable: exit %d, wrote %q, %s; want R__order_stats.sql", code, out, stderr)
+	}
+	if code, _, stderr := e.run(t, "migrate", "up"); code != 0 {
+		t.Fatalf("up: exit %d\n%s", code, stderr)
+	}
+	code, out, stderr = e.run(t, "migrate", "status")
+	if code != 0 {
+		t.Fatalf("status: exit %d\n%s", code, stderr)
+	}
+	var ids []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(l, e.dir) && f[0] != "ID" {
+			ids = append(ids, f[0])
+		}
+	}
+	if diff := cmp.Diff([]string{"1", "1.9", "1.10", "1.11", "R__order_stats", "R__user_view"}, ids); diff != "" {
+		t.Errorf("status ids (-want +got):\n%s\n%s", diff, out)
+	}
+	states := e.states(t)
+	if states["1.10"] != "applied" || states["R__user_view"] != "applied" || states["1"] != "applied" {
+		t.Errorf("status --json: got %v", states)
+	}
+	// A repeatable migration is repaired and undone by its name.
+	if code, _, stderr := e.run(t, "migrate", "repair", "R__user_view"); code != 1 || !strings.Contains(stderr, "nothing to repair for migration R__user_view") {
+		t.Errorf("repair R__user_view: exit %d, %s; want nothing to repair", code, stderr)
+	}
+	if code, _, stderr := e.run(t, "migrate", "down", "--to", "1.9"); code != 1 || !strings.Contains(stderr, "has no down script") {
+		t.Errorf("down --to 1.9 of Flyway: exit %d, %s; want a no-down-script refusal", code, stderr)
 	}
 }

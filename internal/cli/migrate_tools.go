@@ -34,9 +34,9 @@ migration is recorded as applied instead: you finished it by hand.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var opts migrate.RepairOptions
 			if len(args) == 1 {
-				id, err := strconv.ParseUint(args[0], 10, 64)
+				id, err := migrate.ParseVersion(args[0])
 				if err != nil {
-					return usageErrorf("repair ID: want a migration id, got %q", args[0])
+					return usageErrorf("repair ID: want a migration id as status shows it (20240101120000, 1.1, R__views), got %q", args[0])
 				}
 				opts.ID = &id
 			}
@@ -61,7 +61,7 @@ migration is recorded as applied instead: you finished it by hand.`,
 				fmt.Fprintln(g.stdout, "nothing to repair: every applied file matches its recorded checksum")
 			}
 			for _, d := range done {
-				fmt.Fprintf(g.stdout, "%d %s: %s\n", d.ID, d.Name, d.Did)
+				fmt.Fprintf(g.stdout, "%s %s: %s\n", d.ID, d.Name, d.Did)
 			}
 			return nil
 		},
@@ -115,10 +115,16 @@ refused: fix it with that tool first. Default tables: schema_migrations
 var notNameChar = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9]+`) })
 
 func newMigrateNewCmd(g *globals, f *migrateFlags) *cobra.Command {
+	var repeatable bool
 	cmd := &cobra.Command{
 		Use:   "new NAME",
 		Short: "Write an empty migration named <timestamp>-NAME in the directory's format",
-		Args:  exactArgs(1),
+		Long: `Write an empty migration in the directory's format, versioned by the
+current time (UTC, 20060102150405). In a Flyway directory whose newest
+version is dotted (V2.0.3__...), the new one continues it (V2.0.4__NAME.sql);
+--repeatable writes a Flyway repeatable migration, R__NAME.sql, which runs
+after the versioned ones whenever it changed.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := f.resolve(g, false)
 			if err != nil {
@@ -135,7 +141,18 @@ func newMigrateNewCmd(g *globals, f *migrateFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			files := newMigrationFiles(set.Format, time.Now().UTC().Format("20060102150405"), name)
+			if repeatable && set.Format != migrate.FormatFlyway {
+				return usageErrorf("--repeatable: only Flyway has repeatable migrations, and %s is %s", t.dir, set.Format)
+			}
+			var files []newFile
+			switch {
+			case repeatable:
+				files = []newFile{{"R__" + strings.ReplaceAll(name, "-", "_") + ".sql", newHeader + "\n"}}
+			case set.Format == migrate.FormatFlyway:
+				files = newMigrationFiles(set.Format, nextFlywayVersion(set, time.Now().UTC()), name)
+			default:
+				files = newMigrationFiles(set.Format, time.Now().UTC().Format("20060102150405"), name)
+			}
 			for _, nf := range files {
 				path := filepath.Join(t.dir, nf.name)
 				fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -154,7 +171,31 @@ func newMigrateNewCmd(g *globals, f *migrateFlags) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&repeatable, "repeatable", false, "write a Flyway repeatable migration R__NAME.sql")
 	return cmd
+}
+
+// nextFlywayVersion continues a directory whose newest versioned
+// migration has a dotted version by adding one to its last part, and uses
+// the time otherwise.
+func nextFlywayVersion(set *migrate.Set, now time.Time) string {
+	for i := len(set.Migrations) - 1; i >= 0; i-- {
+		m := set.Migrations[i]
+		if m.Repeatable() {
+			continue
+		}
+		v := string(m.ID)
+		dot := strings.LastIndexByte(v, '.')
+		if dot < 0 {
+			break
+		}
+		last, err := strconv.ParseUint(v[dot+1:], 10, 64)
+		if err != nil {
+			break // ParseVersion wrote it; cannot happen
+		}
+		return v[:dot+1] + strconv.FormatUint(last+1, 10)
+	}
+	return now.Format("20060102150405")
 }
 
 type newFile struct{ name, body string }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -53,6 +52,9 @@ func (r *Runner) Adopt(ctx context.Context, set *Set, from, table string) ([]*Mi
 		return nil, err
 	}
 	defer unlock()
+	if err := r.prepareTable(ctx, set); err != nil {
+		return nil, err
+	}
 	ids, err := r.foreignApplied(ctx, set, from, table)
 	if err != nil {
 		return nil, fmt.Errorf("adopt from %s table %s: %w", from, table, err)
@@ -65,7 +67,7 @@ func (r *Runner) Adopt(ctx context.Context, set *Set, from, table string) ([]*Mi
 	for _, id := range ids {
 		m := set.Find(id)
 		if m == nil {
-			return nil, fmt.Errorf("adopt from %s: version %d is applied in %s but has no file in %s; add the file (or check --dir) and adopt again", from, id, table, set.Dir)
+			return nil, fmt.Errorf("adopt from %s: version %s is applied in %s but has no file in %s; add the file (or check --dir) and adopt again", from, id, table, set.Dir)
 		}
 		if _, ok := rows[id]; ok {
 			continue
@@ -90,8 +92,8 @@ func (r *Runner) Adopt(ctx context.Context, set *Set, from, table string) ([]*Mi
 }
 
 // foreignApplied returns the ids another tool recorded as applied.
-func (r *Runner) foreignApplied(ctx context.Context, set *Set, from, table string) ([]uint64, error) {
-	var ids []uint64
+func (r *Runner) foreignApplied(ctx context.Context, set *Set, from, table string) ([]Version, error) {
+	var ids []Version
 	switch from {
 	case FromGolangMigrate:
 		var version int64
@@ -104,7 +106,7 @@ func (r *Runner) foreignApplied(ctx context.Context, set *Set, from, table strin
 			return nil, fmt.Errorf("version %d is marked dirty: golang-migrate failed in the middle of it. Check the schema, finish or undo that migration by hand, clear the flag with `migrate force %d` (or the previous version), then adopt again", version, version)
 		}
 		for _, m := range set.Migrations {
-			if version >= 0 && m.ID <= uint64(version) {
+			if version >= 0 && !m.Repeatable() && m.ID.Compare(VersionOf(uint64(version))) <= 0 {
 				ids = append(ids, m.ID)
 			}
 		}
@@ -115,7 +117,7 @@ func (r *Runner) foreignApplied(ctx context.Context, set *Set, from, table strin
 			return nil, err
 		}
 		defer rows.Close()
-		state := map[uint64]bool{}
+		state := map[Version]bool{}
 		for rows.Next() {
 			var v int64
 			var applied bool
@@ -123,7 +125,7 @@ func (r *Runner) foreignApplied(ctx context.Context, set *Set, from, table strin
 				return nil, err
 			}
 			if v > 0 { // version 0 is goose's own initial row
-				state[uint64(v)] = applied
+				state[VersionOf(uint64(v))] = applied
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -145,7 +147,7 @@ func (r *Runner) foreignApplied(ctx context.Context, set *Set, from, table strin
 			if err := rows.Scan(&v); err != nil {
 				return nil, err
 			}
-			ids = append(ids, uint64(v))
+			ids = append(ids, VersionOf(uint64(v)))
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
@@ -165,9 +167,9 @@ func (r *Runner) foreignApplied(ctx context.Context, set *Set, from, table strin
 			if !ok {
 				return nil, fmt.Errorf("version %s failed under Flyway: fix it and run `flyway repair`, then adopt again", v)
 			}
-			id, err := strconv.ParseUint(v, 10, 64)
+			id, err := ParseVersion(v)
 			if err != nil {
-				return nil, fmt.Errorf("version %q is not an integer; cutover orders migrations by integer ids", v)
+				return nil, fmt.Errorf("flyway version %q: %w", v, err)
 			}
 			ids = append(ids, id)
 		}
@@ -175,6 +177,6 @@ func (r *Runner) foreignApplied(ctx context.Context, set *Set, from, table strin
 			return nil, err
 		}
 	}
-	slices.Sort(ids)
+	slices.SortFunc(ids, Version.Compare)
 	return ids, nil
 }

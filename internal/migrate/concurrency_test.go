@@ -62,9 +62,9 @@ func manyMigrations(n int) map[string]string {
 
 func checkManyApplied(t *testing.T, r *Runner, n int) {
 	t.Helper()
-	want := make([]uint64, n)
+	want := make([]Version, n)
 	for i := range want {
-		want[i] = uint64(i + 1)
+		want[i] = VersionOf(uint64(i + 1))
 	}
 	if diff := cmp.Diff(want, appliedIDs(t, r)); diff != "" {
 		t.Errorf("version table ids (-want +got):\n%s", diff)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -140,10 +141,14 @@ func (r *Runner) q(query string) string {
 	return query
 }
 
-func (r *Runner) createTableSQL() string {
+// createTableSQL creates the version table under name. version is the
+// key; id repeats it when it is an integer, for people and tools that
+// query the table by id, as every version table did before dotted versions.
+func (r *Runner) createTableSQL(name string) string {
 	if r.dialect == DialectPostgres {
-		return r.q(`CREATE TABLE IF NOT EXISTS {table} (
-	id bigint PRIMARY KEY,
+		return strings.ReplaceAll(`CREATE TABLE IF NOT EXISTS {name} (
+	version text PRIMARY KEY,
+	id bigint,
 	name text NOT NULL,
 	phase text NOT NULL,
 	checksum text NOT NULL,
@@ -154,10 +159,11 @@ func (r *Runner) createTableSQL() string {
 	failed_statement integer,
 	resume_checksum text,
 	error text
-)`)
+)`, "{name}", name)
 	}
-	return r.q(`CREATE TABLE IF NOT EXISTS {table} (
-	id INTEGER PRIMARY KEY,
+	return strings.ReplaceAll(`CREATE TABLE IF NOT EXISTS {name} (
+	version TEXT PRIMARY KEY,
+	id INTEGER,
 	name TEXT NOT NULL,
 	phase TEXT NOT NULL,
 	checksum TEXT NOT NULL,
@@ -168,7 +174,7 @@ func (r *Runner) createTableSQL() string {
 	failed_statement INTEGER,
 	resume_checksum TEXT,
 	error TEXT
-)`)
+)`, "{name}", name)
 }
 
 // ensureWAL switches a SQLite database to WAL mode (which persists in the
@@ -220,8 +226,114 @@ func (r *Runner) ensureTable(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	if _, err := r.conn.ExecContext(ctx, r.createTableSQL()); err != nil {
+	if _, err := r.conn.ExecContext(ctx, r.createTableSQL(r.table)); err != nil {
 		return fmt.Errorf("create version table %s: %w", r.table, err)
+	}
+	return nil
+}
+
+// readShape sets r.legacyTable from the version table's columns.
+func (r *Runner) readShape(ctx context.Context) error {
+	var n int
+	var err error
+	if r.dialect == DialectPostgres {
+		err = r.conn.QueryRowContext(ctx, `SELECT count(*) FROM pg_attribute
+	WHERE attrelid = to_regclass($1) AND attname = 'version' AND NOT attisdropped`, r.table).Scan(&n)
+	} else {
+		err = r.conn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?1) WHERE name = 'version'`, r.table).Scan(&n)
+	}
+	if err != nil {
+		return fmt.Errorf("read the columns of version table %s: %w", r.table, err)
+	}
+	r.legacyTable = n == 0
+	return nil
+}
+
+// prepareTable upgrades a version table keyed by integer id (what every
+// cutover wrote before dotted versions) when set has a version that is not
+// an integer; a table whose versions all are integers stays as it is, so
+// an older cutover still reads and writes it. The caller holds the
+// migration lock.
+func (r *Runner) prepareTable(ctx context.Context, set *Set) error {
+	if r.opts.ReadOnly || r.noTable {
+		return nil
+	}
+	// Another runner may have upgraded it while this one waited for the
+	// lock.
+	if err := r.readShape(ctx); err != nil || !r.legacyTable {
+		return err
+	}
+	need := slices.ContainsFunc(set.Migrations, func(m *Migration) bool {
+		_, ok := m.ID.Int()
+		return !ok
+	})
+	if !need {
+		return nil
+	}
+	err := r.inTx(ctx, func() error {
+		if r.dialect == DialectPostgres {
+			return r.upgradePostgres(ctx)
+		}
+		return r.upgradeSQLite(ctx)
+	})
+	if err != nil {
+		return fmt.Errorf("add the version column to version table %s (for versions such as %s that are not integers): %w", r.table, firstNonInt(set), err)
+	}
+	r.legacyTable = false
+	r.log.Info("version table upgraded: keyed by version", "table", r.table)
+	return nil
+}
+
+func firstNonInt(set *Set) Version {
+	for _, m := range set.Migrations {
+		if _, ok := m.ID.Int(); !ok {
+			return m.ID
+		}
+	}
+	return ""
+}
+
+// upgradePostgres moves the key of a legacy table from id to a new version
+// column, in the caller's transaction.
+func (r *Runner) upgradePostgres(ctx context.Context) error {
+	var pkey string
+	err := r.conn.QueryRowContext(ctx, `SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`, r.table).Scan(&pkey)
+	if err != nil {
+		return fmt.Errorf("find the primary key: %w", err)
+	}
+	for _, stmt := range []string{
+		`ALTER TABLE {table} ADD COLUMN version text`,
+		`UPDATE {table} SET version = id::text`,
+		`ALTER TABLE {table} ALTER COLUMN version SET NOT NULL`,
+		`ALTER TABLE {table} DROP CONSTRAINT ` + pgx.Identifier{pkey}.Sanitize(),
+		`ALTER TABLE {table} ALTER COLUMN id DROP NOT NULL`,
+		`ALTER TABLE {table} ADD PRIMARY KEY (version)`,
+	} {
+		if _, err := r.conn.ExecContext(ctx, r.q(stmt)); err != nil {
+			return fmt.Errorf("%s: %w", r.q(stmt), err)
+		}
+	}
+	return nil
+}
+
+// upgradeSQLite rebuilds a legacy table with the version column as its key
+// (SQLite cannot change a table's primary key in place), in the caller's
+// transaction.
+func (r *Runner) upgradeSQLite(ctx context.Context) error {
+	tmp := r.table + "_upgrade"
+	for _, stmt := range []string{
+		`DROP TABLE IF EXISTS ` + tmp,
+		r.createTableSQL(tmp),
+		`INSERT INTO ` + tmp + ` (version, id, name, phase, checksum, applied_at, duration_ms, release, status,
+	failed_statement, resume_checksum, error)
+	SELECT CAST(id AS TEXT), id, name, phase, checksum, applied_at, duration_ms, release, status,
+	failed_statement, resume_checksum, error FROM ` + r.table,
+		`DROP TABLE ` + r.table,
+		`ALTER TABLE ` + tmp + ` RENAME TO ` + r.table,
+	} {
+		if _, err := r.conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
 	}
 	return nil
 }
@@ -243,7 +355,7 @@ const (
 
 // Applied is one row of the version table.
 type Applied struct {
-	ID       uint64
+	ID       Version
 	Name     string
 	Phase    Phase
 	Checksum string
@@ -264,13 +376,22 @@ type Applied struct {
 	resumeChecksum string
 }
 
-// Applied returns the rows of the version table, by ascending id.
+// Applied returns the rows of the version table, by ascending id
+// (Version.Compare).
 func (r *Runner) Applied(ctx context.Context) ([]Applied, error) {
 	if r.noTable {
 		return nil, nil
 	}
-	rows, err := r.conn.QueryContext(ctx, r.q(`SELECT id, name, phase, checksum, applied_at, duration_ms, release, status,
-	failed_statement, resume_checksum, error FROM {table} ORDER BY id`))
+	// Another runner may have upgraded the table since this one looked.
+	if err := r.readShape(ctx); err != nil {
+		return nil, err
+	}
+	version := "version"
+	if r.legacyTable {
+		version = "CAST(id AS TEXT)"
+	}
+	rows, err := r.conn.QueryContext(ctx, r.q(`SELECT `+version+`, name, phase, checksum, applied_at, duration_ms, release, status,
+	failed_statement, resume_checksum, error FROM {table}`))
 	if err != nil {
 		return nil, fmt.Errorf("read version table %s: %w", r.table, err)
 	}
@@ -279,7 +400,7 @@ func (r *Runner) Applied(ctx context.Context) ([]Applied, error) {
 	for rows.Next() {
 		var (
 			a       Applied
-			id      int64
+			id      string
 			at      any
 			ms      int64
 			next    sql.NullInt64
@@ -291,19 +412,20 @@ func (r *Runner) Applied(ctx context.Context) ([]Applied, error) {
 		if err := rows.Scan(&id, &a.Name, &phase, &a.Checksum, &at, &ms, &a.Release, &status, &next, &resume, &errText); err != nil {
 			return nil, fmt.Errorf("read version table %s: %w", r.table, err)
 		}
-		a.ID, a.Phase, a.Status = uint64(id), Phase(phase), RowStatus(status)
+		a.ID, a.Phase, a.Status = Version(id), Phase(phase), RowStatus(status)
 		a.Duration = time.Duration(ms) * time.Millisecond
 		a.NextStatement = int(next.Int64)
 		a.resumeChecksum, a.Error = resume.String, errText.String
 		a.AppliedAt, err = scanTime(at)
 		if err != nil {
-			return nil, fmt.Errorf("read version table %s: id %d: %w", r.table, id, err)
+			return nil, fmt.Errorf("read version table %s: id %s: %w", r.table, id, err)
 		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read version table %s: %w", r.table, err)
 	}
+	slices.SortFunc(out, func(a, b Applied) int { return a.ID.Compare(b.ID) })
 	return out, nil
 }
 
@@ -352,24 +474,49 @@ func (r *Runner) writeRow(ctx context.Context, ex execer, a Applied) error {
 	if r.dialect == DialectSQLite {
 		at = a.AppliedAt.UTC().Format(time.RFC3339Nano)
 	}
-	_, err := ex.ExecContext(ctx, r.q(`INSERT INTO {table}
-	(id, name, phase, checksum, applied_at, duration_ms, release, status, failed_statement, resume_checksum, error)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-	ON CONFLICT (id) DO UPDATE SET name = excluded.name, phase = excluded.phase, checksum = excluded.checksum,
+	var id any
+	if n, ok := a.ID.Int(); ok {
+		id = int64(n)
+	}
+	const set = `name = excluded.name, phase = excluded.phase, checksum = excluded.checksum,
 	applied_at = excluded.applied_at, duration_ms = excluded.duration_ms, release = excluded.release,
 	status = excluded.status, failed_statement = excluded.failed_statement,
-	resume_checksum = excluded.resume_checksum, error = excluded.error`),
-		int64(a.ID), a.Name, string(a.Phase), a.Checksum, at, a.Duration.Milliseconds(), a.Release,
-		string(a.Status), next, resume, errText)
+	resume_checksum = excluded.resume_checksum, error = excluded.error`
+	var err error
+	if r.legacyTable {
+		if id == nil {
+			// prepareTable upgrades the table before such a version is
+			// written; reaching here is a bug.
+			return fmt.Errorf("record migration %s in %s: the table is keyed by integer id and was not upgraded", a.ID, r.table)
+		}
+		_, err = ex.ExecContext(ctx, r.q(`INSERT INTO {table}
+	(id, name, phase, checksum, applied_at, duration_ms, release, status, failed_statement, resume_checksum, error)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+	ON CONFLICT (id) DO UPDATE SET `+set),
+			id, a.Name, string(a.Phase), a.Checksum, at, a.Duration.Milliseconds(), a.Release,
+			string(a.Status), next, resume, errText)
+	} else {
+		_, err = ex.ExecContext(ctx, r.q(`INSERT INTO {table}
+	(version, id, name, phase, checksum, applied_at, duration_ms, release, status, failed_statement, resume_checksum, error)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+	ON CONFLICT (version) DO UPDATE SET id = excluded.id, `+set),
+			string(a.ID), id, a.Name, string(a.Phase), a.Checksum, at, a.Duration.Milliseconds(), a.Release,
+			string(a.Status), next, resume, errText)
+	}
 	if err != nil {
-		return fmt.Errorf("record migration %d in %s: %w", a.ID, r.table, err)
+		return fmt.Errorf("record migration %s in %s: %w", a.ID, r.table, err)
 	}
 	return nil
 }
 
-func (r *Runner) deleteRow(ctx context.Context, ex execer, id uint64) error {
-	if _, err := ex.ExecContext(ctx, r.q(`DELETE FROM {table} WHERE id = $1`), int64(id)); err != nil {
-		return fmt.Errorf("delete migration %d from %s: %w", id, r.table, err)
+func (r *Runner) deleteRow(ctx context.Context, ex execer, id Version) error {
+	query, arg := r.q(`DELETE FROM {table} WHERE version = $1`), any(string(id))
+	if r.legacyTable {
+		n, _ := id.Int() // a legacy table holds integer versions only
+		query, arg = r.q(`DELETE FROM {table} WHERE id = $1`), int64(n)
+	}
+	if _, err := ex.ExecContext(ctx, query, arg); err != nil {
+		return fmt.Errorf("delete migration %s from %s: %w", id, r.table, err)
 	}
 	return nil
 }

@@ -4,6 +4,20 @@
 // database (PostgreSQL through jackc/pgx or SQLite through modernc.org/sqlite)
 // and applies each migration exactly once, in id order, under a lock.
 //
+// # Versions
+//
+// Ids are [Version]s: integers, or Flyway's dotted versions (1.1, 2.0.3),
+// ordered numerically part by part. Flyway's repeatable migrations
+// (R__<description>.sql) have none: they order after every versioned
+// migration and run again whenever their file changes. The version table is
+// keyed by the version as text; a table from before dotted versions, keyed
+// by an integer id, is used as it is until a set needs a version that is
+// not an integer, and then upgraded in place under the lock
+// (Runner.prepareTable).
+//
+// Up-only directories are fine: a golang-migrate or Migratus migration
+// without its .down.sql file has no down, and Down refuses it by name.
+//
 // # Phases
 //
 // Every migration belongs to a phase. Expand migrations (the default) must

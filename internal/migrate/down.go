@@ -13,8 +13,8 @@ type DownTarget struct {
 	// when To is nil; 0 means 1.
 	Steps int
 	// To, when not nil, undoes every applied migration with an id above
-	// *To (0 undoes everything).
-	To *uint64
+	// *To ("0" undoes everything).
+	To *Version
 }
 
 // PlanDown returns the applied migrations Down would undo, newest first.
@@ -36,24 +36,27 @@ func planDown(set *Set, rows []Applied, target DownTarget) ([]*Migration, error)
 	}
 	var out []*Migration
 	for _, a := range rows {
-		if target.To != nil && a.ID <= *target.To {
+		if target.To != nil && a.ID.Compare(*target.To) <= 0 {
 			break
 		}
 		if target.To == nil && len(out) == n {
 			break
 		}
 		if a.Status != StatusApplied {
-			return nil, fmt.Errorf("migration %d %s is %s (statement %d: %s): finish it with `cutover migrate up` or clear it with `cutover migrate repair %d` before going down", a.ID, a.Name, a.Status, a.NextStatement, a.Error, a.ID)
+			return nil, fmt.Errorf("migration %s %s is %s (statement %d: %s): finish it with `cutover migrate up` or clear it with `cutover migrate repair %s` before going down", a.ID, a.Name, a.Status, a.NextStatement, a.Error, a.ID)
 		}
 		m := set.Find(a.ID)
 		if m == nil {
-			return nil, fmt.Errorf("applied migration %d %s has no file in %s: cannot undo it from here (was the directory of a newer release?)", a.ID, a.Name, set.Dir)
+			return nil, fmt.Errorf("applied migration %s %s has no file in %s: cannot undo it from here (was the directory of a newer release?)", a.ID, a.Name, set.Dir)
 		}
 		if m.Checksum != a.Checksum {
 			return nil, &ChecksumError{ID: m.ID, Path: m.Up.Path, Recorded: a.Checksum, Current: m.Checksum}
 		}
+		if m.Down == nil && missingDownFile(m) != "" {
+			return nil, fmt.Errorf("migration %s %s cannot be undone: it has no down file %s (the directory is up-only). Write that file with the SQL that undoes %s and run down again, or undo it by hand and delete its row (id %s) from the version table", m.ID, m.Name, missingDownFile(m), m.Up.Path, m.ID)
+		}
 		if m.Down == nil || strings.TrimSpace(stripComments(m.Down.SQL)) == "" {
-			return nil, fmt.Errorf("%s has no down script: migration %d cannot be undone; write one, or undo it by hand and delete its row from the version table", m.Up.Path, m.ID)
+			return nil, fmt.Errorf("%s has no down script: migration %s cannot be undone; write one, or undo it by hand and delete its row from the version table", m.Up.Path, m.ID)
 		}
 		out = append(out, m)
 	}

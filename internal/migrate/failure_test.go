@@ -43,7 +43,7 @@ func TestFailingTransactionalMigrationLeavesNothing(t *testing.T) {
 		if _, err := r.Up(ctx, load(t, dir), Expand, nil); err != nil {
 			t.Fatalf("Up after fix: %v", err)
 		}
-		if diff := cmp.Diff([]uint64{1}, appliedIDs(t, r)); diff != "" {
+		if diff := cmp.Diff([]Version{"1"}, appliedIDs(t, r)); diff != "" {
 			t.Errorf("applied (-want +got):\n%s", diff)
 		}
 	})
@@ -93,7 +93,7 @@ func TestNoTransactionResume(t *testing.T) {
 		if !hasTable(t, r, "b") {
 			t.Errorf("table b was not created by the resumed migration")
 		}
-		if diff := cmp.Diff([]uint64{1}, appliedIDs(t, r)); diff != "" {
+		if diff := cmp.Diff([]Version{"1"}, appliedIDs(t, r)); diff != "" {
 			t.Errorf("applied (-want +got):\n%s", diff)
 		}
 	})

@@ -5,12 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -37,7 +35,7 @@ const (
 	FormatNative        = "native"         // <id>-<name>.up.sql + .down.sql (Migratus)
 	FormatGolangMigrate = "golang-migrate" // <version>_<name>.up.sql + .down.sql
 	FormatGoose         = "goose"          // <version>_<name>.sql with -- +goose Up/Down
-	FormatFlyway        = "flyway"         // V<version>__<desc>.sql, up only
+	FormatFlyway        = "flyway"         // V<version>__<desc>.sql and R__<desc>.sql, up only
 )
 
 // Formats lists the concrete formats, in detection order.
@@ -61,23 +59,31 @@ type Script struct {
 
 // Migration is one versioned change read from the migrations directory.
 type Migration struct {
-	// ID orders migrations and identifies them in the version table.
-	ID uint64
+	// ID orders migrations and identifies them in the version table: the
+	// file's version (a repeatable Flyway migration's is "R__" and its
+	// description).
+	ID Version
 	// Name is the descriptive part of the file name.
 	Name string
 	// Phase is Expand unless the header says "-- cutover:phase contract".
 	Phase Phase
 	// Up is the forward script. Its Path names the migration in messages.
 	Up Script
-	// Down is the reverse script, nil when the format has none (Flyway) or
-	// a goose file has no Down section.
+	// Down is the reverse script, nil when the format has none (Flyway), a
+	// goose file has no Down section, or a two-file format (native,
+	// golang-migrate) has no .down.sql file beside the up file.
 	Down *Script
 	// Checksum is the hex SHA-256 of Up.SQL, recorded when applied.
 	Checksum string
 }
 
 // String returns "<id> <name>" for messages.
-func (m *Migration) String() string { return fmt.Sprintf("%d %s", m.ID, m.Name) }
+func (m *Migration) String() string { return fmt.Sprintf("%s %s", m.ID, m.Name) }
+
+// Repeatable reports whether m is a Flyway repeatable migration
+// (R__<description>.sql): it has no version, runs after every versioned
+// migration of its phase, and runs again whenever its file changes.
+func (m *Migration) Repeatable() bool { return m.ID.Repeatable() }
 
 // Set is a directory of migrations, sorted by ID.
 type Set struct {
@@ -85,20 +91,14 @@ type Set struct {
 	Dir string
 	// Format is the concrete format of the files (never "auto").
 	Format string
-	// Migrations are sorted by ascending ID, ids unique.
+	// Migrations are sorted by ascending ID (Version.Compare), ids unique.
 	Migrations []*Migration
 }
 
 // Find returns the migration with id, or nil.
-func (s *Set) Find(id uint64) *Migration {
-	i, ok := slices.BinarySearchFunc(s.Migrations, id, func(m *Migration, id uint64) int {
-		switch {
-		case m.ID < id:
-			return -1
-		case m.ID > id:
-			return 1
-		}
-		return 0
+func (s *Set) Find(id Version) *Migration {
+	i, ok := slices.BinarySearchFunc(s.Migrations, id, func(m *Migration, id Version) int {
+		return m.ID.Compare(id)
 	})
 	if !ok {
 		return nil
@@ -115,7 +115,7 @@ func Checksum(sql string) string {
 
 // Name is a parsed migration file name.
 type Name struct {
-	ID     uint64
+	ID     Version
 	Name   string
 	Format string
 	// Direction is "up", "down", or "" for single-file formats (goose,
@@ -125,11 +125,12 @@ type Name struct {
 
 // The file name patterns, compiled when first used (not at start, which
 // every command would pay for).
-var namePatterns = sync.OnceValue(func() (p struct{ native, golang, goose, flyway *regexp.Regexp }) {
+var namePatterns = sync.OnceValue(func() (p struct{ native, golang, goose, flyway, repeatable *regexp.Regexp }) {
 	p.native = regexp.MustCompile(`^([0-9]+)-([^/]*)\.(up|down)\.sql$`)
 	p.golang = regexp.MustCompile(`^([0-9]+)_([^/]*)\.(up|down)\.sql$`)
 	p.goose = regexp.MustCompile(`^([0-9]+)_([^/]*)\.sql$`)
 	p.flyway = regexp.MustCompile(`^V([0-9]+(?:[._][0-9]+)*)__([^/]*)\.sql$`)
+	p.repeatable = regexp.MustCompile(`^R__([^/]+)\.sql$`)
 	return p
 })
 
@@ -167,19 +168,19 @@ func parseNameAs(base, format string) (Name, error) {
 		}
 		m = namePatterns().goose.FindStringSubmatch(base)
 	case FormatFlyway:
-		m = namePatterns().flyway.FindStringSubmatch(base)
-		if m != nil && strings.ContainsAny(m[1], "._") {
-			return Name{}, fmt.Errorf("%s: Flyway version %q has dots or underscores; cutover orders by integer versions, rename to V<integer>__...", base, m[1])
+		if r := namePatterns().repeatable.FindStringSubmatch(base); r != nil {
+			return Name{ID: Version(repeatablePrefix + r[1]), Name: r[1], Format: format}, nil
 		}
+		m = namePatterns().flyway.FindStringSubmatch(base)
 	default:
 		return Name{}, fmt.Errorf("unknown migration format %q (want one of auto, %s)", format, strings.Join(Formats, ", "))
 	}
 	if m == nil {
 		return Name{}, ErrNotMigration
 	}
-	id, err := strconv.ParseUint(m[1], 10, 64)
-	if err != nil || id > math.MaxInt64 {
-		return Name{}, fmt.Errorf("%s: version %s does not fit a signed 64-bit integer", base, m[1])
+	id, err := ParseVersion(m[1])
+	if err != nil {
+		return Name{}, fmt.Errorf("%s: %w", base, err)
 	}
 	n := Name{ID: id, Name: m[2], Format: format}
 	if len(m) > 3 {
@@ -289,7 +290,7 @@ func LoadDir(dir, format string) (*Set, error) {
 		upName   string
 		downName string
 	}
-	byID := map[uint64]*pair{}
+	byID := map[Version]*pair{}
 	for _, f := range files {
 		path := filepath.Join(dir, f)
 		n, err := parseNameAs(f, format)
@@ -309,7 +310,7 @@ func LoadDir(dir, format string) (*Set, error) {
 			byID[n.ID] = p
 		}
 		dup := func(other string) error {
-			return fmt.Errorf("load migrations: duplicate id %d: %s and %s", n.ID, filepath.Join(dir, other), path)
+			return fmt.Errorf("load migrations: duplicate id %s: %s and %s", n.ID, filepath.Join(dir, other), path)
 		}
 		switch n.Direction {
 		case "", "up":
@@ -344,10 +345,10 @@ func LoadDir(dir, format string) (*Set, error) {
 			up := strings.TrimSuffix(p.downName, ".down.sql") + ".up.sql"
 			return nil, fmt.Errorf("load migrations: %s has no up file %s", filepath.Join(dir, p.downName), up)
 		}
-		if p.down == nil && (format == FormatNative || format == FormatGolangMigrate) {
-			down := strings.TrimSuffix(p.upName, ".up.sql") + ".down.sql"
-			return nil, fmt.Errorf("load migrations: %s has no down file %s (write one; an empty down file states that the migration cannot be undone)", filepath.Join(dir, p.upName), down)
-		}
+		// An up file without its down file is an up-only migration, as
+		// golang-migrate and Migratus projects often are: Down stays nil
+		// and `migrate down` refuses that one migration, naming the file
+		// to write (see planDown).
 		h, err := ParseHeader(p.up.SQL)
 		if err != nil {
 			return nil, fmt.Errorf("load migrations: %s: %w", p.up.Path, shiftLine(err, p.up.FirstLine))
@@ -370,14 +371,17 @@ func LoadDir(dir, format string) (*Set, error) {
 		})
 	}
 	slices.SortFunc(set.Migrations, func(a, b *Migration) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
+		if c := a.ID.Compare(b.ID); c != 0 {
+			return c
 		}
-		return 0
+		return strings.Compare(a.Up.Path, b.Up.Path)
 	})
+	// Flyway's 1 and 1.0 are one version written twice.
+	for i := 1; i < len(set.Migrations); i++ {
+		if a, b := set.Migrations[i-1], set.Migrations[i]; a.ID.Compare(b.ID) == 0 {
+			return nil, fmt.Errorf("load migrations: duplicate id %s: %s and %s are the same version", a.ID, a.Up.Path, b.Up.Path)
+		}
+	}
 	return set, nil
 }
 
@@ -400,7 +404,7 @@ func formatHint(format string) string {
 	case FormatGoose:
 		return "<version>_<name>.sql with -- +goose Up and -- +goose Down"
 	case FormatFlyway:
-		return "V<version>__<description>.sql"
+		return "V<version>__<description>.sql or R__<description>.sql"
 	}
 	return format
 }
@@ -496,4 +500,13 @@ func stripComments(sql string) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// missingDownFile returns the down file a two-file format would read for
+// m, or "" for the single-file formats (goose, Flyway).
+func missingDownFile(m *Migration) string {
+	if base, ok := strings.CutSuffix(m.Up.Path, ".up.sql"); ok {
+		return base + ".down.sql"
+	}
+	return ""
 }

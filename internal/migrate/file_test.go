@@ -14,14 +14,17 @@ func TestParseName(t *testing.T) {
 		want         Name
 		err          string
 	}{
-		{"20200823093500-add-users.up.sql", FormatAuto, Name{ID: 20200823093500, Name: "add-users", Format: FormatNative, Direction: "up"}, ""},
-		{"1-x.down.sql", FormatAuto, Name{ID: 1, Name: "x", Format: FormatNative, Direction: "down"}, ""},
-		{"0001_init.up.sql", FormatAuto, Name{ID: 1, Name: "init", Format: FormatGolangMigrate, Direction: "up"}, ""},
-		{"20170506082420_create_table.sql", FormatAuto, Name{ID: 20170506082420, Name: "create_table", Format: FormatGoose}, ""},
-		{"V12__add_index.sql", FormatAuto, Name{ID: 12, Name: "add_index", Format: FormatFlyway}, ""},
-		{"V1.1__dotted.sql", FormatFlyway, Name{}, "integer versions"},
-		{"99999999999999999999-big.up.sql", FormatNative, Name{}, "does not fit"},
-		{"9223372036854775808-big.up.sql", FormatNative, Name{}, "does not fit"},
+		{"20200823093500-add-users.up.sql", FormatAuto, Name{ID: "20200823093500", Name: "add-users", Format: FormatNative, Direction: "up"}, ""},
+		{"1-x.down.sql", FormatAuto, Name{ID: "1", Name: "x", Format: FormatNative, Direction: "down"}, ""},
+		{"0001_init.up.sql", FormatAuto, Name{ID: "1", Name: "init", Format: FormatGolangMigrate, Direction: "up"}, ""},
+		{"20170506082420_create_table.sql", FormatAuto, Name{ID: "20170506082420", Name: "create_table", Format: FormatGoose}, ""},
+		{"V12__add_index.sql", FormatAuto, Name{ID: "12", Name: "add_index", Format: FormatFlyway}, ""},
+		{"V1.1__dotted.sql", FormatFlyway, Name{ID: "1.1", Name: "dotted", Format: FormatFlyway}, ""},
+		{"V2_0_03__underscores.sql", FormatAuto, Name{ID: "2.0.3", Name: "underscores", Format: FormatFlyway}, ""},
+		{"R__views.sql", FormatAuto, Name{ID: "R__views", Name: "views", Format: FormatFlyway}, ""},
+		{"V1..1__x.sql", FormatFlyway, Name{}, ErrNotMigration.Error()},
+		{"99999999999999999999-big.up.sql", FormatNative, Name{}, "below 2⁶³"},
+		{"9223372036854775808-big.up.sql", FormatNative, Name{}, "below 2⁶³"},
 		{"readme.sql", FormatAuto, Name{}, ErrNotMigration.Error()},
 		{"1_init.up.sql", FormatGoose, Name{}, ErrNotMigration.Error()},
 		{"1_init.up.sql", "liquibase", Name{}, "unknown migration format"},
@@ -100,23 +103,29 @@ func TestLoadDirFormats(t *testing.T) {
 		name   string
 		files  map[string]string
 		format string
-		ids    []uint64
+		ids    []Version
 		down   []bool
 	}{
 		{"native", map[string]string{
 			"20200823093500-b.up.sql": "SELECT 2;", "20200823093500-b.down.sql": "SELECT -2;",
 			"3-a.up.sql": "SELECT 1;", "3-a.down.sql": "SELECT -1;",
 			"README.md": "ignored", ".hidden.sql": "ignored",
-		}, FormatNative, []uint64{3, 20200823093500}, []bool{true, true}},
+		}, FormatNative, []Version{"3", "20200823093500"}, []bool{true, true}},
 		{"golang-migrate", map[string]string{
 			"2_b.up.sql": "SELECT 2;", "2_b.down.sql": "SELECT -2;",
 			"10_c.up.sql": "SELECT 3;", "10_c.down.sql": "SELECT -3;",
-		}, FormatGolangMigrate, []uint64{2, 10}, []bool{true, true}},
+		}, FormatGolangMigrate, []Version{"2", "10"}, []bool{true, true}},
 		{"goose", map[string]string{
 			"00001_a.sql": "-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT -1;\n",
 			"00002_b.sql": "-- +goose Up\nSELECT 2;\n",
-		}, FormatGoose, []uint64{1, 2}, []bool{true, false}},
-		{"flyway", map[string]string{"V1__a.sql": "SELECT 1;", "V2__b.sql": "SELECT 2;"}, FormatFlyway, []uint64{1, 2}, []bool{false, false}},
+		}, FormatGoose, []Version{"1", "2"}, []bool{true, false}},
+		{"flyway", map[string]string{"V1__a.sql": "SELECT 1;", "V2__b.sql": "SELECT 2;"}, FormatFlyway, []Version{"1", "2"}, []bool{false, false}},
+		// Up-only projects: a missing down file means "no down".
+		{"golang-migrate up-only", map[string]string{
+			"1_a.up.sql": "SELECT 1;", "2_b.up.sql": "SELECT 2;", "2_b.down.sql": "SELECT -2;",
+		}, FormatGolangMigrate, []Version{"1", "2"}, []bool{false, true}},
+		{"native up-only", map[string]string{"1-a.up.sql": "SELECT 1;", "2-b.up.sql": "SELECT 2;"},
+			FormatNative, []Version{"1", "2"}, []bool{false, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,8 +192,6 @@ func TestLoadDirErrors(t *testing.T) {
 		format string
 		want   []string
 	}{
-		{"missing down", map[string]string{"1-a.up.sql": "SELECT 1;"}, FormatAuto,
-			[]string{"1-a.up.sql has no down file 1-a.down.sql"}},
 		{"missing up", map[string]string{"1_a.down.sql": "SELECT 1;"}, FormatAuto,
 			[]string{"1_a.down.sql has no up file 1_a.up.sql"}},
 		{"duplicate id", map[string]string{
@@ -228,7 +235,7 @@ func TestLoadDirUnreadable(t *testing.T) {
 
 func FuzzParseName(f *testing.F) {
 	for _, s := range []string{"1-a.up.sql", "1_a.down.sql", "1_a.sql", "V1__a.sql", "V1.2__x.sql",
-		"99999999999999999999_x.sql", "", "-.up.sql", "V__.sql"} {
+		"99999999999999999999_x.sql", "", "-.up.sql", "V__.sql", "R__x.sql", "V1_1__a.sql", "V1.0__a.sql", "R__.sql"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, base string) {
@@ -236,8 +243,8 @@ func FuzzParseName(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if n.ID > 1<<63-1 {
-			t.Errorf("ParseName(%q): id %d does not fit the version table", base, n.ID)
+		if v, err := ParseVersion(string(n.ID)); err != nil || v != n.ID {
+			t.Errorf("ParseName(%q): id %q does not parse back as itself: %q, %v", base, n.ID, v, err)
 		}
 		again, err := ParseName(base, n.Format)
 		if err != nil || again != n {

@@ -10,7 +10,7 @@ type RepairOptions struct {
 	// ID, when not nil, repairs only this migration; it may then also be a
 	// failed or partial one. When nil, Repair accepts the new checksum of
 	// every applied migration whose file changed, and nothing else.
-	ID *uint64
+	ID *Version
 	// MarkApplied records a failed or partial migration as applied instead
 	// of forgetting it: the operator finished its remaining statements by
 	// hand. Only with ID.
@@ -20,7 +20,7 @@ type RepairOptions struct {
 // Repaired says what Repair changed for one migration, in words for the
 // operator.
 type Repaired struct {
-	ID   uint64
+	ID   Version
 	Name string
 	Did  string
 }
@@ -28,7 +28,9 @@ type Repaired struct {
 // Repair deliberately fixes the version table after the operator checked
 // the database, under the migration lock. It never runs migration SQL.
 //
-//   - An applied migration whose file changed gets the file's checksum.
+//   - An applied migration whose file changed gets the file's checksum
+//     (a repeatable one only when named by ID: otherwise its change is
+//     what makes the next up run it again).
 //   - A failed or partial migration (only when named by ID) is forgotten,
 //     so the next up runs it from its first statement, or with MarkApplied
 //     recorded as applied.
@@ -47,13 +49,18 @@ func (r *Runner) Repair(ctx context.Context, set *Set, opts RepairOptions) ([]Re
 	}
 	var out []Repaired
 	for _, a := range rows {
-		if opts.ID != nil && a.ID != *opts.ID {
+		if opts.ID != nil && a.ID.Compare(*opts.ID) != 0 {
 			continue
 		}
 		m := set.Find(a.ID)
 		switch {
 		case a.Status == StatusApplied:
 			if m == nil || m.Checksum == a.Checksum {
+				continue
+			}
+			if m.Repeatable() && opts.ID == nil {
+				// A changed repeatable migration is pending, not an
+				// accident: the next up runs it again.
 				continue
 			}
 			a.Checksum = m.Checksum
@@ -66,7 +73,7 @@ func (r *Runner) Repair(ctx context.Context, set *Set, opts RepairOptions) ([]Re
 			// Failed and partial rows are only repaired when named.
 		case opts.MarkApplied:
 			if m == nil {
-				return out, fmt.Errorf("repair: migration %d has no file in %s to take the checksum from", a.ID, set.Dir)
+				return out, fmt.Errorf("repair: migration %s has no file in %s to take the checksum from", a.ID, set.Dir)
 			}
 			was := describeRow(a)
 			a.Status, a.NextStatement, a.Error, a.resumeChecksum = StatusApplied, 0, "", ""
@@ -89,7 +96,7 @@ func (r *Runner) Repair(ctx context.Context, set *Set, opts RepairOptions) ([]Re
 		}
 	}
 	if opts.ID != nil && len(out) == 0 {
-		return nil, fmt.Errorf("repair: nothing to repair for migration %d (it is not in the version table, or it is applied and its file is unchanged)", *opts.ID)
+		return nil, fmt.Errorf("repair: nothing to repair for migration %s (it is not in the version table, or it is applied and its file is unchanged)", *opts.ID)
 	}
 	return out, nil
 }

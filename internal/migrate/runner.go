@@ -67,6 +67,10 @@ type Runner struct {
 	log        *slog.Logger
 	// noTable is set by a ReadOnly Open that found no version table.
 	noTable bool
+	// legacyTable is set when the version table is keyed by its integer
+	// id column and has no version column, as cutover created it before
+	// dotted versions; prepareTable upgrades it when a set needs it.
+	legacyTable bool
 
 	// now and sleep are swapped by tests.
 	now   func() time.Time
@@ -125,6 +129,12 @@ func Open(ctx context.Context, opts Options) (*Runner, error) {
 			return nil, err
 		}
 		r.noTable = !ok
+		if ok {
+			if err := r.readShape(ctx); err != nil {
+				r.Close() // The lookup error is the one to report.
+				return nil, err
+			}
+		}
 		return r, nil
 	}
 	if dialect == DialectSQLite {
@@ -135,6 +145,10 @@ func Open(ctx context.Context, opts Options) (*Runner, error) {
 	}
 	if err := r.ensureTable(ctx); err != nil {
 		r.Close() // The table error is the one to report.
+		return nil, err
+	}
+	if err := r.readShape(ctx); err != nil {
+		r.Close() // The lookup error is the one to report.
 		return nil, err
 	}
 	return r, nil
@@ -215,14 +229,14 @@ type Result struct {
 
 // ChecksumError reports an applied migration whose file changed since.
 type ChecksumError struct {
-	ID       uint64
+	ID       Version
 	Path     string
 	Recorded string
 	Current  string
 }
 
 func (e *ChecksumError) Error() string {
-	return fmt.Sprintf("%s was changed after it was applied (checksum %.12s… recorded, %.12s… now): restore the file, or if the edit is deliberate and the database already matches it, run `cutover migrate repair %d`", e.Path, e.Recorded, e.Current, e.ID)
+	return fmt.Sprintf("%s was changed after it was applied (checksum %.12s… recorded, %.12s… now): restore the file, or if the edit is deliberate and the database already matches it, run `cutover migrate repair %s`", e.Path, e.Recorded, e.Current, e.ID)
 }
 
 // PhaseOrderError reports an expand migration ordered after a pending
@@ -233,7 +247,7 @@ type PhaseOrderError struct {
 }
 
 func (e *PhaseOrderError) Error() string {
-	return fmt.Sprintf("expand migration %s is ordered after pending contract migration %s: contract migrations run only after the old release is stopped, so %s would have to wait too. Apply %s first (`cutover migrate contract` once the old release is gone), or give %s an id below %d, or make it contract too",
+	return fmt.Sprintf("expand migration %s is ordered after pending contract migration %s: contract migrations run only after the old release is stopped, so %s would have to wait too. Apply %s first (`cutover migrate contract` once the old release is gone), or give %s an id below %s, or make it contract too",
 		e.Expand.Up.Path, e.Contract.Up.Path, e.Expand.Up.Path, e.Contract.Up.Path, e.Expand.Up.Path, e.Contract.ID)
 }
 
@@ -277,7 +291,7 @@ func (e *StatementError) Error() string {
 		} else {
 			b.WriteString("No statement of it ran; ")
 		}
-		fmt.Fprintf(&b, "the migration is recorded as partial. Fix the cause (the statement in the file, or the database) and run `cutover migrate up` again: it resumes at statement %d. To start over instead, undo what ran and run `cutover migrate repair %d`.", e.Index, e.Migration.ID)
+		fmt.Fprintf(&b, "the migration is recorded as partial. Fix the cause (the statement in the file, or the database) and run `cutover migrate up` again: it resumes at statement %d. To start over instead, undo what ran and run `cutover migrate repair %s`.", e.Index, e.Migration.ID)
 		if strings.Contains(strings.ToUpper(e.SQL), "CONCURRENTLY") {
 			b.WriteString(" A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: DROP INDEX CONCURRENTLY it before running again.")
 		}
@@ -296,12 +310,12 @@ func firstLines(s string, n int) string {
 }
 
 // rowsByID reads the version table into a map.
-func (r *Runner) rowsByID(ctx context.Context) (map[uint64]Applied, error) {
+func (r *Runner) rowsByID(ctx context.Context) (map[Version]Applied, error) {
 	rows, err := r.Applied(ctx)
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[uint64]Applied, len(rows))
+	m := make(map[Version]Applied, len(rows))
 	for _, a := range rows {
 		m[a.ID] = a
 	}
@@ -310,7 +324,9 @@ func (r *Runner) rowsByID(ctx context.Context) (map[uint64]Applied, error) {
 
 // Pending returns the migrations of set in phase that are not applied yet
 // (including failed and partial ones, which the next Up retries or
-// resumes), in order. It fails when an applied file changed
+// resumes), in order; repeatable ones come last, as in the set, when they
+// were never applied or their file changed since. It fails when an applied
+// file of a versioned migration changed
 // (*ChecksumError), when a pending expand migration comes after a pending
 // contract one (*PhaseOrderError), and for phase Contract when an expand
 // migration is still pending (*NotAppliedError).
@@ -322,7 +338,7 @@ func (r *Runner) Pending(ctx context.Context, set *Set, phase Phase) ([]*Migrati
 	return pending(set, rows, phase)
 }
 
-func pending(set *Set, rows map[uint64]Applied, phase Phase) ([]*Migration, error) {
+func pending(set *Set, rows map[Version]Applied, phase Phase) ([]*Migration, error) {
 	if phase != Expand && phase != Contract {
 		return nil, fmt.Errorf("unknown phase %q (want expand or contract)", phase)
 	}
@@ -331,9 +347,20 @@ func pending(set *Set, rows map[uint64]Applied, phase Phase) ([]*Migration, erro
 	for _, m := range set.Migrations {
 		a, ok := rows[m.ID]
 		if ok && a.Status == StatusApplied {
-			if a.Checksum != m.Checksum {
+			switch {
+			case a.Checksum == m.Checksum:
+				continue
+			case !m.Repeatable():
 				return nil, &ChecksumError{ID: m.ID, Path: m.Up.Path, Recorded: a.Checksum, Current: m.Checksum}
 			}
+			// A repeatable migration whose file changed runs again.
+		}
+		if m.Repeatable() {
+			// Repeatable migrations run after the versioned ones of
+			// their phase, whenever they changed (Flyway's rule): a
+			// pending contract migration does not hold back an expand
+			// one.
+			all = append(all, m)
 			continue
 		}
 		if m.Phase == Contract && firstContract == nil {
@@ -366,6 +393,9 @@ func (r *Runner) Up(ctx context.Context, set *Set, phase Phase, progress func(Ev
 		return res, err
 	}
 	defer unlock()
+	if err := r.prepareTable(ctx, set); err != nil {
+		return res, err
+	}
 	rows, err := r.rowsByID(ctx)
 	if err != nil {
 		return res, err
@@ -538,11 +568,11 @@ func (r *Runner) applyNoTx(ctx context.Context, m *Migration, prev Applied, emit
 		k := prev.NextStatement - 1 // statements done
 		switch {
 		case k > len(stmts):
-			return Outcome{}, fmt.Errorf("%s: recorded as partial after statement %d, but the file now has %d statements; undo what ran and run `cutover migrate repair %d` to start over", m.Up.Path, k, len(stmts), m.ID)
+			return Outcome{}, fmt.Errorf("%s: recorded as partial after statement %d, but the file now has %d statements; undo what ran and run `cutover migrate repair %s` to start over", m.Up.Path, k, len(stmts), m.ID)
 		case prev.Checksum == m.Checksum || prev.resumeChecksum == prefixChecksum(stmts[:k]):
 			from = k
 		default:
-			return Outcome{}, fmt.Errorf("%s: statements 1 to %d ran before the last failure, and the file was changed among them, so resuming could skip or repeat work; undo what ran and run `cutover migrate repair %d` to start over, or restore those statements", m.Up.Path, k, m.ID)
+			return Outcome{}, fmt.Errorf("%s: statements 1 to %d ran before the last failure, and the file was changed among them, so resuming could skip or repeat work; undo what ran and run `cutover migrate repair %s` to start over, or restore those statements", m.Up.Path, k, m.ID)
 		}
 		r.log.Info("resuming migration", "id", m.ID, "statement", from+1)
 	}

@@ -108,13 +108,13 @@ func hasTable(t *testing.T, r *Runner, table string) bool {
 	return false
 }
 
-func appliedIDs(t *testing.T, r *Runner) []uint64 {
+func appliedIDs(t *testing.T, r *Runner) []Version {
 	t.Helper()
 	rows, err := r.Applied(context.Background())
 	if err != nil {
 		t.Fatalf("Applied: %v", err)
 	}
-	var ids []uint64
+	var ids []Version
 	for _, a := range rows {
 		if a.Status == StatusApplied {
 			ids = append(ids, a.ID)
@@ -175,7 +175,7 @@ func TestFormatsUpDown(t *testing.T) {
 				if _, err := r.Up(ctx, set, Contract, nil); err != nil {
 					t.Fatalf("Up contract: %v", err)
 				}
-				if diff := cmp.Diff([]uint64{set.Migrations[0].ID, set.Migrations[1].ID, set.Migrations[2].ID}, appliedIDs(t, r)); diff != "" {
+				if diff := cmp.Diff([]Version{set.Migrations[0].ID, set.Migrations[1].ID, set.Migrations[2].ID}, appliedIDs(t, r)); diff != "" {
 					t.Errorf("applied ids (-want +got):\n%s", diff)
 				}
 				after := schema(t, r)
@@ -188,7 +188,7 @@ func TestFormatsUpDown(t *testing.T) {
 					t.Errorf("second Up: got %d applied, %v; want 0, nil", len(res.Done), err)
 				}
 
-				zero := uint64(0)
+				zero := Version("0")
 				_, err = r.Down(ctx, set, DownTarget{To: &zero}, nil)
 				if format == FormatFlyway {
 					if err == nil || !strings.Contains(err.Error(), "V3__drop_name.sql has no down script") {
@@ -229,16 +229,57 @@ func TestDownSteps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Down: %v", err)
 	}
-	if len(res.Done) != 1 || res.Done[0].Migration.ID != 3 {
+	if len(res.Done) != 1 || res.Done[0].Migration.ID != "3" {
 		t.Errorf("Down with no target undid %v, want only 3", res.Done)
 	}
-	one := uint64(1)
+	one := Version("1")
 	plan, err := r.PlanDown(ctx, set, DownTarget{To: &one})
-	if err != nil || len(plan) != 1 || plan[0].ID != 2 {
+	if err != nil || len(plan) != 1 || plan[0].ID != "2" {
 		t.Errorf("PlanDown --to 1: got %v, %v; want [2]", plan, err)
 	}
-	if diff := cmp.Diff([]uint64{1, 2}, appliedIDs(t, r)); diff != "" {
+	if diff := cmp.Diff([]Version{"1", "2"}, appliedIDs(t, r)); diff != "" {
 		t.Errorf("PlanDown changed the table (-want +got):\n%s", diff)
+	}
+}
+
+// TestUpOnlyDown: a golang-migrate or Migratus directory without down
+// files loads and applies; down refuses the migration without a down file,
+// naming the file to write, and undoes it once the file exists.
+func TestUpOnlyDown(t *testing.T) {
+	for _, tt := range []struct{ format, up, down string }{
+		{FormatGolangMigrate, "000002_email.up.sql", "000002_email.down.sql"},
+		{FormatNative, "2-email.up.sql", "2-email.down.sql"},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			ctx := context.Background()
+			files := map[string]string{}
+			for name, sql := range formatFiles[tt.format] {
+				if !strings.HasSuffix(name, ".down.sql") && !strings.Contains(sql, "contract") {
+					files[name] = sql
+				}
+			}
+			dir := writeFiles(t, t.TempDir(), files)
+			set := load(t, dir)
+			r := open(t, sqliteBackend(t).url)
+			if _, err := r.Up(ctx, set, Expand, nil); err != nil {
+				t.Fatalf("Up: %v", err)
+			}
+			_, err := r.Down(ctx, set, DownTarget{}, nil)
+			want := "has no down file " + filepath.Join(dir, tt.down)
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Write that file") {
+				t.Fatalf("Down of an up-only migration: got %v, want an error containing %q and what to do", err, want)
+			}
+			if diff := cmp.Diff([]Version{"1", "2"}, appliedIDs(t, r)); diff != "" {
+				t.Errorf("a refused Down changed the table (-want +got):\n%s", diff)
+			}
+			writeFiles(t, dir, map[string]string{tt.down: "DROP INDEX users_email;\nALTER TABLE users DROP COLUMN email;"})
+			if _, err := r.Down(ctx, load(t, dir), DownTarget{}, nil); err != nil {
+				t.Fatalf("Down once %s exists: %v", tt.down, err)
+			}
+			if diff := cmp.Diff([]Version{"1"}, appliedIDs(t, r)); diff != "" {
+				t.Errorf("after Down (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -277,7 +318,7 @@ DROP INDEX CONCURRENTLY users_email;
 	if err := r.conn.QueryRowContext(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'users_email'::regclass`).Scan(&valid); err != nil || !valid {
 		t.Fatalf("index users_email: valid %v, err %v; want a valid index", valid, err)
 	}
-	zero := uint64(0)
+	zero := Version("0")
 	if _, err := r.Down(ctx, set, DownTarget{To: &zero}, nil); err != nil {
 		t.Fatalf("Down: %v", err)
 	}
@@ -300,7 +341,7 @@ func TestPhases(t *testing.T) {
 		t.Errorf("Pending contract before expand: got %v, want a not-applied error", err)
 	}
 	p, err := r.Pending(ctx, set, Expand)
-	if err != nil || len(p) != 1 || p[0].ID != 1 {
+	if err != nil || len(p) != 1 || p[0].ID != "1" {
 		t.Fatalf("Pending expand: got %v, %v; want [1]", p, err)
 	}
 	if _, err := r.Up(ctx, set, Expand, nil); err != nil {
@@ -311,7 +352,7 @@ func TestPhases(t *testing.T) {
 	set = load(t, dir)
 	_, err = r.Up(ctx, set, Expand, nil)
 	var poe *PhaseOrderError
-	if !errors.As(err, &poe) || poe.Expand.ID != 3 || poe.Contract.ID != 2 {
+	if !errors.As(err, &poe) || poe.Expand.ID != "3" || poe.Contract.ID != "2" {
 		t.Fatalf("Up: got %v, want a PhaseOrderError for 3 after 2", err)
 	}
 	if !strings.Contains(err.Error(), "cutover migrate contract") {

@@ -10,7 +10,7 @@ type State string
 
 // The states Status reports.
 const (
-	StatePending State = "pending" // not applied
+	StatePending State = "pending" // not applied (or a repeatable one changed since it ran)
 	StateApplied State = "applied" // applied, file unchanged
 	StateChanged State = "changed" // applied, but the file changed since
 	StateFailed  State = "failed"  // last attempt failed and was rolled back
@@ -21,7 +21,7 @@ const (
 // MigrationStatus is one line of Status: a migration file, a version table
 // row, or both.
 type MigrationStatus struct {
-	ID    uint64
+	ID    Version
 	Name  string
 	Phase Phase
 	State State
@@ -41,7 +41,7 @@ func (r *Runner) Status(ctx context.Context, set *Set) ([]MigrationStatus, error
 }
 
 func mergeStatus(set *Set, rows []Applied) []MigrationStatus {
-	byID := map[uint64]*MigrationStatus{}
+	byID := map[Version]*MigrationStatus{}
 	var out []*MigrationStatus
 	for _, m := range set.Migrations {
 		s := &MigrationStatus{ID: m.ID, Name: m.Name, Phase: m.Phase, State: StatePending, Migration: m}
@@ -66,20 +66,17 @@ func mergeStatus(set *Set, rows []Applied) []MigrationStatus {
 			s.State = StatePartial
 		default:
 			s.State = StateApplied
-			if a.Checksum != s.Migration.Checksum {
+			switch {
+			case a.Checksum == s.Migration.Checksum:
+			case s.Migration.Repeatable():
+				// Changed since it last ran: the next up runs it again.
+				s.State = StatePending
+			default:
 				s.State = StateChanged
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b *MigrationStatus) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *MigrationStatus) int { return a.ID.Compare(b.ID) })
 	res := make([]MigrationStatus, len(out))
 	for i, s := range out {
 		res[i] = *s

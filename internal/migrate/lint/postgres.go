@@ -81,7 +81,9 @@ func (c *postgresChecker) check(st sqlsplit.Statement) []hit {
 
 	switch n := st.Tree.GetNode().(type) {
 	case *pgtree.CreateStmt:
-		c.created = append(c.created, rangeVar(n.Relation))
+		r := rangeVar(n.Relation)
+		c.created = append(c.created, r)
+		hits = append(hits, intPrimaryKeys(r, n.TableElts)...)
 	case *pgtree.CreateTableAsStmt:
 		if into := n.Into; into != nil {
 			c.created = append(c.created, rangeVar(into.Rel))
@@ -130,6 +132,21 @@ func (c *postgresChecker) check(st sqlsplit.Statement) []hit {
 
 	case *pgtree.RenameStmt:
 		hits = append(hits, c.rename(n, &locks)...)
+
+	case *pgtree.AlterObjectSchemaStmt:
+		if n.Relation != nil {
+			if r := rangeVar(n.Relation); !c.isNew(r) {
+				add(ruleRenameObject, fmt.Sprintf("%s %s moves to schema %s", objectKind(n.ObjectType), r, n.Newschema))
+			}
+		} else {
+			add(ruleRenameObject, fmt.Sprintf("%s %s moves to schema %s", objectKind(n.ObjectType), objectName(n.Object), n.Newschema))
+		}
+
+	case *pgtree.AlterDomainStmt:
+		if con := n.Def.GetConstraint(); n.Subtype == "C" && con != nil && con.Contype == pgtree.ConstrCheck && !con.SkipValidation {
+			add(ruleDomainConstraint, fmt.Sprintf("domain %s", nameList(n.TypeName)))
+			slow = true
+		}
 
 	case *pgtree.AlterTableStmt:
 		hits = append(hits, c.alterTable(n, &locks, &slow)...)
@@ -218,7 +235,15 @@ func (c *postgresChecker) check(st sqlsplit.Statement) []hit {
 			}
 		}
 
-	case *pgtree.UpdateStmt, *pgtree.DeleteStmt:
+	case *pgtree.UpdateStmt:
+		if r := rangeVar(n.Relation); n.WhereClause == nil && !c.isNew(r) {
+			add(ruleUpdateWithoutWhere, fmt.Sprintf("every row of table %s", r))
+		}
+		slow = true
+	case *pgtree.DeleteStmt:
+		if r := rangeVar(n.Relation); n.WhereClause == nil && !c.isNew(r) {
+			add(ruleUpdateWithoutWhere, fmt.Sprintf("every row of table %s", r))
+		}
 		slow = true
 	case *pgtree.InsertStmt:
 		// INSERT … VALUES is quick; INSERT … SELECT FROM copies a table.
@@ -256,8 +281,42 @@ func (c *postgresChecker) rename(rn *pgtree.RenameStmt, locks *string) []hit {
 			hits = append(hits, hit{rule: ruleRenameColumn, note: fmt.Sprintf("column %s.%s to %s", r, rn.Subname, rn.Newname)})
 			*locks = r.String()
 		}
+	case pgtree.ObjectView, pgtree.ObjectMatView, pgtree.ObjectSequence:
+		if !c.isNew(r) {
+			hits = append(hits, hit{rule: ruleRenameObject, note: fmt.Sprintf("%s %s to %s", objectKind(rn.RenameType), r, rn.Newname)})
+		}
+	case pgtree.ObjectDataType, pgtree.ObjectDomain, pgtree.ObjectFunction, pgtree.ObjectProcedure, pgtree.ObjectRoutine:
+		hits = append(hits, hit{rule: ruleRenameObject, note: fmt.Sprintf("%s %s to %s", objectKind(rn.RenameType), objectName(rn.Object), rn.Newname)})
+	case pgtree.ObjectSchema:
+		hits = append(hits, hit{rule: ruleRenameObject, note: fmt.Sprintf("schema %s to %s", rn.Subname, rn.Newname)})
 	}
 	return hits
+}
+
+// objectKind names a kind of object in findings.
+func objectKind(t pgtree.ObjectType) string {
+	switch t {
+	case pgtree.ObjectMatView:
+		return "materialized view"
+	case pgtree.ObjectDataType:
+		return "type"
+	}
+	return strings.ToLower(strings.TrimPrefix(string(t), "OBJECT_"))
+}
+
+// objectName returns the qualified name of a type, domain or function as
+// RenameStmt and AlterObjectSchemaStmt give it.
+func objectName(n *pgtree.Node) string {
+	if f := n.GetObjectWithArgs(); f != nil {
+		return nameList(f.Objname).String()
+	}
+	if l := n.GetList(); l != nil {
+		return nameList(l.Items).String()
+	}
+	if s := n.GetString(); s != nil {
+		return s.Sval
+	}
+	return "?"
 }
 
 // alterTable checks the subcommands of ALTER TABLE.
@@ -294,9 +353,18 @@ func (c *postgresChecker) alterTable(at *pgtree.AlterTableStmt, locks *string, s
 		case pgtree.ATValidateConstraint:
 			*slow = true
 		case pgtree.ATDetachPartition:
-			if p := cmd.Def.GetPartitionCmd(); p != nil && p.Concurrent && c.transactional {
-				add(ruleConcurrentlyInTx, "")
+			p := cmd.Def.GetPartitionCmd()
+			switch {
+			case p != nil && p.Concurrent:
+				if c.transactional {
+					add(ruleConcurrentlyInTx, "")
+				}
+			default:
+				add(ruleDetachPartition, fmt.Sprintf("partition %s of table %s", rangeVar(p.GetName()), r))
 			}
+		case pgtree.ATSetLogged, pgtree.ATSetUnLogged:
+			add(ruleSetLogged, fmt.Sprintf("table %s", r))
+			*slow = true
 		}
 		if cmd.Subtype != pgtree.ATValidateConstraint {
 			onlyValidate = false
@@ -325,14 +393,13 @@ func addColumn(r relation, def *pgtree.ColumnDef) []hit {
 
 	notNull := def.IsNotNull
 	hasDefault := def.RawDefault != nil && !isNullConst(def.RawDefault)
-	var typeName string
-	if def.TypeName != nil && len(def.TypeName.Names) > 0 {
-		names := def.TypeName.Names
-		typeName = strings.ToLower(names[len(names)-1].GetString().GetSval())
-	}
+	typeName := columnType(def)
 	if serialTypes[typeName] {
 		add(ruleAddColumnSerial, col)
 		hasDefault = true
+	}
+	if typeName == "json" {
+		add(ruleAddJSONColumn, col)
 	}
 	for _, cn := range def.Constraints {
 		con := cn.GetConstraint()
@@ -362,6 +429,9 @@ func addColumn(r relation, def *pgtree.ColumnDef) []hit {
 		case pgtree.ConstrPrimary:
 			notNull = true
 			add(ruleAddUnique, col)
+			if intKeyTypes[typeName] {
+				add(ruleIntPrimaryKey, fmt.Sprintf("%s is %s", col, typeName))
+			}
 		case pgtree.ConstrUnique:
 			add(ruleAddUnique, col)
 		case pgtree.ConstrForeign:
@@ -372,6 +442,50 @@ func addColumn(r relation, def *pgtree.ColumnDef) []hit {
 	}
 	if notNull && !hasDefault {
 		add(ruleAddColumnNotNull, col)
+	}
+	return hits
+}
+
+// intKeyTypes are the 16- and 32-bit integer types, as the parser names
+// them.
+var intKeyTypes = map[string]bool{
+	"int2": true, "int4": true, "serial": true, "serial2": true, "serial4": true, "smallserial": true,
+}
+
+// columnType returns the last part of a column's type name, lower-case.
+func columnType(def *pgtree.ColumnDef) string {
+	if def == nil || def.TypeName == nil || len(def.TypeName.Names) == 0 {
+		return ""
+	}
+	names := def.TypeName.Names
+	return strings.ToLower(names[len(names)-1].GetString().GetSval())
+}
+
+// intPrimaryKeys checks the primary key of CREATE TABLE, given on a column
+// or as a table constraint, for 16- and 32-bit integer columns.
+func intPrimaryKeys(r relation, elts []*pgtree.Node) []hit {
+	types := map[string]string{}
+	var keys []string
+	for _, e := range elts {
+		if def := e.GetColumnDef(); def != nil {
+			types[def.Colname] = columnType(def)
+			for _, cn := range def.Constraints {
+				if cn.GetConstraint().GetContype() == pgtree.ConstrPrimary {
+					keys = append(keys, def.Colname)
+				}
+			}
+		}
+		if con := e.GetConstraint(); con != nil && con.Contype == pgtree.ConstrPrimary {
+			for _, k := range con.Keys {
+				keys = append(keys, k.GetString().GetSval())
+			}
+		}
+	}
+	var hits []hit
+	for _, k := range keys {
+		if t := types[k]; intKeyTypes[t] {
+			hits = append(hits, hit{rule: ruleIntPrimaryKey, note: fmt.Sprintf("column %s.%s is %s", r, k, t)})
+		}
 	}
 	return hits
 }
@@ -397,6 +511,9 @@ func addConstraint(r relation, con *pgtree.Constraint) []hit {
 	case pgtree.ConstrUnique, pgtree.ConstrPrimary:
 		if con.Indexname == "" {
 			return []hit{{rule: ruleAddUnique, note: note}}
+		}
+		if con.Contype == pgtree.ConstrPrimary {
+			return []hit{{rule: rulePrimaryKeyUsing, note: fmt.Sprintf("%s using index %s", note, con.Indexname)}}
 		}
 	case pgtree.ConstrExclusion:
 		return []hit{{rule: ruleAddExclusion, note: note}}

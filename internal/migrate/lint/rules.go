@@ -76,6 +76,14 @@ const (
 	ruleConcurrentlyInTx    = "concurrently-in-transaction"
 	ruleEnumValueInTx       = "add-enum-value-in-transaction"
 	ruleTransactionNesting  = "transaction-nesting"
+	ruleRenameObject        = "rename-object"
+	ruleAddJSONColumn       = "add-json-column"
+	ruleSetLogged           = "set-logged"
+	ruleDetachPartition     = "detach-partition-blocking"
+	ruleDomainConstraint    = "alter-domain-add-constraint"
+	rulePrimaryKeyUsing     = "primary-key-using-index"
+	ruleUpdateWithoutWhere  = "update-without-where"
+	ruleIntPrimaryKey       = "int-primary-key"
 )
 
 // rules is the catalogue, in the order the documentation lists it.
@@ -133,6 +141,18 @@ var rules = []Rule{
 		Summary: "ALTER TYPE … RENAME VALUE",
 		Why:     "the running version still writes and compares the old label; its writes fail as soon as the value is renamed.",
 		Fix:     "add the new value (expand), move code and data to it, and stop using the old one before removing it.",
+	},
+	{
+		ID: ruleRenameObject, Severity: SeverityError,
+		Summary: "ALTER TYPE, DOMAIN, VIEW, MATERIALIZED VIEW, SEQUENCE, FUNCTION, PROCEDURE or SCHEMA … RENAME TO, or ALTER … SET SCHEMA",
+		Why:     "the running version still names the object (a cast to the type, a query of the view, a call of the function, nextval of the sequence, an unqualified name found through search_path); its statements fail as soon as the name changes.",
+		Fix:     "create the object under its new name beside the old one (expand), move the code to it, then drop the old one in a contract migration; for a view, a second view with the new name over the same query is enough.",
+	},
+	{
+		ID: ruleAddJSONColumn, Severity: SeverityWarning,
+		Summary: "ADD COLUMN of type json on an existing table",
+		Why:     "the json type has no equality operator, so the running version's SELECT DISTINCT, UNION and GROUP BY over whole rows of this table fail (could not identify an equality operator for type json) as soon as the column exists.",
+		Fix:     "use jsonb, which has equality and is what almost every application wants.",
 	},
 	{
 		ID: ruleChangeColumnType, Severity: SeverityError, Contract: SeverityWarning,
@@ -223,6 +243,42 @@ var rules = []Rule{
 		Summary: "add an EXCLUDE constraint on an existing table",
 		Why:     "Postgres builds its index and checks every row while holding an ACCESS EXCLUSIVE lock, and there is no concurrent way to add one.",
 		Fix:     "add it while the table is new or small, or in a maintenance window; enforce the rule in the application meanwhile.",
+	},
+	{
+		ID: rulePrimaryKeyUsing, Severity: SeverityWarning, Contract: SeverityWarning,
+		Summary: "ADD PRIMARY KEY USING INDEX on an existing table",
+		Why:     "a primary key makes its columns NOT NULL: for each column that is not NOT NULL yet, Postgres scans the whole table under the ACCESS EXCLUSIVE lock of the ALTER TABLE, blocking reads and writes for the whole scan.",
+		Fix:     "make every column of the index NOT NULL first, the safe way (CHECK (col IS NOT NULL) NOT VALID, VALIDATE, SET NOT NULL), then ADD PRIMARY KEY USING INDEX is instant.",
+	},
+	{
+		ID: ruleDomainConstraint, Severity: SeverityError, Contract: SeverityWarning,
+		Summary: "ALTER DOMAIN … ADD CONSTRAINT without NOT VALID",
+		Why:     "Postgres checks every column of every table that uses the domain, holding a SHARE lock on each table that blocks its writes for the whole scan.",
+		Fix:     "ALTER DOMAIN … ADD CONSTRAINT … NOT VALID, then ALTER DOMAIN … VALIDATE CONSTRAINT in a later migration.",
+	},
+	{
+		ID: ruleSetLogged, Severity: SeverityError, Contract: SeverityWarning,
+		Summary: "ALTER TABLE … SET LOGGED or SET UNLOGGED",
+		Why:     "it rewrites the whole table and its indexes under an ACCESS EXCLUSIVE lock that blocks reads and writes; SET LOGGED also writes the whole table to the WAL, which replicas must replay.",
+		Fix:     "create the table with the persistence it needs; to change it later, build a new table, write to both and backfill, then switch, or do it in a maintenance window.",
+	},
+	{
+		ID: ruleDetachPartition, Severity: SeverityError, Contract: SeverityWarning,
+		Summary: "ALTER TABLE … DETACH PARTITION without CONCURRENTLY",
+		Why:     "it takes an ACCESS EXCLUSIVE lock on the partitioned table, which waits for every running query on any partition and blocks every query queued behind it.",
+		Fix:     "DETACH PARTITION … CONCURRENTLY (Postgres 14+, not possible while the table has a default partition) in a migration marked -- cutover:no-transaction.",
+	},
+	{
+		ID: ruleUpdateWithoutWhere, Severity: SeverityError, Contract: SeverityWarning,
+		Summary: "UPDATE or DELETE without WHERE on an existing table",
+		Why:     "one statement locks every row of the table until the migration commits, so every write of the running version to the table waits for the whole backfill; on a large table it also leaves a burst of dead rows and WAL. A DELETE without WHERE removes data the running version still serves.",
+		Fix:     "backfill in batches (UPDATE … WHERE id BETWEEN … AND …), each committed on its own: a -- cutover:no-transaction migration with one statement per batch, or a job outside the migration; delete data in a contract migration once no running code needs it.",
+	},
+	{
+		ID: ruleIntPrimaryKey, Severity: SeverityWarning, Contract: SeverityWarning,
+		Summary: "a primary key column of type integer, smallint, serial or smallserial",
+		Why:     "the key runs out at 2³¹−1 (or 32767), and the only way to widen it is ALTER COLUMN … TYPE bigint, which rewrites the table, its indexes and every referencing foreign key column under ACCESS EXCLUSIVE locks.",
+		Fix:     "use bigint (bigint GENERATED BY DEFAULT AS IDENTITY, or bigserial) for keys from the start.",
 	},
 	{
 		ID: ruleVacuumFull, Severity: SeverityError, Contract: SeverityWarning,

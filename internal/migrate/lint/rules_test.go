@@ -1,6 +1,8 @@
 package lint
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -152,7 +154,7 @@ var ruleCases = []ruleCase{
 
 	{
 		rule: "slow-statement-after-lock", name: "backfill after ALTER in one transaction", tx: true,
-		sql:    "ALTER TABLE users ADD COLUMN flag boolean;\nUPDATE users SET flag = false;",
+		sql:    "ALTER TABLE users ADD COLUMN flag boolean;\nUPDATE users SET flag = false WHERE flag IS NULL;",
 		expand: []string{"slow-statement-after-lock:error"}, contract: []string{"slow-statement-after-lock:warning"},
 	},
 	{
@@ -160,9 +162,50 @@ var ruleCases = []ruleCase{
 		sql:    "ALTER TABLE users RENAME COLUMN a TO b;\nALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;",
 		expand: []string{"rename-column:error", "slow-statement-after-lock:error"}, contract: []string{"slow-statement-after-lock:warning"},
 	},
-	{rule: "slow-statement-after-lock", name: "statements run one by one", sql: "ALTER TABLE users ADD COLUMN flag boolean;\nUPDATE users SET flag = false;"},
-	{rule: "slow-statement-after-lock", name: "backfill first", tx: true, sql: "UPDATE users SET a = 1;\nALTER TABLE users ADD COLUMN flag boolean;"},
+	{rule: "slow-statement-after-lock", name: "statements run one by one", sql: "ALTER TABLE users ADD COLUMN flag boolean;\nUPDATE users SET flag = false WHERE flag IS NULL;"},
+	{rule: "slow-statement-after-lock", name: "backfill first", tx: true, sql: "UPDATE users SET a = 1 WHERE id < 1000;\nALTER TABLE users ADD COLUMN flag boolean;"},
 	{rule: "slow-statement-after-lock", name: "lock on a new table", tx: true, sql: "CREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b int;\nINSERT INTO t SELECT id, 0 FROM users;"},
+
+	// Rules that compare with squawk, strong_migrations, Atlas and eugene.
+	{rule: "rename-object", name: "type", sql: "ALTER TYPE mood RENAME TO feeling;", expand: []string{"rename-object:error"}},
+	{rule: "rename-object", name: "view", sql: "ALTER VIEW active_users RENAME TO live_users;", expand: []string{"rename-object:error"}},
+	{rule: "rename-object", name: "function", sql: "ALTER FUNCTION score(int) RENAME TO rank;", expand: []string{"rename-object:error"}},
+	{rule: "rename-object", name: "sequence, schema and domain", sql: "ALTER SEQUENCE order_no RENAME TO order_number;\nALTER SCHEMA app RENAME TO core;\nALTER DOMAIN email RENAME TO mail;", expand: []string{"rename-object:error", "rename-object:error", "rename-object:error"}},
+	{rule: "rename-object", name: "set schema", sql: "ALTER TABLE users SET SCHEMA archive;\nALTER TYPE mood SET SCHEMA archive;", expand: []string{"rename-object:error", "rename-object:error"}},
+	{rule: "rename-object", name: "new table moved", sql: "CREATE TABLE t (a int);\nALTER TABLE t SET SCHEMA archive;"},
+	{rule: "rename-object", name: "index and constraint names are not used by queries", sql: "ALTER INDEX users_email RENAME TO users_email_idx;\nALTER TABLE users RENAME CONSTRAINT a TO b;"},
+
+	{rule: "add-json-column", name: "json", sql: "ALTER TABLE users ADD COLUMN prefs json;", expand: []string{"add-json-column:warning"}},
+	{rule: "add-json-column", name: "jsonb", sql: "ALTER TABLE users ADD COLUMN prefs jsonb;"},
+	{rule: "add-json-column", name: "new table", sql: "CREATE TABLE t (a json);\nALTER TABLE t ADD COLUMN b json;"},
+
+	{rule: "primary-key-using-index", name: "existing table", sql: "ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX users_id_idx;", expand: []string{"primary-key-using-index:warning"}, contract: []string{"primary-key-using-index:warning"}},
+	{rule: "primary-key-using-index", name: "unique using index", sql: "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_idx;"},
+
+	{rule: "alter-domain-add-constraint", name: "validated", sql: "ALTER DOMAIN email ADD CONSTRAINT email_at CHECK (VALUE LIKE '%@%');", expand: []string{"alter-domain-add-constraint:error"}, contract: []string{"alter-domain-add-constraint:warning"}},
+	{rule: "alter-domain-add-constraint", name: "NOT VALID then VALIDATE", sql: "ALTER DOMAIN email ADD CONSTRAINT email_at CHECK (VALUE LIKE '%@%') NOT VALID;\nALTER DOMAIN email VALIDATE CONSTRAINT email_at;"},
+
+	{rule: "set-logged", name: "unlogged", sql: "ALTER TABLE events SET UNLOGGED;", expand: []string{"set-logged:error"}, contract: []string{"set-logged:warning"}},
+	{rule: "set-logged", name: "logged", sql: "ALTER TABLE events SET LOGGED;", expand: []string{"set-logged:error"}, contract: []string{"set-logged:warning"}},
+	{rule: "set-logged", name: "new table", sql: "CREATE UNLOGGED TABLE t (a int);\nALTER TABLE t SET LOGGED;"},
+
+	{rule: "detach-partition-blocking", name: "detach", sql: "ALTER TABLE events DETACH PARTITION events_2020;", expand: []string{"detach-partition-blocking:error"}, contract: []string{"detach-partition-blocking:warning"}},
+	{rule: "detach-partition-blocking", name: "concurrently", sql: "ALTER TABLE events DETACH PARTITION events_2020 CONCURRENTLY;"},
+
+	{rule: "update-without-where", name: "update every row", sql: "UPDATE users SET locale = 'en';", expand: []string{"update-without-where:error"}, contract: []string{"update-without-where:warning"}},
+	{rule: "update-without-where", name: "delete every row", sql: "DELETE FROM sessions;", expand: []string{"update-without-where:error"}, contract: []string{"update-without-where:warning"}},
+	{rule: "update-without-where", name: "batch", sql: "UPDATE users SET locale = 'en' WHERE id BETWEEN 1 AND 10000 AND locale IS NULL;\nDELETE FROM sessions WHERE expires_at < now();"},
+	{rule: "update-without-where", name: "new table", sql: "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\nUPDATE t SET a = 2;"},
+
+	{rule: "int-primary-key", name: "serial column", sql: "CREATE TABLE t (id serial PRIMARY KEY, n int);", expand: []string{"int-primary-key:warning"}, contract: []string{"int-primary-key:warning"}},
+	{rule: "int-primary-key", name: "table constraint", sql: "CREATE TABLE t (id integer NOT NULL, tenant smallint, PRIMARY KEY (tenant, id));", expand: []string{"int-primary-key:warning", "int-primary-key:warning"}, contract: []string{"int-primary-key:warning", "int-primary-key:warning"}},
+	{rule: "int-primary-key", name: "bigint and identity", sql: "CREATE TABLE t (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, n int);\nCREATE TABLE u (id bigserial PRIMARY KEY);\nCREATE TABLE v (code text PRIMARY KEY);"},
+
+	// Changes the field's tools flag that are safe here, or covered by an
+	// existing rule.
+	{rule: "change-column-type", name: "collation", sql: `ALTER TABLE users ALTER COLUMN name TYPE text COLLATE "C";`, expand: []string{"change-column-type:error"}, contract: []string{"change-column-type:warning"}},
+	{rule: "set-not-null", name: "DROP NOT NULL is the safe expand step", sql: "ALTER TABLE users ALTER COLUMN legacy DROP NOT NULL;"},
+	{rule: "add-column-volatile-default", name: "SET DEFAULT stores the expression only", sql: "ALTER TABLE users ALTER COLUMN token SET DEFAULT gen_random_uuid();"},
 
 	// Transactions: both phases.
 	{rule: "concurrently-in-transaction", name: "create index", tx: true, sql: "CREATE INDEX CONCURRENTLY users_email ON users (email);", expand: []string{"concurrently-in-transaction:error"}, contract: []string{"concurrently-in-transaction:error"}},
@@ -316,5 +359,28 @@ func TestRulesCatalogue(t *testing.T) {
 	rs[0].Severity = ""
 	if Rules()[0].Severity == "" {
 		t.Errorf("Rules() returned the catalogue itself, want a copy")
+	}
+}
+
+// TestRulesDocumented checks that docs/migrations.md lists every rule in its
+// table, with the tools that have it, and explains it below the table.
+func TestRulesDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/migrations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, r := range Rules() {
+		row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(r.ID) + "` \\|(.*)\\|$").FindStringSubmatch(doc)
+		if row == nil {
+			t.Errorf("docs/migrations.md: no row for rule %s in the rules table", r.ID)
+			continue
+		}
+		if cells := strings.Split(row[1], "|"); len(cells) != 5 || strings.TrimSpace(cells[4]) == "" {
+			t.Errorf("docs/migrations.md: the row of rule %s has %d cells after the id, want 5 ending with the tools that have it: %q", r.ID, len(cells), row[0])
+		}
+		if !strings.Contains(doc, "- **`"+r.ID+"`** — ") {
+			t.Errorf("docs/migrations.md: no explanation of rule %s below the table", r.ID)
+		}
 	}
 }

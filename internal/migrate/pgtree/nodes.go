@@ -3,38 +3,41 @@ package pgtree
 // nodeTypes are the node types that Node decodes, by the name libpg_query
 // gives them, each with a function that allocates its struct.
 var nodeTypes = map[string]func() any{
-	"String":             newFields[String],
-	"Integer":            newFields[Integer],
-	"Boolean":            newFields[Boolean],
-	"List":               newFields[List],
-	"RangeVar":           newFields[RangeVar],
-	"A_Const":            newFields[AConst],
-	"DefElem":            newFields[DefElem],
-	"FuncCall":           newFields[FuncCall],
-	"ColumnDef":          newFields[ColumnDef],
-	"Constraint":         newFields[Constraint],
-	"PartitionCmd":       newFields[PartitionCmd],
-	"AlterTableCmd":      newFields[AlterTableCmd],
-	"AlterTableStmt":     newFields[AlterTableStmt],
-	"AlterEnumStmt":      newFields[AlterEnumStmt],
-	"ClusterStmt":        newFields[ClusterStmt],
-	"CreateStmt":         newFields[CreateStmt],
-	"CreateTableAsStmt":  newFields[CreateTableAsStmt],
-	"DeleteStmt":         newFields[DeleteStmt],
-	"DropStmt":           newFields[DropStmt],
-	"DropdbStmt":         newFields[DropdbStmt],
-	"IndexStmt":          newFields[IndexStmt],
-	"InsertStmt":         newFields[InsertStmt],
-	"LockStmt":           newFields[LockStmt],
-	"RefreshMatViewStmt": newFields[RefreshMatViewStmt],
-	"ReindexStmt":        newFields[ReindexStmt],
-	"RenameStmt":         newFields[RenameStmt],
-	"SelectStmt":         newFields[SelectStmt],
-	"TransactionStmt":    newFields[TransactionStmt],
-	"TruncateStmt":       newFields[TruncateStmt],
-	"UpdateStmt":         newFields[UpdateStmt],
-	"VacuumStmt":         newFields[VacuumStmt],
-	"VariableSetStmt":    newFields[VariableSetStmt],
+	"String":                newFields[String],
+	"Integer":               newFields[Integer],
+	"Boolean":               newFields[Boolean],
+	"List":                  newFields[List],
+	"RangeVar":              newFields[RangeVar],
+	"A_Const":               newFields[AConst],
+	"DefElem":               newFields[DefElem],
+	"FuncCall":              newFields[FuncCall],
+	"ColumnDef":             newFields[ColumnDef],
+	"Constraint":            newFields[Constraint],
+	"PartitionCmd":          newFields[PartitionCmd],
+	"AlterTableCmd":         newFields[AlterTableCmd],
+	"AlterTableStmt":        newFields[AlterTableStmt],
+	"AlterEnumStmt":         newFields[AlterEnumStmt],
+	"AlterDomainStmt":       newFields[AlterDomainStmt],
+	"AlterObjectSchemaStmt": newFields[AlterObjectSchemaStmt],
+	"ObjectWithArgs":        newFields[ObjectWithArgs],
+	"ClusterStmt":           newFields[ClusterStmt],
+	"CreateStmt":            newFields[CreateStmt],
+	"CreateTableAsStmt":     newFields[CreateTableAsStmt],
+	"DeleteStmt":            newFields[DeleteStmt],
+	"DropStmt":              newFields[DropStmt],
+	"DropdbStmt":            newFields[DropdbStmt],
+	"IndexStmt":             newFields[IndexStmt],
+	"InsertStmt":            newFields[InsertStmt],
+	"LockStmt":              newFields[LockStmt],
+	"RefreshMatViewStmt":    newFields[RefreshMatViewStmt],
+	"ReindexStmt":           newFields[ReindexStmt],
+	"RenameStmt":            newFields[RenameStmt],
+	"SelectStmt":            newFields[SelectStmt],
+	"TransactionStmt":       newFields[TransactionStmt],
+	"TruncateStmt":          newFields[TruncateStmt],
+	"UpdateStmt":            newFields[UpdateStmt],
+	"VacuumStmt":            newFields[VacuumStmt],
+	"VariableSetStmt":       newFields[VariableSetStmt],
 }
 
 func newFields[T any]() any { return new(T) }
@@ -48,17 +51,18 @@ func get[T any](n *Node) *T {
 // Getters for the node types that appear inside other nodes. Each returns
 // nil when n is nil or of another type.
 
-func (n *Node) GetString() *String               { return get[String](n) }
-func (n *Node) GetList() *List                   { return get[List](n) }
-func (n *Node) GetRangeVar() *RangeVar           { return get[RangeVar](n) }
-func (n *Node) GetAConst() *AConst               { return get[AConst](n) }
-func (n *Node) GetDefElem() *DefElem             { return get[DefElem](n) }
-func (n *Node) GetFuncCall() *FuncCall           { return get[FuncCall](n) }
-func (n *Node) GetColumnDef() *ColumnDef         { return get[ColumnDef](n) }
-func (n *Node) GetConstraint() *Constraint       { return get[Constraint](n) }
-func (n *Node) GetPartitionCmd() *PartitionCmd   { return get[PartitionCmd](n) }
-func (n *Node) GetAlterTableCmd() *AlterTableCmd { return get[AlterTableCmd](n) }
-func (n *Node) GetSelectStmt() *SelectStmt       { return get[SelectStmt](n) }
+func (n *Node) GetString() *String                 { return get[String](n) }
+func (n *Node) GetList() *List                     { return get[List](n) }
+func (n *Node) GetRangeVar() *RangeVar             { return get[RangeVar](n) }
+func (n *Node) GetAConst() *AConst                 { return get[AConst](n) }
+func (n *Node) GetDefElem() *DefElem               { return get[DefElem](n) }
+func (n *Node) GetFuncCall() *FuncCall             { return get[FuncCall](n) }
+func (n *Node) GetColumnDef() *ColumnDef           { return get[ColumnDef](n) }
+func (n *Node) GetConstraint() *Constraint         { return get[Constraint](n) }
+func (n *Node) GetPartitionCmd() *PartitionCmd     { return get[PartitionCmd](n) }
+func (n *Node) GetAlterTableCmd() *AlterTableCmd   { return get[AlterTableCmd](n) }
+func (n *Node) GetSelectStmt() *SelectStmt         { return get[SelectStmt](n) }
+func (n *Node) GetObjectWithArgs() *ObjectWithArgs { return get[ObjectWithArgs](n) }
 
 // Getters for two statements, for tests; lint switches on [Node.GetNode].
 
@@ -137,6 +141,12 @@ type TypeName struct {
 	Names []*Node `json:"names"`
 }
 
+// ObjectWithArgs names a function or procedure with its argument types.
+type ObjectWithArgs struct {
+	// Objname is the qualified name, as String nodes.
+	Objname []*Node `json:"objname"`
+}
+
 // Tables, columns and constraints.
 
 // ColumnDef defines a column, in CREATE TABLE or ALTER TABLE … ADD COLUMN.
@@ -161,11 +171,32 @@ type Constraint struct {
 	RawExpr *Node `json:"raw_expr"`
 	// Indexname is the existing index of UNIQUE or PRIMARY KEY … USING INDEX.
 	Indexname string `json:"indexname"`
+	// Keys are the columns of a table-level UNIQUE or PRIMARY KEY, as
+	// String nodes.
+	Keys []*Node `json:"keys"`
+}
+
+// GetContype returns the constraint's kind, or "" for a nil Constraint.
+func (c *Constraint) GetContype() ConstrType {
+	if c == nil {
+		return ""
+	}
+	return c.Contype
 }
 
 // PartitionCmd is the partition of ALTER TABLE … ATTACH or DETACH PARTITION.
 type PartitionCmd struct {
-	Concurrent bool `json:"concurrent"`
+	// Name is the partition attached or detached.
+	Name       *RangeVar `json:"name"`
+	Concurrent bool      `json:"concurrent"`
+}
+
+// GetName returns the partition, or nil for a nil PartitionCmd.
+func (p *PartitionCmd) GetName() *RangeVar {
+	if p == nil {
+		return nil
+	}
+	return p.Name
 }
 
 // AlterTableCmd is one subcommand of ALTER TABLE.
@@ -198,9 +229,31 @@ type AlterEnumStmt struct {
 // ClusterStmt is CLUSTER.
 type ClusterStmt struct{}
 
+// AlterDomainStmt is ALTER DOMAIN.
+type AlterDomainStmt struct {
+	// Subtype says what it does, as one letter: "C" is ADD CONSTRAINT.
+	Subtype string `json:"subtype"`
+	// TypeName is the domain's qualified name, as String nodes.
+	TypeName []*Node `json:"typeName"`
+	// Def is the Constraint that ADD CONSTRAINT adds.
+	Def *Node `json:"def"`
+}
+
+// AlterObjectSchemaStmt is ALTER … SET SCHEMA.
+type AlterObjectSchemaStmt struct {
+	ObjectType ObjectType `json:"objectType"`
+	// Relation names a table, view or sequence; Object any other object
+	// (a List of String nodes, or an ObjectWithArgs for a function).
+	Relation  *RangeVar `json:"relation"`
+	Object    *Node     `json:"object"`
+	Newschema string    `json:"newschema"`
+}
+
 // CreateStmt is CREATE TABLE.
 type CreateStmt struct {
 	Relation *RangeVar `json:"relation"`
+	// TableElts are the ColumnDef and table Constraint nodes.
+	TableElts []*Node `json:"tableElts"`
 }
 
 // CreateTableAsStmt is CREATE TABLE … AS, SELECT … INTO and CREATE
@@ -215,7 +268,11 @@ type IntoClause struct {
 }
 
 // DeleteStmt is DELETE.
-type DeleteStmt struct{}
+type DeleteStmt struct {
+	Relation *RangeVar `json:"relation"`
+	// WhereClause is nil when every row is deleted.
+	WhereClause *Node `json:"whereClause"`
+}
 
 // DropStmt is DROP of most kinds of object (RemoveType says which).
 type DropStmt struct {
@@ -271,7 +328,11 @@ type RenameStmt struct {
 	// RelationType is the kind of the relation whose column is renamed.
 	RelationType ObjectType `json:"relationType"`
 	Relation     *RangeVar  `json:"relation"`
-	// Subname is the column or constraint renamed.
+	// Object names the object renamed when it is not a relation: a List
+	// of String nodes (a type, a domain), or an ObjectWithArgs (a
+	// function, a procedure).
+	Object *Node `json:"object"`
+	// Subname is the column, constraint or schema renamed.
 	Subname string `json:"subname"`
 	Newname string `json:"newname"`
 }
@@ -293,7 +354,11 @@ type TruncateStmt struct {
 }
 
 // UpdateStmt is UPDATE.
-type UpdateStmt struct{}
+type UpdateStmt struct {
+	Relation *RangeVar `json:"relation"`
+	// WhereClause is nil when every row is updated.
+	WhereClause *Node `json:"whereClause"`
+}
 
 // VacuumStmt is VACUUM and ANALYZE.
 type VacuumStmt struct {
@@ -320,10 +385,18 @@ type ObjectType string
 
 // Kinds of object.
 const (
-	ObjectColumn ObjectType = "OBJECT_COLUMN"
-	ObjectIndex  ObjectType = "OBJECT_INDEX"
-	ObjectSchema ObjectType = "OBJECT_SCHEMA"
-	ObjectTable  ObjectType = "OBJECT_TABLE"
+	ObjectColumn    ObjectType = "OBJECT_COLUMN"
+	ObjectDomain    ObjectType = "OBJECT_DOMAIN"
+	ObjectFunction  ObjectType = "OBJECT_FUNCTION"
+	ObjectIndex     ObjectType = "OBJECT_INDEX"
+	ObjectMatView   ObjectType = "OBJECT_MATVIEW"
+	ObjectProcedure ObjectType = "OBJECT_PROCEDURE"
+	ObjectRoutine   ObjectType = "OBJECT_ROUTINE"
+	ObjectSchema    ObjectType = "OBJECT_SCHEMA"
+	ObjectSequence  ObjectType = "OBJECT_SEQUENCE"
+	ObjectTable     ObjectType = "OBJECT_TABLE"
+	ObjectDataType  ObjectType = "OBJECT_TYPE" // a type: ALTER TYPE, DROP TYPE
+	ObjectView      ObjectType = "OBJECT_VIEW"
 )
 
 // AlterTableType is the kind of an ALTER TABLE subcommand.
@@ -339,6 +412,8 @@ const (
 	ATAddConstraint      AlterTableType = "AT_AddConstraint"
 	ATValidateConstraint AlterTableType = "AT_ValidateConstraint"
 	ATDetachPartition    AlterTableType = "AT_DetachPartition"
+	ATSetLogged          AlterTableType = "AT_SetLogged"
+	ATSetUnLogged        AlterTableType = "AT_SetUnLogged"
 )
 
 // ConstrType is the kind of a constraint.

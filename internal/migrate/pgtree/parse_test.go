@@ -122,6 +122,26 @@ func TestNodes(t *testing.T) {
 		t.Errorf("DETACH PARTITION CONCURRENTLY: got %+v", detach)
 	}
 
+	if u := parseOne(t, "UPDATE s.t SET a = 1").GetNode().(*UpdateStmt); *u.Relation != (RangeVar{Schemaname: "s", Relname: "t"}) || u.WhereClause != nil {
+		t.Errorf("UPDATE without WHERE: got %+v", u)
+	}
+	if d := parseOne(t, "DELETE FROM t WHERE a > 1").GetNode().(*DeleteStmt); d.Relation.Relname != "t" || d.WhereClause == nil {
+		t.Errorf("DELETE with WHERE: got %+v", d)
+	}
+	if r := parseOne(t, "ALTER FUNCTION s.f(int) RENAME TO g").GetNode().(*RenameStmt); r.RenameType != ObjectFunction || r.Object.GetObjectWithArgs() == nil || len(r.Object.GetObjectWithArgs().Objname) != 2 {
+		t.Errorf("ALTER FUNCTION RENAME: got %+v", r)
+	}
+	if m := parseOne(t, "ALTER TYPE mood SET SCHEMA old").GetNode().(*AlterObjectSchemaStmt); m.ObjectType != ObjectDataType || m.Object.GetList() == nil || m.Newschema != "old" {
+		t.Errorf("ALTER TYPE SET SCHEMA: got %+v", m)
+	}
+	if d := parseOne(t, "ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE > 0) NOT VALID").GetNode().(*AlterDomainStmt); d.Subtype != "C" || !d.Def.GetConstraint().SkipValidation {
+		t.Errorf("ALTER DOMAIN ADD CONSTRAINT NOT VALID: got %+v", d)
+	}
+	ct := parseOne(t, "CREATE TABLE t (a int, PRIMARY KEY (a))").GetNode().(*CreateStmt)
+	if len(ct.TableElts) != 2 || ct.TableElts[1].GetConstraint().GetContype() != ConstrPrimary || ct.TableElts[1].GetConstraint().Keys[0].GetString().GetSval() != "a" {
+		t.Errorf("CREATE TABLE with a primary key: got %+v", ct)
+	}
+
 	vac := parseOne(t, "VACUUM (FULL, ANALYZE 0) t").GetNode().(*VacuumStmt)
 	if full, analyze := vac.Options[0].GetDefElem(), vac.Options[1].GetDefElem(); full.Arg != nil || analyze.Arg.GetNode().(*Integer).Ival != 0 {
 		t.Errorf("VACUUM options: got %v", vac.Options)
