@@ -391,9 +391,14 @@ func (d *differ) constraints(table string, o, n *Table, newCol map[string]bool) 
 		d.add(KindBreaking, addRule[c.Kind], constraintObject(table, c), "%s; the live release's writes that violate it fail", c.Def)
 	}
 	for _, c := range o.Constraints {
-		if !has[key(c)] {
-			d.add(KindAdditive, dropRule[c.Kind], constraintObject(table, c), "%s dropped", c.Def)
+		if has[key(c)] {
+			continue
 		}
+		why := "" // Nothing the live release does fails.
+		if c.Kind == ConstraintUnique {
+			why = "; an INSERT … ON CONFLICT on these columns fails"
+		}
+		d.add(KindAdditive, dropRule[c.Kind], constraintObject(table, c), "%s dropped%s", c.Def, why)
 	}
 }
 

@@ -180,6 +180,11 @@ func TestDiffOrderAndString(t *testing.T) {
 	if diff := cmp.Diff(want, lines); diff != "" {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
+	pgExec(t, url, `ALTER TABLE users DROP CONSTRAINT users_email_uniq`)
+	last := Diff(before, snapshot(t, url))
+	if i := slices.IndexFunc(last, func(c Change) bool { return c.Rule == RuleDropUnique }); i < 0 || !strings.Contains(last[i].Detail, "ON CONFLICT") {
+		t.Errorf("dropping a unique constraint does not warn about ON CONFLICT:\n%s", changeLines(last))
+	}
 	if b := Breaking(got); !slices.Equal(summary(b), []string{"breaking drop-table", "breaking drop-column"}) {
 		t.Errorf("Breaking = %v", summary(b))
 	}
