@@ -25,6 +25,7 @@ type settings struct {
 	failHealth bool              // DEMO_FAIL_HEALTH=1
 	errorPPM   uint64            // DEMO_ERROR_RATE, in failures per million requests to /
 	healthPath string            // DEMO_HEALTH_PATH, default /healthz
+	lockFile   string            // DEMO_LOCK_FILE, "" = none
 }
 
 // EnvFile is the optional file in the working directory whose KEY=VALUE
@@ -90,6 +91,7 @@ func loadSettings(environ []string, dir string) (settings, error) {
 		}
 		s.healthPath = v
 	}
+	s.lockFile = env["DEMO_LOCK_FILE"]
 	return s, nil
 }
 
