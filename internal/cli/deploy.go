@@ -53,8 +53,10 @@ This command only sends the request and prints the daemon's report, at a
 lower CPU priority (nice 10) so that the app's requests come first.
 
 Traffic moves by [deploy] strategy: "bluegreen" (all at once), "rolling"
-(batch by batch) or "canary" (weighted steps judged against the old
-release; a bad step goes back by itself). With --preview the new release
+(batch by batch), "canary" (weighted steps judged against the old
+release; a bad step goes back by itself) or "stop-first" (for an app that
+cannot run two copies at once: requests are held while the old release
+stops and the new one boots; a boot failure starts the old one again). With --preview the new release
 boots and waits: only requests that carry its preview token (a random
 secret made for this deploy and printed with a link that carries it: by
 header X-Cutover-Preview, cookie cutover_preview, or query parameter

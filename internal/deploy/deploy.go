@@ -83,7 +83,8 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	e.progress.Release = newID
 	e.mu.Unlock()
 	strategy := r.cfg.Deploy.Strategy
-	if req.Rollback {
+	held := r.held() // a held switch (held.go) replaces boot, preview, hook and shift
+	if req.Rollback && !held {
 		strategy = "bluegreen" // going back is one switch: no canary of known code
 	}
 	r.ctl.mu.Lock()
@@ -127,7 +128,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 
 	// boot: everything at once, except a rolling deploy without preview,
 	// which boots batch by batch as it shifts.
-	if strategy != "rolling" || req.Preview {
+	if !held && (strategy != "rolling" || req.Preview) {
 		if err := r.step(StepBoot, func() (string, error) {
 			ms, err := e.boot(ctx, r, newID, r.app, r.app.Instances, 1, r.aborting())
 			if err != nil {
@@ -148,13 +149,13 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		return r.from, reason
 	}
 
-	if req.Preview {
+	if req.Preview && !held {
 		if err := r.step(StepPreview, func() (string, error) { return r.preview(ctx, newID) }); err != nil {
 			return abortNew(err)
 		}
 	}
 
-	if hook := r.cfg.Deploy.BeforeSwitch; hook != "" {
+	if hook := r.cfg.Deploy.BeforeSwitch; hook != "" && !held {
 		if err := r.step(StepHook, func() (string, error) {
 			// The operator's abort stops the hook at once: nothing has
 			// switched yet.
@@ -175,10 +176,12 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 
 	// shift
 	var shiftErr error
-	switch strategy {
-	case "rolling":
+	switch {
+	case held:
+		shiftErr = r.heldShift(ctx, newID, true, r.releasePhase())
+	case strategy == "rolling":
 		shiftErr = r.rolling(ctx, newID)
-	case "canary":
+	case strategy == "canary":
 		shiftErr = r.canary(ctx, newID)
 	default:
 		shiftErr = r.step(StepSwitch, func() (string, error) { return r.switchTo(ctx, newID) })

@@ -25,12 +25,24 @@ const (
 	StepDrain
 	StepContract
 	StepFinish
+
+	// The steps of a held switch (held.go), which replaces boot, preview
+	// and shift for strategy "stop-first": hold requests, stop the old
+	// release, run the release phase, boot the new release, switch. The
+	// restore step starts the old release again when the held switch
+	// cannot finish.
+	StepHold
+	StepStop
+	StepReleasePhase
+	StepHeldBoot
+	StepRestore
 )
 
 var stepText = [...]string{
 	StepLock: "lock", StepPrepare: "prepare", StepCheck: "check", StepExpand: "expand", StepBoot: "boot",
 	StepPreview: "preview", StepHook: "hook", StepSwitch: "switch", StepShift: "shift", StepWatch: "watch",
 	StepDrain: "drain", StepContract: "contract", StepFinish: "finish",
+	StepHold: "hold", StepStop: "stop", StepReleasePhase: "release_phase", StepHeldBoot: "held_boot", StepRestore: "restore",
 }
 
 // String returns the step's name; "" for the zero Step (no step).
