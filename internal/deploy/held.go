@@ -20,7 +20,8 @@ import (
 //
 //	hold          no request reaches a backend any more; the live
 //	              release's requests in flight finish (up to
-//	              proxy.drain_timeout)
+//	              proxy.drain_timeout; its websockets are not waited
+//	              for: they end with its instances)
 //	stop          (stop-first) the live release's instances stop
 //	release_phase (when set) the release phase runs
 //	held_boot     the new release boots, and the before_switch hook runs
@@ -98,7 +99,6 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 	}
 
 	// hold
-	var waited string
 	if err := r.step(StepHold, func() (string, error) {
 		e.px.Hold()
 		if stopOld {
@@ -111,12 +111,18 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 		defer stop()
 		wctx, cancel := context.WithTimeout(actx, drainTimeout)
 		defer cancel()
-		finished, running := e.px.WaitIdle(wctx, old)
+		left := e.px.WaitRequests(wctx, old)
 		if r.aborted() {
 			return "", fmt.Errorf("%w while requests were held; nothing was stopped", errOperatorAbort)
 		}
-		waited = fmt.Sprintf("%s: %d in flight finished, %d still running after proxy.drain_timeout %s", old, finished, running, drainTimeout)
-		return "requests held; " + waited, nil
+		detail := fmt.Sprintf("requests held; %s: %d in flight finished", old, left.Finished)
+		if left.Requests > 0 {
+			detail += fmt.Sprintf(", %d still running after proxy.drain_timeout %s", left.Requests, drainTimeout)
+		}
+		if left.Websockets > 0 {
+			detail += fmt.Sprintf(", %d websocket(s) open (closed with the instances)", left.Websockets)
+		}
+		return detail, nil
 	}); err != nil {
 		e.clearDrain(ids(oldInsts)...)
 		return restore(err)

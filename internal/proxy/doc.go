@@ -125,8 +125,9 @@
 // run beside the live release (an app that cannot run two copies at once,
 // a breaking migration). The held snapshot routes nothing — no weight, no
 // pin, no preview — so requests wait exactly as above, and the request
-// path reads nothing more than before. WaitIdle waits, without cutting,
-// for a release's requests in flight; Unhold(r) ends the hold and makes r
+// path reads nothing more than before. WaitRequests waits, without
+// cutting, for a release's requests in flight (not its websockets, which
+// a switch does not end); Unhold(r) ends the hold and makes r
 // active in one snapshot, so no held request goes to the old release in
 // between, and reports how many requests were held and the longest wait.
 // A request held past HoldTimeout during a held switch gets 503 saying the

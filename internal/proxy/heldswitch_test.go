@@ -117,9 +117,10 @@ func TestHoldHoldsPinsAndPreview(t *testing.T) {
 	}
 }
 
-// TestWaitIdleDoesNotCut: WaitIdle waits for a request in flight without
-// cutting it, and reports it still running when its context ends first.
-func TestWaitIdleDoesNotCut(t *testing.T) {
+// TestWaitRequestsDoesNotCut: WaitRequests waits for a request in flight
+// without cutting it, reports it still running when its context ends
+// first, and does not wait for an open websocket.
+func TestWaitRequestsDoesNotCut(t *testing.T) {
 	addr, entered, finish := slowBackend(t)
 	p, url := startProxy(t, Options{HoldTimeout: waitLimit})
 	addHealthy(p, "old", "r1", addr)
@@ -133,18 +134,39 @@ func TestWaitIdleDoesNotCut(t *testing.T) {
 	recv(t, entered, "request to reach the backend")
 	p.Hold()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	finished, inFlight := p.WaitIdle(ctx, "r1")
+	res := p.WaitRequests(ctx, "r1")
 	cancel()
-	if finished != 0 || inFlight != 1 {
-		t.Errorf("WaitIdle until its deadline: got %d finished, %d in flight; want 0, 1", finished, inFlight)
+	if res != (InFlight{Requests: 1}) {
+		t.Errorf("WaitRequests until its deadline: got %+v, want 1 request in flight", res)
 	}
 	time.AfterFunc(50*time.Millisecond, func() { close(finish) })
-	finished, inFlight = p.WaitIdle(context.Background(), "r1")
-	if finished != 1 || inFlight != 0 {
-		t.Errorf("WaitIdle: got %d finished, %d in flight; want 1, 0", finished, inFlight)
+	if res := p.WaitRequests(context.Background(), "r1"); res != (InFlight{Finished: 1}) {
+		t.Errorf("WaitRequests: got %+v, want 1 finished, nothing in flight", res)
 	}
 	if body := recv(t, got, "the request in flight"); body != "done" {
 		t.Errorf("request in flight: got %q, want %q (not cut)", body, "done")
+	}
+	p.Unhold("")
+}
+
+// TestWaitRequestsSkipsWebsockets: an open websocket does not hold up
+// WaitRequests; it is reported.
+func TestWaitRequestsSkipsWebsockets(t *testing.T) {
+	wsAddr, _ := echoBackend(t, "ws")
+	p, url := startProxy(t, Options{HoldTimeout: waitLimit})
+	addHealthy(p, "ws", "r1", wsAddr)
+	p.SetActive("r1")
+	conn, _ := dialWS(t, url)
+	if got := echo(t, conn, "hi"); got != "ws:hi" {
+		t.Fatalf("echo: got %q, want %q", got, "ws:hi")
+	}
+	p.Hold()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	start := time.Now()
+	res := p.WaitRequests(ctx, "r1")
+	if res != (InFlight{Websockets: 1}) || time.Since(start) > waitLimit/2 {
+		t.Errorf("WaitRequests with a websocket open: got %+v after %s, want 1 websocket at once", res, time.Since(start))
 	}
 	p.Unhold("")
 }
@@ -171,8 +193,8 @@ func TestHoldTimeoutLoggedOnce(t *testing.T) {
 		t.Errorf("report: %d held, %d timed out; want %d, %d", rep.Held, rep.TimedOut, n, n)
 	}
 	lines := strings.Count(logs.String(), "held longer than proxy.hold_timeout")
-	if lines != 1 || !strings.Contains(logs.String(), "count=3") {
-		t.Errorf("log: %d line(s) about the timeouts, want 1 with count=3:\n%s", lines, logs.String())
+	if want := "3 request(s) held longer than proxy.hold_timeout 100ms during a held switch were answered 503"; lines != 1 || !strings.Contains(logs.String(), want) {
+		t.Errorf("log: %d line(s) about the timeouts, want 1 saying %q:\n%s", lines, want, logs.String())
 	}
 }
 

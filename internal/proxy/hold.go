@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -108,12 +109,12 @@ func (e *holdFailedError) Error() string { return "held switch failed: " + e.bod
 // Hold stops routing: from now on no request reaches any backend — by
 // weight, by pin, or to the release in preview — and new requests wait,
 // up to Options.HoldTimeout each, as they do when no backend is healthy.
-// Requests in flight go on; WaitIdle waits for them. Weights, preview and
+// Requests in flight go on; WaitRequests waits for them. Weights, preview and
 // backends may still change while held (a release boots, another stops);
 // they take effect at Unhold. The preview is held too: a held switch runs
 // a change that the release in preview cannot be assumed to survive
 // either, and the rule "nothing reaches a backend while held" is the one
-// that WaitIdle and the instance stops after it rely on. Calling Hold
+// that WaitRequests and the instance stops after it rely on. Calling Hold
 // while held does nothing.
 func (p *Proxy) Hold() {
 	p.mu.Lock()
@@ -177,8 +178,8 @@ func (p *Proxy) FailHold(why string) HoldReport {
 func (p *Proxy) endHoldLocked(h *holdEpisode) HoldReport {
 	rep := h.finish(p.clock())
 	if rep.TimedOut > 0 {
-		p.log.Warn("requests held longer than proxy.hold_timeout during a held switch were answered 503",
-			"count", rep.TimedOut, "hold_timeout", p.opts.HoldTimeout, "hold", rep.Duration.Round(time.Millisecond))
+		p.log.Warn(fmt.Sprintf("%d request(s) held longer than proxy.hold_timeout %s during a held switch were answered 503; raise proxy.hold_timeout above the hold's length",
+			rep.TimedOut, p.opts.HoldTimeout), "count", rep.TimedOut, "hold", rep.Duration.Round(time.Millisecond))
 	}
 	return rep
 }
@@ -187,19 +188,53 @@ func (p *Proxy) endHoldLocked(h *holdEpisode) HoldReport {
 // measured against the clients' own waits (Options.Now is the windows').
 func (p *Proxy) clock() time.Time { return time.Now() }
 
-// WaitIdle waits, without cutting anything, until no request, stream or
-// websocket of release is in flight, or until ctx ends. It reports how
-// many finished meanwhile and how many are still in flight (0 unless ctx
-// ended first). Call it once the release gets no new requests (Hold,
-// SetActive to another release): otherwise it may never be idle.
-func (p *Proxy) WaitIdle(ctx context.Context, release string) (finished, inFlight int) {
+// InFlight tells what a release had in flight when WaitRequests returned.
+type InFlight struct {
+	// Finished counts the requests, streams and websockets that ended
+	// during the wait.
+	Finished int
+	// Requests counts those still in flight but websockets: requests and
+	// streams the wait's context ended before (0 when it did not).
+	Requests int
+	// Websockets counts the open websockets.
+	Websockets int
+}
+
+// waitPoll is how often WaitRequests looks at a release's count in
+// flight: a request's end wakes only a Drain waiting for zero (so that
+// the request path stays as it is), and a held switch is not worth a
+// second wake-up there.
+const waitPoll = 5 * time.Millisecond
+
+// WaitRequests waits, without cutting anything, until nothing but
+// websockets of release is in flight, or until ctx ends, and reports what
+// is left. A websocket does not end because a release is switched: it is
+// closed with the instance (Drain closes it with status 1001 "going away"),
+// and its client reconnects to whatever serves then; waiting for it would
+// only make a held switch hold everyone longer. Call it once the release
+// gets no new requests (Hold, or SetActive to another release): otherwise
+// it may never return before ctx ends.
+func (p *Proxy) WaitRequests(ctx context.Context, release string) InFlight {
 	r := p.lookupRelease(release)
 	if r == nil {
-		return 0, 0
+		return InFlight{}
 	}
 	start := r.done.Load()
-	_ = r.waitIdle(ctx) // ctx's end is reported by the count still in flight
-	return int(r.done.Load() - start), int(max(r.inFlight.Load(), 0))
+	requests, ws := r.inFlightNow()
+	if requests > 0 {
+		tick := time.NewTicker(waitPoll)
+		defer tick.Stop()
+	wait:
+		for requests > 0 {
+			select {
+			case <-ctx.Done():
+				break wait
+			case <-tick.C:
+				requests, ws = r.inFlightNow()
+			}
+		}
+	}
+	return InFlight{Finished: int(r.done.Load() - start), Requests: requests, Websockets: ws}
 }
 
 // holdWait tracks one request waiting in acquire or reacquire: the hold
