@@ -79,6 +79,20 @@ func TestControlDecide(t *testing.T) {
 			{ActionPromote, true, "a blue-green deploy switches"},
 			{ActionAbort, false, "abort: the paused deploy stops before switch; r1 keeps serving"},
 		}},
+		{"held switch: hold", func(c *control) { c.step, c.strategy = StepHold, "stop-first" }, []want{
+			{ActionPause, true, "a held switch does not pause"},
+			{ActionPromote, true, "a held switch moves the held requests to r2 as soon as it is healthy"},
+			{ActionAbort, false, "abort: the hold ends and r1 serves the held requests"},
+		}},
+		{"held switch: release phase", func(c *control) { c.step, c.strategy = StepReleasePhase, "stop-first" }, []want{
+			{ActionAbort, true, "never cut in half"},
+		}},
+		{"held switch: boot", func(c *control) { c.step, c.strategy = StepHeldBoot, "stop-first" }, []want{
+			{ActionAbort, false, "r1 starts again and serves the held requests"},
+		}},
+		{"held switch: restore", func(c *control) { c.step, c.strategy = StepRestore, "stop-first" }, []want{
+			{ActionAbort, true, "r1 is starting again"},
+		}},
 		{"first deploy", func(c *control) { c.step, c.live = StepBoot, "" }, []want{
 			{ActionAbort, false, "abort: stopping the booting instances of r2; no release was live"},
 		}},

@@ -115,7 +115,7 @@ func stepsOf(evs []Event) []string {
 // before the new one boots, and requests wait meanwhile.
 func TestStopFirstDeploysUnderLoad(t *testing.T) {
 	h := stopFirst(t)
-	v1 := h.mustDeploy("v1", nil)
+	h.mustDeploy("v1", nil)
 	stop := h.load()
 	var v2 string
 	for _, name := range []string{"v2", "v3"} {
@@ -151,9 +151,6 @@ func TestStopFirstDeploysUnderLoad(t *testing.T) {
 	}
 	assertNoFailures(t, stop())
 	h.assertServes("v2")
-	if v1 == v2 {
-		t.Fatal("unreachable")
-	}
 }
 
 // TestStopFirstBootFailsRestoresOld: a new release that fails to boot in
