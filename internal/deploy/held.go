@@ -131,11 +131,15 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 	// stop
 	if stopOld && len(oldInsts) > 0 {
 		err := r.step(StepStop, func() (string, error) {
-			// What still runs after the hold step's wait is cut, paced,
-			// as a drain at its deadline does.
+			// What still runs after the hold step's wait (websockets, a
+			// request past drain_timeout) is cut now, websockets with a
+			// close frame. Not paced by drain_pace as a drain is: the
+			// instances stop next, which would close everything at once
+			// anyway, and every held client waits meanwhile; the clients
+			// that reconnect wait in the hold.
 			cut, cancel := context.WithCancel(ctx)
 			cancel()
-			res := e.px.Drain(cut, old, cfg.Proxy.DrainPace.Duration)
+			res := e.px.Drain(cut, old, 0)
 			defer e.clearDrain(ids(oldInsts)...)
 			stopped = true
 			if err := e.stopInstances(ctx, oldInsts); err != nil {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/cutover/cutover/internal/state"
 )
 
@@ -278,4 +280,45 @@ func TestStopFirstRefusesPreview(t *testing.T) {
 	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "stop-first") {
 		t.Errorf("preview deploy of a stop-first app: got %v, want refused", err)
 	}
+}
+
+// TestStopFirstDoesNotWaitForWebsockets: a websocket open on the old
+// release does not keep everyone held until proxy.drain_timeout (2s here)
+// and drain_pace: it is closed with "going away" at the stop, and the
+// hold lasts about the new release's boot.
+func TestStopFirstDoesNotWaitForWebsockets(t *testing.T) {
+	h := stopFirst(t)
+	h.mustDeploy("v1", nil)
+	var conns []*websocket.Conn
+	for range 3 {
+		c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(h.url, "http")+"/ws", nil)
+		if err != nil {
+			t.Fatalf("open a websocket through the proxy: %v", err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	_, evs, err := h.deploy(Request{Source: h.source("v2", nil)})
+	if err != nil {
+		t.Fatalf("deploy v2: %v\nevents:\n%s", err, describe(evs))
+	}
+	var held float64
+	for _, ev := range evs {
+		if ev.Type == "step" && ev.Status == "ok" && (ev.Step == StepHold || ev.Step == StepStop) {
+			held += ev.DurationMS
+			if ev.Step == StepHold && !strings.Contains(ev.Message, "3 websocket(s) open") {
+				t.Errorf("hold step: %q, want it to name the 3 open websockets", ev.Message)
+			}
+		}
+	}
+	if held > 1000 {
+		t.Errorf("hold and stop steps took %.0f ms with 3 websockets open; want well under drain_timeout (2s)", held)
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(waitTimeout))
+		if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Errorf("websocket of the old release: got %v, want a close 1001 going away", err)
+		}
+	}
+	h.assertServes("v2")
 }
