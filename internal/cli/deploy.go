@@ -53,8 +53,10 @@ This command only sends the request and prints the daemon's report, at a
 lower CPU priority (nice 10) so that the app's requests come first.
 
 Traffic moves by [deploy] strategy: "bluegreen" (all at once), "rolling"
-(batch by batch) or "canary" (weighted steps judged against the old
-release; a bad step goes back by itself). With --preview the new release
+(batch by batch), "canary" (weighted steps judged against the old
+release; a bad step goes back by itself) or "stop-first" (for an app that
+cannot run two copies at once: requests are held while the old release
+stops and the new one boots; a boot failure starts the old one again). With --preview the new release
 boots and waits: only requests that carry its preview token (a random
 secret made for this deploy and printed with a link that carries it: by
 header X-Cutover-Preview, cookie cutover_preview, or query parameter
@@ -133,8 +135,10 @@ not handle: contract migrations ran since it was live, or the schema it went
 live on (recorded for each release) lost or changed something — a table, a
 column, a type — whoever changed it, cutover's migrations or the app's own.
 The refusal names what changed; --force goes back anyway. --hold switches
-held: the proxy holds requests while the old release's instances stop and
-the target's boot, for apps that cannot run two copies at once.
+held: the proxy holds requests while the target boots, then releases them
+to it, so no request reaches either release in between (a rollback of a
+deploy.strategy "stop-first" app is always held, and stops the live
+release first).
 
 Exit status: 0 rolled back; 1 refused or failed (the live release keeps
 serving); 2 bad arguments (a mistake in cutover.toml does not stop a
@@ -203,11 +207,11 @@ func renderEvent(w io.Writer, ev deploy.Event) {
 		case "start":
 			return
 		case "ok":
-			fmt.Fprintf(w, "  ✓ %-8s %7s  %s\n", ev.Step, fmtMS(ev.DurationMS), ev.Message)
+			fmt.Fprintf(w, "  ✓ %-13s %7s  %s\n", ev.Step, fmtMS(ev.DurationMS), ev.Message)
 		case "failed":
-			fmt.Fprintf(w, "  ✗ %-8s %7s  %s\n", ev.Step, fmtMS(ev.DurationMS), ev.Message)
+			fmt.Fprintf(w, "  ✗ %-13s %7s  %s\n", ev.Step, fmtMS(ev.DurationMS), ev.Message)
 		default:
-			fmt.Fprintf(w, "  - %-8s %7s  %s\n", ev.Step, ev.Status, ev.Message)
+			fmt.Fprintf(w, "  - %-13s %7s  %s\n", ev.Step, ev.Status, ev.Message)
 		}
 	case "info":
 		fmt.Fprintf(w, "    %s\n", ev.Message)

@@ -251,8 +251,11 @@ type Proxy struct {
 // Deploy configures how a deploy shifts traffic.
 type Deploy struct {
 	// Strategy (key strategy): "bluegreen" (default: boot all new
-	// instances, switch at once), "rolling" (batches of instances) or
-	// "canary" (weighted steps judged by the proxy's own measurements).
+	// instances, switch at once), "rolling" (batches of instances),
+	// "canary" (weighted steps judged by the proxy's own measurements) or
+	// "stop-first" (for an app that cannot run two copies at once: the
+	// proxy holds requests while the old release stops and the new one
+	// boots; rollbacks do the same; no watch, no preview).
 	Strategy string `toml:"strategy"`
 
 	// Batch (key batch) is, for "rolling", how many instances move per

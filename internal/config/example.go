@@ -213,9 +213,11 @@ command = "./bin/server --port $PORT"
 
 [deploy]
 # How traffic moves to a new release: "bluegreen" (boot all new instances,
-# then one atomic switch), "rolling" (batch instances at a time) or "canary"
-# (growing shares of traffic, each step judged against the old release).
-# Default "bluegreen".
+# then one atomic switch), "rolling" (batch instances at a time), "canary"
+# (growing shares of traffic, each step judged against the old release) or
+# "stop-first" (for an app that cannot run two copies at once: requests are
+# held while the old release stops and the new one boots; watch must be
+# "0s"). Default "bluegreen".
 # strategy = "bluegreen"
 
 # rolling: instances moved per step, a count from 1 to 64 or a percentage

@@ -244,7 +244,7 @@ func TestParseErrors(t *testing.T) {
 		{"restart_after", base + "[app.health]\nrestart_after = 2\n", `cutover.toml:5: app.health.restart_after: must be 0 (never restart) or at least unhealthy_after (3), so that an instance leaves rotation before it is killed; got 2`},
 		{"listen without port", base + "[proxy]\nlisten = \"localhost\"\n", `cutover.toml:5: proxy.listen: must be host:port such as "127.0.0.1:8080" or ":80", got "localhost"`},
 		{"listen port", base + "[proxy]\nlisten = \"127.0.0.1:http\"\n", `cutover.toml:5: proxy.listen: port must be a number from 0 to 65535 (0 picks a free one), got "http"`},
-		{"strategy", base + "[deploy]\nstrategy = \"blue-green\"\n", `cutover.toml:5: deploy.strategy: must be "bluegreen", "rolling" or "canary", got "blue-green"`},
+		{"strategy", base + "[deploy]\nstrategy = \"blue-green\"\n", `cutover.toml:5: deploy.strategy: must be "bluegreen", "rolling", "canary" or "stop-first", got "blue-green"`},
 		{"keep", base + "[release]\nkeep = 1\n", `cutover.toml:5: release.keep: must be at least 2 (the live release and the rollback target), got 1`},
 		{"url scheme", base + "[database]\nurl = \"mysql://u:secret@h/db\"\n", `cutover.toml:5: database.url: must start with "postgres://", "postgresql://" or "sqlite://" (or be empty for no database), got "mysql://u:xxxxx@h/db"`},
 		{"url variable", base + "[database]\nurl = \"postgres://${PG\"\n", `cutover.toml:5: database.url: "${PG" has no closing '}'`},

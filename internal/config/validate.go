@@ -234,8 +234,12 @@ func (v *validator) deploy(d *Deploy) {
 	}
 	switch d.Strategy {
 	case "bluegreen", "rolling", "canary":
+	case "stop-first":
+		if d.Watch.Duration > 0 {
+			v.fail("deploy.watch", `must be "0s" with strategy "stop-first": the old release is stopped before the new one boots, so nothing stays warm to go back to`)
+		}
 	default:
-		v.fail("deploy.strategy", `must be "bluegreen", "rolling" or "canary", got %q`, d.Strategy)
+		v.fail("deploy.strategy", `must be "bluegreen", "rolling", "canary" or "stop-first", got %q`, d.Strategy)
 	}
 	switch b := d.Batch.(type) {
 	case int64:

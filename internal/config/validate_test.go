@@ -22,6 +22,7 @@ func TestValidateGood(t *testing.T) {
 		{"batch all", "[deploy]\nbatch = \"100%\"\n", want(func(c *Config) { c.Deploy.Batch = "100%"; c.Deploy.BatchCount = 0; c.Deploy.BatchPercent = 100 })},
 		{"batch percent with spaces", "[deploy]\nbatch = \" 1 % \"\n", want(func(c *Config) { c.Deploy.Batch = " 1 % "; c.Deploy.BatchCount = 0; c.Deploy.BatchPercent = 1 })},
 		{"canary with default steps", "[deploy]\nstrategy = \"canary\"\n", want(func(c *Config) { c.Deploy.Strategy = "canary" })},
+		{"stop-first", "[deploy]\nstrategy = \"stop-first\"\n", want(func(c *Config) { c.Deploy.Strategy = "stop-first" })},
 		{
 			"steps replace the default",
 			"[deploy]\nstrategy = \"canary\"\nsteps = [\"10%\"]\n",
@@ -172,7 +173,8 @@ func TestValidateErrors(t *testing.T) {
 		{"max_request_line over max_header_bytes", "[proxy]\nmax_request_line = 4096\nmax_header_bytes = 2048\n", `cutover.toml:5: proxy.max_request_line: must be 256 bytes to max_header_bytes (2048) (default 8192), got 4096`},
 		{"max_header_bytes as a string", "[proxy]\nmax_header_bytes = \"64k\"\n", `cutover.toml:5: proxy.max_header_bytes: must be an integer, got the string "64k"`},
 		// [deploy] strategy and batch
-		{"strategy case", "[deploy]\nstrategy = \"Canary\"\n", `cutover.toml:5: deploy.strategy: must be "bluegreen", "rolling" or "canary", got "Canary"`},
+		{"strategy case", "[deploy]\nstrategy = \"Canary\"\n", `cutover.toml:5: deploy.strategy: must be "bluegreen", "rolling", "canary" or "stop-first", got "Canary"`},
+		{"stop-first with a watch", "[deploy]\nstrategy = \"stop-first\"\nwatch = \"5m\"\n", `cutover.toml:6: deploy.watch: must be "0s" with strategy "stop-first": the old release is stopped before the new one boots, so nothing stays warm to go back to`},
 		{"batch zero", "[deploy]\nbatch = 0\n", `cutover.toml:5: deploy.batch: must be between 1 and 64 instances, or a percentage such as "50%", got 0`},
 		{"batch negative", "[deploy]\nbatch = -1\n", `cutover.toml:5: deploy.batch: must be between 1 and 64 instances, or a percentage such as "50%", got -1`},
 		{"batch too many", "[deploy]\nbatch = 65\n", `cutover.toml:5: deploy.batch: must be between 1 and 64 instances, or a percentage such as "50%", got 65`},

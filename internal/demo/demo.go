@@ -1,8 +1,11 @@
 // Package demo tells cutover's whole story in a temporary directory with
 // nothing installed: it starts a real daemon (this same binary, `serve`),
-// ships three releases of the built-in demo app under real load — a good
-// one, a second good one, a broken one — rolls back, and prints what every
-// request saw. `cutover demo` runs it.
+// ships releases of the built-in demo app under real load — a good one, a
+// second good one, a broken one, a rollback, a bad canary — then the
+// database's story on SQLite: a migration that would break the live
+// release refused by the schema preview, the same change split into
+// expand/contract, and a breaking rename shipped held; and it prints what
+// every request saw. `cutover demo` runs it.
 package demo
 
 import (
@@ -107,6 +110,9 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	if n := rep.Total.Versions["v3"]; n > 0 {
 		bad = append(bad, fmt.Sprintf("%d requests were answered by the broken v3", n))
 	}
+	if n := rep.Total.Versions["v5-drop"]; n > 0 {
+		bad = append(bad, fmt.Sprintf("%d requests were answered by the refused v5-drop", n))
+	}
 	if share := float64(canaryFailed) / float64(max(1, rep.Total.Requests)); share > 0.02 {
 		bad = append(bad, fmt.Sprintf("the bad canary failed %.1f%% of all requests (more than 2%%)", 100*share))
 	}
@@ -123,7 +129,8 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	if len(bad) > 0 {
 		return sum, errors.New(strings.Join(bad, "; "))
 	}
-	s.say("%d requests: 0 failed across 2 deploys, 1 aborted deploy and 1 rollback; the bad canary", rep.Total.Requests)
+	s.say("%d requests: 0 failed across 4 deploys (one of them held for a breaking schema change),", rep.Total.Requests)
+	s.say("1 aborted deploy, 1 refused schema change and 1 rollback; the bad canary")
 	s.say("cost %d requests (%.2f%% of all) before the proxy rolled it back on its own. That is cutover.",
 		canaryFailed, 100*float64(canaryFailed)/float64(max(1, rep.Total.Requests)))
 	return sum, nil
@@ -141,26 +148,51 @@ func (s *story) setup() error {
 		dir = d
 	}
 	s.dir = dir
-	releases := map[string]string{
-		"v1": "",
-		"v2": "",
+	// Every release reads the database on each request to / and migrates
+	// it itself (`demo-app migrate`, run by the release phase).
+	const items = "CREATE TABLE items (id INTEGER PRIMARY KEY, title TEXT NOT NULL, note TEXT);\n" +
+		"INSERT INTO items VALUES (1, 'cutover', 'ships without a failed request');\n"
+	readNote := "DEMO_QUERY=SELECT note FROM items WHERE id = 1\n"
+	releases := map[string]demoRelease{
+		"v1": {env: readNote},
+		"v2": {env: readNote},
 		// v3 is broken: it dies at boot, as a release with a bad migration
 		// or a missing setting would.
-		"v3": "DEMO_FAIL_BOOT=1\n",
+		"v3": {env: readNote + "DEMO_FAIL_BOOT=1\n"},
 		// v4 boots and passes its health checks, but fails 30% of requests:
 		// only real traffic shows it.
-		"v4": "DEMO_ERROR_RATE=0.3\n",
+		"v4": {env: readNote + "DEMO_ERROR_RATE=0.3\n"},
+		// v5-drop reads only the title and drops the note in its own
+		// migrations: while v1 serves, that breaks every page of v1.
+		"v5-drop": {env: "DEMO_QUERY=SELECT title FROM items WHERE id = 1\n",
+			db: map[string]string{"002_drop_note.sql": "ALTER TABLE items DROP COLUMN note;\n"}},
+		// v5 is the same change split: the code stops reading the note,
+		// and the drop is a contract migration, run once v1 is gone.
+		"v5": {env: "DEMO_QUERY=SELECT title FROM items WHERE id = 1\n",
+			db: map[string]string{"contract/002_drop_note.sql": "ALTER TABLE items DROP COLUMN note;\n"}},
+		// v6 renames title to name: no release can run on both schemas,
+		// so it ships held.
+		"v6": {env: "DEMO_QUERY=SELECT name FROM items WHERE id = 1\n",
+			db: map[string]string{"contract/002_drop_note.sql": "ALTER TABLE items DROP COLUMN note;\n",
+				"003_rename_title.sql": "ALTER TABLE items RENAME COLUMN title TO name;\n"}},
 	}
-	for v, env := range releases {
+	for v, rel := range releases {
 		rd := filepath.Join(dir, "src", v)
-		if err := os.MkdirAll(rd, 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(rd, "db", "contract"), 0o755); err != nil {
 			return fmt.Errorf("create demo release %s: %w", v, err)
 		}
 		if err := os.WriteFile(filepath.Join(rd, "VERSION"), []byte(v+"\n"), 0o644); err != nil {
 			return err
 		}
-		if env != "" {
-			if err := os.WriteFile(filepath.Join(rd, "demo.env"), []byte(env), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(rd, "demo.env"), []byte(rel.env), 0o644); err != nil {
+			return err
+		}
+		files := map[string]string{"001_items.sql": items}
+		for name, body := range rel.db {
+			files[name] = body
+		}
+		for name, body := range files {
+			if err := os.WriteFile(filepath.Join(rd, "db", name), []byte(body), 0o644); err != nil {
 				return err
 			}
 		}
@@ -171,6 +203,7 @@ func (s *story) setup() error {
 	}
 	s.url = fmt.Sprintf("http://127.0.0.1:%d/", port)
 	s.cfg = filepath.Join(dir, "cutover.toml")
+	dbURL := "sqlite://" + filepath.Join(dir, "app.db")
 	toml := fmt.Sprintf(`# cutover.toml written by cutover demo
 data_dir = "data"
 
@@ -182,6 +215,16 @@ stop_timeout = "5s"
 
 [app.env]
 DEMO_BOOT_DELAY = "300ms"   # a slow boot, like a JVM's
+DATABASE_URL = %s
+
+[database]
+url = %s
+# The app migrates its own database: cutover runs its tool once per deploy,
+# before boot, after trying it on a copy of the database (the schema preview).
+migrate_command = %s
+contract_command = %s
+contract = "auto"
+preview_data = ["demo_schema_version"]   # the demo app's own version table
 
 [app.health]
 path = "/healthz"
@@ -192,8 +235,16 @@ boot_timeout = "15s"
 [proxy]
 listen = "127.0.0.1:%d"
 drain_timeout = "5s"
-`, strconv.Quote(shellQuote(s.opts.Exe)+" demo-app"), port)
+`, strconv.Quote(shellQuote(s.opts.Exe)+" demo-app"), strconv.Quote(dbURL), strconv.Quote(dbURL),
+		strconv.Quote(shellQuote(s.opts.Exe)+" demo-app migrate"), strconv.Quote(shellQuote(s.opts.Exe)+" demo-app migrate --contract"), port)
 	return os.WriteFile(s.cfg, []byte(toml), 0o644)
+}
+
+// demoRelease is one release of the demo: its demo.env and its
+// migrations besides db/001_items.sql.
+type demoRelease struct {
+	env string
+	db  map[string]string
 }
 
 func (s *story) startDaemon(ctx context.Context) error {
@@ -234,9 +285,9 @@ func (s *story) deploy(ctx context.Context, req deploy.Request) error {
 	_, err := s.client.Deploy(ctx, req, func(ev deploy.Event) {
 		switch {
 		case ev.Type == "step" && ev.Status == "ok":
-			s.say("    ✓ %-8s %-7s %s", ev.Step, ms(ev.DurationMS), ev.Message)
+			s.say("    ✓ %-13s %-7s %s", ev.Step, ms(ev.DurationMS), ev.Message)
 		case ev.Type == "step" && ev.Status == "failed":
-			s.say("    ✗ %-8s %-7s %s", ev.Step, ms(ev.DurationMS), ev.Message)
+			s.say("    ✗ %-13s %-7s %s", ev.Step, ms(ev.DurationMS), ev.Message)
 		case ev.Type == "log":
 			s.say("      %s:", ev.Message)
 			for _, l := range ev.Lines {
@@ -341,7 +392,63 @@ func (s *story) play(ctx context.Context) (load.Report, error) {
 	if err := s.pause(ctx, s.opts.Pause/2); err != nil {
 		return load.Report{}, err
 	}
+	if err := s.editConfig(`strategy = "canary"`, `strategy = "bluegreen"`); err != nil {
+		return load.Report{}, err
+	}
+
+	s.say("")
+	s.say("7. The database. Every page of v1 reads items.note; v5-drop's own migrations drop it.")
+	s.say("   Before anything touches the database, cutover runs them on a copy and diffs the schemas:")
+	gen.Mark("deploy v5-drop (refused)")
+	err = s.deploy(ctx, deploy.Request{Source: src("v5-drop")})
+	if !errors.As(err, &ae) || ae.Kind != api.KindRefused {
+		return load.Report{}, fmt.Errorf("deploy of v5-drop: want it refused by the schema preview, got %v", err)
+	}
+	for _, l := range strings.Split(ae.Msg, "\n") {
+		s.say("    │ %s", l)
+	}
+	s.say("    → refused: nothing migrated, nothing booted; v1 kept serving")
+	gen.Mark("v1 still serving")
+	if err := s.pause(ctx, s.opts.Pause/2); err != nil {
+		return load.Report{}, err
+	}
+
+	s.say("")
+	s.say("8. The expand/contract way: v5 stops reading the note, and drops it in a contract migration,")
+	s.say("   which runs only once v1 is gone (contract_command).")
+	gen.Mark("deploy v5 (split)")
+	if err := s.deploy(ctx, deploy.Request{Source: src("v5")}); err != nil {
+		return load.Report{}, fmt.Errorf("deploy v5: %w", err)
+	}
+	gen.Mark("v5 serving")
+	if err := s.pause(ctx, s.opts.Pause/2); err != nil {
+		return load.Report{}, err
+	}
+
+	s.say("")
+	s.say("9. Some changes cannot be split cheaply: v6 renames items.title, which v5 reads. --hold ships it:")
+	s.say("   the proxy holds requests while the migration runs and v6 boots — latency, never an error.")
+	gen.Mark("deploy v6 --hold")
+	if err := s.deploy(ctx, deploy.Request{Source: src("v6"), Hold: true}); err != nil {
+		return load.Report{}, fmt.Errorf("deploy v6 --hold: %w", err)
+	}
+	gen.Mark("v6 serving")
+	if err := s.pause(ctx, s.opts.Pause/2); err != nil {
+		return load.Report{}, err
+	}
 	return stop(), nil
+}
+
+// editConfig replaces old with new in the config file.
+func (s *story) editConfig(old, new string) error {
+	b, err := os.ReadFile(s.cfg)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(b), old) {
+		return fmt.Errorf("%s lacks %q", s.cfg, old)
+	}
+	return os.WriteFile(s.cfg, []byte(strings.Replace(string(b), old, new, 1)), 0o644)
 }
 
 // canaryPhase is the load phase in which failed requests are expected: the

@@ -18,6 +18,11 @@
 //	DEMO_HEALTH_PATH  health check path; default /healthz
 //	DEMO_QUERY        SQL run on every request to / (see db.go, with
 //	                  `cutover demo-app migrate`)
+//	DEMO_LOCK_FILE    a file it locks (flock, exclusive, not waiting) before
+//	                  it boots and holds until it exits: a second copy of the
+//	                  app exits with status 1 saying another copy holds it,
+//	                  as an app on one SQLite file or volume would fail.
+//	                  deploy.strategy "stop-first" ships such an app
 //
 // Every response carries X-App-Version. Endpoints: / (hello), the health
 // path, /slow?d=5s, /stream?n=10&every=100ms, /ws (echo), /env?name=NAME,
@@ -51,12 +56,19 @@ const ShutdownGrace = 30 * time.Second
 // Run runs the demo app until ctx is cancelled (the binary cancels it on
 // SIGTERM or SIGINT), then shuts down gracefully. It prints one line to
 // stdout once it listens; diagnostics go to stderr. It returns an error
-// when the settings are wrong, when boot fails (DEMO_FAIL_BOOT), or when
-// serving fails.
+// when the settings are wrong, when another copy holds DEMO_LOCK_FILE,
+// when boot fails (DEMO_FAIL_BOOT), or when serving fails.
 func Run(ctx context.Context, stdout, stderr io.Writer) error {
 	s, err := loadSettings(os.Environ(), ".")
 	if err != nil {
 		return fmt.Errorf("demo app: %w", err)
+	}
+	if s.lockFile != "" {
+		unlock, err := lockExclusive(s.lockFile)
+		if err != nil {
+			return fmt.Errorf("demo app %s: %w", s.version, err)
+		}
+		defer unlock()
 	}
 	a := newApp(s, stderr)
 	if s.query != "" {

@@ -412,3 +412,57 @@ func TestRunErrors(t *testing.T) {
 		t.Errorf("got %v, want a boot error, not a cancellation", err)
 	}
 }
+
+// TestLockFile: with DEMO_LOCK_FILE, a second copy of the app exits at
+// once with an error naming the file and the holder's pid, and a copy
+// started after the first one stopped boots.
+func TestLockFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	lock := filepath.Join(dir, "app.lock")
+	t.Setenv("PORT", "0")
+	t.Setenv("DEMO_LOCK_FILE", lock)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := Run(ctx, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	if _, err := bufio.NewReader(pr).ReadString('\n'); err != nil {
+		t.Fatalf("first copy: read start line: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+
+	var stdout bytes.Buffer
+	err := Run(context.Background(), &stdout, io.Discard)
+	want := fmt.Sprintf("DEMO_LOCK_FILE %s is locked by another copy of the app (pid %d)", lock, os.Getpid())
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("second copy: got %v, want an error containing %q", err, want)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("second copy: stdout got %q, want nothing (it never listened)", stdout.String())
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("first copy: %v", err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	pr2, pw2 := io.Pipe()
+	go func() {
+		err := Run(ctx2, pw2, io.Discard)
+		pw2.Close()
+		done <- err
+	}()
+	if line, err := bufio.NewReader(pr2).ReadString('\n'); err != nil || !strings.Contains(line, "listening") {
+		t.Fatalf("copy after the first stopped: got %q, %v; want it to listen", line, err)
+	}
+	go io.Copy(io.Discard, pr2)
+	cancel2()
+	if err := <-done; err != nil {
+		t.Errorf("copy after the first stopped: %v", err)
+	}
+}

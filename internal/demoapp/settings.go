@@ -26,6 +26,7 @@ type settings struct {
 	errorPPM   uint64            // DEMO_ERROR_RATE, in failures per million requests to /
 	healthPath string            // DEMO_HEALTH_PATH, default /healthz
 	query      string            // DEMO_QUERY (see db.go)
+	lockFile   string            // DEMO_LOCK_FILE, "" = none
 }
 
 // loadEnv returns environ (os.Environ's form) with the EnvFile of dir
@@ -100,6 +101,7 @@ func loadSettings(environ []string, dir string) (settings, error) {
 		}
 		s.healthPath = v
 	}
+	s.lockFile = env["DEMO_LOCK_FILE"]
 	return s, nil
 }
 

@@ -158,7 +158,35 @@ var controlTable = map[Step]map[Action]rule{
 	StepDrain:    liveRules,
 	StepContract: liveRules,
 	StepFinish:   liveRules,
-	rowLive:      liveRules, // after the switch, in any step but the watch: the after_switch hook
+	// A held switch (held.go) holds the clients' requests from the hold
+	// step to the switch: it never pauses there, since a pause would make
+	// them wait longer, and an abort puts the old release back.
+	StepHold: {
+		ActionAbort:   {whenNow, "abort: the hold ends and {live} serves the held requests; {new} never starts"},
+		ActionPause:   {whenRefused, "requests are held right now; a held switch does not pause, since they would wait longer; `cutover abort` puts {live} back"},
+		ActionPromote: {whenRefused, "{nopromote}"},
+	},
+	StepStop: {
+		ActionAbort:   {whenStepEnds, "abort: once the instances of {live} have stopped, they start again and serve the held requests; {new} never starts"},
+		ActionPause:   {whenRefused, "requests are held right now; a held switch does not pause, since they would wait longer; `cutover abort` puts {live} back"},
+		ActionPromote: {whenRefused, "{nopromote}"},
+	},
+	StepReleasePhase: {
+		ActionAbort:   {whenRefused, "the release phase is changing the database and is never cut in half; if it fails, {live} serves again; once it succeeds, {new} boots"},
+		ActionPause:   {whenRefused, "requests are held right now; a held switch does not pause, since they would wait longer"},
+		ActionPromote: {whenRefused, "{nopromote}"},
+	},
+	StepHeldBoot: {
+		ActionAbort:   {whenNow, "abort: stopping the booting instances of {new}; {live} starts again and serves the held requests (unless the release phase changed the database: then they are answered 503)"},
+		ActionPause:   {whenRefused, "requests are held right now; a held switch does not pause, since they would wait longer; `cutover abort` puts {live} back"},
+		ActionPromote: {whenRefused, "{nopromote}"},
+	},
+	StepRestore: {
+		ActionAbort:   {whenRefused, "{live} is starting again to serve the held requests; the deploy of {new} has failed already"},
+		ActionPause:   {whenRefused, "{live} is starting again to serve the held requests; there is nothing left to hold"},
+		ActionPromote: {whenRefused, "{live} is starting again to serve the held requests; nothing to promote"},
+	},
+	rowLive: liveRules, // after the switch, in any step but the watch: the after_switch hook
 	rowHeld: { // paused before {step}
 		ActionAbort:   {whenNow, "abort: the paused deploy stops before {step}; {live} keeps serving and {new} is stopped"},
 		ActionPause:   {whenRefused, "already paused before {step}; `cutover resume` continues"},
@@ -184,7 +212,7 @@ type control struct {
 	step     Step
 	detail   string        // where a multi-step shift is: "canary 25%", "batch 2/4"
 	token    string        // the preview token while the preview step runs
-	strategy string        // "bluegreen", "rolling" or "canary"
+	strategy string        // "bluegreen", "rolling", "canary" or "stop-first"
 	preview  bool          // the deploy has a preview step
 	release  string        // the release being deployed, once prepared
 	live     string        // the release live when the deploy began
@@ -268,6 +296,8 @@ func (c *control) fill(s string) string {
 		nopromote = "nothing to promote yet: the preview of {new} begins once it has booted"
 	case c.strategy == "bluegreen":
 		nopromote = "a blue-green deploy switches as soon as its instances are healthy; nothing to promote"
+	case c.strategy == "stop-first":
+		nopromote = "a held switch moves the held requests to {new} as soon as it is healthy; nothing to promote"
 	default:
 		nopromote = "nothing to promote yet: the {strategy} steps begin once {new} has booted"
 	}
@@ -291,7 +321,7 @@ var errOperatorAbort error = sentinel{"aborted by the operator", ErrAborted}
 // run whatever was asked, which the table refuses or the watch takes.
 func (c *control) stopsAt(step Step) bool {
 	switch step {
-	case StepPrepare, StepCheck, StepExpand, StepBoot, StepPreview, StepSwitch, StepShift:
+	case StepPrepare, StepCheck, StepExpand, StepBoot, StepPreview, StepSwitch, StepShift, StepHold:
 		return true
 	case StepHook:
 		return !c.switched

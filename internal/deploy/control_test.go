@@ -17,7 +17,7 @@ import (
 // TestControlTableComplete: every step has a rule for every action but
 // resume (the same everywhere), so no action goes unanswered.
 func TestControlTableComplete(t *testing.T) {
-	for s := StepLock; s <= StepFinish; s++ {
+	for s := StepLock; int(s) < len(stepText); s++ {
 		for _, a := range []Action{ActionPromote, ActionAbort, ActionPause} {
 			r, ok := controlTable[s][a]
 			if !ok || r.say == "" {
@@ -78,6 +78,20 @@ func TestControlDecide(t *testing.T) {
 			{ActionPause, true, "already paused before switch"},
 			{ActionPromote, true, "a blue-green deploy switches"},
 			{ActionAbort, false, "abort: the paused deploy stops before switch; r1 keeps serving"},
+		}},
+		{"held switch: hold", func(c *control) { c.step, c.strategy = StepHold, "stop-first" }, []want{
+			{ActionPause, true, "a held switch does not pause"},
+			{ActionPromote, true, "a held switch moves the held requests to r2 as soon as it is healthy"},
+			{ActionAbort, false, "abort: the hold ends and r1 serves the held requests"},
+		}},
+		{"held switch: release phase", func(c *control) { c.step, c.strategy = StepReleasePhase, "stop-first" }, []want{
+			{ActionAbort, true, "never cut in half"},
+		}},
+		{"held switch: boot", func(c *control) { c.step, c.strategy = StepHeldBoot, "stop-first" }, []want{
+			{ActionAbort, false, "r1 starts again and serves the held requests"},
+		}},
+		{"held switch: restore", func(c *control) { c.step, c.strategy = StepRestore, "stop-first" }, []want{
+			{ActionAbort, true, "r1 is starting again"},
 		}},
 		{"first deploy", func(c *control) { c.step, c.live = StepBoot, "" }, []want{
 			{ActionAbort, false, "abort: stopping the booting instances of r2; no release was live"},

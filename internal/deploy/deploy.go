@@ -83,7 +83,8 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	e.progress.Release = newID
 	e.mu.Unlock()
 	strategy := r.cfg.Deploy.Strategy
-	if req.Rollback {
+	held := r.held() // a held switch (held.go) replaces boot, preview, hook and shift
+	if req.Rollback && !held {
 		strategy = "bluegreen" // going back is one switch: no canary of known code
 	}
 	r.ctl.mu.Lock()
@@ -117,17 +118,19 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 			failRelease()
 			return r.from, err
 		}
-		held, err := r.previewSchema(ctx, mig, newID)
+		needHold, err := r.previewSchema(ctx, mig, newID)
 		if err != nil {
 			failRelease()
 			return r.from, err
 		}
-		r.holdDB = held || req.Hold
-		if r.holdDB {
-			failRelease()
-			return r.from, &RefusedError{Reason: "held deploys are not available yet; split the change into expand and contract"}
-		}
-		if !r.holdDB {
+		r.holdDB = needHold || req.Hold
+		if held || r.holdDB {
+			// The database changes run inside the held switch, once
+			// nothing reaches the old release.
+			if mig != nil || r.cfg.Database.MigrateCommand != "" {
+				r.during = r.databaseChanges(mig, newID)
+			}
+		} else {
 			if mig != nil {
 				if err := r.step(StepExpand, func() (string, error) { return mig.up(ctx, r, migrate.Expand) }); err != nil {
 					failRelease()
@@ -140,10 +143,11 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 			}
 		}
 	}
+	held = held || req.Hold || r.holdDB
 
 	// boot: everything at once, except a rolling deploy without preview,
 	// which boots batch by batch as it shifts.
-	if strategy != "rolling" || req.Preview {
+	if !held && (strategy != "rolling" || req.Preview) {
 		if err := r.step(StepBoot, func() (string, error) {
 			ms, err := e.boot(ctx, r, newID, r.app, r.app.Instances, 1, r.aborting())
 			if err != nil {
@@ -164,13 +168,13 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 		return r.from, reason
 	}
 
-	if req.Preview {
+	if req.Preview && !held {
 		if err := r.step(StepPreview, func() (string, error) { return r.preview(ctx, newID) }); err != nil {
 			return abortNew(err)
 		}
 	}
 
-	if hook := r.cfg.Deploy.BeforeSwitch; hook != "" {
+	if hook := r.cfg.Deploy.BeforeSwitch; hook != "" && !held {
 		if err := r.step(StepHook, func() (string, error) {
 			// The operator's abort stops the hook at once: nothing has
 			// switched yet.
@@ -191,10 +195,12 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 
 	// shift
 	var shiftErr error
-	switch strategy {
-	case "rolling":
+	switch {
+	case held:
+		shiftErr = r.heldShift(ctx, newID, r.held(), r.releasePhase())
+	case strategy == "rolling":
 		shiftErr = r.rolling(ctx, newID)
-	case "canary":
+	case strategy == "canary":
 		shiftErr = r.canary(ctx, newID)
 	default:
 		shiftErr = r.step(StepSwitch, func() (string, error) { return r.switchTo(ctx, newID) })

@@ -75,6 +75,10 @@ type Engine struct {
 	// logsOver is set while the logs pass app.logs_max_total with only
 	// running instances' files left (said once, see trimLogs).
 	logsOver atomic.Bool
+	// during is what a held switch runs between the old release's stop
+	// and the new one's boot (Run.during): nil today; the release phase
+	// of a held deploy will set it, and tests do.
+	during func(ctx context.Context) (string, error)
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config

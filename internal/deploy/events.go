@@ -27,6 +27,17 @@ const (
 	StepFinish
 	StepSchema  // the schema preview: the database changes tried on a scratch copy
 	StepMigrate // the release phase: the app's own migrate_command
+
+	// The steps of a held switch (held.go), which replaces boot, preview
+	// and shift for strategy "stop-first": hold requests, stop the old
+	// release, run the release phase, boot the new release, switch. The
+	// restore step starts the old release again when the held switch
+	// cannot finish.
+	StepHold
+	StepStop
+	StepReleasePhase
+	StepHeldBoot
+	StepRestore
 )
 
 var stepText = [...]string{
@@ -34,6 +45,7 @@ var stepText = [...]string{
 	StepPreview: "preview", StepHook: "hook", StepSwitch: "switch", StepShift: "shift", StepWatch: "watch",
 	StepDrain: "drain", StepContract: "contract", StepFinish: "finish",
 	StepSchema: "schema", StepMigrate: "migrate",
+	StepHold: "hold", StepStop: "stop", StepReleasePhase: "release_phase", StepHeldBoot: "held_boot", StepRestore: "restore",
 }
 
 // String returns the step's name; "" for the zero Step (no step).

@@ -376,6 +376,11 @@ func (r *Run) previewSchema(ctx context.Context, mig *migrations, newID string) 
 	if len(p.breaking) == 0 {
 		return false, nil
 	}
+	if r.held() {
+		// stop-first: the old release is stopped before the change runs.
+		r.info("%d breaking schema change(s): deploy.strategy \"stop-first\" stops %s before they run", len(p.breaking), r.from)
+		return false, nil
+	}
 	if !r.req.Hold && r.cfg.Deploy.Breaking != "hold" {
 		return false, r.breakingRefusal(p)
 	}
@@ -420,4 +425,59 @@ func (r *Run) contractCommand(ctx context.Context, releaseID string) (string, er
 		return "", err
 	}
 	return r.dbCommand(ctx, StepContract, "contract_command", db.ContractCommand, url, releaseID, true)
+}
+
+// errSchemaChanged marks a release phase that failed after it had changed
+// the live schema in a way that breaks the old release.
+var errSchemaChanged = errors.New("the live schema changed in a way the old release cannot work with")
+
+// databaseChanges is the release phase a held switch runs: the pending
+// expand migrations, then migrate_command, on the live database. If it
+// fails, the live schema is compared with the one before: a failure
+// half-way that broke the old release's schema wraps errSchemaChanged.
+func (r *Run) databaseChanges(mig *migrations, newID string) func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		db := r.cfg.Database
+		url, err := db.ExpandedURL()
+		if err != nil {
+			return "", err
+		}
+		before, berr := schema.Snapshot(ctx, url)
+		var notes []string
+		run := func() error {
+			if mig != nil {
+				detail, err := mig.up(ctx, r, migrate.Expand)
+				if err != nil {
+					return err
+				}
+				notes = append(notes, detail)
+			}
+			if db.MigrateCommand != "" {
+				detail, err := r.dbCommand(ctx, StepReleasePhase, "migrate_command", db.MigrateCommand, url, newID, true)
+				if err != nil {
+					return err
+				}
+				notes = append(notes, detail)
+			}
+			return nil
+		}
+		if err := run(); err != nil {
+			if berr != nil {
+				return "", fmt.Errorf("%w (the schema before it could not be read, so whether it changed is unknown: %v; %w)", err, berr, errSchemaChanged)
+			}
+			after, aerr := schema.Snapshot(context.WithoutCancel(ctx), url)
+			if aerr != nil {
+				return "", fmt.Errorf("%w (the schema after it could not be read: %v; %w)", err, aerr, errSchemaChanged)
+			}
+			if broke := schema.Breaking(schema.Diff(before, after)); len(broke) > 0 {
+				names := make([]string, len(broke))
+				for i, c := range broke {
+					names[i] = c.Object
+				}
+				return "", fmt.Errorf("%w; it had already changed %s (%w)", err, strings.Join(names, ", "), errSchemaChanged)
+			}
+			return "", err
+		}
+		return strings.Join(notes, "; "), nil
+	}
 }

@@ -60,6 +60,12 @@ type Run struct {
 
 	ctl *control // the run's step and the operator's actions
 
+	// during, when set, runs in a held switch between the old release's
+	// stop and the new one's boot, as its own step (the release phase of
+	// a change that cannot run beside the live release): see heldShift.
+	// nil = nothing runs there.
+	during func(ctx context.Context) (string, error)
+
 	mu     sync.Mutex // guards the event log and the outcome below
 	events []Event
 	notify chan struct{} // closed and replaced on each new event
@@ -68,7 +74,7 @@ type Run struct {
 }
 
 func newRun(e *Engine, kind, from string, req Request) *Run {
-	return &Run{e: e, kind: kind, from: from, req: req, ctl: newControl(from), notify: make(chan struct{})}
+	return &Run{e: e, kind: kind, from: from, req: req, ctl: newControl(from), notify: make(chan struct{}), during: e.during}
 }
 
 // event appends an event and wakes the subscribers.
@@ -182,6 +188,10 @@ func (e *Engine) Start(req Request) (*Run, error) {
 		e.deployMu.Unlock()
 		return nil, &RefusedError{Reason: why}
 	}
+	if req.Preview && e.Config().Deploy.Strategy == "stop-first" {
+		e.deployMu.Unlock()
+		return nil, &RefusedError{Reason: `--preview needs the new release to run beside the live one, which deploy.strategy "stop-first" rules out; deploy without --preview`}
+	}
 	kind := "deploy"
 	if req.Rollback {
 		kind = "rollback"
@@ -195,7 +205,7 @@ func (e *Engine) Start(req Request) (*Run, error) {
 	// What Control needs to answer before prepare has read the config
 	// again; prepare refines it.
 	r.ctl.strategy, r.ctl.preview = e.Config().Deploy.Strategy, req.Preview
-	if req.Rollback {
+	if req.Rollback && r.ctl.strategy != "stop-first" { // a stop-first rollback is a held switch too
 		r.ctl.strategy = "bluegreen"
 	}
 	e.mu.Lock()

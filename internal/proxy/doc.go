@@ -121,6 +121,22 @@
 // Retry): kill -9 of every instance of the release at once costs the
 // clients a delay, not an error.
 //
+// Hold holds requests on demand, for a held switch: a change that cannot
+// run beside the live release (an app that cannot run two copies at once,
+// a breaking migration). The held snapshot routes nothing — no weight, no
+// pin, no preview — so requests wait exactly as above, and the request
+// path reads nothing more than before. WaitRequests waits, without
+// cutting, for a release's requests in flight (not its websockets, which
+// a switch does not end); Unhold(r) ends the hold and makes r
+// active in one snapshot, so no held request goes to the old release in
+// between, and reports how many requests were held and the longest wait.
+// A request held past HoldTimeout during a held switch gets 503 saying the
+// app is switching releases, and the hold logs one line with their number
+// when it ends, not one per request. FailHold answers the held requests,
+// and new ones until the next Unhold, Hold or SetWeights, 503 at once with
+// the reason: for a switch that failed after the database changed, when
+// neither release can serve.
+//
 // # Retry
 //
 // A connection a backend refuses (or that cannot be opened within
@@ -234,8 +250,9 @@
 // The proxy answers by itself, with a short text body, only in these cases:
 //
 //   - 503 Service Unavailable: no healthy instance the request may go to
-//     appeared (or accepted its connection) within HoldTimeout; or, from
-//     PreviewHandler, no release is in preview.
+//     appeared (or accepted its connection) within HoldTimeout, or a held
+//     switch lasted longer than that; a held switch failed (FailHold);
+//     or, from PreviewHandler, no release is in preview.
 //   - 403 Forbidden: from PreviewHandler, a request without the preview
 //     token.
 //   - 502 Bad Gateway: the backend reset or closed the connection before

@@ -185,8 +185,13 @@ func closeUnsent(out *http.Request, refused bool) {
 // acquireFailed answers a request for which no backend was found: 503,
 // unless the client went away.
 func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, idv []string, err error) {
+	var failed *holdFailedError
 	switch {
 	case ctx.Err() != nil:
+	case errors.As(err, &failed):
+		p.writeError(w, http.StatusServiceUnavailable, idv, failed.body)
+	case errors.Is(err, errHeldTooLong):
+		p.writeError(w, http.StatusServiceUnavailable, idv, p.heldBody)
 	case errors.Is(err, errNoPreview):
 		p.writeError(w, http.StatusServiceUnavailable, idv, "cutover: no release in preview\n")
 	case errors.Is(err, errPreviewToken):

@@ -144,8 +144,10 @@ type Proxy struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
-	// holdBody is the precomputed 503 body sent after holding.
+	// holdBody is the precomputed 503 body sent after holding; heldBody
+	// the one sent after holding HoldTimeout during a held switch.
 	holdBody string
+	heldBody string
 
 	mu sync.Mutex
 	// backends lists the backends in rotation or waiting for health, in the
@@ -161,6 +163,11 @@ type Proxy struct {
 	// secret that reaches it. Guarded by mu.
 	preview      string
 	previewToken string
+	// hold is the hold episode under way (Hold), nil when none; holdFailed
+	// answers every request while a failed held switch refuses them
+	// (FailHold), nil otherwise. Either one routes nothing. Guarded by mu.
+	hold       *holdEpisode
+	holdFailed *holdFailedError
 }
 
 // New returns a Proxy with no backends and no weights: requests are held
@@ -217,6 +224,7 @@ func New(opts Options) *Proxy {
 		versionKey: textproto.CanonicalMIMEHeaderKey(opts.VersionHeader),
 		now:        opts.Now,
 		holdBody:   "cutover: no healthy instance of " + opts.App + " after " + opts.HoldTimeout.String() + "\n",
+		heldBody:   "cutover: " + opts.App + " is switching releases and did not answer within " + opts.HoldTimeout.String() + "; try again\n",
 	}
 	p.table.Store(&table{changed: make(chan struct{})})
 	return p

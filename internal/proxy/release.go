@@ -163,6 +163,17 @@ func (r *release) waitIdle(ctx context.Context) error {
 	}
 }
 
+// inFlightNow returns how many requests and streams, and how many
+// websockets, of the release are in flight. Read under mu, with removeWS
+// running before the end of the websocket's count in flight and addWS
+// after its start, a websocket is never taken for a request's end.
+func (r *release) inFlightNow() (requests, websockets int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ws := len(r.ws)
+	return max(int(r.inFlight.Load())-ws, 0), ws
+}
+
 // idleChan returns a channel closed when nothing of the release is in
 // flight any more, nil when that is already so. The caller must count
 // itself in waiters.

@@ -44,6 +44,12 @@ type table struct {
 	inspect bool
 	// active is the release with the largest weight ("" = none).
 	active string
+	// hold is the hold episode under way (Proxy.Hold), holdFailed the
+	// answer of a failed held switch (Proxy.FailHold); with either, the
+	// snapshot routes nothing: weighted and previewPool are empty and
+	// sticky is off. Only a request that found no backend looks at them.
+	hold       *holdEpisode
+	holdFailed *holdFailedError
 	// changed is closed when this snapshot is replaced.
 	changed chan struct{}
 }
@@ -165,16 +171,24 @@ func (t *table) previewRefused(s *selection) error {
 
 // acquire returns a healthy backend for a request with selection s,
 // waiting up to HoldTimeout for one to appear. It fails with
-// errHoldTimeout, errNoPreview, or ctx's error when the client went away
-// while held.
+// errHoldTimeout (errHeldTooLong during a held switch), errNoPreview, a
+// *holdFailedError, or ctx's error when the client went away while held.
 func (p *Proxy) acquire(ctx context.Context, s *selection) (target, error) {
 	t := s.t
 	if tg, ok := p.targetIn(t, s); ok {
 		return tg, nil
 	}
-	if err := t.previewRefused(s); err != nil {
+	w := holdWait{since: time.Now()}
+	tg, err := p.await(ctx, t, s, &w)
+	return tg, w.done(err)
+}
+
+// await is acquire's wait, from snapshot t in which s found no backend.
+func (p *Proxy) await(ctx context.Context, t *table, s *selection, w *holdWait) (target, error) {
+	if err := t.refused(s); err != nil {
 		return target{}, err
 	}
+	w.see(t)
 	timer := time.NewTimer(p.opts.HoldTimeout)
 	defer timer.Stop()
 	for {
@@ -184,15 +198,25 @@ func (p *Proxy) acquire(ctx context.Context, s *selection) (target, error) {
 			if tg, ok := p.targetIn(t, s); ok {
 				return tg, nil
 			}
-			if err := t.previewRefused(s); err != nil {
+			if err := t.refused(s); err != nil {
 				return target{}, err
 			}
+			w.see(t)
 		case <-timer.C:
 			return target{}, errHoldTimeout
 		case <-ctx.Done():
 			return target{}, ctx.Err()
 		}
 	}
+}
+
+// refused returns the error of a request s that snapshot t answers at
+// once rather than hold: a failed held switch, or previewRefused.
+func (t *table) refused(s *selection) error {
+	if t.holdFailed != nil {
+		return t.holdFailed
+	}
+	return t.previewRefused(s)
 }
 
 // targetIn routes a request with selection s in snapshot t.
@@ -231,12 +255,21 @@ func (p *Proxy) reacquire(ctx context.Context, s *selection, failed *Backend, un
 	if tg, ok := p.retryIn(t, s, failed); ok {
 		return tg, nil
 	}
+	w := holdWait{since: time.Now()}
+	tg, err := p.reawait(ctx, t, s, failed, until, &w)
+	return tg, w.done(err)
+}
+
+// reawait is reacquire's wait, from snapshot t in which s found no
+// backend.
+func (p *Proxy) reawait(ctx context.Context, t *table, s *selection, failed *Backend, until time.Time, w *holdWait) (target, error) {
 	timer := time.NewTimer(time.Until(until))
 	defer timer.Stop()
 	for {
-		if err := t.previewRefused(s); err != nil {
+		if err := t.refused(s); err != nil {
 			return target{}, err
 		}
+		w.see(t)
 		select {
 		case <-t.changed:
 			t = p.table.Load()

@@ -20,7 +20,8 @@ const goldenRatio = 0.6180339887498949
 // exactly its share, spread evenly. A weighted release without a healthy
 // backend is skipped, its share going to the others; when none has one,
 // requests are held. An empty or nil map stops routing: requests are held.
-// Requests in flight are not affected.
+// Requests in flight are not affected. It ends the refusal of a failed
+// held switch (FailHold), not a hold under way (Hold).
 func (p *Proxy) SetWeights(w map[string]int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -32,7 +33,9 @@ func (p *Proxy) SetWeights(w map[string]int) {
 		nw[name] = min(v, MaxWeight)
 		p.releaseLocked(name)
 	}
-	if maps.Equal(nw, p.weights) {
+	refusing := p.holdFailed != nil
+	p.holdFailed = nil
+	if maps.Equal(nw, p.weights) && !refusing {
 		return
 	}
 	p.weights = nw
@@ -143,6 +146,13 @@ func (p *Proxy) publishLocked() {
 	t.stride = strideFor(t.total)
 	t.sticky = p.opts.Sticky && serving > 1
 	t.inspect = t.sticky || p.preview != ""
+	if p.hold != nil || p.holdFailed != nil {
+		// Held: nothing is routed, so the request path finds no backend
+		// and waits without looking at the hold (see hold.go).
+		t.hold, t.holdFailed = p.hold, p.holdFailed
+		t.weighted, t.cum, t.total, t.stride = nil, nil, 0, 1
+		t.previewPool, t.sticky = nil, false
+	}
 
 	old := p.table.Swap(t)
 	close(old.changed)
