@@ -279,3 +279,28 @@ func TestWatchRollsBackAReleaseThatFailsRequests(t *testing.T) {
 		t.Errorf("after the watch rollback %q answers, want v1", v)
 	}
 }
+
+// TestWatchAppliesToRollback: a rollback is watched as a deploy is: going
+// back to a release that fails its requests is caught, and traffic
+// returns to the release rolled back from, kept warm.
+func TestWatchAppliesToRollback(t *testing.T) {
+	e := newEnv(t, settings{instances: 2, extra: "[deploy]\nwatch = \"4s\"\nmin_requests = 20\n"})
+	bad, v2 := e.release("v1", "DEMO_ERROR_RATE=1\n"), e.release("v2", "")
+	e.serve()
+	for _, src := range []string{bad, v2} { // the first deploy has nothing to watch against
+		if _, _, err := e.deploy(deploy.Request{Source: src}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen := load.Start(load.Options{URL: e.url("/"), Rate: 200, Timeout: 20 * time.Second, MaxDuration: time.Minute}, "rollback watch")
+	_, err := e.client.Deploy(context.Background(), deploy.Request{Rollback: true}, nil)
+	rep := gen.Stop()
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Kind != api.KindAborted || !strings.Contains(ae.Msg, "watch") {
+		t.Fatalf("rollback to a release that fails its requests: %v; want it undone by the watch", err)
+	}
+	t.Logf("users saw %d failed of %d", rep.Total.Failed, rep.Total.Requests)
+	if _, v, _, _ := get(e.url("/")); v != "v2" {
+		t.Errorf("after the watched rollback %q answers, want v2", v)
+	}
+}
