@@ -251,3 +251,43 @@ func TestReleasePhaseFailsHalfway(t *testing.T) {
 		t.Errorf("%q serves, want v1", v)
 	}
 }
+
+// TestReleasePhaseFailsHalfwayLive: with the preview off, the same command
+// fails half-way on the live database (002 applied, 003 failed): the deploy
+// stops with the command's output, nothing boots, and v1 serves every
+// request (002 was additive).
+func TestReleasePhaseFailsHalfwayLive(t *testing.T) {
+	url := pgtest.Start(t).CreateDB(t, "halfwaylive")
+	e := selfMigratingEnv(t, url, "preview = \"off\"\n")
+	v1 := e.selfMigrating("v1", "SELECT title FROM items ORDER BY id LIMIT 1", migItems)
+	bad := e.selfMigrating("v2bad", "SELECT title FROM items ORDER BY id LIMIT 1", merge(migItems, migNote, migBroken))
+	e.serve()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if out, err := e.deployEvents(deploy.Request{Source: v1}); err != nil {
+		t.Fatalf("deploy v1: %v\n%s", err, out)
+	}
+	gen := load.Start(load.Options{URL: e.url("/"), Rate: 150, Timeout: 20 * time.Second, MaxDuration: time.Minute}, "bad v2 live")
+	out, err := e.deployEvents(deploy.Request{Source: bad})
+	rep := gen.Stop()
+	if err == nil || strings.Contains(out, "scratch copy") || !strings.Contains(out, "no_such_table") || !strings.Contains(out, "exited with status 1") {
+		t.Fatalf("deploy of a failing migrate command without preview: err %v; want it stopped with the command's output:\n%s", err, out)
+	}
+	if got := versionsApplied(t, db); got[2] != 1 || got[3] != 0 {
+		t.Errorf("demo_schema_version: %v, want 002 applied and 003 not", got)
+	}
+	if rep.Total.Failed != 0 {
+		t.Errorf("%d of %d requests failed: %v", rep.Total.Failed, rep.Total.Requests, rep.Total.Errors)
+	}
+	if _, v, _, _ := get(e.url("/")); v != "v1" {
+		t.Errorf("%q serves, want v1", v)
+	}
+	for _, in := range e.status().Instances {
+		if in.Release != e.status().Active {
+			t.Errorf("instance %s of %s runs beside the live release", in.ID, in.Release)
+		}
+	}
+}
