@@ -72,6 +72,7 @@ type env struct {
 type settings struct {
 	instances    int
 	drainTimeout string
+	holdTimeout  string // default "10s"
 	bootTimeout  string
 	extraApp     string
 	extraHealth  string // appended to [app.health]
@@ -88,6 +89,9 @@ func newEnv(t *testing.T, s settings) *env {
 	}
 	if s.bootTimeout == "" {
 		s.bootTimeout = "20s"
+	}
+	if s.holdTimeout == "" {
+		s.holdTimeout = "10s"
 	}
 	dir, err := os.MkdirTemp("", "co-e2e-") // short: unix socket paths are limited
 	if err != nil {
@@ -114,9 +118,9 @@ boot_timeout = %q
 [proxy]
 listen = "127.0.0.1:%d"
 drain_timeout = %q
-hold_timeout = "10s"
+hold_timeout = %q
 %s
-`, bin, s.instances, s.extraApp, s.bootTimeout, s.extraHealth, e.port, s.drainTimeout, s.extra)
+`, bin, s.instances, s.extraApp, s.bootTimeout, s.extraHealth, e.port, s.drainTimeout, s.holdTimeout, s.extra)
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,11 @@ func merge(ms ...map[string]string) map[string]string {
 }
 
 func selfMigratingEnv(t *testing.T, url, extra string) *env {
-	return newEnv(t, settings{instances: 2, extraApp: fmt.Sprintf("[app.env]\nDATABASE_URL = %q\n", url),
+	return selfMigratingEnvWith(t, url, extra, settings{})
+}
+
+func selfMigratingEnvWith(t *testing.T, url, extra string, s settings) *env {
+	return newEnv(t, settings{instances: 2, holdTimeout: s.holdTimeout, extraApp: fmt.Sprintf("[app.env]\nDATABASE_URL = %q\n", url),
 		extra: fmt.Sprintf("[database]\nurl = %q\nmigrate_command = \"'%s' demo-app migrate\"\npreview_data = [\"demo_schema_version\"]\n%s", url, bin, extra)})
 }
 
@@ -289,5 +293,38 @@ func TestReleasePhaseFailsHalfwayLive(t *testing.T) {
 		if in.Release != e.status().Active {
 			t.Errorf("instance %s of %s runs beside the live release", in.ID, in.Release)
 		}
+	}
+}
+
+// TestHeldDeployThatWouldTimeOut: a held deploy whose hold would outlast
+// proxy.hold_timeout (the preview measured the migrations at 2.5 s, the
+// hold_timeout is 2 s) is refused before anything is held or migrated.
+func TestHeldDeployThatWouldTimeOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	url := "sqlite://" + path
+	e := selfMigratingEnvWith(t, url, "", settings{holdTimeout: "2s"})
+	v1 := e.selfMigrating("v1", "SELECT note FROM items ORDER BY id LIMIT 1", merge(migItems, migNote))
+	v2 := e.selfMigrating("v2", "SELECT title FROM items ORDER BY id LIMIT 1", merge(migItems, migNote, migDropNote))
+	if err := os.WriteFile(filepath.Join(v2, "demo.env"), []byte("DEMO_QUERY=SELECT title FROM items ORDER BY id LIMIT 1\nDEMO_MIGRATE_DELAY=2500ms\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.serve()
+	if out, err := e.deployEvents(deploy.Request{Source: v1}); err != nil {
+		t.Fatalf("deploy v1: %v\n%s", err, out)
+	}
+	out, err := e.deployEvents(deploy.Request{Source: v2, Hold: true})
+	if err == nil || !strings.Contains(out, "beyond proxy.hold_timeout 2s") {
+		t.Fatalf("held deploy longer than hold_timeout: err %v; want refused before the hold:\n%s", err, out)
+	}
+	if strings.Contains(out, "requests held") {
+		t.Errorf("the refused deploy held requests:\n%s", out)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if !hasColumn(t, db, "items", "note") {
+		t.Errorf("the refused deploy migrated the live database")
 	}
 }
