@@ -328,3 +328,38 @@ func TestHeldDeployThatWouldTimeOut(t *testing.T) {
 		t.Errorf("the refused deploy migrated the live database")
 	}
 }
+
+// TestPreviewKeepsToTheCopy: an app that reads its database URL from its
+// own variable, not url_env, still previews on the copy when that
+// variable is in [app.env] (its live URL is swapped for the copy's); when
+// the app finds the URL where cutover cannot see it, the preview notices
+// that the live schema changed and stops the deploy.
+func TestPreviewKeepsToTheCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	url := "sqlite://" + path
+	e := newEnv(t, settings{instances: 1,
+		extraApp: fmt.Sprintf("[app.env]\nDEMO_DATABASE_URL_ENV = \"MYAPP_DB\"\nMYAPP_DB = %q\n", url),
+		extra:    fmt.Sprintf("[database]\nurl = %q\nmigrate_command = \"'%s' demo-app migrate\"\npreview_data = [\"demo_schema_version\"]\n", url, bin)})
+	v1 := e.selfMigrating("v1", "SELECT title FROM items ORDER BY id LIMIT 1", migItems)
+	v2 := e.selfMigrating("v2", "SELECT title FROM items ORDER BY id LIMIT 1", merge(migItems, migNote))
+	v3 := e.selfMigrating("v3", "SELECT title FROM items ORDER BY id LIMIT 1", merge(migItems, migNote, migTags))
+	// v3 finds its URL in a file of its own, which cutover does not read.
+	if err := os.WriteFile(filepath.Join(v3, "demo.env"), []byte("DEMO_QUERY=SELECT title FROM items ORDER BY id LIMIT 1\nDEMO_DATABASE_URL_ENV=OTHER_DB\nOTHER_DB="+url+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.serve()
+	if out, err := e.deployEvents(deploy.Request{Source: v1}); err != nil {
+		t.Fatalf("deploy v1: %v\n%s", err, out)
+	}
+	out, err := e.deployEvents(deploy.Request{Source: v2})
+	if err != nil || !strings.Contains(out, "add-column") {
+		t.Fatalf("deploy v2 (MYAPP_DB in [app.env]): %v; want the preview to see the new column on the copy:\n%s", err, out)
+	}
+	out, err = e.deployEvents(deploy.Request{Source: v3})
+	if err == nil || !strings.Contains(out, "LIVE database's schema changed") || !strings.Contains(out, "tags") {
+		t.Fatalf("deploy v3 (URL in its own file): %v; want the preview to notice the live schema changed:\n%s", err, out)
+	}
+	if _, v, _, _ := get(e.url("/")); v != "v2" {
+		t.Errorf("%q serves, want v2", v)
+	}
+}

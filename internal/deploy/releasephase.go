@@ -44,7 +44,20 @@ func (r *Run) dbCommand(ctx context.Context, step Step, key, command, url, relea
 		defer cancel()
 		actx, stop := r.abortable(cctx)
 		defer stop()
-		env := append(r.hookEnv(releaseID), db.URLEnv+"="+url)
+		env := r.hookEnv(releaseID)
+		if !lock {
+			// The preview: a variable of the app's environment that holds
+			// the live URL (the app may read its own, not url_env) points
+			// at the scratch copy too.
+			if live, err := db.ExpandedURL(); err == nil && live != url {
+				for i, kv := range env {
+					if k, v, ok := strings.Cut(kv, "="); ok && v == live {
+						env[i] = k + "=" + url
+					}
+				}
+			}
+		}
+		env = append(env, db.URLEnv+"="+url)
 		var err error
 		tail, code, err = release.RunShell(actx, key, r.e.rel.Dir(releaseID), env, command,
 			func(stream, line string) {
@@ -147,6 +160,13 @@ func (r *Run) schemaPreview(ctx context.Context, mig *migrations, releaseID stri
 	if err != nil {
 		return preview{}, "", fmt.Errorf("schema preview: read the copied schema: %w", err)
 	}
+	// The live schema, to check that the preview left it alone: a command
+	// that does not take its URL from url_env would migrate the live
+	// database while cutover believes it previews.
+	live, err := schema.Snapshot(ctx, url)
+	if err != nil {
+		return preview{}, "", fmt.Errorf("schema preview: read the live schema: %w", err)
+	}
 	copied := time.Since(copyStart)
 	runStart := time.Now()
 	if mig != nil {
@@ -169,6 +189,17 @@ func (r *Run) schemaPreview(ctx context.Context, mig *migrations, releaseID stri
 		}
 	}
 	took := time.Since(runStart)
+	if liveAfter, err := schema.Snapshot(ctx, url); err != nil {
+		return preview{}, "", fmt.Errorf("schema preview: read the live schema: %w", err)
+	} else if cs := schema.Diff(live, liveAfter); len(cs) > 0 {
+		lines := make([]string, len(cs))
+		for i, c := range cs {
+			lines[i] = c.String()
+		}
+		r.event(Event{Type: "log", Step: StepSchema, Lines: lines, Message: "the live schema changed during the preview"})
+		return preview{}, "", fmt.Errorf("schema preview: the LIVE database's schema changed while the migrations ran on the scratch copy (%d change(s), listed above): database.migrate_command does not take its database URL from $%s — set database.url_env to the variable the app reads — or something else changed the live database meanwhile. Nothing more runs; check the live release",
+			len(cs), db.URLEnv)
+	}
 	after, err := schema.Snapshot(ctx, scratch.URL())
 	if err != nil {
 		return preview{}, "", fmt.Errorf("schema preview: read the migrated schema: %w", err)
