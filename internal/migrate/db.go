@@ -69,6 +69,9 @@ func SQLitePath(rawURL string) (string, error) {
 	return p, nil
 }
 
+// Redact hides a password in a database URL, for messages.
+func Redact(rawURL string) string { return redact(rawURL) }
+
 // redact hides a password in a URL for messages.
 func redact(rawURL string) string {
 	u, err := url.Parse(rawURL)

@@ -162,7 +162,7 @@ func Snapshot(ctx context.Context, url string) (*Schema, error) {
 		err = fmt.Errorf("dialect %q not supported", dialect)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("snapshot schema of %s: %w", redact(url), err)
+		return nil, fmt.Errorf("snapshot schema of %s: %w", migrate.Redact(url), err)
 	}
 	for _, t := range s.Tables {
 		t.sort()

@@ -80,7 +80,7 @@ func NewScratch(ctx context.Context, url string, o ScratchOptions) (*Scratch, er
 		err = fmt.Errorf("dialect %q not supported", dialect)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("scratch copy of %s: %w", redact(url), err)
+		return nil, fmt.Errorf("scratch copy of %s: %w", migrate.Redact(url), err)
 	}
 	return s, nil
 }
