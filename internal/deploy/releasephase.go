@@ -278,8 +278,8 @@ func (r *Run) holdEstimate(p preview) (holdTime, bool) {
 	return holdTime{migrate: p.took, boot: boot, total: p.took + boot}, true
 }
 
-// lastBoot is the duration of the boot step of the latest deploy that
-// succeeded.
+// lastBoot is the duration of the boot step (held or not) of the latest
+// deploy that succeeded.
 func (e *Engine) lastBoot(ctx context.Context) (time.Duration, bool) {
 	ds, err := e.store.Deploys(ctx, 10, state.DeploySucceeded)
 	if err != nil {
@@ -287,7 +287,7 @@ func (e *Engine) lastBoot(ctx context.Context) (time.Duration, bool) {
 	}
 	for _, d := range ds {
 		for _, st := range d.Steps {
-			if st.Name == StepBoot.String() && st.Status == "ok" {
+			if (st.Name == StepBoot.String() || st.Name == StepHeldBoot.String()) && st.Status == "ok" {
 				return st.FinishedAt.Sub(st.StartedAt), true
 			}
 		}
