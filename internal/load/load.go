@@ -32,6 +32,9 @@ type Options struct {
 	// VersionHeader names the response header that says which version
 	// answered. Default "X-App-Version".
 	VersionHeader string
+	// Host, when set, is the Host header of every request (the URL's host
+	// is still what is dialled): one proxy port, several apps.
+	Host string
 }
 
 // Result is one request.
@@ -90,7 +93,11 @@ func (g *Generator) attack(rate int, keepAlive bool) {
 	a := vegeta.NewAttacker(vegeta.KeepAlive(keepAlive), vegeta.Timeout(g.opts.Timeout),
 		vegeta.MaxBody(1<<16), vegeta.Redirects(vegeta.NoFollow))
 	g.attackers = append(g.attackers, a)
-	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: g.opts.URL})
+	target := vegeta.Target{Method: http.MethodGet, URL: g.opts.URL}
+	if g.opts.Host != "" {
+		target.Header = http.Header{"Host": {g.opts.Host}}
+	}
+	tr := vegeta.NewStaticTargeter(target)
 	ch := a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, g.opts.MaxDuration, "load")
 	g.wg.Add(1)
 	go func() {

@@ -59,3 +59,21 @@ func waitFor(t *testing.T, g *Generator, n int) {
 	}
 	t.Fatalf("fewer than %d requests finished in 10s", n)
 }
+
+// TestHost: Options.Host is the Host header of every request.
+func TestHost(t *testing.T) {
+	var wrong atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "shop.example.com" {
+			wrong.Add(1)
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	g := Start(Options{URL: srv.URL, Host: "shop.example.com", Rate: 100, FreshShare: 0.5, MaxDuration: 10 * time.Second}, "host")
+	waitFor(t, g, 20)
+	rep := g.Stop()
+	if n := wrong.Load(); n != 0 || rep.Total.Failed != 0 {
+		t.Fatalf("%d of %d requests came with another Host (%d failed)", n, rep.Total.Requests, rep.Total.Failed)
+	}
+}
