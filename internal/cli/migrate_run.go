@@ -110,6 +110,9 @@ runs in the live release's directory under the same lock, with the app's
 			}
 		}
 		if command == "" {
+			if phase == migrate.Contract && !dryRun && t.cfg != nil {
+				recordLiveSchema(cmd.Context(), g, t)
+			}
 			return nil
 		}
 		if dryRun {
@@ -270,9 +273,19 @@ func runContractCommand(ctx context.Context, g *globals, t migrateTarget, comman
 	}
 	fmt.Fprintf(g.stdout, "database.contract_command %q ok\n", command)
 	if live {
-		if err := deploy.RecordSchema(ctx, cfg, t.opts.Release); err != nil {
-			fmt.Fprintf(g.stderr, "warning: %v\n", err)
-		}
+		recordLiveSchema(ctx, g, t)
 	}
 	return nil
+}
+
+// recordLiveSchema records the schema the live release runs on after a
+// contract changed it, so that a later rollback to it is checked against
+// this schema, not the one it went live on.
+func recordLiveSchema(ctx context.Context, g *globals, t migrateTarget) {
+	if _, live := t.releaseDir(); !live {
+		return
+	}
+	if err := deploy.RecordSchema(ctx, t.cfg, t.opts.Release); err != nil {
+		fmt.Fprintf(g.stderr, "warning: %v\n", err)
+	}
 }

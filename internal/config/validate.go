@@ -342,6 +342,10 @@ func (v *validator) database(d *Database) {
 		if c.cmd != "" && d.URL == "" {
 			v.fail(c.field, "needs database.url: the command gets it in $%s, and the schema preview reads the database it changes", d.URLEnv)
 		}
+		if c.cmd != "" && strings.HasPrefix(d.URL, "sqlite://") && !strings.HasPrefix(d.URL, "sqlite:///") {
+			v.fail("database.url", "must be an absolute sqlite:///path when database.%s is set: the command runs in the release directory, where a relative path names another file", strings.TrimPrefix(c.field, "database."))
+			break
+		}
 	}
 	if !isEnvName(d.URLEnv) || d.URLEnv == "PORT" {
 		v.fail("database.url_env", "must be an environment variable name other than PORT (letters, digits and '_'), got %q", d.URLEnv)

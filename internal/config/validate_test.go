@@ -230,6 +230,7 @@ func TestValidateErrors(t *testing.T) {
 		{"breaking unknown", "[deploy]\nbreaking = \"allow\"\n", `cutover.toml:5: deploy.breaking: must be "refuse" or "hold", got "allow"`},
 		{"migrate_command without url", "[database]\nmigrate_command = \"./app -migrate\"\n", `cutover.toml:5: database.migrate_command: needs database.url: the command gets it in $DATABASE_URL, and the schema preview reads the database it changes`},
 		{"url_env PORT", "[database]\nurl_env = \"PORT\"\n", `cutover.toml:5: database.url_env: must be an environment variable name other than PORT (letters, digits and '_'), got "PORT"`},
+		{"relative sqlite with migrate_command", "[database]\nurl = \"sqlite://app.db\"\nmigrate_command = \"./app migrate\"\n", `cutover.toml:5: database.url: must be an absolute sqlite:///path when database.migrate_command is set: the command runs in the release directory, where a relative path names another file`},
 		{"preview unknown", "[database]\npreview = \"yes\"\n", `cutover.toml:5: database.preview: must be "on" or "off", got "yes"`},
 		// [release]
 		{"repo type", "[release]\nrepo = true\n", `cutover.toml:5: release.repo: must be a string, got the boolean true`},

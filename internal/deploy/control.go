@@ -321,7 +321,7 @@ var errOperatorAbort error = sentinel{"aborted by the operator", ErrAborted}
 // run whatever was asked, which the table refuses or the watch takes.
 func (c *control) stopsAt(step Step) bool {
 	switch step {
-	case StepPrepare, StepCheck, StepExpand, StepBoot, StepPreview, StepSwitch, StepShift, StepHold:
+	case StepPrepare, StepCheck, StepSchema, StepExpand, StepMigrate, StepBoot, StepPreview, StepSwitch, StepShift, StepHold:
 		return true
 	case StepHook:
 		return !c.switched

@@ -83,7 +83,11 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	e.progress.Release = newID
 	e.mu.Unlock()
 	strategy := r.cfg.Deploy.Strategy
-	held := r.held() // a held switch (held.go) replaces boot, preview, hook and shift
+	// A held switch (held.go) replaces boot, preview, hook and shift: for a
+	// stop-first app, and after a failed held switch, whose refusal only a
+	// held switch to a release that serves may end (the old release's
+	// instances were stopped).
+	held := r.held() || e.px.Holding()
 	if req.Rollback && !held {
 		strategy = "bluegreen" // going back is one switch: no canary of known code
 	}
@@ -113,7 +117,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 				return "no migrations", err
 			}
 			mig = m
-			return m.lint(r)
+			return m.lint(r, req.Hold || r.cfg.Deploy.Breaking == "hold" || held)
 		}); err != nil {
 			failRelease()
 			return r.from, err
@@ -123,7 +127,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 			failRelease()
 			return r.from, err
 		}
-		r.holdDB = needHold || req.Hold
+		r.holdDB = needHold || req.Hold || r.lintBlocked
 		if held || r.holdDB {
 			// The database changes run inside the held switch, once
 			// nothing reaches the old release.
@@ -401,7 +405,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		go func() {
 			select {
 			case exit := <-m.crashed:
-				crashc <- bootCrash{m, exit}
+				crashc <- bootCrash{r, m, exit}
 			case <-done:
 			}
 		}()
@@ -424,7 +428,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		case m := <-readyc:
 			healthy[m] = true
 		case c := <-crashc:
-			return fail(c.err())
+			return fail(bootCrash{r, c.m, c.exit}.err())
 		case <-deadline.C:
 			var m *managed
 			for _, m = range ms {
@@ -438,8 +442,8 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 				why = "last health check: " + m.checker.LastError().Error()
 			}
 			m.mu.Unlock()
-			return fail(fmt.Errorf("instance %s not healthy after boot_timeout %s (%s); the live release was not touched",
-				m.id, app.Health.BootTimeout.Duration, why))
+			return fail(fmt.Errorf("instance %s not healthy after boot_timeout %s (%s)%s",
+				m.id, app.Health.BootTimeout.Duration, why, untouched(r)))
 		case <-abort:
 			return fail(fmt.Errorf("%w during boot: the booting instances of %s were stopped; %s kept serving", errOperatorAbort, releaseID, orNone(r.from)))
 		case <-ctx.Done():
@@ -453,7 +457,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 	// the restarted process can pass.
 	for _, m := range ms {
 		if st := m.status(); st.Restarts > 0 {
-			return fail(bootCrash{m, fmt.Sprintf("%s; %d crash(es) before it turned healthy", st.LastExit, st.Restarts)}.err())
+			return fail(bootCrash{r, m, fmt.Sprintf("%s; %d crash(es) before it turned healthy", st.LastExit, st.Restarts)}.err())
 		}
 	}
 	return ms, nil
@@ -486,14 +490,24 @@ func (m *managed) bootState() string {
 	return why
 }
 
+// untouched says that the live release was not touched by a failed boot,
+// except in a held switch, where it was held (and maybe stopped).
+func untouched(r *Run) string {
+	if r != nil && r.inHold {
+		return ""
+	}
+	return "; the live release was not touched"
+}
+
 // bootCrash is an instance that exited while its release booted.
 type bootCrash struct {
+	r    *Run
 	m    *managed
 	exit string // the supervisor's description of the exit
 }
 
 func (c bootCrash) err() error {
-	return fmt.Errorf("instance %s exited during boot (%s); the live release was not touched", c.m.id, c.exit)
+	return fmt.Errorf("instance %s exited during boot (%s)%s", c.m.id, c.exit, untouched(c.r))
 }
 
 func (m *managed) logPath(e *Engine) string {

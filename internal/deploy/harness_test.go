@@ -221,6 +221,9 @@ func (h *harness) source(name string, files map[string]string) string {
 	all := map[string]string{"VERSION": name + "\n"}
 	maps.Copy(all, files)
 	for p, body := range all {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			h.t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, p), []byte(body), 0o644); err != nil {
 			h.t.Fatal(err)
 		}

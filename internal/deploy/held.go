@@ -30,14 +30,16 @@ import (
 //
 // Failures put back what was there: the old release's instances start
 // again if they were stopped (restore) and get the held requests. The
-// one exception is a release phase that succeeded before the new release
-// failed: the database has changed, and the old code may not work on it.
-// Serving the held requests to code that may corrupt data or fail in
-// ways nobody tested is worse than refusing them, so the proxy answers
-// them, and every request after them, 503 with what happened
-// (proxy.FailHold), until the next deploy or a restart of the daemon
-// (which serves the release state.db names live: the operator's choice
-// to make, knowing the schema).
+// one exception is a release phase that changed the database in a way
+// the old code may not work with (it succeeded and was not found all
+// additive by the schema preview, or it failed half-way after a breaking
+// change) before the new release failed. Serving the held requests to
+// code that may corrupt data or fail in ways nobody tested is worse than
+// refusing them, so the proxy answers them, and every request after them,
+// 503 with what happened (proxy.FailHold); the old release's instances
+// are stopped, and the refusal is recorded in state (failedHoldKey) so
+// that a restarted daemon keeps it. The next deploy takes a held switch
+// whatever its strategy, and its switch ends the refusal.
 
 // held reports whether this run takes the held path: strategy
 // "stop-first", or a rollback of a stop-first app (two copies at once are
@@ -60,6 +62,7 @@ var errHeldFailed = errors.New("held switch failed")
 // which.
 func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during func(ctx context.Context) (string, error)) error {
 	e, old := r.e, r.from
+	r.inHold = true
 	cfg := e.Config()
 	drainTimeout := cfg.Proxy.DrainTimeout.Duration
 	var oldApp config.App
@@ -77,6 +80,13 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 	// requests go to it.
 	restore := func(cause error) error {
 		r.stop(cause.Error())
+		if why, err := e.store.Get(context.WithoutCancel(ctx), failedHoldKey); err == nil && why != "" {
+			// An earlier held switch failed after changing the database:
+			// the requests are refused again, as before this deploy.
+			rep := e.px.FailHold(why)
+			r.info("the hold ended: %s; requests are refused again: %s", describeHold(rep), why)
+			return cause
+		}
 		if !stopped || len(oldInsts) == 0 {
 			rep := e.px.Unhold("")
 			r.info("the hold ended: %s; %s serves the held requests", describeHold(rep), orNone(old))
@@ -155,6 +165,12 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 		}
 	}
 
+	// An abort taken while the hold or the stop step ended: nothing has
+	// changed yet, so everything goes back.
+	if r.aborted() {
+		return restore(fmt.Errorf("%w while requests were held; nothing changed", errOperatorAbort))
+	}
+
 	// release phase
 	changed := false
 	if during != nil {
@@ -164,7 +180,7 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 				// cannot work with.
 				changed = true
 				r.stop(err.Error())
-				rep := e.px.FailHold(fmt.Sprintf("the release phase of %s failed half-way and changed the database in a way %s cannot work with", newID, orNone(old)))
+				rep := r.failHold(ctx, fmt.Sprintf("the release phase of %s failed half-way and changed the database in a way %s cannot work with", newID, orNone(old)), stopped, oldInsts)
 				return fmt.Errorf("release phase of %s failed half-way: %w; requests are answered 503 rather than sent to %s (%s). Fix the migration and deploy again: %w",
 					newID, err, orNone(old), describeHold(rep), errHeldFailed)
 			}
@@ -172,17 +188,19 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 			// phase changed nothing, or nothing the old release uses).
 			return restore(fmt.Errorf("release phase of %s failed, and the database still suits %s: %w", newID, orNone(old), err))
 		}
-		changed = true
+		// The old release cannot work on the database any more, unless
+		// the schema preview found every change additive.
+		changed = !r.dbSafe
 	}
 
 	// failChanged ends a held switch whose release phase changed the
 	// database when the new release cannot serve (see above).
 	failChanged := func(cause error) error {
 		r.stop(cause.Error())
-		rep := e.px.FailHold(fmt.Sprintf("the release phase of %s changed the database, then %s could not serve; requests are refused rather than sent to %s, which may not work on the changed database",
-			newID, newID, orNone(old)))
-		return fmt.Errorf("%w, after its release phase had changed the database: requests are answered 503 rather than sent to %s, which may not work with the changed database (%s). Fix the release and deploy it; or, if %s works with the database as it is now, restart the daemon, which serves %s again: %w",
-			cause, orNone(old), describeHold(rep), orNone(old), orNone(old), errHeldFailed)
+		rep := r.failHold(ctx, fmt.Sprintf("the release phase of %s changed the database, then %s could not serve; requests are refused rather than sent to %s, which may not work on the changed database",
+			newID, newID, orNone(old)), stopped, oldInsts)
+		return fmt.Errorf("%w, after its release phase had changed the database: requests are answered 503 rather than sent to %s, which may not work with the changed database (%s). Fix the release and deploy it; or, if %s works with the database as it is now, `cutover rollback --force` to it: %w",
+			cause, orNone(old), describeHold(rep), orNone(old), errHeldFailed)
 	}
 	fail := func(cause error) error {
 		if changed {
@@ -226,6 +244,7 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 		}
 		rep = e.px.Unhold(newID)
 		r.setSwitched()
+		e.clearFailedHold(ctx)
 		return fmt.Sprintf("traffic %s → %s; %s", orNone(old), newID, describeHold(rep)), nil
 	})
 	if err != nil {
@@ -257,4 +276,39 @@ func (r *Run) releasePhase() func(ctx context.Context) (string, error) {
 		return nil
 	}
 	return r.during
+}
+
+// failedHoldKey is the state key recording a failed held switch's refusal,
+// so that a daemon restarted meanwhile (a crash, a reboot) keeps refusing
+// requests instead of sending them to the old release on the changed
+// database.
+const failedHoldKey = "failed_hold"
+
+// failHold ends a held switch whose database change the old release
+// cannot work with: requests are refused (proxy.FailHold) with why, the
+// refusal is recorded for a restarted daemon, and the old release's
+// instances, when they were not stopped, are stopped, so that no later
+// deploy's weights send a request to them.
+func (r *Run) failHold(ctx context.Context, why string, stopped bool, oldInsts []*managed) proxy.HoldReport {
+	e := r.e
+	rep := e.px.FailHold(why)
+	if err := e.store.Set(context.WithoutCancel(ctx), failedHoldKey, why); err != nil {
+		e.log.Error("record the failed held switch; a restarted daemon would serve the old release", "err", err)
+	}
+	if !stopped && len(oldInsts) > 0 {
+		if err := e.stopInstances(context.WithoutCancel(ctx), oldInsts); err != nil {
+			e.log.Error("stop the old release after a failed held switch", "err", err)
+		}
+	}
+	return rep
+}
+
+// clearFailedHold forgets a failed held switch once a release is live
+// again.
+func (e *Engine) clearFailedHold(ctx context.Context) {
+	if v, err := e.store.Get(context.WithoutCancel(ctx), failedHoldKey); err == nil && v != "" {
+		if err := e.store.Set(context.WithoutCancel(ctx), failedHoldKey, ""); err != nil {
+			e.log.Error("forget the failed held switch", "err", err)
+		}
+	}
 }

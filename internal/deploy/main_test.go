@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -76,6 +77,15 @@ func TestMain(m *testing.M) {
 }
 
 func runApp() int {
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		// The demo app's own migration tool (./db/NNN_name.sql), as a
+		// release phase runs it.
+		if err := demoapp.Migrate(context.Background(), os.Stdout, os.Stderr, false); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
+	}
 	if _, err := os.Stat(recordNiceFile); err == nil {
 		nice, err := supervisor.ThreadNice(0)
 		if err == nil {

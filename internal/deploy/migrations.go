@@ -64,7 +64,7 @@ func (m *migrations) open(ctx context.Context) (*migrate.Runner, error) {
 
 // lint refuses a release whose expand migrations would break the version
 // still running. It reports every finding as a log event.
-func (m *migrations) lint(r *Run) (string, error) {
+func (m *migrations) lint(r *Run, mayHold bool) (string, error) {
 	findings := migrate.Lint(m.set, m.dialect)
 	var blocking, lines []string
 	for _, f := range findings {
@@ -78,8 +78,15 @@ func (m *migrations) lint(r *Run) (string, error) {
 	if len(lines) > 0 {
 		r.event(Event{Type: "log", Lines: lines, Message: fmt.Sprintf("migration lint: %d finding(s)", len(findings))})
 	}
+	if len(blocking) > 0 && mayHold {
+		// Held, no request reaches the live release while they run, and it
+		// is drained (or was stopped) before any request reaches the new
+		// one: the statements break nothing that serves.
+		r.lintBlocked = true
+		return fmt.Sprintf("%d statement(s) that would break the running version (%s): the deploy ships held", len(blocking), strings.Join(blocking, ", ")), nil
+	}
 	if len(blocking) > 0 {
-		return "", fmt.Errorf("migration lint refused %d statement(s) that would break the running version (%s); see the findings above for the safe way, or add `-- cutover:allow RULE reason` to accept one deliberately",
+		return "", fmt.Errorf("migration lint refused %d statement(s) that would break the running version (%s); see the findings above for the safe way, or add `-- cutover:allow RULE reason` to accept one deliberately, or ship it held with --hold",
 			len(blocking), strings.Join(blocking, ", "))
 	}
 	return fmt.Sprintf("%d migration(s) checked, %d finding(s), none blocking", len(m.set.Migrations), len(findings)), nil

@@ -94,6 +94,12 @@ func (e *Engine) Recover(ctx context.Context) error {
 		return nil
 	}
 	e.px.SetActive(active)
+	if why, err := e.store.Get(ctx, failedHoldKey); err == nil && why != "" {
+		// A held switch failed after it changed the database; the old
+		// release may not work on it. Keep refusing until a deploy.
+		e.px.FailHold(why)
+		e.note("requests are refused (503): " + why + "; deploy a release that works with the database, or `cutover rollback --force`")
+	}
 	for n := 1; adopted < app.Instances; n++ {
 		if used[n] {
 			continue

@@ -405,6 +405,7 @@ func (r *Run) previewSchema(ctx context.Context, mig *migrations, newID string) 
 		return false, err
 	}
 	if len(p.breaking) == 0 {
+		r.dbSafe = true
 		return false, nil
 	}
 	if r.held() {

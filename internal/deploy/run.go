@@ -57,6 +57,11 @@ type Run struct {
 	cfg     *config.Config
 	req     Request
 	holdDB  bool // the database changes ship held (see Request.Hold)
+	dbSafe  bool // the schema preview found the release phase's changes all additive
+	inHold  bool // the run is in a held switch: the live release is held, maybe stopped
+	// lintBlocked: the lint found statements that would break the live
+	// release, let through because the deploy may ship held; it then must.
+	lintBlocked bool
 
 	ctl *control // the run's step and the operator's actions
 
@@ -187,6 +192,10 @@ func (e *Engine) Start(req Request) (*Run, error) {
 	if why := e.deployRefusal(e.ctx); why != "" {
 		e.deployMu.Unlock()
 		return nil, &RefusedError{Reason: why}
+	}
+	if req.Preview && req.Hold {
+		e.deployMu.Unlock()
+		return nil, &RefusedError{Reason: "--preview and --hold do not go together: a held deploy holds every request while the new release boots and switches as soon as it is healthy; deploy without --preview"}
 	}
 	if req.Preview && e.Config().Deploy.Strategy == "stop-first" {
 		e.deployMu.Unlock()

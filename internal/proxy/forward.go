@@ -69,6 +69,21 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 		return
 	}
 	b := tg.b
+	// Counted in flight before the snapshot is looked at again, so that a
+	// hold published since the request was routed is either seen here
+	// (the request then waits in it) or sees the request in flight
+	// (WaitRequests waits for it): no request reaches a backend unseen
+	// once a held switch has waited for those in flight.
+	b.begin()
+	for t := p.table.Load(); t.hold != nil || t.holdFailed != nil; t = p.table.Load() {
+		b.end()
+		if tg, err = p.acquire(ctx, &sel); err != nil {
+			p.acquireFailed(ctx, w, idv, err)
+			return
+		}
+		b = tg.b
+		b.begin()
+	}
 	o := p.newOutbound(r, idv, b.spec.Addr)
 	// Once serve returns, the exchange is over (a request body was sent or
 	// abandoned, the answer relayed): nothing uses the request.
@@ -96,7 +111,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	var holdUntil time.Time
 	resets := 0
 	for attempt := 1; ; attempt++ {
-		b.begin()
+		if attempt > 1 {
+			b.begin()
+		}
 		resp, err = b.roundTrip(ctx, w, out, &o.in)
 		if err == nil {
 			break
