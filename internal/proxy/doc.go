@@ -34,7 +34,10 @@
 // nginx's form lets one wildcard serve every depth of an app's names.)
 // Then the default route (Route.Default) takes the host; without one the
 // client gets 404 with a short body that names no app, release or
-// address. A route list with a single route that is the default, the
+// address. An HTTP/1.0 request without a Host carries the address the
+// client reached (h1 gives it), so it goes by that address: to the route
+// naming it (an IPv4 address may be a host name of a route) or to the
+// default. A route list with a single route that is the default, the
 // single-app form, skips the lookup: every request goes to its Proxy,
 // whatever its host. The lookup allocates nothing and costs well under a
 // microsecond with 50 apps (BenchmarkRouterLookup).

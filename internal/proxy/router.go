@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -187,6 +188,9 @@ func buildRoutes(rs []Route) (*routes, error) {
 // or "*." followed by one.
 func normalHostName(h string) (string, error) {
 	n := strings.TrimSuffix(strings.ToLower(h), ".")
+	if a, err := netip.ParseAddr(strings.Trim(n, "[]")); err == nil && a.Is6() {
+		return "", fmt.Errorf("host %q: an IPv6 address cannot name an app; let the default app take it", h)
+	}
 	name := strings.TrimPrefix(n, "*.")
 	if name == "" || len(n) > 255 {
 		return "", fmt.Errorf("host %q: not a host name", h)

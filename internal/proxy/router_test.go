@@ -94,10 +94,11 @@ func TestRouterMatch(t *testing.T) {
 		{"Example.Com.:8080", "a", "a"},
 		{"example.com:443", "a", "a"},
 		{"shop.example.com", "b", "b"},
-		{"a.b.example.com", "b", "b"},                        // a wildcard takes any depth
-		{"SHOP.Example.Com:80", "b", "b"},                    // case and port
-		{"v1.api.example.com", "c", "c"},                     // the most specific wildcard
-		{"a.v1.api.example.com", "c", "c"},                   // at any depth
+		{"a.b.example.com", "b", "b"},     // a wildcard takes any depth
+		{"SHOP.Example.Com:80", "b", "b"}, // case and port
+		{"v1.api.example.com", "c", "c"},  // the most specific wildcard
+		{"a.v1.api.example.com", "c", "c"},
+		{"V1.API.example.com.:8080", "c", "c"},               // at any depth
 		{"api.example.com", "b", "b"},                        // *.api.example.com is not api.example.com
 		{"x.y.example.com", "c", "c"},                        // exact before wildcards
 		{"z.y.example.com", "b", "b"},                        //
@@ -181,6 +182,7 @@ func TestRouterSetRoutesRefuses(t *testing.T) {
 		{"inner wildcard", []Route{{App: "a", Hosts: []string{"a.*.x.com"}, Proxy: a}}, "only allowed as the first label"},
 		{"empty label", []Route{{App: "a", Hosts: []string{"a..x.com"}, Proxy: a}}, "not a host name"},
 		{"bare wildcard", []Route{{App: "a", Hosts: []string{"*."}, Proxy: a}}, "only allowed as the first label"},
+		{"IPv6", []Route{{App: "a", Hosts: []string{"[::1]"}, Proxy: a}}, "an IPv6 address cannot name an app"},
 		{"space", []Route{{App: "a", Hosts: []string{"a b.com"}, Proxy: a}}, "is not allowed in a host name"},
 	}
 	rt := NewRouter(RouterOptions{})
@@ -233,25 +235,8 @@ func TestRouterServesByHost(t *testing.T) {
 
 	// The absolute form's host wins over the Host header (RFC 9112
 	// section 3.2.2).
-	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(waitLimit)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.WriteString(conn, "GET http://blog.example.com/ HTTP/1.1\r\nHost: shop.example.com\r\n\r\n"); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("read response: %v", err)
-	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK || string(b) != "blog" {
-		t.Errorf("absolute form: got %d %q (%v), want 200 %q", resp.StatusCode, b, err, "blog")
+	if code, body := rawGet(t, url, "GET http://blog.example.com/ HTTP/1.1\r\nHost: shop.example.com\r\n\r\n"); code != http.StatusOK || body != "blog" {
+		t.Errorf("absolute form: got %d %q, want 200 %q", code, body, "blog")
 	}
 
 	// A default app takes the unknown hosts.
@@ -263,6 +248,49 @@ func TestRouterServesByHost(t *testing.T) {
 	}
 	if code, body := getHost(t, c, url, "shop.example.com"); code != http.StatusOK || body != "shop" {
 		t.Errorf("known host with a default: got %d %q, want 200 %q", code, body, "shop")
+	}
+}
+
+// rawGet sends the request head req on a new connection to url and
+// returns the answer's status and body.
+func rawGet(t *testing.T, url, req string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(waitLimit)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestRouterHTTP10WithoutHost: such a request goes by the address the
+// client reached, which h1 gives as its Host.
+func TestRouterHTTP10WithoutHost(t *testing.T) {
+	rt := NewRouter(RouterOptions{})
+	if err := rt.SetRoutes([]Route{
+		{App: "named", Hosts: []string{"named.example.com"}, Proxy: appProxy(t, "named")},
+		{App: "local", Hosts: []string{"127.0.0.1"}, Proxy: appProxy(t, "local")},
+	}); err != nil {
+		t.Fatalf("SetRoutes: %v", err)
+	}
+	url := startRouter(t, rt)
+	if code, body := rawGet(t, url, "GET / HTTP/1.0\r\n\r\n"); code != http.StatusOK || body != "local" {
+		t.Errorf("HTTP/1.0 without Host: got %d %q, want 200 %q", code, body, "local")
 	}
 }
 
