@@ -2,6 +2,16 @@
 // resolves paths relative to the file, and validates every field. Errors
 // name the file, the line and the field, and say what is allowed.
 //
+// The file has two forms. The single-app form describes one app in [app],
+// [deploy], [release] and [database]; the multi-app form has one
+// [apps.NAME] table per app, each with the same keys plus hosts and
+// default, and its own health, env, deploy, release and database tables,
+// all served by one daemon on one proxy port and routed by Host. A file
+// holds one form or the other; data_dir and [proxy] are shared. Units
+// gives every app's configuration in one shape, whatever the form: new
+// code should use it rather than Config.App and its siblings, which only
+// the single-app form fills.
+//
 // The structs below are the reference documentation of the file format:
 // each field states its TOML key, unit and default. docs/config.md mirrors
 // them for operators.
@@ -21,13 +31,55 @@ type Config struct {
 	// Path is the absolute path of the file this was loaded from.
 	Path string `toml:"-"`
 
-	// DataDir (key data_dir) holds releases/, logs/, state.db and
-	// cutover.sock. Relative to the config file's directory.
-	// Default: ".cutover" beside the config file.
+	// DataDir (key data_dir) holds cutover.sock and, in the single-app
+	// form, the app's releases/, logs/, state.db…; in the multi-app form
+	// each app's are in <data_dir>/apps/<NAME> (see Unit.DataDir).
+	// Relative to the config file's directory. Default: ".cutover" beside
+	// the config file.
 	DataDir string `toml:"data_dir"`
 
+	// App, Deploy, Release and Database are the single-app form's tables
+	// [app], [deploy], [release] and [database]. In the multi-app form
+	// they are zero: each app's are in Apps, and Units gives every app's
+	// in one shape for both forms.
 	App      App      `toml:"app"`
 	Proxy    Proxy    `toml:"proxy"`
+	Deploy   Deploy   `toml:"deploy"`
+	Release  Release  `toml:"release"`
+	Database Database `toml:"database"`
+
+	// Apps (tables [apps.NAME]) is the multi-app form: one entry per app,
+	// keyed by its name, all served by one daemon on proxy.listen and
+	// routed by Host. A file holds either Apps or the single-app form's
+	// [app], [deploy], [release] and [database], never both. Nil in the
+	// single-app form.
+	Apps map[string]*AppEntry `toml:"apps"`
+}
+
+// AppEntry is one [apps.NAME] table of the multi-app form: every key of
+// [app] (its name is NAME: a name key is optional and must equal it), the
+// app's Host names, and its own [apps.NAME.health], [apps.NAME.env],
+// [apps.NAME.deploy], [apps.NAME.release] and [apps.NAME.database] with
+// the same keys and defaults as the single-app form's tables.
+type AppEntry struct {
+	App
+
+	// Hosts (key hosts) are the Host names whose requests go to this app:
+	// exact names ("shop.example.com") or wildcards of one or more leading
+	// labels ("*.shop.example.com": any name ending in .shop.example.com,
+	// not shop.example.com itself). Written without a port (the port of a
+	// request is ignored) and without a trailing dot; Load lower-cases
+	// them. An exact name wins over a wildcard, a longer wildcard over a
+	// shorter one. No host may belong to two apps. Default [].
+	Hosts []string `toml:"hosts"`
+
+	// Default (key default) makes this app take requests for hosts no app
+	// lists; without a default app they get 404. At most one app may set
+	// it. With several apps, an app with no hosts must set it, or no
+	// request reaches it; an only app with no hosts is the default by
+	// itself. Default false.
+	Default bool `toml:"default"`
+
 	Deploy   Deploy   `toml:"deploy"`
 	Release  Release  `toml:"release"`
 	Database Database `toml:"database"`
@@ -35,8 +87,10 @@ type Config struct {
 
 // App describes the application cutover runs.
 type App struct {
-	// Name (key name) identifies the app in status and logs. Required;
-	// letters, digits, '-', '_' and '.'.
+	// Name (key name) identifies the app in status and logs. Required in
+	// [app]; letters, digits, '-', '_' and '.'. In [apps.NAME] it is NAME
+	// (the key may be left out, or must equal NAME), and "." and ".." are
+	// refused since it names the app's data directory.
 	Name string `toml:"name"`
 
 	// Command (key command) starts one instance. It runs with /bin/sh -c
@@ -48,7 +102,7 @@ type App struct {
 	// 1 to 64.
 	Instances int `toml:"instances"`
 
-	// Env (table [app.env]) is added to the environment of every instance,
+	// Env (table [app.env], or [apps.NAME.env]) is added to the environment of every instance,
 	// over cutover's own environment. PORT is set by cutover and cannot be
 	// set here.
 	Env map[string]string `toml:"env"`

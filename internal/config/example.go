@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -10,7 +11,59 @@ import (
 // Characters not allowed in app.name are replaced by '-'; an empty name
 // becomes "app".
 func Example(name string) string {
-	return strings.ReplaceAll(exampleTemplate, "{{name}}", sanitizeName(name))
+	return strings.NewReplacer(
+		"{{name}}", sanitizeName(name),
+		"{{app}}", "app",
+		"{{root}}", "",
+		"{{data}}", "<data_dir>",
+	).Replace(exampleHead + exampleAppHead + exampleApp + exampleProxy + exampleRest)
+}
+
+// ExampleApps returns a complete, commented cutover.toml of the multi-app
+// form holding one app, as `cutover init --app NAME` writes it: the
+// top-level keys and [proxy], then ExampleApp(name, hosts, true). Load
+// accepts it as is.
+func ExampleApps(name string, hosts []string) string {
+	return exampleMultiHead + exampleProxy + ExampleApp(name, hosts, true)
+}
+
+// ExampleApp returns the [apps.NAME] tables of one app, commented like
+// Example, as `cutover init --app NAME` appends them to a multi-app file.
+// Characters not allowed in a name are replaced by '-'. hosts (which
+// should be valid) are written as given. With none, def writes default =
+// true and shows hosts commented out; otherwise hosts is set to
+// ["NAME.example.com"], a placeholder for the names the app answers to,
+// since with several apps an app with no hosts that is not the default is
+// unreachable.
+func ExampleApp(name string, hosts []string, def bool) string {
+	name = sanitizeName(name)
+	if name == "." || name == ".." {
+		name = strings.Repeat("-", len(name))
+	}
+	table := dotted([]string{"apps", name})
+	list := `["` + name + `.example.com"]`
+	if len(hosts) > 0 {
+		q := make([]string, len(hosts))
+		for i, h := range hosts {
+			q[i] = strconv.Quote(h)
+		}
+		list = "[" + strings.Join(q, ", ") + "]"
+	}
+	hostsLine, defLine := "hosts = "+list, "# default = false"
+	if def {
+		defLine = "default = true"
+		if len(hosts) == 0 {
+			hostsLine = "# hosts = " + list
+		}
+	}
+	return strings.NewReplacer(
+		"{{hosts}}", hostsLine,
+		"{{default}}", defLine,
+		"{{name}}", name,
+		"{{app}}", table,
+		"{{root}}", table+".",
+		"{{data}}", "<data_dir>/apps/"+name,
+	).Replace(exampleMultiAppHead + exampleApp + exampleRest)
 }
 
 // sanitizeName makes name a valid app.name.
@@ -27,7 +80,7 @@ func sanitizeName(name string) string {
 	return string(b)
 }
 
-const exampleTemplate = `# cutover.toml — how cutover deploys {{name}}.
+const exampleHead = `# cutover.toml — how cutover deploys {{name}}.
 # Durations are strings such as "250ms", "10s", "1m30s" (units ns, us, ms,
 # s, m, h). Commented-out keys show their default; those whose default is
 # empty show an example instead.
@@ -37,12 +90,17 @@ const exampleTemplate = `# cutover.toml — how cutover deploys {{name}}.
 # file's directory. Default ".cutover".
 # data_dir = ".cutover"
 
-[app]
+`
+
+const exampleAppHead = `[app]
 # Identifies the app in status and logs: letters, digits, '-', '_', '.'.
 # Required.
 name = "{{name}}"
 
-# Starts one instance, with /bin/sh -c in the release directory, as in a
+`
+
+// exampleApp is the app's keys, [app.env] and [app.health], of both forms.
+const exampleApp = `# Starts one instance, with /bin/sh -c in the release directory, as in a
 # Procfile ("cd web && RAILS_ENV=production bin/web" works); its last
 # command is exec'd so the app is the instance's process. It must
 # listen on 127.0.0.1:$PORT (cutover sets PORT for each instance).
@@ -61,7 +119,7 @@ command = "./bin/server --port $PORT"
 # stop_timeout = "10s"
 
 # File of KEY=VALUE lines (# comments, optional "export ", optional quotes)
-# added to the environment of every instance, after [app.env]. Relative to
+# added to the environment of every instance, after [{{app}}.env]. Relative to
 # this file's directory. Read at each deploy and kept with the release, so a
 # rollback gets the environment its release had. Default empty: none.
 # env_file = ".env"
@@ -71,9 +129,10 @@ command = "./bin/server --port $PORT"
 # At least 4096. Default 10485760 (10 MiB).
 # log_max_size = 10485760
 
-# Cap of all of <data_dir>/logs, in bytes: past it the least recently
-# written files (rotated ones, logs of stopped instances) are removed,
-# never those running instances write to. Checked every 30 seconds and
+# Cap of all the logs, in bytes, in
+# {{data}}/logs: past it the least recently written
+# files (rotated ones, logs of stopped instances) are removed, never
+# those running instances write to. Checked every 30 seconds and
 # after each deploy. At least twice log_max_size. Default 1073741824 (1 GiB),
 # or twice log_max_size if that is more.
 # logs_max_total = 1073741824
@@ -87,11 +146,11 @@ command = "./bin/server --port $PORT"
 
 # Added to the environment of every instance. PORT cannot be set here;
 # $PORT in a value is replaced by the instance's port.
-[app.env]
+[{{app}}.env]
 # RAILS_ENV = "production"
 
 # HTTP health check of instances: GET path; 2xx is healthy (a redirect fails).
-[app.health]
+[{{app}}.health]
 # Path requested on each instance. Default "/".
 # path = "/"
 
@@ -119,7 +178,9 @@ command = "./bin/server --port $PORT"
 # hang has before it is killed and restarted again. Default "60s".
 # boot_timeout = "60s"
 
-[proxy]
+`
+
+const exampleProxy = `[proxy]
 # Address the proxy serves on, host:port. Default "127.0.0.1:8080".
 # listen = "127.0.0.1:8080"
 
@@ -192,7 +253,8 @@ command = "./bin/server --port $PORT"
 
 # A second address, host:port, that serves only a release in preview
 # (` + "`cutover deploy --preview`" + `), for a sanity test before any user sees it.
-# Must differ from listen. Default empty: preview by header or cookie only.
+# Must differ from listen; refused when the file has several apps.
+# Default empty: preview by header or cookie only.
 # preview_listen = "127.0.0.1:8081"
 
 # While two releases serve, keep each client on the release that first
@@ -200,8 +262,9 @@ command = "./bin/server --port $PORT"
 # true or false. Default true.
 # sticky = true
 
-# Name of the version cookie. Letters, digits, '-' and '_'.
-# Default "cutover_release".
+# Name of the version cookie. Letters, digits, '-' and '_'. With
+# [apps.NAME] tables each app's is this name + "_" + NAME ('.' written
+# '_'). Default "cutover_release".
 # cookie = "cutover_release"
 
 # Request header with which a client asks to stay on a release while two
@@ -211,7 +274,10 @@ command = "./bin/server --port $PORT"
 # Default "X-Cutover-Release".
 # version_header = "X-Cutover-Release"
 
-[deploy]
+`
+
+// exampleRest is the deploy, release and database tables of both forms.
+const exampleRest = `[{{root}}deploy]
 # How traffic moves to a new release: "bluegreen" (boot all new instances,
 # then one atomic switch), "rolling" (batch instances at a time), "canary"
 # (growing shares of traffic, each step judged against the old release) or
@@ -280,7 +346,7 @@ command = "./bin/server --port $PORT"
 # runs and the new release boots). Default "refuse".
 # breaking = "refuse"
 
-[release]
+[{{root}}release]
 # Releases kept on disk; the live one and the rollback target are never
 # pruned. At least 2. Default 5.
 # keep = 5
@@ -296,12 +362,12 @@ command = "./bin/server --port $PORT"
 # Shell command run in the fresh checkout after the tests. Default empty.
 # build = "make release"
 
-# Paths, relative to the release directory, kept in <data_dir>/shared/ and
-# linked into every release, so files users upload survive deploys and
-# rollbacks. None may be inside another. Default [].
+# Paths, relative to the release directory, kept in
+# {{data}}/shared/ and linked into every release, so files
+# users upload survive deploys and rollbacks. None may be inside another. Default [].
 # shared = ["uploads", "log"]
 
-[database]
+[{{root}}database]
 # Database migrations run against: "postgres://user:pass@host/db" or
 # "sqlite:///path/to/file.db". ${VAR} is taken from the environment.
 # Default empty: no migrations.
@@ -354,4 +420,36 @@ command = "./bin/server --port $PORT"
 # Tables whose rows the scratch copy gets besides the schema (an unknown
 # migration tool's version table). Default [].
 # preview_data = []
+`
+
+const exampleMultiHead = `# cutover.toml — how cutover deploys its apps: one [apps.NAME] table (with
+# its own health, env, deploy, release and database tables) per app, all
+# served on proxy.listen and routed by the request's Host.
+# Durations are strings such as "250ms", "10s", "1m30s" (units ns, us, ms,
+# s, m, h). Commented-out keys show their default; those whose default is
+# empty show an example instead. Add an app with ` + "`cutover init --app NAME`" + `.
+# Reference: docs/config.md.
+
+# Where cutover.sock lives, and each app's releases/, logs/, state.db… in
+# apps/NAME/. Relative to this file's directory. Default ".cutover".
+# data_dir = ".cutover"
+
+`
+
+const exampleMultiAppHead = `[{{app}}]
+# The app's name is its table's: it names the app in status, in logs and
+# after --app. Its releases, logs and state live in
+# {{data}}.
+
+# Host names whose requests go to this app, without a port: exact names
+# ("shop.example.com") or wildcards ("*.shop.example.com": every name
+# under shop.example.com, not shop.example.com itself). An exact name wins
+# over a wildcard. No host may belong to two apps. Default [].
+{{hosts}}
+
+# Take the requests for hosts no app lists, which otherwise get 404. One
+# app at most; with several apps, one with no hosts must set it.
+# Default false.
+{{default}}
+
 `

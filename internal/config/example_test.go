@@ -81,15 +81,78 @@ func TestExampleDefaults(t *testing.T) {
 	}
 }
 
-// TestExampleCoversSchema checks that the example mentions every key.
+// TestExampleCoversSchema checks that the examples mention every key: the
+// single-app form's, and the multi-app form's [apps.NAME] ones.
 func TestExampleCoversSchema(t *testing.T) {
-	doc := Example("x")
+	single, multi := Example("x"), ExampleApps("x", nil)
 	for _, k := range allKeys() {
+		doc := single
+		if rest, ok := strings.CutPrefix(k, "apps."+anyName); ok {
+			if rest == ".name" {
+				continue // the table's name is the app's; the key is not shown
+			}
+			doc, k = multi, "apps.x"+rest
+		} else if k == "apps" {
+			doc, k = multi, "apps.x"
+		}
 		last := lastPart(k)
 		re := regexp.MustCompile(`(?m)^(# )?` + regexp.QuoteMeta(last) + ` = |^\[` + regexp.QuoteMeta(k) + `\]$`)
 		if !re.MatchString(doc) {
 			t.Errorf("example does not show %s", k)
 		}
+	}
+}
+
+// TestExampleApps checks the multi-app examples: the file init --app
+// writes loads, its app's defaults are the single-app form's, the keys it
+// shows commented out are the defaults, and apps appended to it load.
+func TestExampleApps(t *testing.T) {
+	doc := ExampleApps("shop", nil)
+	c := loadString(t, doc)
+	if !c.MultiApp() {
+		t.Fatal("ExampleApps: not the multi-app form")
+	}
+	u, err := c.Unit("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Name != "shop" || !u.Default || len(u.Hosts) != 0 || u.DataDir != filepath.Join(c.DataDir, "apps", "shop") {
+		t.Errorf("unit: name %q, default %v, hosts %v, data dir %q", u.Name, u.Default, u.Hosts, u.DataDir)
+	}
+	s := loadString(t, Example("shop")).Units()[0]
+	ignore := cmpopts.IgnoreFields(Unit{}, "DataDir", "Cookie")
+	if diff := cmp.Diff(s, u, ignore); diff != "" {
+		t.Errorf("an app's defaults differ between the forms (-single +multi):\n%s", diff)
+	}
+
+	commented := regexp.MustCompile(`(?m)^# ([a-z_A-Z0-9]+ = .*)$`)
+	uncommented := loadString(t, commented.ReplaceAllString(doc, "$1"))
+	got := uncommented.Units()[0]
+	if got.Hosts[0] != "shop.example.com" || got.Database.URL != "${DATABASE_URL}" || got.App.Env["RAILS_ENV"] != "production" {
+		t.Errorf("uncommented examples not loaded: hosts %v, url %q, env %v", got.Hosts, got.Database.URL, got.App.Env)
+	}
+	examples := []cmp.Option{
+		ignore,
+		cmpopts.IgnoreFields(Unit{}, "Hosts"),
+		cmpopts.IgnoreFields(App{}, "Env", "EnvFile"),
+		cmpopts.IgnoreFields(Deploy{}, "BeforeSwitch", "AfterSwitch"),
+		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
+		cmpopts.IgnoreFields(Database{}, "URL"),
+	}
+	if diff := cmp.Diff(u, got, examples...); diff != "" {
+		t.Errorf("documented defaults differ from Load's (-commented +uncommented):\n%s", diff)
+	}
+
+	two := loadString(t, doc+"\n"+ExampleApp("blog.v2", nil, false)+"\n"+ExampleApp("admin", []string{"admin.example.com", "*.admin.example.com"}, false))
+	if diff := cmp.Diff([]string{"admin", "blog.v2", "shop"}, two.AppNames()); diff != "" {
+		t.Errorf("apps (-want +got):\n%s", diff)
+	}
+	blog, err := two.Unit("blog.v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"blog.v2.example.com"}, blog.Hosts); diff != "" || blog.Default || blog.Cookie != "cutover_release_blog_v2" {
+		t.Errorf("appended app: hosts (-want +got) %s, default %v, cookie %q", diff, blog.Default, blog.Cookie)
 	}
 }
 
@@ -130,8 +193,19 @@ func TestDocs(t *testing.T) {
 		t.Fatal("docs/config.md has no complete file")
 	}
 	loadString(t, m[1])
+	m = regexp.MustCompile("(?s)A file of two apps:\n\n```toml\n(.*?)```").FindStringSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/config.md has no file of two apps")
+	}
+	if got := loadString(t, m[1]).AppNames(); len(got) != 2 {
+		t.Errorf("the file of two apps has apps %q", got)
+	}
 	for _, k := range allKeys() {
-		if !strings.Contains(doc, "`"+lastPart(k)+"`") && !strings.Contains(doc, "`["+k+"]`") {
+		table := strings.ReplaceAll(k, anyName, "NAME")
+		if k == "apps" {
+			table = "apps.NAME"
+		}
+		if !strings.Contains(doc, "`"+lastPart(k)+"`") && !strings.Contains(doc, "`["+table+"]`") {
 			t.Errorf("docs/config.md does not describe %s", k)
 		}
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,12 @@ type index struct {
 	tables  map[string]int // dotted table → line of its header, or of the first key that implies it
 	headers map[string]int // dotted table → line of its [header]
 
+	// names records the tables of a kindTableMap ([apps.NAME]): dotted
+	// key → line where it is first seen; order holds their parts in that
+	// order.
+	names map[string]int
+	order [][]string
+
 	errs     []*Error
 	reported map[string]bool // dotted keys already reported, so one mistake gives one error
 }
@@ -34,6 +41,7 @@ func scan(file string, data []byte) *index {
 		keys:     map[string]int{},
 		tables:   map[string]int{},
 		headers:  map[string]int{},
+		names:    map[string]int{},
 		reported: map[string]bool{},
 	}
 	ix.p.Reset(data)
@@ -44,7 +52,7 @@ func scan(file string, data []byte) *index {
 		case unstable.Table, unstable.ArrayTable:
 			path, line := ix.key(e.Key())
 			current = path
-			k := strings.Join(path, ".")
+			k := dotted(path)
 			if first, ok := ix.headers[k]; ok && e.Kind == unstable.Table {
 				ix.fail(path, line, "table [%s] is already defined on line %d; write its keys under one header", k, first)
 				continue
@@ -99,7 +107,7 @@ func (ix *index) key(it unstable.Iterator) ([]string, int) {
 // noteTables records path[:from] … path[:to] as tables first seen on line.
 func (ix *index) noteTables(path []string, from, to, line int) {
 	for i := from; i <= to; i++ {
-		k := strings.Join(path[:i], ".")
+		k := dotted(path[:i])
 		if _, ok := ix.tables[k]; !ok {
 			ix.tables[k] = line
 		}
@@ -112,7 +120,7 @@ func (ix *index) keyValue(prefix []string, e *unstable.Node) {
 	parts, line := ix.key(e.Key())
 	path := append(append([]string(nil), prefix...), parts...)
 	ix.noteTables(path, len(prefix)+1, len(path)-1, line)
-	k := strings.Join(path, ".")
+	k := dotted(path)
 	if first, ok := ix.keys[k]; ok {
 		if !ix.reported[k] {
 			ix.fail(path, line, "is already set on line %d; set each key once", first)
@@ -139,10 +147,17 @@ func (ix *index) keyValue(prefix []string, e *unstable.Node) {
 func (ix *index) check(path []string, n *unstable.Node, line int) bool {
 	s := schema
 	for i, part := range path {
-		if ix.reported[strings.Join(path[:i+1], ".")] {
+		if ix.reported[dotted(path[:i+1])] {
 			return false
 		}
 		switch s.kind {
+		case kindTableMap:
+			k := dotted(path[:i+1])
+			if _, ok := ix.names[k]; !ok {
+				ix.names[k] = line
+				ix.order = append(ix.order, slices.Clone(path[:i+1]))
+			}
+			s = s.elem
 		case kindTable:
 			child, ok := s.fields[part]
 			if !ok {
@@ -157,9 +172,9 @@ func (ix *index) check(path []string, n *unstable.Node, line int) bool {
 			return false
 		}
 	}
-	field := strings.Join(path, ".")
+	field := dotted(path)
 	switch s.kind {
-	case kindTable, kindStringMap:
+	case kindTable, kindStringMap, kindTableMap:
 		if n.Kind == unstable.Table || n.Kind == unstable.InlineTable {
 			return true
 		}
@@ -211,11 +226,15 @@ func (ix *index) check(path []string, n *unstable.Node, line int) bool {
 
 // unknown records an unknown key, suggesting the closest known one.
 func (ix *index) unknown(path []string, parent *spec, line int, isTable bool) {
-	parentKey := strings.Join(path[:len(path)-1], ".")
+	parentKey := dotted(path[:len(path)-1])
 	name := path[len(path)-1]
 	what := "key"
 	if isTable {
 		what = "table"
+	}
+	if parentKey == "app" && (name == "hosts" || name == "default") {
+		ix.fail(path, line, "unknown %s; %s is a key of the multi-app form, whose [apps.NAME] tables replace [app] (see docs/config.md)", what, name)
+		return
 	}
 	if hint := suggest(parentKey, parent, name); hint != "" {
 		ix.fail(path, line, "unknown %s; did you mean %q?", what, hint)
@@ -230,7 +249,7 @@ func (ix *index) unknown(path []string, parent *spec, line int, isTable bool) {
 
 // fail records an error about the key path.
 func (ix *index) fail(path []string, line int, format string, args ...any) {
-	field := strings.Join(path, ".")
+	field := dotted(path)
 	ix.reported[field] = true
 	ix.errs = append(ix.errs, &Error{File: ix.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }

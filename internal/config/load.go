@@ -59,7 +59,22 @@ func parse(file, dir string, data []byte) (*Config, error) {
 	if len(ix.errs) > 0 {
 		return nil, joinErrors(ix.errs)
 	}
+	if err := checkForm(ix); err != nil {
+		return nil, err
+	}
 	c := defaults()
+	if names := ix.appNames(); names != nil {
+		// The multi-app form: each app starts from the defaults of the
+		// single-app form's tables, which stay zero. go-toml decodes into
+		// the entries already in the map, so keys the file leaves out keep
+		// them.
+		c.App, c.Deploy, c.Release, c.Database = App{}, Deploy{}, Release{}, Database{}
+		c.Apps = make(map[string]*AppEntry, len(names))
+		for _, name := range names {
+			d := defaults()
+			c.Apps[name] = &AppEntry{App: d.App, Deploy: d.Deploy, Release: d.Release, Database: d.Database}
+		}
+	}
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
 		return nil, decodeError(file, err)
@@ -70,13 +85,23 @@ func parse(file, dir string, data []byte) (*Config, error) {
 		return nil, joinErrors(v.errs)
 	}
 	c.DataDir = resolve(dir, c.DataDir)
-	if c.App.EnvFile != "" {
-		c.App.EnvFile = resolve(dir, c.App.EnvFile)
-	}
-	if c.Release.Repo != "" && isLocalPath(c.Release.Repo) {
-		c.Release.Repo = resolve(dir, c.Release.Repo)
+	resolveApp(dir, &c.App, &c.Release)
+	for name, e := range c.Apps {
+		e.Name = name
+		resolveApp(dir, &e.App, &e.Release)
 	}
 	return c, nil
+}
+
+// resolveApp makes an app's paths absolute against dir: env_file, and a
+// release.repo that is a local path.
+func resolveApp(dir string, a *App, r *Release) {
+	if a.EnvFile != "" {
+		a.EnvFile = resolve(dir, a.EnvFile)
+	}
+	if r.Repo != "" && isLocalPath(r.Repo) {
+		r.Repo = resolve(dir, r.Repo)
+	}
 }
 
 // defaults returns a Config holding every default. Decoding over it

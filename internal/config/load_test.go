@@ -214,7 +214,7 @@ func TestParseErrors(t *testing.T) {
 		{"wrong case", base + "Name = \"x\"\n", `cutover.toml:4: app.Name: unknown key; did you mean "app.name"?`},
 		{"misplaced key", base + "interval = \"1s\"\n", `cutover.toml:4: app.interval: unknown key; did you mean "app.health.interval"?`},
 		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, health`},
-		{"unknown table", base + "[metrics]\nport = 9090\n", `cutover.toml:4: metrics: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database`},
+		{"unknown table", base + "[metrics]\nport = 9090\n", `cutover.toml:4: metrics: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, apps`},
 		{"unknown dotted", "aap.name = \"x\"\n" + base, `cutover.toml:1: aap: unknown key; did you mean "app"?`},
 		{"duplicate key", base + "name = \"again\"\n", `cutover.toml:4: app.name: is already set on line 2; set each key once`},
 		{"duplicate table", base + "[app]\n", `cutover.toml:4: app: table [app] is already defined on line 1; write its keys under one header`},
@@ -264,7 +264,7 @@ func TestParseErrors(t *testing.T) {
 			"several unknown keys",
 			base + "instance = 1\n[bogus]\n[app.health]\nintervall = \"1s\"\n",
 			"cutover.toml:4: app.instance: unknown key; did you mean \"app.instances\"?\n" +
-				"cutover.toml:5: bogus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database\n" +
+				"cutover.toml:5: bogus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, apps\n" +
 				"cutover.toml:7: app.health.intervall: unknown key; did you mean \"app.health.interval\"?",
 		},
 	}
@@ -430,28 +430,68 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(base + "[deploy]\nmax_p99_ratio = inf\nmax_error_ratio = 1e308\n"))
 	f.Add([]byte(base + "[deploy]\nbefore_switch = \"x\"\nafter_switch = \"y\"\nhook_timeout = \"1s\"\npreview_timeout = \"1h\"\nstep_time = \"1s\"\n"))
 	f.Add([]byte(base + "[release]\nrepo = \"git@h:x.git\"\ntest = \"t\"\nbuild = \"b\"\nshared = [\"a\", \"a/b\", \"../c\", 1]\n"))
+	f.Add([]byte(ExampleApps("shop", []string{"shop.example.com"})))
+	f.Add([]byte(multiBase + "[apps.\"a.b\"]\ncommand = \"x\"\nhosts = [\"*.A.b\", \"x:1\"]\n[apps.a_b.deploy]\nbatch = \"5%\"\n"))
+	f.Add([]byte("[apps]\nx = { command = \"y\", default = true, release = { repo = \"r\" } }\n[proxy]\npreview_listen = \":1\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := parse("cutover.toml", "/srv", data)
 		if err != nil {
 			checkAllErrors(t, err)
 			return
 		}
-		if !filepath.IsAbs(c.DataDir) || c.App.Signal == 0 || c.App.Name == "" {
-			t.Errorf("accepted config is incomplete: %+v", c)
+		if !filepath.IsAbs(c.DataDir) {
+			t.Errorf("data_dir %q is not absolute", c.DataDir)
 		}
-		if c.App.EnvFile != "" && !filepath.IsAbs(c.App.EnvFile) {
-			t.Errorf("env_file %q is not absolute", c.App.EnvFile)
+		units := c.Units()
+		if c.MultiApp() != (c.App.Name == "") || len(units) == 0 {
+			t.Errorf("accepted config is in neither form, or both: %+v", c)
 		}
-		if c.Release.Repo != "" && isLocalPath(c.Release.Repo) && !filepath.IsAbs(c.Release.Repo) {
-			t.Errorf("local repo %q is not absolute", c.Release.Repo)
-		}
-		for _, p := range c.Release.Shared {
-			if !filepath.IsLocal(p) || p != filepath.Clean(p) {
-				t.Errorf("shared path %q is not a clean path inside the release", p)
+		hosts, defaults := map[string]bool{}, 0
+		for _, u := range units {
+			checkUnit(t, c, &u)
+			for _, h := range u.Hosts {
+				if hosts[h] {
+					t.Errorf("host %q of two apps", h)
+				}
+				hosts[h] = true
+			}
+			if u.Default {
+				defaults++
 			}
 		}
-		checkDeploy(t, &c.Deploy)
+		if defaults > 1 || len(units) > 1 && c.Proxy.PreviewListen != "" {
+			t.Errorf("%d default apps, preview_listen %q with %d apps", defaults, c.Proxy.PreviewListen, len(units))
+		}
 	})
+}
+
+// checkUnit fails unless u holds what an accepted app promises, in either
+// form.
+func checkUnit(t *testing.T, c *Config, u *Unit) {
+	t.Helper()
+	if u.App.Signal == 0 || u.Name == "" || u.App.Name != u.Name || !isCookieName(u.Cookie) {
+		t.Errorf("accepted app is incomplete: %+v", u)
+	}
+	if rel, err := filepath.Rel(c.DataDir, u.DataDir); err != nil || !filepath.IsLocal(rel) && rel != "." {
+		t.Errorf("app %q: data dir %q is not inside %q", u.Name, u.DataDir, c.DataDir)
+	}
+	if u.App.EnvFile != "" && !filepath.IsAbs(u.App.EnvFile) {
+		t.Errorf("env_file %q is not absolute", u.App.EnvFile)
+	}
+	if u.Release.Repo != "" && isLocalPath(u.Release.Repo) && !filepath.IsAbs(u.Release.Repo) {
+		t.Errorf("local repo %q is not absolute", u.Release.Repo)
+	}
+	for _, p := range u.Release.Shared {
+		if !filepath.IsLocal(p) || p != filepath.Clean(p) {
+			t.Errorf("shared path %q is not a clean path inside the release", p)
+		}
+	}
+	for _, h := range u.Hosts {
+		if host, problem := checkHost(h); problem != "" || host != h {
+			t.Errorf("app %q: host %q accepted: %s", u.Name, h, problem)
+		}
+	}
+	checkDeploy(t, &u.Deploy)
 }
 
 // checkDeploy fails unless d holds what an accepted [deploy] promises:

@@ -7,6 +7,8 @@ package config
 // (a counted repetition such as {0,62} compiles to a large program).
 // names_test.go checks each against the expression it replaces.
 
+import "strings"
+
 // isAppName reports whether s is an app name: ^[A-Za-z0-9._-]+$.
 func isAppName(s string) bool {
 	return s != "" && all(s, func(c byte) bool { return isAlnum(c) || c == '.' || c == '_' || c == '-' })
@@ -62,3 +64,21 @@ func all(s string, ok func(byte) bool) bool {
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func isAlnum(c byte) bool { return isDigit(c) || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
+// isHostName reports whether s is a lower-case DNS host name of labels of
+// letters, digits and '-' (not first or last), 1 to 63 bytes each and 253
+// in all: ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$.
+func isHostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		if !all(label, func(c byte) bool { return isDigit(c) || 'a' <= c && c <= 'z' || c == '-' }) {
+			return false
+		}
+	}
+	return true
+}

@@ -19,12 +19,14 @@ func TestNameChecks(t *testing.T) {
 		{"isEnvName", isEnvName, regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)},
 		{"isCookieName", isCookieName, regexp.MustCompile(`^[A-Za-z0-9_-]+$`)},
 		{"isHeaderName", isHeaderName, regexp.MustCompile(`^[A-Za-z0-9-]+$`)},
+		{"isHostName", isHostName, regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)},
 		{"isTableName", isTableName, regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)},
 	}
 	id63, id64 := "t"+strings.Repeat("x", 62), "t"+strings.Repeat("x", 63)
 	inputs := []string{
 		"", ".", "_", "-", "a", "A", "0", "0a", "a0", "my-app", "my.app", "my_app", "MY_VAR", "X-Cutover-Release",
 		"a b", "a\n", "\na", "é", "a.b", "a..b", ".a", "a.", "a.b.c", "_x._y", "1.a", "a.1",
+		"a-", "-a", "a-b", "a-.b", "a.-b", "shop.example.com", "localhost", "127.0.0.1", "xn--bcher-kva.example",
 		id63, id64, id63 + "." + id63, id63 + "." + id64, id64 + "." + id63,
 	}
 	const alphabet = "aZ09_-. \n.\xc3\xa9"

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -20,6 +21,7 @@ const (
 	kindFloat       // a number, integer or float
 	kindStringList  // an array of strings
 	kindIntOrString // an integer, or a string such as "50%"
+	kindTableMap    // map[string]*struct: a table of tables of any names, each with known keys
 )
 
 // spec describes one key of the file format. It is derived from the toml
@@ -28,6 +30,7 @@ type spec struct {
 	kind   fieldKind
 	fields map[string]*spec // kindTable only
 	names  []string         // kindTable only: keys in declaration order
+	elem   *spec            // kindTableMap only: the spec of each table in it
 }
 
 // want says what a value of this kind must be, for error messages.
@@ -35,6 +38,8 @@ func (s *spec) want() string {
 	switch s.kind {
 	case kindTable:
 		return "a table"
+	case kindTableMap:
+		return "a table of tables, one per name"
 	case kindStringMap:
 		return "a table of strings"
 	case kindString:
@@ -69,6 +74,16 @@ func specOf(t reflect.Type) *spec {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+				// An embedded struct's keys are the parent's, as go-toml
+				// decodes them.
+				e := specOf(f.Type)
+				for _, n := range e.names {
+					s.fields[n] = e.fields[n]
+					s.names = append(s.names, n)
+				}
+				continue
+			}
 			if name == "" || name == "-" || !f.IsExported() {
 				continue
 			}
@@ -77,6 +92,9 @@ func specOf(t reflect.Type) *spec {
 		}
 		return s
 	case reflect.Map:
+		if t.Key().Kind() == reflect.String && t.Elem().Kind() == reflect.Pointer && t.Elem().Elem().Kind() == reflect.Struct {
+			return &spec{kind: kindTableMap, elem: specOf(t.Elem().Elem())}
+		}
 		if t.Key().Kind() != reflect.String || t.Elem().Kind() != reflect.String {
 			panic(fmt.Sprintf("config: unsupported map type %s", t))
 		}
@@ -106,7 +124,12 @@ var schema = specOf(reflect.TypeFor[Config]())
 // envValueSpec is the spec of one value of a kindStringMap table.
 var envValueSpec = &spec{kind: kindString}
 
-// allKeys returns every dotted key of the schema, tables included.
+// anyName stands for the name of a table in a kindTableMap in the keys
+// allKeys returns: "apps.*.hosts".
+const anyName = "*"
+
+// allKeys returns every dotted key of the schema, tables included; the
+// tables of a kindTableMap are named anyName.
 func allKeys() []string {
 	var out []string
 	var walk func(prefix string, s *spec)
@@ -117,8 +140,11 @@ func allKeys() []string {
 				full = prefix + "." + n
 			}
 			out = append(out, full)
-			if c := s.fields[n]; c.kind == kindTable {
+			switch c := s.fields[n]; c.kind {
+			case kindTable:
 				walk(full, c)
+			case kindTableMap:
+				walk(full+"."+anyName, c.elem)
 			}
 		}
 	}
@@ -128,12 +154,21 @@ func allKeys() []string {
 
 // suggest returns the known key closest to the unknown key name (whose
 // dotted parent is parent, spec s), or "" when none is close. A key that
-// exists under the same name in another table wins: "interval" in [app]
-// most likely belongs to [app.health].
+// exists under the same name in another table of the same form wins:
+// "interval" in [app] most likely belongs to [app.health], and in
+// [apps.shop] to [apps.shop.health].
 func suggest(parent string, s *spec, name string) string {
 	lname := strings.ToLower(name)
+	app, multi := appOfKey(parent)
 	var elsewhere []string
 	for _, k := range allKeys() {
+		rest, isMulti := strings.CutPrefix(k, "apps."+anyName+".")
+		if isMulti != multi {
+			continue
+		}
+		if multi {
+			k = "apps." + app + "." + rest
+		}
 		last := k[strings.LastIndexByte(k, '.')+1:]
 		if last == lname && k != join(parent, name) {
 			elsewhere = append(elsewhere, k)
@@ -153,6 +188,47 @@ func suggest(parent string, s *spec, name string) string {
 		return ""
 	}
 	return join(parent, best)
+}
+
+// appOfKey returns the (quoted if need be) app name of a dotted key of
+// the multi-app form, "apps.shop.deploy" → "shop", and whether it is one.
+func appOfKey(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, "apps.")
+	if !ok {
+		return "", false
+	}
+	if strings.HasPrefix(rest, `"`) {
+		// A quoted name holds no '"' (app names are letters, digits,
+		// '-', '_' and '.'), so the next one closes it.
+		if i := strings.IndexByte(rest[1:], '"'); i >= 0 {
+			return rest[:i+2], true
+		}
+		return rest, true
+	}
+	name, _, _ := strings.Cut(rest, ".")
+	return name, true
+}
+
+// dotted joins the parts of a key with '.', quoting each part that is not
+// a bare TOML key ("shop.v2" in apps."shop.v2".command), so that the key
+// reads back as the same parts.
+func dotted(parts []string) string {
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(quoteKey(p))
+	}
+	return b.String()
+}
+
+// quoteKey writes one key part as TOML does: bare when it can be.
+func quoteKey(p string) string {
+	if p != "" && all(p, func(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }) {
+		return p
+	}
+	return strconv.Quote(p)
 }
 
 // join appends name to the dotted key parent.

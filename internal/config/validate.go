@@ -29,6 +29,30 @@ func (v *validator) line(field string) int {
 	return 0
 }
 
+// scope names the keys of one app: the single-app form's [app], [deploy],
+// [release] and [database], or the multi-app form's [apps.NAME] and its
+// sub-tables.
+type scope struct {
+	app  string // the table of the app's own keys: "app" or "apps.shop"
+	root string // prefix of its deploy, release and database tables: "" or "apps.shop."
+}
+
+// single is the scope of the single-app form.
+var single = scope{app: "app"}
+
+// appScope is the scope of [apps.NAME].
+func appScope(name string) scope {
+	t := dotted([]string{"apps", name})
+	return scope{app: t, root: t + "."}
+}
+
+// a names a key of the app's table: a("health.path") is "app.health.path".
+func (s scope) a(key string) string { return s.app + "." + key }
+
+// r names a key of its deploy, release or database table:
+// r("deploy.batch") is "deploy.batch" or "apps.shop.deploy.batch".
+func (s scope) r(key string) string { return s.root + key }
+
 func (v *validator) fail(field, format string, args ...any) {
 	v.errs = append(v.errs, &Error{File: v.ix.file, Line: v.line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
 }
@@ -39,7 +63,8 @@ func (v *validator) required(field, example string) bool {
 	if _, ok := v.ix.keys[field]; ok {
 		return true
 	}
-	table, key, _ := strings.Cut(field, ".")
+	i := strings.LastIndexByte(field, '.')
+	table, key := field[:i], field[i+1:]
 	v.errs = append(v.errs, &Error{
 		File:  v.ix.file,
 		Line:  v.ix.tables[table],
@@ -53,21 +78,30 @@ func (v *validator) config(c *Config) {
 	if strings.TrimSpace(c.DataDir) == "" {
 		v.fail("data_dir", `must not be empty; the default is ".cutover" beside the config file`)
 	}
-	v.app(&c.App)
-	v.health(&c.App.Health)
 	v.proxy(&c.Proxy)
-	v.deploy(&c.Deploy)
-	if c.Release.Keep < 2 {
-		v.fail("release.keep", "must be at least 2 (the live release and the rollback target), got %d", c.Release.Keep)
+	if c.MultiApp() {
+		v.apps(c)
+		return
 	}
-	v.shared(c.Release.Shared)
-	v.database(&c.Database)
+	v.unit(single, &c.App, &c.Deploy, &c.Release, &c.Database)
+}
+
+// unit checks the tables of one app.
+func (v *validator) unit(s scope, a *App, d *Deploy, r *Release, db *Database) {
+	v.app(s, a)
+	v.health(s, &a.Health)
+	v.deploy(s, d)
+	if r.Keep < 2 {
+		v.fail(s.r("release.keep"), "must be at least 2 (the live release and the rollback target), got %d", r.Keep)
+	}
+	v.shared(s.r("release.shared"), r.Shared)
+	v.database(s, db)
 }
 
 // shared checks release.shared: each entry a path inside the release, and
 // no entry equal to or inside another, since each is replaced by one
 // symlink into <data_dir>/shared/. It cleans the entries in place.
-func (v *validator) shared(paths []string) {
+func (v *validator) shared(field string, paths []string) {
 	var ok []string // cleaned entries accepted so far
 	var at []int    // their 1-based positions
 	defer func() {
@@ -78,13 +112,13 @@ func (v *validator) shared(paths []string) {
 	for i, p := range paths {
 		clean := filepath.Clean(p)
 		if p == "" || filepath.IsAbs(p) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
-			v.fail("release.shared", "entry %d (%q) must be a path inside the release, such as \"uploads\" or \"log\"", i+1, p)
+			v.fail(field, "entry %d (%q) must be a path inside the release, such as \"uploads\" or \"log\"", i+1, p)
 			continue
 		}
 		dup := false
 		for j, o := range ok {
 			if clean == o || strings.HasPrefix(clean, o+"/") || strings.HasPrefix(o, clean+"/") {
-				v.fail("release.shared", "entry %d (%q) overlaps entry %d (%q); list each shared path once, and none inside another", i+1, p, at[j], paths[at[j]-1])
+				v.fail(field, "entry %d (%q) overlaps entry %d (%q); list each shared path once, and none inside another", i+1, p, at[j], paths[at[j]-1])
 				dup = true
 				break
 			}
@@ -96,18 +130,20 @@ func (v *validator) shared(paths []string) {
 	}
 }
 
-func (v *validator) app(a *App) {
-	if v.required("app.name", `"myapp"`) && !isAppName(a.Name) {
-		v.fail("app.name", "must be letters, digits, '-', '_' and '.', got %q", a.Name)
+func (v *validator) app(s scope, a *App) {
+	if s == single {
+		if v.required("app.name", `"myapp"`) && !isAppName(a.Name) {
+			v.fail("app.name", "must be letters, digits, '-', '_' and '.', got %q", a.Name)
+		}
 	}
-	if v.required("app.command", `"./bin/server --port $PORT"`) && strings.TrimSpace(a.Command) == "" {
-		v.fail("app.command", "must not be empty: it starts one instance, which must listen on 127.0.0.1:$PORT")
+	if v.required(s.a("command"), `"./bin/server --port $PORT"`) && strings.TrimSpace(a.Command) == "" {
+		v.fail(s.a("command"), "must not be empty: it starts one instance, which must listen on 127.0.0.1:$PORT")
 	}
 	if a.Instances < 1 || a.Instances > 64 {
-		v.fail("app.instances", "must be between 1 and 64, got %d", a.Instances)
+		v.fail(s.a("instances"), "must be between 1 and 64, got %d", a.Instances)
 	}
 	for name, val := range a.Env {
-		field := "app.env." + name
+		field := s.a("env." + quoteKey(name))
 		switch {
 		case name == "PORT":
 			v.fail(field, "PORT is set by cutover for each instance and cannot be set here")
@@ -119,43 +155,43 @@ func (v *validator) app(a *App) {
 	}
 	sig, err := ParseSignal(a.StopSignal)
 	if err != nil {
-		v.fail("app.stop_signal", "%v", err)
+		v.fail(s.a("stop_signal"), "%v", err)
 	}
 	a.Signal = sig
-	v.positive("app.stop_timeout", a.StopTimeout)
-	if _, set := v.ix.keys["app.logs_max_total"]; !set {
+	v.positive(s.a("stop_timeout"), a.StopTimeout)
+	if _, set := v.ix.keys[s.a("logs_max_total")]; !set {
 		// A log_max_size set before logs_max_total existed must not make
 		// the config fail: the default grows to fit it.
 		a.LogsMaxTotal = max(a.LogsMaxTotal, 2*a.LogMaxSize)
 	}
 	if a.LogMaxSize < 4096 {
-		v.fail("app.log_max_size", "must be at least 4096 bytes, got %d", a.LogMaxSize)
+		v.fail(s.a("log_max_size"), "must be at least 4096 bytes, got %d", a.LogMaxSize)
 	} else if a.LogsMaxTotal < 2*a.LogMaxSize {
-		v.fail("app.logs_max_total", "must be at least twice app.log_max_size (%d bytes: a log and its rotated .1), got %d", 2*a.LogMaxSize, a.LogsMaxTotal)
+		v.fail(s.a("logs_max_total"), "must be at least twice %s (%d bytes: a log and its rotated .1), got %d", s.a("log_max_size"), 2*a.LogMaxSize, a.LogsMaxTotal)
 	}
 	if a.BootNice < 0 || a.BootNice > 19 {
-		v.fail("app.boot_nice", "must be 0 (off) to 19, got %d", a.BootNice)
+		v.fail(s.a("boot_nice"), "must be 0 (off) to 19, got %d", a.BootNice)
 	}
 }
 
-func (v *validator) health(h *Health) {
+func (v *validator) health(s scope, h *Health) {
 	switch {
 	case !strings.HasPrefix(h.Path, "/"):
-		v.fail("app.health.path", `must be a URL path starting with "/", got %q`, h.Path)
+		v.fail(s.a("health.path"), `must be a URL path starting with "/", got %q`, h.Path)
 	case strings.ContainsFunc(h.Path, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		v.fail("app.health.path", `must hold no spaces or control characters (write a space as %%20), got %q`, h.Path)
+		v.fail(s.a("health.path"), `must hold no spaces or control characters (write a space as %%20), got %q`, h.Path)
 	}
-	v.positive("app.health.interval", h.Interval)
-	v.positive("app.health.timeout", h.Timeout)
-	v.positive("app.health.boot_timeout", h.BootTimeout)
+	v.positive(s.a("health.interval"), h.Interval)
+	v.positive(s.a("health.timeout"), h.Timeout)
+	v.positive(s.a("health.boot_timeout"), h.BootTimeout)
 	if h.HealthyAfter < 1 {
-		v.fail("app.health.healthy_after", "must be at least 1, got %d", h.HealthyAfter)
+		v.fail(s.a("health.healthy_after"), "must be at least 1, got %d", h.HealthyAfter)
 	}
 	if h.UnhealthyAfter < 1 {
-		v.fail("app.health.unhealthy_after", "must be at least 1, got %d", h.UnhealthyAfter)
+		v.fail(s.a("health.unhealthy_after"), "must be at least 1, got %d", h.UnhealthyAfter)
 	}
 	if h.RestartAfter != 0 && h.RestartAfter < h.UnhealthyAfter {
-		v.fail("app.health.restart_after", "must be 0 (never restart) or at least unhealthy_after (%d), so that an instance leaves rotation before it is killed; got %d", h.UnhealthyAfter, h.RestartAfter)
+		v.fail(s.a("health.restart_after"), "must be 0 (never restart) or at least unhealthy_after (%d), so that an instance leaves rotation before it is killed; got %d", h.UnhealthyAfter, h.RestartAfter)
 	}
 }
 
@@ -226,76 +262,76 @@ func (v *validator) hostPort(field, addr, example string) bool {
 	return true
 }
 
-func (v *validator) deploy(d *Deploy) {
+func (v *validator) deploy(s scope, d *Deploy) {
 	switch d.Breaking {
 	case "refuse", "hold":
 	default:
-		v.fail("deploy.breaking", `must be "refuse" or "hold", got %q`, d.Breaking)
+		v.fail(s.r("deploy.breaking"), `must be "refuse" or "hold", got %q`, d.Breaking)
 	}
 	switch d.Strategy {
 	case "bluegreen", "rolling", "canary":
 	case "stop-first":
 		if d.Watch.Duration > 0 {
-			v.fail("deploy.watch", `must be "0s" with strategy "stop-first": the old release is stopped before the new one boots, so nothing stays warm to go back to`)
+			v.fail(s.r("deploy.watch"), `must be "0s" with strategy "stop-first": the old release is stopped before the new one boots, so nothing stays warm to go back to`)
 		}
 	default:
-		v.fail("deploy.strategy", `must be "bluegreen", "rolling", "canary" or "stop-first", got %q`, d.Strategy)
+		v.fail(s.r("deploy.strategy"), `must be "bluegreen", "rolling", "canary" or "stop-first", got %q`, d.Strategy)
 	}
 	switch b := d.Batch.(type) {
 	case int64:
 		if b < 1 || b > 64 {
-			v.fail("deploy.batch", "must be between 1 and 64 instances, or a percentage such as \"50%%\", got %d", b)
+			v.fail(s.r("deploy.batch"), "must be between 1 and 64 instances, or a percentage such as \"50%%\", got %d", b)
 		}
 		d.BatchCount = int(b)
 	case string:
 		pct, err := parsePercent(b)
 		if err != nil {
-			v.fail("deploy.batch", "must be a number of instances such as 1, or a percentage such as \"50%%\": %v", err)
+			v.fail(s.r("deploy.batch"), "must be a number of instances such as 1, or a percentage such as \"50%%\": %v", err)
 		}
 		d.BatchPercent = pct
 	default:
-		v.fail("deploy.batch", "must be a number of instances such as 1, or a percentage such as \"50%%\"")
+		v.fail(s.r("deploy.batch"), "must be a number of instances such as 1, or a percentage such as \"50%%\"")
 	}
 	d.StepPercents = nil
 	if d.Strategy == "canary" && len(d.Steps) == 0 {
-		v.fail("deploy.steps", `must list at least one step such as "5%%" for the canary strategy`)
+		v.fail(s.r("deploy.steps"), `must list at least one step such as "5%%" for the canary strategy`)
 	}
 	last := 0
 	for _, st := range d.Steps {
 		pct, err := parsePercent(st)
 		switch {
 		case err != nil:
-			v.fail("deploy.steps", "%v", err)
+			v.fail(s.r("deploy.steps"), "%v", err)
 		case pct >= 100:
-			v.fail("deploy.steps", "step %q: steps are below 100%% (the deploy ends at 100%% by itself)", st)
+			v.fail(s.r("deploy.steps"), "step %q: steps are below 100%% (the deploy ends at 100%% by itself)", st)
 		case pct <= last:
-			v.fail("deploy.steps", "step %q: steps must increase, got it after %d%%", st, last)
+			v.fail(s.r("deploy.steps"), "step %q: steps must increase, got it after %d%%", st, last)
 		default:
 			last = pct
 			d.StepPercents = append(d.StepPercents, pct)
 		}
 	}
-	v.positive("deploy.step_time", d.StepTime)
+	v.positive(s.r("deploy.step_time"), d.StepTime)
 	if d.Watch.Duration < 0 {
-		v.fail("deploy.watch", "must not be negative (0 turns the watch off), got %s", d.Watch)
+		v.fail(s.r("deploy.watch"), "must not be negative (0 turns the watch off), got %s", d.Watch)
 	}
 	// TOML has nan and inf; the comparisons are written so that NaN, which
 	// compares false with everything, fails them, and inf is refused
 	// explicitly: a bound the judge can never reach is a typo, not a choice.
 	if !(d.MaxErrorRate >= 0 && d.MaxErrorRate <= 1) {
-		v.fail("deploy.max_error_rate", "must be a share between 0 and 1 such as 0.05, got %v", d.MaxErrorRate)
+		v.fail(s.r("deploy.max_error_rate"), "must be a share between 0 and 1 such as 0.05, got %v", d.MaxErrorRate)
 	}
 	if !(d.MaxErrorRatio >= 1) || math.IsInf(d.MaxErrorRatio, 1) {
-		v.fail("deploy.max_error_ratio", "must be a finite number of at least 1 (the new release may fail as often as the old), got %v", d.MaxErrorRatio)
+		v.fail(s.r("deploy.max_error_ratio"), "must be a finite number of at least 1 (the new release may fail as often as the old), got %v", d.MaxErrorRatio)
 	}
 	if !(d.MaxP99Ratio >= 1) || math.IsInf(d.MaxP99Ratio, 1) {
-		v.fail("deploy.max_p99_ratio", "must be a finite number of at least 1 (the new release may be as slow as the old), got %v", d.MaxP99Ratio)
+		v.fail(s.r("deploy.max_p99_ratio"), "must be a finite number of at least 1 (the new release may be as slow as the old), got %v", d.MaxP99Ratio)
 	}
 	if d.MinRequests < 1 {
-		v.fail("deploy.min_requests", "must be at least 1, got %d", d.MinRequests)
+		v.fail(s.r("deploy.min_requests"), "must be at least 1, got %d", d.MinRequests)
 	}
-	v.positive("deploy.hook_timeout", d.HookTimeout)
-	v.positive("deploy.preview_timeout", d.PreviewTimeout)
+	v.positive(s.r("deploy.hook_timeout"), d.HookTimeout)
+	v.positive(s.r("deploy.preview_timeout"), d.PreviewTimeout)
 }
 
 // parsePercent parses "25%" into 25 (1 to 100).
@@ -311,36 +347,36 @@ func parsePercent(s string) (int, error) {
 	return n, nil
 }
 
-func (v *validator) database(d *Database) {
+func (v *validator) database(s scope, d *Database) {
 	if d.URL != "" {
 		if err := checkURL(d.URL); err != nil {
-			v.fail("database.url", "%v", err)
+			v.fail(s.r("database.url"), "%v", err)
 		}
 	}
 	if strings.TrimSpace(d.Dir) == "" {
-		v.fail("database.dir", `must not be empty; the default is "migrations"`)
+		v.fail(s.r("database.dir"), `must not be empty; the default is "migrations"`)
 	}
 	if !isTableName(d.Table) {
-		v.fail("database.table", "must be a table name (letters, digits and '_', optionally schema.table, at most 63 each), got %q", d.Table)
+		v.fail(s.r("database.table"), "must be a table name (letters, digits and '_', optionally schema.table, at most 63 each), got %q", d.Table)
 	}
 	switch d.Format {
 	case "auto", "native", "golang-migrate", "goose", "flyway":
 	default:
-		v.fail("database.format", `must be one of "auto", "native", "golang-migrate", "goose", "flyway", got %q`, d.Format)
+		v.fail(s.r("database.format"), `must be one of "auto", "native", "golang-migrate", "goose", "flyway", got %q`, d.Format)
 	}
 	switch d.Contract {
 	case "auto", "manual":
 	default:
-		v.fail("database.contract", `must be "auto" or "manual", got %q`, d.Contract)
+		v.fail(s.r("database.contract"), `must be "auto" or "manual", got %q`, d.Contract)
 	}
-	v.positive("database.lock_timeout", d.LockTimeout)
+	v.positive(s.r("database.lock_timeout"), d.LockTimeout)
 	if d.StatementTimeout.Duration < 0 {
-		v.fail("database.statement_timeout", "must not be negative (0 means no limit), got %s", d.StatementTimeout)
+		v.fail(s.r("database.statement_timeout"), "must not be negative (0 means no limit), got %s", d.StatementTimeout)
 	}
-	v.positive("database.migrate_lock_timeout", d.MigrateLockTimeout)
-	for _, c := range []struct{ field, cmd string }{{"database.migrate_command", d.MigrateCommand}, {"database.contract_command", d.ContractCommand}} {
+	v.positive(s.r("database.migrate_lock_timeout"), d.MigrateLockTimeout)
+	for _, c := range []struct{ field, cmd string }{{s.r("database.migrate_command"), d.MigrateCommand}, {s.r("database.contract_command"), d.ContractCommand}} {
 		if c.cmd != "" && d.URL == "" {
-			v.fail(c.field, "needs database.url: the command gets it in $%s, and the schema preview reads the database it changes", d.URLEnv)
+			v.fail(c.field, "needs %s: the command gets it in $%s, and the schema preview reads the database it changes", s.r("database.url"), d.URLEnv)
 		}
 		if c.cmd != "" && strings.HasPrefix(d.URL, "sqlite://") && !strings.HasPrefix(d.URL, "sqlite:///") {
 			v.fail("database.url", "must be an absolute sqlite:///path when database.%s is set: the command runs in the release directory, where a relative path names another file", strings.TrimPrefix(c.field, "database."))
@@ -348,17 +384,17 @@ func (v *validator) database(d *Database) {
 		}
 	}
 	if !isEnvName(d.URLEnv) || d.URLEnv == "PORT" {
-		v.fail("database.url_env", "must be an environment variable name other than PORT (letters, digits and '_'), got %q", d.URLEnv)
+		v.fail(s.r("database.url_env"), "must be an environment variable name other than PORT (letters, digits and '_'), got %q", d.URLEnv)
 	}
-	v.positive("database.command_timeout", d.CommandTimeout)
+	v.positive(s.r("database.command_timeout"), d.CommandTimeout)
 	switch d.Preview {
 	case "on", "off":
 	default:
-		v.fail("database.preview", `must be "on" or "off", got %q`, d.Preview)
+		v.fail(s.r("database.preview"), `must be "on" or "off", got %q`, d.Preview)
 	}
 	for _, t := range d.PreviewData {
 		if !isTableName(t) {
-			v.fail("database.preview_data", "must list table names (letters, digits and '_', optionally schema.table), got %q", t)
+			v.fail(s.r("database.preview_data"), "must list table names (letters, digits and '_', optionally schema.table), got %q", t)
 		}
 	}
 }
