@@ -73,6 +73,9 @@ func Run(ctx context.Context, opts Options) error {
 
 func run(ctx context.Context, opts Options) error {
 	cfg, log, link := opts.Config, opts.Logger, opts.Keeper
+	if cfg.MultiApp() {
+		return fmt.Errorf("%s has the several-apps form ([apps.NAME]): `cutover serve` does not run several apps in one daemon yet; use the single-app form ([app]) with one daemon and one proxy.listen per app for now", cfg.Path)
+	}
 	if err := datadir.Prepare(cfg.DataDir, log); err != nil {
 		return err
 	}
