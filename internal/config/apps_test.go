@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -357,4 +359,56 @@ func TestUnit(t *testing.T) {
 			t.Errorf("Unit(%q): %T %v is not an *Error wrapping ErrUnknownApp", tt.name, err, err)
 		}
 	}
+}
+
+// TestForUnit: each app's view of a several-apps file is a single-form
+// config of its own keys, data dir and cookie; the single form's view is
+// the file itself.
+func TestForUnit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cutover.toml")
+	body := "data_dir = \"state\"\n[proxy]\nlisten = \"127.0.0.1:8080\"\n" +
+		"[apps.shop]\ncommand = \"./shop\"\ninstances = 3\nhosts = [\"shop.example.com\"]\n[apps.shop.deploy]\nstrategy = \"canary\"\n" +
+		"[apps.blog]\ncommand = \"./blog\"\ndefault = true\n"
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop, err := c.ForUnit("shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shop.MultiApp() || shop.App.Name != "shop" || shop.App.Command != "./shop" || shop.App.Instances != 3 ||
+		shop.Deploy.Strategy != "canary" || shop.DataDir != filepath.Join(dir, "state", "apps", "shop") ||
+		shop.Proxy.Cookie != c.Proxy.Cookie+"_shop" || shop.Proxy.Listen != "127.0.0.1:8080" || shop.Path != c.Path {
+		t.Errorf("shop's view: %+v", shop)
+	}
+	if blog, _ := c.ForUnit("blog"); blog.Deploy.Strategy != "bluegreen" || blog.App.Command != "./blog" {
+		t.Errorf("blog's view: %+v", blog)
+	}
+	if _, err := c.ForUnit(""); !errors.Is(err, ErrUnknownApp) {
+		t.Errorf("ForUnit(\"\") of two apps: %v", err)
+	}
+	if _, err := c.ForUnit("nope"); !errors.Is(err, ErrUnknownApp) {
+		t.Errorf("ForUnit(nope): %v", err)
+	}
+	single, err := Load(writeSingle(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := single.ForUnit(""); err != nil || v != single {
+		t.Errorf("the single form's view: %v %v", v, err)
+	}
+}
+
+func writeSingle(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cutover.toml")
+	if err := os.WriteFile(path, []byte("[app]\nname = \"one\"\ncommand = \"./one\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -142,3 +142,29 @@ func (c *Config) Unit(name string) (Unit, error) {
 func appCookie(cookie, name string) string {
 	return cookie + "_" + strings.ReplaceAll(name, ".", "_")
 }
+
+// ForUnit returns the configuration one app's unit runs with, in the
+// single-app form: [app], [deploy], [release] and [database] are the
+// app's, data_dir is the app's own (Unit.DataDir) and proxy.cookie its
+// cookie; [proxy] is otherwise shared. "" names the only app. A deploy
+// engine, which knows one app, sees only this view of the file; in the
+// single-app form it is c itself.
+func (c *Config) ForUnit(name string) (*Config, error) {
+	if !c.MultiApp() {
+		if name != "" && name != c.App.Name {
+			_, err := c.Unit(name)
+			return nil, err
+		}
+		return c, nil
+	}
+	u, err := c.Unit(name)
+	if err != nil {
+		return nil, err
+	}
+	view := *c
+	view.Apps = nil
+	view.App, view.Deploy, view.Release, view.Database = u.App, u.Deploy, u.Release, u.Database
+	view.DataDir = u.DataDir
+	view.Proxy.Cookie = u.Cookie
+	return &view, nil
+}
