@@ -80,6 +80,7 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 	// requests go to it.
 	restore := func(cause error) error {
 		r.stop(cause.Error())
+		e.forgetPhase(ctx) // the database suits the old release
 		if why, err := e.store.Get(context.WithoutCancel(ctx), failedHoldKey); err == nil && why != "" {
 			// An earlier held switch failed after changing the database:
 			// the requests are refused again, as before this deploy.
@@ -173,6 +174,15 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 
 	// release phase
 	changed := false
+	if during != nil && !r.dbSafe {
+		// Recorded first: a daemon killed while the release phase runs, or
+		// before the switch, comes back refusing requests rather than
+		// serving the old release on a database it may not work with.
+		mark := fmt.Sprintf("a held deploy of %s stopped after its release phase began: the database may have changed in a way %s cannot work with", newID, orNone(old))
+		if err := e.store.Set(context.WithoutCancel(ctx), phaseKey, mark); err != nil {
+			return restore(fmt.Errorf("record the release phase of %s before it runs: %w; nothing changed", newID, err))
+		}
+	}
 	if during != nil {
 		if err := r.step(StepReleasePhase, func() (string, error) { return during(ctx) }); err != nil {
 			if errors.Is(err, errSchemaChanged) {
@@ -292,6 +302,7 @@ const failedHoldKey = "failed_hold"
 func (r *Run) failHold(ctx context.Context, why string, stopped bool, oldInsts []*managed) proxy.HoldReport {
 	e := r.e
 	rep := e.px.FailHold(why)
+	e.forgetPhase(ctx)
 	if err := e.store.Set(context.WithoutCancel(ctx), failedHoldKey, why); err != nil {
 		e.log.Error("record the failed held switch; a restarted daemon would serve the old release", "err", err)
 	}
@@ -303,9 +314,25 @@ func (r *Run) failHold(ctx context.Context, why string, stopped bool, oldInsts [
 	return rep
 }
 
-// clearFailedHold forgets a failed held switch once a release is live
-// again.
+// phaseKey is the state key recording a held switch's release phase
+// under way (see heldShift), so that a daemon killed before the switch
+// comes back refusing requests (Recover).
+const phaseKey = "held_release_phase"
+
+// forgetPhase forgets a release phase under way: it ended, and the
+// database suits the release that serves.
+func (e *Engine) forgetPhase(ctx context.Context) {
+	if v, err := e.store.Get(context.WithoutCancel(ctx), phaseKey); err == nil && v != "" {
+		if err := e.store.Set(context.WithoutCancel(ctx), phaseKey, ""); err != nil {
+			e.log.Error("forget the release phase", "err", err)
+		}
+	}
+}
+
+// clearFailedHold forgets a failed held switch, and a release phase under
+// way, once a release is live again.
 func (e *Engine) clearFailedHold(ctx context.Context) {
+	e.forgetPhase(ctx)
 	if v, err := e.store.Get(context.WithoutCancel(ctx), failedHoldKey); err == nil && v != "" {
 		if err := e.store.Set(context.WithoutCancel(ctx), failedHoldKey, ""); err != nil {
 			e.log.Error("forget the failed held switch", "err", err)

@@ -128,3 +128,55 @@ func TestHoldShipsBreakingExpandFile(t *testing.T) {
 	}
 	h.assertServes("v3")
 }
+
+// TestHeldReleasePhaseRecorded: while a held switch's release phase runs,
+// state records it (a daemon killed then comes back refusing requests);
+// once the switch is done the record is gone.
+func TestHeldReleasePhaseRecorded(t *testing.T) {
+	h := newHarness(t, setup{})
+	h.mustDeploy("v1", nil)
+	ctx := context.Background()
+	proceed := make(chan struct{})
+	h.eng.during = func(context.Context) (string, error) { <-proceed; return "column renamed", nil }
+	r, _ := h.startAndWait(Request{Source: h.source("v2", nil), Hold: true}, isStep(StepReleasePhase, "start"))
+	if v, err := h.store.Get(ctx, phaseKey); err != nil || !strings.Contains(v, "release phase began") {
+		t.Errorf("while the release phase runs, %s = %q, %v; want it recorded", phaseKey, v, err)
+	}
+	close(proceed)
+	if _, err := h.finish(r); err != nil {
+		t.Fatalf("deploy v2: %v", err)
+	}
+	if v, _ := h.store.Get(ctx, phaseKey); v != "" {
+		t.Errorf("after the switch, %s = %q; want it forgotten", phaseKey, v)
+	}
+	h.assertServes("v2")
+}
+
+// TestRecoverAfterDeathInHeldReleasePhase: a daemon that comes back to a
+// recorded release phase (it died in one) refuses requests with why,
+// instead of serving the old release on a changed database; the next
+// deploy, held, ends it.
+func TestRecoverAfterDeathInHeldReleasePhase(t *testing.T) {
+	h := newHarness(t, setup{})
+	ctx := context.Background()
+	h.mustDeploy("v1", nil)
+	if err := h.store.Set(ctx, phaseKey, "a held deploy of v2 stopped after its release phase began"); err != nil {
+		t.Fatal(err)
+	}
+	closeLikeADeadDaemon(h.eng)
+	h.eng = h.newEngine()
+	if err := h.eng.Recover(ctx); err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	if code, body := h.get("", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "release phase began") {
+		t.Fatalf("after recovering into a recorded release phase: got %d %q, want 503 saying why", code, body)
+	}
+	_, evs, err := h.deploy(Request{Source: h.source("v2", nil)})
+	if err != nil {
+		t.Fatalf("deploy v2: %v\n%s", err, describe(evs))
+	}
+	if got := strings.Join(stepsOf(evs), " "); !strings.Contains(got, "hold:ok") {
+		t.Errorf("steps %q, want a held switch", got)
+	}
+	h.assertServes("v2")
+}

@@ -94,11 +94,15 @@ func (e *Engine) Recover(ctx context.Context) error {
 		return nil
 	}
 	e.px.SetActive(active)
-	if why, err := e.store.Get(ctx, failedHoldKey); err == nil && why != "" {
-		// A held switch failed after it changed the database; the old
-		// release may not work on it. Keep refusing until a deploy.
-		e.px.FailHold(why)
-		e.note("requests are refused (503): " + why + "; deploy a release that works with the database, or `cutover rollback --force`")
+	for _, key := range []string{failedHoldKey, phaseKey} {
+		// A held switch failed, or the daemon died in one, after it
+		// changed the database; the old release may not work on it.
+		// Keep refusing until a deploy.
+		if why, err := e.store.Get(ctx, key); err == nil && why != "" {
+			e.px.FailHold(why)
+			e.note("requests are refused (503): " + why + "; deploy a release that works with the database, or `cutover rollback --force`")
+			break
+		}
 	}
 	for n := 1; adopted < app.Instances; n++ {
 		if used[n] {
