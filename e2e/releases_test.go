@@ -175,7 +175,7 @@ func TestPreview(t *testing.T) {
 	for name, edit := range map[string]func(*http.Request){
 		"header naming the preview": func(r *http.Request) { r.Header.Set("X-Cutover-Release", previewID) },
 		"cookie naming the preview": func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "cutover_release", Value: previewID}) },
-		"wrong token":               func(r *http.Request) { r.Header.Set("X-Cutover-Preview", "A"+token[1:]) },
+		"wrong token":               func(r *http.Request) { r.Header.Set("X-Cutover-Preview", wrongToken(token)) },
 	} {
 		if v := version(edit, http.DefaultClient, e.url("/")); v != "v1" {
 			t.Errorf("%s (%s): answered by %q, want the live v1", name, previewID, v)
@@ -321,4 +321,13 @@ func TestVersionHeaderOff(t *testing.T) {
 	if _, ok := resp.Header["X-Cutover-Release"]; ok {
 		t.Errorf("X-Cutover-Release in the response with version_header = \"\"")
 	}
+}
+
+// wrongToken returns token with its first character changed: never the
+// token itself (a token may begin with any character, "A" included).
+func wrongToken(token string) string {
+	if strings.HasPrefix(token, "A") {
+		return "B" + token[1:]
+	}
+	return "A" + token[1:]
 }
