@@ -11,9 +11,36 @@
 // the same state when they enter, wait or boot. Every action is honoured
 // or refused with a reason, in every step.
 //
-// Instances are owned here as "managed" triples: a supervisor process, a
-// proxy backend, and a health checker that moves the backend in and out of
-// rotation.
+// # Seams
+//
+// The always-on instances belong to package fleet (one Fleet per app:
+// processes, proxy backends, health checks, crash and hang restarts,
+// recovery of instances at start, their state rows, log paths, drain
+// notices, status). What stays here is the deploy: the plan of steps
+// (deploy.go, shift.go, held.go), the control table (control.go), runs
+// and their events, migrations and the release phase, prepare, rollback
+// targets, retention, and Recover's deploy-side part (interrupted
+// deploys, commands left running, release rows rebuilt from disk).
+//
+// The engine drives the rest of the daemon through three small
+// interfaces declared here, where they are used, so that the state
+// machine can be tested with fakes and a shared store can later back them
+// for several hosts:
+//
+//   - journal (state; implemented by *state.Store): BeginDeploy,
+//     SetDeployRelease, AddStep, FinishDeploy, InterruptRunning, Active,
+//     SetActive, Release, Releases, PutRelease, SetReleaseStatus,
+//     SetReleaseMeta, LastRetired, Deploys;
+//   - traffic (the proxy; implemented by *proxy.Proxy): SetActive,
+//     Active, SetWeights, Weights, Window, Stats, SetPreview, Hold,
+//     WaitRequests, Unhold, FailHold, Drain;
+//   - fleet (the instances; implemented by *fleet.Fleet): Start (boot one
+//     instance), Stop, Instances (of a release, or of every release but
+//     one), Drain (announce, wait, stop), Find and Recover (at start),
+//     Status, LogPath, Flush, Close.
+//
+// `go list -deps ./internal/deploy` names neither the proxy nor the
+// supervisor once the engine holds only these interfaces.
 package deploy
 
 import (
