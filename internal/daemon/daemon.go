@@ -1,5 +1,5 @@
 // Package daemon wires one running `cutover serve` daemon: the state
-// database, the proxy listener, the deploy engine (which owns the
+// database, the proxy listener, the deploy engine (whose fleet owns the
 // supervisor) and the admin API socket. It owns start-up order and
 // shutdown, and the daemon's half of an upgrade's handover.
 //

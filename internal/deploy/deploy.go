@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -15,7 +13,6 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/cutover/cutover/internal/config"
-	"github.com/cutover/cutover/internal/health"
 	"github.com/cutover/cutover/internal/migrate"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -364,10 +361,10 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 	var ms []*managed
 	fail := func(err error) ([]*managed, error) {
 		for _, m := range ms {
-			lines := TailFile(m.logPath(e), 20)
+			lines := TailFile(m.LogPath(), 20)
 			if len(lines) > 0 {
-				r.event(Event{Type: "log", Instance: m.id, Lines: lines,
-					Message: fmt.Sprintf("last %d log lines of %s", len(lines), m.id)})
+				r.event(Event{Type: "log", Instance: m.ID(), Lines: lines,
+					Message: fmt.Sprintf("last %d log lines of %s", len(lines), m.ID())})
 			}
 		}
 		if serr := e.stopInstances(context.WithoutCancel(ctx), ms); serr != nil {
@@ -376,7 +373,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		return nil, err
 	}
 	for n := first; n < first+count; n++ {
-		m, err := e.startInstance(e.spec(app, releaseID, n, 0), app)
+		m, err := e.fleet.Start(app, releaseID, n)
 		if err != nil {
 			return fail(err)
 		}
@@ -390,7 +387,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 	readyc := make(chan *managed, len(ms))
 	crashc := make(chan bootCrash, len(ms))
 	for _, m := range ms {
-		ready := m.ready()
+		ready := m.Ready()
 		go func() {
 			select {
 			case <-ready:
@@ -400,7 +397,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		}()
 		go func() {
 			select {
-			case exit := <-m.crashed:
+			case exit := <-m.Crashed():
 				crashc <- bootCrash{m, exit}
 			case <-done:
 			}
@@ -417,8 +414,8 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		case <-report.C:
 			for _, m := range ms {
 				if !healthy[m] {
-					r.event(Event{Type: "waiting", Step: StepBoot, Instance: m.id, Message: fmt.Sprintf("instance %s: %s (%s of boot_timeout %s)",
-						m.id, m.bootState(), time.Since(bootStart).Round(time.Second), app.Health.BootTimeout.Duration)})
+					r.event(Event{Type: "waiting", Step: StepBoot, Instance: m.ID(), Message: fmt.Sprintf("instance %s: %s (%s of boot_timeout %s)",
+						m.ID(), m.BootState(), time.Since(bootStart).Round(time.Second), app.Health.BootTimeout.Duration)})
 				}
 			}
 		case m := <-readyc:
@@ -433,13 +430,11 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 				}
 			}
 			why := "no health check passed"
-			m.mu.Lock()
-			if m.checker != nil && m.checker.LastError() != nil {
-				why = "last health check: " + m.checker.LastError().Error()
+			if err := m.LastCheckError(); err != nil {
+				why = "last health check: " + err.Error()
 			}
-			m.mu.Unlock()
 			return fail(fmt.Errorf("instance %s not healthy after boot_timeout %s (%s); the live release was not touched",
-				m.id, app.Health.BootTimeout.Duration, why))
+				m.ID(), app.Health.BootTimeout.Duration, why))
 		case <-abort:
 			return fail(fmt.Errorf("%w during boot: the booting instances of %s were stopped; %s kept serving", errOperatorAbort, releaseID, orNone(r.from)))
 		case <-ctx.Done():
@@ -452,38 +447,11 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 	// counted before its instance restarts, so before any health check of
 	// the restarted process can pass.
 	for _, m := range ms {
-		if st := m.status(); st.Restarts > 0 {
+		if st := m.Status(); st.Restarts > 0 {
 			return fail(bootCrash{m, fmt.Sprintf("%s; %d crash(es) before it turned healthy", st.LastExit, st.Restarts)}.err())
 		}
 	}
 	return ms, nil
-}
-
-// bootState says where a booting instance is, from its latest health
-// check: "last health check: GET …: status 404 Not Found", with a hint
-// when the answer looks like a wrong app.health.path.
-func (m *managed) bootState() string {
-	m.mu.Lock()
-	chk := m.checker
-	m.mu.Unlock()
-	if chk == nil {
-		return "not started yet"
-	}
-	passes, err := chk.Streak()
-	switch {
-	case err == nil && passes == 0:
-		return "no health check has answered yet"
-	case err == nil:
-		return fmt.Sprintf("passing, %d of the %d checks in a row it needs (app.health.healthy_after)", passes, max(m.app.Health.HealthyAfter, 1))
-	}
-	why := "last health check: " + err.Error()
-	var se *health.StatusError
-	if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
-		// The app may still be setting up its routes: keep waiting, but
-		// say what it most often means.
-		why += fmt.Sprintf("; if this lasts, app.health.path %q is not a path the app serves", m.app.Health.Path)
-	}
-	return why
 }
 
 // bootCrash is an instance that exited while its release booted.
@@ -493,11 +461,7 @@ type bootCrash struct {
 }
 
 func (c bootCrash) err() error {
-	return fmt.Errorf("instance %s exited during boot (%s); the live release was not touched", c.m.id, c.exit)
-}
-
-func (m *managed) logPath(e *Engine) string {
-	return filepath.Join(e.Config().LogsDir(), m.release, m.id+".log")
+	return fmt.Errorf("instance %s exited during boot (%s); the live release was not touched", c.m.ID(), c.exit)
 }
 
 // retire drains one release and stops its instances.
@@ -526,7 +490,7 @@ func (e *Engine) retireAllBut(ctx context.Context, keep string) (string, error) 
 	}
 	releases := map[string]bool{}
 	for _, m := range old {
-		releases[m.release] = true
+		releases[m.Release()] = true
 	}
 	drainTimeout, drainPace := e.Config().Proxy.DrainTimeout.Duration, e.Config().Proxy.DrainPace.Duration
 	var notes []string
@@ -607,14 +571,14 @@ func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
 		return nil, err
 	}
 	for _, m := range e.instancesOf("", true) {
-		protect = append(protect, m.release)
+		protect = append(protect, m.Release())
 	}
 	first, err := neverLive(ctx, e.store)
 	if err != nil {
 		return nil, err
 	}
 	removed, err := e.rel.Prune(keep, first, protect...)
-	defer e.trimLogs()
+	defer e.fleet.TrimLogs()
 	for _, id := range removed {
 		if serr := e.store.SetReleaseStatus(ctx, id, state.ReleasePruned); serr != nil && !errors.Is(serr, state.ErrNotFound) {
 			e.log.Error("record pruned release", "release", id, "err", serr)

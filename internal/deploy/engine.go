@@ -49,15 +49,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/datadir"
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/release"
 	"github.com/cutover/cutover/internal/state"
-	"github.com/cutover/cutover/internal/supervisor"
 )
 
 // Options configure an Engine.
@@ -84,12 +83,12 @@ type Engine struct {
 	log   *slog.Logger
 	store *state.Store
 	rel   *release.Manager
-	sup   *supervisor.Supervisor
+	fleet *fleet.Fleet // the app's instances
 	px    *proxy.Proxy
 
 	ctx    context.Context // the engine's lifetime; cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // health checkers, runs, the log trimmer: Close waits
+	wg     sync.WaitGroup // runs, the state flusher: Close waits
 
 	deployMu sync.Mutex // held by the one running deploy
 
@@ -99,9 +98,6 @@ type Engine struct {
 	bootReportEvery time.Duration
 	// digestKey keys the digests of release metadata (datadir.DigestKey).
 	digestKey []byte
-	// logsOver is set while the logs pass app.logs_max_total with only
-	// running instances' files left (said once, see trimLogs).
-	logsOver atomic.Bool
 	// during is what a held switch runs between the old release's stop
 	// and the new one's boot (Run.during): nil today; the release phase
 	// of a held deploy will set it, and tests do.
@@ -109,14 +105,13 @@ type Engine struct {
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config
-	insts    map[string]*managed // by instance id
-	progress *Progress           // the running deploy, nil when idle
-	current  *Run                // the running deploy, nil when idle
+	progress *Progress // the running deploy, nil when idle
+	current  *Run      // the running deploy, nil when idle
 	closed   bool
 	rec      recovery // what Recover rebuilt, and what still cannot be written
 }
 
-// New returns an Engine. It creates the supervisor; instances are started
+// New returns an Engine. It creates the app's fleet; instances are started
 // or adopted by Recover and deploys.
 func New(opts Options) (*Engine, error) {
 	log := opts.Logger
@@ -140,7 +135,6 @@ func New(opts Options) (*Engine, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		cfg:    opts.Config,
-		insts:  map[string]*managed{},
 
 		digestKey:       key,
 		bootReportEvery: bootReportEvery,
@@ -149,16 +143,16 @@ func New(opts Options) (*Engine, error) {
 	if opts.StateNote != "" {
 		e.rec.notes = append(e.rec.notes, opts.StateNote)
 	}
-	e.sup = supervisor.New(supervisor.Options{
-		OnChange: e.onInstanceChange,
-		Logger:   log,
+	e.fleet = fleet.New(fleet.Options{
+		Config:      opts.Config,
+		Store:       opts.Store,
+		Proxy:       opts.Proxy,
+		Releases:    rel,
+		Logger:      log,
+		StateFailed: e.markUnsaved,
+		Note:        e.note,
 	})
 	e.rekeyDigests(ctx)
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		e.trimLogsEvery(logTrimEvery)
-	}()
 	return e, nil
 }
 
@@ -178,7 +172,7 @@ func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
-	e.sup.Detach()
+	e.fleet.Close()
 	e.cancel()
 	e.wg.Wait()
 }
@@ -186,13 +180,7 @@ func (e *Engine) Close() {
 // StopAll stops every instance gracefully and forgets them; used by
 // `cutover stop`, which takes the app down on purpose.
 func (e *Engine) StopAll(ctx context.Context) error {
-	e.mu.Lock()
-	var all []*managed
-	for _, m := range e.insts {
-		all = append(all, m)
-	}
-	e.mu.Unlock()
-	return e.stopInstances(ctx, all)
+	return e.fleet.StopAll(ctx)
 }
 
 // appConfigJSON is how a release remembers the [app] section it runs with.

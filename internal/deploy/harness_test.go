@@ -504,6 +504,6 @@ func closeLikeADeadDaemon(eng *Engine) {
 	ms := eng.instancesOf("", true)
 	eng.Close()
 	for _, m := range ms {
-		eng.px.RemoveBackend(m.id)
+		eng.px.RemoveBackend(m.ID())
 	}
 }

@@ -68,7 +68,7 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 		oldInsts = nil
 	}
 	if len(oldInsts) > 0 {
-		oldApp = oldInsts[0].app
+		oldApp = oldInsts[0].App()
 	}
 	stopped := false // the old release's instances were stopped
 

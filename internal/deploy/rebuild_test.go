@@ -136,13 +136,13 @@ func TestRecoverStopsUnrecordedStray(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := first.startInstance(first.spec(h.cfg.App, stray, 1, 0), h.cfg.App)
+	m, err := first.fleet.Start(h.cfg.App, stray, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	strayPID := m.status().PID
+	strayPID := m.Status().PID
 	closeLikeADeadDaemon(first)
-	if err := h.store.DeleteInstance(ctx, m.id); err != nil {
+	if err := h.store.DeleteInstance(ctx, m.ID()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -42,11 +42,11 @@ func TestRecoverAfterDaemonDeath(t *testing.T) {
 	if err := h.store.SetDeployRelease(ctx, deployID, stray); err != nil {
 		t.Fatal(err)
 	}
-	m, err := first.startInstance(first.spec(h.cfg.App, stray, 1, 0), h.cfg.App)
+	m, err := first.fleet.Start(h.cfg.App, stray, 1)
 	if err != nil {
 		t.Fatalf("start the stray instance: %v", err)
 	}
-	strayPID := m.status().PID
+	strayPID := m.Status().PID
 	rows, err := h.store.Instances(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -117,12 +117,12 @@ func TestRecoverRestartsMissingInstances(t *testing.T) {
 	closeLikeADeadDaemon(first)
 	// One instance dies while no daemon watches.
 	gone := ms[0]
-	gone.mu.Lock()
-	inst := gone.inst
-	gone.mu.Unlock()
-	inst.Kill()
-	waitDead(t, gone.status().PID)
-	keptPID := ms[1].status().PID
+	// Its whole process group, as the supervisor's Kill does.
+	if err := syscall.Kill(-gone.Status().PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitDead(t, gone.Status().PID)
+	keptPID := ms[1].Status().PID
 
 	second := h.newEngine()
 	if err := second.Recover(ctx); err != nil {

@@ -220,7 +220,7 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 	batch = max(1, min(batch, n))
 	total := (n + batch - 1) / batch
 	olds := e.instancesOf(newID, true)
-	sort.Slice(olds, func(i, j int) bool { return olds[i].id < olds[j].id })
+	sort.Slice(olds, func(i, j int) bool { return olds[i].ID() < olds[j].ID() })
 	moved := 0
 	for k := 1; moved < n; k++ {
 		b := min(batch, n-moved)
@@ -309,50 +309,11 @@ func (r *Run) rollingBack(ctx context.Context, newID string, reason error) error
 		}
 		next := 1
 		for _, m := range have {
-			next = max(next, instanceNumber(m.id, old)+1)
+			next = max(next, instanceNumber(m.ID(), old)+1)
 		}
 		if _, err := e.boot(ctx, r, old, app, missing, next, nil); err != nil {
 			return fmt.Errorf("%v; and the old release could not be brought back to full size: %w", reason, err)
 		}
 	}
 	return r.backTo(ctx, old, reason)
-}
-
-// drainInstances takes instances out of rotation, waits for their requests
-// in flight (up to drain_timeout), then stops them.
-func (e *Engine) drainInstances(ctx context.Context, ms []*managed) error {
-	if len(ms) == 0 {
-		return nil
-	}
-	for _, m := range ms {
-		m.mu.Lock()
-		m.stopped = true
-		if m.stopChk != nil {
-			m.stopChk()
-		}
-		m.mu.Unlock()
-		if b := m.proxyBackend(); b != nil {
-			b.SetHealthy(false)
-		}
-	}
-	deadline := time.Now().Add(e.Config().Proxy.DrainTimeout.Duration)
-	e.announceDrain(ms, deadline)
-	defer e.clearDrain(ids(ms)...)
-	for time.Now().Before(deadline) {
-		busy := false
-		for _, m := range ms {
-			if b := m.proxyBackend(); b != nil && b.InFlight() > 0 {
-				busy = true
-			}
-		}
-		if !busy {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return e.stopInstances(ctx, ms)
 }

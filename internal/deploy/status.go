@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/cutover/cutover/internal/proxy"
@@ -30,21 +29,6 @@ type Status struct {
 // RecentWindow is the window Status.Recent covers.
 const RecentWindow = time.Minute
 
-// InstanceStatus is one instance in Status.
-type InstanceStatus struct {
-	ID         string    `json:"id"`
-	Release    string    `json:"release"`
-	PID        int       `json:"pid"`
-	Port       int       `json:"port"`
-	State      string    `json:"state"`
-	Healthy    bool      `json:"healthy"`
-	Restarts   int       `json:"restarts"`
-	LastExit   string    `json:"last_exit,omitempty"`
-	LastExitAt time.Time `json:"last_exit_at,omitzero"`
-	StartedAt  time.Time `json:"started_at,omitzero"`
-	Adopted    bool      `json:"adopted,omitempty"`
-}
-
 // Status reports the live release, every instance and the deploy in
 // flight.
 func (e *Engine) Status(ctx context.Context) (Status, error) {
@@ -62,20 +46,6 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 			st.Recent[rel] = w
 		}
 	}
-	e.mu.Lock()
-	ms := make([]*managed, 0, len(e.insts))
-	for _, m := range e.insts {
-		ms = append(ms, m)
-	}
-	e.mu.Unlock()
-	for _, m := range ms {
-		s := m.status()
-		st.Instances = append(st.Instances, InstanceStatus{
-			ID: m.id, Release: m.release, PID: s.PID, Port: s.Port, State: s.State.String(),
-			Healthy: m.healthy(), Restarts: s.Restarts, LastExit: s.LastExit, LastExitAt: s.LastExitAt,
-			StartedAt: s.StartedAt, Adopted: s.Adopted,
-		})
-	}
-	sort.Slice(st.Instances, func(i, j int) bool { return st.Instances[i].ID < st.Instances[j].ID })
+	st.Instances = e.fleet.Status()
 	return st, nil
 }
