@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/state"
 )
 
@@ -347,7 +348,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	flusher, _ := w.(http.Flusher)
 	prefix := len(files) > 1
 	for _, f := range files {
-		for _, l := range deploy.TailFile(f, lines) {
+		for _, l := range fleet.TailFile(f, lines) {
 			writeLogLine(w, prefix, f, l)
 		}
 	}

@@ -40,6 +40,7 @@ import (
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/datadir"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/h1"
 	"github.com/cutover/cutover/internal/keeper"
@@ -123,6 +124,11 @@ func run(ctx context.Context, opts Options) error {
 	}
 	newEngine := func() (*deploy.Engine, error) {
 		return deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log,
+			NewFleet: func(o deploy.FleetOptions) deploy.Fleet {
+				return fleet.New(fleet.Options{Config: cfg, Store: store, Proxy: px, Releases: o.Releases, Logger: log,
+					StateFailed: o.StateFailed, Note: o.Note})
+			},
+			Processes: supervisor.Groups{},
 			StateNote: stateProb.note, Degraded: stateProb.degraded})
 	}
 	eng, err := newEngine()

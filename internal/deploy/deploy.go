@@ -357,11 +357,11 @@ func (e *Engine) activeRelease() string {
 // waits until each is healthy. On failure they are all stopped and their
 // log tails emitted. A close of abort (the operator's abort; nil for none)
 // stops them at once.
-func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.App, count, first int, abort <-chan struct{}) ([]*managed, error) {
-	var ms []*managed
-	fail := func(err error) ([]*managed, error) {
+func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.App, count, first int, abort <-chan struct{}) ([]managed, error) {
+	var ms []managed
+	fail := func(err error) ([]managed, error) {
 		for _, m := range ms {
-			lines := TailFile(m.LogPath(), 20)
+			lines := m.LogTail(20)
 			if len(lines) > 0 {
 				r.event(Event{Type: "log", Instance: m.ID(), Lines: lines,
 					Message: fmt.Sprintf("last %d log lines of %s", len(lines), m.ID())})
@@ -384,7 +384,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 	// would otherwise be waiting for.
 	done := make(chan struct{})
 	defer close(done)
-	readyc := make(chan *managed, len(ms))
+	readyc := make(chan managed, len(ms))
 	crashc := make(chan bootCrash, len(ms))
 	for _, m := range ms {
 		ready := m.Ready()
@@ -408,7 +408,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 	defer deadline.Stop()
 	report := time.NewTicker(e.bootReportEvery)
 	defer report.Stop()
-	healthy := map[*managed]bool{}
+	healthy := map[managed]bool{}
 	for len(healthy) < len(ms) {
 		select {
 		case <-report.C:
@@ -423,7 +423,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		case c := <-crashc:
 			return fail(c.err())
 		case <-deadline.C:
-			var m *managed
+			var m managed
 			for _, m = range ms {
 				if !healthy[m] {
 					break
@@ -447,8 +447,8 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 	// counted before its instance restarts, so before any health check of
 	// the restarted process can pass.
 	for _, m := range ms {
-		if st := m.Status(); st.Restarts > 0 {
-			return fail(bootCrash{m, fmt.Sprintf("%s; %d crash(es) before it turned healthy", st.LastExit, st.Restarts)}.err())
+		if restarts, lastExit := m.Restarts(); restarts > 0 {
+			return fail(bootCrash{m, fmt.Sprintf("%s; %d crash(es) before it turned healthy", lastExit, restarts)}.err())
 		}
 	}
 	return ms, nil
@@ -456,7 +456,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 
 // bootCrash is an instance that exited while its release booted.
 type bootCrash struct {
-	m    *managed
+	m    managed
 	exit string // the supervisor's description of the exit
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
 )
@@ -458,7 +459,7 @@ func TestWarmBeforeHealthy(t *testing.T) {
 	if len(v1) != 1 {
 		t.Fatalf("%d instances after the first deploy, want 1", len(v1))
 	}
-	b1 := v1[0].Backend()
+	b1 := v1[0].(*fleet.Instance).Backend()
 	b1.Warm(live)
 	for deadline := time.Now().Add(waitTimeout); b1.IdleConns() < live; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -482,7 +483,7 @@ func TestWarmBeforeHealthy(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 		for _, m := range h.eng.instancesOf("", true) {
-			b := m.Backend()
+			b := m.(*fleet.Instance).Backend()
 			if b == nil || b == b1 || b.Healthy() {
 				continue
 			}

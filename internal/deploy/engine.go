@@ -22,30 +22,34 @@
 // targets, retention, and Recover's deploy-side part (interrupted
 // deploys, commands left running, release rows rebuilt from disk).
 //
-// The engine drives the rest of the daemon through three small
-// interfaces declared here, where they are used, so that the state
+// The engine drives the rest of the daemon through small interfaces
+// declared here, where they are used (seams.go), so that the state
 // machine can be tested with fakes and a shared store can later back them
 // for several hosts:
 //
-//   - journal (state; implemented by *state.Store): BeginDeploy,
-//     SetDeployRelease, AddStep, FinishDeploy, InterruptRunning, Active,
-//     SetActive, Release, Releases, PutRelease, SetReleaseStatus,
-//     SetReleaseMeta, LastRetired, Deploys;
-//   - traffic (the proxy; implemented by *proxy.Proxy): SetActive,
-//     Active, SetWeights, Weights, Window, Stats, SetPreview, Hold,
-//     WaitRequests, Unhold, FailHold, Drain;
-//   - fleet (the instances; implemented by *fleet.Fleet): Start (boot one
-//     instance), Stop, Instances (of a release, or of every release but
-//     one), Drain (announce, wait, stop), Find and Recover (at start),
-//     Status, LogPath, Flush, Close.
+//   - Journal (state; *state.Store): BeginDeploy, SetDeployRelease,
+//     AddStep, FinishDeploy, InterruptRunning, Deploys, Active,
+//     SetActive, Release, Releases, LastRetired, PutRelease,
+//     SetReleaseStatus, SetReleaseMeta;
+//   - Traffic (the proxy; *proxy.Proxy): SetActive, Active, SetWeights,
+//     Weights, SetPreview, Hold, WaitRequests, Unhold, FailHold, Drain,
+//     Window, Stats — in the types of package traffic;
+//   - Fleet (the instances; *fleet.Fleet, made by Options.NewFleet):
+//     Start (boot one instance), Stop, StopAll, Of, AllBut, Drain,
+//     AnnounceDrain, ClearDrain, Find, Recover and StartMissing (at
+//     start), Flush, Status, TrimLogs, Close — each instance an
+//     instance.Handle;
+//   - Processes (supervisor.Groups): the process groups of commands a
+//     previous daemon left running.
 //
-// `go list -deps ./internal/deploy` names neither the proxy nor the
-// supervisor once the engine holds only these interfaces.
+// `go list -deps ./internal/deploy` names neither the proxy, the
+// supervisor nor the fleet (TestSeamsKeepDeployOffTheProxyAndSupervisor).
 package deploy
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -53,10 +57,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/datadir"
-	"github.com/cutover/cutover/internal/fleet"
-	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/release"
-	"github.com/cutover/cutover/internal/state"
 )
 
 // Options configure an Engine.
@@ -64,9 +65,17 @@ type Options struct {
 	// Config is the daemon's configuration as loaded at start. Deploys
 	// re-read Config.Path so that [app] changes apply to the next deploy.
 	Config *config.Config
-	Store  *state.Store
-	Proxy  *proxy.Proxy
-	Logger *slog.Logger
+	// Store records deploys and releases (*state.Store).
+	Store Journal
+	// Proxy routes the requests (*proxy.Proxy).
+	Proxy Traffic
+	// NewFleet returns the app's fleet (a *fleet.Fleet), wired to what
+	// the engine gives it.
+	NewFleet func(FleetOptions) Fleet
+	// Processes stops the commands a previous daemon left running
+	// (supervisor.Groups).
+	Processes Processes
+	Logger    *slog.Logger
 	// StateNote, when set, says what the daemon had to do to open its
 	// state database (a damaged file moved aside); Recover logs it and
 	// Status shows it until the next deploy succeeds.
@@ -81,10 +90,11 @@ type Options struct {
 // running for the next daemon.
 type Engine struct {
 	log   *slog.Logger
-	store *state.Store
+	store Journal
 	rel   *release.Manager
-	fleet *fleet.Fleet // the app's instances
-	px    *proxy.Proxy
+	fleet Fleet // the app's instances
+	px    Traffic
+	procs Processes
 
 	ctx    context.Context // the engine's lifetime; cancelled by Close
 	cancel context.CancelFunc
@@ -118,6 +128,9 @@ func New(opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.NewFleet == nil || opts.Processes == nil {
+		return nil, errors.New("deploy.New: Options.NewFleet and Options.Processes are required")
+	}
 	rel, err := release.NewManager(opts.Config.DataDir)
 	if err != nil {
 		return nil, err
@@ -132,6 +145,7 @@ func New(opts Options) (*Engine, error) {
 		store:  opts.Store,
 		rel:    rel,
 		px:     opts.Proxy,
+		procs:  opts.Processes,
 		ctx:    ctx,
 		cancel: cancel,
 		cfg:    opts.Config,
@@ -143,15 +157,7 @@ func New(opts Options) (*Engine, error) {
 	if opts.StateNote != "" {
 		e.rec.notes = append(e.rec.notes, opts.StateNote)
 	}
-	e.fleet = fleet.New(fleet.Options{
-		Config:      opts.Config,
-		Store:       opts.Store,
-		Proxy:       opts.Proxy,
-		Releases:    rel,
-		Logger:      log,
-		StateFailed: e.markUnsaved,
-		Note:        e.note,
-	})
+	e.fleet = opts.NewFleet(FleetOptions{Releases: rel, StateFailed: e.markUnsaved, Note: e.note})
 	e.rekeyDigests(ctx)
 	return e, nil
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
-	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // A held switch is how cutover ships a change that cannot run beside the
@@ -219,7 +219,7 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 	}
 
 	// switch: recorded, then routed, in the same step as the unhold.
-	var rep proxy.HoldReport
+	var rep traffic.HoldReport
 	err := r.step(StepSwitch, func() (string, error) {
 		if err := e.store.SetActive(context.WithoutCancel(ctx), newID, time.Now()); err != nil {
 			return "", fmt.Errorf("record the switch to %s: %w; nothing switched", newID, err)
@@ -242,7 +242,7 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 }
 
 // describeHold is "held 12 request(s), longest 840ms, hold 1.2s".
-func describeHold(rep proxy.HoldReport) string {
+func describeHold(rep traffic.HoldReport) string {
 	s := fmt.Sprintf("held %d request(s), longest %s, hold %s", rep.Held, rep.Longest.Round(time.Millisecond), rep.Duration.Round(time.Millisecond))
 	if rep.TimedOut > 0 {
 		s += fmt.Sprintf(", %d answered 503 at proxy.hold_timeout", rep.TimedOut)

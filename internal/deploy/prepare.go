@@ -13,7 +13,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/envfile"
-	"github.com/cutover/cutover/internal/fleet"
+	"github.com/cutover/cutover/internal/instance"
 	"github.com/cutover/cutover/internal/release"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -230,6 +230,6 @@ func describeSource(m release.Meta) string {
 
 // hookEnv is the environment of a hook: the release's own, plus where it is.
 func (r *Run) hookEnv(releaseID string) []string {
-	env := fleet.InstanceEnv(r.app, releaseID)
+	env := instance.Env(r.app, releaseID)
 	return append(env, "CUTOVER_RELEASE_DIR="+r.e.rel.Dir(releaseID), "CUTOVER_PREVIOUS_RELEASE="+r.from)
 }

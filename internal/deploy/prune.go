@@ -30,7 +30,7 @@ func (e *Engine) Prune(ctx context.Context) ([]string, error) {
 // neverLive lists the releases that never went live (failed, or prepared
 // and never deployed): no rollback can go back to them, so retention
 // removes them before any release that served.
-func neverLive(ctx context.Context, store *state.Store) ([]string, error) {
+func neverLive(ctx context.Context, store Journal) ([]string, error) {
 	rels, err := store.Releases(ctx)
 	if err != nil {
 		return nil, err

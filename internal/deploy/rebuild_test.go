@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/state"
 )
 
@@ -140,7 +141,7 @@ func TestRecoverStopsUnrecordedStray(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	strayPID := m.Status().PID
+	strayPID := m.(*fleet.Instance).Status().PID
 	closeLikeADeadDaemon(first)
 	if err := h.store.DeleteInstance(ctx, m.ID()); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/state"
 )
 
@@ -46,7 +47,7 @@ func TestRecoverAfterDaemonDeath(t *testing.T) {
 	if err != nil {
 		t.Fatalf("start the stray instance: %v", err)
 	}
-	strayPID := m.Status().PID
+	strayPID := m.(*fleet.Instance).Status().PID
 	rows, err := h.store.Instances(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -118,11 +119,12 @@ func TestRecoverRestartsMissingInstances(t *testing.T) {
 	// One instance dies while no daemon watches.
 	gone := ms[0]
 	// Its whole process group, as the supervisor's Kill does.
-	if err := syscall.Kill(-gone.Status().PID, syscall.SIGKILL); err != nil {
+	gonePID := gone.(*fleet.Instance).Status().PID
+	if err := syscall.Kill(-gonePID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitDead(t, gone.Status().PID)
-	keptPID := ms[1].Status().PID
+	waitDead(t, gonePID)
+	keptPID := ms[1].(*fleet.Instance).Status().PID
 
 	second := h.newEngine()
 	if err := second.Recover(ctx); err != nil {

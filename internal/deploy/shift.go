@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/canary"
-	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/instance"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // criteria are the bounds a new release is judged by, from [deploy].
@@ -20,7 +21,7 @@ func (r *Run) criteria() canary.Criteria {
 }
 
 // describeWindow is "120 requests, 0.8% errors, p99 4ms".
-func describeWindow(w proxy.WindowStats) string {
+func describeWindow(w traffic.WindowStats) string {
 	return fmt.Sprintf("%d requests, %.1f%% errors, p99 %s", w.Requests, 100*w.ErrorRate, w.P99.Round(100*time.Microsecond))
 }
 
@@ -30,7 +31,7 @@ func describeWindow(w proxy.WindowStats) string {
 // deploy (Recover) and stops the preview's instances with it.
 func (r *Run) preview(ctx context.Context, newID string) (string, error) {
 	e, cfg := r.e, r.cfg
-	token := proxy.NewPreviewToken()
+	token := traffic.NewPreviewToken()
 	e.px.SetPreview(newID, token)
 	defer e.px.SetPreview("", "")
 	r.setPreview(token)
@@ -42,7 +43,7 @@ func (r *Run) preview(ctx context.Context, newID string) (string, error) {
 	}
 	r.event(Event{Type: "preview", Release: newID, PreviewToken: token, PreviewLinks: links, Message: fmt.Sprintf(
 		"preview of %s is ready for requests with its token %s: open %s (the link sets cookie %s), or send header %q; other traffic stays on %s. `cutover promote` continues the deploy, `cutover abort` stops it (by itself after %s)",
-		newID, token, strings.Join(links, " or "), proxy.PreviewCookie, proxy.PreviewHeader+": "+token, orNone(r.from), cfg.Deploy.PreviewTimeout.Duration)})
+		newID, token, strings.Join(links, " or "), traffic.PreviewCookie, traffic.PreviewHeader+": "+token, orNone(r.from), cfg.Deploy.PreviewTimeout.Duration)})
 	switch a, _ := r.wait(ctx, cfg.Deploy.PreviewTimeout.Duration, nil); a {
 	case ActionPromote:
 		return "promoted", nil
@@ -68,7 +69,7 @@ func previewLink(addr, token string) string {
 	if port != "" {
 		hp = net.JoinHostPort(host, port)
 	}
-	return "http://" + hp + "/?" + proxy.PreviewParam + "=" + token
+	return "http://" + hp + "/?" + traffic.PreviewParam + "=" + token
 }
 
 // abortedBy says who stopped a rollout: the operator, or the daemon
@@ -184,7 +185,7 @@ func (r *Run) watch(ctx context.Context, newID string, d time.Duration) (string,
 	action, why := r.wait(ctx, d, func() string {
 		// No baseline: the old release gets no traffic now, so only the
 		// absolute bounds apply.
-		if v := canary.Judge(e.px.Window(newID, time.Since(start)), proxy.WindowStats{}, crit); v.Enough && !v.OK {
+		if v := canary.Judge(e.px.Window(newID, time.Since(start)), traffic.WindowStats{}, crit); v.Enough && !v.OK {
 			failed = v
 			return "fail"
 		}
@@ -244,7 +245,7 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 			}
 		}
 		moved += b
-		var retiring []*managed
+		var retiring []managed
 		if len(olds) > 0 {
 			cut := min(b, len(olds))
 			retiring, olds = olds[:cut], olds[cut:]
@@ -309,7 +310,7 @@ func (r *Run) rollingBack(ctx context.Context, newID string, reason error) error
 		}
 		next := 1
 		for _, m := range have {
-			next = max(next, instanceNumber(m.ID(), old)+1)
+			next = max(next, instance.Number(m.ID(), old)+1)
 		}
 		if _, err := e.boot(ctx, r, old, app, missing, next, nil); err != nil {
 			return fmt.Errorf("%v; and the old release could not be brought back to full size: %w", reason, err)

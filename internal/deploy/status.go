@@ -4,21 +4,21 @@ import (
 	"context"
 	"time"
 
-	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // Status is what `cutover status` shows.
 type Status struct {
-	App       string                        `json:"app"`
-	Listen    string                        `json:"listen"`
-	Active    string                        `json:"active"`
-	Instances []InstanceStatus              `json:"instances"`
-	Deploy    *Progress                     `json:"deploy"`
-	Traffic   map[string]proxy.ReleaseStats `json:"traffic"`
+	App       string                          `json:"app"`
+	Listen    string                          `json:"listen"`
+	Active    string                          `json:"active"`
+	Instances []InstanceStatus                `json:"instances"`
+	Deploy    *Progress                       `json:"deploy"`
+	Traffic   map[string]traffic.ReleaseStats `json:"traffic"`
 	// Weights is each release's share of new requests.
 	Weights map[string]int `json:"weights"`
 	// Recent is each serving release's traffic over the last minute.
-	Recent map[string]proxy.WindowStats `json:"recent"`
+	Recent map[string]traffic.WindowStats `json:"recent"`
 	// Recovered says what the daemon rebuilt or found at start (a lost
 	// state.db, an instance nobody recorded), until a deploy succeeds.
 	Recovered []string `json:"recovered,omitempty"`
@@ -39,7 +39,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 	}
 	cfg := e.Config()
 	st := Status{App: cfg.App.Name, Listen: cfg.Proxy.Listen, Active: active, Deploy: e.Progress(), Traffic: e.px.Stats(),
-		Weights: e.px.Weights(), Recent: map[string]proxy.WindowStats{}}
+		Weights: e.px.Weights(), Recent: map[string]traffic.WindowStats{}}
 	st.Recovered, st.Degraded = e.Recovery()
 	for rel := range st.Traffic {
 		if w := e.px.Window(rel, RecentWindow); w.Requests > 0 || st.Weights[rel] > 0 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/instance"
 )
 
 // DrainFileEnv names the environment variable giving each instance the
@@ -32,13 +33,13 @@ func drainFile(cfg *config.Config, id string) string {
 // appears whole (written to a temporary name, then renamed). Failing to
 // write it is logged and the drain goes on: the notice is a courtesy to the
 // app, the drain itself does not depend on it.
-func (f *Fleet) AnnounceDrain(ms []*Instance, cutFrom time.Time) {
+func (f *Fleet) AnnounceDrain(ms []instance.Handle, cutFrom time.Time) {
 	cfg := f.cfg
 	body := fmt.Sprintf("began=%s\ncut_from=%s\n", time.Now().UTC().Format(time.RFC3339Nano), cutFrom.UTC().Format(time.RFC3339Nano))
 	for _, m := range ms {
-		path := drainFile(cfg, m.id)
+		path := drainFile(cfg, m.ID())
 		if err := writeDrainFile(path, body); err != nil {
-			f.log.Warn("drain notice not written; the instance is drained without it", "instance", m.id, "err", err)
+			f.log.Warn("drain notice not written; the instance is drained without it", "instance", m.ID(), "err", err)
 		}
 	}
 }
@@ -70,31 +71,21 @@ func (f *Fleet) ClearDrain(ids ...string) {
 }
 
 // IDs returns the instance IDs of ms.
-func IDs(ms []*Instance) []string {
+func IDs(ms []instance.Handle) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
-		out[i] = m.id
-	}
-	return out
-}
-
-// OfRelease returns the instances of ms that run release.
-func OfRelease(ms []*Instance, release string) []*Instance {
-	var out []*Instance
-	for _, m := range ms {
-		if m.release == release {
-			out = append(out, m)
-		}
+		out[i] = m.ID()
 	}
 	return out
 }
 
 // Drain takes instances out of rotation, tells them (their drain notice),
 // waits for their requests in flight, up to timeout, then stops them.
-func (f *Fleet) Drain(ctx context.Context, ms []*Instance, timeout time.Duration) error {
-	if len(ms) == 0 {
+func (f *Fleet) Drain(ctx context.Context, hs []instance.Handle, timeout time.Duration) error {
+	if len(hs) == 0 {
 		return nil
 	}
+	ms := instances(hs)
 	for _, m := range ms {
 		m.mu.Lock()
 		m.stopped = true
@@ -107,8 +98,8 @@ func (f *Fleet) Drain(ctx context.Context, ms []*Instance, timeout time.Duration
 		}
 	}
 	deadline := time.Now().Add(timeout)
-	f.AnnounceDrain(ms, deadline)
-	defer f.ClearDrain(IDs(ms)...)
+	f.AnnounceDrain(hs, deadline)
+	defer f.ClearDrain(IDs(hs)...)
 	for time.Now().Before(deadline) {
 		busy := false
 		for _, m := range ms {

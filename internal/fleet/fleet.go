@@ -108,7 +108,7 @@ func (f *Fleet) Close() {
 // StopAll stops every instance gracefully and forgets them; used by
 // `cutover stop`, which takes the app down on purpose.
 func (f *Fleet) StopAll(ctx context.Context) error {
-	return f.Stop(ctx, f.AllBut(""))
+	return f.stopInstances(ctx, f.instancesOf("", true))
 }
 
 // markUnsaved reports a write to state that failed.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/health"
+	"github.com/cutover/cutover/internal/instance"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
@@ -79,18 +80,6 @@ func healthConfig(h config.Health) health.Config {
 	}
 }
 
-// InstanceEnv is the environment of an instance (and of a release's
-// hooks): cutover's own, then the app's [app.env], then CUTOVER_RELEASE
-// and CUTOVER_APP. PORT is added by the supervisor.
-func InstanceEnv(app config.App, releaseID string) []string {
-	env := os.Environ()
-	for k, v := range app.Env {
-		env = append(env, k+"="+v)
-	}
-	env = append(env, "CUTOVER_RELEASE="+releaseID, "CUTOVER_APP="+app.Name)
-	return env
-}
-
 func (f *Fleet) spec(app config.App, releaseID string, n int, port int) supervisor.Spec {
 	id := releaseID + "-" + strconv.Itoa(n)
 	return supervisor.Spec{
@@ -99,7 +88,7 @@ func (f *Fleet) spec(app config.App, releaseID string, n int, port int) supervis
 		Instance:    id,
 		Dir:         f.rel.Dir(releaseID),
 		Command:     app.Command,
-		Env:         append(InstanceEnv(app, releaseID), DrainFileEnv+"="+drainFile(f.cfg, id)),
+		Env:         append(instance.Env(app, releaseID), DrainFileEnv+"="+drainFile(f.cfg, id)),
 		Port:        port,
 		StopSignal:  app.Signal,
 		StopTimeout: app.StopTimeout.Duration,
@@ -411,21 +400,57 @@ func (f *Fleet) instancesOf(release string, not bool) []*Instance {
 }
 
 // Of returns the instances of release.
-func (f *Fleet) Of(release string) []*Instance { return f.instancesOf(release, false) }
+func (f *Fleet) Of(release string) []instance.Handle { return handles(f.instancesOf(release, false)) }
 
 // AllBut returns the instances of every release but keep; AllBut("") is
 // every instance.
-func (f *Fleet) AllBut(keep string) []*Instance { return f.instancesOf(keep, true) }
+func (f *Fleet) AllBut(keep string) []instance.Handle { return handles(f.instancesOf(keep, true)) }
 
 // Start starts instance n of release with app's configuration (port 0:
 // a free one) and begins health checking; it is in rotation once healthy.
-func (f *Fleet) Start(app config.App, release string, n int) (*Instance, error) {
-	return f.startInstance(f.spec(app, release, n, 0), app)
+func (f *Fleet) Start(app config.App, release string, n int) (instance.Handle, error) {
+	m, err := f.startInstance(f.spec(app, release, n, 0), app)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Stop takes instances out of rotation and stops them in parallel, each
-// with its own stop_timeout; their rows are deleted.
-func (f *Fleet) Stop(ctx context.Context, ms []*Instance) error { return f.stopInstances(ctx, ms) }
+// with its own stop_timeout; their rows are deleted. ms are instances of
+// this Fleet (from Start, Of or AllBut).
+func (f *Fleet) Stop(ctx context.Context, ms []instance.Handle) error {
+	return f.stopInstances(ctx, instances(ms))
+}
+
+// handles returns ms as the handles its users hold.
+func handles(ms []*Instance) []instance.Handle {
+	if ms == nil {
+		return nil
+	}
+	out := make([]instance.Handle, len(ms))
+	for i, m := range ms {
+		out[i] = m
+	}
+	return out
+}
+
+// instances returns the instances behind hs, which this package handed
+// out: any other Handle is a bug of the caller's.
+func instances(hs []instance.Handle) []*Instance {
+	out := make([]*Instance, len(hs))
+	for i, h := range hs {
+		out[i] = h.(*Instance)
+	}
+	return out
+}
+
+// Restarts counts the crashes and hangs the instance was restarted after,
+// with the description of its latest exit.
+func (m *Instance) Restarts() (n int, lastExit string) {
+	st := m.status()
+	return st.Restarts, st.LastExit
+}
 
 // ID is the instance's id, "<release>-<n>".
 func (m *Instance) ID() string { return m.id }
@@ -466,6 +491,9 @@ func (m *Instance) Backend() *proxy.Backend { return m.proxyBackend() }
 
 // LogPath is the file the instance's output goes to.
 func (m *Instance) LogPath() string { return m.logPath }
+
+// LogTail returns up to n last lines of the instance's log.
+func (m *Instance) LogTail(n int) []string { return TailFile(m.logPath, n) }
 
 // BootState says where a booting instance is, from its latest health
 // check: "last health check: GET …: status 404 Not Found", with a hint

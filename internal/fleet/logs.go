@@ -41,7 +41,7 @@ func (f *Fleet) trimLogsEvery(interval time.Duration) {
 func (f *Fleet) TrimLogs() {
 	cfg := f.cfg
 	open := map[string]bool{}
-	for _, m := range f.AllBut("") {
+	for _, m := range f.instancesOf("", true) {
 		open[LogPath(cfg, m.release, m.id)] = true
 	}
 	t, err := f.rel.TrimLogs(cfg.App.LogsMaxTotal, open)

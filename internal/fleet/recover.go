@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/instance"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
 )
@@ -30,7 +31,7 @@ func (f *Fleet) Recover(ctx context.Context, active string, app config.App, foun
 	rows = f.addFound(rows, found)
 	used := map[int]bool{} // instance numbers in use
 	for _, row := range rows {
-		n := InstanceNumber(row.ID, active)
+		n := instance.Number(row.ID, active)
 		if row.Release != active || active == "" || n == 0 || used[n] {
 			f.log.Info("stopping an instance of a release that is not live", "instance", row.ID, "release", row.Release, "pid", row.PID)
 			if err := supervisor.KillGroup(row.PID, row.StartTime, 10*time.Second); err != nil {
@@ -64,9 +65,9 @@ func (f *Fleet) Recover(ctx context.Context, active string, app config.App, foun
 // (Options.Note) and ends it: the release serves with what it has.
 func (f *Fleet) StartMissing(active string, app config.App) {
 	used := map[int]bool{}
-	have := f.Of(active)
+	have := f.instancesOf(active, false)
 	for _, m := range have {
-		used[InstanceNumber(m.id, active)] = true
+		used[instance.Number(m.id, active)] = true
 	}
 	adopted := len(have)
 	for n := 1; adopted < app.Instances; n++ {
@@ -190,15 +191,6 @@ func (f *Fleet) forget(ctx context.Context, id string) {
 	if err := f.store.DeleteInstance(ctx, id); err != nil {
 		f.markUnsaved("forget instance "+id, err)
 	}
-}
-
-// InstanceNumber extracts n from "<release>-<n>"; 0 if it has none.
-func InstanceNumber(id, release string) int {
-	var n int
-	if _, err := fmt.Sscanf(strings.TrimPrefix(id, release+"-"), "%d", &n); err != nil {
-		return 0
-	}
-	return n
 }
 
 // Flush writes the instances as they are in memory to state (rows of

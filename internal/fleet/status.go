@@ -2,30 +2,16 @@ package fleet
 
 import (
 	"sort"
-	"time"
+
+	"github.com/cutover/cutover/internal/instance"
 )
 
-// InstanceStatus is one instance as `cutover status` shows it.
-type InstanceStatus struct {
-	ID         string    `json:"id"`
-	Release    string    `json:"release"`
-	PID        int       `json:"pid"`
-	Port       int       `json:"port"`
-	State      string    `json:"state"`
-	Healthy    bool      `json:"healthy"`
-	Restarts   int       `json:"restarts"`
-	LastExit   string    `json:"last_exit,omitempty"`
-	LastExitAt time.Time `json:"last_exit_at,omitzero"`
-	StartedAt  time.Time `json:"started_at,omitzero"`
-	Adopted    bool      `json:"adopted,omitempty"`
-}
-
 // Status reports every instance, by id.
-func (f *Fleet) Status() []InstanceStatus {
-	var out []InstanceStatus
-	for _, m := range f.AllBut("") {
+func (f *Fleet) Status() []instance.Status {
+	var out []instance.Status
+	for _, m := range f.instancesOf("", true) {
 		s := m.status()
-		out = append(out, InstanceStatus{
+		out = append(out, instance.Status{
 			ID: m.id, Release: m.release, PID: s.PID, Port: s.Port, State: s.State.String(),
 			Healthy: m.healthy(), Restarts: s.Restarts, LastExit: s.LastExit, LastExitAt: s.LastExitAt,
 			StartedAt: s.StartedAt, Adopted: s.Adopted,
