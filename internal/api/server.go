@@ -17,19 +17,20 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/errkind"
 	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/state"
 )
 
 // Error kinds carried in error bodies and result events.
 const (
-	KindBusy     = "busy"     // another deploy runs
-	KindConfig   = "config"   // the config file is broken
-	KindUsage    = "usage"    // the request is malformed or names nothing
-	KindRefused  = "refused"  // refused to protect the app
-	KindFailed   = "failed"   // the operation ran and failed
-	KindNotFound = "notfound" // no such release/instance, no deploy in flight
-	KindAborted  = "aborted"  // aborted by the operator or by its own judgement; the old release serves
+	KindBusy     = string(errkind.Busy)
+	KindConfig   = string(errkind.Config)
+	KindUsage    = string(errkind.Usage)
+	KindRefused  = string(errkind.Refused)
+	KindFailed   = string(errkind.Failed)
+	KindNotFound = string(errkind.NotFound)
+	KindAborted  = string(errkind.Aborted)
 )
 
 // Server serves the admin API for one engine.
@@ -64,26 +65,11 @@ func kindOf(err error) string {
 	case errors.Is(err, deploy.ErrNoDeploy), errors.Is(err, state.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return KindNotFound
 	}
-	return resultKind(deploy.KindOf(err))
+	return string(deploy.KindOf(err))
 }
 
-// statusOf maps an error kind to an HTTP status.
-func statusOf(kind string) int {
-	switch kind {
-	case KindBusy:
-		return http.StatusConflict
-	case KindConfig:
-		return http.StatusUnprocessableEntity
-	case KindUsage:
-		return http.StatusBadRequest
-	case KindRefused, KindAborted:
-		return http.StatusPreconditionFailed
-	case KindNotFound:
-		return http.StatusNotFound
-	default:
-		return http.StatusInternalServerError
-	}
-}
+// statusOf is the HTTP status of an error kind (errkind's table).
+func statusOf(kind string) int { return errkind.Kind(kind).HTTPStatus() }
 
 type errorBody struct {
 	Error string `json:"error"`
@@ -198,7 +184,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run *deploy.Run,
 		i += len(evs)
 		for _, ev := range evs {
 			if ev.Type == "result" && !ev.OK {
-				ev.ErrorKind = resultKind(ev.ErrorKind)
 			}
 			if err := enc.Encode(ev); err != nil {
 				return
@@ -216,22 +201,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run *deploy.Run,
 		if done {
 			return
 		}
-	}
-}
-
-// resultKind maps deploy.KindOf's words to the API's kinds.
-func resultKind(k string) string {
-	switch k {
-	case "busy":
-		return KindBusy
-	case "config":
-		return KindConfig
-	case "refused":
-		return KindRefused
-	case "aborted":
-		return KindAborted
-	default:
-		return KindFailed
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/errkind"
 	"github.com/cutover/cutover/internal/state"
 )
 
@@ -228,7 +229,7 @@ func (e *Engine) Start(req Request) (*Run, error) {
 		// starts the next deploy on seeing it is not refused.
 		ev := Event{Type: "result", OK: err == nil, Release: release, DeployID: r.id}
 		if err != nil {
-			ev.Message, ev.ErrorKind = err.Error(), KindOf(err)
+			ev.Message, ev.ErrorKind = err.Error(), string(KindOf(err))
 		} else {
 			ev.Message = fmt.Sprintf("%s is live", release)
 			e.clearNotes() // what the daemon rebuilt at start is history now
@@ -262,24 +263,25 @@ func (e *Engine) Deploy(req Request, emit Emitter) (string, error) {
 	}
 }
 
-// KindOf classifies a deploy error for the API and CLI: "busy", "config",
-// "refused" (a deploy refused to protect the app, or an operator's action
-// the deploy in flight cannot honour now), "aborted" or "failed".
-func KindOf(err error) string {
+// KindOf classifies a deploy error for the API and CLI: busy, config,
+// refused (a deploy refused to protect the app, or an operator's action
+// the deploy in flight cannot honour now), aborted or failed; the HTTP
+// status and exit code of each are errkind's.
+func KindOf(err error) errkind.Kind {
 	var busy *BusyError
 	var cfgErr *config.Error
 	var refused *RefusedError
 	var ctlRefused *ControlRefusedError
 	switch {
 	case errors.As(err, &busy):
-		return "busy"
+		return errkind.Busy
 	case errors.As(err, &cfgErr):
-		return "config"
+		return errkind.Config
 	case errors.As(err, &refused), errors.As(err, &ctlRefused):
-		return "refused"
+		return errkind.Refused
 	case errors.Is(err, ErrAborted):
-		return "aborted"
+		return errkind.Aborted
 	default:
-		return "failed"
+		return errkind.Failed
 	}
 }
