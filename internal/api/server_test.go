@@ -120,7 +120,7 @@ drain_timeout = "2s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: NewServer(eng, store, slog.New(slog.DiscardHandler), nil)}
+	srv := &http.Server{Handler: NewServer(eng, slog.New(slog.DiscardHandler), nil)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {

@@ -205,7 +205,7 @@ func run(ctx context.Context, opts Options) error {
 	var appStopped atomic.Bool // by `cutover stop`: then the instances are gone, not left running
 	gate := &apiGate{}
 	newAPI := func(eng *deploy.Engine) http.Handler {
-		return api.NewServer(eng, store, log, func() { appStopped.Store(true); stopOnce.Do(stop) })
+		return api.NewServer(eng, log, func() { appStopped.Store(true); stopOnce.Do(stop) })
 	}
 	gate.set(newAPI(eng))
 	apiSrv := &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second}

@@ -69,11 +69,12 @@ func (f *fakeFleet) ClearDrain(ids ...string) { f.say("clear %s", strings.Join(i
 func (f *fakeFleet) Find() []state.Instance   { return nil }
 func (f *fakeFleet) Recover(ctx context.Context, active string, app config.App, found []state.Instance) {
 }
-func (f *fakeFleet) StartMissing(active string, app config.App) {}
-func (f *fakeFleet) Flush(ctx context.Context) error            { return nil }
-func (f *fakeFleet) Status() []instance.Status                  { return nil }
-func (f *fakeFleet) TrimLogs()                                  {}
-func (f *fakeFleet) Close()                                     {}
+func (f *fakeFleet) StartMissing(active string, app config.App)    {}
+func (f *fakeFleet) Flush(ctx context.Context) error               { return nil }
+func (f *fakeFleet) Status() []instance.Status                     { return nil }
+func (f *fakeFleet) LogFiles(release, id string) ([]string, error) { return nil, nil }
+func (f *fakeFleet) TrimLogs()                                     {}
+func (f *fakeFleet) Close()                                        {}
 
 // fakeTraffic records the drains it is asked for in the same log.
 type fakeTraffic struct {

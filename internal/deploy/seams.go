@@ -94,6 +94,9 @@ type Fleet interface {
 	Status() []InstanceStatus
 	// TrimLogs holds the instances' logs to app.logs_max_total.
 	TrimLogs()
+	// LogFiles returns the log files of release's instances (of instance
+	// id only, when set), sorted; the error says there are none and why.
+	LogFiles(release, id string) ([]string, error)
 	// Close stops supervising, leaving the instances running.
 	Close()
 }

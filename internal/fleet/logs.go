@@ -1,9 +1,11 @@
 package fleet
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -11,9 +13,43 @@ import (
 )
 
 // LogPath is the file the output of instance id of release goes to:
-// <data_dir>/logs/<release>/<id>.log. It is the one place that names it.
+// <data_dir>/logs/<release>/<id>.log. It and logDir are the one place
+// that names it.
 func LogPath(cfg *config.Config, release, id string) string {
-	return filepath.Join(cfg.LogsDir(), release, id+".log")
+	return filepath.Join(logDir(cfg, release), id+logExt)
+}
+
+// logExt ends the name of every instance's log file.
+const logExt = ".log"
+
+// logDir holds the log files of release's instances.
+func logDir(cfg *config.Config, release string) string { return filepath.Join(cfg.LogsDir(), release) }
+
+// LogFiles returns the log files of release's instances, running or not,
+// or of its instance id only when id is set, sorted; the error says there
+// are none and why.
+func (f *Fleet) LogFiles(release, id string) ([]string, error) {
+	dir := logDir(f.cfg, release)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("no logs for release %s: %w", release, err)
+	}
+	var files []string
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, logExt) {
+			continue
+		}
+		if id != "" && strings.TrimSuffix(name, logExt) != id {
+			continue
+		}
+		files = append(files, filepath.Join(dir, name))
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no log files for release %s", release)
+	}
+	return files, nil
 }
 
 // logTrimEvery is how often the logs' total cap (app.logs_max_total) is
