@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -470,15 +469,11 @@ func (e *Engine) retire(ctx context.Context, release string) (string, error) {
 	if len(ms) == 0 {
 		return "nothing to drain", nil
 	}
-	dctx, cancel := context.WithTimeout(ctx, e.Config().Proxy.DrainTimeout.Duration)
-	e.announceDrain(ms, time.Now().Add(e.Config().Proxy.DrainTimeout.Duration))
-	res := e.px.Drain(dctx, release, e.Config().Proxy.DrainPace.Duration)
-	cancel()
-	defer e.clearDrain(ids(ms)...)
-	if err := e.stopInstances(ctx, ms); err != nil {
+	rs, err := e.drain(ctx, ms, drainHow{timeout: e.Config().Proxy.DrainTimeout.Duration, pace: e.Config().Proxy.DrainPace.Duration})
+	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s: %d in flight finished, %d cut; %d instance(s) stopped", release, res.Finished, res.Cut, len(ms)), nil
+	return fmt.Sprintf("%s: %d in flight finished, %d cut; %d instance(s) stopped", release, rs[0].Finished, rs[0].Cut, len(ms)), nil
 }
 
 // retireAllBut drains every release other than keep and stops its
@@ -488,24 +483,14 @@ func (e *Engine) retireAllBut(ctx context.Context, keep string) (string, error) 
 	if len(old) == 0 {
 		return "nothing to drain", nil
 	}
-	releases := map[string]bool{}
-	for _, m := range old {
-		releases[m.Release()] = true
-	}
-	drainTimeout, drainPace := e.Config().Proxy.DrainTimeout.Duration, e.Config().Proxy.DrainPace.Duration
+	rs, err := e.drain(ctx, old, drainHow{timeout: e.Config().Proxy.DrainTimeout.Duration, pace: e.Config().Proxy.DrainPace.Duration})
 	var notes []string
-	for rel := range releases {
-		dctx, cancel := context.WithTimeout(ctx, drainTimeout)
-		e.announceDrain(ofRelease(old, rel), time.Now().Add(drainTimeout))
-		res := e.px.Drain(dctx, rel, drainPace)
-		cancel()
-		notes = append(notes, fmt.Sprintf("%s: %d in flight finished, %d cut at drain_timeout", rel, res.Finished, res.Cut))
+	for _, r := range rs {
+		notes = append(notes, fmt.Sprintf("%s: %d in flight finished, %d cut at drain_timeout", r.release, r.Finished, r.Cut))
 	}
-	defer e.clearDrain(ids(old)...)
-	if err := e.stopInstances(ctx, old); err != nil {
+	if err != nil {
 		return strings.Join(notes, "; "), err
 	}
-	sort.Strings(notes)
 	return fmt.Sprintf("%s; %d instance(s) stopped", strings.Join(notes, "; "), len(old)), nil
 }
 

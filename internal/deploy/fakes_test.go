@@ -83,7 +83,11 @@ type fakeTraffic struct {
 }
 
 func (t *fakeTraffic) Drain(ctx context.Context, release string, pace time.Duration) traffic.DrainResult {
-	*t.log = append(*t.log, "drain traffic of "+release)
+	if ctx.Err() != nil {
+		*t.log = append(*t.log, "cut traffic of "+release)
+	} else {
+		*t.log = append(*t.log, "drain traffic of "+release)
+	}
 	return traffic.DrainResult{Finished: 3, Cut: 1}
 }
 
@@ -119,5 +123,36 @@ func TestRetireAllButOverFakes(t *testing.T) {
 	}
 	if !strings.Contains(detail, "2 instance(s) stopped") {
 		t.Errorf("detail: got %q, want it to count 2 instances stopped", detail)
+	}
+}
+
+// The stop of a held switch cuts at once what the old release still has
+// open, without telling its instances again (the hold told them); a
+// rolling batch is drained by the fleet, instance by instance, and the
+// rest of its release is left alone.
+func TestDrainHowOverFakes(t *testing.T) {
+	var log []string
+	ff := &fakeFleet{log: &log}
+	for _, n := range []int{1, 2, 3} {
+		ff.Start(config.App{}, "r1", n) //nolint:errcheck // the fake does not fail
+	}
+	e := &Engine{log: slog.New(slog.DiscardHandler), cfg: &config.Config{}, fleet: ff, px: &fakeTraffic{log: &log}}
+
+	if _, err := e.drain(context.Background(), ff.Of("r1")[:1], drainHow{timeout: time.Second, batch: true}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"drain instances r1-1", "stop r1-1"}; !slices.Equal(log, want) {
+		t.Errorf("a batch: got %q, want %q", log, want)
+	}
+	log = log[:0]
+	rs, err := e.drain(context.Background(), ff.Of("r1"), drainHow{told: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"cut traffic of r1", "stop r1-2,r1-3", "clear r1-2,r1-3"}; !slices.Equal(log, want) {
+		t.Errorf("a held switch's stop: got %q, want %q", log, want)
+	}
+	if len(rs) != 1 || rs[0].release != "r1" || rs[0].Cut != 1 {
+		t.Errorf("result: got %+v, want r1's drain", rs)
 	}
 }

@@ -137,15 +137,12 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 			// instances stop next, which would close everything at once
 			// anyway, and every held client waits meanwhile; the clients
 			// that reconnect wait in the hold.
-			cut, cancel := context.WithCancel(ctx)
-			cancel()
-			res := e.px.Drain(cut, old, 0)
-			defer e.clearDrain(ids(oldInsts)...)
 			stopped = true
-			if err := e.stopInstances(ctx, oldInsts); err != nil {
+			rs, err := e.drain(ctx, oldInsts, drainHow{told: true})
+			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%d instance(s) of %s stopped; %d request(s) cut", len(oldInsts), old, res.Cut), nil
+			return fmt.Sprintf("%d instance(s) of %s stopped; %d request(s) cut", len(oldInsts), old, rs[0].Cut), nil
 		})
 		if err == nil && r.aborted() {
 			err = fmt.Errorf("%w once %s had stopped", errOperatorAbort, old)

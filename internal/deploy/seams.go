@@ -149,10 +149,10 @@ func (e *Engine) announceDrain(ms []managed, cutFrom time.Time) { e.fleet.Announ
 // clearDrain removes the drain notices of instances that stopped.
 func (e *Engine) clearDrain(ids ...string) { e.fleet.ClearDrain(ids...) }
 
-// drainInstances takes instances out of rotation, waits for their requests
-// in flight (up to drain_timeout), then stops them.
-func (e *Engine) drainInstances(ctx context.Context, ms []managed) error {
-	return e.fleet.Drain(ctx, ms, e.Config().Proxy.DrainTimeout.Duration)
+// drainInstances takes instances out of rotation, tells them, waits for
+// their requests in flight (up to timeout), then stops them (see drain).
+func (e *Engine) drainInstances(ctx context.Context, ms []managed, timeout time.Duration) error {
+	return e.fleet.Drain(ctx, ms, timeout)
 }
 
 // ids returns the instance IDs of ms.
