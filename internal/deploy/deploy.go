@@ -158,7 +158,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	abortNew := func(reason error) (string, error) {
 		r.stop(reason.Error())
 		r.step(StepDrain, func() (string, error) { //nolint:errcheck // reported as a step
-			return e.retire(ctx, newID)
+			return r.retire(ctx, newID)
 		})
 		failRelease()
 		return r.from, reason
@@ -250,7 +250,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 
 	// drain and stop everything that is not the new release.
 	drainErr := r.step(StepDrain, func() (string, error) {
-		return e.retireAllBut(ctx, newID)
+		return r.retireAllBut(ctx, newID)
 	})
 	if drainErr != nil {
 		r.info("the old release could not be stopped cleanly: %v", drainErr)
@@ -308,7 +308,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 			return "", err
 		}
 		e.recordSchema(ctx, r.cfg, newID)
-		removed, err := e.prune(ctx, newID)
+		removed, err := e.prune(ctx, newID, r.cfg.Release.Keep)
 		if err != nil {
 			return "", err
 		}
@@ -464,12 +464,13 @@ func (c bootCrash) err() error {
 }
 
 // retire drains one release and stops its instances.
-func (e *Engine) retire(ctx context.Context, release string) (string, error) {
+func (r *Run) retire(ctx context.Context, release string) (string, error) {
+	e, cfg := r.e, r.config()
 	ms := e.instancesOf(release, false)
 	if len(ms) == 0 {
 		return "nothing to drain", nil
 	}
-	rs, err := e.drain(ctx, ms, drainHow{timeout: e.Config().Proxy.DrainTimeout.Duration, pace: e.Config().Proxy.DrainPace.Duration})
+	rs, err := e.drain(ctx, ms, drainHow{timeout: cfg.Proxy.DrainTimeout.Duration, pace: cfg.Proxy.DrainPace.Duration})
 	if err != nil {
 		return "", err
 	}
@@ -478,12 +479,13 @@ func (e *Engine) retire(ctx context.Context, release string) (string, error) {
 
 // retireAllBut drains every release other than keep and stops its
 // instances.
-func (e *Engine) retireAllBut(ctx context.Context, keep string) (string, error) {
+func (r *Run) retireAllBut(ctx context.Context, keep string) (string, error) {
+	e, cfg := r.e, r.config()
 	old := e.instancesOf(keep, true)
 	if len(old) == 0 {
 		return "nothing to drain", nil
 	}
-	rs, err := e.drain(ctx, old, drainHow{timeout: e.Config().Proxy.DrainTimeout.Duration, pace: e.Config().Proxy.DrainPace.Duration})
+	rs, err := e.drain(ctx, old, drainHow{timeout: cfg.Proxy.DrainTimeout.Duration, pace: cfg.Proxy.DrainPace.Duration})
 	var notes []string
 	for _, r := range rs {
 		notes = append(notes, fmt.Sprintf("%s: %d in flight finished, %d cut at drain_timeout", r.release, r.Finished, r.Cut))
@@ -543,11 +545,10 @@ func (e *Engine) rollbackTarget(ctx context.Context, want, active string) (state
 	return *target, app, nil
 }
 
-// prune applies retention, never touching the live release or the
-// rollback target; releases that never went live go first (see
-// release.Manager.Prune).
-func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
-	keep := e.Config().Release.Keep
+// prune applies retention (release.keep: keep), never touching the live
+// release or the rollback target; releases that never went live go first
+// (see release.Manager.Prune).
+func (e *Engine) prune(ctx context.Context, live string, keep int) ([]string, error) {
 	protect := []string{live}
 	switch prev, err := e.store.LastRetired(ctx); {
 	case err == nil:

@@ -62,8 +62,9 @@ import (
 
 // Options configure an Engine.
 type Options struct {
-	// Config is the daemon's configuration as loaded at start. Deploys
-	// re-read Config.Path so that [app] changes apply to the next deploy.
+	// Config is the daemon's configuration as loaded at start. Each
+	// deploy reads Config.Path once, as it starts, and runs with that to
+	// its end, so that changes to the file apply to the next deploy.
 	Config *config.Config
 	// Store records deploys and releases (*state.Store).
 	Store Journal

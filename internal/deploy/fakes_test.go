@@ -104,7 +104,7 @@ func TestRetireAllButOverFakes(t *testing.T) {
 	cfg.Proxy.DrainTimeout.Duration = time.Second
 	e := &Engine{log: slog.New(slog.DiscardHandler), cfg: cfg, fleet: ff, px: &fakeTraffic{log: &log}}
 
-	detail, err := e.retireAllBut(context.Background(), "r3")
+	detail, err := (&Run{e: e, cfg: cfg}).retireAllBut(context.Background(), "r3")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ var errHeldFailed = errors.New("held switch failed")
 // which.
 func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during func(ctx context.Context) (string, error)) error {
 	e, old := r.e, r.from
-	cfg := e.Config()
+	cfg := r.config()
 	drainTimeout := cfg.Proxy.DrainTimeout.Duration
 	var oldApp config.App
 	oldInsts := e.instancesOf(old, false)

@@ -24,7 +24,7 @@ func (e *Engine) Prune(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.prune(ctx, live)
+	return e.prune(ctx, live, e.Config().Release.Keep)
 }
 
 // neverLive lists the releases that never went live (failed, or prepared

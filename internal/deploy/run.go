@@ -55,7 +55,8 @@ type Run struct {
 	release string
 	from    string
 	app     config.App
-	cfg     *config.Config
+	cfg     *config.Config // what this run deploys with, from prepare on
+	snap    *config.Config // cutover.toml as Start read it; nil if it did not load
 	req     Request
 	holdDB  bool // the database changes ship held (see Request.Hold)
 
@@ -189,7 +190,18 @@ func (e *Engine) Start(req Request) (*Run, error) {
 		e.deployMu.Unlock()
 		return nil, &RefusedError{Reason: why}
 	}
-	if req.Preview && e.Config().Deploy.Strategy == "stop-first" {
+	// The run reads cutover.toml once, here, and deploys with that to the
+	// end (prepare takes it); a file that does not load now fails the
+	// prepare step, which says why.
+	snap, err := config.Load(e.Config().Path)
+	if err != nil {
+		snap = nil
+	}
+	cfg := snap
+	if cfg == nil {
+		cfg = e.Config()
+	}
+	if req.Preview && cfg.Deploy.Strategy == "stop-first" {
 		e.deployMu.Unlock()
 		return nil, &RefusedError{Reason: `--preview needs the new release to run beside the live one, which deploy.strategy "stop-first" rules out; deploy without --preview`}
 	}
@@ -203,9 +215,10 @@ func (e *Engine) Start(req Request) (*Run, error) {
 		return nil, err
 	}
 	r := newRun(e, kind, active, req)
+	r.snap = snap
 	// What Control needs to answer before prepare has read the config
 	// again; prepare refines it.
-	r.ctl.strategy, r.ctl.preview = e.Config().Deploy.Strategy, req.Preview
+	r.ctl.strategy, r.ctl.preview = cfg.Deploy.Strategy, req.Preview
 	if req.Rollback && r.ctl.strategy != "stop-first" { // a stop-first rollback is a held switch too
 		r.ctl.strategy = "bluegreen"
 	}

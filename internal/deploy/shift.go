@@ -256,7 +256,7 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 				weights[old] = n - moved
 			}
 			e.px.SetWeights(weights)
-			if _, err := e.drain(ctx, retiring, drainHow{timeout: e.Config().Proxy.DrainTimeout.Duration, batch: true}); err != nil {
+			if _, err := e.drain(ctx, retiring, drainHow{timeout: r.config().Proxy.DrainTimeout.Duration, batch: true}); err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("batch %d/%d: %d/%d instances on %s", k, total, moved, n, newID), nil
