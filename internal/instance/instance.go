@@ -7,8 +7,8 @@
 package instance
 
 import (
-	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,11 +43,15 @@ type Handle interface {
 	LogTail(n int) []string
 }
 
-// Number extracts n from an instance id "<release>-<n>"; 0 if it has
-// none.
+// Number extracts n from an instance id "<release>-<n>"; 0 if id is not
+// of that form (another release's instance, an id cut short).
 func Number(id, release string) int {
-	var n int
-	if _, err := fmt.Sscanf(strings.TrimPrefix(id, release+"-"), "%d", &n); err != nil {
+	rest, ok := strings.CutPrefix(id, release+"-")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 0 {
 		return 0
 	}
 	return n
