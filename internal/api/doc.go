@@ -20,6 +20,7 @@
 //	POST /v1/stop                stop the app's instances, then the daemon
 //
 // Errors are JSON {"error": "...", "kind": "..."} with the HTTP status
-// chosen in one place, statusOf; the client turns them back into typed
-// errors so the CLI can pick its exit code.
+// chosen in one place, errkind's table (statusOf looks it up); the client
+// turns them back into typed errors so the CLI can pick its exit code from
+// the same table.
 package api

@@ -11,30 +11,30 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/errkind"
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/state"
 )
 
 // Error kinds carried in error bodies and result events.
 const (
-	KindBusy     = "busy"     // another deploy runs
-	KindConfig   = "config"   // the config file is broken
-	KindUsage    = "usage"    // the request is malformed or names nothing
-	KindRefused  = "refused"  // refused to protect the app
-	KindFailed   = "failed"   // the operation ran and failed
-	KindNotFound = "notfound" // no such release/instance, no deploy in flight
-	KindAborted  = "aborted"  // aborted by the operator or by its own judgement; the old release serves
+	KindBusy     = string(errkind.Busy)
+	KindConfig   = string(errkind.Config)
+	KindUsage    = string(errkind.Usage)
+	KindRefused  = string(errkind.Refused)
+	KindFailed   = string(errkind.Failed)
+	KindNotFound = string(errkind.NotFound)
+	KindAborted  = string(errkind.Aborted)
 )
 
 // Server serves the admin API for one engine.
 type Server struct {
 	eng    *deploy.Engine
-	store  *state.Store
 	log    *slog.Logger
 	onStop func() // asks the daemon to exit after `stop`
 	mux    *http.ServeMux
@@ -42,8 +42,8 @@ type Server struct {
 
 // NewServer returns the API handler. onStop is called after a stop request
 // stopped the app.
-func NewServer(eng *deploy.Engine, store *state.Store, logger *slog.Logger, onStop func()) *Server {
-	s := &Server{eng: eng, store: store, log: logger.With("component", "api"), onStop: onStop, mux: http.NewServeMux()}
+func NewServer(eng *deploy.Engine, logger *slog.Logger, onStop func()) *Server {
+	s := &Server{eng: eng, log: logger.With("component", "api"), onStop: onStop, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /v1/status", s.status)
 	s.mux.HandleFunc("GET /v1/releases", s.releases)
 	s.mux.HandleFunc("GET /v1/deploys", s.deploys)
@@ -63,26 +63,11 @@ func kindOf(err error) string {
 	case errors.Is(err, deploy.ErrNoDeploy), errors.Is(err, state.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return KindNotFound
 	}
-	return resultKind(deploy.KindOf(err))
+	return string(deploy.KindOf(err))
 }
 
-// statusOf maps an error kind to an HTTP status.
-func statusOf(kind string) int {
-	switch kind {
-	case KindBusy:
-		return http.StatusConflict
-	case KindConfig:
-		return http.StatusUnprocessableEntity
-	case KindUsage:
-		return http.StatusBadRequest
-	case KindRefused, KindAborted:
-		return http.StatusPreconditionFailed
-	case KindNotFound:
-		return http.StatusNotFound
-	default:
-		return http.StatusInternalServerError
-	}
-}
+// statusOf is the HTTP status of an error kind (errkind's table).
+func statusOf(kind string) int { return errkind.Kind(kind).HTTPStatus() }
 
 type errorBody struct {
 	Error string `json:"error"`
@@ -112,47 +97,20 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 }
 
 // Release is one release as listed by `cutover releases`.
-type Release struct {
-	ID        string    `json:"id"`
-	Status    string    `json:"status"`
-	Source    string    `json:"source"`
-	CreatedAt time.Time `json:"created_at"`
-	LiveSince time.Time `json:"live_since,omitzero"`
-	RetiredAt time.Time `json:"retired_at,omitzero"`
-	OnDisk    bool      `json:"on_disk"`
-	Current   bool      `json:"current"`
-	// Meta is what was recorded about the release: source, ref, commit,
-	// who, config digest, and the environment as keys with digests (never
-	// values).
-	Meta *deploy.ReleaseMeta `json:"meta,omitempty"`
-}
+type Release = deploy.ReleaseInfo
 
 func (s *Server) releases(w http.ResponseWriter, r *http.Request) {
-	rels, err := s.store.Releases(r.Context())
+	out, err := s.eng.ListReleases(r.Context())
 	if err != nil {
 		writeError(w, kindOf(err), err)
 		return
-	}
-	cur, _ := s.eng.Releases().Current() //nolint:errcheck // no current link yet is fine
-	out := make([]Release, 0, len(rels))
-	for _, rel := range rels {
-		_, statErr := os.Stat(rel.Dir)
-		item := Release{ID: rel.ID, Status: string(rel.Status), Source: rel.Source, CreatedAt: rel.CreatedAt,
-			LiveSince: rel.LiveSince, RetiredAt: rel.RetiredAt, OnDisk: statErr == nil, Current: rel.ID == cur}
-		if rel.MetaJSON != "" {
-			var m deploy.ReleaseMeta
-			if err := json.Unmarshal([]byte(rel.MetaJSON), &m); err == nil {
-				item.Meta = &m
-			}
-		}
-		out = append(out, item)
 	}
 	writeJSON(w, out)
 }
 
 func (s *Server) deploys(w http.ResponseWriter, r *http.Request) {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit")) //nolint:errcheck // 0 = all
-	ds, err := s.store.Deploys(r.Context(), limit, "")
+	ds, err := s.eng.Deploys(r.Context(), limit)
 	if err != nil {
 		writeError(w, kindOf(err), err)
 		return
@@ -197,7 +155,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run *deploy.Run,
 		i += len(evs)
 		for _, ev := range evs {
 			if ev.Type == "result" && !ev.OK {
-				ev.ErrorKind = resultKind(ev.ErrorKind)
 			}
 			if err := enc.Encode(ev); err != nil {
 				return
@@ -215,22 +172,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run *deploy.Run,
 		if done {
 			return
 		}
-	}
-}
-
-// resultKind maps deploy.KindOf's words to the API's kinds.
-func resultKind(k string) string {
-	switch k {
-	case "busy":
-		return KindBusy
-	case "config":
-		return KindConfig
-	case "refused":
-		return KindRefused
-	case "aborted":
-		return KindAborted
-	default:
-		return KindFailed
 	}
 }
 
@@ -308,7 +249,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	release := q.Get("release")
 	if release == "" {
 		var err error
-		if release, err = s.store.Active(r.Context()); err != nil {
+		if release, err = s.eng.Live(r.Context()); err != nil {
 			writeError(w, kindOf(err), err)
 			return
 		}
@@ -321,24 +262,11 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, KindUsage, fmt.Errorf("release %q: not a release id", release))
 		return
 	}
-	dir := filepath.Join(s.eng.Config().LogsDir(), release)
-	ents, err := os.ReadDir(dir)
+	files, err := s.eng.LogFiles(release, q.Get("instance"))
 	if err != nil {
-		writeError(w, KindNotFound, fmt.Errorf("no logs for release %s: %w", release, err))
+		writeError(w, KindNotFound, err)
 		return
 	}
-	var files []string
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".log") {
-			continue
-		}
-		if inst := q.Get("instance"); inst != "" && strings.TrimSuffix(name, ".log") != inst {
-			continue
-		}
-		files = append(files, filepath.Join(dir, name))
-	}
-	sort.Strings(files)
 	if len(files) == 0 {
 		writeError(w, KindNotFound, fmt.Errorf("no log files for release %s", release))
 		return
@@ -347,7 +275,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	flusher, _ := w.(http.Flusher)
 	prefix := len(files) > 1
 	for _, f := range files {
-		for _, l := range deploy.TailFile(f, lines) {
+		for _, l := range fleet.TailFile(f, lines) {
 			writeLogLine(w, prefix, f, l)
 		}
 	}

@@ -21,8 +21,10 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
+	"github.com/cutover/cutover/internal/supervisor"
 )
 
 // waitTimeout bounds every call of these tests; it is a failure deadline,
@@ -95,7 +97,11 @@ drain_timeout = "2s"
 	}
 	t.Cleanup(func() { store.Close() })
 	px := proxy.New(proxy.Options{App: cfg.App.Name})
-	eng, err := deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px})
+	eng, err := deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Processes: supervisor.Groups{},
+		NewFleet: func(o deploy.FleetOptions) deploy.Fleet {
+			return fleet.New(fleet.Options{Config: cfg, Store: store, Proxy: px, Releases: o.Releases,
+				StateFailed: o.StateFailed, Note: o.Note})
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +120,7 @@ drain_timeout = "2s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: NewServer(eng, store, slog.New(slog.DiscardHandler), nil)}
+	srv := &http.Server{Handler: NewServer(eng, slog.New(slog.DiscardHandler), nil)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {

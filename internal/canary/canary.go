@@ -1,6 +1,6 @@
 // Package canary judges a new release (the canary) against the release it
 // replaces (the baseline), both measured by the proxy over the same recent
-// window (proxy.Proxy.Window). It owns the rules; deciding when to judge
+// window (proxy.Proxy.Window, as traffic.WindowStats). It owns the rules; deciding when to judge
 // and what to do with a verdict belongs to the deploy.
 //
 // # Rules
@@ -34,7 +34,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // MinP99 is the canary p99 latency at or under which the latency ratio is
@@ -80,12 +80,12 @@ type Verdict struct {
 	// or the numbers that passed.
 	Reason string
 	// Canary and Baseline are the measurements judged.
-	Canary, Baseline proxy.WindowStats
+	Canary, Baseline traffic.WindowStats
 }
 
 // Judge judges the canary's measurements against the baseline's with the
 // criteria c. See the package documentation for the rules.
-func Judge(canary, baseline proxy.WindowStats, c Criteria) Verdict {
+func Judge(canary, baseline traffic.WindowStats, c Criteria) Verdict {
 	v := Verdict{Canary: canary, Baseline: baseline}
 	if c.MinRequests > 0 && canary.Requests < uint64(c.MinRequests) {
 		v.Reason = fmt.Sprintf("not enough requests to judge: the canary served %d, %d needed",

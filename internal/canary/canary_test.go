@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // win returns window stats of n requests with errs errors and the given
 // p99 (p50 a tenth of it).
-func win(n, errs uint64, p99 time.Duration) proxy.WindowStats {
-	st := proxy.WindowStats{Requests: n, Errors: errs, P50: p99 / 10, P99: p99}
+func win(n, errs uint64, p99 time.Duration) traffic.WindowStats {
+	st := traffic.WindowStats{Requests: n, Errors: errs, P50: p99 / 10, P99: p99}
 	if n > 0 {
 		st.ErrorRate = float64(errs) / float64(n)
 	}
@@ -24,7 +24,7 @@ var defaults = Criteria{MaxErrorRate: 0.05, MaxErrorRatio: 2, MaxP99Ratio: 2, Mi
 func TestJudge(t *testing.T) {
 	tests := []struct {
 		name             string
-		canary, baseline proxy.WindowStats
+		canary, baseline traffic.WindowStats
 		c                Criteria
 		wantOK, enough   bool
 		// reason lists substrings the reason must contain.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -86,13 +85,6 @@ func (g *globals) configClient() (*api.Client, *config.Config, error) {
 		return nil, nil, err
 	}
 	return api.NewClient(cfg.SocketPath()), cfg, nil
-}
-
-// isAPIUsageError reports whether the daemon answered that the request or
-// the config was at fault (exit 2).
-func isAPIUsageError(err error) bool {
-	var ae *api.Error
-	return errors.As(err, &ae) && (ae.Kind == api.KindConfig || ae.Kind == api.KindUsage)
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/errkind"
 )
 
 func init() {
@@ -179,11 +180,7 @@ func finishDeploy(g *globals, what string, start time.Time, res deploy.Event, er
 		var ae *api.Error
 		if errors.As(err, &ae) {
 			fmt.Fprintf(g.stderr, "%s failed after %s: %s\n", what, time.Since(start).Round(10*time.Millisecond), ae.Msg)
-			code := ExitFailed
-			if ae.Kind == api.KindConfig || ae.Kind == api.KindUsage {
-				code = ExitUsage
-			}
-			return &silentError{code: code, err: err}
+			return &silentError{code: errkind.Kind(ae.Kind).ExitCode(), err: err}
 		}
 		return err
 	}

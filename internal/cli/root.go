@@ -2,8 +2,10 @@
 // Commands that act on a running daemon talk to it over its admin API
 // (internal/api); the rest (init, migrate, demo, version) work locally.
 //
-// Exit codes are decided in one place, exitCode: 0 success, 1 the operation
-// failed (a deploy aborted, a rollback refused, …), 2 usage or config error.
+// Exit codes are decided in one place, exitCode, from the kind of the error
+// and errkind's table (the API's HTTP statuses come from the same table):
+// 0 success, 1 the operation failed (a deploy aborted, a rollback refused,
+// …), 2 usage or config error.
 package cli
 
 import (
@@ -12,14 +14,16 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/cutover/cutover/internal/api"
+	"github.com/cutover/cutover/internal/errkind"
 	"github.com/spf13/cobra"
 )
 
 // Exit codes of the cutover binary.
 const (
-	ExitOK     = 0 // success
-	ExitFailed = 1 // the operation ran and failed: deploy aborted, rollback refused…
-	ExitUsage  = 2 // bad flags, arguments or configuration; nothing was done
+	ExitOK     = errkind.ExitOK     // success
+	ExitFailed = errkind.ExitFailed // the operation ran and failed: deploy aborted, rollback refused…
+	ExitUsage  = errkind.ExitUsage  // bad flags, arguments or configuration; nothing was done
 )
 
 // UsageError marks an error as the caller's: bad flags, arguments or config.
@@ -77,11 +81,24 @@ func exitCode(err error) int {
 	if errors.As(err, &silent) {
 		return silent.code
 	}
+	return kindOf(err).ExitCode()
+}
+
+// kindOf classifies an error of a command: the daemon's kind for an API
+// error, usage for a UsageError, config for a config file that does not
+// load, failed for any other.
+func kindOf(err error) errkind.Kind {
 	var usage *UsageError
-	if errors.As(err, &usage) || isConfigError(err) || isAPIUsageError(err) {
-		return ExitUsage
+	var ae *api.Error
+	switch {
+	case errors.As(err, &usage):
+		return errkind.Usage
+	case isConfigError(err):
+		return errkind.Config
+	case errors.As(err, &ae):
+		return errkind.Kind(ae.Kind)
 	}
-	return ExitFailed
+	return errkind.Failed
 }
 
 func newRootCmd(g *globals) *cobra.Command {

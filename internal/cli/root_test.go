@@ -3,8 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/cutover/cutover/internal/api"
+	"github.com/cutover/cutover/internal/config"
 )
 
 // TestExitCodes: usage errors exit 2, as the README says, an unknown
@@ -33,5 +38,28 @@ func TestExitCodes(t *testing.T) {
 	Main(context.Background(), nil, &out, &out)
 	if !strings.Contains(out.String(), "Start here:") {
 		t.Errorf("cutover without arguments: got %q, want the help", out.String())
+	}
+}
+
+// The daemon's error kinds give the exit code of errkind's table, the same
+// one the API takes its HTTP statuses from.
+func TestExitCodeOfErrorKinds(t *testing.T) {
+	cases := []struct {
+		err  error
+		code int
+	}{
+		{&api.Error{Kind: api.KindConfig, Msg: "bad"}, ExitUsage},
+		{&api.Error{Kind: api.KindUsage, Msg: "bad"}, ExitUsage},
+		{&api.Error{Kind: api.KindBusy, Msg: "busy"}, ExitFailed},
+		{&api.Error{Kind: api.KindNotFound, Msg: "no"}, ExitFailed},
+		{fmt.Errorf("deploy: %w", &api.Error{Kind: api.KindAborted, Msg: "aborted"}), ExitFailed},
+		{&UsageError{Err: errors.New("flag")}, ExitUsage},
+		{&config.Error{File: "cutover.toml", Line: 3, Msg: "bad"}, ExitUsage},
+		{errors.New("anything else"), ExitFailed},
+	}
+	for _, c := range cases {
+		if got := exitCode(c.err); got != c.code {
+			t.Errorf("%v: exit %d, want %d", c.err, got, c.code)
+		}
 	}
 }

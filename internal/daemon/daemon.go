@@ -1,5 +1,5 @@
 // Package daemon wires one running `cutover serve` daemon: the state
-// database, the proxy listener, the deploy engine (which owns the
+// database, the proxy listener, the deploy engine (whose fleet owns the
 // supervisor) and the admin API socket. It owns start-up order and
 // shutdown, and the daemon's half of an upgrade's handover.
 //
@@ -40,6 +40,7 @@ import (
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/datadir"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/h1"
 	"github.com/cutover/cutover/internal/keeper"
@@ -126,6 +127,11 @@ func run(ctx context.Context, opts Options) error {
 	}
 	newEngine := func() (*deploy.Engine, error) {
 		return deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log,
+			NewFleet: func(o deploy.FleetOptions) deploy.Fleet {
+				return fleet.New(fleet.Options{Config: cfg, Store: store, Proxy: px, Releases: o.Releases, Logger: log,
+					StateFailed: o.StateFailed, Note: o.Note})
+			},
+			Processes: supervisor.Groups{},
 			StateNote: stateProb.note, Degraded: stateProb.degraded})
 	}
 	eng, err := newEngine()
@@ -202,7 +208,7 @@ func run(ctx context.Context, opts Options) error {
 	var appStopped atomic.Bool // by `cutover stop`: then the instances are gone, not left running
 	gate := &apiGate{}
 	newAPI := func(eng *deploy.Engine) http.Handler {
-		return api.NewServer(eng, store, log, func() { appStopped.Store(true); stopOnce.Do(stop) })
+		return api.NewServer(eng, log, func() { appStopped.Store(true); stopOnce.Do(stop) })
 	}
 	gate.set(newAPI(eng))
 	apiSrv := &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/cutover/cutover/internal/supervisor"
 )
 
 // The shell commands a deploy runs — git, the release's test and build,
@@ -33,7 +31,7 @@ func (e *Engine) commandsDir() string { return filepath.Join(e.Config().DataDir,
 // command runs all the same.
 func (e *Engine) trackCommand(pgid int) func() {
 	path := filepath.Join(e.commandsDir(), strconv.Itoa(pgid))
-	start, err := supervisor.ProcStartTime(pgid)
+	start, err := e.procs.StartTime(pgid)
 	if err == nil {
 		if err = os.MkdirAll(e.commandsDir(), 0o700); err == nil {
 			err = os.WriteFile(path, []byte(strconv.FormatUint(start, 10)+"\n"), 0o600)
@@ -85,13 +83,13 @@ func (e *Engine) stopLeftoverCommands() {
 // still the command's. Only a leader alive with another start time is a
 // reused pid, left alone.
 func (e *Engine) stopLeftoverGroup(pgid int, start uint64) {
-	now, err := supervisor.ProcStartTime(pgid)
+	now, err := e.procs.StartTime(pgid)
 	if err == nil && now != start {
 		return
 	}
 	if err == nil {
 		e.log.Warn("stopping a command the previous daemon left running", "pgid", pgid)
-		if err := supervisor.KillGroup(pgid, start, 5*time.Second); err != nil && !errors.Is(err, supervisor.ErrGone) {
+		if err := e.procs.KillGroup(pgid, start, 5*time.Second); err != nil {
 			e.log.Warn("stop a leftover command", "pgid", pgid, "err", err)
 		}
 	}

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -15,7 +12,6 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/cutover/cutover/internal/config"
-	"github.com/cutover/cutover/internal/health"
 	"github.com/cutover/cutover/internal/migrate"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -166,7 +162,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	abortNew := func(reason error) (string, error) {
 		r.stop(reason.Error())
 		r.step(StepDrain, func() (string, error) { //nolint:errcheck // reported as a step
-			return e.retire(ctx, newID)
+			return r.retire(ctx, newID)
 		})
 		failRelease()
 		return r.from, reason
@@ -258,7 +254,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 
 	// drain and stop everything that is not the new release.
 	drainErr := r.step(StepDrain, func() (string, error) {
-		return e.retireAllBut(ctx, newID)
+		return r.retireAllBut(ctx, newID)
 	})
 	if drainErr != nil {
 		r.info("the old release could not be stopped cleanly: %v", drainErr)
@@ -316,7 +312,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 			return "", err
 		}
 		e.recordSchema(ctx, r.cfg, newID)
-		removed, err := e.prune(ctx, newID)
+		removed, err := e.prune(ctx, newID, r.cfg.Release.Keep)
 		if err != nil {
 			return "", err
 		}
@@ -364,14 +360,14 @@ func (e *Engine) activeRelease() string {
 // waits until each is healthy. On failure they are all stopped and their
 // log tails emitted. A close of abort (the operator's abort; nil for none)
 // stops them at once.
-func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.App, count, first int, abort <-chan struct{}) ([]*managed, error) {
-	var ms []*managed
-	fail := func(err error) ([]*managed, error) {
+func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.App, count, first int, abort <-chan struct{}) ([]managed, error) {
+	var ms []managed
+	fail := func(err error) ([]managed, error) {
 		for _, m := range ms {
-			lines := TailFile(m.logPath(e), 20)
+			lines := m.LogTail(20)
 			if len(lines) > 0 {
-				r.event(Event{Type: "log", Instance: m.id, Lines: lines,
-					Message: fmt.Sprintf("last %d log lines of %s", len(lines), m.id)})
+				r.event(Event{Type: "log", Instance: m.ID(), Lines: lines,
+					Message: fmt.Sprintf("last %d log lines of %s", len(lines), m.ID())})
 			}
 		}
 		if serr := e.stopInstances(context.WithoutCancel(ctx), ms); serr != nil {
@@ -380,7 +376,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		return nil, err
 	}
 	for n := first; n < first+count; n++ {
-		m, err := e.startInstance(e.spec(app, releaseID, n, 0), app)
+		m, err := e.fleet.Start(app, releaseID, n)
 		if err != nil {
 			return fail(err)
 		}
@@ -391,10 +387,10 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 	// would otherwise be waiting for.
 	done := make(chan struct{})
 	defer close(done)
-	readyc := make(chan *managed, len(ms))
+	readyc := make(chan managed, len(ms))
 	crashc := make(chan bootCrash, len(ms))
 	for _, m := range ms {
-		ready := m.ready()
+		ready := m.Ready()
 		go func() {
 			select {
 			case <-ready:
@@ -404,7 +400,7 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		}()
 		go func() {
 			select {
-			case exit := <-m.crashed:
+			case exit := <-m.Crashed():
 				crashc <- bootCrash{r, m, exit}
 			case <-done:
 			}
@@ -415,14 +411,14 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 	defer deadline.Stop()
 	report := time.NewTicker(e.bootReportEvery)
 	defer report.Stop()
-	healthy := map[*managed]bool{}
+	healthy := map[managed]bool{}
 	for len(healthy) < len(ms) {
 		select {
 		case <-report.C:
 			for _, m := range ms {
 				if !healthy[m] {
-					r.event(Event{Type: "waiting", Step: StepBoot, Instance: m.id, Message: fmt.Sprintf("instance %s: %s (%s of boot_timeout %s)",
-						m.id, m.bootState(), time.Since(bootStart).Round(time.Second), app.Health.BootTimeout.Duration)})
+					r.event(Event{Type: "waiting", Step: StepBoot, Instance: m.ID(), Message: fmt.Sprintf("instance %s: %s (%s of boot_timeout %s)",
+						m.ID(), m.BootState(), time.Since(bootStart).Round(time.Second), app.Health.BootTimeout.Duration)})
 				}
 			}
 		case m := <-readyc:
@@ -430,20 +426,18 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 		case c := <-crashc:
 			return fail(bootCrash{r, c.m, c.exit}.err())
 		case <-deadline.C:
-			var m *managed
+			var m managed
 			for _, m = range ms {
 				if !healthy[m] {
 					break
 				}
 			}
 			why := "no health check passed"
-			m.mu.Lock()
-			if m.checker != nil && m.checker.LastError() != nil {
-				why = "last health check: " + m.checker.LastError().Error()
+			if err := m.LastCheckError(); err != nil {
+				why = "last health check: " + err.Error()
 			}
-			m.mu.Unlock()
 			return fail(fmt.Errorf("instance %s not healthy after boot_timeout %s (%s)%s",
-				m.id, app.Health.BootTimeout.Duration, why, untouched(r)))
+				m.ID(), app.Health.BootTimeout.Duration, why, untouched(r)))
 		case <-abort:
 			return fail(fmt.Errorf("%w during boot: the booting instances of %s were stopped; %s kept serving", errOperatorAbort, releaseID, orNone(r.from)))
 		case <-ctx.Done():
@@ -456,38 +450,11 @@ func (e *Engine) boot(ctx context.Context, r *Run, releaseID string, app config.
 	// counted before its instance restarts, so before any health check of
 	// the restarted process can pass.
 	for _, m := range ms {
-		if st := m.status(); st.Restarts > 0 {
-			return fail(bootCrash{r, m, fmt.Sprintf("%s; %d crash(es) before it turned healthy", st.LastExit, st.Restarts)}.err())
+		if restarts, lastExit := m.Restarts(); restarts > 0 {
+			return fail(bootCrash{r, m, fmt.Sprintf("%s; %d crash(es) before it turned healthy", lastExit, restarts)}.err())
 		}
 	}
 	return ms, nil
-}
-
-// bootState says where a booting instance is, from its latest health
-// check: "last health check: GET …: status 404 Not Found", with a hint
-// when the answer looks like a wrong app.health.path.
-func (m *managed) bootState() string {
-	m.mu.Lock()
-	chk := m.checker
-	m.mu.Unlock()
-	if chk == nil {
-		return "not started yet"
-	}
-	passes, err := chk.Streak()
-	switch {
-	case err == nil && passes == 0:
-		return "no health check has answered yet"
-	case err == nil:
-		return fmt.Sprintf("passing, %d of the %d checks in a row it needs (app.health.healthy_after)", passes, max(m.app.Health.HealthyAfter, 1))
-	}
-	why := "last health check: " + err.Error()
-	var se *health.StatusError
-	if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
-		// The app may still be setting up its routes: keep waiting, but
-		// say what it most often means.
-		why += fmt.Sprintf("; if this lasts, app.health.path %q is not a path the app serves", m.app.Health.Path)
-	}
-	return why
 }
 
 // untouched says that the live release was not touched by a failed boot,
@@ -502,60 +469,44 @@ func untouched(r *Run) string {
 // bootCrash is an instance that exited while its release booted.
 type bootCrash struct {
 	r    *Run
-	m    *managed
+	m    managed
 	exit string // the supervisor's description of the exit
 }
 
 func (c bootCrash) err() error {
-	return fmt.Errorf("instance %s exited during boot (%s)%s", c.m.id, c.exit, untouched(c.r))
-}
-
-func (m *managed) logPath(e *Engine) string {
-	return filepath.Join(e.Config().LogsDir(), m.release, m.id+".log")
+	return fmt.Errorf("instance %s exited during boot (%s)%s", c.m.ID(), c.exit, untouched(c.r))
 }
 
 // retire drains one release and stops its instances.
-func (e *Engine) retire(ctx context.Context, release string) (string, error) {
+func (r *Run) retire(ctx context.Context, release string) (string, error) {
+	e, cfg := r.e, r.config()
 	ms := e.instancesOf(release, false)
 	if len(ms) == 0 {
 		return "nothing to drain", nil
 	}
-	dctx, cancel := context.WithTimeout(ctx, e.Config().Proxy.DrainTimeout.Duration)
-	e.announceDrain(ms, time.Now().Add(e.Config().Proxy.DrainTimeout.Duration))
-	res := e.px.Drain(dctx, release, e.Config().Proxy.DrainPace.Duration)
-	cancel()
-	defer e.clearDrain(ids(ms)...)
-	if err := e.stopInstances(ctx, ms); err != nil {
+	rs, err := e.drain(ctx, ms, drainHow{timeout: cfg.Proxy.DrainTimeout.Duration, pace: cfg.Proxy.DrainPace.Duration})
+	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s: %d in flight finished, %d cut; %d instance(s) stopped", release, res.Finished, res.Cut, len(ms)), nil
+	return fmt.Sprintf("%s: %d in flight finished, %d cut; %d instance(s) stopped", release, rs[0].Finished, rs[0].Cut, len(ms)), nil
 }
 
 // retireAllBut drains every release other than keep and stops its
 // instances.
-func (e *Engine) retireAllBut(ctx context.Context, keep string) (string, error) {
+func (r *Run) retireAllBut(ctx context.Context, keep string) (string, error) {
+	e, cfg := r.e, r.config()
 	old := e.instancesOf(keep, true)
 	if len(old) == 0 {
 		return "nothing to drain", nil
 	}
-	releases := map[string]bool{}
-	for _, m := range old {
-		releases[m.release] = true
-	}
-	drainTimeout, drainPace := e.Config().Proxy.DrainTimeout.Duration, e.Config().Proxy.DrainPace.Duration
+	rs, err := e.drain(ctx, old, drainHow{timeout: cfg.Proxy.DrainTimeout.Duration, pace: cfg.Proxy.DrainPace.Duration})
 	var notes []string
-	for rel := range releases {
-		dctx, cancel := context.WithTimeout(ctx, drainTimeout)
-		e.announceDrain(ofRelease(old, rel), time.Now().Add(drainTimeout))
-		res := e.px.Drain(dctx, rel, drainPace)
-		cancel()
-		notes = append(notes, fmt.Sprintf("%s: %d in flight finished, %d cut at drain_timeout", rel, res.Finished, res.Cut))
+	for _, r := range rs {
+		notes = append(notes, fmt.Sprintf("%s: %d in flight finished, %d cut at drain_timeout", r.release, r.Finished, r.Cut))
 	}
-	defer e.clearDrain(ids(old)...)
-	if err := e.stopInstances(ctx, old); err != nil {
+	if err != nil {
 		return strings.Join(notes, "; "), err
 	}
-	sort.Strings(notes)
 	return fmt.Sprintf("%s; %d instance(s) stopped", strings.Join(notes, "; "), len(old)), nil
 }
 
@@ -608,11 +559,10 @@ func (e *Engine) rollbackTarget(ctx context.Context, want, active string) (state
 	return *target, app, nil
 }
 
-// prune applies retention, never touching the live release or the
-// rollback target; releases that never went live go first (see
-// release.Manager.Prune).
-func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
-	keep := e.Config().Release.Keep
+// prune applies retention (release.keep: keep), never touching the live
+// release or the rollback target; releases that never went live go first
+// (see release.Manager.Prune).
+func (e *Engine) prune(ctx context.Context, live string, keep int) ([]string, error) {
 	protect := []string{live}
 	switch prev, err := e.store.LastRetired(ctx); {
 	case err == nil:
@@ -621,14 +571,14 @@ func (e *Engine) prune(ctx context.Context, live string) ([]string, error) {
 		return nil, err
 	}
 	for _, m := range e.instancesOf("", true) {
-		protect = append(protect, m.release)
+		protect = append(protect, m.Release())
 	}
 	first, err := neverLive(ctx, e.store)
 	if err != nil {
 		return nil, err
 	}
 	removed, err := e.rel.Prune(keep, first, protect...)
-	defer e.trimLogs()
+	defer e.fleet.TrimLogs()
 	for _, id := range removed {
 		if serr := e.store.SetReleaseStatus(ctx, id, state.ReleasePruned); serr != nil && !errors.Is(serr, state.ErrNotFound) {
 			e.log.Error("record pruned release", "release", id, "err", serr)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
 )
@@ -442,8 +440,8 @@ func TestRollbackRestoresRecordedConfig(t *testing.T) {
 	}
 	// The rolled-back release runs with its recorded env, not today's.
 	for _, m := range h.eng.instancesOf(v1, false) {
-		if got := m.app.Env["GREETING"]; got != "one" {
-			t.Errorf("instance %s runs with GREETING=%q, want %q", m.id, got, "one")
+		if got := m.App().Env["GREETING"]; got != "one" {
+			t.Errorf("instance %s runs with GREETING=%q, want %q", m.ID(), got, "one")
 		}
 	}
 }
@@ -461,7 +459,7 @@ func TestWarmBeforeHealthy(t *testing.T) {
 	if len(v1) != 1 {
 		t.Fatalf("%d instances after the first deploy, want 1", len(v1))
 	}
-	b1 := v1[0].proxyBackend()
+	b1 := v1[0].(*fleet.Instance).Backend()
 	b1.Warm(live)
 	for deadline := time.Now().Add(waitTimeout); b1.IdleConns() < live; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -485,7 +483,7 @@ func TestWarmBeforeHealthy(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 		for _, m := range h.eng.instancesOf("", true) {
-			b := m.proxyBackend()
+			b := m.(*fleet.Instance).Backend()
 			if b == nil || b == b1 || b.Healthy() {
 				continue
 			}
@@ -502,56 +500,6 @@ func TestWarmBeforeHealthy(t *testing.T) {
 		t.Errorf("new instance before it was healthy: at most %d idle proxy connections, want exactly %d, as the live one held", most, live)
 	}
 	h.assertServes("v2")
-}
-
-// warmTarget shares the connections of the instances in rotation among
-// the instances of the new one's release, from 1 to warmConns.
-func TestWarmTarget(t *testing.T) {
-	h := newHarness(t, setup{})
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	t.Cleanup(srv.Close)
-	addr := strings.TrimPrefix(srv.URL, "http://")
-	add := func(id, release string, healthy bool, idle int) *managed {
-		t.Helper()
-		b := h.px.AddBackend(proxy.BackendSpec{ID: id, Release: release, Addr: addr})
-		b.SetHealthy(healthy)
-		b.Warm(idle)
-		for deadline := time.Now().Add(waitTimeout); b.IdleConns() < idle; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d idle connections, want %d", id, b.IdleConns(), idle)
-			}
-		}
-		m := &managed{id: id, release: release, backend: b}
-		h.eng.mu.Lock()
-		h.eng.insts[id] = m
-		h.eng.mu.Unlock()
-		return m
-	}
-	remove := func(id string) {
-		h.eng.mu.Lock()
-		delete(h.eng.insts, id)
-		h.eng.mu.Unlock()
-		h.px.RemoveBackend(id)
-	}
-	n1 := add("new-1", "r2", false, 0)
-	if got := h.eng.warmTarget(n1); got != 1 {
-		t.Errorf("nothing in rotation: got %d, want 1", got)
-	}
-	add("old-1", "r1", true, 5)
-	add("old-2", "r1", true, 2)
-	add("old-3", "r1", false, 9) // out of rotation: not counted
-	if got := h.eng.warmTarget(n1); got != 7 {
-		t.Errorf("one new instance, 7 connections in rotation: got %d, want 7", got)
-	}
-	add("new-2", "r2", false, 3) // booting too: its own share, not counted
-	if got := h.eng.warmTarget(n1); got != 4 {
-		t.Errorf("two new instances, 7 connections in rotation: got %d, want 4", got)
-	}
-	remove("new-2")
-	add("old-4", "r1", true, 12)
-	if got := h.eng.warmTarget(n1); got != warmConns {
-		t.Errorf("19 connections in rotation: got %d, want the bound %d", got, warmConns)
-	}
 }
 
 // TestBootNiceUntilHealthy checks that instances boot at app.boot_nice

@@ -11,36 +11,72 @@
 // the same state when they enter, wait or boot. Every action is honoured
 // or refused with a reason, in every step.
 //
-// Instances are owned here as "managed" triples: a supervisor process, a
-// proxy backend, and a health checker that moves the backend in and out of
-// rotation.
+// # Seams
+//
+// The always-on instances belong to package fleet (one Fleet per app:
+// processes, proxy backends, health checks, crash and hang restarts,
+// recovery of instances at start, their state rows, log paths, drain
+// notices, status). What stays here is the deploy: the plan of steps
+// (deploy.go, shift.go, held.go), the control table (control.go), runs
+// and their events, migrations and the release phase, prepare, rollback
+// targets, retention, and Recover's deploy-side part (interrupted
+// deploys, commands left running, release rows rebuilt from disk).
+//
+// The engine drives the rest of the daemon through small interfaces
+// declared here, where they are used (seams.go), so that the state
+// machine can be tested with fakes and a shared store can later back them
+// for several hosts:
+//
+//   - Journal (state; *state.Store): BeginDeploy, SetDeployRelease,
+//     AddStep, FinishDeploy, InterruptRunning, Deploys, Active,
+//     SetActive, Release, Releases, LastRetired, PutRelease,
+//     SetReleaseStatus, SetReleaseMeta;
+//   - Traffic (the proxy; *proxy.Proxy): SetActive, Active, SetWeights,
+//     Weights, SetPreview, Hold, WaitRequests, Unhold, FailHold, Drain,
+//     Window, Stats — in the types of package traffic;
+//   - Fleet (the instances; *fleet.Fleet, made by Options.NewFleet):
+//     Start (boot one instance), Stop, StopAll, Of, AllBut, Drain,
+//     AnnounceDrain, ClearDrain, Find, Recover and StartMissing (at
+//     start), Flush, Status, TrimLogs, Close — each instance an
+//     instance.Handle;
+//   - Processes (supervisor.Groups): the process groups of commands a
+//     previous daemon left running.
+//
+// `go list -deps ./internal/deploy` names neither the proxy, the
+// supervisor nor the fleet (TestSeamsKeepDeployOffTheProxyAndSupervisor).
 package deploy
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/datadir"
-	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/release"
-	"github.com/cutover/cutover/internal/state"
-	"github.com/cutover/cutover/internal/supervisor"
 )
 
 // Options configure an Engine.
 type Options struct {
-	// Config is the daemon's configuration as loaded at start. Deploys
-	// re-read Config.Path so that [app] changes apply to the next deploy.
+	// Config is the daemon's configuration as loaded at start. Each
+	// deploy reads Config.Path once, as it starts, and runs with that to
+	// its end, so that changes to the file apply to the next deploy.
 	Config *config.Config
-	Store  *state.Store
-	Proxy  *proxy.Proxy
-	Logger *slog.Logger
+	// Store records deploys and releases (*state.Store).
+	Store Journal
+	// Proxy routes the requests (*proxy.Proxy).
+	Proxy Traffic
+	// NewFleet returns the app's fleet (a *fleet.Fleet), wired to what
+	// the engine gives it.
+	NewFleet func(FleetOptions) Fleet
+	// Processes stops the commands a previous daemon left running
+	// (supervisor.Groups).
+	Processes Processes
+	Logger    *slog.Logger
 	// StateNote, when set, says what the daemon had to do to open its
 	// state database (a damaged file moved aside); Recover logs it and
 	// Status shows it until the next deploy succeeds.
@@ -55,14 +91,15 @@ type Options struct {
 // running for the next daemon.
 type Engine struct {
 	log   *slog.Logger
-	store *state.Store
+	store Journal
 	rel   *release.Manager
-	sup   *supervisor.Supervisor
-	px    *proxy.Proxy
+	fleet Fleet // the app's instances
+	px    Traffic
+	procs Processes
 
 	ctx    context.Context // the engine's lifetime; cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // health checkers, runs, the log trimmer: Close waits
+	wg     sync.WaitGroup // runs, the state flusher: Close waits
 
 	deployMu sync.Mutex // held by the one running deploy
 
@@ -72,9 +109,6 @@ type Engine struct {
 	bootReportEvery time.Duration
 	// digestKey keys the digests of release metadata (datadir.DigestKey).
 	digestKey []byte
-	// logsOver is set while the logs pass app.logs_max_total with only
-	// running instances' files left (said once, see trimLogs).
-	logsOver atomic.Bool
 	// during is what a held switch runs between the old release's stop
 	// and the new one's boot (Run.during): nil today; the release phase
 	// of a held deploy will set it, and tests do.
@@ -82,19 +116,21 @@ type Engine struct {
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config
-	insts    map[string]*managed // by instance id
-	progress *Progress           // the running deploy, nil when idle
-	current  *Run                // the running deploy, nil when idle
+	progress *Progress // the running deploy, nil when idle
+	current  *Run      // the running deploy, nil when idle
 	closed   bool
 	rec      recovery // what Recover rebuilt, and what still cannot be written
 }
 
-// New returns an Engine. It creates the supervisor; instances are started
+// New returns an Engine. It creates the app's fleet; instances are started
 // or adopted by Recover and deploys.
 func New(opts Options) (*Engine, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.NewFleet == nil || opts.Processes == nil {
+		return nil, errors.New("deploy.New: Options.NewFleet and Options.Processes are required")
 	}
 	rel, err := release.NewManager(opts.Config.DataDir)
 	if err != nil {
@@ -110,10 +146,10 @@ func New(opts Options) (*Engine, error) {
 		store:  opts.Store,
 		rel:    rel,
 		px:     opts.Proxy,
+		procs:  opts.Processes,
 		ctx:    ctx,
 		cancel: cancel,
 		cfg:    opts.Config,
-		insts:  map[string]*managed{},
 
 		digestKey:       key,
 		bootReportEvery: bootReportEvery,
@@ -122,16 +158,8 @@ func New(opts Options) (*Engine, error) {
 	if opts.StateNote != "" {
 		e.rec.notes = append(e.rec.notes, opts.StateNote)
 	}
-	e.sup = supervisor.New(supervisor.Options{
-		OnChange: e.onInstanceChange,
-		Logger:   log,
-	})
+	e.fleet = opts.NewFleet(FleetOptions{Releases: rel, StateFailed: e.markUnsaved, Note: e.note})
 	e.rekeyDigests(ctx)
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		e.trimLogsEvery(logTrimEvery)
-	}()
 	return e, nil
 }
 
@@ -151,7 +179,7 @@ func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
-	e.sup.Detach()
+	e.fleet.Close()
 	e.cancel()
 	e.wg.Wait()
 }
@@ -159,13 +187,7 @@ func (e *Engine) Close() {
 // StopAll stops every instance gracefully and forgets them; used by
 // `cutover stop`, which takes the app down on purpose.
 func (e *Engine) StopAll(ctx context.Context) error {
-	e.mu.Lock()
-	var all []*managed
-	for _, m := range e.insts {
-		all = append(all, m)
-	}
-	e.mu.Unlock()
-	return e.stopInstances(ctx, all)
+	return e.fleet.StopAll(ctx)
 }
 
 // appConfigJSON is how a release remembers the [app] section it runs with.

@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
+	"github.com/cutover/cutover/internal/supervisor"
 )
 
 // waitTimeout bounds every wait of these tests for the engine or a process
@@ -108,7 +110,11 @@ func (h *harness) newEngine() *Engine {
 		VersionHeader: h.cfg.Proxy.VersionHeader,
 		HideVersion:   h.cfg.Proxy.VersionHeader == "",
 	})
-	eng, err := New(Options{Config: h.cfg, Store: h.store, Proxy: px})
+	eng, err := New(Options{Config: h.cfg, Store: h.store, Proxy: px, Processes: supervisor.Groups{},
+		NewFleet: func(o FleetOptions) Fleet {
+			return fleet.New(fleet.Options{Config: h.cfg, Store: h.store, Proxy: px, Releases: o.Releases,
+				StateFailed: o.StateFailed, Note: o.Note})
+		}})
 	if err != nil {
 		t.Fatalf("new engine: %v", err)
 	}
@@ -507,6 +513,6 @@ func closeLikeADeadDaemon(eng *Engine) {
 	ms := eng.instancesOf("", true)
 	eng.Close()
 	for _, m := range ms {
-		eng.px.RemoveBackend(m.id)
+		eng.px.(*proxy.Proxy).RemoveBackend(m.ID())
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
-	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // A held switch is how cutover ships a change that cannot run beside the
@@ -63,7 +63,7 @@ var errHeldFailed = errors.New("held switch failed")
 func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during func(ctx context.Context) (string, error)) error {
 	e, old := r.e, r.from
 	r.inHold = true
-	cfg := e.Config()
+	cfg := r.config()
 	drainTimeout := cfg.Proxy.DrainTimeout.Duration
 	var oldApp config.App
 	oldInsts := e.instancesOf(old, false)
@@ -71,7 +71,7 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 		oldInsts = nil
 	}
 	if len(oldInsts) > 0 {
-		oldApp = oldInsts[0].app
+		oldApp = oldInsts[0].App()
 	}
 	stopped := false // the old release's instances were stopped
 
@@ -148,15 +148,12 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 			// instances stop next, which would close everything at once
 			// anyway, and every held client waits meanwhile; the clients
 			// that reconnect wait in the hold.
-			cut, cancel := context.WithCancel(ctx)
-			cancel()
-			res := e.px.Drain(cut, old, 0)
-			defer e.clearDrain(ids(oldInsts)...)
 			stopped = true
-			if err := e.stopInstances(ctx, oldInsts); err != nil {
+			rs, err := e.drain(ctx, oldInsts, drainHow{told: true})
+			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%d instance(s) of %s stopped; %d request(s) cut", len(oldInsts), old, res.Cut), nil
+			return fmt.Sprintf("%d instance(s) of %s stopped; %d request(s) cut", len(oldInsts), old, rs[0].Cut), nil
 		})
 		if err == nil && r.aborted() {
 			err = fmt.Errorf("%w once %s had stopped", errOperatorAbort, old)
@@ -247,7 +244,7 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 	}
 
 	// switch: recorded, then routed, in the same step as the unhold.
-	var rep proxy.HoldReport
+	var rep traffic.HoldReport
 	err := r.step(StepSwitch, func() (string, error) {
 		if err := e.store.SetActive(context.WithoutCancel(ctx), newID, time.Now()); err != nil {
 			return "", fmt.Errorf("record the switch to %s: %w; nothing switched", newID, err)
@@ -271,7 +268,7 @@ func (r *Run) heldShift(ctx context.Context, newID string, stopOld bool, during 
 }
 
 // describeHold is "held 12 request(s), longest 840ms, hold 1.2s".
-func describeHold(rep proxy.HoldReport) string {
+func describeHold(rep traffic.HoldReport) string {
 	s := fmt.Sprintf("held %d request(s), longest %s, hold %s", rep.Held, rep.Longest.Round(time.Millisecond), rep.Duration.Round(time.Millisecond))
 	if rep.TimedOut > 0 {
 		s += fmt.Sprintf(", %d answered 503 at proxy.hold_timeout", rep.TimedOut)
@@ -299,7 +296,7 @@ const failedHoldKey = "failed_hold"
 // refusal is recorded for a restarted daemon, and the old release's
 // instances, when they were not stopped, are stopped, so that no later
 // deploy's weights send a request to them.
-func (r *Run) failHold(ctx context.Context, why string, stopped bool, oldInsts []*managed) proxy.HoldReport {
+func (r *Run) failHold(ctx context.Context, why string, stopped bool, oldInsts []managed) traffic.HoldReport {
 	e := r.e
 	rep := e.px.FailHold(why)
 	e.forgetPhase(ctx)

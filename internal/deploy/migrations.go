@@ -134,19 +134,16 @@ func (m *migrations) pending(ctx context.Context, phase migrate.Phase) ([]*migra
 
 // contractGuard refuses a rollback to target when contract migrations ran
 // after target was last live: the old code may need what they removed.
-func (e *Engine) contractGuard(ctx context.Context, target state.Release, force bool) (string, error) {
-	cfg, err := config.Load(e.Config().Path)
-	if err != nil {
-		cfg = e.Config() // the database is not per release; the daemon's view will do
-	}
-	if cfg.Database.URL == "" {
+// db is the deploy's [database].
+func (e *Engine) contractGuard(ctx context.Context, db config.Database, target state.Release, force bool) (string, error) {
+	if db.URL == "" {
 		return "no database configured", nil
 	}
-	url, err := cfg.Database.ExpandedURL()
+	url, err := db.ExpandedURL()
 	if err != nil {
 		return "", err
 	}
-	runner, err := migrate.Open(ctx, migrate.Options{URL: url, Table: cfg.Database.Table, ReadOnly: true})
+	runner, err := migrate.Open(ctx, migrate.Options{URL: url, Table: db.Table, ReadOnly: true})
 	if err != nil {
 		return "", fmt.Errorf("read the migration history: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/envfile"
+	"github.com/cutover/cutover/internal/instance"
 	"github.com/cutover/cutover/internal/release"
 	"github.com/cutover/cutover/internal/state"
 )
@@ -38,6 +39,25 @@ type ReleaseMeta struct {
 	Shared []string `json:"shared,omitempty"`
 }
 
+// loadConfig returns the configuration this run deploys with: the file as
+// it was when the run started (Engine.Start read it), or, when it did not
+// load then, as it is now, to report why it does not.
+func (r *Run) loadConfig() (*config.Config, error) {
+	if r.snap != nil {
+		return r.snap, nil
+	}
+	return config.Load(r.e.Config().Path)
+}
+
+// config is the configuration this run deploys with once prepare has set
+// it, the daemon's before.
+func (r *Run) config() *config.Config {
+	if r.cfg != nil {
+		return r.cfg
+	}
+	return r.e.Config()
+}
+
 // prepare makes the release this run deploys, and sets r.cfg and r.app:
 // for a deploy, the config file as it is now and a new release directory;
 // for a rollback, the release's recorded app configuration.
@@ -51,7 +71,7 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 			// [deploy]…) is read from the file as it is now. A file that
 			// does not load must not stand in the way of going back: then
 			// the daemon's running settings are used, and the detail says so.
-			cfg, cfgErr := config.Load(e.Config().Path)
+			cfg, cfgErr := r.loadConfig()
 			if cfgErr != nil {
 				cfg = e.Config()
 			}
@@ -74,7 +94,7 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 			return "", err
 		}
 		return newID, r.step(StepCheck, func() (string, error) {
-			contract, err := e.contractGuard(ctx, target, req.Force)
+			contract, err := e.contractGuard(ctx, r.cfg.Database, target, req.Force)
 			if err != nil {
 				return "", err
 			}
@@ -86,7 +106,7 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 		})
 	}
 	err := r.step(StepPrepare, func() (string, error) {
-		cfg, err := config.Load(e.Config().Path)
+		cfg, err := r.loadConfig()
 		if err != nil {
 			return "", err
 		}
@@ -229,6 +249,6 @@ func describeSource(m release.Meta) string {
 
 // hookEnv is the environment of a hook: the release's own, plus where it is.
 func (r *Run) hookEnv(releaseID string) []string {
-	env := instanceEnv(r.app, releaseID)
+	env := instance.Env(r.app, releaseID)
 	return append(env, "CUTOVER_RELEASE_DIR="+r.e.rel.Dir(releaseID), "CUTOVER_PREVIOUS_RELEASE="+r.from)
 }

@@ -201,7 +201,7 @@ func TestTrimLogsHoldsTotalCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The running instance's own file, made large by hand.
-	running := filepath.Join(h.cfg.LogsDir(), live, h.eng.instancesOf("", true)[0].id+".log")
+	running := filepath.Join(h.cfg.LogsDir(), live, h.eng.instancesOf("", true)[0].ID()+".log")
 	f, err := os.OpenFile(running, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestTrimLogsHoldsTotalCap(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	h.eng.trimLogs()
+	h.eng.fleet.TrimLogs()
 	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the oldest log (%s) was kept: %v", old, err)
 	}

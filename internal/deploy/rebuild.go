@@ -1,21 +1,18 @@
 package deploy
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/release"
 	"github.com/cutover/cutover/internal/state"
-	"github.com/cutover/cutover/internal/supervisor"
 )
 
 // recovery is what Recover could not take from state.db as it was, and
@@ -127,36 +124,7 @@ func (e *Engine) flushState(ctx context.Context, deploys bool) error {
 		if !unsaved {
 			return nil
 		}
-		rows, err := e.store.Instances(ctx)
-		if err != nil {
-			return err
-		}
-		e.mu.Lock()
-		live := map[string]*managed{}
-		for id, m := range e.insts {
-			live[id] = m
-		}
-		e.mu.Unlock()
-		for _, row := range rows {
-			if live[row.ID] == nil {
-				if err := e.store.DeleteInstance(ctx, row.ID); err != nil {
-					return err
-				}
-			}
-		}
-		for _, m := range live {
-			st := m.status()
-			if st.PID == 0 {
-				continue
-			}
-			if err := e.store.PutInstance(ctx, state.Instance{
-				ID: st.Instance, Release: st.Release, PID: st.PID, StartTime: st.StartTime, Port: st.Port,
-				State: st.State.String(), Restarts: st.Restarts, LastExit: st.LastExit, UpdatedAt: time.Now(),
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return e.fleet.Flush(ctx)
 	}()
 	if err != nil {
 		e.stateFailed("write what was kept in memory", err)
@@ -231,101 +199,6 @@ func (e *Engine) moveOldSnapshots() {
 	if err != nil {
 		e.log.Warn("move the configuration snapshots out of the release directories", "err", err)
 	}
-}
-
-// findInstances returns the instance processes of this app that run now,
-// recorded or not: process group leaders whose environment has this app's
-// CUTOVER_APP and whose drain file is under this data dir, or whose
-// working directory is under releases/. Each gets its instance id from
-// its drain file, its release from CUTOVER_RELEASE, its port from PORT.
-func (e *Engine) findInstances() []state.Instance {
-	cfg := e.Config()
-	procs, err := supervisor.Find("CUTOVER_APP", cfg.App.Name)
-	if err != nil {
-		e.log.Warn("scan /proc for running instances", "err", err)
-		return nil
-	}
-	drainDir := filepath.Join(cfg.DataDir, "drain") + string(filepath.Separator)
-	relDir := e.rel.Dir("") + string(filepath.Separator)
-	var out []state.Instance
-	for _, p := range procs {
-		df := p.Env[drainFileEnv]
-		ours := strings.HasPrefix(df, drainDir)
-		if !ours && !strings.HasPrefix(p.Cwd, relDir) {
-			continue
-		}
-		in := state.Instance{Release: p.Env["CUTOVER_RELEASE"], PID: p.PID, StartTime: p.StartTime, State: "running"}
-		if ours {
-			in.ID = filepath.Base(df)
-		}
-		in.Port, _ = strconv.Atoi(p.Env["PORT"]) //nolint:errcheck // 0: cannot be adopted, so it is stopped
-		out = append(out, in)
-	}
-	slices.SortFunc(out, func(a, b state.Instance) int {
-		if c := strings.Compare(a.ID, b.ID); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.StartTime, b.StartTime)
-	})
-	// A child the instance started in a session or group of its own
-	// (setsid, setpgid: a detached worker) leads a group and carries the
-	// instance's environment, drain file included. The instance is the
-	// process the supervisor started: the oldest one with that id, as its
-	// children start after it. The others are its children, which outlive
-	// it by design (supervisor package doc): left alone.
-	kept := out[:0]
-	for i, in := range out {
-		if i > 0 && in.ID != "" && in.ID == out[i-1].ID {
-			e.log.Info("leaving alone a process that carries an instance's environment: a child it started in a group of its own",
-				"instance", in.ID, "pid", in.PID, "instance_pid", kept[len(kept)-1].PID)
-			continue
-		}
-		kept = append(kept, in)
-	}
-	return kept
-}
-
-// addFound merges the instances found running into the recorded rows: one
-// that is recorded (same pid and start time) is left as is; one recorded
-// under its id with another process that is gone (restarted while state.db
-// could not be written) replaces that row; one whose id is recorded with a
-// process that still runs is a child of that instance (findInstances keeps
-// only the oldest process per id, and the recorded one may be older still)
-// and is left alone; any other is added, so that it is adopted or stopped
-// — never left running untracked.
-func (e *Engine) addFound(rows []state.Instance, found []state.Instance) []state.Instance {
-	for _, f := range found {
-		i := slices.IndexFunc(rows, func(r state.Instance) bool { return r.PID == f.PID && r.StartTime == f.StartTime })
-		if i >= 0 {
-			continue
-		}
-		if j := slices.IndexFunc(rows, func(r state.Instance) bool { return f.ID != "" && r.ID == f.ID }); j >= 0 {
-			if !e.sameProcess(rows[j]) {
-				e.note(fmt.Sprintf("instance %s runs as pid %d (port %d), not as the pid %d state.db records: taken as the instance",
-					f.ID, f.PID, f.Port, rows[j].PID))
-				rows[j] = f
-				e.markUnsaved("record instance "+f.ID, errors.New("found running, not recorded"))
-				continue
-			}
-			// The recorded instance runs: f carries its id because the
-			// instance started it (a detached child), not a stray
-			// instance. Left alone, like any child that leaves the group.
-			e.log.Info("leaving alone a process that carries an instance's environment: a child it started in a group of its own",
-				"instance", f.ID, "pid", f.PID, "instance_pid", rows[j].PID)
-			continue
-		}
-		e.note(fmt.Sprintf("found instance %s of release %s running (pid %d, port %d) that state.db does not record",
-			orUnknown(f.ID), f.Release, f.PID, f.Port))
-		rows = append(rows, f)
-	}
-	return rows
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "(unknown id)"
-	}
-	return s
 }
 
 // liveRelease returns the live release and the [app] configuration it

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/state"
 )
 
@@ -136,13 +137,13 @@ func TestRecoverStopsUnrecordedStray(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := first.startInstance(first.spec(h.cfg.App, stray, 1, 0), h.cfg.App)
+	m, err := first.fleet.Start(h.cfg.App, stray, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	strayPID := m.status().PID
+	strayPID := m.(*fleet.Instance).Status().PID
 	closeLikeADeadDaemon(first)
-	if err := h.store.DeleteInstance(ctx, m.id); err != nil {
+	if err := h.store.DeleteInstance(ctx, m.ID()); err != nil {
 		t.Fatal(err)
 	}
 

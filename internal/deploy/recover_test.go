@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/state"
 )
 
@@ -42,11 +43,11 @@ func TestRecoverAfterDaemonDeath(t *testing.T) {
 	if err := h.store.SetDeployRelease(ctx, deployID, stray); err != nil {
 		t.Fatal(err)
 	}
-	m, err := first.startInstance(first.spec(h.cfg.App, stray, 1, 0), h.cfg.App)
+	m, err := first.fleet.Start(h.cfg.App, stray, 1)
 	if err != nil {
 		t.Fatalf("start the stray instance: %v", err)
 	}
-	strayPID := m.status().PID
+	strayPID := m.(*fleet.Instance).Status().PID
 	rows, err := h.store.Instances(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -117,12 +118,13 @@ func TestRecoverRestartsMissingInstances(t *testing.T) {
 	closeLikeADeadDaemon(first)
 	// One instance dies while no daemon watches.
 	gone := ms[0]
-	gone.mu.Lock()
-	inst := gone.inst
-	gone.mu.Unlock()
-	inst.Kill()
-	waitDead(t, gone.status().PID)
-	keptPID := ms[1].status().PID
+	// Its whole process group, as the supervisor's Kill does.
+	gonePID := gone.(*fleet.Instance).Status().PID
+	if err := syscall.Kill(-gonePID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitDead(t, gonePID)
+	keptPID := ms[1].(*fleet.Instance).Status().PID
 
 	second := h.newEngine()
 	if err := second.Recover(ctx); err != nil {

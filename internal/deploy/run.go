@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/errkind"
 	"github.com/cutover/cutover/internal/state"
 )
 
@@ -54,7 +55,8 @@ type Run struct {
 	release string
 	from    string
 	app     config.App
-	cfg     *config.Config
+	cfg     *config.Config // what this run deploys with, from prepare on
+	snap    *config.Config // cutover.toml as Start read it; nil if it did not load
 	req     Request
 	holdDB  bool // the database changes ship held (see Request.Hold)
 	dbSafe  bool // the schema preview found the release phase's changes all additive
@@ -197,7 +199,18 @@ func (e *Engine) Start(req Request) (*Run, error) {
 		e.deployMu.Unlock()
 		return nil, &RefusedError{Reason: "--preview and --hold do not go together: a held deploy holds every request while the new release boots and switches as soon as it is healthy; deploy without --preview"}
 	}
-	if req.Preview && e.Config().Deploy.Strategy == "stop-first" {
+	// The run reads cutover.toml once, here, and deploys with that to the
+	// end (prepare takes it); a file that does not load now fails the
+	// prepare step, which says why.
+	snap, err := config.Load(e.Config().Path)
+	if err != nil {
+		snap = nil
+	}
+	cfg := snap
+	if cfg == nil {
+		cfg = e.Config()
+	}
+	if req.Preview && cfg.Deploy.Strategy == "stop-first" {
 		e.deployMu.Unlock()
 		return nil, &RefusedError{Reason: `--preview needs the new release to run beside the live one, which deploy.strategy "stop-first" rules out; deploy without --preview`}
 	}
@@ -211,9 +224,10 @@ func (e *Engine) Start(req Request) (*Run, error) {
 		return nil, err
 	}
 	r := newRun(e, kind, active, req)
+	r.snap = snap
 	// What Control needs to answer before prepare has read the config
 	// again; prepare refines it.
-	r.ctl.strategy, r.ctl.preview = e.Config().Deploy.Strategy, req.Preview
+	r.ctl.strategy, r.ctl.preview = cfg.Deploy.Strategy, req.Preview
 	if req.Rollback && r.ctl.strategy != "stop-first" { // a stop-first rollback is a held switch too
 		r.ctl.strategy = "bluegreen"
 	}
@@ -237,7 +251,7 @@ func (e *Engine) Start(req Request) (*Run, error) {
 		// starts the next deploy on seeing it is not refused.
 		ev := Event{Type: "result", OK: err == nil, Release: release, DeployID: r.id}
 		if err != nil {
-			ev.Message, ev.ErrorKind = err.Error(), KindOf(err)
+			ev.Message, ev.ErrorKind = err.Error(), string(KindOf(err))
 		} else {
 			ev.Message = fmt.Sprintf("%s is live", release)
 			e.clearNotes() // what the daemon rebuilt at start is history now
@@ -271,24 +285,25 @@ func (e *Engine) Deploy(req Request, emit Emitter) (string, error) {
 	}
 }
 
-// KindOf classifies a deploy error for the API and CLI: "busy", "config",
-// "refused" (a deploy refused to protect the app, or an operator's action
-// the deploy in flight cannot honour now), "aborted" or "failed".
-func KindOf(err error) string {
+// KindOf classifies a deploy error for the API and CLI: busy, config,
+// refused (a deploy refused to protect the app, or an operator's action
+// the deploy in flight cannot honour now), aborted or failed; the HTTP
+// status and exit code of each are errkind's.
+func KindOf(err error) errkind.Kind {
 	var busy *BusyError
 	var cfgErr *config.Error
 	var refused *RefusedError
 	var ctlRefused *ControlRefusedError
 	switch {
 	case errors.As(err, &busy):
-		return "busy"
+		return errkind.Busy
 	case errors.As(err, &cfgErr):
-		return "config"
+		return errkind.Config
 	case errors.As(err, &refused), errors.As(err, &ctlRefused):
-		return "refused"
+		return errkind.Refused
 	case errors.Is(err, ErrAborted):
-		return "aborted"
+		return errkind.Aborted
 	default:
-		return "failed"
+		return errkind.Failed
 	}
 }

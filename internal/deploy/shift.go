@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/canary"
-	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/instance"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // criteria are the bounds a new release is judged by, from [deploy].
@@ -20,7 +21,7 @@ func (r *Run) criteria() canary.Criteria {
 }
 
 // describeWindow is "120 requests, 0.8% errors, p99 4ms".
-func describeWindow(w proxy.WindowStats) string {
+func describeWindow(w traffic.WindowStats) string {
 	return fmt.Sprintf("%d requests, %.1f%% errors, p99 %s", w.Requests, 100*w.ErrorRate, w.P99.Round(100*time.Microsecond))
 }
 
@@ -30,7 +31,7 @@ func describeWindow(w proxy.WindowStats) string {
 // deploy (Recover) and stops the preview's instances with it.
 func (r *Run) preview(ctx context.Context, newID string) (string, error) {
 	e, cfg := r.e, r.cfg
-	token := proxy.NewPreviewToken()
+	token := traffic.NewPreviewToken()
 	e.px.SetPreview(newID, token)
 	defer e.px.SetPreview("", "")
 	r.setPreview(token)
@@ -42,7 +43,7 @@ func (r *Run) preview(ctx context.Context, newID string) (string, error) {
 	}
 	r.event(Event{Type: "preview", Release: newID, PreviewToken: token, PreviewLinks: links, Message: fmt.Sprintf(
 		"preview of %s is ready for requests with its token %s: open %s (the link sets cookie %s), or send header %q; other traffic stays on %s. `cutover promote` continues the deploy, `cutover abort` stops it (by itself after %s)",
-		newID, token, strings.Join(links, " or "), proxy.PreviewCookie, proxy.PreviewHeader+": "+token, orNone(r.from), cfg.Deploy.PreviewTimeout.Duration)})
+		newID, token, strings.Join(links, " or "), traffic.PreviewCookie, traffic.PreviewHeader+": "+token, orNone(r.from), cfg.Deploy.PreviewTimeout.Duration)})
 	switch a, _ := r.wait(ctx, cfg.Deploy.PreviewTimeout.Duration, nil); a {
 	case ActionPromote:
 		return "promoted", nil
@@ -68,7 +69,7 @@ func previewLink(addr, token string) string {
 	if port != "" {
 		hp = net.JoinHostPort(host, port)
 	}
-	return "http://" + hp + "/?" + proxy.PreviewParam + "=" + token
+	return "http://" + hp + "/?" + traffic.PreviewParam + "=" + token
 }
 
 // abortedBy says who stopped a rollout: the operator, or the daemon
@@ -184,7 +185,7 @@ func (r *Run) watch(ctx context.Context, newID string, d time.Duration) (string,
 	action, why := r.wait(ctx, d, func() string {
 		// No baseline: the old release gets no traffic now, so only the
 		// absolute bounds apply.
-		if v := canary.Judge(e.px.Window(newID, time.Since(start)), proxy.WindowStats{}, crit); v.Enough && !v.OK {
+		if v := canary.Judge(e.px.Window(newID, time.Since(start)), traffic.WindowStats{}, crit); v.Enough && !v.OK {
 			failed = v
 			return "fail"
 		}
@@ -220,7 +221,7 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 	batch = max(1, min(batch, n))
 	total := (n + batch - 1) / batch
 	olds := e.instancesOf(newID, true)
-	sort.Slice(olds, func(i, j int) bool { return olds[i].id < olds[j].id })
+	sort.Slice(olds, func(i, j int) bool { return olds[i].ID() < olds[j].ID() })
 	moved := 0
 	for k := 1; moved < n; k++ {
 		b := min(batch, n-moved)
@@ -244,7 +245,7 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 			}
 		}
 		moved += b
-		var retiring []*managed
+		var retiring []managed
 		if len(olds) > 0 {
 			cut := min(b, len(olds))
 			retiring, olds = olds[:cut], olds[cut:]
@@ -255,7 +256,7 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 				weights[old] = n - moved
 			}
 			e.px.SetWeights(weights)
-			if err := e.drainInstances(ctx, retiring); err != nil {
+			if _, err := e.drain(ctx, retiring, drainHow{timeout: r.config().Proxy.DrainTimeout.Duration, batch: true}); err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("batch %d/%d: %d/%d instances on %s", k, total, moved, n, newID), nil
@@ -309,50 +310,11 @@ func (r *Run) rollingBack(ctx context.Context, newID string, reason error) error
 		}
 		next := 1
 		for _, m := range have {
-			next = max(next, instanceNumber(m.id, old)+1)
+			next = max(next, instance.Number(m.ID(), old)+1)
 		}
 		if _, err := e.boot(ctx, r, old, app, missing, next, nil); err != nil {
 			return fmt.Errorf("%v; and the old release could not be brought back to full size: %w", reason, err)
 		}
 	}
 	return r.backTo(ctx, old, reason)
-}
-
-// drainInstances takes instances out of rotation, waits for their requests
-// in flight (up to drain_timeout), then stops them.
-func (e *Engine) drainInstances(ctx context.Context, ms []*managed) error {
-	if len(ms) == 0 {
-		return nil
-	}
-	for _, m := range ms {
-		m.mu.Lock()
-		m.stopped = true
-		if m.stopChk != nil {
-			m.stopChk()
-		}
-		m.mu.Unlock()
-		if b := m.proxyBackend(); b != nil {
-			b.SetHealthy(false)
-		}
-	}
-	deadline := time.Now().Add(e.Config().Proxy.DrainTimeout.Duration)
-	e.announceDrain(ms, deadline)
-	defer e.clearDrain(ids(ms)...)
-	for time.Now().Before(deadline) {
-		busy := false
-		for _, m := range ms {
-			if b := m.proxyBackend(); b != nil && b.InFlight() > 0 {
-				busy = true
-			}
-		}
-		if !busy {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return e.stopInstances(ctx, ms)
 }

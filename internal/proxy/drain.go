@@ -3,17 +3,12 @@ package proxy
 import (
 	"context"
 	"time"
+
+	"github.com/cutover/cutover/internal/traffic"
 )
 
-// DrainResult reports how a Drain ended.
-type DrainResult struct {
-	// Finished counts the requests, streams and websockets of the release
-	// that completed before ctx ended.
-	Finished int
-	// Cut counts those still in flight when ctx ended: the proxy closed
-	// them, paced, but for those that ended on their own meanwhile.
-	Cut int
-}
+// DrainResult is what a drain did (traffic.DrainResult).
+type DrainResult = traffic.DrainResult
 
 // Drain waits until no request, stream or websocket of the release's
 // backends is in flight, or until ctx is done. In the latter case it

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // A held switch (Hold, then Unhold or FailHold) is how a change that
@@ -82,20 +84,8 @@ func (h *holdEpisode) finish(now time.Time) HoldReport {
 	return HoldReport{Held: len(h.waits), Longest: longest, TimedOut: h.timedOut, Duration: h.end.Sub(h.start)}
 }
 
-// HoldReport tells what a hold cost the clients.
-type HoldReport struct {
-	// Held counts the requests that waited during the hold (websocket
-	// handshakes included).
-	Held int
-	// Longest is the longest wait among them; a request still waiting
-	// when the hold ended counts until then.
-	Longest time.Duration
-	// TimedOut counts those that waited Options.HoldTimeout and were
-	// answered 503.
-	TimedOut int
-	// Duration is how long the hold lasted.
-	Duration time.Duration
-}
+// HoldReport is what a hold did (traffic.HoldReport).
+type HoldReport = traffic.HoldReport
 
 // errHeldTooLong reports a request held longer than HoldTimeout during a
 // held switch.
@@ -188,17 +178,8 @@ func (p *Proxy) endHoldLocked(h *holdEpisode) HoldReport {
 // measured against the clients' own waits (Options.Now is the windows').
 func (p *Proxy) clock() time.Time { return time.Now() }
 
-// InFlight tells what a release had in flight when WaitRequests returned.
-type InFlight struct {
-	// Finished counts the requests, streams and websockets that ended
-	// during the wait.
-	Finished int
-	// Requests counts those still in flight but websockets: requests and
-	// streams the wait's context ended before (0 when it did not).
-	Requests int
-	// Websockets counts the open websockets.
-	Websockets int
-}
+// InFlight is what a release still has in flight (traffic.InFlight).
+type InFlight = traffic.InFlight
 
 // waitPoll is how often WaitRequests looks at a release's count in
 // flight: a request's end wakes only a Drain waiting for zero (so that

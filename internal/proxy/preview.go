@@ -1,32 +1,24 @@
 package proxy
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
 	"net/http"
 	"strings"
+
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // The names under which a request carries the preview token.
+// The preview's credentials (traffic.PreviewHeader and the others).
 const (
-	// PreviewHeader is the request header carrying the preview token,
-	// for scripts and smoke tests.
-	PreviewHeader = "X-Cutover-Preview"
-	// PreviewCookie is the cookie carrying the preview token, which a
-	// browser gets from a first request with PreviewParam.
-	PreviewCookie = "cutover_preview"
-	// PreviewParam is the query parameter carrying the preview token: a
-	// link to click. The proxy answers it with PreviewCookie and removes
-	// it from the request before the app sees it.
-	PreviewParam = "cutover_preview"
+	PreviewHeader = traffic.PreviewHeader
+	PreviewCookie = traffic.PreviewCookie
+	PreviewParam  = traffic.PreviewParam
 )
 
-// NewPreviewToken returns a new random preview token: 130 bits from
-// crypto/rand, 26 characters of base32 (A–Z, 2–7), safe in a URL, a
-// cookie and a header as is.
-func NewPreviewToken() string {
-	return rand.Text()
-}
+// NewPreviewToken returns a new random preview token
+// (traffic.NewPreviewToken).
+func NewPreviewToken() string { return traffic.NewPreviewToken() }
 
 // PreviewHandler returns a handler that serves only the release in preview
 // (for a separate preview address), to requests that carry its token

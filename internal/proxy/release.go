@@ -7,24 +7,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cutover/cutover/internal/traffic"
 )
 
-// ReleaseStats are a release's counters since the process started. A 503
-// sent after holding belongs to no release and is not counted.
-type ReleaseStats struct {
-	// Requests counts requests and websockets answered on behalf of the
-	// release, whether by a backend or by a 502/504 of the proxy.
-	Requests uint64
-	// Status5xx counts those answered with a 5xx status, from a backend or
-	// from the proxy (502 on a failed backend, 504 on a slow one).
-	Status5xx uint64
-	// ConnErrors counts failed upstream attempts (refused, reset, timed
-	// out), including those that were then retried on another backend.
-	ConnErrors uint64
-	// InFlight is the number of requests, streams and websockets of the
-	// release's backends in progress now.
-	InFlight int64
-}
+// ReleaseStats are a release's counters since the process started
+// (traffic.ReleaseStats).
+type ReleaseStats = traffic.ReleaseStats
 
 // release holds what outlives any single backend of a release: its
 // counters, its in-flight count that Drain waits on, and the connections

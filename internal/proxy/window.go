@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // WindowSpan is how far back Window can look: measurements are kept in
@@ -33,28 +35,9 @@ const (
 	latencyBuckets = 1 + latencyOctaves*latencySub + 1
 )
 
-// WindowStats are a release's measurements over a recent window of time,
-// for canary judgement.
-type WindowStats struct {
-	// Requests counts requests and websocket handshakes answered on behalf
-	// of the release, by a backend or by a 502/504 of the proxy.
-	Requests uint64
-	// Errors counts those answered with a 5xx status: by a backend, or by
-	// the proxy when the backend failed (502) or was too slow (504); and
-	// responses the backend cut short in the middle of the body.
-	Errors uint64
-	// ConnErrors counts failed upstream attempts (refused, reset, timed
-	// out), including those retried successfully on another backend, so
-	// it can exceed the errors clients saw.
-	ConnErrors uint64
-	// ErrorRate is Errors / Requests, 0 without requests.
-	ErrorRate float64
-	// P50 and P99 are latency quantiles, from the request being sent to
-	// the backend to its response headers (or the proxy's error), precise
-	// to within an eighth of the value (half a histogram bucket). Both are
-	// 0 without requests.
-	P50, P99 time.Duration
-}
+// WindowStats are a release's measurements over a recent window of time
+// (traffic.WindowStats).
+type WindowStats = traffic.WindowStats
 
 // second holds one second of a release's measurements.
 type second struct {

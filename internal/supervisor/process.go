@@ -356,6 +356,24 @@ func KillGroup(pid int, startTime uint64, timeout time.Duration) error {
 	return nil
 }
 
+// Groups stops process groups that no Supervisor started (the commands of
+// a deploy a previous daemon left running), for callers that take it as an
+// interface: ProcStartTime and KillGroup, with a group whose leader is gone
+// or is another process no error.
+type Groups struct{}
+
+// StartTime is ProcStartTime.
+func (Groups) StartTime(pid int) (uint64, error) { return ProcStartTime(pid) }
+
+// KillGroup is the package's KillGroup; an error wrapping ErrGone is
+// none: there is nothing of the group to stop.
+func (Groups) KillGroup(pgid int, start uint64, timeout time.Duration) error {
+	if err := KillGroup(pgid, start, timeout); err != nil && !errors.Is(err, ErrGone) {
+		return err
+	}
+	return nil
+}
+
 // waitGone waits up to timeout for the process pid/startTime to exit,
 // through pidfd fd, or by reading /proc when fd is -1. It reports whether
 // the process is gone.

@@ -1,9 +1,11 @@
-package deploy
+package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,19 +14,21 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/health"
+	"github.com/cutover/cutover/internal/instance"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
 )
 
-// managed is one instance as the engine sees it: the process, its proxy
+// Instance is one instance as the fleet sees it: the process, its proxy
 // backend, and the health checker that moves the backend in and out of
 // rotation. A crash replaces the checker, so a restarted instance must pass
 // healthy_after checks again before it gets traffic.
-type managed struct {
+type Instance struct {
 	id      string
 	release string
 	app     config.App
+	logPath string
 
 	mu      sync.Mutex     // guards the fields below
 	backend *proxy.Backend // nil until the process runs
@@ -36,7 +40,7 @@ type managed struct {
 	stopped bool
 }
 
-func (m *managed) status() supervisor.Status {
+func (m *Instance) status() supervisor.Status {
 	m.mu.Lock()
 	inst := m.inst
 	m.mu.Unlock()
@@ -47,19 +51,19 @@ func (m *managed) status() supervisor.Status {
 }
 
 // proxyBackend returns the instance's proxy backend, nil before it runs.
-func (m *managed) proxyBackend() *proxy.Backend {
+func (m *Instance) proxyBackend() *proxy.Backend {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.backend
 }
 
-func (m *managed) healthy() bool {
+func (m *Instance) healthy() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.checker != nil && m.checker.Healthy()
 }
 
-func (m *managed) ready() <-chan struct{} {
+func (m *Instance) ready() <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.checker.Ready()
@@ -76,30 +80,19 @@ func healthConfig(h config.Health) health.Config {
 	}
 }
 
-// instanceEnv is the environment of an instance: cutover's own, then the
-// app's [app.env]. PORT is added by the supervisor.
-func instanceEnv(app config.App, releaseID string) []string {
-	env := os.Environ()
-	for k, v := range app.Env {
-		env = append(env, k+"="+v)
-	}
-	env = append(env, "CUTOVER_RELEASE="+releaseID, "CUTOVER_APP="+app.Name)
-	return env
-}
-
-func (e *Engine) spec(app config.App, releaseID string, n int, port int) supervisor.Spec {
+func (f *Fleet) spec(app config.App, releaseID string, n int, port int) supervisor.Spec {
 	id := releaseID + "-" + strconv.Itoa(n)
 	return supervisor.Spec{
 		App:         app.Name,
 		Release:     releaseID,
 		Instance:    id,
-		Dir:         e.rel.Dir(releaseID),
+		Dir:         f.rel.Dir(releaseID),
 		Command:     app.Command,
-		Env:         append(instanceEnv(app, releaseID), drainFileEnv+"="+drainFile(e.Config(), id)),
+		Env:         append(instance.Env(app, releaseID), DrainFileEnv+"="+drainFile(f.cfg, id)),
 		Port:        port,
 		StopSignal:  app.Signal,
 		StopTimeout: app.StopTimeout.Duration,
-		LogPath:     filepath.Join(e.Config().LogsDir(), releaseID, id+".log"),
+		LogPath:     LogPath(f.cfg, releaseID, id),
 		LogMaxSize:  app.LogMaxSize,
 		BootNice:    app.BootNice,
 	}
@@ -107,66 +100,66 @@ func (e *Engine) spec(app config.App, releaseID string, n int, port int) supervi
 
 // register creates the managed record and its proxy backend before the
 // process exists, so supervisor callbacks during Start find it.
-func (e *Engine) register(spec supervisor.Spec, app config.App) *managed {
-	m := &managed{id: spec.Instance, release: spec.Release, app: app, crashed: make(chan string, 8)}
-	e.mu.Lock()
-	e.insts[m.id] = m
-	e.mu.Unlock()
+func (f *Fleet) register(spec supervisor.Spec, app config.App) *Instance {
+	m := &Instance{id: spec.Instance, release: spec.Release, app: app, logPath: spec.LogPath, crashed: make(chan string, 8)}
+	f.mu.Lock()
+	f.insts[m.id] = m
+	f.mu.Unlock()
 	return m
 }
 
-func (e *Engine) unregister(m *managed) {
-	e.mu.Lock()
-	delete(e.insts, m.id)
-	e.mu.Unlock()
+func (f *Fleet) unregister(m *Instance) {
+	f.mu.Lock()
+	delete(f.insts, m.id)
+	f.mu.Unlock()
 }
 
 // startInstance starts a new process for spec and begins health checking.
-func (e *Engine) startInstance(spec supervisor.Spec, app config.App) (*managed, error) {
+func (f *Fleet) startInstance(spec supervisor.Spec, app config.App) (*Instance, error) {
 	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o700); err != nil { // logs may hold secrets
 		return nil, fmt.Errorf("start instance %s: %w", spec.Instance, err)
 	}
-	m := e.register(spec, app)
-	e.clearDrain(spec.Instance)
-	inst, err := e.sup.Start(spec)
+	m := f.register(spec, app)
+	f.ClearDrain(spec.Instance)
+	inst, err := f.sup.Start(spec)
 	if err != nil {
-		e.unregister(m)
+		f.unregister(m)
 		return nil, fmt.Errorf("start instance %s: %w", spec.Instance, err)
 	}
-	e.attach(m, inst, false)
+	f.attach(m, inst, false)
 	return m, nil
 }
 
 // adoptInstance takes over a process a previous daemon started.
-func (e *Engine) adoptInstance(spec supervisor.Spec, app config.App, pid int, startTime uint64, past supervisor.History) (*managed, error) {
-	m := e.register(spec, app)
-	inst, err := e.sup.Adopt(spec, pid, startTime, past)
+func (f *Fleet) adoptInstance(spec supervisor.Spec, app config.App, pid int, startTime uint64, past supervisor.History) (*Instance, error) {
+	m := f.register(spec, app)
+	inst, err := f.sup.Adopt(spec, pid, startTime, past)
 	if err != nil {
-		e.unregister(m)
+		f.unregister(m)
 		return nil, err
 	}
 	// It was serving a moment ago: one passing probe puts it straight back
 	// in rotation, so a daemon restart costs no more than the restart.
-	pctx, cancel := context.WithTimeout(e.ctx, app.Health.Timeout.Duration)
+	pctx, cancel := context.WithTimeout(f.ctx, app.Health.Timeout.Duration)
 	ok := health.Probe(pctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.Port)), app.Health.Path) == nil
 	cancel()
-	e.attach(m, inst, ok)
+	f.attach(m, inst, ok)
 	return m, nil
 }
 
 // attach wires a running process to a proxy backend and a health checker;
 // healthy puts it in rotation at once (an adopted instance that answered).
-func (e *Engine) attach(m *managed, inst *supervisor.Instance, healthy bool) {
+func (f *Fleet) attach(m *Instance, inst *supervisor.Instance, healthy bool) {
 	st := inst.Status()
 	m.mu.Lock()
 	m.inst = inst
 	m.mu.Unlock()
-	b := e.px.AddBackend(proxy.BackendSpec{ID: m.id, Release: m.release, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(st.Port))})
+	b := f.px.AddBackend(proxy.BackendSpec{ID: m.id, Release: m.release, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(st.Port))})
 	m.mu.Lock()
 	m.backend = b
 	m.mu.Unlock()
-	e.persist(st)
-	e.restartChecker(m, healthy)
+	f.persist(st)
+	f.restartChecker(m, healthy)
 }
 
 // warmConns bounds how many upstream connections the proxy opens to an
@@ -184,11 +177,11 @@ const warmConns = 16
 // the traffic's own measure of what it needs, shared among the instances
 // of self's release; at least 1 and at most warmConns. An app with little
 // traffic then costs a connect or two at a deploy, not sixteen.
-func (e *Engine) warmTarget(self *managed) int {
+func (f *Fleet) warmTarget(self *Instance) int {
 	var serving []*proxy.Backend
 	shares := 0
-	e.mu.Lock()
-	for _, m := range e.insts {
+	f.mu.Lock()
+	for _, m := range f.insts {
 		if m.release == self.release {
 			shares++
 		}
@@ -199,7 +192,7 @@ func (e *Engine) warmTarget(self *managed) int {
 			serving = append(serving, b)
 		}
 	}
-	e.mu.Unlock()
+	f.mu.Unlock()
 	var conns int64
 	for _, b := range serving {
 		conns += int64(b.IdleConns()) + b.InFlight()
@@ -211,7 +204,7 @@ func (e *Engine) warmTarget(self *managed) int {
 
 // restartChecker replaces the instance's health checker with a fresh one
 // that starts unhealthy, or healthy (and in rotation) when told.
-func (e *Engine) restartChecker(m *managed, healthy bool) {
+func (f *Fleet) restartChecker(m *Instance, healthy bool) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(m.status().Port))
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -224,7 +217,7 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 	b := m.backend
 	hc := healthConfig(m.app.Health)
 	hc.StartHealthy = healthy
-	hc.OnFirstPass = func() { b.Warm(e.warmTarget(m)) }
+	hc.OnFirstPass = func() { b.Warm(f.warmTarget(m)) }
 	inst := m.inst
 	hc.OnHung = func(fails int, err error) {
 		// It served, then stopped answering, and time out of rotation did
@@ -233,7 +226,7 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 		// checker; the proxy resends what it may of the requests the
 		// instance held, whose connections the kill closes).
 		reason := fmt.Sprintf("hung: %d health checks failed", fails)
-		e.log.Warn("instance hung; killing it to restart it", "instance", m.id, "pid", inst.Status().PID, "checks_failed", fails, "err", err)
+		f.log.Warn("instance hung; killing it to restart it", "instance", m.id, "pid", inst.Status().PID, "checks_failed", fails, "err", err)
 		inst.Restart(reason)
 	}
 	chk := health.NewChecker(hc, addr, func(ok bool, err error) {
@@ -243,44 +236,44 @@ func (e *Engine) restartChecker(m *managed, healthy bool) {
 		}
 		b.SetHealthy(ok)
 		if ok {
-			b.Warm(e.warmTarget(m))
+			b.Warm(f.warmTarget(m))
 		}
 		if err != nil && !ok {
-			e.log.Warn("instance unhealthy", "instance", m.id, "err", err)
+			f.log.Warn("instance unhealthy", "instance", m.id, "err", err)
 		}
 	})
 	if healthy {
 		inst.EndBoot()
 		b.SetHealthy(true)
 	}
-	ctx, cancel := context.WithCancel(e.ctx)
+	ctx, cancel := context.WithCancel(f.ctx)
 	m.checker, m.stopChk, m.chkDone = chk, cancel, ctx.Done()
-	e.wg.Add(1)
+	f.wg.Add(1)
 	go func() {
-		defer e.wg.Done()
+		defer f.wg.Done()
 		chk.Run(ctx) //nolint:errcheck // returns ctx.Err() when stopped
 	}()
 }
 
 // onInstanceChange is the supervisor's callback: it records the instance
 // and, on a crash, takes it out of rotation at once.
-func (e *Engine) onInstanceChange(st supervisor.Status) {
-	e.mu.Lock()
-	m := e.insts[st.Instance]
-	closed := e.closed
-	e.mu.Unlock()
+func (f *Fleet) onInstanceChange(st supervisor.Status) {
+	f.mu.Lock()
+	m := f.insts[st.Instance]
+	closed := f.closed
+	f.mu.Unlock()
 	if closed {
 		return
 	}
 	if st.State == supervisor.Stopped {
-		if err := e.store.DeleteInstance(e.ctx, st.Instance); err != nil {
-			e.markUnsaved("forget instance "+st.Instance, err)
+		if err := f.store.DeleteInstance(f.ctx, st.Instance); err != nil {
+			f.markUnsaved("forget instance "+st.Instance, err)
 		}
 		return
 	}
-	e.persist(st)
+	f.persist(st)
 	if m != nil && st.State == supervisor.Running && st.Restarts > 0 && !st.Adopted {
-		e.watchRestart(m, st)
+		f.watchRestart(m, st)
 	}
 	if m == nil || st.State != supervisor.Backoff {
 		return
@@ -289,13 +282,13 @@ func (e *Engine) onInstanceChange(st supervisor.Status) {
 	if b := m.proxyBackend(); b != nil {
 		b.SetHealthy(false)
 	}
-	e.log.Warn("instance crashed", "instance", st.Instance, "pid", st.PID, "exit", st.LastExit, "restarts", st.Restarts)
+	f.log.Warn("instance crashed", "instance", st.Instance, "pid", st.PID, "exit", st.LastExit, "restarts", st.Restarts)
 	select {
 	case m.crashed <- st.LastExit:
 	default:
 	}
 	if m.proxyBackend() != nil {
-		e.restartChecker(m, false)
+		f.restartChecker(m, false)
 	}
 }
 
@@ -305,7 +298,7 @@ func (e *Engine) onInstanceChange(st supervisor.Status) {
 // has not been healthy since the restart, and it would otherwise stay out
 // of rotation for good. It ends as soon as the instance is healthy, or its
 // checker is stopped or replaced (a crash, a stop).
-func (e *Engine) watchRestart(m *managed, st supervisor.Status) {
+func (f *Fleet) watchRestart(m *Instance, st supervisor.Status) {
 	timeout := m.app.Health.BootTimeout.Duration
 	m.mu.Lock()
 	chk, done, inst, stopped := m.checker, m.chkDone, m.inst, m.stopped
@@ -313,9 +306,9 @@ func (e *Engine) watchRestart(m *managed, st supervisor.Status) {
 	if chk == nil || inst == nil || stopped || timeout <= 0 {
 		return
 	}
-	e.wg.Add(1)
+	f.wg.Add(1)
 	go func() {
-		defer e.wg.Done()
+		defer f.wg.Done()
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		select {
@@ -329,28 +322,28 @@ func (e *Engine) watchRestart(m *managed, st supervisor.Status) {
 			return // another process already
 		}
 		reason := fmt.Sprintf("hung: not healthy within app.health.boot_timeout (%s) of its restart", timeout)
-		e.log.Warn("restarted instance never turned healthy; killing it to restart it", "instance", m.id, "pid", st.PID,
+		f.log.Warn("restarted instance never turned healthy; killing it to restart it", "instance", m.id, "pid", st.PID,
 			"boot_timeout", timeout, "err", chk.LastError())
 		inst.Restart(reason)
 	}()
 }
 
-func (e *Engine) persist(st supervisor.Status) {
+func (f *Fleet) persist(st supervisor.Status) {
 	if st.PID == 0 {
 		return
 	}
-	err := e.store.PutInstance(e.ctx, state.Instance{
+	err := f.store.PutInstance(f.ctx, state.Instance{
 		ID: st.Instance, Release: st.Release, PID: st.PID, StartTime: st.StartTime, Port: st.Port,
 		State: st.State.String(), Restarts: st.Restarts, LastExit: st.LastExit, UpdatedAt: time.Now(),
 	})
 	if err != nil {
-		e.markUnsaved("record instance "+st.Instance, err)
+		f.markUnsaved("record instance "+st.Instance, err)
 	}
 }
 
 // stopInstances takes instances out of rotation and stops them in
 // parallel, each with its own stop_timeout.
-func (e *Engine) stopInstances(ctx context.Context, ms []*managed) error {
+func (f *Fleet) stopInstances(ctx context.Context, ms []*Instance) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(ms))
 	for i, m := range ms {
@@ -368,7 +361,7 @@ func (e *Engine) stopInstances(ctx context.Context, ms []*managed) error {
 		// closed before the stop signal: an idle connection that never
 		// carried a request would make a Go app's graceful shutdown wait
 		// for it (net/http treats new connections as active for 5s).
-		e.px.RemoveBackend(m.id)
+		f.px.RemoveBackend(m.id)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -377,9 +370,9 @@ func (e *Engine) stopInstances(ctx context.Context, ms []*managed) error {
 				errs[i] = inst.Stop(sctx)
 				cancel()
 			}
-			e.unregister(m)
-			if err := e.store.DeleteInstance(context.WithoutCancel(ctx), m.id); err != nil {
-				e.markUnsaved("forget instance "+m.id, err)
+			f.unregister(m)
+			if err := f.store.DeleteInstance(context.WithoutCancel(ctx), m.id); err != nil {
+				f.markUnsaved("forget instance "+m.id, err)
 			}
 		}()
 	}
@@ -392,16 +385,139 @@ func (e *Engine) stopInstances(ctx context.Context, ms []*managed) error {
 	return nil
 }
 
-// instancesOf returns the managed instances of one release, or of every
-// release but one when not is true.
-func (e *Engine) instancesOf(release string, not bool) []*managed {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []*managed
-	for _, m := range e.insts {
+// instancesOf returns the instances of one release, or of every release
+// but one when not is true.
+func (f *Fleet) instancesOf(release string, not bool) []*Instance {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*Instance
+	for _, m := range f.insts {
 		if (m.release == release) != not {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// Of returns the instances of release.
+func (f *Fleet) Of(release string) []instance.Handle { return handles(f.instancesOf(release, false)) }
+
+// AllBut returns the instances of every release but keep; AllBut("") is
+// every instance.
+func (f *Fleet) AllBut(keep string) []instance.Handle { return handles(f.instancesOf(keep, true)) }
+
+// Start starts instance n of release with app's configuration (port 0:
+// a free one) and begins health checking; it is in rotation once healthy.
+func (f *Fleet) Start(app config.App, release string, n int) (instance.Handle, error) {
+	m, err := f.startInstance(f.spec(app, release, n, 0), app)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Stop takes instances out of rotation and stops them in parallel, each
+// with its own stop_timeout; their rows are deleted. ms are instances of
+// this Fleet (from Start, Of or AllBut).
+func (f *Fleet) Stop(ctx context.Context, ms []instance.Handle) error {
+	return f.stopInstances(ctx, instances(ms))
+}
+
+// handles returns ms as the handles its users hold.
+func handles(ms []*Instance) []instance.Handle {
+	if ms == nil {
+		return nil
+	}
+	out := make([]instance.Handle, len(ms))
+	for i, m := range ms {
+		out[i] = m
+	}
+	return out
+}
+
+// instances returns the instances behind hs, which this package handed
+// out: any other Handle is a bug of the caller's.
+func instances(hs []instance.Handle) []*Instance {
+	out := make([]*Instance, len(hs))
+	for i, h := range hs {
+		out[i] = h.(*Instance)
+	}
+	return out
+}
+
+// Restarts counts the crashes and hangs the instance was restarted after,
+// with the description of its latest exit.
+func (m *Instance) Restarts() (n int, lastExit string) {
+	st := m.status()
+	return st.Restarts, st.LastExit
+}
+
+// ID is the instance's id, "<release>-<n>".
+func (m *Instance) ID() string { return m.id }
+
+// Release is the release the instance runs.
+func (m *Instance) Release() string { return m.release }
+
+// App is the [app] configuration the instance runs with.
+func (m *Instance) App() config.App { return m.app }
+
+// Status is the instance's process as the supervisor sees it.
+func (m *Instance) Status() supervisor.Status { return m.status() }
+
+// Healthy reports whether the instance is in rotation.
+func (m *Instance) Healthy() bool { return m.healthy() }
+
+// Ready is closed once the instance's health checker first calls it
+// healthy.
+func (m *Instance) Ready() <-chan struct{} { return m.ready() }
+
+// Crashed receives the supervisor's description of each exit of the
+// instance that it restarts (a crash); it is buffered and drops what
+// nobody reads.
+func (m *Instance) Crashed() <-chan string { return m.crashed }
+
+// LastCheckError is the error of the latest failed health check, or nil.
+func (m *Instance) LastCheckError() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.checker == nil {
+		return nil
+	}
+	return m.checker.LastError()
+}
+
+// Backend is the instance's proxy backend, nil before its process runs.
+func (m *Instance) Backend() *proxy.Backend { return m.proxyBackend() }
+
+// LogPath is the file the instance's output goes to.
+func (m *Instance) LogPath() string { return m.logPath }
+
+// LogTail returns up to n last lines of the instance's log.
+func (m *Instance) LogTail(n int) []string { return TailFile(m.logPath, n) }
+
+// BootState says where a booting instance is, from its latest health
+// check: "last health check: GET …: status 404 Not Found", with a hint
+// when the answer looks like a wrong app.health.path.
+func (m *Instance) BootState() string {
+	m.mu.Lock()
+	chk := m.checker
+	m.mu.Unlock()
+	if chk == nil {
+		return "not started yet"
+	}
+	passes, err := chk.Streak()
+	switch {
+	case err == nil && passes == 0:
+		return "no health check has answered yet"
+	case err == nil:
+		return fmt.Sprintf("passing, %d of the %d checks in a row it needs (app.health.healthy_after)", passes, max(m.app.Health.HealthyAfter, 1))
+	}
+	why := "last health check: " + err.Error()
+	var se *health.StatusError
+	if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
+		// The app may still be setting up its routes: keep waiting, but
+		// say what it most often means.
+		why += fmt.Sprintf("; if this lasts, app.health.path %q is not a path the app serves", m.app.Health.Path)
+	}
+	return why
 }
