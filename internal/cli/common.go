@@ -44,7 +44,7 @@ func (g *globals) client() (*api.Client, *config.Config, error) {
 	}
 	cfg, err := config.Load(path)
 	if err == nil {
-		return api.NewClient(cfg.SocketPath()), cfg, nil
+		return api.NewClient(cfg.SocketPath()).App(g.app), cfg, nil
 	}
 	dir, set, rerr := config.DataDirOf(path)
 	if rerr != nil {
@@ -63,7 +63,7 @@ func (g *globals) client() (*api.Client, *config.Config, error) {
 		fmt.Fprintf(g.stderr, "  %s\n", line)
 	}
 	fmt.Fprintf(g.stderr, "  reaching the daemon through data_dir %s (%s); fix the file before the next deploy\n", dir, how)
-	return api.NewClient(sock), nil, nil
+	return api.NewClient(sock).App(g.app), nil, nil
 }
 
 // answers reports whether something accepts connections on the unix
@@ -85,7 +85,7 @@ func (g *globals) configClient() (*api.Client, *config.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return api.NewClient(cfg.SocketPath()), cfg, nil
+	return api.NewClient(cfg.SocketPath()).App(g.app), cfg, nil
 }
 
 // isAPIUsageError reports whether the daemon answered that the request or

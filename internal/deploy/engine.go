@@ -35,9 +35,14 @@ import (
 
 // Options configure an Engine.
 type Options struct {
-	// Config is the daemon's configuration as loaded at start. Deploys
-	// re-read Config.Path so that [app] changes apply to the next deploy.
+	// Config is the app's configuration as loaded at start: the single-app
+	// view of the file (config.Config.ForUnit) for the app this engine
+	// runs. Deploys re-read Config.Path, and take the view of App from it,
+	// so that changes apply to the next deploy.
 	Config *config.Config
+	// App names the app in a file with several apps (config.Unit); "" for
+	// the single-app form.
+	App    string
 	Store  *state.Store
 	Proxy  *proxy.Proxy
 	Logger *slog.Logger
@@ -60,6 +65,7 @@ type Engine struct {
 	sup   *supervisor.Supervisor
 	px    *proxy.Proxy
 
+	app    string          // Options.App
 	ctx    context.Context // the engine's lifetime; cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // health checkers, runs, the log trimmer: Close waits
@@ -110,6 +116,7 @@ func New(opts Options) (*Engine, error) {
 		store:  opts.Store,
 		rel:    rel,
 		px:     opts.Proxy,
+		app:    opts.App,
 		ctx:    ctx,
 		cancel: cancel,
 		cfg:    opts.Config,
@@ -140,6 +147,16 @@ func (e *Engine) Config() *config.Config {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.cfg
+}
+
+// loadConfig reads the config file as it is now and returns this
+// engine's app's view of it (config.Config.ForUnit).
+func (e *Engine) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(e.Config().Path)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.ForUnit(e.app)
 }
 
 // Releases returns the release manager.

@@ -135,7 +135,7 @@ func (m *migrations) pending(ctx context.Context, phase migrate.Phase) ([]*migra
 // contractGuard refuses a rollback to target when contract migrations ran
 // after target was last live: the old code may need what they removed.
 func (e *Engine) contractGuard(ctx context.Context, target state.Release, force bool) (string, error) {
-	cfg, err := config.Load(e.Config().Path)
+	cfg, err := e.loadConfig()
 	if err != nil {
 		cfg = e.Config() // the database is not per release; the daemon's view will do
 	}

@@ -51,7 +51,7 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 			// [deploy]…) is read from the file as it is now. A file that
 			// does not load must not stand in the way of going back: then
 			// the daemon's running settings are used, and the detail says so.
-			cfg, cfgErr := config.Load(e.Config().Path)
+			cfg, cfgErr := e.loadConfig()
 			if cfgErr != nil {
 				cfg = e.Config()
 			}
@@ -86,7 +86,7 @@ func (r *Run) prepare(ctx context.Context) (string, error) {
 		})
 	}
 	err := r.step(StepPrepare, func() (string, error) {
-		cfg, err := config.Load(e.Config().Path)
+		cfg, err := e.loadConfig()
 		if err != nil {
 			return "", err
 		}
