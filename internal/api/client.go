@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,6 +34,22 @@ var ErrNoDaemon = errors.New("the cutover daemon is not running")
 type Client struct {
 	socket string
 	http   *http.Client
+	app    string // the app every request is about; "" = the only one
+}
+
+// App returns a client whose requests are about the app called name (a
+// daemon with several apps needs it; "" = the only app).
+func (c *Client) App(name string) *Client {
+	cc := *c
+	cc.app = name
+	return &cc
+}
+
+// Apps returns the names of the apps the daemon runs.
+func (c *Client) Apps(ctx context.Context) ([]string, error) {
+	var names []string
+	err := c.App("").getJSON(ctx, "/v1/apps", &names)
+	return names, err
 }
 
 // NewClient returns a client for the daemon listening on socket.
@@ -54,6 +71,13 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 			return nil, err
 		}
 		rd = bytes.NewReader(b)
+	}
+	if c.app != "" {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "app=" + url.QueryEscape(c.app)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://cutover"+path, rd)
 	if err != nil {

@@ -43,7 +43,7 @@ func (g *globals) client() (*api.Client, *config.Config, error) {
 	}
 	cfg, err := config.Load(path)
 	if err == nil {
-		return api.NewClient(cfg.SocketPath()), cfg, nil
+		return api.NewClient(cfg.SocketPath()).App(g.app), cfg, nil
 	}
 	dir, set, rerr := config.DataDirOf(path)
 	if rerr != nil {
@@ -62,7 +62,7 @@ func (g *globals) client() (*api.Client, *config.Config, error) {
 		fmt.Fprintf(g.stderr, "  %s\n", line)
 	}
 	fmt.Fprintf(g.stderr, "  reaching the daemon through data_dir %s (%s); fix the file before the next deploy\n", dir, how)
-	return api.NewClient(sock), nil, nil
+	return api.NewClient(sock).App(g.app), nil, nil
 }
 
 // answers reports whether something accepts connections on the unix
@@ -84,7 +84,7 @@ func (g *globals) configClient() (*api.Client, *config.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return api.NewClient(cfg.SocketPath()), cfg, nil
+	return api.NewClient(cfg.SocketPath()).App(g.app), cfg, nil
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -90,6 +90,9 @@ func (f *migrateFlags) resolve(g *globals, needDB bool) (migrateTarget, error) {
 			if cfg, err = config.Load(path); err != nil {
 				return t, err
 			}
+			if cfg, err = cfg.ForUnit(g.app); err != nil {
+				return t, err
+			}
 		case errors.Is(err, config.ErrNotFound):
 			missing := "--dir"
 			if needDB && f.database == "" {

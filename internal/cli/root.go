@@ -43,6 +43,7 @@ func usageErrorf(format string, args ...any) error {
 type globals struct {
 	stdout, stderr io.Writer
 	configPath     string // -c/--config; empty means $CUTOVER_CONFIG, then ./cutover.toml
+	app            string // --app: the app a command is about, in a daemon with several
 }
 
 // Main runs the command line with args (without the program name) and
@@ -124,6 +125,8 @@ docs/strategies.md, docs/migrations.md.`,
 	}
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "",
 		"path to cutover.toml (default: $CUTOVER_CONFIG, then ./cutover.toml)")
+	root.PersistentFlags().StringVar(&g.app, "app", "",
+		"the app a command is about, when the daemon runs several ([apps.NAME]); optional with one")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &UsageError{Err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
 	})

@@ -34,6 +34,29 @@ what to do.`,
 			if err != nil {
 				return err
 			}
+			if g.app == "" {
+				// A daemon with several apps: all of them.
+				if names, err := c.Apps(cmd.Context()); err == nil && len(names) > 1 {
+					all := make([]deploy.Status, 0, len(names))
+					for _, n := range names {
+						st, err := c.App(n).Status(cmd.Context())
+						if err != nil {
+							return err
+						}
+						all = append(all, st)
+					}
+					if asJSON {
+						return printJSON(g.stdout, all)
+					}
+					for i, st := range all {
+						if i > 0 {
+							fmt.Fprintln(g.stdout)
+						}
+						printAppStatus(g, st)
+					}
+					return nil
+				}
+			}
 			st, err := c.Status(cmd.Context())
 			if err != nil {
 				return err
@@ -41,83 +64,88 @@ what to do.`,
 			if asJSON {
 				return printJSON(g.stdout, st)
 			}
-			active := st.Active
-			if active == "" {
-				active = "(none yet — run `cutover deploy PATH`)"
-			}
-			fmt.Fprintf(g.stdout, "app:     %s\nlisten:  %s\nlive:    %s\n", st.App, st.Listen, active)
-			if st.Degraded != "" {
-				fmt.Fprintf(g.stdout, "DEGRADED: %s\n", st.Degraded)
-			}
-			for _, n := range st.Recovered {
-				fmt.Fprintf(g.stdout, "rebuilt: %s\n", n)
-			}
-			if d := st.Deploy; d != nil {
-				step := d.Step
-				if d.Detail != "" {
-					step += " (" + d.Detail + ")"
-				}
-				if d.Paused {
-					step += ", PAUSED"
-				}
-				fmt.Fprintf(g.stdout, "deploy:  #%d %s of %s, step %s, for %s\n", d.DeployID, d.Kind,
-					d.Release, step, time.Since(d.StartedAt).Round(time.Second))
-				if d.PreviewToken != "" {
-					fmt.Fprintf(g.stdout, "preview: token %s (header X-Cutover-Preview, cookie or ?cutover_preview=)\n", d.PreviewToken)
-				}
-			}
-			fmt.Fprintln(g.stdout)
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "INSTANCE\tPID\tPORT\tSTATE\tHEALTH\tRESTARTS\tLAST EXIT")
-			for _, in := range st.Instances {
-				h := "unhealthy"
-				if in.Healthy {
-					h = "healthy"
-				}
-				last := "-"
-				switch {
-				case in.LastExit != "" && !in.LastExitAt.IsZero():
-					last = fmt.Sprintf("%s (%s ago)", in.LastExit, time.Since(in.LastExitAt).Round(time.Second))
-				case in.LastExit != "":
-					last = in.LastExit + " (under an earlier daemon)" // adopted: when is not recorded
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%s\n", in.ID, in.PID, in.Port, in.State, h, in.Restarts, last)
-			}
-			tw.Flush()
-			if len(st.Recent) > 0 || len(st.Weights) > 0 {
-				fmt.Fprintln(g.stdout)
-				tw = tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "RELEASE\tWEIGHT\tREQ/S (1m)\tERRORS (1m)\tP99 (1m)\tREQUESTS\tIN FLIGHT")
-				seen := map[string]bool{}
-				var rels []string
-				for r := range st.Recent {
-					seen[r] = true
-					rels = append(rels, r)
-				}
-				for r := range st.Weights {
-					if !seen[r] {
-						rels = append(rels, r)
-					}
-				}
-				sort.Strings(rels)
-				total := 0
-				for _, w := range st.Weights {
-					total += w
-				}
-				for _, r := range rels {
-					w, t := st.Recent[r], st.Traffic[r]
-					share := 0
-					if total > 0 {
-						share = st.Weights[r] * 100 / total
-					}
-					fmt.Fprintf(tw, "%s\t%d%%\t%.1f\t%.2f%%\t%s\t%d\t%d\n", r, share,
-						float64(w.Requests)/deploy.RecentWindow.Seconds(), 100*w.ErrorRate, w.P99.Round(100*time.Microsecond), t.Requests, t.InFlight)
-				}
-				tw.Flush()
-			}
+			printAppStatus(g, st)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// printAppStatus prints one app's status.
+func printAppStatus(g *globals, st deploy.Status) {
+	active := st.Active
+	if active == "" {
+		active = "(none yet — run `cutover deploy PATH`)"
+	}
+	fmt.Fprintf(g.stdout, "app:     %s\nlisten:  %s\nlive:    %s\n", st.App, st.Listen, active)
+	if st.Degraded != "" {
+		fmt.Fprintf(g.stdout, "DEGRADED: %s\n", st.Degraded)
+	}
+	for _, n := range st.Recovered {
+		fmt.Fprintf(g.stdout, "rebuilt: %s\n", n)
+	}
+	if d := st.Deploy; d != nil {
+		step := d.Step
+		if d.Detail != "" {
+			step += " (" + d.Detail + ")"
+		}
+		if d.Paused {
+			step += ", PAUSED"
+		}
+		fmt.Fprintf(g.stdout, "deploy:  #%d %s of %s, step %s, for %s\n", d.DeployID, d.Kind,
+			d.Release, step, time.Since(d.StartedAt).Round(time.Second))
+		if d.PreviewToken != "" {
+			fmt.Fprintf(g.stdout, "preview: token %s (header X-Cutover-Preview, cookie or ?cutover_preview=)\n", d.PreviewToken)
+		}
+	}
+	fmt.Fprintln(g.stdout)
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tPID\tPORT\tSTATE\tHEALTH\tRESTARTS\tLAST EXIT")
+	for _, in := range st.Instances {
+		h := "unhealthy"
+		if in.Healthy {
+			h = "healthy"
+		}
+		last := "-"
+		switch {
+		case in.LastExit != "" && !in.LastExitAt.IsZero():
+			last = fmt.Sprintf("%s (%s ago)", in.LastExit, time.Since(in.LastExitAt).Round(time.Second))
+		case in.LastExit != "":
+			last = in.LastExit + " (under an earlier daemon)" // adopted: when is not recorded
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%s\n", in.ID, in.PID, in.Port, in.State, h, in.Restarts, last)
+	}
+	tw.Flush()
+	if len(st.Recent) > 0 || len(st.Weights) > 0 {
+		fmt.Fprintln(g.stdout)
+		tw = tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RELEASE\tWEIGHT\tREQ/S (1m)\tERRORS (1m)\tP99 (1m)\tREQUESTS\tIN FLIGHT")
+		seen := map[string]bool{}
+		var rels []string
+		for r := range st.Recent {
+			seen[r] = true
+			rels = append(rels, r)
+		}
+		for r := range st.Weights {
+			if !seen[r] {
+				rels = append(rels, r)
+			}
+		}
+		sort.Strings(rels)
+		total := 0
+		for _, w := range st.Weights {
+			total += w
+		}
+		for _, r := range rels {
+			w, t := st.Recent[r], st.Traffic[r]
+			share := 0
+			if total > 0 {
+				share = st.Weights[r] * 100 / total
+			}
+			fmt.Fprintf(tw, "%s\t%d%%\t%.1f\t%.2f%%\t%s\t%d\t%d\n", r, share,
+				float64(w.Requests)/deploy.RecentWindow.Seconds(), 100*w.ErrorRate, w.P99.Round(100*time.Microsecond), t.Requests, t.InFlight)
+		}
+		tw.Flush()
+	}
 }

@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,8 +40,6 @@ import (
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/datadir"
-	"github.com/cutover/cutover/internal/deploy"
-	"github.com/cutover/cutover/internal/fleet"
 	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/h1"
 	"github.com/cutover/cutover/internal/keeper"
@@ -74,9 +73,6 @@ func Run(ctx context.Context, opts Options) error {
 
 func run(ctx context.Context, opts Options) error {
 	cfg, log, link := opts.Config, opts.Logger, opts.Keeper
-	if cfg.MultiApp() {
-		return fmt.Errorf("%s has the several-apps form ([apps.NAME]): `cutover serve` does not run several apps in one daemon yet; use the single-app form ([app]) with one daemon and one proxy.listen per app for now", cfg.Path)
-	}
 	if err := datadir.Prepare(cfg.DataDir, log); err != nil {
 		return err
 	}
@@ -96,49 +92,26 @@ func run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	store, stateProb, err := openState(cfg.StatePath(), log)
+	units, err := openUnits(cfg, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	px := proxy.New(proxy.Options{
-		App:                   cfg.App.Name,
-		HoldTimeout:           cfg.Proxy.HoldTimeout.Duration,
-		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout.Duration,
-		ClientBodyTimeout:     cfg.Proxy.ClientBodyTimeout.Duration,
-		StreamRequestBodies:   !cfg.Proxy.RequestBuffering,
-		RequestBufferMemory:   cfg.Proxy.RequestBufferMemory,
-		MaxBufferedBody:       cfg.Proxy.RequestBufferMax,
-		MaxRequestBody:        cfg.Proxy.MaxRequestBody,
-		BodyTempDir:           filepath.Join(cfg.DataDir, "bodies"),
-		TrustedProxies:        cfg.Proxy.TrustedPrefixes(),
-		MaxRequestLineBytes:   cfg.Proxy.MaxRequestLine,
-		MaxHeaderBytes:        cfg.Proxy.MaxHeaderBytes,
-		Logger:                log,
-		Sticky:                cfg.Proxy.Sticky,
-		Cookie:                cfg.Proxy.Cookie,
-		VersionHeader:         cfg.Proxy.VersionHeader,
-		HideVersion:           cfg.Proxy.VersionHeader == "",
-	})
-	if why := supervisor.BootNiceProblem(cfg.App.BootNice); why != "" {
-		log.Warn("instances boot at the daemon's priority: app.boot_nice has no effect: "+why,
-			"key", "app.boot_nice", "config", cfg.Path)
+	defer closeUnits(units)
+	for _, u := range units {
+		if why := supervisor.BootNiceProblem(u.cfg.App.BootNice); why != "" {
+			log.Warn("instances boot at the daemon's priority: app.boot_nice has no effect: "+why,
+				"app", u.name, "key", "app.boot_nice", "config", cfg.Path)
+		}
+		if u.eng, err = u.newEngine(log); err != nil {
+			closeEngines(units)
+			return err
+		}
 	}
-	newEngine := func() (*deploy.Engine, error) {
-		return deploy.New(deploy.Options{Config: cfg, Store: store, Proxy: px, Logger: log,
-			NewFleet: func(o deploy.FleetOptions) deploy.Fleet {
-				return fleet.New(fleet.Options{Config: cfg, Store: store, Proxy: px, Releases: o.Releases, Logger: log,
-					StateFailed: o.StateFailed, Note: o.Note})
-			},
-			Processes: supervisor.Groups{},
-			StateNote: stateProb.note, Degraded: stateProb.degraded})
+	defer func() { closeEngines(units) }()
+	router := proxy.NewRouter(proxy.RouterOptions{MaxRequestLineBytes: cfg.Proxy.MaxRequestLine, MaxHeaderBytes: cfg.Proxy.MaxHeaderBytes, Logger: log})
+	if err := router.SetRoutes(routes(units)); err != nil {
+		return fmt.Errorf("route the apps of %s: %w", cfg.Path, err)
 	}
-	eng, err := newEngine()
-	if err != nil {
-		return err
-	}
-	defer func() { eng.Close() }()
 
 	inherited, err := inheritedListeners(link != nil)
 	if err != nil {
@@ -168,9 +141,11 @@ func run(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
-	if err := eng.Recover(ctx); err != nil {
-		proxyLn.Close()
-		return err
+	for _, u := range units {
+		if err := u.eng.Recover(ctx); err != nil {
+			proxyLn.Close()
+			return fmt.Errorf("app %s: %w", u.name, err)
+		}
 	}
 	previewLn := inherited["preview"]
 	switch {
@@ -207,12 +182,11 @@ func run(ctx context.Context, opts Options) error {
 	var stopOnce sync.Once
 	var appStopped atomic.Bool // by `cutover stop`: then the instances are gone, not left running
 	gate := &apiGate{}
-	newAPI := func(eng *deploy.Engine) http.Handler {
-		return api.NewServer(eng, log, func() { appStopped.Store(true); stopOnce.Do(stop) })
-	}
-	gate.set(newAPI(eng))
+	onStop := func() { appStopped.Store(true); stopOnce.Do(stop) }
+	newAPI := func() http.Handler { return api.NewApps(apiServers(units, log, onStop), onStop) }
+	gate.set(newAPI())
 	apiSrv := &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second}
-	proxySrv := px.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
+	proxySrv := router.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
 	hand := newHandoff()
 	hand.wrap(proxySrv)
 
@@ -221,7 +195,9 @@ func run(ctx context.Context, opts Options) error {
 	go func() { errc <- serve(apiSrv, apiLn, "api") }()
 	var previewSrv *h1.Server
 	if previewLn != nil {
-		previewSrv = px.NewPreviewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
+		// Only the single-app form has a preview listener (the config
+		// refuses proxy.preview_listen with several apps).
+		previewSrv = units[0].px.NewPreviewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
 		go func() { errc <- serve(previewSrv, previewLn, "preview") }()
 	}
 	servers := []peakCounter{proxySrv}
@@ -233,7 +209,11 @@ func run(ctx context.Context, opts Options) error {
 		defer close(trimDone)
 		newTrimmer(servers...).run(stopCtx, log)
 	}()
-	log.Info("cutover serving", "app", cfg.App.Name, "proxy", proxyLn.Addr().String(), "api", cfg.SocketPath(), "daemon_pid", os.Getpid())
+	names := make([]string, len(units))
+	for i, u := range units {
+		names[i] = u.name
+	}
+	log.Info("cutover serving", "apps", strings.Join(names, ", "), "proxy", proxyLn.Addr().String(), "api", cfg.SocketPath(), "daemon_pid", os.Getpid())
 	if opts.Ready != nil {
 		opts.Ready(proxyLn.Addr().String())
 	}
@@ -266,13 +246,13 @@ loop:
 				break loop
 			case keeper.MsgRelease:
 				gate.closed.Store(true)
-				if why := refuseRelease(eng, gate); why != "" {
+				if why := refuseRelease(units, gate); why != "" {
 					gate.closed.Store(false)
 					log.Info("upgrade refused", "why", why)
 					link.Send(keeper.MsgRefused, why) //nolint:errcheck // EOF ends the loop
 					continue
 				}
-				eng.Close()
+				closeEngines(units)
 				unlock()
 				unlock = nil
 				released = true
@@ -282,13 +262,13 @@ loop:
 				log.Info("handed supervision over to a new daemon; proxying until told to stop")
 				link.Send(keeper.MsgReleased, "") //nolint:errcheck // EOF ends the loop
 			case keeper.MsgResume:
-				if err := resume(ctx, cfg.DataDir, &unlock, &eng, newEngine); err != nil {
+				if err := resume(ctx, cfg.DataDir, &unlock, units, log); err != nil {
 					log.Error("resume after a failed upgrade", "err", err)
 					link.Send(keeper.MsgFailed, err.Error()) //nolint:errcheck // exiting anyway
 					runErr = err
 					break loop
 				}
-				gate.set(newAPI(eng))
+				gate.set(newAPI())
 				gate.closed.Store(false)
 				apiSrv.SetKeepAlivesEnabled(true)
 				released = false
@@ -316,7 +296,7 @@ loop:
 		handover = closedChan()
 	case handingOver && !appStopped.Load():
 		gate.closed.Store(true)
-		eng.Close()
+		closeEngines(units)
 		if unlock != nil {
 			unlock()
 			unlock = nil
@@ -350,7 +330,7 @@ loop:
 
 // resume takes daemon.lock back after a handover that failed and recovers
 // into a fresh engine over the same proxy, as a starting daemon would.
-func resume(ctx context.Context, dir string, unlock *func(), eng **deploy.Engine, newEngine func() (*deploy.Engine, error)) error {
+func resume(ctx context.Context, dir string, unlock *func(), units []*unit, log *slog.Logger) error {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	u, err := waitLock(lctx, dir, nil)
@@ -358,12 +338,17 @@ func resume(ctx context.Context, dir string, unlock *func(), eng **deploy.Engine
 		return err
 	}
 	*unlock = u
-	e, err := newEngine()
-	if err != nil {
-		return err
+	for _, un := range units {
+		e, err := un.newEngine(log)
+		if err != nil {
+			return fmt.Errorf("app %s: %w", un.name, err)
+		}
+		un.eng = e
+		if err := e.Recover(ctx); err != nil {
+			return fmt.Errorf("app %s: %w", un.name, err)
+		}
 	}
-	*eng = e
-	return e.Recover(ctx)
+	return nil
 }
 
 func serve(srv interface{ Serve(net.Listener) error }, ln net.Listener, name string) error {

@@ -283,23 +283,3 @@ func TestWarnEphemeral(t *testing.T) {
 		}
 	}
 }
-
-// TestRefusesSeveralApps: a file in the several-apps form is refused with
-// a clear reason until the daemon runs several apps, rather than run an
-// app with an empty command.
-func TestRefusesSeveralApps(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "cutover.toml")
-	body := "[proxy]\nlisten = \"127.0.0.1:0\"\n[apps.shop]\ncommand = \"./shop\"\nhosts = [\"shop.example.com\"]\n[apps.blog]\ncommand = \"./blog\"\ndefault = true\n"
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = Run(context.Background(), Options{Config: cfg, Logger: slog.New(slog.DiscardHandler)})
-	if err == nil || !strings.Contains(err.Error(), "does not run several apps in one daemon yet") {
-		t.Fatalf("serve of a several-apps file: %v", err)
-	}
-}

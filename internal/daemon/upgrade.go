@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/api"
-	"github.com/cutover/cutover/internal/deploy"
 	"github.com/cutover/cutover/internal/keeper"
 )
 
@@ -50,9 +49,11 @@ func (g *apiGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refuseRelease says why the daemon cannot hand over now ("" if it can):
 // a deploy runs (or waits for promote/abort), or a changing request is in
 // flight. The gate must be closed first, so none starts after the check.
-func refuseRelease(eng *deploy.Engine, g *apiGate) string {
-	if p := eng.Progress(); p != nil {
-		return fmt.Sprintf("a %s is in progress (deploy #%d of %s, step %s); upgrade once it finished, or abort it", p.Kind, p.DeployID, p.Release, p.Step)
+func refuseRelease(units []*unit, g *apiGate) string {
+	for _, u := range units {
+		if p := u.eng.Progress(); p != nil {
+			return fmt.Sprintf("a %s of %s is in progress (deploy #%d of %s, step %s); upgrade once it finished, or abort it", p.Kind, u.name, p.DeployID, p.Release, p.Step)
+		}
 	}
 	// This request's own count is not in it: the gate counts API requests.
 	if n := g.changing.Load(); n > 0 {

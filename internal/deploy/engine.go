@@ -62,10 +62,15 @@ import (
 
 // Options configure an Engine.
 type Options struct {
-	// Config is the daemon's configuration as loaded at start. Each
-	// deploy reads Config.Path once, as it starts, and runs with that to
-	// its end, so that changes to the file apply to the next deploy.
+	// Config is the app's configuration as loaded at start: the single-app
+	// view of the file (config.Config.ForUnit) for the app this engine
+	// runs. Each deploy reads Config.Path once, as it starts, takes the
+	// view of App from it, and runs with that to its end, so that changes
+	// to the file apply to the next deploy.
 	Config *config.Config
+	// App names the app in a file with several apps (config.Unit); "" for
+	// the single-app form.
+	App string
 	// Store records deploys and releases (*state.Store).
 	Store Journal
 	// Proxy routes the requests (*proxy.Proxy).
@@ -97,6 +102,7 @@ type Engine struct {
 	px    Traffic
 	procs Processes
 
+	app    string          // Options.App
 	ctx    context.Context // the engine's lifetime; cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // runs, the state flusher: Close waits
@@ -147,6 +153,7 @@ func New(opts Options) (*Engine, error) {
 		rel:    rel,
 		px:     opts.Proxy,
 		procs:  opts.Processes,
+		app:    opts.App,
 		ctx:    ctx,
 		cancel: cancel,
 		cfg:    opts.Config,
@@ -168,6 +175,16 @@ func (e *Engine) Config() *config.Config {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.cfg
+}
+
+// loadConfig reads the config file as it is now and returns this
+// engine's app's view of it (config.Config.ForUnit).
+func (e *Engine) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(e.Config().Path)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.ForUnit(e.app)
 }
 
 // Releases returns the release manager.

@@ -46,7 +46,7 @@ func (r *Run) loadConfig() (*config.Config, error) {
 	if r.snap != nil {
 		return r.snap, nil
 	}
-	return config.Load(r.e.Config().Path)
+	return r.e.loadConfig()
 }
 
 // config is the configuration this run deploys with once prepare has set

@@ -266,7 +266,7 @@ func (e *Engine) snapshotApp(id string) config.App {
 		return app
 	}
 	cfg := e.Config()
-	if fresh, lerr := config.Load(cfg.Path); lerr == nil {
+	if fresh, lerr := e.loadConfig(); lerr == nil {
 		cfg = fresh
 	}
 	app, _, serr := snapshotEnv(cfg.App)

@@ -202,7 +202,7 @@ func (e *Engine) Start(req Request) (*Run, error) {
 	// The run reads cutover.toml once, here, and deploys with that to the
 	// end (prepare takes it); a file that does not load now fails the
 	// prepare step, which says why.
-	snap, err := config.Load(e.Config().Path)
+	snap, err := e.loadConfig()
 	if err != nil {
 		snap = nil
 	}

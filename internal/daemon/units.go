@@ -1,0 +1,139 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/cutover/cutover/internal/api"
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/datadir"
+	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/fleet"
+	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/state"
+	"github.com/cutover/cutover/internal/supervisor"
+)
+
+// unit is one app the daemon runs: the single-app view of the config for
+// it (config.Config.ForUnit), its state database, its proxy (releases,
+// weights, cookie, hold, drain, preview) and its deploy engine. A file in
+// the single-app form gives one unit whose data is data_dir itself; the
+// several-apps form one per [apps.NAME], each under <data_dir>/apps/NAME.
+// Units share the daemon's listeners, through one proxy.Router that
+// picks a unit's proxy by the request's Host, and its admin socket,
+// through api.Apps.
+type unit struct {
+	name  string         // the app's name
+	key   string         // its name for config.ForUnit: "" in the single-app form
+	conf  config.Unit    // hosts, default, cookie
+	cfg   *config.Config // the app's single-form view
+	store *state.Store
+	prob  stateProblem
+	px    *proxy.Proxy
+	eng   *deploy.Engine
+}
+
+// openUnits opens the state of every app of cfg and builds its proxy. It
+// does not start engines (newEngine). On error, what it opened is closed.
+func openUnits(cfg *config.Config, log *slog.Logger) ([]*unit, error) {
+	var us []*unit
+	fail := func(err error) ([]*unit, error) {
+		closeUnits(us)
+		return nil, err
+	}
+	for _, cu := range cfg.Units() {
+		key := ""
+		if cfg.MultiApp() {
+			key = cu.Name
+		}
+		view, err := cfg.ForUnit(key)
+		if err != nil {
+			return fail(err)
+		}
+		if view.DataDir != cfg.DataDir {
+			if err := datadir.Prepare(view.DataDir, log); err != nil {
+				return fail(fmt.Errorf("app %s: %w", cu.Name, err))
+			}
+		}
+		store, prob, err := openState(view.StatePath(), log)
+		if err != nil {
+			return fail(fmt.Errorf("app %s: %w", cu.Name, err))
+		}
+		u := &unit{name: cu.Name, key: key, conf: cu, cfg: view, store: store, prob: prob}
+		u.px = newProxy(cfg, cu, log)
+		us = append(us, u)
+	}
+	return us, nil
+}
+
+// newProxy builds the proxy of one app: [proxy] is shared, the cookie is
+// the app's (config.Unit.Cookie).
+func newProxy(cfg *config.Config, cu config.Unit, log *slog.Logger) *proxy.Proxy {
+	return proxy.New(proxy.Options{
+		App:                   cu.Name,
+		HoldTimeout:           cfg.Proxy.HoldTimeout.Duration,
+		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout.Duration,
+		ClientBodyTimeout:     cfg.Proxy.ClientBodyTimeout.Duration,
+		StreamRequestBodies:   !cfg.Proxy.RequestBuffering,
+		RequestBufferMemory:   cfg.Proxy.RequestBufferMemory,
+		MaxBufferedBody:       cfg.Proxy.RequestBufferMax,
+		MaxRequestBody:        cfg.Proxy.MaxRequestBody,
+		BodyTempDir:           filepath.Join(cfg.DataDir, "bodies"),
+		TrustedProxies:        cfg.Proxy.TrustedPrefixes(),
+		MaxRequestLineBytes:   cfg.Proxy.MaxRequestLine,
+		MaxHeaderBytes:        cfg.Proxy.MaxHeaderBytes,
+		Logger:                log,
+		Sticky:                cfg.Proxy.Sticky,
+		Cookie:                cu.Cookie,
+		VersionHeader:         cfg.Proxy.VersionHeader,
+		HideVersion:           cfg.Proxy.VersionHeader == "",
+	})
+}
+
+// newEngine starts the app's deploy engine (not yet recovered).
+func (u *unit) newEngine(log *slog.Logger) (*deploy.Engine, error) {
+	return deploy.New(deploy.Options{Config: u.cfg, App: u.key, Store: u.store, Proxy: u.px, Logger: log,
+		NewFleet: func(o deploy.FleetOptions) deploy.Fleet {
+			return fleet.New(fleet.Options{Config: u.cfg, Store: u.store, Proxy: u.px, Releases: o.Releases, Logger: log,
+				StateFailed: o.StateFailed, Note: o.Note})
+		},
+		Processes: supervisor.Groups{},
+		StateNote: u.prob.note, Degraded: u.prob.degraded})
+}
+
+// routes is the router's table for units.
+func routes(us []*unit) []proxy.Route {
+	rs := make([]proxy.Route, len(us))
+	for i, u := range us {
+		rs[i] = proxy.Route{App: u.name, Hosts: u.conf.Hosts, Default: u.conf.Default, Proxy: u.px}
+	}
+	return rs
+}
+
+// apiServers is one admin API server per unit, by app name.
+func apiServers(us []*unit, log *slog.Logger, onStop func()) map[string]*api.Server {
+	m := make(map[string]*api.Server, len(us))
+	for _, u := range us {
+		m[u.name] = api.NewServer(u.eng, log, onStop)
+	}
+	return m
+}
+
+// closeEngines closes every unit's engine (instances keep running).
+func closeEngines(us []*unit) {
+	for _, u := range us {
+		if u.eng != nil {
+			u.eng.Close()
+		}
+	}
+}
+
+// closeUnits closes the state databases.
+func closeUnits(us []*unit) {
+	for _, u := range us {
+		if u.store != nil {
+			u.store.Close() //nolint:errcheck // closing at exit
+		}
+	}
+}
