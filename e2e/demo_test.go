@@ -19,7 +19,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("cutover demo: %v\n%s", err, out)
 	}
 	for _, want := range []string{"Deploy v1", "Deploy v2", "broken v3", "exited during boot", "Roll back", "0 failed", "canary 10%", "rolled it back on its own",
-		"breaking  drop-column  column items.note", "refused: nothing migrated", "contract_command ok", "rename-column", "held_boot", "0 failed across 4 deploys"} {
+		"breaking  drop-column  column items.note", "refused: nothing migrated", "contract_command ok", "rename-column", "held_boot", "0 failed across 5 deploys", "And the other app, blog", "blog1"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
