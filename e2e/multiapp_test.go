@@ -117,6 +117,18 @@ func TestTwoAppsByHost(t *testing.T) {
 	if c != 0 || !strings.Contains(out, "app:     a") || !strings.Contains(out, "app:     b") {
 		t.Errorf("status of two apps: exit %d\n%s%s", c, out, stderr)
 	}
+	// releases too, and --app picks one.
+	out, stderr, c = e.run("releases")
+	if c != 0 || !strings.Contains(out, "app a:") || !strings.Contains(out, "app b:") || !strings.Contains(out, "-b2") {
+		t.Errorf("releases of two apps: exit %d\n%s%s", c, out, stderr)
+	}
+	out, stderr, c = e.run("--app", "b", "releases")
+	if c != 0 || strings.Contains(out, "-a1") || !strings.Contains(out, "-b1") {
+		t.Errorf("releases --app b: exit %d\n%s%s", c, out, stderr)
+	}
+	if _, stderr, c = e.run("--app", "nope", "status"); c == 0 || !strings.Contains(stderr, `no app "nope"`) {
+		t.Errorf("status --app nope: exit %d, %s", c, stderr)
+	}
 }
 
 // getHost is get with a Host header.

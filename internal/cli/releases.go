@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/internal/api"
 )
 
 func init() { register(newReleasesCmd) }
@@ -25,6 +27,30 @@ aborted before the switch), prepared, or pruned (removed by retention).
 			if err != nil {
 				return err
 			}
+			if g.app == "" {
+				// A daemon with several apps: each of them.
+				if names, err := c.Apps(cmd.Context()); err == nil && len(names) > 1 {
+					all := map[string][]api.Release{}
+					for i, n := range names {
+						rels, err := c.App(n).Releases(cmd.Context())
+						if err != nil {
+							return err
+						}
+						all[n] = rels
+						if !asJSON {
+							if i > 0 {
+								fmt.Fprintln(g.stdout)
+							}
+							fmt.Fprintf(g.stdout, "app %s:\n", n)
+							printReleases(g, rels)
+						}
+					}
+					if asJSON {
+						return printJSON(g.stdout, all)
+					}
+					return nil
+				}
+			}
 			rels, err := c.Releases(cmd.Context())
 			if err != nil {
 				return err
@@ -32,27 +58,8 @@ aborted before the switch), prepared, or pruned (removed by retention).
 			if asJSON {
 				return printJSON(g.stdout, rels)
 			}
-			if len(rels) == 0 {
-				fmt.Fprintln(g.stdout, "no releases yet; ship one with `cutover deploy PATH`")
-				return nil
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RELEASE\tSTATUS\tCREATED\tBY\tENV\tSOURCE")
-			for _, r := range rels {
-				mark := ""
-				if r.Current {
-					mark = " (current)"
-				}
-				by, env := "-", "-"
-				if r.Meta != nil {
-					by = r.Meta.CreatedBy
-					if r.Meta.EnvDigest != "" {
-						env = fmt.Sprintf("%d vars %.24s", len(r.Meta.Env), r.Meta.EnvDigest)
-					}
-				}
-				fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, mark, r.CreatedAt.Local().Format(time.DateTime), by, env, r.Source)
-			}
-			return tw.Flush()
+			printReleases(g, rels)
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (with each release's metadata: source, ref, commit, who, config digest, environment keys with value digests)")
@@ -83,4 +90,29 @@ running instances are never removed. Deploys prune by themselves at their end.`,
 		},
 	})
 	return cmd
+}
+
+// printReleases prints one app's releases.
+func printReleases(g *globals, rels []api.Release) {
+	if len(rels) == 0 {
+		fmt.Fprintln(g.stdout, "no releases yet; ship one with `cutover deploy PATH`")
+		return
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RELEASE\tSTATUS\tCREATED\tBY\tENV\tSOURCE")
+	for _, r := range rels {
+		mark := ""
+		if r.Current {
+			mark = " (current)"
+		}
+		by, env := "-", "-"
+		if r.Meta != nil {
+			by = r.Meta.CreatedBy
+			if r.Meta.EnvDigest != "" {
+				env = fmt.Sprintf("%d vars %.24s", len(r.Meta.Env), r.Meta.EnvDigest)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, mark, r.CreatedAt.Local().Format(time.DateTime), by, env, r.Source)
+	}
+	tw.Flush() //nolint:errcheck // stdout
 }
