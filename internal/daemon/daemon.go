@@ -1,7 +1,12 @@
-// Package daemon wires one running `cutover serve` daemon: the state
-// database, the proxy listener, the deploy engine (whose fleet owns the
-// supervisor) and the admin API socket. It owns start-up order and
-// shutdown, and the daemon's half of an upgrade's handover.
+// Package daemon wires one running `cutover serve` daemon: one unit per
+// app of the config file (units.go: the app's config view, state
+// database, proxy and deploy engine, whose fleet owns the supervisor), one
+// proxy listener whose proxy.Router picks a unit's proxy by Host, and one
+// admin API socket whose api.Apps picks a unit's API by ?app=. The
+// single-app form is one unit, served as it always was. It owns start-up
+// order and shutdown, and the daemon's half of an upgrade's handover — which
+// is also how `cutover reload` adds and removes apps: the fresh daemon reads
+// the file, and stops the instances of apps no longer in it.
 //
 // Shutdown on SIGTERM/SIGINT leaves the app's instances running: they live
 // in their own process groups and the next daemon re-adopts them (see
