@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -132,4 +133,73 @@ func getHost(url, host string) (int, string, string, error) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header.Get("X-App-Version"), string(b), nil
+}
+
+// TestAddAndRemoveAnApp: a third app added to the file and reloaded
+// serves its host; removed and reloaded, its instances stop and its host
+// gets 404; apps a and b, under load all along, lose no request.
+func TestAddAndRemoveAnApp(t *testing.T) {
+	e := newEnv(t, settings{})
+	e.multiConfig("")
+	a1, b1, c1 := e.release("a1", ""), e.release("b1", ""), e.release("c1", "")
+	e.serve()
+	ctx := context.Background()
+	ca, cb := e.client.App("a"), e.client.App("b")
+	for _, d := range []struct {
+		c   *api.Client
+		src string
+	}{{ca, a1}, {cb, b1}} {
+		if _, err := d.c.Deploy(ctx, deploy.Request{Source: d.src}, nil); err != nil {
+			t.Fatalf("deploy %s: %v", d.src, err)
+		}
+	}
+	genA := load.Start(load.Options{URL: e.url("/"), Host: "a.test", Rate: 300, FreshShare: 0.2, Timeout: 20 * time.Second, MaxDuration: 2 * time.Minute}, "a")
+	genB := load.Start(load.Options{URL: e.url("/"), Host: "b.test", Rate: 300, FreshShare: 0.2, Timeout: 20 * time.Second, MaxDuration: 2 * time.Minute}, "b")
+	third := fmt.Sprintf("\n[apps.c]\ncommand = \"'%s' demo-app\"\ninstances = 1\nhosts = [\"c.test\"]\n[apps.c.health]\npath = \"/healthz\"\ninterval = \"100ms\"\nhealthy_after = 2\n", bin)
+	e.multiConfig(third)
+	if out, stderr, code := e.run("reload"); code != 0 || !strings.Contains(out, "a, b, c") {
+		t.Fatalf("reload adding c: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, err := e.client.App("c").Deploy(ctx, deploy.Request{Source: c1}, nil); err != nil {
+		t.Fatalf("deploy c1: %v", err)
+	}
+	if code, v, _, _ := getHost(e.url("/"), "c.test"); code != 200 || v != "c1" {
+		t.Fatalf("c.test after adding c: %d %q", code, v)
+	}
+	st, err := e.client.App("c").Status(ctx)
+	if err != nil || len(st.Instances) != 1 {
+		t.Fatalf("status of c: %+v %v", st, err)
+	}
+	cPID := st.Instances[0].PID
+	e.multiConfig("")
+	if out, stderr, code := e.run("reload"); code != 0 {
+		t.Fatalf("reload removing c: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, _, _, _ := getHost(e.url("/"), "c.test"); code != 404 {
+		t.Errorf("c.test after removing c: %d, want 404", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(cPID) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if alive(cPID) {
+		t.Errorf("c's instance pid %d still runs after c was removed", cPID)
+	}
+	time.Sleep(500 * time.Millisecond)
+	repA, repB := genA.Stop(), genB.Stop()
+	t.Logf("A: %d requests, %d failed; B: %d requests, %d failed", repA.Total.Requests, repA.Total.Failed, repB.Total.Requests, repB.Total.Failed)
+	if repA.Total.Failed != 0 || repB.Total.Failed != 0 {
+		t.Errorf("failed: A %d (%v), B %d (%v)", repA.Total.Failed, repA.Total.Errors, repB.Total.Failed, repB.Total.Errors)
+	}
+}
+
+// alive reports whether pid is a running (not zombie) process.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }

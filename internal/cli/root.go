@@ -118,6 +118,9 @@ Start here:
   cutover status          what serves now, and any deploy in flight
   cutover rollback        go back to the previous release
 
+Several apps in one daemon ([apps.NAME] in cutover.toml): add --app NAME to
+a command; 'cutover reload' applies added or removed apps.
+
 Docs: README.md, docs/deploy.md, docs/config.md, docs/releases.md,
 docs/strategies.md, docs/migrations.md.`,
 		SilenceUsage:  true,

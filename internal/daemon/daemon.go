@@ -147,6 +147,9 @@ func run(ctx context.Context, opts Options) error {
 			return fmt.Errorf("app %s: %w", u.name, err)
 		}
 	}
+	if cfg.MultiApp() {
+		stopRemovedApps(ctx, cfg, units, log)
+	}
 	previewLn := inherited["preview"]
 	switch {
 	case previewLn != nil || cfg.Proxy.PreviewListen == "":

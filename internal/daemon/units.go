@@ -1,9 +1,13 @@
 package daemon
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
@@ -135,5 +139,52 @@ func closeUnits(us []*unit) {
 		if u.store != nil {
 			u.store.Close() //nolint:errcheck // closing at exit
 		}
+	}
+}
+
+// stopRemovedApps stops the instances of apps that have a directory under
+// <data_dir>/apps but are no longer in the file (removed, then `cutover
+// reload`): the daemon that served them handed over to this one, which
+// does not route their hosts. Their data stays where it is: adding the
+// app back finds its releases again.
+func stopRemovedApps(ctx context.Context, cfg *config.Config, us []*unit, log *slog.Logger) {
+	dir := filepath.Join(cfg.DataDir, "apps")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	known := map[string]bool{}
+	for _, u := range us {
+		known[u.name] = true
+	}
+	for _, ent := range ents {
+		if !ent.IsDir() || known[ent.Name()] {
+			continue
+		}
+		path := filepath.Join(dir, ent.Name(), "state.db")
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		store, err := state.Open(path)
+		if err != nil {
+			log.Warn("read the state of an app no longer in the config", "app", ent.Name(), "err", err)
+			continue
+		}
+		rows, err := store.Instances(ctx)
+		if err != nil {
+			log.Warn("read the instances of an app no longer in the config", "app", ent.Name(), "err", err)
+		}
+		for _, in := range rows {
+			err := supervisor.KillGroup(in.PID, in.StartTime, 10*time.Second)
+			if err != nil && !errors.Is(err, supervisor.ErrGone) {
+				log.Warn("stop an instance of an app no longer in the config", "app", ent.Name(), "instance", in.ID, "pid", in.PID, "err", err)
+				continue
+			}
+			if err := store.DeleteInstance(ctx, in.ID); err != nil {
+				log.Warn("forget an instance of an app no longer in the config", "app", ent.Name(), "instance", in.ID, "err", err)
+			}
+			log.Info("stopped an instance of an app no longer in the config; its data stays", "app", ent.Name(), "instance", in.ID, "pid", in.PID, "data", filepath.Join(dir, ent.Name()))
+		}
+		store.Close() //nolint:errcheck // read and cleaned
 	}
 }

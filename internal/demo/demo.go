@@ -53,6 +53,8 @@ type story struct {
 	client *api.Client
 	daemon *exec.Cmd
 	url    string
+	// blogRep is what the second app's clients saw.
+	blogRep load.Report
 }
 
 // Run runs the demo and returns what it measured. It fails if any request
@@ -97,6 +99,10 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	s.say("What every request saw (load: %d req/s, 20%% on fresh connections):", opts.Rate)
 	rep.Print(s.out)
 	s.say("")
+	b := s.blogRep.Total
+	s.say("And the other app, blog (Host: %s, %d req/s), over the same time: %d requests, %d failed, answered by %s.",
+		blogHost, opts.Rate/4, b.Requests, b.Failed, b.VersionList())
+	s.say("")
 	var bad []string
 	canaryFailed := 0
 	for _, p := range rep.Phases {
@@ -109,6 +115,9 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 	if n := rep.Total.Versions["v3"]; n > 0 {
 		bad = append(bad, fmt.Sprintf("%d requests were answered by the broken v3", n))
+	}
+	if b := s.blogRep.Total; b.Failed > 0 || b.Versions["blog1"] != b.Requests || b.Requests == 0 {
+		bad = append(bad, fmt.Sprintf("the other app saw %d failed of %d requests, answered by %s", b.Failed, b.Requests, b.VersionList()))
 	}
 	if n := rep.Total.Versions["v5-drop"]; n > 0 {
 		bad = append(bad, fmt.Sprintf("%d requests were answered by the refused v5-drop", n))
@@ -123,13 +132,13 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		s.say("  config:                   %s", s.cfg)
 		s.say("  try:    %s -c %s status", opts.Exe, s.cfg)
 		s.say("          %s -c %s releases", opts.Exe, s.cfg)
-		s.say("          %s -c %s deploy %s", opts.Exe, s.cfg, filepath.Join(s.dir, "src", "v2"))
+		s.say("          %s -c %s --app demo deploy %s", opts.Exe, s.cfg, filepath.Join(s.dir, "src", "v2"))
 		s.say("  stop:   %s -c %s stop && rm -rf %s", opts.Exe, s.cfg, s.dir)
 	}
 	if len(bad) > 0 {
 		return sum, errors.New(strings.Join(bad, "; "))
 	}
-	s.say("%d requests: 0 failed across 4 deploys (one of them held for a breaking schema change),", rep.Total.Requests)
+	s.say("%d requests: 0 failed across 5 deploys (one of them held for a breaking schema change),", rep.Total.Requests)
 	s.say("1 aborted deploy, 1 refused schema change and 1 rollback; the bad canary")
 	s.say("cost %d requests (%.2f%% of all) before the proxy rolled it back on its own. That is cutover.",
 		canaryFailed, 100*float64(canaryFailed)/float64(max(1, rep.Total.Requests)))
@@ -175,6 +184,12 @@ func (s *story) setup() error {
 		"v6": {env: "DEMO_QUERY=SELECT name FROM items WHERE id = 1\n",
 			db: map[string]string{"contract/002_drop_note.sql": "ALTER TABLE items DROP COLUMN note;\n",
 				"003_rename_title.sql": "ALTER TABLE items RENAME COLUMN title TO name;\n"}},
+		// v7 is v6 again, deployed while the other app is under load.
+		"v7": {env: "DEMO_QUERY=SELECT name FROM items WHERE id = 1\n",
+			db: map[string]string{"contract/002_drop_note.sql": "ALTER TABLE items DROP COLUMN note;\n",
+				"003_rename_title.sql": "ALTER TABLE items RENAME COLUMN title TO name;\n"}},
+		// blog1 is the other app of the daemon, on blog.localhost.
+		"blog1": {},
 	}
 	for v, rel := range releases {
 		rd := filepath.Join(dir, "src", v)
@@ -207,36 +222,52 @@ func (s *story) setup() error {
 	toml := fmt.Sprintf(`# cutover.toml written by cutover demo
 data_dir = "data"
 
-[app]
-name = "demo"
-command = %s
+[proxy]
+listen = "127.0.0.1:%[6]d"
+drain_timeout = "5s"
+
+# Two apps on one port, routed by the request's Host: "demo" takes every
+# host but blog.localhost (default = true); "blog" answers blog.localhost.
+[apps.demo]
+command = %[1]s
 instances = 2
 stop_timeout = "5s"
+default = true
 
-[app.env]
+[apps.demo.env]
 DEMO_BOOT_DELAY = "300ms"   # a slow boot, like a JVM's
-DATABASE_URL = %s
+DATABASE_URL = %[2]s
 
-[database]
-url = %s
+[apps.demo.database]
+url = %[2]s
 # The app migrates its own database: cutover runs its tool once per deploy,
 # before boot, after trying it on a copy of the database (the schema preview).
-migrate_command = %s
-contract_command = %s
+migrate_command = %[3]s
+contract_command = %[4]s
 contract = "auto"
 preview_data = ["demo_schema_version"]   # the demo app's own version table
 
-[app.health]
+[apps.demo.health]
 path = "/healthz"
 interval = "200ms"
 healthy_after = 2
 boot_timeout = "15s"
 
-[proxy]
-listen = "127.0.0.1:%d"
-drain_timeout = "5s"
-`, strconv.Quote(shellQuote(s.opts.Exe)+" demo-app"), strconv.Quote(dbURL), strconv.Quote(dbURL),
-		strconv.Quote(shellQuote(s.opts.Exe)+" demo-app migrate"), strconv.Quote(shellQuote(s.opts.Exe)+" demo-app migrate --contract"), port)
+[apps.demo.deploy]
+strategy = "bluegreen"
+
+[apps.blog]
+command = %[1]s
+instances = 1
+stop_timeout = "5s"
+hosts = [%[5]q]
+
+[apps.blog.health]
+path = "/healthz"
+interval = "200ms"
+healthy_after = 2
+`, strconv.Quote(shellQuote(s.opts.Exe)+" demo-app"), strconv.Quote(dbURL),
+		strconv.Quote(shellQuote(s.opts.Exe)+" demo-app migrate"), strconv.Quote(shellQuote(s.opts.Exe)+" demo-app migrate --contract"), blogHost, port)
 	return os.WriteFile(s.cfg, []byte(toml), 0o644)
 }
 
@@ -263,7 +294,7 @@ func (s *story) startDaemon(ctx context.Context) error {
 		return fmt.Errorf("start the daemon: %w", err)
 	}
 	s.daemon = cmd
-	s.client = api.NewClient(filepath.Join(s.dir, "data", "cutover.sock"))
+	s.client = api.NewClient(filepath.Join(s.dir, "data", "cutover.sock")).App("demo")
 	s.say("▶ cutover serve -c %s   (daemon pid %d, log %s)", s.cfg, cmd.Process.Pid, logPath)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -282,7 +313,12 @@ func (s *story) startDaemon(ctx context.Context) error {
 }
 
 func (s *story) deploy(ctx context.Context, req deploy.Request) error {
-	_, err := s.client.Deploy(ctx, req, func(ev deploy.Event) {
+	return s.deployTo(ctx, s.client, req)
+}
+
+// deployTo deploys with client c (an app's), printing each step.
+func (s *story) deployTo(ctx context.Context, c *api.Client, req deploy.Request) error {
+	_, err := c.Deploy(ctx, req, func(ev deploy.Event) {
 		switch {
 		case ev.Type == "step" && ev.Status == "ok":
 			s.say("    ✓ %-13s %-7s %s", ev.Step, ms(ev.DurationMS), ev.Message)
@@ -322,6 +358,16 @@ func (s *story) play(ctx context.Context) (load.Report, error) {
 	if err := s.deploy(ctx, deploy.Request{Source: src("v1")}); err != nil {
 		return load.Report{}, fmt.Errorf("deploy v1: %w", err)
 	}
+	s.say("   And the daemon's second app, blog (Host: %s), on the same port:", blogHost)
+	if err := s.deployTo(ctx, s.client.App("blog"), deploy.Request{Source: src("blog1")}); err != nil {
+		return load.Report{}, fmt.Errorf("deploy blog1: %w", err)
+	}
+	blog := load.Start(load.Options{URL: s.url, Host: blogHost, Rate: s.opts.Rate / 4, FreshShare: 0.2, Timeout: 30 * time.Second, MaxDuration: 5 * time.Minute}, "blog")
+	defer func() {
+		if s.blogRep.Total.Requests == 0 {
+			s.blogRep = blog.Stop()
+		}
+	}()
 	s.say("")
 	s.say("2. Put it under load: %d requests/s through the proxy at %s", s.opts.Rate, s.url)
 	gen := load.Start(load.Options{URL: s.url, Rate: s.opts.Rate, FreshShare: 0.2, Timeout: 30 * time.Second, MaxDuration: 5 * time.Minute}, "v1 serving")
@@ -378,7 +424,7 @@ func (s *story) play(ctx context.Context) (load.Report, error) {
 	s.say("6. Switch cutover.toml to the canary strategy (read at deploy time: no restart) and ship v4,")
 	s.say("   which passes its health checks but fails 30%% of real requests. The proxy gives it 10%% of")
 	s.say("   new clients, measures it against v1, and rolls it back by itself.")
-	if err := s.appendConfig(canaryConfig); err != nil {
+	if err := s.editConfig(`strategy = "bluegreen"`, canaryConfig); err != nil {
 		return load.Report{}, err
 	}
 	gen.Mark(canaryPhase)
@@ -436,6 +482,19 @@ func (s *story) play(ctx context.Context) (load.Report, error) {
 	if err := s.pause(ctx, s.opts.Pause/2); err != nil {
 		return load.Report{}, err
 	}
+
+	s.say("")
+	s.say("10. All along, blog.localhost was another app of the same daemon on the same port, under")
+	s.say("    its own load. Ship v7 of demo once more while both are loaded: blog sees nothing of it.")
+	gen.Mark("deploy v7")
+	if err := s.deploy(ctx, deploy.Request{Source: src("v7")}); err != nil {
+		return load.Report{}, fmt.Errorf("deploy v7: %w", err)
+	}
+	gen.Mark("v7 serving")
+	if err := s.pause(ctx, s.opts.Pause/2); err != nil {
+		return load.Report{}, err
+	}
+	s.blogRep = blog.Stop()
 	return stop(), nil
 }
 
@@ -455,26 +514,14 @@ func (s *story) editConfig(old, new string) error {
 // few answered by the bad canary before the proxy caught it.
 const canaryPhase = "canary v4 (30% errors)"
 
-const canaryConfig = `
-[deploy]
-strategy = "canary"
+const canaryConfig = `strategy = "canary"
 steps = ["10%", "50%"]
 step_time = "5s"
 min_requests = 20
-max_error_rate = 0.05
-`
+max_error_rate = 0.05`
 
-func (s *story) appendConfig(text string) error {
-	f, err := os.OpenFile(s.cfg, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(text); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
+// blogHost is the Host of the demo's second app.
+const blogHost = "blog.localhost"
 
 // teardown stops the app and the daemon and removes the demo directory.
 func (s *story) teardown() {
