@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/state"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // The deploy state machine over fakes: each strategy × each failure edge,
@@ -47,6 +48,23 @@ type fakeEdge struct {
 	at  Step
 	nth int
 	act func(fe *fakeEngine, r *Run, next *int) error
+	// setup, when set, runs before the deploy of v2 starts.
+	setup func(fe *fakeEngine)
+}
+
+// releasePhase makes a held switch run fn as its release phase.
+func releasePhase(fn func(ctx context.Context) (string, error)) func(fe *fakeEngine) {
+	return func(fe *fakeEngine) { fe.e.during = fn }
+}
+
+// badNumbers makes v2 answer half its requests with errors, v1 none.
+func badNumbers(fe *fakeEngine) {
+	fe.traffic.window = func(release string, d time.Duration) traffic.WindowStats {
+		if strings.HasSuffix(release, "-v2") {
+			return traffic.WindowStats{Requests: 1000, Errors: 500, ErrorRate: 0.5}
+		}
+		return traffic.WindowStats{Requests: 1000}
+	}
 }
 
 // acts passes actions to the run, in order.
@@ -148,6 +166,15 @@ var fakeEdges = []fakeEdge{
 	{name: "promote_preview", preview: true, at: StepPreview, act: acts(ActionPromote)},
 	{name: "promote_shift", at: StepShift, act: acts(ActionPromote)},
 	{name: "promote_watch", deploy: []string{`watch = "30s"`}, at: StepWatch, act: acts(ActionPromote)},
+	{name: "bad_numbers", deploy: []string{`watch = "30s"`}, setup: badNumbers},
+	{name: "phase_fails", setup: releasePhase(func(ctx context.Context) (string, error) {
+		return "", errors.New("migration 3 failed")
+	})},
+	{name: "phase_breaks", setup: releasePhase(func(ctx context.Context) (string, error) {
+		return "", fmt.Errorf("migration 3 failed half-way: %w", errSchemaChanged)
+	})},
+	{name: "phase_then_boot_crash", script: map[string]bootScript{"v2": {after: time.Second, crash: true}},
+		setup: releasePhase(func(ctx context.Context) (string, error) { return "schema changed", nil })},
 	{name: "stops_boot", script: slowV2, at: StepBoot, act: daemonStops},
 	{name: "stops_heldboot", script: slowV2, at: StepHeldBoot, act: daemonStops},
 	{name: "stops_preview", preview: true, at: StepPreview, act: daemonStops},
@@ -215,6 +242,9 @@ func runFakeCase(t *testing.T, s fakeStrategy, edge fakeEdge) fakeEnd {
 			t.Fatalf("deploy v1: %v", err)
 		}
 		fe.writeConfig(append(slices.Clone(s.deploy), edge.deploy...))
+		if edge.setup != nil {
+			edge.setup(fe)
+		}
 		r, err := fe.e.Start(Request{Source: fe.source("v2"), Preview: edge.preview, Hold: s.hold})
 		if err != nil {
 			t.Fatalf("start v2: %v", err)
@@ -264,6 +294,10 @@ func runFakeCase(t *testing.T, s fakeStrategy, edge fakeEdge) fakeEnd {
 		}
 		got.running = strings.Join(running, " ")
 		got.holding = fe.traffic.Holding()
+		// A refusal must outlive the daemon: it is recorded.
+		if why, _ := fe.journal.Get(context.Background(), failedHoldKey); got.holding != (why != "") {
+			t.Errorf("the proxy holds: %v; the refusal recorded: %q", got.holding, why)
+		}
 		var steps []string
 		for _, st := range fe.journal.lastDeploy().Steps {
 			n := st.Name
@@ -315,85 +349,95 @@ func (fe *fakeEngine) releaseID(label string) string {
 // fakeWant is the end state of each case, by "strategy/edge". An edge
 // absent for a strategy is one its deploy has no step for.
 var fakeWant = map[string]fakeEnd{
-	"bluegreen/ok":                   {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot switch drain finish", false},
-	"bluegreen/boot_crash":           {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"bluegreen/boot_timeout":         {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"bluegreen/hook_fails":           {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot hook! drain", false},
-	"bluegreen/abort_boot":           {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"bluegreen/abort_hook":           {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot hook! drain", false},
-	"bluegreen/abort_preview":        {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
-	"bluegreen/abort_watch":          {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot switch watch! drain", false},
-	"bluegreen/abort_paused":         {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot drain", false},
-	"bluegreen/pause_resume_boot":    {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot switch drain finish", false},
-	"bluegreen/pause_resume_preview": {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview switch drain finish", false},
-	"bluegreen/preview_expires":      {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
-	"bluegreen/refused_promote_boot": {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot switch drain finish", true},
-	"bluegreen/promote_preview":      {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview switch drain finish", false},
-	"bluegreen/promote_watch":        {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot switch watch drain finish", false},
-	"bluegreen/stops_boot":           {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"bluegreen/stops_preview":        {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
-	"bluegreen/stops_watch":          {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot switch watch! drain", false},
-	"rolling/ok":                     {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch drain finish", false},
-	"rolling/boot_crash":             {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"rolling/boot_timeout":           {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"rolling/hook_fails":             {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hook! drain", false},
-	"rolling/abort_boot":             {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot! drain", false},
-	"rolling/abort_hook":             {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hook! drain", false},
-	"rolling/abort_preview":          {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
-	"rolling/abort_shift1":           {"rolled back", "v1", "v1-2 v1-3", false, "lock prepare check boot shift drain", false},
-	"rolling/abort_paused":           {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot drain", false},
-	"rolling/abort_shift2":           {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift boot shift drain", false},
-	"rolling/abort_watch":            {"failed", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch watch!", false},
-	"rolling/pause_resume_boot":      {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch drain finish", false},
-	"rolling/pause_resume_shift":     {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch drain finish", false},
-	"rolling/pause_resume_preview":   {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview shift shift switch drain finish", false},
-	"rolling/preview_expires":        {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
-	"rolling/refused_promote_boot":   {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch drain finish", true},
-	"rolling/promote_preview":        {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview shift shift switch drain finish", false},
-	"rolling/promote_shift":          {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch drain finish", false},
-	"rolling/promote_watch":          {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch watch drain finish", false},
-	"rolling/stops_boot":             {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"rolling/stops_preview":          {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
-	"rolling/stops_shift":            {"failed", "v1", "v1-2 v2-1", false, "lock prepare check boot shift boot!", false},
-	"rolling/stops_watch":            {"failed", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch watch!", false},
-	"canary/ok":                      {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift shift switch drain finish", false},
-	"canary/boot_crash":              {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"canary/boot_timeout":            {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"canary/hook_fails":              {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot hook! drain", false},
-	"canary/abort_boot":              {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"canary/abort_hook":              {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot hook! drain", false},
-	"canary/abort_preview":           {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
-	"canary/abort_shift1":            {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift! drain", false},
-	"canary/abort_paused":            {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot drain", false},
-	"canary/abort_shift2":            {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift shift! drain", false},
-	"canary/abort_watch":             {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift shift switch watch! drain", false},
-	"canary/pause_resume_boot":       {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift shift switch drain finish", false},
-	"canary/pause_resume_shift":      {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift shift switch drain finish", false},
-	"canary/pause_resume_preview":    {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview shift shift switch drain finish", false},
-	"canary/preview_expires":         {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
-	"canary/refused_promote_boot":    {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift shift switch drain finish", true},
-	"canary/promote_preview":         {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview shift shift switch drain finish", false},
-	"canary/promote_shift":           {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift switch drain finish", false},
-	"canary/promote_watch":           {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift shift switch watch drain finish", false},
-	"canary/stops_boot":              {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
-	"canary/stops_preview":           {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
-	"canary/stops_shift":             {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift! drain", false},
-	"canary/stops_watch":             {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift shift switch watch! drain", false},
-	"stopfirst/ok":                   {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check hold stop held_boot switch drain finish", false},
-	"stopfirst/boot_crash":           {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold stop held_boot! restore", false},
-	"stopfirst/boot_timeout":         {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold stop held_boot! restore", false},
-	"stopfirst/hook_fails":           {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold stop held_boot! restore", false},
-	"stopfirst/abort_heldboot":       {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hold stop held_boot! restore drain", false},
-	"stopfirst/abort_hold":           {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hold! drain", false},
-	"stopfirst/abort_stop":           {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hold stop restore drain", false},
-	"stopfirst/refused_pause_hold":   {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check hold stop held_boot switch drain finish", true},
-	"stopfirst/stops_heldboot":       {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold stop held_boot! restore", false},
-	"hold/ok":                        {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check hold held_boot switch drain finish", false},
-	"hold/boot_crash":                {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot!", false},
-	"hold/boot_timeout":              {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot!", false},
-	"hold/hook_fails":                {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot!", false},
-	"hold/abort_heldboot":            {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot! drain", false},
-	"hold/abort_hold":                {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hold! drain", false},
-	"hold/refused_pause_hold":        {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check hold held_boot switch drain finish", true},
-	"hold/stops_heldboot":            {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot!", false},
+	"bluegreen/ok":                    {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot switch drain finish", false},
+	"bluegreen/boot_crash":            {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"bluegreen/boot_timeout":          {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"bluegreen/hook_fails":            {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot hook! drain", false},
+	"bluegreen/abort_boot":            {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"bluegreen/abort_hook":            {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot hook! drain", false},
+	"bluegreen/abort_preview":         {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
+	"bluegreen/abort_watch":           {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot switch watch! drain", false},
+	"bluegreen/abort_paused":          {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot drain", false},
+	"bluegreen/pause_resume_boot":     {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot switch drain finish", false},
+	"bluegreen/pause_resume_preview":  {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview switch drain finish", false},
+	"bluegreen/preview_expires":       {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
+	"bluegreen/refused_promote_boot":  {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot switch drain finish", true},
+	"bluegreen/promote_preview":       {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview switch drain finish", false},
+	"bluegreen/promote_watch":         {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot switch watch drain finish", false},
+	"bluegreen/stops_boot":            {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"bluegreen/stops_preview":         {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
+	"bluegreen/stops_watch":           {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot switch watch! drain", false},
+	"rolling/ok":                      {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch drain finish", false},
+	"rolling/boot_crash":              {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"rolling/boot_timeout":            {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"rolling/hook_fails":              {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hook! drain", false},
+	"rolling/abort_boot":              {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot! drain", false},
+	"rolling/abort_hook":              {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hook! drain", false},
+	"rolling/abort_preview":           {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
+	"rolling/abort_shift1":            {"rolled back", "v1", "v1-2 v1-3", false, "lock prepare check boot shift drain", false},
+	"rolling/abort_paused":            {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot drain", false},
+	"rolling/abort_shift2":            {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift boot shift drain", false},
+	"rolling/abort_watch":             {"failed", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch watch!", false},
+	"rolling/pause_resume_boot":       {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch drain finish", false},
+	"rolling/pause_resume_shift":      {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch drain finish", false},
+	"rolling/pause_resume_preview":    {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview shift shift switch drain finish", false},
+	"rolling/preview_expires":         {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
+	"rolling/refused_promote_boot":    {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch drain finish", true},
+	"rolling/promote_preview":         {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview shift shift switch drain finish", false},
+	"rolling/promote_shift":           {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch drain finish", false},
+	"rolling/promote_watch":           {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch watch drain finish", false},
+	"rolling/stops_boot":              {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"rolling/stops_preview":           {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
+	"rolling/stops_shift":             {"failed", "v1", "v1-2 v2-1", false, "lock prepare check boot shift boot!", false},
+	"rolling/stops_watch":             {"failed", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch watch!", false},
+	"canary/ok":                       {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift shift switch drain finish", false},
+	"canary/boot_crash":               {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"canary/boot_timeout":             {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"canary/hook_fails":               {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot hook! drain", false},
+	"canary/abort_boot":               {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"canary/abort_hook":               {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot hook! drain", false},
+	"canary/abort_preview":            {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
+	"canary/abort_shift1":             {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift! drain", false},
+	"canary/abort_paused":             {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot drain", false},
+	"canary/abort_shift2":             {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift shift! drain", false},
+	"canary/abort_watch":              {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift shift switch watch! drain", false},
+	"canary/pause_resume_boot":        {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift shift switch drain finish", false},
+	"canary/pause_resume_shift":       {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift shift switch drain finish", false},
+	"canary/pause_resume_preview":     {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview shift shift switch drain finish", false},
+	"canary/preview_expires":          {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
+	"canary/refused_promote_boot":     {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift shift switch drain finish", true},
+	"canary/promote_preview":          {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot preview shift shift switch drain finish", false},
+	"canary/promote_shift":            {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift switch drain finish", false},
+	"canary/promote_watch":            {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check boot shift shift switch watch drain finish", false},
+	"canary/stops_boot":               {"failed", "v1", "v1-1 v1-2", false, "lock prepare check boot!", false},
+	"canary/stops_preview":            {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check boot preview! drain", false},
+	"canary/stops_shift":              {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift! drain", false},
+	"canary/stops_watch":              {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift shift switch watch! drain", false},
+	"stopfirst/ok":                    {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check hold stop held_boot switch drain finish", false},
+	"stopfirst/boot_crash":            {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold stop held_boot! restore", false},
+	"stopfirst/boot_timeout":          {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold stop held_boot! restore", false},
+	"stopfirst/hook_fails":            {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold stop held_boot! restore", false},
+	"stopfirst/abort_heldboot":        {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hold stop held_boot! restore drain", false},
+	"stopfirst/abort_hold":            {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hold! drain", false},
+	"stopfirst/abort_stop":            {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hold stop restore drain", false},
+	"stopfirst/refused_pause_hold":    {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check hold stop held_boot switch drain finish", true},
+	"stopfirst/stops_heldboot":        {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold stop held_boot! restore", false},
+	"hold/ok":                         {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check hold held_boot switch drain finish", false},
+	"hold/boot_crash":                 {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot!", false},
+	"hold/boot_timeout":               {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot!", false},
+	"hold/hook_fails":                 {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot!", false},
+	"hold/abort_heldboot":             {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot! drain", false},
+	"hold/abort_hold":                 {"aborted", "v1", "v1-1 v1-2", false, "lock prepare check hold! drain", false},
+	"hold/refused_pause_hold":         {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check hold held_boot switch drain finish", true},
+	"hold/stops_heldboot":             {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot!", false},
+	"bluegreen/bad_numbers":           {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot switch watch! drain", false},
+	"rolling/bad_numbers":             {"failed", "v2", "v2-1 v2-2", false, "lock prepare check boot shift boot shift switch watch!", false},
+	"canary/bad_numbers":              {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check boot shift! drain", false},
+	"stopfirst/phase_fails":           {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold stop release_phase! restore", false},
+	"stopfirst/phase_breaks":          {"failed", "v1", "", true, "lock prepare check hold stop release_phase!", false},
+	"stopfirst/phase_then_boot_crash": {"failed", "v1", "", true, "lock prepare check hold stop release_phase held_boot!", false},
+	"hold/bad_numbers":                {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check hold held_boot switch drain finish", false},
+	"hold/phase_fails":                {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold release_phase!", false},
+	"hold/phase_breaks":               {"failed", "v1", "", true, "lock prepare check hold release_phase!", false},
+	"hold/phase_then_boot_crash":      {"failed", "v1", "", true, "lock prepare check hold release_phase held_boot!", false},
 }
