@@ -99,7 +99,7 @@ func (r *Run) canary(ctx context.Context, newID string) error {
 	crit := r.criteria()
 	stepTime := r.cfg.Deploy.StepTime.Duration
 	promoted := false
-	for _, pct := range r.cfg.Deploy.StepPercents {
+	for i, pct := range r.cfg.Deploy.StepPercents {
 		if promoted {
 			break
 		}
@@ -145,6 +145,11 @@ func (r *Run) canary(ctx context.Context, newID string) error {
 			}
 		})
 		if errors.Is(err, errOperatorAbort) {
+			if i == 0 {
+				// Aborted while held before the first step: no traffic
+				// moved, so nothing goes back; the deploy is aborted.
+				return err
+			}
 			// Aborted while held before this step: the last one's weights
 			// still stand.
 			return r.backTo(ctx, old, fmt.Errorf("canary %d%%: %s before the step began", pct, abortedBy(ctx)))
@@ -265,7 +270,9 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 			// Held before this batch's shift: its instances are up, the
 			// weights still the last batch's.
 			if k == 1 {
-				return r.rollingBack(ctx, newID, fmt.Errorf("%s before the first batch moved", abortedBy(ctx)))
+				// No traffic moved and no old instance stopped: the
+				// deploy is aborted, not rolled back.
+				return err
 			}
 			return r.rollingBack(ctx, newID, fmt.Errorf("%s after batch %d/%d", abortedBy(ctx), k-1, total))
 		}
