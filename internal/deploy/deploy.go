@@ -241,7 +241,7 @@ func (r *Run) execute(ctx context.Context) (string, error) {
 	// The watch needs a release to go back to: none on a first deploy, and
 	// none after a held breaking schema change, which the old release
 	// cannot run on. Rollbacks are watched as deploys are.
-	if w := r.cfg.Deploy.Watch.Duration; w > 0 && r.holdDB && r.from != "" {
+	if w := r.cfg.Deploy.Watch.Duration; w > 0 && r.holdDB && r.during != nil && !r.dbSafe && r.from != "" {
 		r.info("no watch: %s cannot run on the changed schema, so there is nothing to go back to", r.from)
 	} else if w > 0 && r.from != "" {
 		if err := r.step(StepWatch, func() (string, error) { return r.watch(ctx, newID, w) }); err != nil {

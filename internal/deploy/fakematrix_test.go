@@ -436,7 +436,7 @@ var fakeWant = map[string]fakeEnd{
 	"stopfirst/phase_fails":           {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold stop release_phase! restore", false},
 	"stopfirst/phase_breaks":          {"failed", "v1", "", true, "lock prepare check hold stop release_phase!", false},
 	"stopfirst/phase_then_boot_crash": {"failed", "v1", "", true, "lock prepare check hold stop release_phase held_boot!", false},
-	"hold/bad_numbers":                {"succeeded", "v2", "v2-1 v2-2", false, "lock prepare check hold held_boot switch drain finish", false},
+	"hold/bad_numbers":                {"rolled back", "v1", "v1-1 v1-2", false, "lock prepare check hold held_boot switch watch! drain", false}, // held without a database change: watched as any deploy
 	"hold/phase_fails":                {"failed", "v1", "v1-1 v1-2", false, "lock prepare check hold release_phase!", false},
 	"hold/phase_breaks":               {"failed", "v1", "", true, "lock prepare check hold release_phase!", false},
 	"hold/phase_then_boot_crash":      {"failed", "v1", "", true, "lock prepare check hold release_phase held_boot!", false},
