@@ -99,7 +99,8 @@ func TestStopFirstUnderLoad(t *testing.T) {
 	if last.Versions["v1"] == 0 || last.Versions["v3"] != 0 {
 		t.Errorf("versions after the failed boot: %v, want v1 only", last.Versions)
 	}
-	if st := e.status(); !strings.HasSuffix(st.Active, "-v1") {
+	// Two deploys of v1 in one second get ids "…-v1" and "…-v1.2".
+	if st := e.status(); !strings.HasSuffix(st.Active, "-v1") && !strings.Contains(st.Active, "-v1.") {
 		t.Errorf("live release after the failed boot = %q, want the v1 release", st.Active)
 	}
 }
