@@ -50,6 +50,13 @@ func (a *Apps) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/v1/apps" && r.Method == http.MethodGet:
 		writeJSON(w, names)
 		return
+	case r.URL.Path == "/v1/stop" && r.Method != http.MethodPost:
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, KindUsage, fmt.Errorf("%s /v1/stop: stop is POST", r.Method))
+		return
+	case r.URL.Path == "/v1/stop" && len(names) > 1 && name != "":
+		writeError(w, KindUsage, fmt.Errorf("stop stops the daemon and every app it runs (%s), not one: to take %s out, remove [apps.%s] from the file and run `cutover reload`", strings.Join(names, ", "), name, name))
+		return
 	case r.URL.Path == "/v1/stop" && len(names) > 1:
 		// Stopping is the daemon's: every app stops with it.
 		a.stopAll(w, r)

@@ -90,7 +90,7 @@ runs in the live release's directory under the same lock, with the app's
 			return err
 		}
 		if phase == migrate.Contract && !dryRun && !force {
-			if err := contractSafe(cmd.Context(), t.cfg); err != nil {
+			if err := contractSafe(cmd.Context(), t.cfg, g.app); err != nil {
 				return err
 			}
 		}
@@ -132,11 +132,11 @@ runs in the live release's directory under the same lock, with the app's
 // contractSafe asks the daemon (when the config names one and it runs)
 // whether old code may still be running: a deploy in flight, or instances
 // of more than one release. Contract migrations remove what old code uses.
-func contractSafe(ctx context.Context, cfg *config.Config) error {
+func contractSafe(ctx context.Context, cfg *config.Config, app string) error {
 	if cfg == nil {
 		return nil // migration runner only: no daemon to ask
 	}
-	st, err := api.NewClient(cfg.SocketPath()).Status(ctx)
+	st, err := api.NewClient(cfg.SocketPath()).App(app).Status(ctx)
 	if errors.Is(err, api.ErrNoDaemon) {
 		return nil
 	}

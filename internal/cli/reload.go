@@ -22,7 +22,9 @@ func newReloadCmd(g *globals) *cobra.Command {
 		Long: `Apply cutover.toml as it is now to the running daemon: apps added to the
 file ([apps.NAME]) start serving their hosts, apps removed from it stop (their
 instances are stopped; their data stays under <data_dir>/apps/NAME, so adding
-the app back finds its releases), and [proxy] changes apply. An app's own
+the app back finds its releases), and [proxy] changes apply — except
+proxy.listen and proxy.preview_listen: the sockets are the keeper's, so a
+new address needs a restart of 'cutover serve'. An app's own
 sections ([apps.NAME.deploy], [app], …) need no reload: each deploy reads
 them as it starts.
 

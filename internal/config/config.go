@@ -54,6 +54,10 @@ type Config struct {
 	// [app], [deploy], [release] and [database], never both. Nil in the
 	// single-app form.
 	Apps map[string]*AppEntry `toml:"apps"`
+
+	// DaemonDir is, in a unit's view (ForUnit), the daemon's data_dir,
+	// where its socket is; "" otherwise. Set by ForUnit.
+	DaemonDir string `toml:"-"`
 }
 
 // AppEntry is one [apps.NAME] table of the multi-app form: every key of
@@ -504,7 +508,12 @@ func (d *Duration) UnmarshalText(b []byte) error {
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
 
 // SocketPath is the admin API's unix socket, <data_dir>/cutover.sock.
-func (c *Config) SocketPath() string { return filepath.Join(c.DataDir, "cutover.sock") }
+func (c *Config) SocketPath() string {
+	if c.DaemonDir != "" { // a unit's view (ForUnit): the daemon's socket
+		return filepath.Join(c.DaemonDir, "cutover.sock")
+	}
+	return filepath.Join(c.DataDir, "cutover.sock")
+}
 
 // StatePath is the daemon's SQLite database, <data_dir>/state.db.
 func (c *Config) StatePath() string { return filepath.Join(c.DataDir, "state.db") }

@@ -164,6 +164,7 @@ func (c *Config) ForUnit(name string) (*Config, error) {
 	view := *c
 	view.Apps = nil
 	view.App, view.Deploy, view.Release, view.Database = u.App, u.Deploy, u.Release, u.Database
+	view.DaemonDir = c.DataDir
 	view.DataDir = u.DataDir
 	view.Proxy.Cookie = u.Cookie
 	return &view, nil

@@ -41,6 +41,9 @@ type unit struct {
 // openUnits opens the state of every app of cfg and builds its proxy. It
 // does not start engines (newEngine). On error, what it opened is closed.
 func openUnits(cfg *config.Config, log *slog.Logger) ([]*unit, error) {
+	if err := formChanged(cfg); err != nil {
+		return nil, err
+	}
 	var us []*unit
 	fail := func(err error) ([]*unit, error) {
 		closeUnits(us)
@@ -187,4 +190,22 @@ func stopRemovedApps(ctx context.Context, cfg *config.Config, us []*unit, log *s
 		}
 		store.Close() //nolint:errcheck // read and cleaned
 	}
+}
+
+// formChanged refuses a file whose form (one app, or several) is not the
+// one the data dir was written by: the apps' data would be looked for in
+// the wrong place, the instances recorded there left unsupervised.
+func formChanged(cfg *config.Config) error {
+	if cfg.MultiApp() {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "state.db")); err == nil {
+			return fmt.Errorf("%s has several apps ([apps.NAME]), but %s holds the data of the single-app form (state.db, releases/): move it to %s first, with the daemon stopped (docs/config.md, \"Several apps\")",
+				cfg.Path, cfg.DataDir, filepath.Join(cfg.DataDir, "apps", "NAME"))
+		}
+		return nil
+	}
+	if m, _ := filepath.Glob(filepath.Join(cfg.DataDir, "apps", "*", "state.db")); len(m) > 0 {
+		return fmt.Errorf("%s has the single-app form ([app]), but %s holds the data of several apps (%s): go back to the [apps.NAME] form, or move one app's data up to %s first, with the daemon stopped",
+			cfg.Path, cfg.DataDir, filepath.Join(cfg.DataDir, "apps"), cfg.DataDir)
+	}
+	return nil
 }

@@ -184,7 +184,17 @@ func (e *Engine) loadConfig() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cfg.ForUnit(e.app)
+	view, err := cfg.ForUnit(e.app)
+	if err != nil {
+		return nil, err
+	}
+	if view.DataDir != e.Config().DataDir {
+		// The file changed form (one app ↔ several) since the daemon
+		// started: this app's data would be looked for elsewhere.
+		return nil, fmt.Errorf("%s now keeps app %q's data in %s, but the daemon runs it from %s: the file changed between the single-app and the several-apps form; move the data (docs/config.md, \"Several apps\") and restart `cutover serve`",
+			cfg.Path, e.Config().App.Name, view.DataDir, e.Config().DataDir)
+	}
+	return view, nil
 }
 
 // Releases returns the release manager.
