@@ -384,7 +384,8 @@ func (e *env) stopServe() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	if err := e.client.Stop(ctx); err != nil {
+	// Stop is the daemon's, not one app's (a client may name an app).
+	if err := e.client.App("").Stop(ctx); err != nil {
 		e.daemon.Process.Signal(syscall.SIGTERM)
 	}
 	cancel()

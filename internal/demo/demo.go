@@ -527,7 +527,7 @@ const blogHost = "blog.localhost"
 func (s *story) teardown() {
 	if s.daemon != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		if err := s.client.Stop(ctx); err != nil {
+		if err := s.client.App("").Stop(ctx); err != nil { // stop is the daemon's: every app
 			s.daemon.Process.Signal(syscall.SIGTERM) //nolint:errcheck // best effort
 		}
 		cancel()
