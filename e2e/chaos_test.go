@@ -50,6 +50,10 @@ type chaosCase struct {
 	// the kill came before the switch was recorded, "v2" after it, ""
 	// when either may (the kill races the switch).
 	live string
+	// mayEnd: the step is short enough (finish: a symlink and a prune)
+	// that the deploy may end before the kill lands; then it is recorded
+	// succeeded, and the client saw it succeed.
+	mayEnd bool
 }
 
 // TestDaemonKilledInEachDeployStep: kill -9 of the daemon (the keeper's
@@ -137,7 +141,8 @@ func TestDaemonKilledInEachDeployStep(t *testing.T) {
 		v2:   plain("v2"),
 		v3:   plain("v3"),
 		step: deploy.StepFinish, status: "start",
-		live: "v2",
+		live:   "v2",
+		mayEnd: true,
 	}, {
 		// A rolling deploy, one instance a batch, killed while its second
 		// batch boots: one old instance is gone, the new one carries half
@@ -227,10 +232,14 @@ func testDaemonKilledIn(t *testing.T, c chaosCase) {
 	pid := e.waitNewDaemon(old)
 	back := time.Since(killAt)
 	gen.Mark("daemon back")
+	ended := false // the deploy ended before the kill landed (mayEnd)
 	select {
 	case err := <-deployDone:
 		// What `cutover deploy` prints: it must not say the deploy goes on.
-		if err == nil || !strings.Contains(err.Error(), "interrupted") || strings.Contains(err.Error(), "goes on") {
+		if err == nil && c.mayEnd {
+			ended = true
+			t.Logf("the deploy ended before the kill landed")
+		} else if err == nil || !strings.Contains(err.Error(), "interrupted") || strings.Contains(err.Error(), "goes on") {
 			t.Errorf("the deploy client saw: %v; want it told the deploy was interrupted", err)
 		} else {
 			t.Logf("the deploy client saw: %v", err)
@@ -243,8 +252,12 @@ func testDaemonKilledIn(t *testing.T, c chaosCase) {
 	// One live release, the same everywhere; nothing of the other left.
 	live := checkOneLive(t, e, c.live)
 	ds, err := e.client.Deploys(context.Background(), 1)
-	if err != nil || len(ds) != 1 || ds[0].State != state.DeployInterrupted {
-		t.Errorf("the killed deploy is recorded as %+v (%v); want state %q", ds, err, state.DeployInterrupted)
+	want := state.DeployInterrupted
+	if ended {
+		want = state.DeploySucceeded
+	}
+	if err != nil || len(ds) != 1 || ds[0].State != want {
+		t.Errorf("the killed deploy is recorded as %+v (%v); want state %q", ds, err, want)
 	}
 
 	gen.Mark("next deploy")
