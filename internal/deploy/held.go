@@ -318,21 +318,21 @@ const phaseKey = "held_release_phase"
 
 // forgetPhase forgets a release phase under way: it ended, and the
 // database suits the release that serves.
-func (e *Engine) forgetPhase(ctx context.Context) {
-	if v, err := e.store.Get(context.WithoutCancel(ctx), phaseKey); err == nil && v != "" {
-		if err := e.store.Set(context.WithoutCancel(ctx), phaseKey, ""); err != nil {
-			e.log.Error("forget the release phase", "err", err)
-		}
-	}
-}
+func (e *Engine) forgetPhase(ctx context.Context) { e.forget(ctx, phaseKey, "the release phase") }
 
 // clearFailedHold forgets a failed held switch, and a release phase under
 // way, once a release is live again.
 func (e *Engine) clearFailedHold(ctx context.Context) {
 	e.forgetPhase(ctx)
-	if v, err := e.store.Get(context.WithoutCancel(ctx), failedHoldKey); err == nil && v != "" {
-		if err := e.store.Set(context.WithoutCancel(ctx), failedHoldKey, ""); err != nil {
-			e.log.Error("forget the failed held switch", "err", err)
+	e.forget(ctx, failedHoldKey, "the failed held switch")
+}
+
+// forget clears the state record key (what names it for the log), if set.
+func (e *Engine) forget(ctx context.Context, key, what string) {
+	ctx = context.WithoutCancel(ctx)
+	if v, err := e.store.Get(ctx, key); err == nil && v != "" {
+		if err := e.store.Set(ctx, key, ""); err != nil {
+			e.log.Error("forget "+what, "err", err)
 		}
 	}
 }

@@ -25,11 +25,16 @@ func (r *Run) hook(ctx context.Context, name, command, releaseID string) (string
 		return "", fmt.Errorf("%s %q: %w", name, command, err)
 	}
 	if code != 0 {
-		last := ""
-		if len(tail) > 0 {
-			last = ": " + strings.TrimSpace(tail[len(tail)-1])
-		}
-		return "", fmt.Errorf("%s %q exited with status %d%s", name, command, code, last)
+		return "", fmt.Errorf("%s %q exited with status %d%s", name, command, code, lastLine(tail))
 	}
 	return fmt.Sprintf("%s %q ok", name, command), nil
+}
+
+// lastLine is ": " and the last line of a command's output tail, or ""
+// when it printed nothing: what a failure or success message ends with.
+func lastLine(tail []string) string {
+	if len(tail) == 0 {
+		return ""
+	}
+	return ": " + strings.TrimSpace(tail[len(tail)-1])
 }

@@ -100,17 +100,9 @@ func (r *Run) dbCommand(ctx context.Context, step Step, key, command, url, relea
 		if n := len(tail); n > 0 {
 			r.event(Event{Type: "log", Step: step, Lines: tail, Message: fmt.Sprintf("last %d lines of database.%s", n, key)})
 		}
-		last := ""
-		if len(tail) > 0 {
-			last = ": " + strings.TrimSpace(tail[len(tail)-1])
-		}
-		return "", fmt.Errorf("database.%s %q exited with status %d%s", key, command, code, last)
+		return "", fmt.Errorf("database.%s %q exited with status %d%s", key, command, code, lastLine(tail))
 	}
-	detail := fmt.Sprintf("database.%s ok in %s", key, time.Since(start).Round(time.Millisecond))
-	if len(tail) > 0 {
-		detail += ": " + strings.TrimSpace(tail[len(tail)-1])
-	}
-	return detail, nil
+	return fmt.Sprintf("database.%s ok in %s%s", key, time.Since(start).Round(time.Millisecond), lastLine(tail)), nil
 }
 
 // preview is what a schema preview found.
