@@ -220,13 +220,13 @@ func testReleasePhase(t *testing.T, url, driver, dsn string) {
 	}
 }
 
-// TestReleasePhaseFailsHalfway: a migrate command whose second migration
-// fails. With the preview, it fails on the scratch copy and the live
-// database is untouched; without, it fails half-way on the live one. In
-// both the deploy is aborted and the live release serves every request.
-func TestReleasePhaseFailsHalfway(t *testing.T) {
-	url := pgtest.Start(t).CreateDB(t, "halfway")
-	e := selfMigratingEnv(t, url, "")
+// halfwaySetup serves v1 of the self-migrating app on a database of its
+// own (name) with [database] extra, and writes v2bad, whose third
+// migration fails; it returns the env, the database and v2bad's source.
+func halfwaySetup(t *testing.T, name, extra string) (*env, *sql.DB, string) {
+	t.Helper()
+	url := pgtest.Start(t).CreateDB(t, name)
+	e := selfMigratingEnv(t, url, extra)
 	v1 := e.selfMigrating("v1", "SELECT title FROM items ORDER BY id LIMIT 1", migItems)
 	bad := e.selfMigrating("v2bad", "SELECT title FROM items ORDER BY id LIMIT 1", merge(migItems, migNote, migBroken))
 	e.serve()
@@ -234,10 +234,19 @@ func TestReleasePhaseFailsHalfway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	if out, err := e.deployEvents(deploy.Request{Source: v1}); err != nil {
 		t.Fatalf("deploy v1: %v\n%s", err, out)
 	}
+	return e, db, bad
+}
+
+// TestReleasePhaseFailsHalfway: a migrate command whose second migration
+// fails. With the preview, it fails on the scratch copy and the live
+// database is untouched; without, it fails half-way on the live one. In
+// both the deploy is aborted and the live release serves every request.
+func TestReleasePhaseFailsHalfway(t *testing.T) {
+	e, db, bad := halfwaySetup(t, "halfway", "")
 
 	gen := load.Start(load.Options{URL: e.url("/"), Rate: 150, Timeout: 20 * time.Second, MaxDuration: time.Minute}, "bad v2")
 	out, err := e.deployEvents(deploy.Request{Source: bad})
@@ -261,19 +270,7 @@ func TestReleasePhaseFailsHalfway(t *testing.T) {
 // stops with the command's output, nothing boots, and v1 serves every
 // request (002 was additive).
 func TestReleasePhaseFailsHalfwayLive(t *testing.T) {
-	url := pgtest.Start(t).CreateDB(t, "halfwaylive")
-	e := selfMigratingEnv(t, url, "preview = \"off\"\n")
-	v1 := e.selfMigrating("v1", "SELECT title FROM items ORDER BY id LIMIT 1", migItems)
-	bad := e.selfMigrating("v2bad", "SELECT title FROM items ORDER BY id LIMIT 1", merge(migItems, migNote, migBroken))
-	e.serve()
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if out, err := e.deployEvents(deploy.Request{Source: v1}); err != nil {
-		t.Fatalf("deploy v1: %v\n%s", err, out)
-	}
+	e, db, bad := halfwaySetup(t, "halfwaylive", "preview = \"off\"\n")
 	gen := load.Start(load.Options{URL: e.url("/"), Rate: 150, Timeout: 20 * time.Second, MaxDuration: time.Minute}, "bad v2 live")
 	out, err := e.deployEvents(deploy.Request{Source: bad})
 	rep := gen.Stop()
