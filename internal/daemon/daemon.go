@@ -273,7 +273,11 @@ func run(ctx context.Context, opts Options) error {
 	for i, u := range units {
 		names[i] = u.name
 	}
-	log.Info("cutover serving", "apps", strings.Join(names, ", "), "proxy", proxyLn.Addr().String(), "api", cfg.SocketPath(), "daemon_pid", os.Getpid())
+	serving := []any{"apps", strings.Join(names, ", "), "proxy", proxyLn.Addr().String()}
+	if tlsLn != nil {
+		serving = append(serving, "tls", tlsLn.Addr().String())
+	}
+	log.Info("cutover serving", append(serving, "api", cfg.SocketPath(), "daemon_pid", os.Getpid())...)
 	if opts.Ready != nil {
 		opts.Ready(proxyLn.Addr().String())
 	}

@@ -82,6 +82,7 @@ func NewFileCerts(pairs []FilePair, log *slog.Logger) (*FileCerts, error) {
 		fp.cert, fp.stamp = cert, st
 		f.warnNames(fp)
 		f.pairs = append(f.pairs, fp)
+		f.log.Info("certificate loaded", "app", p.App, "file", p.CertFile, "names", certNames(cert), "not_after", notAfter(cert))
 	}
 	f.publish()
 	return f, nil
@@ -132,7 +133,7 @@ func (f *FileCerts) warnNames(p *filePair) {
 		}
 		if leaf.VerifyHostname(name) != nil {
 			f.log.Warn("the certificate does not cover a host name of its app: clients will refuse it there",
-				"app", p.App, "host", h, "key", p.CertKey, "file", p.CertFile, "names", strings.Join(leaf.DNSNames, ","))
+				"app", p.App, "host", h, "key", p.CertKey, "file", p.CertFile, "names", certNames(p.cert))
 		}
 	}
 	if time.Now().After(leaf.NotAfter) {
@@ -187,12 +188,24 @@ func (f *FileCerts) Check() {
 		}
 		p.cert = cert
 		f.warnNames(p)
-		f.log.Info("certificate reloaded", "app", p.App, "file", p.CertFile, "not_after", notAfter(cert))
+		f.log.Info("certificate reloaded", "app", p.App, "file", p.CertFile, "names", certNames(cert), "not_after", notAfter(cert))
 		changed = true
 	}
 	if changed {
 		f.publish()
 	}
+}
+
+// certNames lists the names c is valid for, for logs.
+func certNames(c *tls.Certificate) string {
+	if c.Leaf == nil {
+		return ""
+	}
+	names := append([]string(nil), c.Leaf.DNSNames...)
+	for _, ip := range c.Leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return strings.Join(names, ",")
 }
 
 func notAfter(c *tls.Certificate) time.Time {

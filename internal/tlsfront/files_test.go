@@ -99,7 +99,7 @@ func TestNoCertificate(t *testing.T) {
 // an error naming the app, the key and the file.
 func TestFileCertsBadPair(t *testing.T) {
 	dir := t.TempDir()
-	pairs, _, blog, _ := threeApps(t, dir)
+	pairs, _, _, _ := threeApps(t, dir)
 	// The blog's key with the shop's certificate.
 	writeFile(t, pairs[1].KeyFile, newCert(t, "x", "x").keyPEM)
 	_, err := NewFileCerts(pairs, testLogger())
@@ -111,7 +111,6 @@ func TestFileCertsBadPair(t *testing.T) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
 	}
-	_ = blog
 	pairs[1].CertFile = filepath.Join(dir, "missing.crt")
 	if _, err := NewFileCerts(pairs, testLogger()); err == nil || !strings.Contains(err.Error(), "apps.blog.tls_cert") || !os.IsNotExist(unwrapAll(err)) {
 		t.Errorf("missing file: got %v", err)

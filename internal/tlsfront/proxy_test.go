@@ -305,10 +305,28 @@ func TestProxyStreamingOverTLS(t *testing.T) {
 	})
 }
 
-// TestProxyUploadOverTLS checks that a large request body arrives whole.
+// TestProxyUploadOverTLS checks that a large request body arrives whole,
+// streamed or buffered (as the daemon's default, request_buffering), of a
+// known length or not (an HTTP/2 body without content-length, an
+// HTTP/1.1 chunked one).
 func TestProxyUploadOverTLS(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		stream, known bool
+		size          int
+	}{
+		{"streamed 16 MiB", true, true, 16 << 20},
+		{"buffered 1 MiB", false, true, 1 << 20}, // past the 64 KiB in memory: a temporary file
+		{"buffered 1 MiB, length unknown", false, false, 1 << 20},
+		{"16 MiB, past the buffer", false, true, 16 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testUpload(t, tc.stream, tc.known, tc.size) })
+	}
+}
+
+func testUpload(t *testing.T, stream, known bool, size int) {
 	both(t, func(t *testing.T, h2 bool) {
-		p := proxy.New(proxy.Options{App: "shop", StreamRequestBodies: true})
+		p := proxy.New(proxy.Options{App: "shop", StreamRequestBodies: stream})
 		p.AddBackend(proxy.BackendSpec{ID: "a1", Release: "a", Addr: backend(t, func(w http.ResponseWriter, r *http.Request) {
 			h := sha256.New()
 			n, err := io.Copy(h, r.Body)
@@ -321,9 +339,13 @@ func TestProxyUploadOverTLS(t *testing.T) {
 		p.SetActive("a")
 		f, cert := tlsProxy(t, p)
 		c := f.client(t, pool(cert), h2)
-		body := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB
+		body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 		sum := sha256.Sum256(body)
-		resp, got := do(t, c, newReq(t, "POST", shopURL, bytes.NewReader(body)))
+		var r io.Reader = bytes.NewReader(body)
+		if !known {
+			r = io.MultiReader(r) // hides the length from the client
+		}
+		resp, got := do(t, c, newReq(t, "POST", shopURL, r))
 		if want := fmt.Sprintf("%d %s", len(body), hex.EncodeToString(sum[:])); resp.StatusCode != 200 || got != want {
 			t.Errorf("upload: %d %q, want %q", resp.StatusCode, got, want)
 		}

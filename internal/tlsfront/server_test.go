@@ -124,8 +124,23 @@ func TestHandshakeTimeout(t *testing.T) {
 	if d := time.Since(start); d < time.Second || d > 5*time.Second {
 		t.Errorf("silent client dropped after %v, want about 2s", d)
 	}
-	if _, now := f.srv.TakePeakConns(); now != 0 {
-		t.Errorf("%d connections counted open after the drop", now)
+	// The server counts the connection closed just after closing it.
+	waitNoConns(t, f.srv)
+}
+
+// waitNoConns waits until srv counts no open connection.
+func waitNoConns(t *testing.T, srv *Server) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		_, now := srv.TakePeakConns()
+		if now == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still counted open", now)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -178,14 +193,5 @@ func TestShutdownH2(t *testing.T) {
 		t.Errorf("serve: %v", err)
 	}
 	c.CloseIdleConnections()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		if _, now := f.srv.TakePeakConns(); now == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("connection still counted open after shutdown")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitNoConns(t, f.srv)
 }
