@@ -60,9 +60,12 @@
 // WebSocket upgrades work over HTTP/1.1 (a client asking for ALPN
 // "http/1.1", as browsers do for a WebSocket when the server does not
 // announce RFC 8441). RFC 8441 (WebSocket over an HTTP/2 stream with the
-// extended CONNECT method) is not offered: net/http's server does not
-// hand such a stream to a handler as an upgradable connection, and a
-// proxy of it would need a fork of the library.
+// extended CONNECT method) is not offered. Go 1.26's server has it only
+// behind GODEBUG=http2xconnect=1, read from the environment when the
+// process starts (so it would reach the app's instances, which inherit
+// the daemon's environment), and the proxy would have to turn such a
+// stream into an HTTP/1.1 upgrade to the app (its own Sec-WebSocket-Key,
+// the stream as the client's side of the splice): not done yet.
 //
 // # Shutdown
 //
