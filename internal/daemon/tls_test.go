@@ -91,7 +91,8 @@ func tlsConfig(t *testing.T, root string) (*config.Config, int) {
 // file: HTTPS is served over HTTP/2 through the proxy (503 with no
 // release yet: the proxy's answer), with HSTS; a plain request for the
 // certificate's name is redirected to https on the TLS port, one for
-// another name is not.
+// another name is not; a certificate renewed on disk is served without a
+// restart.
 func TestTLSListener(t *testing.T) {
 	root, err := os.MkdirTemp("", "cutover-daemon-")
 	if err != nil {
@@ -148,6 +149,26 @@ func TestTLSListener(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("plain request for a name without certificate: %d, want the proxy's 503", resp.StatusCode)
+	}
+
+	// A renewed certificate is served without a restart, within the
+	// 5 s between two looks at the files.
+	renewed := writeCert(t, root, "shop", "shop.example.com")
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		conn, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "shop.example.com", InsecureSkipVerify: true}) //nolint:gosec // only the serial is looked at
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := conn.ConnectionState().PeerCertificates[0].SerialNumber
+		conn.Close()
+		if got.Cmp(renewed.SerialNumber) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving serial %v %s after the files changed, want %v", got, waitTimeout, renewed.SerialNumber)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
