@@ -38,7 +38,7 @@ type Options struct {
 	// NoHTTP2 leaves "h2" out of ALPN: every client speaks HTTP/1.1.
 	NoHTTP2 bool
 	// ErrorLog receives accept errors and HTTP/2's connection errors.
-	// nil = H1's ErrorLog.
+	// nil = H1's ErrorLog, else the log package's standard logger.
 	ErrorLog *log.Logger
 }
 
@@ -76,6 +76,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.ErrorLog == nil {
 		opts.ErrorLog = opts.H1.ErrorLog
+	}
+	if opts.ErrorLog == nil {
+		opts.ErrorLog = log.Default()
 	}
 	s := &Server{opts: opts, config: opts.Certs.Config(opts.NoHTTP2), h2ln: newConnListener()}
 	s.h2 = &http.Server{

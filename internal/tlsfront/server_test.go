@@ -2,10 +2,13 @@ package tlsfront
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -195,3 +198,41 @@ func TestShutdownH2(t *testing.T) {
 	c.CloseIdleConnections()
 	waitNoConns(t, f.srv)
 }
+
+// TestNoErrorLog checks that a Server built without any ErrorLog logs a
+// temporary accept error to the standard logger rather than panicking,
+// and returns a permanent one.
+func TestNoErrorLog(t *testing.T) {
+	h1s := newTestH1(protoHandler)
+	h1s.ErrorLog = nil
+	srv := NewServer(Options{H1: h1s, Handler: protoHandler, Certs: &Chain{}})
+	defer srv.Close()
+	var buf strings.Builder
+	log.SetOutput(&buf)
+	defer log.SetOutput(os.Stderr)
+	errPermanent := errors.New("permanent")
+	err := srv.Serve(&failingListener{errs: []error{timeoutError{}, errPermanent}})
+	if !errors.Is(err, errPermanent) {
+		t.Errorf("Serve: %v, want the permanent error", err)
+	}
+	if !strings.Contains(buf.String(), "tls: accept error") {
+		t.Errorf("standard log got %q", buf.String())
+	}
+}
+
+// failingListener's Accept returns its errors in turn.
+type failingListener struct{ errs []error }
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	err := l.errs[0]
+	l.errs = l.errs[1:]
+	return nil, err
+}
+func (l *failingListener) Close() error   { return nil }
+func (l *failingListener) Addr() net.Addr { return dummyAddr{} }
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
