@@ -26,10 +26,16 @@ type stickyClients struct {
 }
 
 func startStickyClients(url string, n int) *stickyClients {
+	return startStickyClientsWith(url, n, func(int) http.RoundTripper { return http.DefaultTransport })
+}
+
+// startStickyClientsWith starts n sticky clients, client i sending through
+// transport(i).
+func startStickyClientsWith(url string, n int, transport func(i int) http.RoundTripper) *stickyClients {
 	s := &stickyClients{stop: make(chan struct{}), seqs: make([][]string, n)}
 	for i := 0; i < n; i++ {
 		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+		c := &http.Client{Jar: jar, Timeout: 20 * time.Second, Transport: transport(i)}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -93,6 +93,7 @@ process: it cannot be upgraded in place and its sockets close with it.`,
 				DataDir:       cfg.DataDir,
 				ProxyListen:   cfg.Proxy.Listen,
 				PreviewListen: cfg.Proxy.PreviewListen,
+				TLSListen:     cfg.Proxy.TLSListen,
 				ConfigPath:    cfg.Path,
 				Logger:        logger,
 			})

@@ -86,6 +86,7 @@ func (v *validator) apps(c *Config) {
 			v.fail(s.a("name"), "must be %q, the name of its table, or be left out; got %q", name, e.Name)
 		}
 		v.unit(s, &e.App, &e.Deploy, &e.Release, &e.Database)
+		v.tlsFiles(s, name, &e.App, &c.Proxy, e.Hosts, len(names))
 
 		field := s.a("hosts")
 		line := v.line(field)

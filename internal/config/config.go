@@ -152,6 +152,32 @@ type App struct {
 	// daemon's priority. Default 10; 0 to 19.
 	BootNice int `toml:"boot_nice"`
 
+	// TLSCert and TLSKey (keys tls_cert and tls_key) are the PEM files of
+	// the app's certificate (its chain, leaf first) and private key,
+	// served on proxy.tls_listen for the app's hosts; in the single-app
+	// form, and for an only app without hosts, for every name (it is the
+	// default certificate). Relative to the config file. Read when the
+	// daemon starts (a pair that does not load stops it, naming the file)
+	// and again within 5 seconds of a change on disk, without a restart; a
+	// changed pair that does not load keeps the certificate served
+	// before. Both or neither; they need proxy.tls_listen. Default empty.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+
+	// RedirectHTTPS (key redirect_https) answers the app's requests on
+	// proxy.listen for a host with a certificate (from tls_cert, or any
+	// other source of the TLS listener) with 308 to the same URL in https
+	// — but for /.well-known/acme-challenge/. Only with proxy.tls_listen.
+	// Default true.
+	RedirectHTTPS bool `toml:"redirect_https"`
+
+	// HSTS (key hsts) is the Strict-Transport-Security header sent on the
+	// app's responses over TLS, as its value: "max-age=SECONDS" with
+	// optional "; includeSubDomains" and "; preload". Browsers then use
+	// https only for max-age seconds: start small. Needs proxy.tls_listen.
+	// Default empty (no header).
+	HSTS string `toml:"hsts"`
+
 	Health Health `toml:"health"`
 }
 
@@ -286,6 +312,12 @@ type Proxy struct {
 	// deploy --preview`), to requests with its preview token like the main
 	// listener. Default empty (preview on the main listener only).
 	PreviewListen string `toml:"preview_listen"`
+
+	// TLSListen (key tls_listen) is the address of the TLS listener,
+	// host:port ("0.0.0.0:443"): HTTPS with HTTP/2 and HTTP/1.1, for the
+	// hosts with a certificate (see app.tls_cert). It is held by the
+	// keeper across upgrades as proxy.listen is. Default empty (no TLS).
+	TLSListen string `toml:"tls_listen"`
 
 	// Sticky (key sticky) pins a client to the release that first served
 	// it while two releases serve, with a version cookie. Default true.

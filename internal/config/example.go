@@ -144,6 +144,23 @@ command = "./bin/server --port $PORT"
 # priority back (root, CAP_SYS_NICE or RLIMIT_NICE). Default 10.
 # boot_nice = 10
 
+# The app's certificate (PEM chain, leaf first) and private key, served on
+# proxy.tls_listen for the app's host names (for every name when the app
+# has none). Relative to this file. Read again within 5 seconds of a change
+# on disk, without a restart. Both or neither. Default empty. See
+# docs/tls.md.
+# tls_cert = "certs/{{name}}.crt"
+# tls_key = "certs/{{name}}.key"
+
+# With proxy.tls_listen: answer plain HTTP requests for a host with a
+# certificate with 308 to https (but ACME's /.well-known/acme-challenge/).
+# Default true.
+# redirect_https = true
+
+# Strict-Transport-Security sent over TLS: browsers then use https only,
+# for max-age seconds (start small). Default empty (no header).
+# hsts = "max-age=300"
+
 # Added to the environment of every instance. PORT cannot be set here;
 # $PORT in a value is replaced by the instance's port.
 [{{app}}.env]
@@ -256,6 +273,12 @@ const exampleProxy = `[proxy]
 # Must differ from listen; refused when the file has several apps.
 # Default empty: preview by header or cookie only.
 # preview_listen = "127.0.0.1:8081"
+
+# The TLS listener, host:port: HTTPS with HTTP/2 and HTTP/1.1 for the
+# hosts with a certificate (app tls_cert/tls_key). Held across upgrades
+# like listen. Must differ from listen and preview_listen. Default empty:
+# no TLS.
+# tls_listen = "0.0.0.0:443"
 
 # While two releases serve, keep each client on the release that first
 # served it (version cookie), so pages, assets and forms stay consistent.

@@ -46,8 +46,8 @@ func TestExampleDefaults(t *testing.T) {
 	// Both files live in different temp dirs; only the keys matter.
 	ignore := cmpopts.IgnoreFields(Config{}, "Path", "DataDir")
 	examples := []cmp.Option{
-		cmpopts.IgnoreFields(App{}, "Env", "EnvFile"),
-		cmpopts.IgnoreFields(Proxy{}, "PreviewListen", "TrustedProxies"),
+		cmpopts.IgnoreFields(App{}, "Env", "EnvFile", "TLSCert", "TLSKey", "HSTS"),
+		cmpopts.IgnoreFields(Proxy{}, "PreviewListen", "TrustedProxies", "TLSListen"),
 		cmpopts.IgnoreFields(Deploy{}, "BeforeSwitch", "AfterSwitch"),
 		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
 		cmpopts.IgnoreFields(Database{}, "URL"),
@@ -134,7 +134,7 @@ func TestExampleApps(t *testing.T) {
 	examples := []cmp.Option{
 		ignore,
 		cmpopts.IgnoreFields(Unit{}, "Hosts"),
-		cmpopts.IgnoreFields(App{}, "Env", "EnvFile"),
+		cmpopts.IgnoreFields(App{}, "Env", "EnvFile", "TLSCert", "TLSKey", "HSTS"),
 		cmpopts.IgnoreFields(Deploy{}, "BeforeSwitch", "AfterSwitch"),
 		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
 		cmpopts.IgnoreFields(Database{}, "URL"),

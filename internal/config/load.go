@@ -99,6 +99,12 @@ func resolveApp(dir string, a *App, r *Release) {
 	if a.EnvFile != "" {
 		a.EnvFile = resolve(dir, a.EnvFile)
 	}
+	if a.TLSCert != "" {
+		a.TLSCert = resolve(dir, a.TLSCert)
+	}
+	if a.TLSKey != "" {
+		a.TLSKey = resolve(dir, a.TLSKey)
+	}
 	if r.Repo != "" && isLocalPath(r.Repo) {
 		r.Repo = resolve(dir, r.Repo)
 	}
@@ -111,12 +117,13 @@ func defaults() *Config {
 	return &Config{
 		DataDir: ".cutover",
 		App: App{
-			Instances:    2,
-			StopSignal:   "TERM",
-			StopTimeout:  Duration{10 * time.Second},
-			LogMaxSize:   10 << 20,
-			LogsMaxTotal: 1 << 30,
-			BootNice:     10,
+			Instances:     2,
+			StopSignal:    "TERM",
+			StopTimeout:   Duration{10 * time.Second},
+			LogMaxSize:    10 << 20,
+			LogsMaxTotal:  1 << 30,
+			BootNice:      10,
+			RedirectHTTPS: true,
 			Health: Health{
 				Path:           "/",
 				Interval:       Duration{time.Second},

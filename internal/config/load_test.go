@@ -50,6 +50,10 @@ stop_timeout = "1m30s"
 env_file = "config/shop.env"
 log_max_size = 4096
 boot_nice = 5
+tls_cert = "tls/shop.crt"
+tls_key = "/etc/shop/key.pem"
+redirect_https = false
+hsts = "max-age=300; includeSubDomains"
 [app.env]
 RAILS_ENV = "production"
 _X1 = ""
@@ -77,6 +81,7 @@ max_request_body = 2097152
 max_request_line = 4096
 max_header_bytes = 32768
 preview_listen = "127.0.0.1:8081"
+tls_listen = ":443"
 sticky = false
 cookie = "shop_v"
 version_header = "X-Shop-Release"
@@ -124,6 +129,7 @@ migrate_lock_timeout = "10s"
 					Env:        map[string]string{"RAILS_ENV": "production", "_X1": ""},
 					StopSignal: "SIGQUIT", Signal: syscall.SIGQUIT,
 					StopTimeout: Duration{90 * time.Second}, LogMaxSize: 4096, LogsMaxTotal: 1 << 30, BootNice: 5,
+					TLSCert: "/srv/shop/tls/shop.crt", TLSKey: "/etc/shop/key.pem", HSTS: "max-age=300; includeSubDomains",
 					EnvFile: "/srv/shop/config/shop.env",
 					Health: Health{
 						Path: "/up", Interval: Duration{250 * time.Millisecond},
@@ -138,7 +144,7 @@ migrate_lock_timeout = "10s"
 					ClientBodyTimeout: Duration{30 * time.Second}, RequestBuffering: false,
 					RequestBufferMemory: 4096, RequestBufferMax: 1 << 20, MaxRequestBody: 2 << 20,
 					MaxRequestLine: 4096, MaxHeaderBytes: 32768,
-					PreviewListen: "127.0.0.1:8081", Sticky: false, Cookie: "shop_v",
+					PreviewListen: "127.0.0.1:8081", TLSListen: ":443", Sticky: false, Cookie: "shop_v",
 					VersionHeader: "X-Shop-Release",
 				}
 				c.Deploy = Deploy{
@@ -213,7 +219,7 @@ func TestParseErrors(t *testing.T) {
 		{"typo", base + "instance = 3\n", `cutover.toml:4: app.instance: unknown key; did you mean "app.instances"?`},
 		{"wrong case", base + "Name = \"x\"\n", `cutover.toml:4: app.Name: unknown key; did you mean "app.name"?`},
 		{"misplaced key", base + "interval = \"1s\"\n", `cutover.toml:4: app.interval: unknown key; did you mean "app.health.interval"?`},
-		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, health`},
+		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, tls_cert, tls_key, redirect_https, hsts, health`},
 		{"unknown table", base + "[metrics]\nport = 9090\n", `cutover.toml:4: metrics: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, apps`},
 		{"unknown dotted", "aap.name = \"x\"\n" + base, `cutover.toml:1: aap: unknown key; did you mean "app"?`},
 		{"duplicate key", base + "name = \"again\"\n", `cutover.toml:4: app.name: is already set on line 2; set each key once`},

@@ -84,6 +84,7 @@ func (v *validator) config(c *Config) {
 		return
 	}
 	v.unit(single, &c.App, &c.Deploy, &c.Release, &c.Database)
+	v.tlsFiles(single, c.App.Name, &c.App, &c.Proxy, nil, 1)
 }
 
 // unit checks the tables of one app.
@@ -228,6 +229,13 @@ func (v *validator) proxy(p *Proxy) {
 	}
 	if p.PreviewListen != "" && v.hostPort("proxy.preview_listen", p.PreviewListen, `"127.0.0.1:8081"`) && p.PreviewListen == p.Listen {
 		v.fail("proxy.preview_listen", "must differ from proxy.listen (%q)", p.Listen)
+	}
+	if p.TLSListen != "" && v.hostPort("proxy.tls_listen", p.TLSListen, `"0.0.0.0:443"`) {
+		for _, o := range []struct{ key, addr string }{{"proxy.listen", p.Listen}, {"proxy.preview_listen", p.PreviewListen}} {
+			if p.TLSListen == o.addr {
+				v.fail("proxy.tls_listen", "must differ from %s (%q)", o.key, o.addr)
+			}
+		}
 	}
 	if !isCookieName(p.Cookie) {
 		v.fail("proxy.cookie", "must be a cookie name of letters, digits, '-' and '_', got %q", p.Cookie)

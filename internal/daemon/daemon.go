@@ -50,6 +50,7 @@ import (
 	"github.com/cutover/cutover/internal/keeper"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/supervisor"
+	"github.com/cutover/cutover/internal/tlsfront"
 )
 
 // Options configure Run.
@@ -113,9 +114,9 @@ func run(ctx context.Context, opts Options) error {
 		}
 	}
 	defer func() { closeEngines(units) }()
-	router := proxy.NewRouter(proxy.RouterOptions{MaxRequestLineBytes: cfg.Proxy.MaxRequestLine, MaxHeaderBytes: cfg.Proxy.MaxHeaderBytes, Logger: log})
-	if err := router.SetRoutes(routes(units)); err != nil {
-		return fmt.Errorf("route the apps of %s: %w", cfg.Path, err)
+	files, err := fileCerts(cfg, units, log)
+	if err != nil {
+		return err
 	}
 
 	inherited, err := inheritedListeners(link != nil)
@@ -130,14 +131,44 @@ func run(ctx context.Context, opts Options) error {
 	} else {
 		warnEphemeral(log, proxyLn.Addr(), "proxy.listen", cfg.Path)
 	}
+	tlsLn := inherited["tls"]
+	switch {
+	case tlsLn != nil || cfg.Proxy.TLSListen == "":
+	case link != nil:
+		// As preview_listen below: the sockets are the keeper's.
+		log.Warn("proxy.tls_listen was set after `cutover serve` started: restart `cutover serve` to listen on it",
+			"addr", cfg.Proxy.TLSListen, "config", cfg.Path)
+	default:
+		if tlsLn, err = net.Listen("tcp", cfg.Proxy.TLSListen); err != nil {
+			proxyLn.Close()
+			return fmt.Errorf("TLS listen on %s (proxy.tls_listen in %s): %w", cfg.Proxy.TLSListen, cfg.Path, err)
+		}
+		warnEphemeral(log, tlsLn.Addr(), "proxy.tls_listen", cfg.Path)
+	}
+	closeLns := func() {
+		proxyLn.Close()
+		if tlsLn != nil {
+			tlsLn.Close()
+		}
+	}
+	chain := certChain(files)
+	ropts := proxy.RouterOptions{MaxRequestLineBytes: cfg.Proxy.MaxRequestLine, MaxHeaderBytes: cfg.Proxy.MaxHeaderBytes, Logger: log}
+	if tlsLn != nil {
+		ropts.Certs, ropts.HTTPSPort = chain, portOf(tlsLn.Addr())
+	}
+	router := proxy.NewRouter(ropts)
+	if err := router.SetRoutes(withFrontDoor(cfg, routes(units), units)); err != nil {
+		closeLns()
+		return fmt.Errorf("route the apps of %s: %w", cfg.Path, err)
+	}
 	if link != nil {
 		if err := link.Send(keeper.MsgPrepared, opts.Version); err != nil {
-			proxyLn.Close()
+			closeLns()
 			return err
 		}
 		unlock, err = waitLock(ctx, cfg.DataDir, link.Messages())
 		if err != nil {
-			proxyLn.Close()
+			closeLns()
 			if ctx.Err() != nil {
 				// Stopped before it began (an upgrade refused by the
 				// old daemon): nothing to report.
@@ -148,7 +179,7 @@ func run(ctx context.Context, opts Options) error {
 	}
 	for _, u := range units {
 		if err := u.eng.Recover(ctx); err != nil {
-			proxyLn.Close()
+			closeLns()
 			return fmt.Errorf("app %s: %w", u.name, err)
 		}
 	}
@@ -167,14 +198,14 @@ func run(ctx context.Context, opts Options) error {
 			"addr", cfg.Proxy.PreviewListen, "config", cfg.Path)
 	default:
 		if previewLn, err = net.Listen("tcp", cfg.Proxy.PreviewListen); err != nil {
-			proxyLn.Close()
+			closeLns()
 			return fmt.Errorf("preview listen on %s (proxy.preview_listen in %s): %w", cfg.Proxy.PreviewListen, cfg.Path, err)
 		}
 		warnEphemeral(log, previewLn.Addr(), "proxy.preview_listen", cfg.Path)
 	}
 	apiLn, err := listenUnix(cfg.SocketPath())
 	if err != nil {
-		proxyLn.Close()
+		closeLns()
 		if previewLn != nil {
 			previewLn.Close()
 		}
@@ -187,6 +218,7 @@ func run(ctx context.Context, opts Options) error {
 
 	stopCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	certsDone := make(chan struct{}) // closed when files.Run returned
 	var stopOnce sync.Once
 	var appStopped atomic.Bool // by `cutover stop`: then the instances are gone, not left running
 	gate := &apiGate{}
@@ -197,9 +229,26 @@ func run(ctx context.Context, opts Options) error {
 	proxySrv := router.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
 	hand := newHandoff()
 	hand.wrap(proxySrv)
+	var tlsSrv *tlsfront.Server
+	if tlsLn != nil {
+		h1tls := router.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
+		hand.wrap(h1tls)
+		tlsSrv = tlsfront.NewServer(tlsfront.Options{H1: h1tls, Handler: router, Certs: chain})
+	}
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- serve(proxySrv, proxyLn, "proxy") }()
+	if tlsSrv != nil {
+		go func() { errc <- serve(tlsSrv, tlsLn, "tls") }()
+	}
+	if files != nil {
+		go func() {
+			defer close(certsDone)
+			files.Run(stopCtx, 0)
+		}()
+	} else {
+		close(certsDone)
+	}
 	go func() { errc <- serve(apiSrv, apiLn, "api") }()
 	var previewSrv *h1.Server
 	if previewLn != nil {
@@ -212,6 +261,9 @@ func run(ctx context.Context, opts Options) error {
 	if previewSrv != nil {
 		servers = append(servers, previewSrv)
 	}
+	if tlsSrv != nil {
+		servers = append(servers, tlsSrv)
+	}
 	trimDone := make(chan struct{})
 	go func() {
 		defer close(trimDone)
@@ -221,7 +273,11 @@ func run(ctx context.Context, opts Options) error {
 	for i, u := range units {
 		names[i] = u.name
 	}
-	log.Info("cutover serving", "apps", strings.Join(names, ", "), "proxy", proxyLn.Addr().String(), "api", cfg.SocketPath(), "daemon_pid", os.Getpid())
+	serving := []any{"apps", strings.Join(names, ", "), "proxy", proxyLn.Addr().String()}
+	if tlsLn != nil {
+		serving = append(serving, "tls", tlsLn.Addr().String())
+	}
+	log.Info("cutover serving", append(serving, "api", cfg.SocketPath(), "daemon_pid", os.Getpid())...)
 	if opts.Ready != nil {
 		opts.Ready(proxyLn.Addr().String())
 	}
@@ -292,6 +348,7 @@ loop:
 	}
 	stop()
 	<-trimDone
+	<-certsDone
 	// When to stop accepting: at once after an upgrade's handover (the
 	// new daemon accepts from the same socket); never before the end
 	// when the socket closes with this daemon; and when the sockets
@@ -318,9 +375,18 @@ loop:
 	defer cancel()
 	// Stop accepting, let clients leave their keep-alive connections, then
 	// finish the requests in flight and stop.
-	hand.drain(sctx, proxyLn, handoffGrace, handover)
+	lns := []net.Listener{proxyLn}
+	if tlsLn != nil {
+		lns = append(lns, tlsLn)
+	}
+	hand.drain(sctx, lns, handoffGrace, handover)
 	if err := proxySrv.Shutdown(sctx); err != nil {
 		log.Warn("proxy shutdown", "err", err)
+	}
+	if tlsSrv != nil {
+		if err := tlsSrv.Shutdown(sctx); err != nil {
+			log.Warn("TLS shutdown", "err", err)
+		}
 	}
 	if previewSrv != nil {
 		if err := previewSrv.Shutdown(sctx); err != nil {

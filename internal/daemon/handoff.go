@@ -67,7 +67,8 @@ func (h *handoff) wrap(srv *h1.Server) {
 
 // drain answers every request from now on with "Connection: close" and
 // waits until no client connection is left or grace passed (or ctx
-// ended). ln stops accepting when handover fires — at once in an
+// ended). The listeners lns (the proxy's, the TLS one's) stop accepting
+// when handover fires — at once in an
 // upgrade's handover, when a successor already accepts from the same
 // socket; later when the socket outlives this daemon and the next one is
 // starting (see successorServes) — and grace counts from then. With no
@@ -82,16 +83,21 @@ func (h *handoff) wrap(srv *h1.Server) {
 // connections, across a SIGTERM and restart of `cutover serve`); served
 // until the end, they meet a closed port only for the moments between
 // this daemon's exit and the next one's start.
-func (h *handoff) drain(ctx context.Context, ln net.Listener, grace time.Duration, handover <-chan struct{}) {
+func (h *handoff) drain(ctx context.Context, lns []net.Listener, grace time.Duration, handover <-chan struct{}) {
 	h.closing.Store(true)
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close() //nolint:errcheck // Serve returns; served connections go on
+		}
+	}
 	if handover != nil {
 		select {
 		case <-handover:
 		case <-ctx.Done():
 		}
-		ln.Close() //nolint:errcheck // Serve returns; served connections go on
+		closeAll()
 	} else {
-		defer ln.Close() //nolint:errcheck // likewise, at the end of the grace
+		defer closeAll() // likewise, at the end of the grace
 	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()

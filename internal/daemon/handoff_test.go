@@ -36,7 +36,7 @@ func TestDrainAcceptsUntilHandover(t *testing.T) {
 		h.conns[client] = struct{}{}
 		done := make(chan struct{})
 		go func() {
-			h.drain(context.Background(), ln, grace, tc.handover)
+			h.drain(context.Background(), []net.Listener{ln}, grace, tc.handover)
 			close(done)
 		}()
 		time.Sleep(grace / 3)

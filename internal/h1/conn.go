@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"math"
 	"net"
@@ -25,6 +26,10 @@ type conn struct {
 	s          *Server
 	rwc        net.Conn
 	remoteAddr string
+	// tls is the connection's TLS state when it is a *tls.Conn whose
+	// handshake is done (ServeConn), given to every request as
+	// Request.TLS; nil on a plain connection.
+	tls *tls.ConnectionState
 	// r bounds what the reads of a request's head may take; br reads
 	// through it, from the socket through rawio when it can; wr writes to
 	// it likewise.
@@ -79,6 +84,12 @@ func (s *Server) newConn(rwc net.Conn) *conn {
 	c.r.rd, c.wr = rwc, rwc
 	if rio := rawio.New(rwc); rio != nil {
 		c.r.rd, c.wr = rio, rio
+	}
+	if tc, ok := rwc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		if st.HandshakeComplete {
+			c.tls = &st
+		}
 	}
 	c.r.remain = math.MaxInt64
 	c.w.c = c

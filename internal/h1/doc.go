@@ -72,6 +72,11 @@
 // its server name, where net/http leaves it empty: a handler always sees a
 // Host, and a proxy never fills in its backend's address instead.
 //
+// Connections accepted elsewhere are served with ServeConn: the TLS
+// listener (package tlsfront) does the handshake and hands over those that
+// chose HTTP/1.1; their requests carry the handshake's state as
+// Request.TLS, as with net/http.
+//
 // Request.Context is canceled when the handler returns or the client
 // leaves; it carries no values (no http.ServerContextKey) and implements
 // AfterFunc, so context.AfterFunc and derived contexts need no goroutine.

@@ -103,6 +103,7 @@ func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 		_, _ = c.br.Discard(n)
 		c.lastMethod = c.simple.Method
 		c.simple.RemoteAddr = c.remoteAddr
+		c.simple.TLS = c.tls
 		return &c.simple, false, nil
 	}
 	// What http.ReadRequest does not keep (it drops the Host header and,
@@ -179,6 +180,7 @@ func (c *conn) readRequest() (req *http.Request, mustClose bool, err error) {
 		mustClose = true
 	}
 	req.RemoteAddr = c.remoteAddr
+	req.TLS = c.tls
 	return req, mustClose, nil
 }
 

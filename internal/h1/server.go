@@ -111,6 +111,21 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// ServeConn serves c, a connection accepted elsewhere, until it ends,
+// on the calling goroutine, as Serve serves the connections it accepts:
+// the TLS listener (package tlsfront) hands over the connections whose
+// handshake chose HTTP/1.1. A *tls.Conn must have completed its
+// handshake; its state is then every request's Request.TLS. Shutdown
+// and Close treat c as one of the server's own; after them, ServeConn
+// closes c at once.
+func (s *Server) ServeConn(c net.Conn) {
+	if s.inShutdown.Load() {
+		_ = c.Close() // nothing was read: the client reads a close
+		return
+	}
+	s.newConn(c).serve()
+}
+
 // track adds ln to or removes it from the listeners Shutdown closes; adding
 // fails once the server is shutting down.
 func (s *Server) track(ln *net.Listener, add bool) bool {

@@ -5,7 +5,7 @@
 //
 // # Process model
 //
-//	cutover serve (keeper)         holds: proxy + preview sockets, keeper.lock,
+//	cutover serve (keeper)         holds: proxy, preview, tls sockets, keeper.lock,
 //	 │                                    keeper.sock (upgrade requests)
 //	 ├── cutover serve (daemon)    holds: daemon.lock, state.db, cutover.sock;
 //	 │                             serves the proxy, supervises the instances
@@ -15,7 +15,7 @@
 // The keeper opens the listening sockets once (or takes them from systemd,
 // see below) and passes them to each daemon it starts with the protocol
 // systemd uses for socket activation: the sockets from fd 3, LISTEN_FDS
-// counting them, LISTEN_FDNAMES naming them ("proxy", "preview"). LISTEN_PID
+// counting them, LISTEN_FDNAMES naming them ("proxy", "preview", "tls"). LISTEN_PID
 // names the keeper itself, since a parent cannot know its child's pid
 // before the child runs; a daemon accepts that only when CUTOVER_KEEPER_FD
 // is set too and LISTEN_PID is its parent. CUTOVER_KEEPER_FD is the
@@ -116,8 +116,9 @@
 //
 // # Pitfalls
 //
-//   - A change of proxy.listen or proxy.preview_listen does not apply on
-//     upgrade: the sockets are the keeper's. Restart `cutover serve` for it.
+//   - A change of proxy.listen, proxy.preview_listen or proxy.tls_listen
+//     does not apply on upgrade: the sockets are the keeper's. Restart
+//     `cutover serve` for it.
 //   - Nor does a change of data_dir: the keeper passes its own in
 //     CUTOVER_KEEPER_DATA_DIR and a daemon whose config names another one
 //     fails, since it would take another daemon.lock and find no instance

@@ -29,9 +29,10 @@ type Options struct {
 	Args []string
 	// DataDir holds keeper.lock and keeper.sock.
 	DataDir string
-	// ProxyListen and PreviewListen are the addresses to listen on when no
-	// socket was passed by systemd; PreviewListen empty means none.
-	ProxyListen, PreviewListen string
+	// ProxyListen, PreviewListen and TLSListen are the addresses to listen
+	// on when no socket was passed by systemd; PreviewListen or TLSListen
+	// empty means none.
+	ProxyListen, PreviewListen, TLSListen string
 	// ConfigPath names the config in error messages.
 	ConfigPath string
 	// ReadyTimeout bounds how long a new daemon may take to be ready.
@@ -381,6 +382,7 @@ func (k *keeper) sockets() ([]socket, error) {
 	for _, s := range []struct{ name, addr, key string }{
 		{"proxy", k.opts.ProxyListen, "proxy.listen"},
 		{"preview", k.opts.PreviewListen, "proxy.preview_listen"},
+		{"tls", k.opts.TLSListen, "proxy.tls_listen"},
 	} {
 		if s.addr == "" || passed[s.name] {
 			continue

@@ -6,6 +6,7 @@
 package load
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"sort"
@@ -35,6 +36,13 @@ type Options struct {
 	// Host, when set, is the Host header of every request (the URL's host
 	// is still what is dialled): one proxy port, several apps.
 	Host string
+	// TLS is the client's TLS configuration for an https URL (its RootCAs
+	// trusting the server's certificate). nil = vegeta's default.
+	TLS *tls.Config
+	// HTTP2 lets an https URL be requested over HTTP/2 when the server
+	// offers it; false = HTTP/1.1 only. The share of new connections
+	// (FreshShare) is on HTTP/1.1 always: one request per connection.
+	HTTP2 bool
 }
 
 // Result is one request.
@@ -90,8 +98,15 @@ func (g *Generator) attack(rate int, keepAlive bool) {
 	if rate <= 0 {
 		return
 	}
-	a := vegeta.NewAttacker(vegeta.KeepAlive(keepAlive), vegeta.Timeout(g.opts.Timeout),
-		vegeta.MaxBody(1<<16), vegeta.Redirects(vegeta.NoFollow))
+	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(keepAlive), vegeta.Timeout(g.opts.Timeout),
+		vegeta.MaxBody(1 << 16), vegeta.Redirects(vegeta.NoFollow)}
+	if g.opts.TLS != nil {
+		opts = append(opts, vegeta.TLSConfig(g.opts.TLS.Clone()))
+	}
+	// HTTP/2 only on keep-alive connections: without keep-alive each
+	// request is a new connection, which is what FreshShare measures.
+	opts = append(opts, vegeta.HTTP2(g.opts.HTTP2 && keepAlive))
+	a := vegeta.NewAttacker(opts...)
 	g.attackers = append(g.attackers, a)
 	target := vegeta.Target{Method: http.MethodGet, URL: g.opts.URL}
 	if g.opts.Host != "" {

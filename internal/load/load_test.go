@@ -77,3 +77,41 @@ func TestHost(t *testing.T) {
 		t.Fatalf("%d of %d requests came with another Host (%d failed)", n, rep.Total.Requests, rep.Total.Failed)
 	}
 }
+
+// TestTLSAndHTTP2 checks the TLS options: with HTTP2 the keep-alive share
+// speaks HTTP/2 to a server that offers it, the fresh share HTTP/1.1;
+// without it, everything is HTTP/1.1.
+func TestTLSAndHTTP2(t *testing.T) {
+	var h2, h1 atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 {
+			h2.Add(1)
+		} else {
+			h1.Add(1)
+		}
+		w.Write([]byte("ok"))
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig
+
+	g := Start(Options{URL: srv.URL, Rate: 200, FreshShare: 0.25, TLS: roots, HTTP2: true, MaxDuration: 10 * time.Second}, "h2")
+	waitFor(t, g, 40)
+	if rep := g.Stop(); rep.Total.Failed != 0 {
+		t.Fatalf("%d failed: %v", rep.Total.Failed, rep.Total.Errors)
+	}
+	if h2.Load() == 0 || h1.Load() == 0 {
+		t.Errorf("HTTP2 with a fresh share: %d requests over HTTP/2, %d over HTTP/1.1; want both", h2.Load(), h1.Load())
+	}
+	h2.Store(0)
+	h1.Store(0)
+	g = Start(Options{URL: srv.URL, Rate: 200, TLS: roots, MaxDuration: 10 * time.Second}, "h1")
+	waitFor(t, g, 20)
+	if rep := g.Stop(); rep.Total.Failed != 0 {
+		t.Fatalf("%d failed: %v", rep.Total.Failed, rep.Total.Errors)
+	}
+	if h2.Load() != 0 || h1.Load() == 0 {
+		t.Errorf("without HTTP2: %d requests over HTTP/2, %d over HTTP/1.1; want HTTP/1.1 only", h2.Load(), h1.Load())
+	}
+}

@@ -61,6 +61,14 @@
 // Request IDs are made per Proxy with a random prefix of their own, and
 // the X-Forwarded-* fields come from the request, not from the app.
 //
+// The router is also the front door of the plain listener when a TLS
+// listener serves beside it: a route with RedirectHTTPS answers a plain
+// request for a host with a certificate (RouterOptions.Certs) with 308 to
+// https, but ACME's HTTP-01 path (ACMEChallengePath), which goes to
+// RouterOptions.Challenge when set; a route with HSTS gets its
+// Strict-Transport-Security on answers over TLS. Without any of these the
+// snapshot has no front door and a request pays one nil check for it.
+//
 // # Routing table
 //
 // Backends are added per release (AddBackend) and enter rotation once
@@ -133,7 +141,8 @@
 //
 //	Set-Cookie: cutover_release=X; Path=/; HttpOnly; SameSite=Lax
 //
-// (cookie name in Options.Cookie) unless the request already carried that
+// (cookie name in Options.Cookie), with "; Secure" added when the request
+// came over TLS (Request.TLS set), unless the request already carried that
 // exact value. A request whose version header (Options.VersionHeader, for
 // non-browser clients; it wins over the cookie) or cookie names a release
 // that has a healthy backend goes to it, whatever its weight; otherwise it

@@ -165,7 +165,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 				" did not answer within "+p.opts.ResponseHeaderTimeout.String()+"\n"
 		}
 		b.rel.record(status, start)
-		p.stamp(w.Header(), b.rel, false)
+		p.stamp(w.Header(), r, b.rel, false)
 		p.writeError(w, status, idv, msg)
 		return
 	}
@@ -228,7 +228,7 @@ func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, idv []
 func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, idv []string, b *Backend, setCookie bool, cb *clientBody) {
 	h := w.Header()
 	copyEndToEnd(h, resp.Header)
-	p.stamp(h, b.rel, setCookie)
+	p.stamp(h, r, b.rel, setCookie)
 	if _, ok := h["Content-Type"]; !ok {
 		// Keep net/http from sniffing and adding a Content-Type the backend
 		// did not send.

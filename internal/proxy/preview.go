@@ -97,7 +97,9 @@ func stripPreviewParam(r *http.Request) string {
 	return value
 }
 
-// previewSetCookie is the Set-Cookie value that gives a browser token.
-func previewSetCookie(token string) []string {
-	return []string{PreviewCookie + "=" + token + "; Path=/; HttpOnly; SameSite=Lax"}
+// previewSetCookie is the Set-Cookie value that gives a browser token,
+// for a plain request ([0]) and, marked Secure, for one over TLS ([1]).
+func previewSetCookie(token string) [2][]string {
+	line := PreviewCookie + "=" + token + "; Path=/; HttpOnly; SameSite=Lax"
+	return [2][]string{{line}, {line + "; Secure"}}
 }

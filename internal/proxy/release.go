@@ -28,11 +28,12 @@ type release struct {
 	// healthy backends.
 	rr atomic.Uint64
 	// versionVals is the one-element header value naming the release, set
-	// on responses; setCookie the one-element Set-Cookie value pinning a
-	// client to it (nil when the name cannot be a cookie value). Both are
-	// shared, read-only.
+	// on responses; setCookie the one-element Set-Cookie values pinning a
+	// client to it, for a plain request ([0]) and, marked Secure, for one
+	// that came over TLS ([1]) (nil when the name cannot be a cookie
+	// value). All are shared, read-only.
 	versionVals []string
-	setCookie   []string
+	setCookie   [2][]string
 
 	requests   atomic.Uint64
 	status5xx  atomic.Uint64
@@ -68,7 +69,8 @@ func newRelease(name, cookie string, now func() time.Time) *release {
 		versionVals: []string{name},
 	}
 	if validCookieValue(name) {
-		r.setCookie = []string{cookie + "=" + name + "; Path=/; HttpOnly; SameSite=Lax"}
+		line := cookie + "=" + name + "; Path=/; HttpOnly; SameSite=Lax"
+		r.setCookie = [2][]string{{line}, {line + "; Secure"}}
 	}
 	return r
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,27 @@ type Route struct {
 	// Proxy serves the app's requests. It must not be nil, and its version
 	// cookie (Options.Cookie) must differ from every other route's.
 	Proxy *Proxy
+	// RedirectHTTPS answers the app's plain-HTTP requests for a host with
+	// a certificate (RouterOptions.Certs) with 308 Permanent Redirect to
+	// the same URL in https, but for the paths of ACME's HTTP-01 challenge.
+	// false = plain requests are served.
+	RedirectHTTPS bool
+	// HSTS is the Strict-Transport-Security value sent on the app's
+	// responses to requests that came over TLS ("max-age=31536000"). "" =
+	// none.
+	HSTS string
+}
+
+// ACMEChallengePath is the path prefix of ACME's HTTP-01 challenge (RFC
+// 8555 section 8.3): never redirected to https, and given to
+// RouterOptions.Challenge when it is set.
+const ACMEChallengePath = "/.well-known/acme-challenge/"
+
+// CertChecker tells whether a TLS certificate serves a host name (lower
+// case, without port or trailing dot): the TLS listener's certificates
+// (tlsfront.Chain).
+type CertChecker interface {
+	HasCertificate(name string) bool
 }
 
 // RouterOptions configures a Router. Every zero value means the
@@ -49,6 +71,18 @@ type RouterOptions struct {
 	MaxHeaderBytes int
 	// Logger receives the server's errors at debug level. nil = discard.
 	Logger *slog.Logger
+
+	// Certs tells which hosts have a certificate on the TLS listener: a
+	// plain request for one of them, to a route with RedirectHTTPS, is
+	// redirected to https. nil = no redirect.
+	Certs CertChecker
+	// HTTPSPort is the TLS listener's port, written in redirects unless
+	// it is 443. 0 = 443.
+	HTTPSPort int
+	// Challenge, when set, answers every plain request under
+	// ACMEChallengePath, whatever its host (ACME's HTTP-01 challenge).
+	// nil = those requests are routed as any other, never redirected.
+	Challenge http.Handler
 }
 
 // Router sends each request to the Proxy of the app its Host names. The
@@ -75,6 +109,18 @@ type routes struct {
 	suffix map[string]*Proxy
 	// def serves the hosts no route names; nil = 404.
 	def *Proxy
+	// front holds, for the routes with RedirectHTTPS or HSTS, what the
+	// front door does for them; nil when no route has either and no
+	// RouterOptions.Challenge is set, so that a router without TLS keeps
+	// its fast path.
+	front map[*Proxy]*frontRoute
+}
+
+// frontRoute is what the router does for one route on its way in (see
+// frontDoor).
+type frontRoute struct {
+	redirect bool
+	hsts     []string // the header's one value; nil = none
 }
 
 // NewRouter returns a Router with no routes: every request gets 404 until
@@ -100,7 +146,7 @@ func NewRouter(opts RouterOptions) *Router {
 // hosts nor Default, two defaults, and two proxies with the same version
 // cookie (Options.Cookie).
 func (r *Router) SetRoutes(rs []Route) error {
-	snap, err := buildRoutes(rs)
+	snap, err := buildRoutes(rs, r.opts.Challenge != nil)
 	if err != nil {
 		return err
 	}
@@ -120,8 +166,9 @@ func (r *Router) Routes() []Route {
 	return out
 }
 
-// buildRoutes checks rs and returns its snapshot.
-func buildRoutes(rs []Route) (*routes, error) {
+// buildRoutes checks rs and returns its snapshot; challenge says whether
+// RouterOptions.Challenge is set.
+func buildRoutes(rs []Route, challenge bool) (*routes, error) {
 	snap := &routes{
 		list:   make([]Route, 0, len(rs)),
 		exact:  make(map[string]*Proxy),
@@ -175,6 +222,19 @@ func buildRoutes(rs []Route) (*routes, error) {
 		}
 		rt.Hosts = hosts
 		snap.list = append(snap.list, rt)
+		if rt.RedirectHTTPS || rt.HSTS != "" {
+			if snap.front == nil {
+				snap.front = make(map[*Proxy]*frontRoute)
+			}
+			fr := &frontRoute{redirect: rt.RedirectHTTPS}
+			if rt.HSTS != "" {
+				fr.hsts = []string{rt.HSTS}
+			}
+			snap.front[rt.Proxy] = fr
+		}
+	}
+	if challenge && snap.front == nil {
+		snap.front = make(map[*Proxy]*frontRoute)
 	}
 	if len(snap.list) == 1 && snap.list[0].Default {
 		snap.only = snap.def
@@ -216,13 +276,61 @@ func normalHostName(h string) (string, error) {
 }
 
 // ServeHTTP sends req to the Proxy of the app its host names (see
-// match), or answers 404.
+// match), or answers 404. With the front door set up (Route.RedirectHTTPS
+// or HSTS, RouterOptions.Challenge) it first does what frontDoor says.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if p := r.routes.Load().proxyFor(req.Host); p != nil {
+	s := r.routes.Load()
+	if s.front != nil && r.frontDoor(w, req, s) {
+		return
+	}
+	if p := s.proxyFor(req.Host); p != nil {
 		p.ServeHTTP(w, req)
 		return
 	}
 	refuse(w, http.StatusNotFound, unknownHostBody)
+}
+
+// frontDoor answers req itself when it is a plain request for ACME's
+// HTTP-01 challenge (to RouterOptions.Challenge) or for a host with a
+// certificate whose app redirects to https (308), and reports whether it
+// did. A request over TLS to an app with HSTS gets its header.
+func (r *Router) frontDoor(w http.ResponseWriter, req *http.Request, s *routes) bool {
+	if req.TLS == nil && r.opts.Challenge != nil && strings.HasPrefix(req.URL.Path, ACMEChallengePath) {
+		r.opts.Challenge.ServeHTTP(w, req)
+		return true
+	}
+	p := s.proxyFor(req.Host)
+	fr := s.front[p]
+	if fr == nil {
+		return false
+	}
+	if req.TLS != nil {
+		if fr.hsts != nil {
+			w.Header()["Strict-Transport-Security"] = fr.hsts
+		}
+		return false
+	}
+	if !fr.redirect || r.opts.Certs == nil || !strings.HasPrefix(req.URL.Path, "/") || strings.HasPrefix(req.URL.Path, ACMEChallengePath) {
+		return false
+	}
+	host := strings.TrimSuffix(strings.ToLower(stripPort(req.Host)), ".")
+	if !r.opts.Certs.HasCertificate(host) {
+		return false
+	}
+	if strings.IndexByte(host, ':') >= 0 {
+		host = "[" + host + "]"
+	}
+	loc := "https://" + host
+	if port := r.opts.HTTPSPort; port != 0 && port != 443 {
+		loc += ":" + strconv.Itoa(port)
+	}
+	loc += req.URL.RequestURI()
+	h := w.Header()
+	h["Location"] = []string{loc}
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	w.WriteHeader(http.StatusPermanentRedirect)
+	_, _ = io.WriteString(w, "cutover: this site is served over https: "+loc+"\n") // the client may be gone
+	return true
 }
 
 // proxyFor returns the Proxy serving a request for host, nil when none

@@ -64,17 +64,22 @@ func (p *Proxy) selectFor(r *http.Request, preview bool) selection {
 // for the release in preview, PreviewCookie with its token (the request
 // came by the preview link); for any other, when the snapshot pins
 // clients and the request did not already carry that exact pin, the
-// version cookie naming it.
-func (p *Proxy) stamp(h http.Header, rel *release, setCookie bool) {
+// version cookie naming it. The cookie is marked Secure when the request
+// came over TLS (r.TLS set), so a browser never sends it in clear.
+func (p *Proxy) stamp(h http.Header, r *http.Request, rel *release, setCookie bool) {
 	if !p.opts.HideVersion {
 		h[p.versionKey] = rel.versionVals
 	}
 	if !setCookie {
 		return
 	}
-	line := rel.setCookie
+	secure := 0
+	if r.TLS != nil {
+		secure = 1
+	}
+	line := rel.setCookie[secure]
 	if t := p.table.Load(); t.preview == rel.name && t.previewToken != "" {
-		line = t.previewCookie
+		line = t.previewCookie[secure]
 	}
 	if line == nil {
 		return

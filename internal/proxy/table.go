@@ -34,7 +34,7 @@ type table struct {
 	preview       string
 	previewPool   *pool
 	previewToken  string
-	previewCookie []string
+	previewCookie [2][]string
 	// sticky is set while more than one release has weight > 0 and
 	// Options.Sticky is on: clients are pinned to the release that served
 	// them.

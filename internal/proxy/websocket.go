@@ -109,7 +109,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	if !tokenListed(resp.Header["Upgrade"], "websocket") {
 		b.rel.connError()
 		b.rel.record(http.StatusBadGateway, start)
-		p.stamp(w.Header(), b.rel, false)
+		p.stamp(w.Header(), r, b.rel, false)
 		p.writeError(w, http.StatusBadGateway, idv, "cutover: instance of release "+b.spec.Release+" switched to another protocol than websocket\n")
 		return
 	}
@@ -117,7 +117,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 
 	h := w.Header()
 	copyEndToEnd(h, resp.Header)
-	p.stamp(h, b.rel, tg.setCookie)
+	p.stamp(h, r, b.rel, tg.setCookie)
 	h["Connection"] = valuesUpgrade
 	h["Upgrade"] = resp.Header["Upgrade"]
 	h[headerRequestID] = idv
@@ -160,7 +160,7 @@ func (p *Proxy) upgradeFailed(w http.ResponseWriter, r *http.Request, b *Backend
 			" did not answer within "+p.opts.ResponseHeaderTimeout.String()+"\n"
 	}
 	b.rel.record(status, start)
-	p.stamp(w.Header(), b.rel, false)
+	p.stamp(w.Header(), r, b.rel, false)
 	p.writeError(w, status, idv, msg)
 }
 

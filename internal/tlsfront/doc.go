@@ -1,0 +1,88 @@
+// Package tlsfront is cutover's front door: the TLS listener, its
+// certificates, and the choice between HTTP/2 and HTTP/1.1 on each of its
+// connections. Behind it the requests go to the same handler as the plain
+// listener's (the proxy.Router), so that everything the proxy does — the
+// version cookie and pins, hold, retry, drain, preview — works the same
+// whichever way a client came.
+//
+// # Certificates
+//
+// A CertSource answers a TLS handshake with a certificate for the name
+// the client asked for (SNI), or with (nil, nil) for a name it does not
+// have. A Chain asks its sources in order — certificates from files
+// first (FileCerts), then whatever else is set (the ACME manager is one
+// more CertSource) — and the first that has one answers. A source that
+// also implements CertChecker tells, without a handshake, whether it has
+// a certificate for a name: the plain listener asks that to decide
+// whether to redirect a request to https (see proxy.RouterOptions.Certs).
+//
+// ACME's TLS-ALPN-01 challenge (RFC 8737) arrives as a handshake that
+// offers the single protocol "acme-tls/1". The chain hands such
+// handshakes to its Challenge source, when one is set, and negotiates
+// that protocol; the server closes the connection once the handshake is
+// done, as the challenge has then been answered. Without a Challenge
+// source such hellos are served like any other.
+//
+// FileCerts holds one certificate and key (PEM files) per app, for the
+// app's host names, matched as the Router matches them: an exact name,
+// else the longest wildcard ("*.example.com" matches any name ending in
+// ".example.com"), else the default app's certificate (the single-app
+// form's app has no host names: its certificate serves every name). The
+// files are read at start, where a pair that does not load is an error
+// naming the app, the config key and the file. They are then looked at
+// every few seconds (Run: size and modification time) and a pair that
+// changed is read again, so that a renewed certificate is served without
+// a restart. A pair that no longer loads keeps the certificate it
+// replaces and is logged with the reason: one bad certificate never takes
+// the others, or the routing, with it.
+//
+// # Connections
+//
+// Server accepts on the TLS listener and does each handshake on the
+// connection's own goroutine, bounded by HandshakeTimeout, so that a slow
+// or silent client holds nothing but itself. The protocol the client and
+// server agreed on by ALPN then decides:
+//
+//   - "h2": net/http's own HTTP/2 server (http.Server, fed the connection
+//     through a listener). It is the one the Go project maintains;
+//     golang.org/x/net/http2's Server is deprecated in its favour and,
+//     from Go 1.27, wraps it. Handing it the already-negotiated
+//     connection keeps one accept loop and one handshake for both
+//     protocols.
+//   - "http/1.1", or nothing (a client without ALPN): cutover's own
+//     HTTP/1.1 server (package h1) through h1.Server.ServeConn, the one
+//     the plain listener uses, with its bounds and timeouts.
+//
+// Either way every request has Request.TLS set, so that the proxy tells
+// the app X-Forwarded-Proto: https and marks the version cookie Secure.
+// Upstream, to the app's instances, requests stay HTTP/1.1 keep-alive.
+//
+// WebSocket upgrades work over HTTP/1.1 (a client asking for ALPN
+// "http/1.1", as browsers do for a WebSocket when the server does not
+// announce RFC 8441). RFC 8441 (WebSocket over an HTTP/2 stream with the
+// extended CONNECT method) is not offered. Go 1.26's server has it only
+// behind GODEBUG=http2xconnect=1, read from the environment when the
+// process starts (so it would reach the app's instances, which inherit
+// the daemon's environment), and the proxy would have to turn such a
+// stream into an HTTP/1.1 upgrade to the app (its own Sec-WebSocket-Key,
+// the stream as the client's side of the splice): not done yet.
+//
+// # Shutdown
+//
+// Shutdown closes the listener, waits for the handshakes under way
+// (bounded by HandshakeTimeout), then shuts the two servers down as the
+// plain listener's: HTTP/1.1 connections close once idle, HTTP/2 ones
+// are sent GOAWAY, their streams in flight finish, and the clients open
+// their next connection elsewhere — to the next daemon, during an
+// upgrade, which accepts on the same socket (see package keeper, which
+// holds it as "tls").
+//
+// # Defaults
+//
+// TLS 1.2 at least; Go's cipher suites and their order (Go chooses the
+// order itself since 1.17, preferring AES-GCM where the CPU has AES
+// instructions and ChaCha20-Poly1305 elsewhere); session tickets on, so
+// that a client coming back resumes its session without a full
+// handshake; key exchange on X25519 (with the post-quantum hybrid Go
+// adds to it) and P-256.
+package tlsfront
