@@ -500,3 +500,36 @@ func TestWindowStalls(t *testing.T) {
 		}
 	}
 }
+
+func TestParseH2load(t *testing.T) {
+	out := `starting benchmark...
+spawning thread #0: 50 total client(s). Timing-based test with 0s of warm-up time and 5s of main duration for measurements.
+Application protocol: h2
+finished in 5.00s, 12345.60 req/s, 1.23MB/s
+requests: 61728 total, 61730 started, 61728 done, 61720 succeeded, 8 failed, 3 errored, 1 timeout
+status codes: 61720 2xx, 0 3xx, 2 4xx, 6 5xx
+traffic: 6.17MB (6469331) total, 1.23MB (1291234) headers (space savings 90.00%), 802.46KB (821729) data
+`
+	r, err := parseH2load(out, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 61728 || r.Duration != 5*time.Second || r.Errors != 8+3+1+2+6 || r.Bytes != 6469331 {
+		t.Errorf("got %+v", r)
+	}
+	if _, err := parseH2load(strings.Replace(out, "protocol: h2", "protocol: http/1.1", 1), time.Second); err == nil ||
+		!strings.Contains(err.Error(), "http/1.1") {
+		t.Errorf("a run over HTTP/1.1: err = %v, want one naming http/1.1", err)
+	}
+	if _, err := parseH2load("Application protocol: h2\n", time.Second); err == nil {
+		t.Error("no summary: no error")
+	}
+}
+
+func TestTLSScenariosOnTLSTargets(t *testing.T) {
+	plain := target{Name: "nginx", URL: "http://127.0.0.1:1"}
+	tls := target{Name: "nginx-tls", URL: "https://127.0.0.1:2"}
+	if plain.in("tls-get") || !plain.in("get") || tls.in("get") || !tls.in("tls-h2") {
+		t.Error("TLS scenarios must run on https targets only, the others on http targets only")
+	}
+}

@@ -41,7 +41,8 @@ type config struct {
 }
 
 // allScenarios are the scenario names -only accepts.
-var allScenarios = []string{"get", "close", "download", "upload", "latency", "idle", "deploy"}
+var allScenarios = []string{"get", "close", "download", "upload", "latency", "idle", "deploy",
+	"tls-get", "tls-h2", "tls-close", "tls-download"}
 
 func main() {
 	var c config
@@ -114,7 +115,11 @@ func run(ctx context.Context, c config, logger *slog.Logger, stdout io.Writer) e
 	// their working size. Not recorded.
 	for _, t := range targets {
 		logger.Info("warm-up", "target", t.Name)
-		if _, err := runWrk(ctx, c.wrk, scripts["get"], throughputScenarios[0], t, time.Second); err != nil {
+		sc, script := throughputScenarios[0], scripts["get"]
+		if strings.HasPrefix(t.URL, "https://") {
+			sc, script = tpScenario("tls-get"), scripts["tls-get"]
+		}
+		if _, err := runWrk(ctx, c.wrk, script, sc, t, time.Second); err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
 	}

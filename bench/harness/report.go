@@ -143,6 +143,8 @@ func (r *results) writeMarkdown(w io.Writer) {
 	if len(r.TP) > 0 {
 		p("### Throughput (wrk, 1 thread, closed loop; median of %d round(s) × %s)\n\n", r.Rounds, r.Duration)
 		p("CPU is the target's own processes (utime+stime); for `direct` it is the backend's.\n\n")
+		p("The TLS scenarios compare with nginx-tls (nginx terminating TLS, with HTTP/2, in front of the\n")
+		p("same backend); `× direct` stays empty for them: the backend speaks plain HTTP only.\n\n")
 		p("| scenario | target | req/s | × direct | × nginx | CPU µs/req | CPU × nginx | errors |\n")
 		p("|---|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, sc := range throughputScenarios {
@@ -150,7 +152,7 @@ func (r *results) writeMarkdown(w io.Writer) {
 				continue
 			}
 			dRPS, _, _, _ := r.tpMedians(sc.Name, "direct")
-			nRPS, nCPU, _, _ := r.tpMedians(sc.Name, "nginx")
+			nRPS, nCPU, _, _ := r.tpMedians(sc.Name, refNginx(sc.Name))
 			for _, tgt := range r.Targets {
 				rps, cpu, errs, ok := r.tpMedians(sc.Name, tgt)
 				if !ok {
@@ -298,6 +300,18 @@ func windowStalls(longest []time.Duration, slowAt []slowHit, slow int) string {
 		bigStall/time.Millisecond, n, len(longest), ms(longest[worst]), worst, inWorst, slow)
 }
 
+// nginxTLS names the reference target of the TLS scenarios: nginx
+// terminating TLS (and HTTP/2) in front of the same backend (bench/run).
+const nginxTLS = "nginx-tls"
+
+// refNginx returns the nginx target a scenario's ratios are taken to.
+func refNginx(scenario string) string {
+	if isTLSScenario(scenario) {
+		return nginxTLS
+	}
+	return "nginx"
+}
+
 // bareNginx names the reference target that is nginx without the
 // forwarding headers cutover and the "nginx" target send (bench/run).
 const bareNginx = "nginx-bare"
@@ -358,6 +372,24 @@ func (r *results) writeGoals(w io.Writer) {
 			}
 			lines = append(lines, rps, cpu)
 		}
+	}
+	tlsGoals := []struct {
+		scenario, what string
+		min            float64
+	}{
+		{"tls-get", "TLS small GET req/s over HTTP/1.1", 0.8},
+		{"tls-h2", "TLS small GET req/s over HTTP/2", 0.8},
+		{"tls-close", "TLS handshakes/s (new connection per request)", 0.5},
+	}
+	for _, g := range tlsGoals {
+		cRPS, cCPU, _, ok := r.tpMedians(g.scenario, "cutover-tls")
+		nRPS, nCPU, _, nok := r.tpMedians(g.scenario, nginxTLS)
+		if !ok || !nok || nRPS <= 0 || nCPU <= 0 {
+			continue
+		}
+		lines = append(lines,
+			fmt.Sprintf("%s, cutover / nginx = %.2f (goal ≥ %.2f): %s; CPU per request %.2f (goal ≤ 1.50): %s",
+				g.what, cRPS/nRPS, g.min, verdict(cRPS/nRPS >= g.min), cCPU/nCPU, verdict(cCPU/nCPU <= 1.5)))
 	}
 	if _, cP99, _, _, _, ok := r.latMedians("cutover"); ok {
 		if _, nP99, _, _, _, ok := r.latMedians("nginx"); ok && nP99 > 0 {

@@ -22,8 +22,14 @@ type target struct {
 	Only map[string]bool
 }
 
-// in reports whether t takes part in scenario.
-func (t target) in(scenario string) bool { return t.Only == nil || t.Only[scenario] }
+// in reports whether t takes part in scenario: the TLS scenarios run on
+// the https:// targets only, the others on the http:// ones.
+func (t target) in(scenario string) bool {
+	if isTLSScenario(scenario) != strings.HasPrefix(t.URL, "https://") {
+		return false
+	}
+	return t.Only == nil || t.Only[scenario]
+}
 
 // parseTargets reads a targets file: one "name<TAB>url<TAB>pid,pid" line
 // per target, optionally followed by a tab and the comma-separated

@@ -28,6 +28,11 @@ type throughput struct {
 	Script string
 	// Header is an extra request header, "Name: value"; "" = none.
 	Header string
+	// TLS marks the scenarios of the TLS listeners: they run on the
+	// targets whose URL is https://, the others on the http:// ones.
+	TLS bool
+	// H2 runs the scenario with h2load over HTTP/2 instead of wrk.
+	H2 bool
 }
 
 // throughputScenarios are the closed-loop scenarios, in table order.
@@ -36,7 +41,15 @@ var throughputScenarios = []throughput{
 	{Name: "close", Title: "fresh connection per request", Path: "/", Conns: 50, Header: "Connection: close"},
 	{Name: "download", Title: "1 MiB download", Path: "/1m", Conns: 16},
 	{Name: "upload", Title: "1 MiB upload", Path: "/upload", Conns: 16, Script: uploadScript},
+	{Name: "tls-get", Title: "TLS: small GET, HTTP/1.1 keep-alive", Path: "/", Conns: 50, TLS: true},
+	{Name: "tls-h2", Title: "TLS: small GET, HTTP/2 (h2load, 1 stream per connection)", Path: "/", Conns: 50, TLS: true, H2: true},
+	{Name: "tls-close", Title: "TLS: new connection (full handshake) per request", Path: "/", Conns: 50, Header: "Connection: close", TLS: true},
+	{Name: "tls-download", Title: "TLS: 1 MiB download", Path: "/1m", Conns: 16, TLS: true},
 }
+
+// isTLSScenario reports whether the scenario named name runs on the TLS
+// targets.
+func isTLSScenario(name string) bool { return strings.HasPrefix(name, "tls-") }
 
 // uploadScript makes every wrk request a POST of 1 MiB.
 const uploadScript = `wrk.method = "POST"
@@ -127,8 +140,12 @@ func writeScripts(dir string) (map[string]string, error) {
 	return paths, nil
 }
 
-// runWrk runs one wrk measurement of s against t for d.
+// runWrk runs one wrk measurement of s against t for d (with h2load
+// when s.H2).
 func runWrk(ctx context.Context, wrk, script string, s throughput, t target, d time.Duration) (wrkResult, error) {
+	if s.H2 {
+		return runH2load(ctx, s, t, d)
+	}
 	args := []string{"-t1", "-c" + strconv.Itoa(s.Conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--timeout", "10s", "-s", script}
 	if s.Header != "" {
 		args = append(args, "-H", s.Header)
