@@ -65,6 +65,11 @@
 //   - FileStorage renames without syncing the directory; fileStorage
 //     syncs it, as cutover's other state files are.
 //
+// A stored certificate that does not load (damaged, or beside a key it
+// does not match) would stay unusable under certmagic, whose obtain sees
+// the files and does nothing: its files are set aside and a new one is
+// obtained (TestUnusableStoredCertificate).
+//
 // certmagic starts a challenge server of its own only when nothing
 // listens at the challenge port; the Manager is given the addresses of
 // cutover's listeners (Options), so it never does.

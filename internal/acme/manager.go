@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -332,7 +333,18 @@ func (m *Manager) load(ctx context.Context, e *entry, name string, attempts int)
 			return err
 		}
 	default:
-		return fmt.Errorf("load the stored certificate of %s from %s: %w", name, m.cfg.Storage, err)
+		// A certificate that does not load stays unusable: certmagic
+		// would neither renew nor replace it (its obtain sees the files
+		// and does nothing). Its files are set aside, for a look, and a
+		// new certificate is obtained.
+		aside, aerr := m.setAside(name)
+		if aerr != nil {
+			return fmt.Errorf("stored certificate of %s unusable (%v), and %w", name, err, aerr)
+		}
+		m.log.Warn("stored certificate unusable; set aside, obtaining a new one", "host", name, "err", err, "moved_to", aside)
+		if err := m.obtainCfg.ObtainCertSync(withAttempts(ctx, attempts), name); err != nil {
+			return err
+		}
 	}
 	cert, err = m.cfg.CacheManagedCertificate(ctx, name)
 	if err != nil {
@@ -340,6 +352,31 @@ func (m *Manager) load(ctx context.Context, e *entry, name string, attempts int)
 	}
 	m.issued(e, cert, "obtained")
 	return nil
+}
+
+// setAside renames the stored site directory of name (certificate, key,
+// metadata) to <dir>.unusable-<time>, and returns the new path. Files it
+// cannot read make it fail: a disk error is not a bad certificate.
+func (m *Manager) setAside(name string) (string, error) {
+	store := m.cfg.Storage.(fileStorage)
+	dir := store.Filename(certmagic.StorageKeys.CertsSitePrefix(m.issuer.IssuerKey(), name))
+	for _, key := range []string{
+		certmagic.StorageKeys.SiteCert(m.issuer.IssuerKey(), name),
+		certmagic.StorageKeys.SitePrivateKey(m.issuer.IssuerKey(), name),
+		certmagic.StorageKeys.SiteMeta(m.issuer.IssuerKey(), name),
+	} {
+		if _, err := os.ReadFile(store.Filename(key)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("cannot read it: %w", err)
+		}
+	}
+	aside := dir + ".unusable-" + time.Now().UTC().Format("20060102T150405Z")
+	if err := os.Rename(dir, aside); err != nil {
+		return "", fmt.Errorf("cannot set it aside: %w", err)
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return "", err
+	}
+	return aside, nil
 }
 
 // withAttempts tells certmagic's ACME issuer how many attempts failed

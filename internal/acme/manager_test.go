@@ -364,3 +364,65 @@ func TestNewErrors(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestUnusableStoredCertificate corrupts one of two stored certificates
+// (a certificate beside a key it does not match, as a crash between the
+// writes of a renewal can leave): a new Manager sets its files aside and
+// obtains a new one, while the other name is served from storage.
+func TestUnusableStoredCertificate(t *testing.T) {
+	f := startFront(t)
+	p := acmetest.New(t, acmetest.Config{HTTPPort: f.httpPort, TLSPort: f.tlsPort})
+	p.Start()
+	dataDir := t.TempDir()
+	first, _ := newManager(t, f, p, dataDir, both, Options{})
+	f.use(first)
+	names := []string{"good.cutover.test", "bad.cutover.test"}
+	first.Manage(names)
+	waitFor(t, 60*time.Second, "both certificates", func() bool {
+		return first.HasCertificate(names[0]) && first.HasCertificate(names[1])
+	})
+	roots := p.IssuerRoots()
+	good, err := f.served(t, roots, names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	f.mu.Lock()
+	f.managers = nil
+	f.mu.Unlock()
+
+	// bad's certificate beside good's key: both files parse, the pair
+	// does not match.
+	site := func(name string) string {
+		m, _ := filepath.Glob(filepath.Join(dataDir, "acme", "certificates", "*", name))
+		if len(m) != 1 {
+			t.Fatalf("stored site of %s: %q", name, m)
+		}
+		return m[0]
+	}
+	key, err := os.ReadFile(filepath.Join(site(names[0]), names[0]+".key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(site(names[1]), names[1]+".key"), key)
+
+	second, logs := newManager(t, f, p, dataDir, both, Options{RetryIntervals: []time.Duration{time.Hour}})
+	f.use(second)
+	second.Manage(names)
+	waitFor(t, 60*time.Second, "both certificates after the restart", func() bool {
+		return second.HasCertificate(names[0]) && second.HasCertificate(names[1])
+	})
+	if got, err := f.served(t, roots, names[0]); err != nil || got.SerialNumber.Cmp(good.SerialNumber) != 0 {
+		t.Errorf("%s: got %v, %v; want the stored certificate", names[0], got, err)
+	}
+	if _, err := f.served(t, roots, names[1]); err != nil {
+		t.Errorf("%s: %v", names[1], err)
+	}
+	aside, _ := filepath.Glob(site(names[1]) + ".unusable-*")
+	if len(aside) != 1 {
+		t.Errorf("files set aside: %q", aside)
+	}
+	if !strings.Contains(logs.String(), "stored certificate unusable") {
+		t.Errorf("log does not say the certificate was set aside:\n%s", logs.String())
+	}
+}
