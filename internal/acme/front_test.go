@@ -41,7 +41,7 @@ type front struct {
 	alpnHellos     atomic.Int64 // acme-tls/1 handshakes answered
 }
 
-func startFront(t *testing.T) *front {
+func startFront(t testing.TB) *front {
 	t.Helper()
 	f := &front{}
 	plainLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -142,7 +142,7 @@ func (f *front) served(t *testing.T, roots *x509.CertPool, name string) (*x509.C
 
 // newManager makes a Manager against a Pebble, storing in dataDir,
 // logging into buf (and the test log when it fails).
-func newManager(t *testing.T, f *front, p *acmetest.Pebble, dataDir string, challenges []string, o Options) (*Manager, *syncBuffer) {
+func newManager(t testing.TB, f *front, p *acmetest.Pebble, dataDir string, challenges []string, o Options) (*Manager, *syncBuffer) {
 	t.Helper()
 	c := &config.Config{
 		Path:    filepath.Join(dataDir, "cutover.toml"),
@@ -171,7 +171,7 @@ func newManager(t *testing.T, f *front, p *acmetest.Pebble, dataDir string, chal
 }
 
 // waitFor polls cond every 50ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -223,3 +223,9 @@ func writeFile(t *testing.T, path string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// fakeConn is the connection of a ClientHelloInfo made by a test.
+type fakeConn struct{ net.Conn }
+
+func (fakeConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000} }
+func (fakeConn) LocalAddr() net.Addr  { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 443} }

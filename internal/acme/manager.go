@@ -144,7 +144,10 @@ func New(c *config.Config, o Options) (*Manager, error) {
 		Storage:   store,
 		KeySource: certmagic.StandardKeyGenerator{KeyType: certmagic.P256},
 		OnEvent:   m.onEvent,
-		Logger:    zl,
+		// Only the events onEvent reads: certmagic otherwise builds and
+		// emits one for every handshake (tls_get_certificate).
+		ShouldEmitFunc: func(event string) bool { return event == "cert_obtained" || event == "cert_failed" },
+		Logger:         zl,
 	}
 	m.cfg = certmagic.New(m.cache, template)
 	m.issuer = certmagic.NewACMEIssuer(m.cfg, certmagic.ACMEIssuer{
