@@ -426,3 +426,41 @@ func TestUnusableStoredCertificate(t *testing.T) {
 		t.Errorf("log does not say the certificate was set aside:\n%s", logs.String())
 	}
 }
+
+// TestRenewalFailureKeepsServing stops the CA once a 30-second
+// certificate is issued: renewal fails, the status and the log say so,
+// and the current certificate is still served.
+func TestRenewalFailureKeepsServing(t *testing.T) {
+	f := startFront(t)
+	p := acmetest.New(t, acmetest.Config{HTTPPort: f.httpPort, TLSPort: f.tlsPort, Validity: 30 * time.Second})
+	p.Start()
+	m, logs := newManager(t, f, p, t.TempDir(), both, Options{RenewCheckInterval: 500 * time.Millisecond})
+	f.use(m)
+	const name = "stuck.cutover.test"
+	m.Manage([]string{name})
+	waitFor(t, 60*time.Second, "the certificate", func() bool { return m.HasCertificate(name) })
+	roots := p.IssuerRoots()
+	before, err := f.served(t, roots, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+
+	waitFor(t, 30*time.Second, "a failed renewal in the status", func() bool { return m.Status()[0].LastError != "" })
+	s := m.Status()[0]
+	if s.State != Issued || !strings.Contains(s.LastError, "connection refused") || !strings.Contains(s.String(), "last renewal failed at") {
+		t.Errorf("status: got %+v (%s)", s, s)
+	}
+	if !m.HasCertificate(name) {
+		t.Error("HasCertificate = false after a failed renewal")
+	}
+	if time.Now().Before(before.NotAfter) {
+		after, err := f.served(t, roots, name)
+		if err != nil || after.SerialNumber.Cmp(before.SerialNumber) != 0 {
+			t.Errorf("after the failed renewal: got %v, %v; want the same certificate", after, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "certificate renewal failed") {
+		t.Errorf("log does not say the renewal failed:\n%s", logs.String())
+	}
+}
