@@ -464,3 +464,43 @@ func TestRenewalFailureKeepsServing(t *testing.T) {
 		t.Errorf("log does not say the renewal failed:\n%s", logs.String())
 	}
 }
+
+// TestExpiredStoredCertificate starts a Manager on a data dir whose
+// certificate expired while nothing ran: it is renewed before it is
+// served.
+func TestExpiredStoredCertificate(t *testing.T) {
+	f := startFront(t)
+	p := acmetest.New(t, acmetest.Config{HTTPPort: f.httpPort, TLSPort: f.tlsPort, Validity: 5 * time.Second})
+	p.Start()
+	dataDir := t.TempDir()
+	first, _ := newManager(t, f, p, dataDir, both, Options{})
+	f.use(first)
+	const name = "old.cutover.test"
+	first.Manage([]string{name})
+	waitFor(t, 60*time.Second, "the certificate", func() bool { return first.HasCertificate(name) })
+	roots := p.IssuerRoots()
+	before, err := f.served(t, roots, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	f.mu.Lock()
+	f.managers = nil
+	f.mu.Unlock()
+	time.Sleep(time.Until(before.NotAfter) + 1500*time.Millisecond)
+
+	second, logs := newManager(t, f, p, dataDir, both, Options{RetryIntervals: []time.Duration{time.Second}})
+	f.use(second)
+	second.Manage([]string{name})
+	waitFor(t, 60*time.Second, "the renewed certificate", func() bool { return second.HasCertificate(name) })
+	after, err := f.served(t, roots, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.SerialNumber.Cmp(before.SerialNumber) == 0 || !after.NotAfter.After(before.NotAfter) {
+		t.Errorf("served serial %x expiring %s; want a new certificate (the stored one, %x, expired %s)", after.SerialNumber, after.NotAfter, before.SerialNumber, before.NotAfter)
+	}
+	if !strings.Contains(logs.String(), "stored certificate expired; renewing it") {
+		t.Errorf("log does not say the stored certificate expired:\n%s", logs.String())
+	}
+}
