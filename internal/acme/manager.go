@@ -230,7 +230,9 @@ func (m *Manager) Close() {
 // from the CA in the background, each on its own, so a name that fails
 // never holds up another; names managed before and not in names are
 // dropped. Call it at start and again on each reload with the host names
-// of all apps. Names are lower-cased; a trailing dot is dropped. A
+// of all apps, once the listeners of Options listen (at a challenge port
+// where nothing listens, certmagic would bind a server of its own). Names
+// are lower-cased; a trailing dot is dropped. A
 // wildcard ("*.example.com") is Skipped: HTTP-01 and TLS-ALPN-01 cannot
 // prove control of every name under a domain.
 func (m *Manager) Manage(names []string) {
