@@ -48,6 +48,9 @@ type Config struct {
 	Release  Release  `toml:"release"`
 	Database Database `toml:"database"`
 
+	// TLS is [tls]: certificates from ACME, for every app's host names.
+	TLS TLS `toml:"tls"`
+
 	// Apps (tables [apps.NAME]) is the multi-app form: one entry per app,
 	// keyed by its name, all served by one daemon on proxy.listen and
 	// routed by Host. A file holds either Apps or the single-app form's

@@ -16,7 +16,7 @@ func Example(name string) string {
 		"{{app}}", "app",
 		"{{root}}", "",
 		"{{data}}", "<data_dir>",
-	).Replace(exampleHead + exampleAppHead + exampleApp + exampleProxy + exampleRest)
+	).Replace(exampleHead + exampleAppHead + exampleApp + exampleProxy + exampleTLS + exampleRest)
 }
 
 // ExampleApps returns a complete, commented cutover.toml of the multi-app
@@ -24,7 +24,7 @@ func Example(name string) string {
 // top-level keys and [proxy], then ExampleApp(name, hosts, true). Load
 // accepts it as is.
 func ExampleApps(name string, hosts []string) string {
-	return exampleMultiHead + exampleProxy + ExampleApp(name, hosts, true)
+	return exampleMultiHead + exampleProxy + exampleTLS + ExampleApp(name, hosts, true)
 }
 
 // ExampleApp returns the [apps.NAME] tables of one app, commented like

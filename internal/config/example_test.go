@@ -51,6 +51,7 @@ func TestExampleDefaults(t *testing.T) {
 		cmpopts.IgnoreFields(Deploy{}, "BeforeSwitch", "AfterSwitch"),
 		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
 		cmpopts.IgnoreFields(Database{}, "URL"),
+		cmpopts.IgnoreFields(TLS{}, "Email", "CA", "CARoot"),
 	}
 	if diff := cmp.Diff(want, got, append(examples, ignore)...); diff != "" {
 		t.Errorf("documented defaults differ from Load's (-commented +uncommented):\n%s", diff)
@@ -71,6 +72,9 @@ func TestExampleDefaults(t *testing.T) {
 		{"release.test", want.Release.Test, got.Release.Test},
 		{"release.build", want.Release.Build, got.Release.Build},
 		{"release.shared", len(want.Release.Shared), len(got.Release.Shared)},
+		{"tls.email", want.TLS.Email, got.TLS.Email},
+		{"tls.ca", want.TLS.CA, got.TLS.CA},
+		{"tls.ca_root", want.TLS.CARoot, filepath.Base(got.TLS.CARoot)},
 	} {
 		if k.commented != "" && k.commented != 0 {
 			t.Errorf("%s: default got %v, want it empty", k.key, k.commented)

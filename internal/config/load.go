@@ -85,6 +85,9 @@ func parse(file, dir string, data []byte) (*Config, error) {
 		return nil, joinErrors(v.errs)
 	}
 	c.DataDir = resolve(dir, c.DataDir)
+	if c.TLS.CARoot != "" {
+		c.TLS.CARoot = resolve(dir, c.TLS.CARoot)
+	}
 	resolveApp(dir, &c.App, &c.Release)
 	for name, e := range c.Apps {
 		e.Name = name
@@ -166,6 +169,7 @@ func defaults() *Config {
 			Breaking:       "refuse",
 		},
 		Release: Release{Keep: 5},
+		TLS:     defaultTLS(),
 		Database: Database{
 			Dir:                "migrations",
 			Table:              "cutover_migrations",
