@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/internal/acmetest"
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/deploy"
 	"github.com/cutover/cutover/internal/freeport"
@@ -48,6 +49,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := pgtest.Run(m)
+	acmetest.Cleanup()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -26,6 +26,14 @@ import (
 // as dir/tls.crt and dir/tls.key and returns a pool trusting it.
 func selfSigned(t *testing.T, dir string) *x509.CertPool {
 	t.Helper()
+	return selfSignedFor(t, dir, "tls", "localhost")
+}
+
+// selfSignedFor writes a self-signed certificate for 127.0.0.1 and the
+// DNS name host as dir/NAME.crt and dir/NAME.key and returns a pool
+// trusting it.
+func selfSignedFor(t *testing.T, dir, name, host string) *x509.CertPool {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +41,7 @@ func selfSigned(t *testing.T, dir string) *x509.CertPool {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "e2e"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames: []string{host}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
 	}
@@ -46,8 +54,8 @@ func selfSigned(t *testing.T, dir string) *x509.CertPool {
 		t.Fatal(err)
 	}
 	for name, b := range map[string][]byte{
-		"tls.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		"tls.key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+		name + ".crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		name + ".key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)

@@ -60,12 +60,19 @@ var (
 // with the tests' code. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Cleanup removes the built binaries: for a TestMain that cannot call
+// Main, after its tests ran.
+func Cleanup() {
 	mu.Lock()
 	if binDir != "" {
 		os.RemoveAll(binDir) // a temporary directory: nothing to report
+		binDir = ""
 	}
 	mu.Unlock()
-	os.Exit(code)
 }
 
 // binaries builds pebble and pebble-challtestsrv once per test process.

@@ -16,6 +16,11 @@ type Apps struct {
 	mu      sync.RWMutex
 	servers map[string]*Server
 	onStop  func()
+
+	// Certificates, when set, gives one line per host name whose
+	// certificate the daemon obtains from an ACME CA (what it serves,
+	// when it expires, or what it waits for): GET /v1/certificates.
+	Certificates func() []string
 }
 
 // NewApps returns the handler over one Server per app (by name). onStop
@@ -49,6 +54,13 @@ func (a *Apps) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/v1/apps" && r.Method == http.MethodGet:
 		writeJSON(w, names)
+		return
+	case r.URL.Path == "/v1/certificates" && r.Method == http.MethodGet:
+		lines := []string{}
+		if a.Certificates != nil {
+			lines = a.Certificates()
+		}
+		writeJSON(w, lines)
 		return
 	case r.URL.Path == "/v1/stop" && r.Method != http.MethodPost:
 		w.Header().Set("Allow", http.MethodPost)

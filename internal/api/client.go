@@ -52,6 +52,15 @@ func (c *Client) Apps(ctx context.Context) ([]string, error) {
 	return names, err
 }
 
+// Certificates returns the daemon's lines about the certificates it
+// obtains from an ACME CA, one per host name (none without ACME). A
+// daemon older than the call answers 404: no lines.
+func (c *Client) Certificates(ctx context.Context) ([]string, error) {
+	var lines []string
+	err := c.App("").getJSON(ctx, "/v1/certificates", &lines)
+	return lines, err
+}
+
 // NewClient returns a client for the daemon listening on socket.
 func NewClient(socket string) *Client {
 	tr := &http.Transport{

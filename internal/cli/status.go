@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"text/tabwriter"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/deploy"
 )
 
@@ -27,7 +29,11 @@ is no longer listed). --json prints the same as JSON.
 A "rebuilt:" line says what the daemon had to rebuild or found at start
 (a lost or damaged state.db, an instance nothing recorded), until the next
 deploy succeeds; a "DEGRADED:" line says why deploys are refused now and
-what to do.`,
+what to do.
+
+Certificates the daemon obtains from an ACME CA ([tls]) are listed last,
+one line per host name: issued and when it expires, or what it waits for
+and why the last attempt failed.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, _, err := g.client()
@@ -54,6 +60,7 @@ what to do.`,
 						}
 						printAppStatus(g, st)
 					}
+					printCertificates(cmd.Context(), g, c)
 					return nil
 				}
 			}
@@ -65,6 +72,7 @@ what to do.`,
 				return printJSON(g.stdout, st)
 			}
 			printAppStatus(g, st)
+			printCertificates(cmd.Context(), g, c)
 			return nil
 		},
 	}
@@ -147,5 +155,19 @@ func printAppStatus(g *globals, st deploy.Status) {
 				float64(w.Requests)/deploy.RecentWindow.Seconds(), 100*w.ErrorRate, w.P99.Round(100*time.Microsecond), t.Requests, t.InFlight)
 		}
 		tw.Flush()
+	}
+}
+
+// printCertificates prints the daemon's ACME certificate lines, if any.
+// A daemon that cannot say (an older one) prints nothing.
+func printCertificates(ctx context.Context, g *globals, c *api.Client) {
+	lines, err := c.Certificates(ctx)
+	if err != nil || len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(g.stdout)
+	fmt.Fprintln(g.stdout, "certificates (ACME):")
+	for _, l := range lines {
+		fmt.Fprintln(g.stdout, "  "+l)
 	}
 }

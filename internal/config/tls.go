@@ -27,7 +27,7 @@ const (
 
 // TLS ([tls]) configures the certificates cutover obtains from an ACME
 // certificate authority for the host names of its apps (see
-// docs/tls-acme.md). The table is shared by every app.
+// docs/tls.md). The table is shared by every app.
 type TLS struct {
 	// ACME (key acme) obtains and renews certificates from the CA in CA for
 	// every exact host name of every app. false turns ACME off: only the

@@ -152,9 +152,20 @@ func run(ctx context.Context, opts Options) error {
 		}
 	}
 	chain := certChain(files)
+	certs, acmeHosts, err := newACME(cfg, units, files, chain, proxyLn, tlsLn, log)
+	if err != nil {
+		closeLns()
+		return fmt.Errorf("certificates from ACME ([tls] in %s): %w", cfg.Path, err)
+	}
+	if certs != nil {
+		defer certs.Close()
+	}
 	ropts := proxy.RouterOptions{MaxRequestLineBytes: cfg.Proxy.MaxRequestLine, MaxHeaderBytes: cfg.Proxy.MaxHeaderBytes, Logger: log}
 	if tlsLn != nil {
 		ropts.Certs, ropts.HTTPSPort = chain, portOf(tlsLn.Addr())
+	}
+	if certs != nil {
+		ropts.Challenge = acmeChallenge{certs}
 	}
 	router := proxy.NewRouter(ropts)
 	if err := router.SetRoutes(withFrontDoor(cfg, routes(units), units)); err != nil {
@@ -223,7 +234,19 @@ func run(ctx context.Context, opts Options) error {
 	var appStopped atomic.Bool // by `cutover stop`: then the instances are gone, not left running
 	gate := &apiGate{}
 	onStop := func() { appStopped.Store(true); stopOnce.Do(stop) }
-	newAPI := func() http.Handler { return api.NewApps(apiServers(units, log, onStop), onStop) }
+	newAPI := func() http.Handler {
+		a := api.NewApps(apiServers(units, log, onStop), onStop)
+		if certs != nil {
+			a.Certificates = func() []string {
+				var lines []string
+				for _, st := range certs.Status() {
+					lines = append(lines, st.String())
+				}
+				return lines
+			}
+		}
+		return a
+	}
 	gate.set(newAPI())
 	apiSrv := &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second}
 	proxySrv := router.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
@@ -250,6 +273,10 @@ func run(ctx context.Context, opts Options) error {
 		close(certsDone)
 	}
 	go func() { errc <- serve(apiSrv, apiLn, "api") }()
+	if certs != nil {
+		// The listeners answer the challenges from now on.
+		certs.Manage(acmeHosts)
+	}
 	var previewSrv *h1.Server
 	if previewLn != nil {
 		// Only the single-app form has a preview listener (the config
