@@ -130,6 +130,17 @@ func run(ctx context.Context, opts Options) error {
 	} else {
 		warnEphemeral(log, proxyLn.Addr(), "proxy.listen", cfg.Path)
 	}
+	tcpLns, err := openTCP(units, inherited, link != nil, cfg.Path, log)
+	if err != nil {
+		proxyLn.Close()
+		return err
+	}
+	tcpServing := false
+	defer func() {
+		if !tcpServing {
+			closeTCPListeners(tcpLns)
+		}
+	}()
 	if link != nil {
 		if err := link.Send(keeper.MsgPrepared, opts.Version); err != nil {
 			proxyLn.Close()
@@ -154,6 +165,19 @@ func run(ctx context.Context, opts Options) error {
 	}
 	if cfg.MultiApp() {
 		stopRemovedApps(ctx, cfg, units, log)
+	}
+	// The TCP ports take connections once the live release is routed:
+	// until then they wait in the listeners' backlog.
+	tcpServing = true
+	for i, u := range units {
+		if u.tcp == nil {
+			continue
+		}
+		defer u.tcp.Close()
+		if err := u.tcp.Serve(tcpLns[i]); err != nil {
+			proxyLn.Close()
+			return fmt.Errorf("app %s: %w", u.name, err)
+		}
 	}
 	previewLn := inherited["preview"]
 	switch {
@@ -325,6 +349,11 @@ loop:
 	if previewSrv != nil {
 		if err := previewSrv.Shutdown(sctx); err != nil {
 			log.Warn("preview shutdown", "err", err)
+		}
+	}
+	for _, u := range units {
+		if u.tcp != nil {
+			u.tcp.Shutdown(sctx)
 		}
 	}
 	if err := apiSrv.Shutdown(sctx); err != nil {
