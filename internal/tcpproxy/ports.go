@@ -2,6 +2,7 @@ package tcpproxy
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -100,8 +101,9 @@ func Listen(entries []config.TCP) ([]net.Listener, error) {
 	return lns, nil
 }
 
-// Serve takes connections on lns, one listener per entry in order, until
-// Close. It returns at once; the accept loops run until Close.
+// Serve takes connections on lns, one listener per entry in order (nil:
+// that entry does not listen), until Close. It returns at once; the
+// accept loops run until Close, which closes the listeners.
 func (p *Ports) Serve(lns []net.Listener) error {
 	if len(lns) != len(p.entries) {
 		return fmt.Errorf("tcp: %d listeners for %d entries", len(lns), len(p.entries))
@@ -112,6 +114,9 @@ func (p *Ports) Serve(lns []net.Listener) error {
 		return errors.New("tcp: closed")
 	}
 	for i, e := range p.entries {
+		if lns[i] == nil {
+			continue // not listening: said by whoever could not open it
+		}
 		e.ln = lns[i]
 		e.wg.Add(1)
 		go func() {
@@ -283,6 +288,35 @@ func (p *Ports) Close() {
 	for _, e := range p.entries {
 		e.wg.Wait()
 	}
+}
+
+// Shutdown stops taking connections and waits for those open to end, up
+// to ctx and to the longest drain_timeout of the entries, then Closes.
+// The daemon does it when it exits: under a keeper the next daemon takes
+// the new connections from the same sockets meanwhile.
+func (p *Ports) Shutdown(ctx context.Context) {
+	p.mu.Lock()
+	var wait time.Duration
+	var all []*backend
+	for _, e := range p.entries {
+		if e.ln != nil {
+			e.ln.Close() //nolint:errcheck // closing to stop the accept loop
+		}
+		wait = max(wait, e.cfg.DrainTimeout.Duration)
+		for _, b := range e.backends {
+			all = append(all, b)
+		}
+	}
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for _, b := range all {
+		select {
+		case <-b.idle():
+		case <-ctx.Done():
+		}
+	}
+	p.Close()
 }
 
 // checkInterval and friends are app.health's, with the health package's
