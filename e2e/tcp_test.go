@@ -280,3 +280,51 @@ func TestTCPDeployUnderLoad(t *testing.T) {
 			longs[i].lastOK.Sub(sw.began).Round(time.Millisecond), longs[i].closedAt.Sub(sw.began).Round(time.Millisecond))
 	}
 }
+
+// TestTCPDaemonKilled: kill -9 of the daemon. The keeper keeps the TCP
+// socket, so new connections wait in its backlog rather than being
+// refused, and the next daemon adopts the instances with their TCP
+// ports: the same processes answer, with none restarted.
+func TestTCPDaemonKilled(t *testing.T) {
+	e, addr := tcpEnv(t, "first", "5s")
+	v1 := e.release("v1", "")
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+		t.Fatal(err)
+	}
+	c, _, before, err := tcpDial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	old := e.killDaemon()
+	killed := time.Now()
+	var failed, n int
+	var firstErr error
+	for time.Since(killed) < 3*time.Second {
+		c, _, h, err := tcpDial(addr)
+		n++
+		if err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		c.Close()
+		if h.pid != before.pid {
+			t.Errorf("connection %d went to %s pid %d, want the adopted %s pid %d", n, h.instance, h.pid, before.instance, before.pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.waitNewDaemon(old)
+	t.Logf("%d connections during and after the daemon's restart, %d failed", n, failed)
+	if failed > 0 {
+		t.Errorf("%d of %d connections failed across the daemon's restart; first: %v", failed, n, firstErr)
+	}
+	st := e.status()
+	if len(st.TCP) != 1 || st.TCP[0].Next != before.instance {
+		t.Errorf("status tcp after the restart = %+v, want new connections → %s", st.TCP, before.instance)
+	}
+}
