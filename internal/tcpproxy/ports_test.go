@@ -71,7 +71,7 @@ func (s *instanceServer) kill() {
 
 // newPorts serves one entry on a loopback port with instances servers
 // numbered from 1 in release rel, routed.
-func newPorts(t *testing.T, cfg config.TCP, rel string, servers ...*instanceServer) *Ports {
+func newPorts(t testing.TB, cfg config.TCP, rel string, servers ...*instanceServer) *Ports {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.PortEnv = "P"
@@ -116,7 +116,7 @@ func addInstance(p *Ports, rel string, n int, s *instanceServer) {
 }
 
 // waitHealthy waits until n instances of the entry are healthy.
-func waitHealthy(t *testing.T, p *Ports, n int) {
+func waitHealthy(t testing.TB, p *Ports, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -495,4 +495,64 @@ func TestNoGoroutineLeft(t *testing.T) {
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// BenchmarkForward measures bytes through an entry: b.N MiB from the
+// client to a sink instance, against the same copy without the proxy.
+func BenchmarkForward(b *testing.B) {
+	sink := func(tb testing.TB) *instanceServer {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					fmt.Fprintf(c, "sink\n")
+					n, _ := io.Copy(io.Discard, c)
+					fmt.Fprintf(c, "%d\n", n)
+				}()
+			}
+		}()
+		return &instanceServer{name: "sink", ln: ln}
+	}
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	run := func(b *testing.B, addr string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		if _, err := r.ReadString('\n'); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(chunk)))
+		b.ResetTimer()
+		for range b.N {
+			if _, err := c.Write(chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+		if _, err := r.ReadString('\n'); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		s := sink(b)
+		defer s.ln.Close()
+		run(b, s.ln.Addr().String())
+	})
+	b.Run("proxied", func(b *testing.B) {
+		s := sink(b)
+		defer s.ln.Close()
+		p := newPorts(b, config.TCP{}, "r1", s)
+		run(b, p.Addr(0).String())
+	})
 }
