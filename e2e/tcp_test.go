@@ -103,6 +103,9 @@ func TestTCPPrimaryBackup(t *testing.T) {
 	if len(st.TCP) != 1 || st.TCP[0].Next != primary.instance {
 		t.Errorf("status tcp = %+v, want new connections → %s", st.TCP, primary.instance)
 	}
+	if out, _, code := e.run("status"); code != 0 || !strings.Contains(out, "): new connections → "+primary.instance) {
+		t.Errorf("cutover status (exit %d) does not say where new TCP connections go:\n%s", code, out)
+	}
 
 	if err := syscall.Kill(primary.pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
