@@ -331,3 +331,73 @@ func TestTCPDaemonKilled(t *testing.T) {
 		t.Errorf("status tcp after the restart = %+v, want new connections → %s", st.TCP, before.instance)
 	}
 }
+
+// TestTCPUpgrade: `cutover upgrade` while new TCP connections arrive
+// (50/s) and one stays open: no new connection fails (the keeper's socket
+// passes to the new daemon), and the open one, which the old daemon
+// carries, keeps echoing after the new daemon took over, until the old
+// daemon's wait of drain_timeout for it ends.
+func TestTCPUpgrade(t *testing.T) {
+	e, addr := tcpEnv(t, "first", "2s")
+	v1 := e.release("v1", "")
+	exe := e.ownBinary()
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+		t.Fatal(err)
+	}
+	long, lr, _, err := tcpDial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+
+	var mu sync.Mutex
+	var failed, total int
+	var firstErr error
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; n < 1500; n++ { // at most 30 s
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			c, r, _, err := tcpDial(addr)
+			if err == nil {
+				err = tcpEcho(c, r, "hi")
+				c.Close()
+			}
+			mu.Lock()
+			total++
+			if err != nil {
+				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	old := e.daemonPID()
+	installBinary(t, bin, exe)
+	if out, errOut, code := e.run("upgrade"); code != 0 {
+		t.Fatalf("upgrade: exit %d\n%s%s", code, out, errOut)
+	}
+	upgraded := time.Now()
+	if err := tcpEcho(long, lr, "after the upgrade"); err != nil {
+		t.Errorf("the connection open before the upgrade: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	<-done
+	waitExit(t, old)
+	t.Logf("%d new connections across the upgrade, %d failed; the old daemon exited %s after the upgrade", total, failed, time.Since(upgraded).Round(time.Millisecond))
+	if failed > 0 {
+		t.Errorf("%d of %d new connections failed across the upgrade; first: %v", failed, total, firstErr)
+	}
+}
