@@ -16,10 +16,10 @@ import (
 
 // tcpEnv is an env whose app has one TCP port ([[app.tcp]]) on the demo
 // app's echo listener.
-func tcpEnv(t *testing.T, balance, drain string) (*env, string) {
+func tcpEnv(t *testing.T, balance, drain string, more ...string) (*env, string) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", pickPort(t))
-	e := newEnv(t, settings{instances: 2, extra: fmt.Sprintf(`
+	e := newEnv(t, settings{instances: 2, extra: strings.Join(more, "\n") + fmt.Sprintf(`
 [[app.tcp]]
 listen = %q
 port_env = "DEMO_TCP_PORT"
@@ -400,4 +400,98 @@ func TestTCPUpgrade(t *testing.T) {
 	if failed > 0 {
 		t.Errorf("%d of %d new connections failed across the upgrade; first: %v", failed, total, firstErr)
 	}
+}
+
+// TestTCPStopFirst: a stop-first deploy stops the old release before the
+// new one boots; new TCP connections that arrive meanwhile (100/s) are
+// held, as requests are, and reach the new release: none fails.
+func TestTCPStopFirst(t *testing.T) {
+	e, addr := tcpEnv(t, "first", "5s", "[deploy]\nstrategy = \"stop-first\"\n")
+	v1, v2 := e.release("v1", ""), e.release("v2", "DEMO_BOOT_DELAY=1s\n")
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var failed, total int
+	var firstErr error
+	var longest time.Duration
+	seen := map[string]int{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; n < 3000; n++ { // at most 30 s
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				c, r, h, err := tcpDialHeld(addr, 15*time.Second)
+				if err == nil {
+					err = tcpEcho(c, r, "hi")
+					c.Close()
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				total++
+				if err != nil {
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
+					return
+				}
+				seen[h.version]++
+				longest = max(longest, time.Since(start))
+			}()
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if _, _, err := e.deploy(deploy.Request{Source: v2}); err != nil {
+		t.Fatalf("deploy v2: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("new connections: %d, %d failed, by version %v, longest %s", total, failed, seen, longest.Round(time.Millisecond))
+	if failed > 0 {
+		t.Errorf("%d of %d new connections failed across a stop-first deploy; first: %v", failed, total, firstErr)
+	}
+	if seen["v2"] == 0 {
+		t.Error("no new connection reached v2")
+	}
+}
+
+// tcpDialHeld is tcpDial with a longer wait for the hello: a connection
+// held while no instance runs gets it once one takes it.
+func tcpDialHeld(addr string, wait time.Duration) (net.Conn, *bufio.Reader, tcpHello, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return nil, nil, tcpHello{}, err
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		c.Close()
+		return nil, nil, tcpHello{}, fmt.Errorf("read hello: %w", err)
+	}
+	f := strings.Fields(line)
+	if len(f) != 4 || f[0] != "demo" {
+		c.Close()
+		return nil, nil, tcpHello{}, fmt.Errorf("hello %q", line)
+	}
+	pid, _ := strconv.Atoi(f[3])
+	return c, r, tcpHello{f[1], f[2], pid}, nil
 }

@@ -257,7 +257,9 @@ type Proxy struct {
 	Listen string `toml:"listen"`
 
 	// HoldTimeout (key hold_timeout) is how long a request waits for a
-	// healthy instance when there is none, before a 503. Default 30s.
+	// healthy instance when there is none, before a 503, and how long a
+	// new connection to a TCP port ([[app.tcp]]) waits for an instance
+	// that takes it, before it is closed. Default 30s.
 	HoldTimeout Duration `toml:"hold_timeout"`
 
 	// DrainTimeout (key drain_timeout) is how long in-flight requests,

@@ -72,7 +72,8 @@ func openUnits(cfg *config.Config, log *slog.Logger) ([]*unit, error) {
 		u := &unit{name: cu.Name, key: key, conf: cu, cfg: view, store: store, prob: prob}
 		u.px = newProxy(cfg, cu, log)
 		if len(view.App.TCP) > 0 {
-			u.tcp = tcpproxy.New(tcpproxy.Options{Entries: view.App.TCP, Health: view.App.Health, Logger: log.With("app", cu.Name)})
+			u.tcp = tcpproxy.New(tcpproxy.Options{Entries: view.App.TCP, Health: view.App.Health, HoldTimeout: cfg.Proxy.HoldTimeout.Duration,
+				Logger: log.With("app", cu.Name)})
 		}
 		us = append(us, u)
 	}

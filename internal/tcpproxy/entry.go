@@ -31,6 +31,20 @@ type entry struct {
 // published: the instances of the routed releases, in order.
 type table struct {
 	backends []*backend
+	// changed is closed when the table is replaced: held connections
+	// try the new one at once.
+	changed chan struct{}
+}
+
+// newTable returns a table of bs.
+func newTable(bs []*backend) *table { return &table{backends: bs, changed: make(chan struct{})} }
+
+// publish replaces e's table with one of bs.
+func (e *entry) publish(bs []*backend) {
+	old := e.table.Swap(newTable(bs))
+	if old != nil {
+		close(old.changed)
+	}
 }
 
 // backend is one instance's port for one entry.
@@ -180,11 +194,47 @@ func (e *entry) serve(client *net.TCPConn) {
 }
 
 // connect opens a connection to the first backend of the table that
-// accepts it, writes the PROXY header when asked, and registers it.
+// accepts it, writes the PROXY header when asked, and registers it. When
+// none does (no release routed yet, a stop-first switch between the old
+// release's stop and the new one's boot, every instance down), the
+// client is held, as the HTTP proxy holds a request: the table is tried
+// again as it changes, and at least every quarter second, up to the hold
+// timeout; then the client is closed.
 func (e *entry) connect(client *net.TCPConn) (*conn, *backend) {
+	start := time.Now()
+	deadline := start.Add(e.p.hold)
+	wait := 10 * time.Millisecond
+	for {
+		t := e.table.Load()
+		c, b, tried, err := e.try(t, client)
+		if c != nil {
+			return c, b
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			e.p.log.Warn("tcp connection closed: no instance took it", "listen", e.cfg.Listen, "client", client.RemoteAddr().String(),
+				"tried", tried, "held", time.Since(start).Round(time.Millisecond), "err", err)
+			return nil, nil
+		}
+		timer := time.NewTimer(min(wait, left))
+		select {
+		case <-t.changed:
+		case <-timer.C:
+		case <-e.p.done:
+			timer.Stop()
+			return nil, nil
+		}
+		timer.Stop()
+		wait = min(2*wait, 250*time.Millisecond)
+	}
+}
+
+// try tries the backends of t in turn, once each; it returns the
+// connection and its backend, or how many it tried and the last error.
+func (e *entry) try(t *table, client *net.TCPConn) (*conn, *backend, int, error) {
 	var lastErr error
 	tried := 0
-	for _, b := range e.order(e.table.Load()) {
+	for _, b := range e.order(t) {
 		tried++
 		d := net.Dialer{Timeout: e.cfg.ConnectTimeout.Duration}
 		up, err := d.DialContext(b.ctx, "tcp", b.addr)
@@ -208,10 +258,9 @@ func (e *entry) connect(client *net.TCPConn) (*conn, *backend) {
 			tc.Close() //nolint:errcheck // the backend stopped meanwhile: the next one
 			continue
 		}
-		return c, b
+		return c, b, tried, nil
 	}
-	e.p.log.Warn("tcp connection refused: no instance took it", "listen", e.cfg.Listen, "client", client.RemoteAddr().String(), "tried", tried, "err", lastErr)
-	return nil, nil
+	return nil, nil, tried, lastErr
 }
 
 // register counts c as open on b, unless b stopped.

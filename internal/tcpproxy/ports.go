@@ -33,7 +33,11 @@ type Options struct {
 	Entries []config.TCP
 	// Health gives the interval, timeout and streaks of TCP health checks.
 	Health config.Health
-	Logger *slog.Logger
+	// HoldTimeout is how long a new connection that no instance takes is
+	// held, tried again as the routing changes, before it is closed
+	// (proxy.hold_timeout). 0 closes it at once.
+	HoldTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Ports is the TCP ports of one app. Create it with New, give it its
@@ -41,7 +45,9 @@ type Options struct {
 type Ports struct {
 	log     *slog.Logger
 	health  config.Health
+	hold    time.Duration
 	entries []*entry
+	done    chan struct{} // closed by Close: held connections give up
 
 	mu      sync.Mutex           // guards the fields below and table rebuilds
 	insts   map[string]*instInfo // by instance id
@@ -65,11 +71,13 @@ func New(opts Options) *Ports {
 	p := &Ports{
 		log:    log.With("component", "tcp"),
 		health: opts.Health,
+		hold:   opts.HoldTimeout,
+		done:   make(chan struct{}),
 		insts:  map[string]*instInfo{},
 	}
 	for _, c := range opts.Entries {
 		e := &entry{p: p, cfg: c, backends: map[string]*backend{}}
-		e.table.Store(&table{})
+		e.publish(nil)
 		p.entries = append(p.entries, e)
 	}
 	return p
@@ -261,7 +269,7 @@ func (p *Ports) rebuildLocked() {
 			}
 			return cmp.Compare(a.number, b.number)
 		})
-		e.table.Store(&table{backends: bs})
+		e.publish(bs)
 	}
 }
 
@@ -269,6 +277,9 @@ func (p *Ports) rebuildLocked() {
 // connection still open; it returns once their goroutines ended.
 func (p *Ports) Close() {
 	p.mu.Lock()
+	if !p.closed {
+		close(p.done)
+	}
 	p.closed = true
 	var all []*backend
 	for _, e := range p.entries {
@@ -276,7 +287,7 @@ func (p *Ports) Close() {
 			all = append(all, b)
 		}
 		e.backends = map[string]*backend{}
-		e.table.Store(&table{})
+		e.publish(nil)
 		if e.ln != nil {
 			e.ln.Close() //nolint:errcheck // closing to stop the accept loop
 		}

@@ -556,3 +556,61 @@ func BenchmarkForward(b *testing.B) {
 		run(b, p.Addr(0).String())
 	})
 }
+
+// TestHoldUntilAnInstanceTakesIt: a connection that arrives while no
+// instance is routed (a stop-first switch) is held and reaches the
+// instance routed next; one held past the hold timeout is closed.
+func TestHoldUntilAnInstanceTakesIt(t *testing.T) {
+	holding := func(hold time.Duration) *Ports {
+		p := New(Options{Entries: []config.TCP{{Listen: "127.0.0.1:0", PortEnv: "P", Balance: "first", Health: "tcp",
+			ConnectTimeout: config.Duration{Duration: time.Second}, DrainTimeout: config.Duration{Duration: time.Second}}},
+			HoldTimeout: hold})
+		lns, err := Listen(p.Entries())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Serve(lns)
+		t.Cleanup(p.Close)
+		return p
+	}
+	p := holding(3 * time.Second)
+
+	type result struct {
+		name string
+		err  error
+		took time.Duration
+	}
+	got := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		c, _, name, err := dialRaw(p)
+		if c != nil {
+			c.Close()
+		}
+		got <- result{name, err, time.Since(start)}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	addInstance(p, "r2", 1, newInstanceServer(t, "new"))
+	p.Route(map[string]int{"r2": 1})
+	r := <-got
+	if r.err != nil || r.name != "new" {
+		t.Fatalf("held connection: %q, %v", r.name, r.err)
+	}
+	if r.took < 250*time.Millisecond || r.took > 2*time.Second {
+		t.Errorf("held connection answered after %v, want soon after the route at 300ms", r.took)
+	}
+
+	p = holding(200 * time.Millisecond)
+	addInstance(p, "r2", 1, newInstanceServer(t, "unrouted"))
+	start = time.Now()
+	c, _, _, err := dialRaw(p)
+	if err == nil {
+		t.Error("a connection nothing takes was answered")
+	}
+	if c != nil {
+		c.Close()
+	}
+	if took := time.Since(start); took < 200*time.Millisecond || took > 2*time.Second {
+		t.Errorf("unroutable connection closed after %v, want the hold timeout (200ms)", took)
+	}
+}
