@@ -26,7 +26,10 @@
 // refused or times out is tried at once on the next healthy instance, then
 // on those not called healthy, so no client is refused while any instance
 // of the table accepts — a killed primary costs its own connections, not
-// the next ones. Health is a TCP connect to the instance's port on
+// the next ones. A connection no instance takes (a stop-first switch,
+// every instance down) is held and tried again as the table changes, up
+// to the hold timeout (proxy.hold_timeout), as the HTTP proxy holds a
+// request. Health is a TCP connect to the instance's port on
 // app.health's interval and streaks, or the instance's HTTP health.
 //
 // Bytes are copied with io.Copy between the two *net.TCPConn, which Go
