@@ -2,7 +2,10 @@
 // app of the config file (units.go: the app's config view, state
 // database, proxy and deploy engine, whose fleet owns the supervisor), one
 // proxy listener whose proxy.Router picks a unit's proxy by Host, and one
-// admin API socket whose api.Apps picks a unit's API by ?app=. The
+// admin API socket whose api.Apps picks a unit's API by ?app=. An app
+// with TCP ports ([[app.tcp]]) has its tcpproxy.Ports in its unit, whose
+// routing follows the HTTP weights through the engine's traffic seam
+// (tcp.go). The
 // single-app form is one unit, served as it always was. It owns start-up
 // order and shutdown, and the daemon's half of an upgrade's handover — which
 // is also how `cutover reload` adds and removes apps: the fresh daemon reads
