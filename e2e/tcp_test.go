@@ -495,3 +495,81 @@ func tcpDialHeld(addr string, wait time.Duration) (net.Conn, *bufio.Reader, tcpH
 	pid, _ := strconv.Atoi(f[3])
 	return c, r, tcpHello{f[1], f[2], pid}, nil
 }
+
+// TestTCPRolling: a rolling deploy, one instance per batch. Each retiring
+// batch's TCP connections get drain_timeout before its instance stops,
+// and new connections (50/s) never fail.
+func TestTCPRolling(t *testing.T) {
+	const drain = 2 * time.Second
+	e, addr := tcpEnv(t, "first", drain.String(), "[deploy]\nstrategy = \"rolling\"\nbatch = 1\n")
+	v1, v2 := e.release("v1", ""), e.release("v2", "")
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+		t.Fatal(err)
+	}
+	long, lr, h, err := tcpDial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	longClosed := make(chan time.Time, 1)
+	go func() {
+		for tcpEcho(long, lr, "still here") == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+		longClosed <- time.Now()
+	}()
+
+	var mu sync.Mutex
+	var failed, total int
+	var firstErr error
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; n < 1500; n++ { // at most 30 s
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			c, r, _, err := tcpDial(addr)
+			if err == nil {
+				err = tcpEcho(c, r, "hi")
+				c.Close()
+			}
+			mu.Lock()
+			total++
+			if err != nil {
+				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	began := time.Now()
+	if _, _, err := e.deploy(deploy.Request{Source: v2}); err != nil {
+		t.Fatalf("deploy v2: %v", err)
+	}
+	ended := time.Now()
+	close(stop)
+	<-done
+	var closed time.Time
+	select {
+	case closed = <-longClosed:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the connection to %s is still open after the deploy", h.instance)
+	}
+	t.Logf("deploy took %s; the connection to %s closed %s after it began; %d new connections, %d failed",
+		ended.Sub(began).Round(time.Millisecond), h.instance, closed.Sub(began).Round(time.Millisecond), total, failed)
+	if closed.Sub(began) < drain {
+		t.Errorf("the connection to %s closed %s after the deploy began, before drain_timeout (%s)", h.instance, closed.Sub(began).Round(time.Millisecond), drain)
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d new connections failed; first: %v", failed, total, firstErr)
+	}
+}
