@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/daemon"
 	"github.com/cutover/cutover/internal/keeper"
 )
@@ -94,6 +95,7 @@ process: it cannot be upgraded in place and its sockets close with it.`,
 				ProxyListen:   cfg.Proxy.Listen,
 				PreviewListen: cfg.Proxy.PreviewListen,
 				TLSListen:     cfg.Proxy.TLSListen,
+				TCPListen:     tcpListens(cfg),
 				ConfigPath:    cfg.Path,
 				Logger:        logger,
 			})
@@ -108,4 +110,15 @@ process: it cannot be upgraded in place and its sockets close with it.`,
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug details")
 	cmd.Flags().BoolVar(&noKeeper, "no-keeper", false, "run the daemon as a single process, without the keeper (no in-place upgrade, no restart)")
 	return cmd
+}
+
+// tcpListens returns the listen addresses of every app's TCP ports.
+func tcpListens(cfg *config.Config) []string {
+	var out []string
+	for _, u := range cfg.Units() {
+		for _, t := range u.App.TCP {
+			out = append(out, t.Listen)
+		}
+	}
+	return out
 }

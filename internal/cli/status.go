@@ -11,6 +11,7 @@ import (
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/tcpproxy"
 )
 
 func init() { register(newStatusCmd) }
@@ -125,6 +126,7 @@ func printAppStatus(g *globals, st deploy.Status) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%s\n", in.ID, in.PID, in.Port, in.State, h, in.Restarts, last)
 	}
 	tw.Flush()
+	printTCPStatus(g, st.TCP)
 	if len(st.Recent) > 0 || len(st.Weights) > 0 {
 		fmt.Fprintln(g.stdout)
 		tw = tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
@@ -169,5 +171,30 @@ func printCertificates(ctx context.Context, g *globals, c *api.Client) {
 	fmt.Fprintln(g.stdout, "certificates (ACME):")
 	for _, l := range lines {
 		fmt.Fprintln(g.stdout, "  "+l)
+	}
+}
+
+// printTCPStatus prints the app's TCP ports: which instance takes new
+// connections, and each instance's port, health and open connections.
+func printTCPStatus(g *globals, ports []tcpproxy.PortStatus) {
+	for _, p := range ports {
+		next := p.Next
+		if next == "" {
+			next = "(none: no instance routed)"
+		}
+		fmt.Fprintf(g.stdout, "\ntcp %s (%s, balance %s, health %s): new connections → %s\n", p.Listen, p.PortEnv, p.Balance, p.Health, next)
+		tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  INSTANCE\tADDR\tHEALTH\tROUTED\tCONNS")
+		for _, b := range p.Instances {
+			h, r := "unhealthy", "no"
+			if b.Healthy {
+				h = "healthy"
+			}
+			if b.Routed {
+				r = "yes"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\n", b.ID, b.Addr, h, r, b.Conns)
+		}
+		tw.Flush()
 	}
 }

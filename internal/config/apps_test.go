@@ -230,7 +230,7 @@ func TestParseAppsErrors(t *testing.T) {
 		{
 			"nothing close in an app",
 			multiBase + "colour = 1\n",
-			`cutover.toml:7: apps.blog.colour: unknown key; the keys allowed in [apps.blog] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, tls_cert, tls_key, redirect_https, hsts, health, hosts, default, deploy, release, database`,
+			`cutover.toml:7: apps.blog.colour: unknown key; the keys allowed in [apps.blog] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, tls_cert, tls_key, redirect_https, hsts, health, tcp, hosts, default, deploy, release, database`,
 		},
 		// Hosts.
 		{"hosts a string", multiBase + "hosts = \"a.com\"\n", `cutover.toml:7: apps.blog.hosts: must be an array of strings such as ["a", "b"], got the string "a.com"`},

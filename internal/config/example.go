@@ -195,6 +195,32 @@ command = "./bin/server --port $PORT"
 # hang has before it is killed and restarted again. Default "60s".
 # boot_timeout = "60s"
 
+# A TCP port besides HTTP (one [[{{app}}.tcp]] table per port): the daemon
+# listens on it and forwards each connection to an instance of the live
+# release, which listens on 127.0.0.1:$<port_env>. At a deploy, new
+# connections go to the new release at the switch; open ones get
+# drain_timeout before they are closed. Default none.
+# [[{{app}}.tcp]]
+# Address the daemon listens on, host:port. Required.
+# listen = "0.0.0.0:2222"
+# Variable giving each instance its own port for it. Required.
+# port_env = "NAILGUN_PORT"
+# "first": every connection to the first healthy instance, the next when
+# it is down (a primary and its backups); or "round-robin". Default "first".
+# balance = "first"
+# "tcp": healthy when a connect to its port succeeds (every
+# health.interval); "http": when it is in rotation for HTTP. Default "tcp".
+# health = "tcp"
+# Send the client's address first, as a PROXY protocol "v1" or "v2"
+# header; "" sends none. Default "".
+# proxy_protocol = ""
+# Time connections to a retiring release may go on after the switch
+# before they are closed. Default proxy.drain_timeout.
+# drain_timeout = "30s"
+# Time a connect to one instance may take before the next is tried.
+# Default "2s".
+# connect_timeout = "2s"
+
 `
 
 const exampleProxy = `[proxy]

@@ -35,7 +35,7 @@ func TestExampleLoads(t *testing.T) {
 // the defaults it documents must be the defaults Load fills in. Keys whose
 // default is empty show an example instead, which must load.
 func TestExampleDefaults(t *testing.T) {
-	commented := regexp.MustCompile(`(?m)^# ([a-z_A-Z0-9]+ = .*)$`)
+	commented := regexp.MustCompile(`(?m)^# ([a-z_A-Z0-9]+ = .*|\[\[[a-z.]+\]\])$`)
 	doc := Example("shop")
 	uncommented := commented.ReplaceAllString(doc, "$1")
 	if uncommented == doc {
@@ -46,7 +46,7 @@ func TestExampleDefaults(t *testing.T) {
 	// Both files live in different temp dirs; only the keys matter.
 	ignore := cmpopts.IgnoreFields(Config{}, "Path", "DataDir")
 	examples := []cmp.Option{
-		cmpopts.IgnoreFields(App{}, "Env", "EnvFile", "TLSCert", "TLSKey", "HSTS"),
+		cmpopts.IgnoreFields(App{}, "Env", "EnvFile", "TLSCert", "TLSKey", "HSTS", "TCP"),
 		cmpopts.IgnoreFields(Proxy{}, "PreviewListen", "TrustedProxies", "TLSListen"),
 		cmpopts.IgnoreFields(Deploy{}, "BeforeSwitch", "AfterSwitch"),
 		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
@@ -100,7 +100,7 @@ func TestExampleCoversSchema(t *testing.T) {
 			doc, k = multi, "apps.x"
 		}
 		last := lastPart(k)
-		re := regexp.MustCompile(`(?m)^(# )?` + regexp.QuoteMeta(last) + ` = |^\[` + regexp.QuoteMeta(k) + `\]$`)
+		re := regexp.MustCompile(`(?m)^(# )?` + regexp.QuoteMeta(last) + ` = |^\[` + regexp.QuoteMeta(k) + `\]$|^(# )?\[\[` + regexp.QuoteMeta(k) + `\]\]$`)
 		if !re.MatchString(doc) {
 			t.Errorf("example does not show %s", k)
 		}
@@ -129,7 +129,7 @@ func TestExampleApps(t *testing.T) {
 		t.Errorf("an app's defaults differ between the forms (-single +multi):\n%s", diff)
 	}
 
-	commented := regexp.MustCompile(`(?m)^# ([a-z_A-Z0-9]+ = .*)$`)
+	commented := regexp.MustCompile(`(?m)^# ([a-z_A-Z0-9]+ = .*|\[\[[a-z.]+\]\])$`)
 	uncommented := loadString(t, commented.ReplaceAllString(doc, "$1"))
 	got := uncommented.Units()[0]
 	if got.Hosts[0] != "shop.example.com" || got.Database.URL != "${DATABASE_URL}" || got.App.Env["RAILS_ENV"] != "production" {
@@ -138,7 +138,7 @@ func TestExampleApps(t *testing.T) {
 	examples := []cmp.Option{
 		ignore,
 		cmpopts.IgnoreFields(Unit{}, "Hosts"),
-		cmpopts.IgnoreFields(App{}, "Env", "EnvFile", "TLSCert", "TLSKey", "HSTS"),
+		cmpopts.IgnoreFields(App{}, "Env", "EnvFile", "TLSCert", "TLSKey", "HSTS", "TCP"),
 		cmpopts.IgnoreFields(Deploy{}, "BeforeSwitch", "AfterSwitch"),
 		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
 		cmpopts.IgnoreFields(Database{}, "URL"),

@@ -28,6 +28,10 @@ type index struct {
 	names map[string]int
 	order [][]string
 
+	// entries counts the tables of each array of tables ([[app.tcp]]) so
+	// far, by its dotted key.
+	entries map[string]int
+
 	errs     []*Error
 	reported map[string]bool // dotted keys already reported, so one mistake gives one error
 }
@@ -42,6 +46,7 @@ func scan(file string, data []byte) *index {
 		tables:   map[string]int{},
 		headers:  map[string]int{},
 		names:    map[string]int{},
+		entries:  map[string]int{},
 		reported: map[string]bool{},
 	}
 	ix.p.Reset(data)
@@ -51,6 +56,14 @@ func scan(file string, data []byte) *index {
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
 			path, line := ix.key(e.Key())
+			if e.Kind == unstable.ArrayTable && specAt(path) != nil && specAt(path).kind == kindTableList {
+				// Each [[name]] is a table of its own: its keys are
+				// name[n].key (see entryPart).
+				list := dotted(path)
+				ix.entries[list]++
+				ix.noteTables(path, 1, len(path), line)
+				path = append(path, entryPart(ix.entries[list]))
+			}
 			current = path
 			k := dotted(path)
 			if first, ok := ix.headers[k]; ok && e.Kind == unstable.Table {
@@ -167,6 +180,12 @@ func (ix *index) check(path []string, n *unstable.Node, line int) bool {
 			s = child
 		case kindStringMap:
 			s = envValueSpec
+		case kindTableList:
+			if !isEntryPart(part) {
+				ix.fail(path[:i], line, "is an array of tables: write each entry as [[%s]] followed by its keys", dotted(path[:i]))
+				return false
+			}
+			s = s.elem
 		default:
 			ix.fail(path[:i], line, "must be %s, got a table", s.want())
 			return false
@@ -175,9 +194,13 @@ func (ix *index) check(path []string, n *unstable.Node, line int) bool {
 	field := dotted(path)
 	switch s.kind {
 	case kindTable, kindStringMap, kindTableMap:
-		if n.Kind == unstable.Table || n.Kind == unstable.InlineTable {
+		if n.Kind == unstable.Table || n.Kind == unstable.InlineTable || n.Kind == unstable.ArrayTable && isEntryPart(path[len(path)-1]) {
 			return true
 		}
+	case kindTableList:
+		ix.reported[field] = true
+		ix.fail(path, line, "must be %s: write each entry as [[%s]] followed by its keys, got %s", s.want(), field, ix.describe(n))
+		return false
 	case kindString:
 		if n.Kind == unstable.String {
 			return true
@@ -222,6 +245,25 @@ func (ix *index) check(path []string, n *unstable.Node, line int) bool {
 	ix.reported[field] = true
 	ix.fail(path, line, "must be %s, got %s", s.want(), ix.describe(n))
 	return false
+}
+
+// specAt returns the spec of the key path, nil if the schema has none.
+func specAt(path []string) *spec {
+	s := schema
+	for _, part := range path {
+		switch s.kind {
+		case kindTable:
+			s = s.fields[part]
+		case kindTableMap, kindTableList:
+			s = s.elem
+		default:
+			return nil
+		}
+		if s == nil {
+			return nil
+		}
+	}
+	return s
 }
 
 // unknown records an unknown key, suggesting the closest known one.

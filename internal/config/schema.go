@@ -22,6 +22,7 @@ const (
 	kindStringList  // an array of strings
 	kindIntOrString // an integer, or a string such as "50%"
 	kindTableMap    // map[string]*struct: a table of tables of any names, each with known keys
+	kindTableList   // []struct: an array of tables, [[name]], each with known keys
 )
 
 // spec describes one key of the file format. It is derived from the toml
@@ -30,7 +31,7 @@ type spec struct {
 	kind   fieldKind
 	fields map[string]*spec // kindTable only
 	names  []string         // kindTable only: keys in declaration order
-	elem   *spec            // kindTableMap only: the spec of each table in it
+	elem   *spec            // kindTableMap, kindTableList: the spec of each table in it
 }
 
 // want says what a value of this kind must be, for error messages.
@@ -40,6 +41,8 @@ func (s *spec) want() string {
 		return "a table"
 	case kindTableMap:
 		return "a table of tables, one per name"
+	case kindTableList:
+		return "an array of tables, each written [[name]]"
 	case kindStringMap:
 		return "a table of strings"
 	case kindString:
@@ -108,6 +111,9 @@ func specOf(t reflect.Type) *spec {
 	case reflect.Interface:
 		return &spec{kind: kindIntOrString}
 	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Struct && t.Elem() != durationType {
+			return &spec{kind: kindTableList, elem: specOf(t.Elem())}
+		}
 		if t.Elem().Kind() != reflect.String {
 			panic(fmt.Sprintf("config: unsupported slice type %s", t))
 		}
@@ -128,6 +134,18 @@ var envValueSpec = &spec{kind: kindString}
 // allKeys returns: "apps.*.hosts".
 const anyName = "*"
 
+// anyEntry stands for the entry of a kindTableList in the keys allKeys
+// returns: "app.tcp[*].listen".
+const anyEntry = "[*]"
+
+// entryPart is the key part that names the n-th (1-based) table of an
+// array of tables: the keys of the second [[app.tcp]] are
+// "app.tcp[2].listen"…, so that each is reported on its own line.
+func entryPart(n int) string { return "[" + strconv.Itoa(n) + "]" }
+
+// isEntryPart reports whether a key part is an entryPart.
+func isEntryPart(p string) bool { return strings.HasPrefix(p, "[") && strings.HasSuffix(p, "]") }
+
 // allKeys returns every dotted key of the schema, tables included; the
 // tables of a kindTableMap are named anyName.
 func allKeys() []string {
@@ -145,6 +163,8 @@ func allKeys() []string {
 				walk(full, c)
 			case kindTableMap:
 				walk(full+"."+anyName, c.elem)
+			case kindTableList:
+				walk(full+anyEntry, c.elem)
 			}
 		}
 	}
@@ -170,6 +190,11 @@ func suggest(parent string, s *spec, name string) string {
 			k = "apps." + app + "." + rest
 		}
 		last := k[strings.LastIndexByte(k, '.')+1:]
+		if strings.Contains(k, anyEntry) {
+			// An entry of an array of tables is no place to send a key
+			// of another table to.
+			continue
+		}
 		if last == lname && k != join(parent, name) {
 			elsewhere = append(elsewhere, k)
 		}
@@ -215,6 +240,10 @@ func appOfKey(key string) (string, bool) {
 func dotted(parts []string) string {
 	var b strings.Builder
 	for i, p := range parts {
+		if isEntryPart(p) {
+			b.WriteString(p)
+			continue
+		}
 		if i > 0 {
 			b.WriteByte('.')
 		}

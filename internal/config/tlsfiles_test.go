@@ -22,7 +22,7 @@ func TestTLSErrors(t *testing.T) {
 		{"hsts unknown directive", base + "hsts = \"max-age=60; always\"\n" + tlsProxy,
 			`cutover.toml:4: app.hsts: must be a Strict-Transport-Security value such as "max-age=31536000" or "max-age=31536000; includeSubDomains", got "max-age=60; always"`},
 		{"tls_listen on listen", base + "[proxy]\nlisten = \":80\"\ntls_listen = \":80\"\n",
-			`cutover.toml:6: proxy.tls_listen: must differ from proxy.listen (":80")`},
+			`cutover.toml:6: proxy.tls_listen: ":80" takes the port of proxy.listen (":80", line 5); each listener needs a port of its own`},
 		{"tls_listen not an address", base + "[proxy]\ntls_listen = \"443\"\n",
 			`cutover.toml:5: proxy.tls_listen: must be host:port such as "0.0.0.0:443", got "443"`},
 		{"cert on an app without hosts among several", tlsProxy + multiBase + "tls_cert = \"b.crt\"\ntls_key = \"b.key\"\n",

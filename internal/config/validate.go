@@ -15,6 +15,12 @@ import (
 type validator struct {
 	ix   *index
 	errs []*Error
+
+	// listens are the addresses the file asks the daemon to listen on,
+	// in the order checked (see claimListen).
+	listens []listener
+	// proxyDrain is proxy.drain_timeout, the default of each TCP entry's.
+	proxyDrain Duration
 }
 
 // line is the line of field's key, or of its table when the key is not
@@ -91,6 +97,7 @@ func (v *validator) config(c *Config) {
 // unit checks the tables of one app.
 func (v *validator) unit(s scope, a *App, d *Deploy, r *Release, db *Database) {
 	v.app(s, a)
+	v.tcp(s, a, v.proxyDrain)
 	v.health(s, &a.Health)
 	v.deploy(s, d)
 	if r.Keep < 2 {
@@ -198,7 +205,10 @@ func (v *validator) health(s scope, h *Health) {
 }
 
 func (v *validator) proxy(p *Proxy) {
-	v.hostPort("proxy.listen", p.Listen, `"127.0.0.1:8080" or ":80"`)
+	v.proxyDrain = p.DrainTimeout
+	if v.hostPort("proxy.listen", p.Listen, `"127.0.0.1:8080" or ":80"`) {
+		v.claimListen("proxy.listen", p.Listen)
+	}
 	v.positive("proxy.hold_timeout", p.HoldTimeout)
 	v.positive("proxy.drain_timeout", p.DrainTimeout)
 	if p.DrainPace.Duration < 0 {
@@ -228,15 +238,15 @@ func (v *validator) proxy(p *Proxy) {
 	case p.MaxRequestLine < minRequestLine || p.MaxRequestLine > p.MaxHeaderBytes:
 		v.fail("proxy.max_request_line", "must be %d bytes to max_header_bytes (%d) (default 8192), got %d", minRequestLine, p.MaxHeaderBytes, p.MaxRequestLine)
 	}
-	if p.PreviewListen != "" && v.hostPort("proxy.preview_listen", p.PreviewListen, `"127.0.0.1:8081"`) && p.PreviewListen == p.Listen {
-		v.fail("proxy.preview_listen", "must differ from proxy.listen (%q)", p.Listen)
+	if p.PreviewListen != "" && v.hostPort("proxy.preview_listen", p.PreviewListen, `"127.0.0.1:8081"`) {
+		if p.PreviewListen == p.Listen {
+			v.fail("proxy.preview_listen", "must differ from proxy.listen (%q)", p.Listen)
+		} else {
+			v.claimListen("proxy.preview_listen", p.PreviewListen)
+		}
 	}
 	if p.TLSListen != "" && v.hostPort("proxy.tls_listen", p.TLSListen, `"0.0.0.0:443"`) {
-		for _, o := range []struct{ key, addr string }{{"proxy.listen", p.Listen}, {"proxy.preview_listen", p.PreviewListen}} {
-			if p.TLSListen == o.addr {
-				v.fail("proxy.tls_listen", "must differ from %s (%q)", o.key, o.addr)
-			}
-		}
+		v.claimListen("proxy.tls_listen", p.TLSListen)
 	}
 	if !isCookieName(p.Cookie) {
 		v.fail("proxy.cookie", "must be a cookie name of letters, digits, '-' and '_', got %q", p.Cookie)

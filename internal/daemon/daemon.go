@@ -2,7 +2,10 @@
 // app of the config file (units.go: the app's config view, state
 // database, proxy and deploy engine, whose fleet owns the supervisor), one
 // proxy listener whose proxy.Router picks a unit's proxy by Host, and one
-// admin API socket whose api.Apps picks a unit's API by ?app=. The
+// admin API socket whose api.Apps picks a unit's API by ?app=. An app
+// with TCP ports ([[app.tcp]]) has its tcpproxy.Ports in its unit, whose
+// routing follows the HTTP weights through the engine's traffic seam
+// (tcp.go). The
 // single-app form is one unit, served as it always was. It owns start-up
 // order and shutdown, and the daemon's half of an upgrade's handover — which
 // is also how `cutover reload` adds and removes apps: the fresh daemon reads
@@ -172,6 +175,17 @@ func run(ctx context.Context, opts Options) error {
 		closeLns()
 		return fmt.Errorf("route the apps of %s: %w", cfg.Path, err)
 	}
+	tcpLns, err := openTCP(units, inherited, link != nil, cfg.Path, log)
+	if err != nil {
+		closeLns()
+		return err
+	}
+	tcpServing := false
+	defer func() {
+		if !tcpServing {
+			closeTCPListeners(tcpLns)
+		}
+	}()
 	if link != nil {
 		if err := link.Send(keeper.MsgPrepared, opts.Version); err != nil {
 			closeLns()
@@ -196,6 +210,19 @@ func run(ctx context.Context, opts Options) error {
 	}
 	if cfg.MultiApp() {
 		stopRemovedApps(ctx, cfg, units, log)
+	}
+	// The TCP ports take connections once the live release is routed:
+	// until then they wait in the listeners' backlog.
+	tcpServing = true
+	for i, u := range units {
+		if u.tcp == nil {
+			continue
+		}
+		defer u.tcp.Close()
+		if err := u.tcp.Serve(tcpLns[i]); err != nil {
+			proxyLn.Close()
+			return fmt.Errorf("app %s: %w", u.name, err)
+		}
 	}
 	previewLn := inherited["preview"]
 	switch {
@@ -418,6 +445,11 @@ loop:
 	if previewSrv != nil {
 		if err := previewSrv.Shutdown(sctx); err != nil {
 			log.Warn("preview shutdown", "err", err)
+		}
+	}
+	for _, u := range units {
+		if u.tcp != nil {
+			u.tcp.Shutdown(sctx)
 		}
 	}
 	if err := apiSrv.Shutdown(sctx); err != nil {

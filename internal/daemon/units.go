@@ -17,6 +17,7 @@ import (
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
+	"github.com/cutover/cutover/internal/tcpproxy"
 )
 
 // unit is one app the daemon runs: the single-app view of the config for
@@ -35,6 +36,7 @@ type unit struct {
 	store *state.Store
 	prob  stateProblem
 	px    *proxy.Proxy
+	tcp   *tcpproxy.Ports // its [[app.tcp]] ports; nil without any
 	eng   *deploy.Engine
 }
 
@@ -69,6 +71,10 @@ func openUnits(cfg *config.Config, log *slog.Logger) ([]*unit, error) {
 		}
 		u := &unit{name: cu.Name, key: key, conf: cu, cfg: view, store: store, prob: prob}
 		u.px = newProxy(cfg, cu, log)
+		if len(view.App.TCP) > 0 {
+			u.tcp = tcpproxy.New(tcpproxy.Options{Entries: view.App.TCP, Health: view.App.Health, HoldTimeout: cfg.Proxy.HoldTimeout.Duration,
+				Logger: log.With("app", cu.Name)})
+		}
 		us = append(us, u)
 	}
 	return us, nil
@@ -100,9 +106,15 @@ func newProxy(cfg *config.Config, cu config.Unit, log *slog.Logger) *proxy.Proxy
 
 // newEngine starts the app's deploy engine (not yet recovered).
 func (u *unit) newEngine(log *slog.Logger) (*deploy.Engine, error) {
-	return deploy.New(deploy.Options{Config: u.cfg, App: u.key, Store: u.store, Proxy: u.px, Logger: log,
+	var tr deploy.Traffic = u.px
+	var tcpStatus func() []tcpproxy.PortStatus
+	if u.tcp != nil {
+		tr = &tcpTraffic{Traffic: u.px, ports: u.tcp, log: log.With("component", "tcp", "app", u.name)}
+		tcpStatus = u.tcp.Status
+	}
+	return deploy.New(deploy.Options{Config: u.cfg, App: u.key, Store: u.store, Proxy: tr, TCPStatus: tcpStatus, Logger: log,
 		NewFleet: func(o deploy.FleetOptions) deploy.Fleet {
-			return fleet.New(fleet.Options{Config: u.cfg, Store: u.store, Proxy: u.px, Releases: o.Releases, Logger: log,
+			return fleet.New(fleet.Options{Config: u.cfg, Store: u.store, Proxy: u.px, TCP: u.tcp, Releases: o.Releases, Logger: log,
 				StateFailed: o.StateFailed, Note: o.Note})
 		},
 		Processes: supervisor.Groups{},

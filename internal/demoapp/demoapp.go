@@ -23,6 +23,9 @@
 //	                  app exits with status 1 saying another copy holds it,
 //	                  as an app on one SQLite file or volume would fail.
 //	                  deploy.strategy "stop-first" ships such an app
+//	DEMO_TCP_PORT     also listen on 127.0.0.1:$DEMO_TCP_PORT for TCP: each
+//	                  connection gets "demo <version> <instance> <pid>",
+//	                  then its lines echoed (port_env of a [[app.tcp]])
 //
 // Every response carries X-App-Version. Endpoints: / (hello), the health
 // path, /slow?d=5s, /stream?n=10&every=100ms, /ws (echo), /env?name=NAME,
@@ -82,6 +85,11 @@ func Run(ctx context.Context, stdout, stderr io.Writer) error {
 	if stopped, err := a.boot(ctx); err != nil || stopped {
 		return err
 	}
+	stopTCP, err := a.serveTCP(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopTCP()
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", s.port))
 	if err != nil {
 		return fmt.Errorf("demo app %s: listen: %w", s.version, err)

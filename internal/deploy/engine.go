@@ -58,6 +58,7 @@ import (
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/datadir"
 	"github.com/cutover/cutover/internal/release"
+	"github.com/cutover/cutover/internal/tcpproxy"
 )
 
 // Options configure an Engine.
@@ -75,6 +76,9 @@ type Options struct {
 	Store Journal
 	// Proxy routes the requests (*proxy.Proxy).
 	Proxy Traffic
+	// TCPStatus, when set, reports the app's TCP ports ([[app.tcp]]) for
+	// Status.
+	TCPStatus func() []tcpproxy.PortStatus
 	// NewFleet returns the app's fleet (a *fleet.Fleet), wired to what
 	// the engine gives it.
 	NewFleet func(FleetOptions) Fleet
@@ -101,6 +105,8 @@ type Engine struct {
 	fleet Fleet // the app's instances
 	px    Traffic
 	procs Processes
+	// tcpStatus reports the app's TCP ports; nil without any.
+	tcpStatus func() []tcpproxy.PortStatus
 
 	app    string          // Options.App
 	ctx    context.Context // the engine's lifetime; cancelled by Close
@@ -148,15 +154,16 @@ func New(opts Options) (*Engine, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
-		log:    log.With("component", "deploy", "app", opts.Config.App.Name),
-		store:  opts.Store,
-		rel:    rel,
-		px:     opts.Proxy,
-		procs:  opts.Processes,
-		app:    opts.App,
-		ctx:    ctx,
-		cancel: cancel,
-		cfg:    opts.Config,
+		log:       log.With("component", "deploy", "app", opts.Config.App.Name),
+		store:     opts.Store,
+		rel:       rel,
+		px:        opts.Proxy,
+		tcpStatus: opts.TCPStatus,
+		procs:     opts.Processes,
+		app:       opts.App,
+		ctx:       ctx,
+		cancel:    cancel,
+		cfg:       opts.Config,
 
 		digestKey:       key,
 		bootReportEvery: bootReportEvery,

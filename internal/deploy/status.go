@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cutover/cutover/internal/tcpproxy"
 	"github.com/cutover/cutover/internal/traffic"
 )
 
@@ -24,6 +25,9 @@ type Status struct {
 	Recovered []string `json:"recovered,omitempty"`
 	// Degraded, when set, is why deploys are refused now and what to do.
 	Degraded string `json:"degraded,omitempty"`
+	// TCP is the app's TCP ports ([[app.tcp]]): each with the instance
+	// new connections go to.
+	TCP []tcpproxy.PortStatus `json:"tcp,omitempty"`
 }
 
 // RecentWindow is the window Status.Recent covers.
@@ -47,5 +51,8 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	st.Instances = e.fleet.Status()
+	if e.tcpStatus != nil {
+		st.TCP = e.tcpStatus()
+	}
 	return st, nil
 }

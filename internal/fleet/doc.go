@@ -13,6 +13,11 @@
 //     the stop signal (so no idle upstream connection delays a graceful
 //     shutdown), and warmed with a share of the live connections when the
 //     instance first answers;
+//   - its ports of the app's TCP ports ([[app.tcp]]): a free port per
+//     entry in the entry's port_env, kept for the instance's life (read
+//     back from /proc/<pid>/environ when it is adopted), and told to the
+//     TCP ports (tcpproxy.Ports) with its HTTP health, crashes and stop;
+//     a batch drained by Drain waits for its TCP connections too;
 //   - its health checker, which moves the backend in and out of rotation;
 //   - crash restarts: a crash takes the backend out of rotation at once
 //     and gives the restarted process a fresh checker, so it must pass

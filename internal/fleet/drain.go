@@ -80,7 +80,8 @@ func IDs(ms []instance.Handle) []string {
 }
 
 // Drain takes instances out of rotation, tells them (their drain notice),
-// waits for their requests in flight, up to timeout, then stops them.
+// waits for their requests in flight, up to timeout, and for their TCP
+// connections, up to each TCP port's drain_timeout, then stops them.
 func (f *Fleet) Drain(ctx context.Context, hs []instance.Handle, timeout time.Duration) error {
 	if len(hs) == 0 {
 		return nil
@@ -100,6 +101,17 @@ func (f *Fleet) Drain(ctx context.Context, hs []instance.Handle, timeout time.Du
 	deadline := time.Now().Add(timeout)
 	f.AnnounceDrain(hs, deadline)
 	defer f.ClearDrain(IDs(hs)...)
+	tcpDone := make(chan struct{})
+	if f.tcp != nil {
+		// Their TCP connections get each port's drain_timeout, at the
+		// same time as their requests get theirs.
+		go func() {
+			defer close(tcpDone)
+			f.tcp.Drain(ctx, IDs(hs))
+		}()
+	} else {
+		close(tcpDone)
+	}
 	for time.Now().Before(deadline) {
 		busy := false
 		for _, m := range ms {
@@ -116,5 +128,6 @@ func (f *Fleet) Drain(ctx context.Context, hs []instance.Handle, timeout time.Du
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	<-tcpDone
 	return f.stopInstances(ctx, ms)
 }

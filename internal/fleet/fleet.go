@@ -11,6 +11,7 @@ import (
 	"github.com/cutover/cutover/internal/release"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
+	"github.com/cutover/cutover/internal/tcpproxy"
 )
 
 // Options configure a Fleet.
@@ -23,6 +24,9 @@ type Options struct {
 	Store *state.Store
 	// Proxy gets a backend per running instance.
 	Proxy *proxy.Proxy
+	// TCP, when set, is the app's [[app.tcp]] ports: told of each
+	// instance's ports, HTTP health and crashes, and of its stop.
+	TCP *tcpproxy.Ports
 	// Releases gives each release's directory, where its instances run.
 	Releases *release.Manager
 	Logger   *slog.Logger
@@ -44,6 +48,7 @@ type Fleet struct {
 	cfg         *config.Config
 	store       *state.Store
 	px          *proxy.Proxy
+	tcp         *tcpproxy.Ports // nil: the app has no TCP ports
 	rel         *release.Manager
 	sup         *supervisor.Supervisor
 	stateFailed func(what string, err error)
@@ -75,6 +80,7 @@ func New(opts Options) *Fleet {
 		cfg:         opts.Config,
 		store:       opts.Store,
 		px:          opts.Proxy,
+		tcp:         opts.TCP,
 		rel:         opts.Releases,
 		stateFailed: opts.StateFailed,
 		note:        opts.Note,

@@ -9,15 +9,18 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/health"
 	"github.com/cutover/cutover/internal/instance"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/supervisor"
+	"github.com/cutover/cutover/internal/tcpproxy"
 )
 
 // Instance is one instance as the fleet sees it: the process, its proxy
@@ -29,6 +32,9 @@ type Instance struct {
 	release string
 	app     config.App
 	logPath string
+	// tcpPorts are its ports of the app's [[app.tcp]] entries, by
+	// port_env; nil without any.
+	tcpPorts map[string]int
 
 	mu      sync.Mutex     // guards the fields below
 	backend *proxy.Backend // nil until the process runs
@@ -80,28 +86,88 @@ func healthConfig(h config.Health) health.Config {
 	}
 }
 
-func (f *Fleet) spec(app config.App, releaseID string, n int, port int) supervisor.Spec {
+// spec is the supervisor's spec of instance n of releaseID. port is its
+// HTTP port and tcpPorts its port of each [[app.tcp]] entry, by port_env
+// (those of an instance adopted); 0 and nil pick free ones, all
+// different. The TCP ports go into the environment, which the supervisor
+// keeps across restarts, so an instance keeps its ports for its life.
+func (f *Fleet) spec(app config.App, releaseID string, n int, port int, tcpPorts map[string]int) (supervisor.Spec, error) {
 	id := releaseID + "-" + strconv.Itoa(n)
+	env := append(instance.Env(app, releaseID), DrainFileEnv+"="+drainFile(f.cfg, id))
+	if len(app.TCP) > 0 {
+		taken := map[int]bool{}
+		pick := func(p int) (int, error) {
+			for p == 0 || taken[p] {
+				var err error
+				if p, err = freeport.Pick(); err != nil {
+					return 0, fmt.Errorf("pick a port for instance %s: %w", id, err)
+				}
+			}
+			taken[p] = true
+			return p, nil
+		}
+		var err error
+		if port, err = pick(port); err != nil {
+			return supervisor.Spec{}, err
+		}
+		for _, t := range app.TCP {
+			p, err := pick(tcpPorts[t.PortEnv])
+			if err != nil {
+				return supervisor.Spec{}, err
+			}
+			env = append(env, t.PortEnv+"="+strconv.Itoa(p))
+		}
+	}
 	return supervisor.Spec{
 		App:         app.Name,
 		Release:     releaseID,
 		Instance:    id,
 		Dir:         f.rel.Dir(releaseID),
 		Command:     app.Command,
-		Env:         append(instance.Env(app, releaseID), DrainFileEnv+"="+drainFile(f.cfg, id)),
+		Env:         env,
 		Port:        port,
 		StopSignal:  app.Signal,
 		StopTimeout: app.StopTimeout.Duration,
 		LogPath:     LogPath(f.cfg, releaseID, id),
 		LogMaxSize:  app.LogMaxSize,
 		BootNice:    app.BootNice,
+	}, nil
+}
+
+// tcpPorts returns the port of each [[app.tcp]] entry in env ("KEY=value"
+// or a map), by port_env; an entry without one is left out.
+func tcpPorts(app config.App, lookup func(string) string) map[string]int {
+	if len(app.TCP) == 0 {
+		return nil
+	}
+	out := map[string]int{}
+	for _, t := range app.TCP {
+		if p, err := strconv.Atoi(lookup(t.PortEnv)); err == nil && p > 0 {
+			out[t.PortEnv] = p
+		}
+	}
+	return out
+}
+
+// envLookup looks a key up in "KEY=value" entries; the last one wins, as
+// in the process's environment.
+func envLookup(env []string) func(string) string {
+	return func(key string) string {
+		v := ""
+		for _, kv := range env {
+			if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+				v = val
+			}
+		}
+		return v
 	}
 }
 
 // register creates the managed record and its proxy backend before the
 // process exists, so supervisor callbacks during Start find it.
 func (f *Fleet) register(spec supervisor.Spec, app config.App) *Instance {
-	m := &Instance{id: spec.Instance, release: spec.Release, app: app, logPath: spec.LogPath, crashed: make(chan string, 8)}
+	m := &Instance{id: spec.Instance, release: spec.Release, app: app, logPath: spec.LogPath, crashed: make(chan string, 8),
+		tcpPorts: tcpPorts(app, envLookup(spec.Env))}
 	f.mu.Lock()
 	f.insts[m.id] = m
 	f.mu.Unlock()
@@ -158,6 +224,9 @@ func (f *Fleet) attach(m *Instance, inst *supervisor.Instance, healthy bool) {
 	m.mu.Lock()
 	m.backend = b
 	m.mu.Unlock()
+	if f.tcp != nil && m.tcpPorts != nil {
+		f.tcp.Add(tcpproxy.Instance{ID: m.id, Release: m.release, Number: instance.Number(m.id, m.release), Ports: m.tcpPorts})
+	}
 	f.persist(st)
 	f.restartChecker(m, healthy)
 }
@@ -235,6 +304,7 @@ func (f *Fleet) restartChecker(m *Instance, healthy bool) {
 			inst.EndBoot()
 		}
 		b.SetHealthy(ok)
+		f.tcpHealthy(m.id, ok)
 		if ok {
 			b.Warm(f.warmTarget(m))
 		}
@@ -245,6 +315,7 @@ func (f *Fleet) restartChecker(m *Instance, healthy bool) {
 	if healthy {
 		inst.EndBoot()
 		b.SetHealthy(true)
+		f.tcpHealthy(m.id, true)
 	}
 	ctx, cancel := context.WithCancel(f.ctx)
 	m.checker, m.stopChk, m.chkDone = chk, cancel, ctx.Done()
@@ -281,6 +352,10 @@ func (f *Fleet) onInstanceChange(st supervisor.Status) {
 	// Crashed: no traffic until it is back and healthy again.
 	if b := m.proxyBackend(); b != nil {
 		b.SetHealthy(false)
+	}
+	if f.tcp != nil {
+		f.tcp.SetHTTPHealthy(m.id, false)
+		f.tcp.Down(m.id)
 	}
 	f.log.Warn("instance crashed", "instance", st.Instance, "pid", st.PID, "exit", st.LastExit, "restarts", st.Restarts)
 	select {
@@ -362,6 +437,9 @@ func (f *Fleet) stopInstances(ctx context.Context, ms []*Instance) error {
 		// carried a request would make a Go app's graceful shutdown wait
 		// for it (net/http treats new connections as active for 5s).
 		f.px.RemoveBackend(m.id)
+		if f.tcp != nil {
+			f.tcp.Remove(m.id)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -409,7 +487,11 @@ func (f *Fleet) AllBut(keep string) []instance.Handle { return handles(f.instanc
 // Start starts instance n of release with app's configuration (port 0:
 // a free one) and begins health checking; it is in rotation once healthy.
 func (f *Fleet) Start(app config.App, release string, n int) (instance.Handle, error) {
-	m, err := f.startInstance(f.spec(app, release, n, 0), app)
+	spec, err := f.spec(app, release, n, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	m, err := f.startInstance(spec, app)
 	if err != nil {
 		return nil, err
 	}
@@ -520,4 +602,11 @@ func (m *Instance) BootState() string {
 		why += fmt.Sprintf("; if this lasts, app.health.path %q is not a path the app serves", m.app.Health.Path)
 	}
 	return why
+}
+
+// tcpHealthy tells the TCP ports the instance's HTTP health.
+func (f *Fleet) tcpHealthy(id string, ok bool) {
+	if f.tcp != nil {
+		f.tcp.SetHTTPHealthy(id, ok)
+	}
 }

@@ -40,8 +40,10 @@ func (f *Fleet) Recover(ctx context.Context, active string, app config.App, foun
 			f.forget(ctx, row.ID)
 			continue
 		}
-		spec := f.spec(app, active, n, row.Port)
-		_, err := f.adoptInstance(spec, app, row.PID, row.StartTime, supervisor.History{Restarts: row.Restarts, LastExit: row.LastExit})
+		spec, err := f.spec(app, active, n, row.Port, f.adoptedTCPPorts(app, row))
+		if err == nil {
+			_, err = f.adoptInstance(spec, app, row.PID, row.StartTime, supervisor.History{Restarts: row.Restarts, LastExit: row.LastExit})
+		}
 		if err != nil {
 			if _, gone := supervisor.ProcStartTime(row.PID); gone == nil && f.sameProcess(row) {
 				// Alive but not adoptable: stopped, never left behind.
@@ -60,6 +62,28 @@ func (f *Fleet) Recover(ctx context.Context, active string, app config.App, foun
 	}
 }
 
+// adoptedTCPPorts returns the TCP ports a running instance was started
+// with, read from its environment as PORT is (see Find): an adopted
+// instance keeps listening on them, so they must not be picked anew.
+func (f *Fleet) adoptedTCPPorts(app config.App, row state.Instance) map[string]int {
+	if len(app.TCP) == 0 {
+		return nil
+	}
+	env, err := supervisor.ProcEnv(row.PID)
+	if err != nil {
+		f.log.Warn("read an instance's environment for its TCP ports", "instance", row.ID, "pid", row.PID, "err", err)
+		return nil
+	}
+	ports := tcpPorts(app, func(k string) string { return env[k] })
+	for _, t := range app.TCP {
+		if ports[t.PortEnv] == 0 {
+			f.noteRecovery(fmt.Sprintf("instance %s (pid %d) has no %s in its environment (started before [[app.tcp]] %s was added?): "+
+				"its TCP port gets a new number it does not listen on; deploy again to start instances that have it", row.ID, row.PID, t.PortEnv, t.Listen))
+		}
+	}
+	return ports
+}
+
 // StartMissing starts instances of active until it has app.Instances,
 // numbered from the lowest free number. One that cannot start is noted
 // (Options.Note) and ends it: the release serves with what it has.
@@ -74,7 +98,11 @@ func (f *Fleet) StartMissing(active string, app config.App) {
 		if used[n] {
 			continue
 		}
-		if _, err := f.startInstance(f.spec(app, active, n, 0), app); err != nil {
+		spec, err := f.spec(app, active, n, 0, nil)
+		if err == nil {
+			_, err = f.startInstance(spec, app)
+		}
+		if err != nil {
 			f.noteRecovery(fmt.Sprintf("could not start instance %d of the live release %s (%v): it serves with %d of %d instances; deploy again to restore them",
 				n, active, err, adopted, app.Instances))
 			break

@@ -26,7 +26,7 @@ type child struct {
 
 // socket is one listening socket the keeper holds for its daemons.
 type socket struct {
-	name string // as in LISTEN_FDNAMES: "proxy", "preview"
+	name string // as in LISTEN_FDNAMES: "proxy", "preview", "tcp-…" (TCPSocketName)
 	file *os.File
 	// passed is set on a socket the service manager passed: it outlives
 	// the keeper.

@@ -15,7 +15,8 @@
 // The keeper opens the listening sockets once (or takes them from systemd,
 // see below) and passes them to each daemon it starts with the protocol
 // systemd uses for socket activation: the sockets from fd 3, LISTEN_FDS
-// counting them, LISTEN_FDNAMES naming them ("proxy", "preview", "tls"). LISTEN_PID
+// counting them, LISTEN_FDNAMES naming them ("proxy", "preview", "tls", and
+// TCPSocketName of each app's [[app.tcp]] listen address). LISTEN_PID
 // names the keeper itself, since a parent cannot know its child's pid
 // before the child runs; a daemon accepts that only when CUTOVER_KEEPER_FD
 // is set too and LISTEN_PID is its parent. CUTOVER_KEEPER_FD is the

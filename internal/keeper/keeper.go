@@ -33,6 +33,9 @@ type Options struct {
 	// on when no socket was passed by systemd; PreviewListen or TLSListen
 	// empty means none.
 	ProxyListen, PreviewListen, TLSListen string
+	// TCPListen are the listen addresses of the apps' [[app.tcp]] ports;
+	// each socket is passed as TCPSocketName(addr).
+	TCPListen []string
 	// ConfigPath names the config in error messages.
 	ConfigPath string
 	// ReadyTimeout bounds how long a new daemon may take to be ready.
@@ -379,11 +382,15 @@ func (k *keeper) sockets() ([]socket, error) {
 			passed[s.name] = true
 		}
 	}
-	for _, s := range []struct{ name, addr, key string }{
+	want := []struct{ name, addr, key string }{
 		{"proxy", k.opts.ProxyListen, "proxy.listen"},
 		{"preview", k.opts.PreviewListen, "proxy.preview_listen"},
 		{"tls", k.opts.TLSListen, "proxy.tls_listen"},
-	} {
+	}
+	for _, addr := range k.opts.TCPListen {
+		want = append(want, struct{ name, addr, key string }{TCPSocketName(addr), addr, "a [[app.tcp]] listen"})
+	}
+	for _, s := range want {
 		if s.addr == "" || passed[s.name] {
 			continue
 		}
@@ -403,6 +410,11 @@ func (k *keeper) sockets() ([]socket, error) {
 	}
 	return socks, nil
 }
+
+// TCPSocketName is the name under which the socket of a TCP port
+// ([[app.tcp]]) listening on addr is passed: "tcp-" and the address with
+// each ':' written '_', since LISTEN_FDNAMES separates names with ':'.
+func TCPSocketName(addr string) string { return "tcp-" + strings.ReplaceAll(addr, ":", "_") }
 
 // socketFile returns a close-on-exec duplicate of ln's socket as a file
 // whose Fd leaves the socket non-blocking. Not ln.File: the file it

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 )
@@ -44,13 +45,7 @@ func Find(key, value string) ([]Found, error) {
 			continue // children of an instance share its environment
 		}
 		cwd, _ := os.Readlink(dir + "/cwd") //nolint:errcheck // "" when unreadable: the caller matches on the environment
-		env := map[string]string{}
-		for _, kv := range bytes.Split(raw, []byte{0}) {
-			if k, v, ok := bytes.Cut(kv, []byte{'='}); ok {
-				env[string(k)] = string(v)
-			}
-		}
-		out = append(out, Found{PID: pid, StartTime: st.startTime, Cwd: cwd, Env: env})
+		out = append(out, Found{PID: pid, StartTime: st.startTime, Cwd: cwd, Env: parseEnviron(raw)})
 	}
 	return out, nil
 }
@@ -62,4 +57,26 @@ func hasEntry(environ, entry []byte) bool {
 		}
 	}
 	return false
+}
+
+// ProcEnv returns the environment process pid was started with, from
+// /proc/<pid>/environ: what an adopted instance was given.
+func ProcEnv(pid int) (map[string]string, error) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return nil, fmt.Errorf("read the environment of pid %d: %w", pid, err)
+	}
+	return parseEnviron(raw), nil
+}
+
+// parseEnviron splits the NUL-separated KEY=value entries of an environ
+// file.
+func parseEnviron(raw []byte) map[string]string {
+	env := map[string]string{}
+	for _, kv := range bytes.Split(raw, []byte{0}) {
+		if k, v, ok := bytes.Cut(kv, []byte{'='}); ok {
+			env[string(k)] = string(v)
+		}
+	}
+	return env
 }

@@ -1,0 +1,119 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/keeper"
+	"github.com/cutover/cutover/internal/tcpproxy"
+	"github.com/cutover/cutover/internal/traffic"
+)
+
+// tcpTraffic is an app's traffic seam with its TCP ports following it:
+// every change of the HTTP weights (a switch, a canary step, a rollback,
+// the end of a hold) routes new TCP connections the same way, and the
+// drain of a release drains its TCP connections alongside its requests,
+// so the deploy engine stops its instances only after both.
+type tcpTraffic struct {
+	deploy.Traffic
+	ports *tcpproxy.Ports
+	log   *slog.Logger
+}
+
+func (t *tcpTraffic) route() { t.ports.Route(t.Traffic.Weights()) }
+
+// SetActive switches HTTP, then TCP.
+func (t *tcpTraffic) SetActive(release string) {
+	t.Traffic.SetActive(release)
+	t.route()
+}
+
+// SetWeights sets HTTP's weights, then routes TCP by them.
+func (t *tcpTraffic) SetWeights(w map[string]int) {
+	t.Traffic.SetWeights(w)
+	t.route()
+}
+
+// Unhold ends a hold, then routes TCP by the weights it left.
+func (t *tcpTraffic) Unhold(release string) traffic.HoldReport {
+	rep := t.Traffic.Unhold(release)
+	t.route()
+	return rep
+}
+
+// FailHold refuses requests, then routes TCP by the weights it left.
+func (t *tcpTraffic) FailHold(why string) traffic.HoldReport {
+	rep := t.Traffic.FailHold(why)
+	t.route()
+	return rep
+}
+
+// Drain drains release's requests and its TCP connections at once. The
+// TCP connections get each port's own drain_timeout, not ctx's deadline
+// (proxy.drain_timeout); a ctx already ended (a drain that cuts at once)
+// cuts them at once too.
+func (t *tcpTraffic) Drain(ctx context.Context, release string, pace time.Duration) traffic.DrainResult {
+	tctx := ctx
+	if ctx.Err() == nil {
+		tctx = context.WithoutCancel(ctx)
+	}
+	done := make(chan tcpproxy.DrainResult, 1)
+	go func() { done <- t.ports.DrainRelease(tctx, release) }()
+	r := t.Traffic.Drain(ctx, release, pace)
+	tr := <-done
+	if tr.Finished+tr.Cut > 0 {
+		t.log.Info("tcp connections drained", "release", release, "finished", tr.Finished, "cut", tr.Cut)
+	}
+	r.Finished += tr.Finished
+	r.Cut += tr.Cut
+	return r
+}
+
+// openTCP opens the listeners of every unit's TCP ports: the sockets the
+// keeper passed (named keeper.TCPSocketName), else new ones; under a
+// keeper a port it did not pass (added to the file since `cutover serve`
+// started) is left out with a warning, as proxy.preview_listen is. On an
+// error, what was opened is closed.
+func openTCP(units []*unit, inherited map[string]net.Listener, underKeeper bool, cfgPath string, log *slog.Logger) ([][]net.Listener, error) {
+	out := make([][]net.Listener, len(units))
+	fail := func(err error) ([][]net.Listener, error) {
+		closeTCPListeners(out)
+		return nil, err
+	}
+	for i, u := range units {
+		if u.tcp == nil {
+			continue
+		}
+		for j, e := range u.tcp.Entries() {
+			ln := inherited[keeper.TCPSocketName(e.Listen)]
+			switch {
+			case ln != nil:
+			case underKeeper:
+				log.Warn("a [[app.tcp]] port was added after `cutover serve` started: restart `cutover serve` to listen on it",
+					"app", u.name, "listen", e.Listen, "config", cfgPath)
+			default:
+				var err error
+				if ln, err = net.Listen("tcp", e.Listen); err != nil {
+					return fail(fmt.Errorf("app %s: tcp listen on %s ([[app.tcp]] %d in %s): %w", u.name, e.Listen, j+1, cfgPath, err))
+				}
+			}
+			out[i] = append(out[i], ln)
+		}
+	}
+	return out, nil
+}
+
+// closeTCPListeners closes listeners openTCP returned.
+func closeTCPListeners(lns [][]net.Listener) {
+	for _, l := range lns {
+		for _, ln := range l {
+			if ln != nil {
+				ln.Close() //nolint:errcheck // giving up on start
+			}
+		}
+	}
+}

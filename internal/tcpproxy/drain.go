@@ -1,0 +1,73 @@
+package tcpproxy
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// DrainResult is what a drain did.
+type DrainResult struct {
+	// Finished counts the connections that ended by themselves within
+	// drain_timeout; Cut those closed at it.
+	Finished, Cut int
+}
+
+// Drain takes the instances ids out of every table (no new connection
+// reaches them), waits for the connections open to them, up to each
+// entry's drain_timeout, and closes what is still open then. A ctx that
+// ends earlier cuts at once. Run it before the instances stop.
+func (p *Ports) Drain(ctx context.Context, ids []string) DrainResult {
+	p.mu.Lock()
+	var bs []*backend
+	for _, id := range ids {
+		if info := p.insts[id]; info != nil {
+			info.draining = true
+		}
+		for _, e := range p.entries {
+			if b := e.backendOf(id); b != nil {
+				bs = append(bs, b)
+			}
+		}
+	}
+	p.rebuildLocked()
+	p.mu.Unlock()
+
+	var mu sync.Mutex
+	var res DrainResult
+	var wg sync.WaitGroup
+	for _, b := range bs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			open := b.open()
+			t := time.NewTimer(b.e.cfg.DrainTimeout.Duration)
+			defer t.Stop()
+			select {
+			case <-b.idle():
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			cut := b.cut()
+			mu.Lock()
+			res.Cut += cut
+			res.Finished += max(open-cut, 0)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+// DrainRelease drains every instance of release (see Drain).
+func (p *Ports) DrainRelease(ctx context.Context, release string) DrainResult {
+	p.mu.Lock()
+	var ids []string
+	for id, info := range p.insts {
+		if info.Release == release {
+			ids = append(ids, id)
+		}
+	}
+	p.mu.Unlock()
+	return p.Drain(ctx, ids)
+}
