@@ -41,7 +41,7 @@ func TestJudge(t *testing.T) {
 			name:   "healthy canary",
 			canary: win(200, 1, 40*ms, 1), baseline: win(2000, 8, 40*ms, 2),
 			c: defaults, wantOK: true, enough: true,
-			reason: []string{"canary errors 0.5% (1 of 200) vs baseline 0.4% (8 of 2000): +0.1 points (99% CI ", ": not 1 point more",
+			reason: []string{"canary errors 0.5% (1 of 200) vs baseline 0.4% (8 of 2000): +0.10 points (99% CI ", ": not 1 point more",
 				"canary p50 ", "vs baseline ", "(99% CI -", ": not 20% slower"},
 		},
 		{
@@ -101,7 +101,7 @@ func TestJudge(t *testing.T) {
 			name:   "five points more errors",
 			canary: win(1000, 60, 20*ms, 1), baseline: win(5000, 50, 20*ms, 2),
 			c: func() Criteria { c := defaults; c.MaxErrorRate = 0; return c }(), wantOK: false, enough: true,
-			reason: []string{"canary errors 6% (60 of 1000) vs baseline 1% (50 of 5000): +5 points (99% CI +3", "more than the 1 point allowed (deploy.min_error_effect = 0.01)"},
+			reason: []string{"canary errors 6% (60 of 1000) vs baseline 1% (50 of 5000): +5.00 points (99% CI +3.28 points..+7.26 points)", "more than the 1 point allowed (deploy.min_error_effect = 0.01)"},
 		},
 		{
 			name:   "a few errors more over few requests is not proven",
@@ -146,7 +146,7 @@ func TestJudge(t *testing.T) {
 			if v.Reason == "" {
 				t.Errorf("reason: got %q, want an explanation", v.Reason)
 			}
-			if v.Canary != tt.canary || v.Baseline != tt.baseline {
+			if v.Canary.Requests != tt.canary.Requests || v.Baseline.Requests != tt.baseline.Requests {
 				t.Errorf("measurements: got other stats than judged")
 			}
 		})

@@ -99,6 +99,12 @@ func cdf(ps []pairs, t float64) float64 {
 // false when either side is empty or the samples are too small for a
 // bounded interval (k < 0).
 func latencyRatio(c, b *traffic.Histogram, z float64) (s shift, ok bool) {
+	return latencyRatioSigma(c, b, z, 1)
+}
+
+// latencyRatioSigma is latencyRatio with the standard deviation of U
+// multiplied by inflate (≥ 1).
+func latencyRatioSigma(c, b *traffic.Histogram, z, inflate float64) (s shift, ok bool) {
 	n1, n2 := float64(c.Count()), float64(b.Count())
 	n := n1 + n2
 	if n1 == 0 || n2 == 0 || n < 3 {
@@ -111,7 +117,7 @@ func latencyRatio(c, b *traffic.Histogram, z float64) (s shift, ok bool) {
 		}
 	}
 	m := n1 * n2
-	sigma := math.Sqrt(m / 12 * ((n + 1) - ties/(n*(n-1))))
+	sigma := inflate * math.Sqrt(m/12*((n+1)-ties/(n*(n-1))))
 	k := m/2 - z*sigma - 0.5
 	if k < 0 {
 		return shift{}, false
@@ -148,4 +154,91 @@ func latencyRatio(c, b *traffic.Histogram, z float64) (s shift, ok bool) {
 		return (l + h) / 2
 	}
 	return shift{est: math.Exp(at(m / 2)), lo: math.Exp(at(k)), hi: math.Exp(at(m - k))}, true
+}
+
+// designEffect returns how much larger the variance of the Mann–Whitney
+// statistic of c against b is when requests are taken in clusters — the
+// blocks of time cb and cb, requests of one block sharing its noise —
+// than when every request is independent, with the number of clusters K
+// that saw requests. It is the clustered variance of Obuchowski (1997,
+// "Nonparametric analysis of clustered ROC curve data", Biometrics 53)
+// over the usual tie-corrected one, both for θ = U/(n1·n2); a burst of CPU
+// noise that slows a block of one release's requests raises it, one that
+// slows both alike does not (the covariance term). blocks of c and b must
+// line up in time; ok is false without two clusters.
+func designEffect(c, b *traffic.Histogram, cb, bb []traffic.Histogram) (deff float64, clusters int, ok bool) {
+	if len(cb) != len(bb) || len(cb) == 0 {
+		return 0, 0, false
+	}
+	n1, n0 := float64(c.Count()), float64(b.Count())
+	if n1 == 0 || n0 == 0 {
+		return 0, 0, false
+	}
+	// fb[k]: share of baseline latencies below bucket k, ties counting
+	// half (a canary latency's placement); fc[k] likewise of the canary's.
+	var fb, fc [traffic.HistogramBuckets]float64
+	var below1, below0 float64
+	for k := range c {
+		fc[k] = (below1 + float64(c[k])/2) / n1
+		fb[k] = (below0 + float64(b[k])/2) / n0
+		below1 += float64(c[k])
+		below0 += float64(b[k])
+	}
+	var theta float64
+	for k, x := range c {
+		theta += float64(x) * fb[k]
+	}
+	theta /= n1
+	type cluster struct{ v10, m, v01, n float64 }
+	cs := make([]cluster, 0, len(cb))
+	var i10, i01 int
+	for s := range cb {
+		var cl cluster
+		for k := range cb[s] {
+			if x := cb[s][k]; x > 0 {
+				cl.v10 += float64(x) * fb[k]
+				cl.m += float64(x)
+			}
+			if y := bb[s][k]; y > 0 {
+				cl.v01 += float64(y) * (1 - fc[k])
+				cl.n += float64(y)
+			}
+		}
+		if cl.m > 0 {
+			i10++
+		}
+		if cl.n > 0 {
+			i01++
+		}
+		if cl.m > 0 || cl.n > 0 {
+			cs = append(cs, cl)
+		}
+	}
+	if i10 < 2 || i01 < 2 {
+		return 0, len(cs), false
+	}
+	var s10, s01, s11 float64
+	for _, cl := range cs {
+		d10, d01 := cl.v10-cl.m*theta, cl.v01-cl.n*theta
+		s10 += d10 * d10
+		s01 += d01 * d01
+		s11 += d10 * d01
+	}
+	ki := float64(len(cs))
+	s10 *= float64(i10) / (float64(i10-1) * n1)
+	s01 *= float64(i01) / (float64(i01-1) * n0)
+	s11 *= ki / (ki - 1)
+	clustered := s10/n1 + s01/n0 + 2*s11/(n1*n0)
+	n := n1 + n0
+	var ties float64
+	for k := range c {
+		if t := float64(c[k] + b[k]); t > 1 {
+			ties += t*t*t - t
+		}
+	}
+	iid := ((n + 1) - ties/(n*(n-1))) / (12 * n1 * n0)
+	if iid <= 0 {
+		return 0, len(cs), false
+	}
+	return clustered / iid, len(cs), true
 }

@@ -139,3 +139,65 @@ func TestLatencyRatio(t *testing.T) {
 		t.Errorf("empty canary: got a bounded interval, want none")
 	}
 }
+
+// blocks draws k seconds of n requests a side, lognormal around 10ms;
+// slow(s) gives the factor by which second s slows the canary's and the
+// baseline's requests.
+func blocks(r *rand.Rand, k, n int, slow func(s int) (c, b float64)) (c, b traffic.Histogram, cb, bb []traffic.Histogram) {
+	for s := range k {
+		fc, fb := slow(s)
+		var hc, hb traffic.Histogram
+		for _, d := range lognormal(r, n, 10*time.Millisecond, 0.4) {
+			hc.Add(time.Duration(fc * float64(d)))
+		}
+		for _, d := range lognormal(r, n, 10*time.Millisecond, 0.4) {
+			hb.Add(time.Duration(fb * float64(d)))
+		}
+		for i := range hc {
+			c[i] += hc[i]
+			b[i] += hb[i]
+		}
+		cb, bb = append(cb, hc), append(bb, hb)
+	}
+	return c, b, cb, bb
+}
+
+func TestDesignEffect(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	calm := func(int) (float64, float64) { return 1, 1 }
+	c, b, cb, bb := blocks(r, 30, 30, calm)
+	if deff, k, ok := designEffect(&c, &b, cb, bb); !ok || k != 30 || deff > 1.6 {
+		t.Errorf("independent requests: got design effect %.2f over %d clusters (%v), want about 1 over 30", deff, k, ok)
+	}
+	// Every third second slows one release 4×, in turn: each release's
+	// requests move together, and the rank statistic with them.
+	uneven := func(s int) (float64, float64) {
+		switch s % 6 {
+		case 0:
+			return 4, 1
+		case 3:
+			return 1, 4
+		}
+		return 1, 1
+	}
+	c, b, cb, bb = blocks(r, 30, 30, uneven)
+	if deff, _, ok := designEffect(&c, &b, cb, bb); !ok || deff < 5 {
+		t.Errorf("noise landing on one release at a time: got design effect %.2f (%v), want well above 1", deff, ok)
+	}
+	// The same noise on both releases at once moves both alike.
+	even := func(s int) (float64, float64) {
+		if s%3 == 0 {
+			return 4, 4
+		}
+		return 1, 1
+	}
+	c, b, cb, bb = blocks(r, 30, 30, even)
+	if deff, _, ok := designEffect(&c, &b, cb, bb); !ok || deff > 2 {
+		t.Errorf("noise on both releases alike: got design effect %.2f (%v), want about 1", deff, ok)
+	}
+	// One second says nothing of how seconds differ.
+	c, b, cb, bb = blocks(r, 1, 100, calm)
+	if _, _, ok := designEffect(&c, &b, cb, bb); ok {
+		t.Errorf("one second: got a design effect, want none")
+	}
+}

@@ -119,6 +119,11 @@ func (w *window) stats(now time.Time, d time.Duration) WindowStats {
 	n = max(1, min(n, windowSeconds))
 	s := now.Unix()
 	var st WindowStats
+	// Blocks of whole seconds, at most traffic.MaxBlocks, aligned on Unix
+	// seconds counted back from now so that two releases' windows taken
+	// in the same second split alike; the oldest may be partial.
+	per := (n + traffic.MaxBlocks - 1) / traffic.MaxBlocks
+	st.LatencyBlocks = make([]traffic.Histogram, (n+per-1)/per)
 	var one [traffic.HistogramBuckets]uint64
 	for i := range n {
 		sec := s - i
@@ -137,8 +142,10 @@ func (w *window) stats(now time.Time, d time.Duration) WindowStats {
 		st.Requests += req
 		st.Errors += errs
 		st.ConnErrors += conn
+		blk := &st.LatencyBlocks[len(st.LatencyBlocks)-1-int(i/per)]
 		for j, c := range one {
 			st.Latency[j] += c
+			blk[j] += c
 		}
 	}
 	if st.Requests > 0 {

@@ -126,8 +126,53 @@ func TestWindowStats(t *testing.T) {
 	if got := p.Stats()["r1"].Requests; got != 102 {
 		t.Errorf("Stats requests: got %d, want 102 (since start, unaffected)", got)
 	}
-	if st := p.Window("nope", time.Minute); st != (WindowStats{}) {
+	if st := p.Window("nope", time.Minute); st.Requests != 0 || st.Latency.Count() != 0 || st.LatencyBlocks != nil {
 		t.Errorf("unknown release: got %+v, want zero", st)
+	}
+}
+
+// TestWindowBlocks: the window's latencies come split by second too, the
+// judge's unit of shared noise, in at most traffic.MaxBlocks blocks.
+func TestWindowBlocks(t *testing.T) {
+	clk := newFakeClock()
+	p, url := startProxy(t, Options{Now: clk.Now})
+	addHealthy(p, "a1", "r1", clockBackend(t, clk))
+	p.SetActive("r1")
+	c := newClient(t)
+
+	// Two requests in one second, three seconds later one more.
+	send(t, c, url+"?took=1ms", nil)
+	send(t, c, url+"?took=1ms", nil)
+	clk.Advance(3 * time.Second)
+	send(t, c, url+"?took=20ms", nil)
+
+	st := p.Window("r1", 10*time.Second)
+	if len(st.LatencyBlocks) != 10 {
+		t.Fatalf("blocks of a 10s window: got %d, want 10", len(st.LatencyBlocks))
+	}
+	for i, b := range st.LatencyBlocks {
+		want := uint64(0)
+		switch i {
+		case 9: // the current second
+			want = 1
+		case 6: // three seconds earlier
+			want = 2
+		}
+		if got := b.Count(); got != want {
+			t.Errorf("block %d: got %d latencies, want %d", i, got, want)
+		}
+	}
+	if got := st.LatencyBlocks[9][traffic.BucketOf(20*time.Millisecond)]; got != 1 {
+		t.Errorf("last block: got %d in the 20ms bucket, want 1", got)
+	}
+
+	// A 5-minute window: 60 blocks of 5 seconds, every request in one.
+	st = p.Window("r1", WindowSpan)
+	if len(st.LatencyBlocks) != traffic.MaxBlocks {
+		t.Fatalf("blocks of a %v window: got %d, want %d", WindowSpan, len(st.LatencyBlocks), traffic.MaxBlocks)
+	}
+	if got := st.LatencyBlocks[traffic.MaxBlocks-1].Count(); got != 3 {
+		t.Errorf("last 5-second block: got %d latencies, want 3", got)
 	}
 }
 

@@ -56,7 +56,18 @@ type WindowStats struct {
 	// in the window: the sample the canary judge's rank test compares.
 	// It stays in the daemon (not in status JSON): 1.3 KiB per release.
 	Latency Histogram `json:"-"`
+	// LatencyBlocks splits Latency by time into consecutive blocks of
+	// whole seconds, oldest first: one block per second for windows of up
+	// to MaxBlocks seconds, longer blocks beyond. Requests of one second
+	// share its noise (a burst of CPU load slows them together), so the
+	// judge measures how much the blocks differ rather than treating every
+	// request as independent. Empty blocks are kept, so two releases'
+	// windows of the same length taken in the same second line up.
+	LatencyBlocks []Histogram `json:"-"`
 }
+
+// MaxBlocks is the most blocks WindowStats.LatencyBlocks holds.
+const MaxBlocks = 60
 
 // ReleaseStats are a release's counters since the process started. A 503
 // sent after holding belongs to no release and is not counted.
