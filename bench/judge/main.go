@@ -14,8 +14,8 @@
 //
 // Run it under the load lock of a shared machine
 // (flock /tmp/cutover-load.lock go run ./bench/judge ...). Every process
-// it starts is stopped when it returns; the burner and the demo apps also
-// stop by themselves once their parent is gone or -max has passed.
+// it starts is stopped when it returns, and killed with it however it
+// ends (Pdeathsig, Linux); the burner also stops after -max.
 package main
 
 import (
@@ -31,6 +31,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/cutover/cutover/internal/canary"
@@ -137,6 +138,7 @@ func run() error {
 		b := exec.CommandContext(ctx, self)
 		b.Env = append(os.Environ(), roleEnv+"=burn", "CUTOVER_JUDGE_BENCH_UNTIL="+strconv.FormatInt(deadline.Unix(), 10))
 		b.Stderr = os.Stderr
+		b.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := b.Start(); err != nil {
 			return fmt.Errorf("start burner: %w", err)
 		}
@@ -226,6 +228,8 @@ func startApp(ctx context.Context, env []string, deadline time.Time) (*exec.Cmd,
 	cmd.Env = append(append(os.Environ(), roleEnv+"=app", "PORT="+port), env...)
 	cmd.Stderr = os.Stderr
 	cmd.Dir = os.TempDir()
+	// Killed with this process, however it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, "", err
 	}
