@@ -231,7 +231,13 @@ func Judge(canary, baseline traffic.WindowStats, c Criteria) Verdict {
 				v.LatencyNoise = deff
 			}
 		}
-		if r, ok := latencyRatioSigma(&canary.Latency, &baseline.Latency, q, inflate); judged && ok {
+		r, ok := latencyRatioSigma(&canary.Latency, &baseline.Latency, q, inflate)
+		switch {
+		case !judged:
+			passed = append(passed, "latency not judged yet: it needs requests of both releases in at least 2 seconds")
+		case !ok:
+			passed = append(passed, "latency not judged yet: too few requests to bound the ratio")
+		default:
 			v.LatencyRatio = Estimate{Known: true, Value: r.est, Low: r.lo, High: r.hi}
 			what := fmt.Sprintf("canary p50 %s vs baseline %s: %s (%s %s..%s)",
 				round(canary.P50), round(baseline.P50), change(r.est), cl, change(r.lo), change(r.hi))

@@ -87,6 +87,12 @@ func TestJudge(t *testing.T) {
 			c: defaults, wantOK: true, enough: true,
 		},
 		{
+			name:   "latency in one second is not judged",
+			canary: inOneSecond(win(200, 0, 80*ms, 1)), baseline: inOneSecond(win(2000, 0, 40*ms, 2)),
+			c: defaults, wantOK: true, enough: true,
+			reason: []string{"latency not judged yet: it needs requests of both releases in at least 2 seconds"},
+		},
+		{
 			name:   "absolute error rate (30% errors)",
 			canary: win(100, 30, 20*ms, 1), baseline: win(1000, 40, 20*ms, 2),
 			c: defaults, wantOK: false, enough: true,
@@ -153,6 +159,12 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+// inOneSecond gives st's latencies as all in the last of two seconds.
+func inOneSecond(st traffic.WindowStats) traffic.WindowStats {
+	st.LatencyBlocks = []traffic.Histogram{{}, st.Latency}
+	return st
+}
+
 // withTail replaces the slowest n latencies of st by tail, as a burst of
 // CPU noise does.
 func withTail(st traffic.WindowStats, n uint64, tail time.Duration) traffic.WindowStats {
@@ -188,5 +200,42 @@ func BenchmarkJudge(b *testing.B) {
 	c, base := win(600, 3, 40*time.Millisecond, 1), win(5400, 20, 40*time.Millisecond, 2)
 	for b.Loop() {
 		Judge(c, base, defaults)
+	}
+}
+
+// TestJudgeNoiseInSeconds: a burst of CPU load that slowed the canary's
+// requests 3× for 4 of the window's 10 seconds, and the baseline's for
+// none, is noise, not a slower release: with the requests' seconds, the
+// judge sees that the seconds disagree and passes the canary; counting
+// every request as independent it would fail it.
+func TestJudgeNoiseInSeconds(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	c, b, cb, bb := blocks(r, 10, 40, func(s int) (float64, float64) {
+		if s >= 3 && s < 7 {
+			return 3, 1
+		}
+		return 1, 1
+	})
+	stats := func(h traffic.Histogram, hb []traffic.Histogram) traffic.WindowStats {
+		return traffic.WindowStats{Requests: h.Count(), Latency: h, LatencyBlocks: hb, P50: h.Quantile(0.5), P99: h.Quantile(0.99)}
+	}
+	canary, baseline := stats(c, cb), stats(b, bb)
+	v := Judge(canary, baseline, defaults)
+	if !v.OK || !(v.LatencyNoise > 4) {
+		t.Errorf("noise in 4 seconds of 10: got OK %v, design effect %.1f (%s), want a pass, the noise measured", v.OK, v.LatencyNoise, v.Reason)
+	}
+	canary.LatencyBlocks, baseline.LatencyBlocks = nil, nil
+	if v := Judge(canary, baseline, defaults); v.OK {
+		t.Errorf("the same requests as independent: got a pass (%s), want the fail that the seconds prevent", v.Reason)
+	}
+	// A release slower in every second is slower, noise or not.
+	c, b, cb, bb = blocks(r, 10, 40, func(s int) (float64, float64) {
+		if s >= 3 && s < 7 {
+			return 6, 1
+		}
+		return 2, 1
+	})
+	if v := Judge(stats(c, cb), stats(b, bb), defaults); v.OK {
+		t.Errorf("2× slower in every second, 6× in four: got a pass (%s), want a fail", v.Reason)
 	}
 }
