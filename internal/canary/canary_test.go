@@ -194,10 +194,22 @@ func TestJudgeEstimates(t *testing.T) {
 	}
 }
 
-// BenchmarkJudge is one judgement of a 30s step at 10% of 200 req/s:
-// the deploy judges every 100ms during a step.
+// BenchmarkJudge is one judgement of a 30s step at 10% of 200 req/s, by
+// second: the deploy judges every 100ms during a step.
 func BenchmarkJudge(b *testing.B) {
-	c, base := win(600, 3, 40*time.Millisecond, 1), win(5400, 20, 40*time.Millisecond, 2)
+	r := rand.New(rand.NewPCG(1, 2))
+	hc, hb, cb, bb := blocks(r, 30, 20, func(int) (float64, float64) { return 1, 1 })
+	for s := range bb {
+		// The baseline serves 9 requests for each of the canary's.
+		for range 8 {
+			for _, d := range lognormal(r, 20, 10*time.Millisecond, 0.4) {
+				bb[s].Add(d)
+				hb.Add(d)
+			}
+		}
+	}
+	c := traffic.WindowStats{Requests: hc.Count(), Latency: hc, LatencyBlocks: cb}
+	base := traffic.WindowStats{Requests: hb.Count(), Latency: hb, LatencyBlocks: bb}
 	for b.Loop() {
 		Judge(c, base, defaults)
 	}
