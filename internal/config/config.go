@@ -435,20 +435,31 @@ type Deploy struct {
 
 	// MaxErrorRate (key max_error_rate) is the highest share (0..1) of
 	// failed requests (5xx or connection errors) the new release may show
-	// in a canary step or during the watch. Default 0.05.
+	// in a canary step or during the watch, whatever the old release's: it
+	// fails when its error rate is above this at deploy.confidence (the
+	// whole confidence interval above it). 0 turns it off. Default 0.05.
 	MaxErrorRate float64 `toml:"max_error_rate"`
 
-	// MaxErrorRatio (key max_error_ratio) bounds the new release's error
-	// rate relative to the old release's over the same window (an error
-	// rate under max_error_rate/10 always passes this bound). At least 1,
-	// finite. Default 2.
-	MaxErrorRatio float64 `toml:"max_error_ratio"`
+	// Confidence (key confidence) is the confidence level of the canary
+	// judge's intervals: a canary step fails only when the interval of
+	// the difference with the old release lies wholly beyond the minimum
+	// effect. Above 0.5 and below 1. Default 0.99.
+	Confidence float64 `toml:"confidence"`
 
-	// MaxP99Ratio (key max_p99_ratio) bounds the new release's p99 latency
-	// relative to the old release's over the same window, once its p99 is
-	// over 50ms and both served canary.MinP99Samples (400) requests in it.
-	// At least 1, finite. Default 2.
-	MaxP99Ratio float64 `toml:"max_p99_ratio"`
+	// MinLatencyEffect (key min_latency_effect) is the smallest slowdown
+	// of the new release worth going back for, as a share of the old
+	// release's latency: 0.2 fails a step when the new release's typical
+	// request is at least 20% slower (Hodges–Lehmann ratio of the two
+	// releases' latencies, at deploy.confidence). 0 turns the latency
+	// test off. Finite, at least 0. Default 0.2.
+	MinLatencyEffect float64 `toml:"min_latency_effect"`
+
+	// MinErrorEffect (key min_error_effect) is the smallest rise of the
+	// error rate over the old release's worth going back for, in points
+	// of share: 0.01 fails a step when the new release fails at least one
+	// percentage point more often, at deploy.confidence. 0 turns the test
+	// off. 0 to 1. Default 0.01.
+	MinErrorEffect float64 `toml:"min_error_effect"`
 
 	// MinRequests (key min_requests) is how many requests a release must
 	// have served in a window before it is judged; a step that ends with

@@ -352,21 +352,27 @@ const exampleRest = `[{{root}}deploy]
 # Default "0s".
 # watch = "0s"
 
-# Bounds a canary step or the watch must keep, measured by the proxy:
-# highest share of failed requests (5xx or connection errors), 0 to 1.
-# Default 0.05.
+# The canary judge (docs/observability.md, "The canary judge"): a step
+# goes back to the old release only when a test says, at this confidence,
+# that the new release is worse by at least the effects below. Above 0.5
+# and below 1. Default 0.99.
+# confidence = 0.99
+
+# Smallest slowdown worth going back for, as a share of the old release's
+# latency: 0.2 fails a step when the new release's typical request is at
+# least 20% slower. 0 turns the latency test off. Default 0.2.
+# min_latency_effect = 0.2
+
+# Smallest rise of the error rate (5xx or connection errors) over the old
+# release's worth going back for, in points: 0.01 is one percentage point.
+# 0 turns the test off. Default 0.01.
+# min_error_effect = 0.01
+
+# Highest share of failed requests the new release may show whatever the
+# old one's, in a canary step or the watch (where it is the only bound),
+# 0 to 1; it fails when its error rate is above this at the confidence
+# above. 0 turns it off. Default 0.05.
 # max_error_rate = 0.05
-
-# Highest error rate of the new release as a multiple of the old one's over
-# the same window (a rate under max_error_rate/10 always passes). At least
-# 1. Default 2.0.
-# max_error_ratio = 2.0
-
-# Highest p99 latency of the new release as a multiple of the old one's,
-# checked once its p99 is over 50ms and both served 400 requests in the
-# window. Raise it if a release that is not slower is refused on a busy
-# machine. At least 1. Default 2.0.
-# max_p99_ratio = 2.0
 
 # Requests a release must have served in a window before it is judged; a
 # step with fewer waits up to another step_time. At least 1. Default 20.

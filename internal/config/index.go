@@ -266,6 +266,20 @@ func specAt(path []string) *spec {
 	return s
 }
 
+// removedDeployKeys are keys of [deploy] cutover no longer reads, with what
+// to write instead. They are refused rather than ignored or translated:
+// the canary judge they bounded is gone, and a value tuned for it (a p99
+// ratio raised to quiet noise) means nothing for the judge that replaced
+// it, so the user decides once, told where.
+var removedDeployKeys = map[string]string{
+	"max_p99_ratio": "removed: the canary judge no longer compares p99s (noisy on a busy machine) but tests whether the new release's " +
+		"typical request is slower by at least min_latency_effect (default 0.2: 20%) at the confidence level confidence (default 0.99); " +
+		"delete this line, or set min_latency_effect (see docs/observability.md, \"The canary judge\")",
+	"max_error_ratio": "removed: the canary judge no longer compares error rates by ratio but tests whether the new release fails " +
+		"at least min_error_effect more often in points (default 0.01: one point) at the confidence level confidence (default 0.99); " +
+		"delete this line, or set min_error_effect (see docs/observability.md, \"The canary judge\")",
+}
+
 // unknown records an unknown key, suggesting the closest known one.
 func (ix *index) unknown(path []string, parent *spec, line int, isTable bool) {
 	parentKey := dotted(path[:len(path)-1])
@@ -277,6 +291,12 @@ func (ix *index) unknown(path []string, parent *spec, line int, isTable bool) {
 	if parentKey == "app" && (name == "hosts" || name == "default") {
 		ix.fail(path, line, "unknown %s; %s is a key of the multi-app form, whose [apps.NAME] tables replace [app] (see docs/config.md)", what, name)
 		return
+	}
+	if len(path) >= 2 && path[len(path)-2] == "deploy" && !isTable {
+		if why, ok := removedDeployKeys[name]; ok {
+			ix.fail(path, line, "%s", why)
+			return
+		}
 	}
 	if hint := suggest(parentKey, parent, name); hint != "" {
 		ix.fail(path, line, "unknown %s; did you mean %q?", what, hint)

@@ -92,8 +92,9 @@ steps = ["10%", "50%", "90%"]
 step_time = "1m"
 watch = "5m"
 max_error_rate = 0.01
-max_error_ratio = 1.5
-max_p99_ratio = 3
+confidence = 0.95
+min_latency_effect = 0.5
+min_error_effect = 0.02
 min_requests = 100
 before_switch = "bin/smoke $CUTOVER_RELEASE"
 after_switch = "bin/notify"
@@ -151,7 +152,7 @@ migrate_lock_timeout = "10s"
 					Strategy: "canary", Batch: "50%", BatchPercent: 50,
 					Steps: []string{"10%", "50%", "90%"}, StepPercents: []int{10, 50, 90},
 					StepTime: Duration{time.Minute}, Watch: Duration{5 * time.Minute},
-					MaxErrorRate: 0.01, MaxErrorRatio: 1.5, MaxP99Ratio: 3, MinRequests: 100,
+					MaxErrorRate: 0.01, Confidence: 0.95, MinLatencyEffect: 0.5, MinErrorEffect: 0.02, MinRequests: 100,
 					BeforeSwitch: "bin/smoke $CUTOVER_RELEASE", AfterSwitch: "bin/notify",
 					HookTimeout: Duration{30 * time.Second}, PreviewTimeout: Duration{time.Hour},
 					Breaking: "hold",
@@ -430,10 +431,10 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("[app]\nname = '''\nx'''\n"))
 	f.Add([]byte(base + "env_file = \"../x.env\"\n[proxy]\npreview_listen = \":8081\"\nsticky = false\ncookie = \"v\"\nversion_header = \"X-V\"\n"))
 	f.Add([]byte(base + "[deploy]\nstrategy = \"rolling\"\nbatch = \"50%\"\nwatch = \"1m\"\n"))
-	f.Add([]byte(base + "[deploy]\nstrategy = \"canary\"\nbatch = 3\nsteps = [\"5%\", \" 50 % \"]\nmax_error_rate = 0.5\nmax_error_ratio = 1\nmax_p99_ratio = 1.5\nmin_requests = 1\n"))
+	f.Add([]byte(base + "[deploy]\nstrategy = \"canary\"\nbatch = 3\nsteps = [\"5%\", \" 50 % \"]\nmax_error_rate = 0.5\nconfidence = 0.9\nmin_latency_effect = 1.5\nmin_error_effect = 0\nmin_requests = 1\n"))
 	f.Add([]byte(base + "[deploy]\nsteps = []\nbatch = true\n"))
 	f.Add([]byte(base + "[deploy]\nmax_error_rate = nan\n"))
-	f.Add([]byte(base + "[deploy]\nmax_p99_ratio = inf\nmax_error_ratio = 1e308\n"))
+	f.Add([]byte(base + "[deploy]\nmin_latency_effect = inf\nconfidence = 1e308\nmax_p99_ratio = 2\n"))
 	f.Add([]byte(base + "[deploy]\nbefore_switch = \"x\"\nafter_switch = \"y\"\nhook_timeout = \"1s\"\npreview_timeout = \"1h\"\nstep_time = \"1s\"\n"))
 	f.Add([]byte(base + "[release]\nrepo = \"git@h:x.git\"\ntest = \"t\"\nbuild = \"b\"\nshared = [\"a\", \"a/b\", \"../c\", 1]\n"))
 	f.Add([]byte(ExampleApps("shop", []string{"shop.example.com"})))
@@ -520,8 +521,9 @@ func checkDeploy(t *testing.T, d *Deploy) {
 		}
 		last = p
 	}
-	if !(d.MaxErrorRate >= 0 && d.MaxErrorRate <= 1) || !(d.MaxErrorRatio >= 1) || !(d.MaxP99Ratio >= 1) ||
-		math.IsInf(d.MaxErrorRatio, 0) || math.IsInf(d.MaxP99Ratio, 0) || d.MinRequests < 1 {
+	if !(d.MaxErrorRate >= 0 && d.MaxErrorRate <= 1) || !(d.Confidence > 0.5 && d.Confidence < 1) ||
+		!(d.MinLatencyEffect >= 0) || math.IsInf(d.MinLatencyEffect, 0) ||
+		!(d.MinErrorEffect >= 0 && d.MinErrorEffect <= 1) || d.MinRequests < 1 {
 		t.Errorf("bounds out of range: %+v", d)
 	}
 }

@@ -340,11 +340,14 @@ func (v *validator) deploy(s scope, d *Deploy) {
 	if !(d.MaxErrorRate >= 0 && d.MaxErrorRate <= 1) {
 		v.fail(s.r("deploy.max_error_rate"), "must be a share between 0 and 1 such as 0.05, got %v", d.MaxErrorRate)
 	}
-	if !(d.MaxErrorRatio >= 1) || math.IsInf(d.MaxErrorRatio, 1) {
-		v.fail(s.r("deploy.max_error_ratio"), "must be a finite number of at least 1 (the new release may fail as often as the old), got %v", d.MaxErrorRatio)
+	if !(d.Confidence > 0.5 && d.Confidence < 1) {
+		v.fail(s.r("deploy.confidence"), "must be a confidence level above 0.5 and below 1 such as 0.99, got %v", d.Confidence)
 	}
-	if !(d.MaxP99Ratio >= 1) || math.IsInf(d.MaxP99Ratio, 1) {
-		v.fail(s.r("deploy.max_p99_ratio"), "must be a finite number of at least 1 (the new release may be as slow as the old), got %v", d.MaxP99Ratio)
+	if !(d.MinLatencyEffect >= 0) || math.IsInf(d.MinLatencyEffect, 1) {
+		v.fail(s.r("deploy.min_latency_effect"), "must be a finite share of at least 0 such as 0.2 (20%% slower; 0 turns the latency test off), got %v", d.MinLatencyEffect)
+	}
+	if !(d.MinErrorEffect >= 0 && d.MinErrorEffect <= 1) {
+		v.fail(s.r("deploy.min_error_effect"), "must be a share between 0 and 1 such as 0.01 (one point more errors; 0 turns the test off), got %v", d.MinErrorEffect)
 	}
 	if d.MinRequests < 1 {
 		v.fail(s.r("deploy.min_requests"), "must be at least 1, got %d", d.MinRequests)

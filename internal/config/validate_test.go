@@ -48,23 +48,25 @@ func TestValidateGood(t *testing.T) {
 		},
 		{
 			"bounds at their edges",
-			"[deploy]\nwatch = \"0s\"\nmax_error_rate = 0\nmax_error_ratio = 1\nmax_p99_ratio = 1.0\nmin_requests = 1\n",
+			"[deploy]\nwatch = \"0s\"\nmax_error_rate = 0\nconfidence = 0.5000001\nmin_latency_effect = 0\nmin_error_effect = 0\nmin_requests = 1\n",
 			want(func(c *Config) {
 				c.Deploy.MaxErrorRate = 0
-				c.Deploy.MaxErrorRatio = 1
-				c.Deploy.MaxP99Ratio = 1
+				c.Deploy.Confidence = 0.5000001
+				c.Deploy.MinLatencyEffect = 0
+				c.Deploy.MinErrorEffect = 0
 				c.Deploy.MinRequests = 1
 			}),
 		},
 		{
 			"bounds loose",
-			"[deploy]\nstep_time = \"2m\"\nwatch = \"10m\"\nmax_error_rate = 1\nmax_error_ratio = 1e3\nmax_p99_ratio = 2.5\nmin_requests = 1000\n",
+			"[deploy]\nstep_time = \"2m\"\nwatch = \"10m\"\nmax_error_rate = 1\nconfidence = 0.9999\nmin_latency_effect = 1e3\nmin_error_effect = 1\nmin_requests = 1000\n",
 			want(func(c *Config) {
 				c.Deploy.StepTime = Duration{2 * time.Minute}
 				c.Deploy.Watch = Duration{10 * time.Minute}
 				c.Deploy.MaxErrorRate = 1
-				c.Deploy.MaxErrorRatio = 1000
-				c.Deploy.MaxP99Ratio = 2.5
+				c.Deploy.Confidence = 0.9999
+				c.Deploy.MinLatencyEffect = 1000
+				c.Deploy.MinErrorEffect = 1
 				c.Deploy.MinRequests = 1000
 			}),
 		},
@@ -212,21 +214,16 @@ func TestValidateErrors(t *testing.T) {
 		{"max_error_rate negative", "[deploy]\nmax_error_rate = -0.01\n", `cutover.toml:5: deploy.max_error_rate: must be a share between 0 and 1 such as 0.05, got -0.01`},
 		{"max_error_rate nan", "[deploy]\nmax_error_rate = nan\n", `cutover.toml:5: deploy.max_error_rate: must be a share between 0 and 1 such as 0.05, got NaN`},
 		{"max_error_rate percent", "[deploy]\nmax_error_rate = \"5%\"\n", `cutover.toml:5: deploy.max_error_rate: must be a number, got the string "5%"`},
-		{"max_error_ratio below 1", "[deploy]\nmax_error_ratio = 0.5\n", `cutover.toml:5: deploy.max_error_ratio: must be a finite number of at least 1 (the new release may fail as often as the old), got 0.5`},
-		{"max_error_ratio inf", "[deploy]\nmax_error_ratio = inf\n", `cutover.toml:5: deploy.max_error_ratio: must be a finite number of at least 1 (the new release may fail as often as the old), got +Inf`},
-		{"max_error_ratio nan", "[deploy]\nmax_error_ratio = nan\n", `cutover.toml:5: deploy.max_error_ratio: must be a finite number of at least 1 (the new release may fail as often as the old), got NaN`},
-		{"max_p99_ratio below 1", "[deploy]\nmax_p99_ratio = 0\n", `cutover.toml:5: deploy.max_p99_ratio: must be a finite number of at least 1 (the new release may be as slow as the old), got 0`},
-		{"max_p99_ratio -inf", "[deploy]\nmax_p99_ratio = -inf\n", `cutover.toml:5: deploy.max_p99_ratio: must be a finite number of at least 1 (the new release may be as slow as the old), got -Inf`},
-		{"max_p99_ratio boolean", "[deploy]\nmax_p99_ratio = false\n", `cutover.toml:5: deploy.max_p99_ratio: must be a number, got the boolean false`},
-		{"min_requests zero", "[deploy]\nmin_requests = 0\n", `cutover.toml:5: deploy.min_requests: must be at least 1, got 0`},
-		{"min_requests float", "[deploy]\nmin_requests = 1.5\n", `cutover.toml:5: deploy.min_requests: must be an integer, got the float 1.5`},
-		// [deploy] hooks and preview
-		{"before_switch array", "[deploy]\nbefore_switch = [\"a\"]\n", `cutover.toml:5: deploy.before_switch: must be a string, got an array`},
-		{"after_switch number", "[deploy]\nafter_switch = 1\n", `cutover.toml:5: deploy.after_switch: must be a string, got the integer 1`},
-		{"hook_timeout zero", "[deploy]\nhook_timeout = \"0s\"\n", `cutover.toml:5: deploy.hook_timeout: must be a positive duration such as "10s", got "0s"`},
-		{"preview_timeout negative", "[deploy]\npreview_timeout = \"-1m\"\n", `cutover.toml:5: deploy.preview_timeout: must be a positive duration such as "10s", got "-1m0s"`},
-		{"step_time typo", "[deploy]\nstep_timeout = \"1s\"\n", `cutover.toml:5: deploy.step_timeout: unknown key; did you mean "deploy.step_time"?`},
-		{"nothing close in deploy", "[deploy]\ncolour = 1\n", `cutover.toml:5: deploy.colour: unknown key; the keys allowed in [deploy] are strategy, batch, steps, step_time, watch, max_error_rate, max_error_ratio, max_p99_ratio, min_requests, before_switch, after_switch, hook_timeout, preview_timeout, breaking`},
+		{"confidence 1", "[deploy]\nconfidence = 1\n", `cutover.toml:5: deploy.confidence: must be a confidence level above 0.5 and below 1 such as 0.99, got 1`},
+		{"confidence as percent", "[deploy]\nconfidence = 99\n", `cutover.toml:5: deploy.confidence: must be a confidence level above 0.5 and below 1 such as 0.99, got 99`},
+		{"confidence nan", "[deploy]\nconfidence = nan\n", `cutover.toml:5: deploy.confidence: must be a confidence level above 0.5 and below 1 such as 0.99, got NaN`},
+		{"min_latency_effect negative", "[deploy]\nmin_latency_effect = -0.1\n", `cutover.toml:5: deploy.min_latency_effect: must be a finite share of at least 0 such as 0.2 (20% slower; 0 turns the latency test off), got -0.1`},
+		{"min_latency_effect inf", "[deploy]\nmin_latency_effect = inf\n", `cutover.toml:5: deploy.min_latency_effect: must be a finite share of at least 0 such as 0.2 (20% slower; 0 turns the latency test off), got +Inf`},
+		{"min_error_effect over 1", "[deploy]\nmin_error_effect = 5\n", `cutover.toml:5: deploy.min_error_effect: must be a share between 0 and 1 such as 0.01 (one point more errors; 0 turns the test off), got 5`},
+		{"min_error_effect boolean", "[deploy]\nmin_error_effect = false\n", `cutover.toml:5: deploy.min_error_effect: must be a number, got the boolean false`},
+		{"max_p99_ratio removed", "[deploy]\nmax_p99_ratio = 3\n", `cutover.toml:5: deploy.max_p99_ratio: removed: the canary judge no longer compares p99s (noisy on a busy machine) but tests whether the new release's typical request is slower by at least min_latency_effect (default 0.2: 20%) at the confidence level confidence (default 0.99); delete this line, or set min_latency_effect (see docs/observability.md, "The canary judge")`},
+		{"max_error_ratio removed", "[deploy]\nmax_error_ratio = 2\n", `cutover.toml:5: deploy.max_error_ratio: removed: the canary judge no longer compares error rates by ratio but tests whether the new release fails at least min_error_effect more often in points (default 0.01: one point) at the confidence level confidence (default 0.99); delete this line, or set min_error_effect (see docs/observability.md, "The canary judge")`},
+		{"nothing close in deploy", "[deploy]\ncolour = 1\n", `cutover.toml:5: deploy.colour: unknown key; the keys allowed in [deploy] are strategy, batch, steps, step_time, watch, max_error_rate, confidence, min_latency_effect, min_error_effect, min_requests, before_switch, after_switch, hook_timeout, preview_timeout, breaking`},
 		{"breaking unknown", "[deploy]\nbreaking = \"allow\"\n", `cutover.toml:5: deploy.breaking: must be "refuse" or "hold", got "allow"`},
 		{"migrate_command without url", "[database]\nmigrate_command = \"./app -migrate\"\n", `cutover.toml:5: database.migrate_command: needs database.url: the command gets it in $DATABASE_URL, and the schema preview reads the database it changes`},
 		{"url_env PORT", "[database]\nurl_env = \"PORT\"\n", `cutover.toml:5: database.url_env: must be an environment variable name other than PORT (letters, digits and '_'), got "PORT"`},

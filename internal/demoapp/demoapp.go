@@ -15,6 +15,10 @@
 //	DEMO_FAIL_HEALTH  "1": the health path answers 500
 //	DEMO_ERROR_RATE   share (0 to 1) of requests to / answered 500; with
 //	                  0.25, exactly every 4th request fails
+//	DEMO_WORK         rounds of CPU work (a xorshift loop, about 1ns a
+//	                  round) done for every request to /: the app's own
+//	                  code, which a busy machine slows; twice the rounds
+//	                  make a release twice as slow. Default 0
 //	DEMO_HEALTH_PATH  health check path; default /healthz
 //	DEMO_QUERY        SQL run on every request to / (see db.go, with
 //	                  `cutover demo-app migrate`)
@@ -104,6 +108,7 @@ type app struct {
 	db     *sql.DB // DEMO_QUERY's database; nil without one
 
 	rootRequests atomic.Uint64 // requests to /, for DEMO_ERROR_RATE
+	workSink     atomic.Uint64 // the result of DEMO_WORK's loop, unread
 	upgrader     websocket.Upgrader
 
 	mu      sync.Mutex

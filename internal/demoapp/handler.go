@@ -99,10 +99,26 @@ func (a *app) health(w http.ResponseWriter) {
 	io.WriteString(w, "ok")
 }
 
+// work spins n rounds of a xorshift generator: CPU time and nothing else,
+// so a busy machine slows it as it slows an app's own code. Its result is
+// kept (app.workSink) so that the compiler keeps the loop.
+func work(n uint64) uint64 {
+	x := uint64(88172645463325252)
+	for range n {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+	}
+	return x
+}
+
 // hello answers /. With DEMO_ERROR_RATE r, request n fails when
 // floor(n·r) steps up, so exactly a share r fails, evenly spread.
 func (a *app) hello(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if n := a.s.work; n > 0 {
+		a.workSink.Store(work(n))
+	}
 	if ppm := a.s.errorPPM; ppm > 0 {
 		n := a.rootRequests.Add(1)
 		if n*ppm/1e6 > (n-1)*ppm/1e6 {

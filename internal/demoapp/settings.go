@@ -24,6 +24,7 @@ type settings struct {
 	failBoot   bool              // DEMO_FAIL_BOOT=1
 	failHealth bool              // DEMO_FAIL_HEALTH=1
 	errorPPM   uint64            // DEMO_ERROR_RATE, in failures per million requests to /
+	work       uint64            // DEMO_WORK, rounds of CPU work per request to /
 	healthPath string            // DEMO_HEALTH_PATH, default /healthz
 	query      string            // DEMO_QUERY (see db.go)
 	lockFile   string            // DEMO_LOCK_FILE, "" = none
@@ -94,6 +95,13 @@ func loadSettings(environ []string, dir string) (settings, error) {
 			return settings{}, fmt.Errorf("DEMO_ERROR_RATE: want a share from 0 to 1 such as 0.1, got %q", v)
 		}
 		s.errorPPM = uint64(math.Round(r * 1e6))
+	}
+	if v := env["DEMO_WORK"]; v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n > 1e10 {
+			return settings{}, fmt.Errorf("DEMO_WORK: want a number of rounds from 0 to 10000000000 such as 1000000 (about 1ms of CPU), got %q", v)
+		}
+		s.work = n
 	}
 	if v := env["DEMO_HEALTH_PATH"]; v != "" {
 		if !strings.HasPrefix(v, "/") {

@@ -14,10 +14,11 @@ import (
 	"github.com/cutover/cutover/internal/traffic"
 )
 
-// criteria are the bounds a new release is judged by, from [deploy].
+// criteria are what a new release is judged by, from [deploy].
 func (r *Run) criteria() canary.Criteria {
 	d := r.cfg.Deploy
-	return canary.Criteria{MaxErrorRate: d.MaxErrorRate, MaxErrorRatio: d.MaxErrorRatio, MaxP99Ratio: d.MaxP99Ratio, MinRequests: d.MinRequests}
+	return canary.Criteria{Confidence: d.Confidence, MinLatencyEffect: d.MinLatencyEffect, MinErrorEffect: d.MinErrorEffect,
+		MaxErrorRate: d.MaxErrorRate, MinRequests: d.MinRequests}
 }
 
 // describeWindow is "120 requests, 0.8% errors, p99 4ms".
@@ -135,7 +136,7 @@ func (r *Run) canary(ctx context.Context, newID string) error {
 				case v.Enough && !v.OK:
 					return "", r.backTo(ctx, old, fmt.Errorf("canary %d%%: %s", pct, v.Reason))
 				case v.Enough:
-					return fmt.Sprintf("%d%%: new %s; old %s", pct, describeWindow(v.Canary), describeWindow(v.Baseline)), nil
+					return fmt.Sprintf("%d%%: new %s; old %s; %s", pct, describeWindow(v.Canary), describeWindow(v.Baseline), v.Reason), nil
 				case attempt == 0:
 					r.info("canary %d%%: only %d requests so far (deploy.min_requests = %d); waiting one more step_time", pct, v.Canary.Requests, crit.MinRequests)
 				default:

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"math"
-	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,24 +15,6 @@ const WindowSpan = 5 * time.Minute
 
 // windowSeconds is the number of one-second buckets in a release's ring.
 const windowSeconds = int64(WindowSpan / time.Second)
-
-// The latency histogram is log-linear: bucket 0 holds latencies under
-// 100µs, then every power-of-two range (octave) from 100µs up is split into
-// latencySub equal buckets, so a bucket is at most 25% wider than its lower
-// bound, and the last bucket holds everything from about 105s on.
-const (
-	// latencyUnit is a quarter of the first octave's lower bound (100µs).
-	latencyUnit = 25 * time.Microsecond
-	// latencySub is the number of buckets per octave: the two bits below
-	// the leading one of the latency in latencyUnits, which is why the
-	// first octave starts at 4 units.
-	latencySub = 4
-	// latencyOctaves covers 100µs to 100µs·2^20 ≈ 105s.
-	latencyOctaves = 20
-	// latencyBuckets counts the underflow bucket, the log-linear ones and
-	// the overflow bucket.
-	latencyBuckets = 1 + latencyOctaves*latencySub + 1
-)
 
 // WindowStats are a release's measurements over a recent window of time
 // (traffic.WindowStats).
@@ -49,7 +30,7 @@ type second struct {
 	requests   atomic.Uint64
 	errors     atomic.Uint64
 	connErrors atomic.Uint64
-	latency    [latencyBuckets]atomic.Uint32
+	latency    [traffic.HistogramBuckets]atomic.Uint32
 }
 
 // window is a ring of one-second buckets covering WindowSpan, written by
@@ -116,7 +97,7 @@ func (w *window) add(now time.Time, status int, latency time.Duration) {
 	if status >= 500 {
 		b.errors.Add(1)
 	}
-	b.latency[latencyBucket(latency)].Add(1)
+	b.latency[traffic.BucketOf(latency)].Add(1)
 }
 
 // connError counts one failed upstream attempt at time now; seen marks
@@ -138,8 +119,12 @@ func (w *window) stats(now time.Time, d time.Duration) WindowStats {
 	n = max(1, min(n, windowSeconds))
 	s := now.Unix()
 	var st WindowStats
-	var hist [latencyBuckets]uint64
-	var one [latencyBuckets]uint64
+	// Blocks of whole seconds, at most traffic.MaxBlocks, aligned on Unix
+	// seconds counted back from now so that two releases' windows taken
+	// in the same second split alike; the oldest may be partial.
+	per := (n + traffic.MaxBlocks - 1) / traffic.MaxBlocks
+	st.LatencyBlocks = make([]traffic.Histogram, (n+per-1)/per)
+	var one [traffic.HistogramBuckets]uint64
 	for i := range n {
 		sec := s - i
 		b := &w.ring[((sec%windowSeconds)+windowSeconds)%windowSeconds]
@@ -157,70 +142,18 @@ func (w *window) stats(now time.Time, d time.Duration) WindowStats {
 		st.Requests += req
 		st.Errors += errs
 		st.ConnErrors += conn
+		blk := &st.LatencyBlocks[len(st.LatencyBlocks)-1-int(i/per)]
 		for j, c := range one {
-			hist[j] += c
+			st.Latency[j] += c
+			blk[j] += c
 		}
 	}
 	if st.Requests > 0 {
 		st.ErrorRate = float64(st.Errors) / float64(st.Requests)
 	}
-	st.P50 = quantile(&hist, 0.50)
-	st.P99 = quantile(&hist, 0.99)
+	st.P50 = st.Latency.Quantile(0.50)
+	st.P99 = st.Latency.Quantile(0.99)
 	return st
-}
-
-// quantile returns the q-quantile of the histogram as the middle of the
-// bucket holding it, 0 when the histogram is empty.
-func quantile(hist *[latencyBuckets]uint64, q float64) time.Duration {
-	var total uint64
-	for _, c := range hist {
-		total += c
-	}
-	if total == 0 {
-		return 0
-	}
-	rank := uint64(math.Ceil(q * float64(total)))
-	rank = max(1, rank)
-	var cum uint64
-	for i, c := range hist {
-		cum += c
-		if cum >= rank {
-			lo, hi := bucketBounds(i)
-			return lo + (hi-lo)/2
-		}
-	}
-	// Unreachable: cum reaches total >= rank.
-	return 0
-}
-
-// latencyBucket returns the histogram bucket of latency d.
-func latencyBucket(d time.Duration) int {
-	if d < 4*latencyUnit {
-		return 0
-	}
-	m := uint64(d / latencyUnit) // >= 4
-	o := bits.Len64(m) - 3       // octave: m in [4<<o, 8<<o)
-	if o >= latencyOctaves {
-		return latencyBuckets - 1
-	}
-	sub := int(m>>o) - latencySub
-	return 1 + o*latencySub + sub
-}
-
-// bucketBounds returns the latencies [lo, hi) bucket i holds; the overflow
-// bucket reports lo == hi.
-func bucketBounds(i int) (lo, hi time.Duration) {
-	switch {
-	case i <= 0:
-		return 0, 4 * latencyUnit
-	case i >= latencyBuckets-1:
-		lo = time.Duration(2*latencySub) << (latencyOctaves - 1) * latencyUnit
-		return lo, lo
-	}
-	o, sub := (i-1)/latencySub, (i-1)%latencySub
-	lo = time.Duration(latencySub+sub) << o * latencyUnit
-	hi = time.Duration(latencySub+sub+1) << o * latencyUnit
-	return lo, hi
 }
 
 // Window returns the release's measurements over the last d, rounded up

@@ -1,8 +1,9 @@
 // Package traffic is the vocabulary the proxy and the deploy engine share
 // about a release's traffic: its counters and recent window (what a canary
 // is judged by), what a hold and a drain did, and what is still in flight.
-// It holds types only, so that the engine and the canary judge can speak of
-// traffic without importing the proxy.
+// It holds types (and the latency histogram's bucket layout) only, so that
+// the engine and the canary judge can speak of traffic without importing
+// the proxy.
 package traffic
 
 import (
@@ -48,10 +49,25 @@ type WindowStats struct {
 	ErrorRate float64
 	// P50 and P99 are latency quantiles, from the request being sent to
 	// the backend to its response headers (or the proxy's error), precise
-	// to within an eighth of the value (half a histogram bucket). Both are
-	// 0 without requests.
+	// to within a sixteenth of the value (half a histogram bucket). Both
+	// are 0 without requests.
 	P50, P99 time.Duration
+	// Latency counts every request's latency (as P50 and P99 measure it)
+	// in the window: the sample the canary judge's rank test compares.
+	// It stays in the daemon (not in status JSON): 1.3 KiB per release.
+	Latency Histogram `json:"-"`
+	// LatencyBlocks splits Latency by time into consecutive blocks of
+	// whole seconds, oldest first: one block per second for windows of up
+	// to MaxBlocks seconds, longer blocks beyond. Requests of one second
+	// share its noise (a burst of CPU load slows them together), so the
+	// judge measures how much the blocks differ rather than treating every
+	// request as independent. Empty blocks are kept, so two releases'
+	// windows of the same length taken in the same second line up.
+	LatencyBlocks []Histogram `json:"-"`
 }
+
+// MaxBlocks is the most blocks WindowStats.LatencyBlocks holds.
+const MaxBlocks = 60
 
 // ReleaseStats are a release's counters since the process started. A 503
 // sent after holding belongs to no release and is not counted.
