@@ -26,12 +26,10 @@ package accesslog
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -46,7 +44,7 @@ import (
 type Format int
 
 const (
-	// JSON writes one JSON object per line (log/slog's JSON handler).
+	// JSON writes one JSON object per line (json.go).
 	JSON Format = iota
 	// Combined writes nginx's combined format.
 	Combined
@@ -82,12 +80,10 @@ type Writer struct {
 	// Owned by the writing goroutine once Open returns.
 	file *os.File
 	bw   *bufio.Writer
-	js   slog.Handler // writes into jsonLine
 	// line is the entry being formatted: each is written to bw whole, so
 	// that a flush never splits a line (two daemons append to the file
 	// during an upgrade).
-	line     []byte
-	jsonLine bytes.Buffer
+	line []byte
 }
 
 // Open starts an access log writing to path ("stdout": standard output)
@@ -106,7 +102,6 @@ func Open(path string, format Format) (*Writer, error) {
 		w.file = f
 	}
 	w.bw = bufio.NewWriterSize(w.file, 64<<10)
-	w.js = slog.NewJSONHandler(&w.jsonLine, &slog.HandlerOptions{ReplaceAttr: dropLevelAndMessage})
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stop = cancel
 	go w.run(ctx)
@@ -119,15 +114,6 @@ func openFile(path string) (*os.File, error) {
 		return nil, fmt.Errorf("open the access log (log.access): %w", err)
 	}
 	return f, nil
-}
-
-// dropLevelAndMessage leaves slog's level and (empty) message out of the
-// JSON lines: every line is an access.
-func dropLevelAndMessage(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) == 0 && (a.Key == slog.LevelKey || a.Key == slog.MessageKey) {
-		return slog.Attr{}
-	}
-	return a
 }
 
 // Log queues one entry, or drops and counts it when the queue is full.
@@ -244,41 +230,13 @@ func (w *Writer) write(a traffic.Access) {
 	if w.format == Combined {
 		w.line = appendCombined(w.line[:0], &a, uri)
 	} else {
-		w.line = w.appendJSON(w.line[:0], &a, uri)
+		w.line = appendJSON(w.line[:0], &a, uri)
 	}
 	if len(w.line) > w.bw.Available() && w.bw.Buffered() > 0 {
 		w.flush()
 	}
 	// Errors surface at flush.
 	_, _ = w.bw.Write(w.line)
-}
-
-// appendJSON appends the entry as one JSON object and a newline.
-func (w *Writer) appendJSON(b []byte, a *traffic.Access, uri string) []byte {
-	w.jsonLine.Reset()
-	r := slog.NewRecord(a.Time, slog.LevelInfo, "", 0)
-	r.AddAttrs(
-		slog.String("request_id", a.RequestID),
-		slog.String("app", a.App),
-		slog.String("release", a.Release),
-		slog.String("instance", a.Instance),
-		slog.String("method", a.Method),
-		slog.String("host", a.Host),
-		slog.String("uri", uri),
-		slog.String("proto", a.Proto),
-		slog.Int("status", a.Status),
-		slog.Int64("bytes", a.Bytes),
-		slog.Float64("duration", a.Duration.Seconds()),
-		slog.Float64("upstream_duration", a.Upstream.Seconds()),
-		slog.Float64("held_duration", a.Held.Seconds()),
-		slog.Int("retries", a.Retries),
-		slog.String("client", clientIP(a.ClientAddr)),
-		slog.String("referer", a.Referer),
-		slog.String("user_agent", a.UserAgent),
-	)
-	// Writing into a bytes.Buffer does not fail.
-	_ = w.js.Handle(context.Background(), r)
-	return append(b, w.jsonLine.Bytes()...)
 }
 
 // previewParam is the query parameter carrying a preview token
