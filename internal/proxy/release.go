@@ -34,6 +34,9 @@ type release struct {
 	versionVals []string
 	setCookie   []string
 
+	// m are the counters only metrics read (metrics.go).
+	m counters
+
 	requests   atomic.Uint64
 	status5xx  atomic.Uint64
 	connErrors atomic.Uint64
