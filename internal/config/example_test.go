@@ -51,6 +51,8 @@ func TestExampleDefaults(t *testing.T) {
 		cmpopts.IgnoreFields(Deploy{}, "BeforeSwitch", "AfterSwitch"),
 		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
 		cmpopts.IgnoreFields(Database{}, "URL"),
+		cmpopts.IgnoreFields(Metrics{}, "Listen"),
+		cmpopts.IgnoreFields(Log{}, "Access"),
 	}
 	if diff := cmp.Diff(want, got, append(examples, ignore)...); diff != "" {
 		t.Errorf("documented defaults differ from Load's (-commented +uncommented):\n%s", diff)
@@ -71,6 +73,8 @@ func TestExampleDefaults(t *testing.T) {
 		{"release.test", want.Release.Test, got.Release.Test},
 		{"release.build", want.Release.Build, got.Release.Build},
 		{"release.shared", len(want.Release.Shared), len(got.Release.Shared)},
+		{"metrics.listen", want.Metrics.Listen, got.Metrics.Listen},
+		{"log.access", want.Log.Access, got.Log.Access},
 	} {
 		if k.commented != "" && k.commented != 0 {
 			t.Errorf("%s: default got %v, want it empty", k.key, k.commented)

@@ -85,6 +85,7 @@ func parse(file, dir string, data []byte) (*Config, error) {
 		return nil, joinErrors(v.errs)
 	}
 	c.DataDir = resolve(dir, c.DataDir)
+	resolveLog(dir, &c.Log)
 	resolveApp(dir, &c.App, &c.Release)
 	for name, e := range c.Apps {
 		e.Name = name
@@ -159,6 +160,7 @@ func defaults() *Config {
 			Breaking:       "refuse",
 		},
 		Release: Release{Keep: 5},
+		Log:     Log{AccessFormat: "json"},
 		Database: Database{
 			Dir:                "migrations",
 			Table:              "cutover_migrations",

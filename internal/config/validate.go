@@ -79,6 +79,7 @@ func (v *validator) config(c *Config) {
 		v.fail("data_dir", `must not be empty; the default is ".cutover" beside the config file`)
 	}
 	v.proxy(&c.Proxy)
+	v.observe(c)
 	if c.MultiApp() {
 		v.apps(c)
 		return
