@@ -181,3 +181,26 @@ func benchmarkWrite(b *testing.B, f Format) {
 		w.write(entry)
 	}
 }
+
+// TestFlushedAfterInterval: a line reaches the file about FlushInterval
+// after it was logged, without Close.
+func TestFlushedAfterInterval(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	w, err := Open(path, JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	start := time.Now()
+	w.Log(entry)
+	for time.Since(start) < 5*time.Second {
+		if b, _ := os.ReadFile(path); len(b) > 0 {
+			if d := time.Since(start); d < FlushInterval/2 {
+				t.Errorf("line written after %v, want it buffered for about %v", d, FlushInterval)
+			}
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no line in the file 5s after Log")
+}
