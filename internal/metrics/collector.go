@@ -49,7 +49,7 @@ var (
 		"Requests answered on behalf of a release (by its app or by cutover's 502/504 for it), by status class.",
 		[]string{"app", "release", "code"}, nil)
 	descDuration = prometheus.NewDesc("cutover_http_request_duration_seconds",
-		"Time from cutover routing a request to the response headers, holds and retries included.",
+		"Time from cutover sending a request to an instance to the response headers, retries and the wait for an instance included.",
 		lAppRelease, nil)
 	descInFlight = prometheus.NewDesc("cutover_http_requests_in_flight",
 		"Requests, streams and websockets of a release under way.",
@@ -93,7 +93,7 @@ var (
 		"1 while a deploy or rollback of the app runs, with its kind, release, strategy and step.",
 		[]string{"app", "kind", "release", "strategy", "step"}, nil)
 	descShiftStep = prometheus.NewDesc("cutover_deploy_strategy_step",
-		"The step (from 1) of the canary or rolling shift under way; 0 before the shift.",
+		"The step (from 1) the canary or rolling shift of the deploy under way has reached; absent before the shift.",
 		lAppRelease, nil)
 	descShiftSteps = prometheus.NewDesc("cutover_deploy_strategy_steps",
 		"The number of steps of the canary or rolling shift under way.",

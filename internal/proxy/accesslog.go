@@ -23,14 +23,14 @@ type exchange struct {
 	retries  int
 }
 
-// answered records that backend b's release answered the attempt sent at
-// start, after the request waited held.
-func (x *exchange) answered(b *Backend, start time.Time, held time.Duration) {
+// answered records that backend b's release answered in upstream, after
+// the request waited held.
+func (x *exchange) answered(b *Backend, upstream, held time.Duration) {
 	if x == nil {
 		return
 	}
 	x.release, x.instance = b.spec.Release, b.spec.ID
-	x.upstream, x.held = time.Since(start), held
+	x.upstream, x.held = upstream, held
 }
 
 // holdEnded records a request that waited held and then got no backend.
@@ -46,7 +46,7 @@ func (x *exchange) holdEnded(held time.Duration) {
 // it ended by aborting the connection (a body cut short).
 func (p *Proxy) serveLogged(w http.ResponseWriter, r *http.Request, preview bool) {
 	lw := loggedWriter{ResponseWriter: w}
-	var x exchange
+	x := exchange{start: time.Now()}
 	defer p.logAccess(r, &lw, &x)
 	p.serve(&lw, r, preview, &x)
 }
@@ -58,9 +58,8 @@ func (p *Proxy) logAccess(r *http.Request, lw *loggedWriter, x *exchange) {
 		// The client went away before any answer: nginx's 499.
 		status = 499
 	}
-	if x.start.IsZero() {
-		// Refused before routing (admit): no id yet.
-		x.start = time.Now()
+	if x.id == "" {
+		// Refused before routing (admit): no id was made.
 		x.id = r.Header.Get(headerRequestID)
 	}
 	p.opts.AccessLog.Log(traffic.Access{

@@ -304,12 +304,14 @@
 // Besides the counters a deploy reads (Stats, Window), every release
 // counts for Prometheus (Metrics, read by package metrics at scrape
 // time): answers by status class, a histogram of durations over
-// DurationBounds (from routing the request to its response headers,
-// holds and retries included), held requests and their waits, retries
-// and connect errors; the proxy counts the requests it answered without
-// a release (503 after holding). All are atomic counters of the release
-// the request already holds (metrics.go): no lock, no allocation and no
-// map lookup per request, and one clock read more.
+// DurationBounds (the window's latency, from sending the request to its
+// response headers, retries included, plus the wait for a backend before
+// it: the time to read a buffered body from the client is not), held
+// requests and their waits, retries and connect errors; the proxy counts
+// the requests it answered without a release (503 after holding). All
+// are atomic counters of the release the request already holds
+// (metrics.go): no lock, no allocation, no map lookup and no clock read
+// per request beyond the window's (BenchmarkCount: about 20 ns).
 //
 // With Options.AccessLog, each request is served through serveLogged,
 // which wraps the ResponseWriter to note the status and count the body

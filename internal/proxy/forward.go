@@ -33,7 +33,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve forwards r; preview restricts it to the release in preview. x,
 // when not nil, gathers what the access log records of the exchange.
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *exchange) {
-	arrived := time.Now()
 	if !admit(w, r) {
 		return
 	}
@@ -44,11 +43,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 		idv = []string{p.newRequestID()}
 	}
 	if x != nil {
-		x.start, x.id = arrived, idv[0]
+		x.id = idv[0]
 	}
 	sel := p.selectFor(r, preview)
 	if isUpgrade(r.Header) {
-		p.serveUpgrade(w, r, idv, &sel, arrived, x)
+		p.serveUpgrade(w, r, idv, &sel, x)
 		return
 	}
 	var cb *clientBody
@@ -118,6 +117,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 	}
 
 	start := p.now()
+	// waited is how long the request waited for a backend before start;
+	// held counts the waits after failed attempts too, which lie between
+	// start and the answer.
+	waited := held
 	var resp *http.Response
 	// holdUntil bounds the wait for another backend after the first
 	// failed attempt; resets counts the attempts that failed after the
@@ -187,17 +190,17 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 			status, msg = http.StatusGatewayTimeout, "cutover: instance of release "+b.spec.Release+
 				" did not answer within "+p.opts.ResponseHeaderTimeout.String()+"\n"
 		}
-		b.rel.record(status, start)
-		b.rel.m.observe(status, time.Since(arrived), held)
-		x.answered(b, start, held)
+		d := b.rel.record(status, start)
+		b.rel.m.observe(status, waited+d, held)
+		x.answered(b, d, held)
 		p.stamp(w.Header(), b.rel, false)
 		p.writeError(w, status, idv, msg)
 		return
 	}
 	defer b.end()
-	b.rel.record(resp.StatusCode, start)
-	b.rel.m.observe(resp.StatusCode, time.Since(arrived), held)
-	x.answered(b, start, held)
+	d := b.rel.record(resp.StatusCode, start)
+	b.rel.m.observe(resp.StatusCode, waited+d, held)
+	x.answered(b, d, held)
 	p.relay(w, r, resp, idv, b, tg.setCookie, cb)
 }
 

@@ -70,9 +70,10 @@ type ReleaseMetrics struct {
 	// for anything else (a websocket's 101 counts as 1xx).
 	Status [6]uint64
 	// Duration counts answered requests by DurationBounds bucket (not
-	// cumulative; the last counts those above the last bound), from the
-	// proxy routing the request to the response headers, holds and
-	// retries included; DurationSum is their total.
+	// cumulative; the last counts those above the last bound): from
+	// sending the request to a backend to the response headers, retries
+	// included, plus the wait for a backend before it; DurationSum is
+	// their total.
 	Duration    [len(DurationBounds) + 1]uint64
 	DurationSum time.Duration
 	// InFlight is the number of requests, streams and websockets under

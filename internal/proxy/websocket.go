@@ -22,7 +22,7 @@ func isUpgrade(h http.Header) bool {
 // the backend and, once the backend switches protocols, splices the client
 // and backend connections together until either side closes or Drain cuts
 // them. The websocket counts as in flight on its backend all along.
-func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []string, sel *selection, arrived time.Time, x *exchange) {
+func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []string, sel *selection, x *exchange) {
 	ctx := r.Context()
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -40,10 +40,11 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	start := p.now()
 	// count counts the handshake's answer with status, for the release's
 	// counters, its metrics and the access log.
+	waited := held
 	count := func(status int) {
-		b.rel.record(status, start)
-		b.rel.m.observe(status, time.Since(arrived), held)
-		x.answered(b, start, held)
+		d := b.rel.record(status, start)
+		b.rel.m.observe(status, waited+d, held)
+		x.answered(b, d, held)
 	}
 	b.begin()
 	defer func() { b.end() }()
