@@ -40,6 +40,9 @@ At start the daemon brings back the live release: instances still running
 from a previous daemon are adopted (the app never stopped), missing ones are
 started, leftovers of an interrupted deploy are stopped.
 
+SIGUSR1 to the keeper (or the daemon) opens the access log ([log] access)
+again, after logrotate renamed it.
+
 SIGTERM or SIGINT to the keeper stop the daemon but NOT the app: its
 instances run in their own process groups and the next daemon re-adopts
 them. Use 'cutover stop' to take the app down on purpose; the keeper then

@@ -58,6 +58,11 @@ type Config struct {
 	// single-app form.
 	Apps map[string]*AppEntry `toml:"apps"`
 
+	// Metrics and Log are the tables [metrics] and [log] (observe.go),
+	// shared by every app.
+	Metrics Metrics `toml:"metrics"`
+	Log     Log     `toml:"log"`
+
 	// DaemonDir is, in a unit's view (ForUnit), the daemon's data_dir,
 	// where its socket is; "" otherwise. Set by ForUnit.
 	DaemonDir string `toml:"-"`

@@ -16,7 +16,7 @@ func Example(name string) string {
 		"{{app}}", "app",
 		"{{root}}", "",
 		"{{data}}", "<data_dir>",
-	).Replace(exampleHead + exampleAppHead + exampleApp + exampleProxy + exampleTLS + exampleRest)
+	).Replace(exampleHead + exampleAppHead + exampleApp + exampleProxy + exampleTLS + exampleObserve + exampleRest)
 }
 
 // ExampleApps returns a complete, commented cutover.toml of the multi-app
@@ -24,7 +24,7 @@ func Example(name string) string {
 // top-level keys and [proxy], then ExampleApp(name, hosts, true). Load
 // accepts it as is.
 func ExampleApps(name string, hosts []string) string {
-	return exampleMultiHead + exampleProxy + exampleTLS + ExampleApp(name, hosts, true)
+	return exampleMultiHead + exampleProxy + exampleTLS + exampleObserve + ExampleApp(name, hosts, true)
 }
 
 // ExampleApp returns the [apps.NAME] tables of one app, commented like
@@ -322,6 +322,23 @@ const exampleProxy = `[proxy]
 # preview is reached only with its preview token, never by its name.
 # Default "X-Cutover-Release".
 # version_header = "X-Cutover-Release"
+
+`
+
+// exampleObserve is the [metrics] and [log] tables of both forms.
+const exampleObserve = `[metrics]
+# Address on which /metrics serves Prometheus's text format, host:port.
+# Keep it on loopback: /metrics asks for no token. Default "" (none).
+# listen = "127.0.0.1:9100"
+
+[log]
+# The access log, one line per request: "stdout", or a file (relative to
+# this file's directory) opened again on SIGUSR1 to the daemon, for
+# logrotate. Default "" (none).
+# access = "/var/log/cutover/access.log"
+
+# Its format: "json" or "combined" (nginx's). Default "json".
+# access_format = "json"
 
 `
 

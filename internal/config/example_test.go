@@ -52,6 +52,8 @@ func TestExampleDefaults(t *testing.T) {
 		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
 		cmpopts.IgnoreFields(Database{}, "URL"),
 		cmpopts.IgnoreFields(TLS{}, "Email", "CA", "CARoot"),
+		cmpopts.IgnoreFields(Metrics{}, "Listen"),
+		cmpopts.IgnoreFields(Log{}, "Access"),
 	}
 	if diff := cmp.Diff(want, got, append(examples, ignore)...); diff != "" {
 		t.Errorf("documented defaults differ from Load's (-commented +uncommented):\n%s", diff)
@@ -75,6 +77,8 @@ func TestExampleDefaults(t *testing.T) {
 		{"tls.email", want.TLS.Email, got.TLS.Email},
 		{"tls.ca", want.TLS.CA, got.TLS.CA},
 		{"tls.ca_root", want.TLS.CARoot, filepath.Base(got.TLS.CARoot)},
+		{"metrics.listen", want.Metrics.Listen, got.Metrics.Listen},
+		{"log.access", want.Log.Access, got.Log.Access},
 	} {
 		if k.commented != "" && k.commented != 0 {
 			t.Errorf("%s: default got %v, want it empty", k.key, k.commented)

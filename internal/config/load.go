@@ -88,6 +88,7 @@ func parse(file, dir string, data []byte) (*Config, error) {
 	if c.TLS.CARoot != "" {
 		c.TLS.CARoot = resolve(dir, c.TLS.CARoot)
 	}
+	resolveLog(dir, &c.Log)
 	resolveApp(dir, &c.App, &c.Release)
 	for name, e := range c.Apps {
 		e.Name = name
@@ -171,6 +172,7 @@ func defaults() *Config {
 		},
 		Release: Release{Keep: 5},
 		TLS:     defaultTLS(),
+		Log:     Log{AccessFormat: "json"},
 		Database: Database{
 			Dir:                "migrations",
 			Table:              "cutover_migrations",

@@ -221,7 +221,10 @@ func TestParseErrors(t *testing.T) {
 		{"wrong case", base + "Name = \"x\"\n", `cutover.toml:4: app.Name: unknown key; did you mean "app.name"?`},
 		{"misplaced key", base + "interval = \"1s\"\n", `cutover.toml:4: app.interval: unknown key; did you mean "app.health.interval"?`},
 		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, tls_cert, tls_key, redirect_https, hsts, health, tcp`},
-		{"unknown table", base + "[metrics]\nport = 9090\n", `cutover.toml:4: metrics: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, tls, apps`},
+		{"unknown table", base + "[prometheus]\nport = 9090\n", `cutover.toml:4: prometheus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, tls, apps, metrics, log`},
+		{"metrics listen not host:port", base + "[metrics]\nlisten = \"9100\"\n", `cutover.toml:5: metrics.listen: must be host:port such as "127.0.0.1:9100", got "9100"`},
+		{"metrics on the proxy's port", base + "[metrics]\nlisten = \"127.0.0.1:8080\"\n", `cutover.toml:5: metrics.listen: must differ from proxy.listen ("127.0.0.1:8080"): /metrics is served on a port of its own`},
+		{"access format", base + "[log]\naccess = \"stdout\"\naccess_format = \"common\"\n", `cutover.toml:6: log.access_format: must be "json" or "combined", got "common"`},
 		{"unknown dotted", "aap.name = \"x\"\n" + base, `cutover.toml:1: aap: unknown key; did you mean "app"?`},
 		{"duplicate key", base + "name = \"again\"\n", `cutover.toml:4: app.name: is already set on line 2; set each key once`},
 		{"duplicate table", base + "[app]\n", `cutover.toml:4: app: table [app] is already defined on line 1; write its keys under one header`},
@@ -271,7 +274,7 @@ func TestParseErrors(t *testing.T) {
 			"several unknown keys",
 			base + "instance = 1\n[bogus]\n[app.health]\nintervall = \"1s\"\n",
 			"cutover.toml:4: app.instance: unknown key; did you mean \"app.instances\"?\n" +
-				"cutover.toml:5: bogus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, tls, apps\n" +
+				"cutover.toml:5: bogus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, tls, apps, metrics, log\n" +
 				"cutover.toml:7: app.health.intervall: unknown key; did you mean \"app.health.interval\"?",
 		},
 	}

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -200,7 +199,8 @@ func suggest(parent string, s *spec, name string) string {
 		}
 	}
 	if len(elsewhere) > 0 {
-		sort.Strings(elsewhere)
+		// The first in the file format's order: proxy.listen before
+		// metrics.listen.
 		return elsewhere[0]
 	}
 	best, bestDist := "", max(2, len(name)/3)+1

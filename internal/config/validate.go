@@ -86,6 +86,7 @@ func (v *validator) config(c *Config) {
 	}
 	v.proxy(&c.Proxy)
 	v.tls(&c.TLS)
+	v.observe(c)
 	if c.MultiApp() {
 		v.apps(c)
 		return

@@ -11,6 +11,10 @@
 // is also how `cutover reload` adds and removes apps: the fresh daemon reads
 // the file, and stops the instances of apps no longer in it.
 //
+// It also serves /metrics on [metrics] listen and writes the access log of
+// [log] access (observe.go), both off by default; SIGUSR1 opens the access
+// log again.
+//
 // Shutdown on SIGTERM/SIGINT leaves the app's instances running: they live
 // in their own process groups and the next daemon re-adopts them (see
 // deploy.Engine.Recover). `cutover stop` is the way to take the app down
@@ -101,7 +105,16 @@ func run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	units, err := openUnits(cfg, log)
+	obs, err := openObserver(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		octx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		obs.close(octx)
+	}()
+	units, err := openUnits(cfg, log, obs)
 	if err != nil {
 		return err
 	}
@@ -111,10 +124,12 @@ func run(ctx context.Context, opts Options) error {
 			log.Warn("instances boot at the daemon's priority: app.boot_nice has no effect: "+why,
 				"app", u.name, "key", "app.boot_nice", "config", cfg.Path)
 		}
-		if u.eng, err = u.newEngine(log); err != nil {
+		e, err := u.newEngine(log)
+		if err != nil {
 			closeEngines(units)
 			return err
 		}
+		u.setEngine(e)
 	}
 	defer func() { closeEngines(units) }()
 	files, err := fileCerts(cfg, units, log)
@@ -304,6 +319,7 @@ func run(ctx context.Context, opts Options) error {
 		// The listeners answer the challenges from now on.
 		certs.Manage(acmeHosts)
 	}
+	obs.serveMetrics(units, errc)
 	var previewSrv *h1.Server
 	if previewLn != nil {
 		// Only the single-app form has a preview listener (the config
@@ -476,7 +492,7 @@ func resume(ctx context.Context, dir string, unlock *func(), units []*unit, log 
 		if err != nil {
 			return fmt.Errorf("app %s: %w", un.name, err)
 		}
-		un.eng = e
+		un.setEngine(e)
 		if err := e.Recover(ctx); err != nil {
 			return fmt.Errorf("app %s: %w", un.name, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/cutover/cutover/internal/api"
@@ -38,11 +39,22 @@ type unit struct {
 	px    *proxy.Proxy
 	tcp   *tcpproxy.Ports // its [[app.tcp]] ports; nil without any
 	eng   *deploy.Engine
+	// live is eng, for /metrics, which reads it from another goroutine
+	// while resume may replace it (setEngine).
+	live atomic.Pointer[deploy.Engine]
+	// observe is the engine's deploy.Options.Observe.
+	observe func(kind string, ev deploy.Event)
+}
+
+// setEngine makes e the unit's engine.
+func (u *unit) setEngine(e *deploy.Engine) {
+	u.eng = e
+	u.live.Store(e)
 }
 
 // openUnits opens the state of every app of cfg and builds its proxy. It
 // does not start engines (newEngine). On error, what it opened is closed.
-func openUnits(cfg *config.Config, log *slog.Logger) ([]*unit, error) {
+func openUnits(cfg *config.Config, log *slog.Logger, obs *observer) ([]*unit, error) {
 	if err := formChanged(cfg); err != nil {
 		return nil, err
 	}
@@ -70,11 +82,12 @@ func openUnits(cfg *config.Config, log *slog.Logger) ([]*unit, error) {
 			return fail(fmt.Errorf("app %s: %w", cu.Name, err))
 		}
 		u := &unit{name: cu.Name, key: key, conf: cu, cfg: view, store: store, prob: prob}
-		u.px = newProxy(cfg, cu, log)
+		u.px = newProxy(cfg, cu, log, obs.accessLogger())
 		if len(view.App.TCP) > 0 {
 			u.tcp = tcpproxy.New(tcpproxy.Options{Entries: view.App.TCP, Health: view.App.Health, HoldTimeout: cfg.Proxy.HoldTimeout.Duration,
 				Logger: log.With("app", cu.Name)})
 		}
+		u.observe = obs.observe(cu.Name)
 		us = append(us, u)
 	}
 	return us, nil
@@ -82,7 +95,7 @@ func openUnits(cfg *config.Config, log *slog.Logger) ([]*unit, error) {
 
 // newProxy builds the proxy of one app: [proxy] is shared, the cookie is
 // the app's (config.Unit.Cookie).
-func newProxy(cfg *config.Config, cu config.Unit, log *slog.Logger) *proxy.Proxy {
+func newProxy(cfg *config.Config, cu config.Unit, log *slog.Logger, access proxy.AccessLogger) *proxy.Proxy {
 	return proxy.New(proxy.Options{
 		App:                   cu.Name,
 		HoldTimeout:           cfg.Proxy.HoldTimeout.Duration,
@@ -101,6 +114,7 @@ func newProxy(cfg *config.Config, cu config.Unit, log *slog.Logger) *proxy.Proxy
 		Cookie:                cu.Cookie,
 		VersionHeader:         cfg.Proxy.VersionHeader,
 		HideVersion:           cfg.Proxy.VersionHeader == "",
+		AccessLog:             access,
 	})
 }
 
@@ -118,7 +132,7 @@ func (u *unit) newEngine(log *slog.Logger) (*deploy.Engine, error) {
 				StateFailed: o.StateFailed, Note: o.Note})
 		},
 		Processes: supervisor.Groups{},
-		StateNote: u.prob.note, Degraded: u.prob.degraded})
+		StateNote: u.prob.note, Degraded: u.prob.degraded, Observe: u.observe})
 }
 
 // routes is the router's table for units.

@@ -211,6 +211,7 @@ type control struct {
 	deployID int64
 	step     Step
 	detail   string        // where a multi-step shift is: "canary 25%", "batch 2/4"
+	shift    [2]int        // the shift's step and its number of steps, 0 outside a shift
 	token    string        // the preview token while the preview step runs
 	strategy string        // "bluegreen", "rolling", "canary" or "stop-first"
 	preview  bool          // the deploy has a preview step
@@ -439,6 +440,14 @@ func (r *Run) setPreview(token string) {
 func (r *Run) setDetail(d string) {
 	r.ctl.mu.Lock()
 	r.ctl.detail = d
+	r.ctl.mu.Unlock()
+}
+
+// setShift records where a multi-step shift is: step k of n, described
+// by d.
+func (r *Run) setShift(d string, k, n int) {
+	r.ctl.mu.Lock()
+	r.ctl.detail, r.ctl.shift = d, [2]int{k, n}
 	r.ctl.mu.Unlock()
 }
 

@@ -57,6 +57,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/datadir"
+	"github.com/cutover/cutover/internal/instance"
 	"github.com/cutover/cutover/internal/release"
 	"github.com/cutover/cutover/internal/tcpproxy"
 )
@@ -93,6 +94,10 @@ type Options struct {
 	// Degraded, when set, is why this engine refuses every deploy (the
 	// state database could not be opened); Status shows it.
 	Degraded string
+	// Observe, when set, is given every event of every run, with the
+	// run's kind ("deploy" or "rollback"), as it happens (for metrics).
+	// It must not block.
+	Observe func(kind string, ev Event)
 }
 
 // Engine runs deploys for one app. Create it with New, call Recover once,
@@ -107,6 +112,8 @@ type Engine struct {
 	procs Processes
 	// tcpStatus reports the app's TCP ports; nil without any.
 	tcpStatus func() []tcpproxy.PortStatus
+	// observe is Options.Observe.
+	observe func(kind string, ev Event)
 
 	app    string          // Options.App
 	ctx    context.Context // the engine's lifetime; cancelled by Close
@@ -169,6 +176,7 @@ func New(opts Options) (*Engine, error) {
 		bootReportEvery: bootReportEvery,
 	}
 	e.rec.degraded = opts.Degraded
+	e.observe = opts.Observe
 	if opts.StateNote != "" {
 		e.rec.notes = append(e.rec.notes, opts.StateNote)
 	}
@@ -203,6 +211,10 @@ func (e *Engine) loadConfig() (*config.Config, error) {
 	}
 	return view, nil
 }
+
+// Instances reports every instance of the app (the fleet's status),
+// without reading the state database.
+func (e *Engine) Instances() []instance.Status { return e.fleet.Status() }
 
 // Releases returns the release manager.
 func (e *Engine) Releases() *release.Manager { return e.rel }
@@ -260,6 +272,7 @@ func (e *Engine) Progress() *Progress {
 			p.Step = c.step.String()
 		}
 		p.Detail, p.Paused, p.PreviewToken = c.detail, c.paused, c.token
+		p.Strategy, p.ShiftStep, p.ShiftSteps = c.strategy, c.shift[0], c.shift[1]
 		c.mu.Unlock()
 	}
 	return &p

@@ -137,6 +137,13 @@ type Progress struct {
 	// Detail says where a multi-step shift is: "canary 25%", "batch 2/4",
 	// "preview", "watch".
 	Detail string `json:"detail,omitempty"`
+	// Strategy is the deploy's strategy: "bluegreen", "rolling",
+	// "canary" or "stop-first".
+	Strategy string `json:"strategy,omitempty"`
+	// ShiftStep and ShiftSteps say where a canary or rolling shift is:
+	// its step ShiftStep (from 1) of ShiftSteps; 0 before the shift.
+	ShiftStep  int `json:"shift_step,omitempty"`
+	ShiftSteps int `json:"shift_steps,omitempty"`
 	// Paused: the operator paused the deploy; it holds where it is (a
 	// canary step, a batch, the watch, a preview) or, in the steps before
 	// traffic moves, before its next step.

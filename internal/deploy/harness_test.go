@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,6 +51,29 @@ type harness struct {
 	px    *proxy.Proxy
 	eng   *Engine
 	url   string // the proxy's base URL
+
+	obsMu    sync.Mutex
+	observed []observed // what Options.Observe was given, in order
+}
+
+// observed is one call of Options.Observe.
+type observed struct {
+	kind string
+	ev   Event
+}
+
+// observe is the engines' Options.Observe.
+func (h *harness) observe(kind string, ev Event) {
+	h.obsMu.Lock()
+	h.observed = append(h.observed, observed{kind, ev})
+	h.obsMu.Unlock()
+}
+
+// observations returns what Options.Observe was given so far.
+func (h *harness) observations() []observed {
+	h.obsMu.Lock()
+	defer h.obsMu.Unlock()
+	return slices.Clone(h.observed)
 }
 
 // with makes the harness's helpers report to t, a subtest, until the
@@ -110,7 +134,7 @@ func (h *harness) newEngine() *Engine {
 		VersionHeader: h.cfg.Proxy.VersionHeader,
 		HideVersion:   h.cfg.Proxy.VersionHeader == "",
 	})
-	eng, err := New(Options{Config: h.cfg, Store: h.store, Proxy: px, Processes: supervisor.Groups{},
+	eng, err := New(Options{Config: h.cfg, Store: h.store, Proxy: px, Processes: supervisor.Groups{}, Observe: h.observe,
 		NewFleet: func(o FleetOptions) Fleet {
 			return fleet.New(fleet.Options{Config: h.cfg, Store: h.store, Proxy: px, Releases: o.Releases,
 				StateFailed: o.StateFailed, Note: o.Note})

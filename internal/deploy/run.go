@@ -97,6 +97,9 @@ func (r *Run) event(ev Event) {
 		r.done = true
 	}
 	r.mu.Unlock()
+	if r.e.observe != nil {
+		r.e.observe(r.kind, ev)
+	}
 }
 
 func (r *Run) info(format string, args ...any) {

@@ -104,7 +104,7 @@ func (r *Run) canary(ctx context.Context, newID string) error {
 		if promoted {
 			break
 		}
-		r.setDetail(fmt.Sprintf("canary %d%%", pct))
+		r.setShift(fmt.Sprintf("canary %d%%", pct), i+1, len(r.cfg.Deploy.StepPercents))
 		err := r.step(StepShift, func() (string, error) {
 			e.px.SetWeights(map[string]int{newID: pct, old: 100 - pct})
 			start := time.Now()
@@ -231,7 +231,7 @@ func (r *Run) rolling(ctx context.Context, newID string) error {
 	moved := 0
 	for k := 1; moved < n; k++ {
 		b := min(batch, n-moved)
-		r.setDetail(fmt.Sprintf("batch %d/%d", k, total))
+		r.setShift(fmt.Sprintf("batch %d/%d", k, total), k, total)
 		if have := len(e.instancesOf(newID, false)); have < moved+b {
 			err := r.step(StepBoot, func() (string, error) {
 				ms, err := e.boot(ctx, r, newID, r.app, moved+b-have, have+1, r.aborting())

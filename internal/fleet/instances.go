@@ -44,6 +44,9 @@ type Instance struct {
 	chkDone <-chan struct{} // closed when checker is stopped or replaced
 	crashed chan string     // receives the exit reason of crashes; buffered
 	stopped bool
+
+	// checks counts the health checks of every checker the instance had.
+	checks health.Counts
 }
 
 func (m *Instance) status() supervisor.Status {
@@ -287,6 +290,7 @@ func (f *Fleet) restartChecker(m *Instance, healthy bool) {
 	hc := healthConfig(m.app.Health)
 	hc.StartHealthy = healthy
 	hc.OnFirstPass = func() { b.Warm(f.warmTarget(m)) }
+	hc.Counts = &m.checks
 	inst := m.inst
 	hc.OnHung = func(fails int, err error) {
 		// It served, then stopped answering, and time out of rotation did

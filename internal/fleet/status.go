@@ -15,6 +15,7 @@ func (f *Fleet) Status() []instance.Status {
 			ID: m.id, Release: m.release, PID: s.PID, Port: s.Port, State: s.State.String(),
 			Healthy: m.healthy(), Restarts: s.Restarts, LastExit: s.LastExit, LastExitAt: s.LastExitAt,
 			StartedAt: s.StartedAt, Adopted: s.Adopted,
+			ChecksPassed: m.checks.Passed.Load(), ChecksFailed: m.checks.Failed.Load(),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

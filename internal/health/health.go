@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	// An instance that never became healthy is not reported: booting has
 	// its own deadline.
 	OnHung func(fails int, err error)
+	// Counts, if not nil, counts every round's result; an instance keeps
+	// one across the checkers that replace each other after crashes.
+	Counts *Counts
 	// OnFirstPass, if not nil, is called once, after the first check that
 	// passes while the instance is not yet healthy: it answers, but has
 	// HealthyAfter-1 checks to go. Deploy opens the proxy's connections to
@@ -160,6 +164,12 @@ func Probe(ctx context.Context, addr, path string) error {
 	return nil
 }
 
+// Counts are the health checks of an instance that passed and failed,
+// for metrics.
+type Counts struct {
+	Passed, Failed atomic.Uint64
+}
+
 // Checker checks one instance and keeps its verdict. It starts unhealthy.
 // Its methods are safe for concurrent use.
 type Checker struct {
@@ -227,6 +237,13 @@ func (c *Checker) Round(ctx context.Context) {
 		return // the caller gave up; this says nothing about the instance
 	}
 
+	if n := c.cfg.Counts; n != nil {
+		if err == nil {
+			n.Passed.Add(1)
+		} else {
+			n.Failed.Add(1)
+		}
+	}
 	c.mu.Lock()
 	c.lastErr = err
 	changed := false

@@ -191,6 +191,26 @@ func equal(a, b []bool) bool {
 	return true
 }
 
+// TestCounts: every round's result is counted in Config.Counts, which
+// outlives the checker (a crash replaces it); a cancelled round is not.
+func TestCounts(t *testing.T) {
+	b := newBackend(t)
+	var n Counts
+	for _, codes := range [][]int{{200, 500, 200}, {503, 200}} {
+		c := NewChecker(Config{Path: "/health", Counts: &n}, b.addr(), nil)
+		for _, code := range codes {
+			b.code.Store(int32(code))
+			c.Round(context.Background())
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	NewChecker(Config{Path: "/health", Counts: &n}, b.addr(), nil).Round(ctx)
+	if p, f := n.Passed.Load(), n.Failed.Load(); p != 3 || f != 2 {
+		t.Errorf("got %d passed, %d failed; want 3, 2", p, f)
+	}
+}
+
 func TestRoundCancelledIsNotCounted(t *testing.T) {
 	b := newBackend(t)
 	c := NewChecker(Config{Path: "/slow", HealthyAfter: 1, UnhealthyAfter: 1}, b.addr(), nil)

@@ -70,6 +70,10 @@ type Status struct {
 	LastExitAt time.Time `json:"last_exit_at,omitzero"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	Adopted    bool      `json:"adopted,omitempty"`
+	// ChecksPassed and ChecksFailed count the instance's health checks
+	// since the daemon started.
+	ChecksPassed uint64 `json:"checks_passed,omitempty"`
+	ChecksFailed uint64 `json:"checks_failed,omitempty"`
 }
 
 // Env is the environment of an instance (and of a release's

@@ -1,7 +1,10 @@
 // Package keeper is the small parent process of `cutover serve`: it holds
 // the listening sockets and the data directory, runs the daemon as its
 // child, starts it again when it dies, and replaces it with a new binary
-// on `cutover upgrade` (or SIGHUP) without a failed request.
+// on `cutover upgrade` (or SIGHUP) without a failed request. SIGUSR1 is
+// passed on to the daemon (open the access log again, after logrotate),
+// so that the keeper's pid, the one a service manager knows, may be
+// signalled.
 //
 // # Process model
 //

@@ -121,6 +121,11 @@ func Run(ctx context.Context, opts Options) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// SIGUSR1 is the daemon's (open the access log again, after
+	// logrotate): passed on, so that either pid may be signalled.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 
 	cur, err := k.startReady(ctx)
 	if err != nil {
@@ -171,6 +176,13 @@ func Run(ctx context.Context, opts Options) error {
 			}
 			cur = next
 			k.log.Info("daemon started", "pid", cur.pid)
+		case <-usr1:
+			if cur.pid <= 0 {
+				continue // no daemon runs (and kill(0) would signal the group)
+			}
+			if err := syscall.Kill(cur.pid, syscall.SIGUSR1); err != nil {
+				k.log.Warn("SIGUSR1: pass it on to the daemon", "pid", cur.pid, "err", err)
+			}
 		case <-hup:
 			k.log.Info("SIGHUP: upgrading the daemon", "exe", opts.Exe)
 			next, res, err := k.upgrade(cur, func(s string) { k.log.Info(s) })

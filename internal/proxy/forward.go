@@ -23,11 +23,16 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 // and relays the answer. Websocket upgrades are spliced through. See the
 // package documentation for the error statuses.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.serve(w, r, false)
+	if p.opts.AccessLog != nil {
+		p.serveLogged(w, r, false)
+		return
+	}
+	p.serve(w, r, false, nil)
 }
 
-// serve forwards r; preview restricts it to the release in preview.
-func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
+// serve forwards r; preview restricts it to the release in preview. x,
+// when not nil, gathers what the access log records of the exchange.
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *exchange) {
 	if !admit(w, r) {
 		return
 	}
@@ -37,9 +42,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	} else {
 		idv = []string{p.newRequestID()}
 	}
+	if x != nil {
+		x.id = idv[0]
+	}
 	sel := p.selectFor(r, preview)
 	if isUpgrade(r.Header) {
-		p.serveUpgrade(w, r, idv, &sel)
+		p.serveUpgrade(w, r, idv, &sel, x)
 		return
 	}
 	var cb *clientBody
@@ -64,7 +72,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 
 	ctx := r.Context()
 	tg, err := p.acquire(ctx, &sel)
+	held := tg.held
 	if err != nil {
+		x.holdEnded(held)
 		p.acquireFailed(ctx, w, idv, err)
 		return
 	}
@@ -77,7 +87,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	b.begin()
 	for t := p.table.Load(); t.hold != nil || t.holdFailed != nil; t = p.table.Load() {
 		b.end()
-		if tg, err = p.acquire(ctx, &sel); err != nil {
+		tg, err = p.acquire(ctx, &sel)
+		held += tg.held
+		if err != nil {
+			x.holdEnded(held)
 			p.acquireFailed(ctx, w, idv, err)
 			return
 		}
@@ -104,6 +117,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 	}
 
 	start := p.now()
+	// waited is how long the request waited for a backend before start;
+	// held counts the waits after failed attempts too, which lie between
+	// start and the answer.
+	waited := held
 	var resp *http.Response
 	// holdUntil bounds the wait for another backend after the first
 	// failed attempt; resets counts the attempts that failed after the
@@ -130,6 +147,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 			return
 		}
 		b.rel.connError()
+		if isDialError(err) {
+			b.rel.m.connectErrors.Add(1)
+		}
 		p.log.Debug("upstream request failed", "release", b.spec.Release, "instance", b.spec.ID,
 			"attempt", attempt, "err", err)
 		// A connection the backend refused carried nothing: the request may
@@ -148,13 +168,19 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 			if holdUntil.IsZero() {
 				holdUntil = time.Now().Add(p.opts.HoldTimeout)
 			}
+			b.rel.m.retries.Add(1)
+			if x != nil {
+				x.retries++
+			}
 			rt, herr := p.reacquire(ctx, &sel, b, holdUntil)
+			held += rt.held
 			if herr == nil {
 				tg, b = rt, rt.b
 				out = retarget(out, b.spec.Addr)
 				continue
 			}
 			closeUnsent(out, refused)
+			x.holdEnded(held)
 			p.acquireFailed(ctx, w, idv, herr)
 			return
 		}
@@ -164,13 +190,17 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 			status, msg = http.StatusGatewayTimeout, "cutover: instance of release "+b.spec.Release+
 				" did not answer within "+p.opts.ResponseHeaderTimeout.String()+"\n"
 		}
-		b.rel.record(status, start)
+		d := b.rel.record(status, start)
+		b.rel.m.observe(status, waited+d, held)
+		x.answered(b, d, held)
 		p.stamp(w.Header(), r, b.rel, false)
 		p.writeError(w, status, idv, msg)
 		return
 	}
 	defer b.end()
-	b.rel.record(resp.StatusCode, start)
+	d := b.rel.record(resp.StatusCode, start)
+	b.rel.m.observe(resp.StatusCode, waited+d, held)
+	x.answered(b, d, held)
 	p.relay(w, r, resp, idv, b, tg.setCookie, cb)
 }
 
@@ -202,6 +232,9 @@ func closeUnsent(out *http.Request, refused bool) {
 // acquireFailed answers a request for which no backend was found: 503,
 // unless the client went away.
 func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, idv []string, err error) {
+	if ctx.Err() == nil {
+		p.unserved.Add(1)
+	}
 	var failed *holdFailedError
 	switch {
 	case ctx.Err() != nil:

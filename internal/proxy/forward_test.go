@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cutover/cutover/internal/accesslog"
 )
 
 // A refused connection carried nothing: every request, whatever its
@@ -376,11 +379,27 @@ func TestClientGoneIsNotBackendError(t *testing.T) {
 	}
 }
 
-func BenchmarkProxyGET(b *testing.B) {
+func BenchmarkProxyGET(b *testing.B) { benchmarkProxyGET(b, Options{}) }
+
+// BenchmarkProxyGETAccessLog is BenchmarkProxyGET with the access log on,
+// in JSON, to a file.
+func BenchmarkProxyGETAccessLog(b *testing.B) {
+	w, err := accesslog.Open(filepath.Join(b.TempDir(), "access.log"), accesslog.JSON)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	benchmarkProxyGET(b, Options{AccessLog: w})
+	if n := w.Count(); n > 0 {
+		b.Logf("%d access log lines dropped", n)
+	}
+}
+
+func benchmarkProxyGET(b *testing.B, opts Options) {
 	_, addr := startBackend(b, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello, world\n")
 	})
-	p, url := startProxy(b, Options{})
+	p, url := startProxy(b, opts)
 	addHealthy(p, "a", "r1", addr)
 	p.SetActive("r1")
 	c := newClient(b)

@@ -35,7 +35,11 @@ type previewHandler struct{ p *Proxy }
 
 // ServeHTTP forwards r to a healthy backend of the release in preview.
 func (h previewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.p.serve(w, r, true)
+	if h.p.opts.AccessLog != nil {
+		h.p.serveLogged(w, r, true)
+		return
+	}
+	h.p.serve(w, r, true, nil)
 }
 
 // previewToken returns the preview token of t that r carries, "" when it

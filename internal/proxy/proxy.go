@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/h1"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // Defaults applied by New to zero fields of Options.
@@ -120,6 +121,16 @@ type Options struct {
 	HideVersion bool
 	// Now is the clock of the sliding windows (Window). nil = time.Now.
 	Now func() time.Time
+	// AccessLog receives one entry per request (see package accesslog).
+	// nil = no access log: the request path then only checks for nil.
+	AccessLog AccessLogger
+}
+
+// AccessLogger receives the access log's entries. Log is called by the
+// request's own goroutine once the exchange is over, so it must not
+// block: it hands the entry over and returns.
+type AccessLogger interface {
+	Log(traffic.Access)
 }
 
 // Proxy is a version-aware HTTP/1.1 reverse proxy. Backends are grouped by
@@ -143,6 +154,9 @@ type Proxy struct {
 	// idSeq the counter appended to it.
 	idPrefix string
 	idSeq    atomic.Uint64
+	// unserved counts the requests answered by the proxy without a
+	// release (Metrics.Unserved).
+	unserved atomic.Uint64
 
 	// holdBody is the precomputed 503 body sent after holding; heldBody
 	// the one sent after holding HoldTimeout during a held switch.

@@ -35,6 +35,9 @@ type release struct {
 	versionVals []string
 	setCookie   [2][]string
 
+	// m are the counters only metrics read (metrics.go).
+	m counters
+
 	requests   atomic.Uint64
 	status5xx  atomic.Uint64
 	connErrors atomic.Uint64
@@ -98,14 +101,17 @@ func (r *release) idleSince(sec int64) bool {
 }
 
 // record counts one request answered with status, whose upstream attempt
-// started at start.
-func (r *release) record(status int, start time.Time) {
+// started at start, and returns its latency (for metrics and the access
+// log, which so read the clock no more).
+func (r *release) record(status int, start time.Time) time.Duration {
 	r.requests.Add(1)
 	if status >= 500 {
 		r.status5xx.Add(1)
 	}
 	now := r.now()
-	r.window.add(now, status, now.Sub(start))
+	d := now.Sub(start)
+	r.window.add(now, status, d)
+	return d
 }
 
 // connError counts one failed upstream attempt.

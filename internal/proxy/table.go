@@ -140,6 +140,8 @@ type target struct {
 	b *Backend
 	// setCookie tells the response to pin the client to b's release.
 	setCookie bool
+	// held is how long the request waited for b, 0 when it did not.
+	held time.Duration
 }
 
 var (
@@ -180,6 +182,7 @@ func (p *Proxy) acquire(ctx context.Context, s *selection) (target, error) {
 	}
 	w := holdWait{since: time.Now()}
 	tg, err := p.await(ctx, t, s, &w)
+	tg.held = time.Since(w.since)
 	return tg, w.done(err)
 }
 
@@ -257,6 +260,7 @@ func (p *Proxy) reacquire(ctx context.Context, s *selection, failed *Backend, un
 	}
 	w := holdWait{since: time.Now()}
 	tg, err := p.reawait(ctx, t, s, failed, until, &w)
+	tg.held = time.Since(w.since)
 	return tg, w.done(err)
 }
 

@@ -22,7 +22,7 @@ func isUpgrade(h http.Header) bool {
 // the backend and, once the backend switches protocols, splices the client
 // and backend connections together until either side closes or Drain cuts
 // them. The websocket counts as in flight on its backend all along.
-func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []string, sel *selection) {
+func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []string, sel *selection, x *exchange) {
 	ctx := r.Context()
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -30,12 +30,22 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		return
 	}
 	tg, err := p.acquire(ctx, sel)
+	held := tg.held
 	if err != nil {
+		x.holdEnded(held)
 		p.acquireFailed(ctx, w, idv, err)
 		return
 	}
 	b := tg.b
 	start := p.now()
+	// count counts the handshake's answer with status, for the release's
+	// counters, its metrics and the access log.
+	waited := held
+	count := func(status int) {
+		d := b.rel.record(status, start)
+		b.rel.m.observe(status, waited+d, held)
+		x.answered(b, d, held)
+	}
 	b.begin()
 	defer func() { b.end() }()
 
@@ -53,16 +63,23 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		}
 		err = &dialError{addr: b.spec.Addr, err: err}
 		if attempt == maxAttempts {
-			p.upgradeFailed(w, r, b, idv, start, err)
+			p.upgradeFailed(w, r, b, idv, count, err)
 			return
 		}
 		b.rel.connError()
+		b.rel.m.connectErrors.Add(1)
 		b.refused(err)
 		if holdUntil.IsZero() {
 			holdUntil = time.Now().Add(p.opts.HoldTimeout)
 		}
+		b.rel.m.retries.Add(1)
+		if x != nil {
+			x.retries++
+		}
 		rt, herr := p.reacquire(ctx, sel, b, holdUntil)
+		held += rt.held
 		if herr != nil {
+			x.holdEnded(held)
 			p.acquireFailed(ctx, w, idv, herr)
 			return
 		}
@@ -82,38 +99,38 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	}()
 	// The handshake answer is bounded like any response's headers.
 	if err := up.SetDeadline(time.Now().Add(p.opts.ResponseHeaderTimeout)); err != nil {
-		p.upgradeFailed(w, r, b, idv, start, err)
+		p.upgradeFailed(w, r, b, idv, count, err)
 		return
 	}
 	if err := out.Write(up); err != nil {
-		p.upgradeFailed(w, r, b, idv, start, err)
+		p.upgradeFailed(w, r, b, idv, count, err)
 		return
 	}
 	upr := bufio.NewReader(up)
 	resp, err := http.ReadResponse(upr, out)
 	if err != nil {
-		p.upgradeFailed(w, r, b, idv, start, err)
+		p.upgradeFailed(w, r, b, idv, count, err)
 		return
 	}
 	if err := up.SetDeadline(time.Time{}); err != nil {
-		p.upgradeFailed(w, r, b, idv, start, err)
+		p.upgradeFailed(w, r, b, idv, count, err)
 		return
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The backend refused the upgrade; its answer is an ordinary
 		// response.
-		b.rel.record(resp.StatusCode, start)
+		count(resp.StatusCode)
 		p.relay(w, r, resp, idv, b, tg.setCookie, nil)
 		return
 	}
 	if !tokenListed(resp.Header["Upgrade"], "websocket") {
 		b.rel.connError()
-		b.rel.record(http.StatusBadGateway, start)
+		count(http.StatusBadGateway)
 		p.stamp(w.Header(), r, b.rel, false)
 		p.writeError(w, http.StatusBadGateway, idv, "cutover: instance of release "+b.spec.Release+" switched to another protocol than websocket\n")
 		return
 	}
-	b.rel.record(resp.StatusCode, start)
+	count(resp.StatusCode)
 
 	h := w.Header()
 	copyEndToEnd(h, resp.Header)
@@ -148,7 +165,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 
 // upgradeFailed answers a websocket handshake that could not reach the
 // backend: 504 when it was too slow, else 502.
-func (p *Proxy) upgradeFailed(w http.ResponseWriter, r *http.Request, b *Backend, idv []string, start time.Time, err error) {
+func (p *Proxy) upgradeFailed(w http.ResponseWriter, r *http.Request, b *Backend, idv []string, count func(status int), err error) {
 	if r.Context().Err() != nil {
 		return
 	}
@@ -159,7 +176,7 @@ func (p *Proxy) upgradeFailed(w http.ResponseWriter, r *http.Request, b *Backend
 		status, msg = http.StatusGatewayTimeout, "cutover: instance of release "+b.spec.Release+
 			" did not answer within "+p.opts.ResponseHeaderTimeout.String()+"\n"
 	}
-	b.rel.record(status, start)
+	count(status)
 	p.stamp(w.Header(), r, b.rel, false)
 	p.writeError(w, status, idv, msg)
 }

@@ -1,0 +1,60 @@
+package config
+
+import "path/filepath"
+
+// Metrics is the [metrics] table: cutover's own numbers for Prometheus
+// (see docs/observability-metrics.md).
+type Metrics struct {
+	// Listen (key listen) is the address, host:port, on which the daemon
+	// serves Prometheus's text format at /metrics. "" (the default) serves
+	// nothing. A loopback address ("127.0.0.1:9100") keeps the numbers —
+	// release names, instance ids, request counts — to the machine; a
+	// scraper elsewhere needs a firewall in front of any other address,
+	// since /metrics asks for no token. Must differ from proxy.listen and
+	// proxy.preview_listen.
+	Listen string `toml:"listen"`
+}
+
+// Log is the [log] table: what the daemon logs besides its own messages.
+type Log struct {
+	// Access (key access) turns the access log on: one line per request
+	// the proxy answered. "stdout" writes it to the daemon's standard
+	// output; any other value is a file, relative to the config file's
+	// directory, appended to and created (mode 0640) when missing, and
+	// opened again on SIGUSR1 to the daemon (for logrotate). "" (the
+	// default) logs nothing.
+	Access string `toml:"access"`
+
+	// AccessFormat (key access_format) is the access log's format:
+	// "json" (one JSON object per line, every field) or "combined"
+	// (nginx's and Apache's combined format, which log analysers read).
+	// Default "json".
+	AccessFormat string `toml:"access_format"`
+}
+
+// AccessStdout is Log.Access's value for the daemon's standard output.
+const AccessStdout = "stdout"
+
+// observe checks [metrics] and [log].
+func (v *validator) observe(c *Config) {
+	if m := c.Metrics.Listen; m != "" && v.hostPort("metrics.listen", m, `"127.0.0.1:9100"`) {
+		switch m {
+		case c.Proxy.Listen:
+			v.fail("metrics.listen", "must differ from proxy.listen (%q): /metrics is served on a port of its own", c.Proxy.Listen)
+		case c.Proxy.PreviewListen:
+			v.fail("metrics.listen", "must differ from proxy.preview_listen (%q)", c.Proxy.PreviewListen)
+		}
+	}
+	switch c.Log.AccessFormat {
+	case "json", "combined":
+	default:
+		v.fail("log.access_format", `must be "json" or "combined", got %q`, c.Log.AccessFormat)
+	}
+}
+
+// resolveLog makes the access log's path absolute against dir.
+func resolveLog(dir string, l *Log) {
+	if l.Access != "" && l.Access != AccessStdout {
+		l.Access = filepath.Clean(resolve(dir, l.Access))
+	}
+}
