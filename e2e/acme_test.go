@@ -22,7 +22,7 @@ import (
 // acmeConfig writes a cutover.toml with apps a (a.test) and b (b.test)
 // behind a plain and a TLS listener, certificates from the ACME CA p, and
 // aFiles (tls_cert/tls_key lines) for app a.
-func (e *env) acmeConfig(tlsPort int, p *acmetest.Pebble, aFiles string) {
+func (e *env) acmeConfig(tlsPort, metricsPort int, p *acmetest.Pebble, aFiles string) {
 	e.t.Helper()
 	app := func(name, host, more string) string {
 		return fmt.Sprintf(`
@@ -47,11 +47,13 @@ listen = "127.0.0.1:%d"
 tls_listen = "127.0.0.1:%d"
 drain_timeout = "10s"
 hold_timeout = "10s"
+[metrics]
+listen = "127.0.0.1:%d"
 [tls]
 ca = %q
 ca_root = %q
 email = "ops@a.test"
-`, e.port, tlsPort, p.DirectoryURL, p.RootsFile) + app("a", "a.test", aFiles) + app("b", "b.test", "")
+`, e.port, tlsPort, metricsPort, p.DirectoryURL, p.RootsFile) + app("a", "a.test", aFiles) + app("b", "b.test", "")
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
@@ -97,10 +99,10 @@ func httpsGet(port int, host string, roots *x509.CertPool, h2 bool) (proto, vers
 // HTTP/1.1) fail no request.
 func TestACMECertificates(t *testing.T) {
 	e := newEnv(t, settings{})
-	tlsPort := pickPort(t)
+	tlsPort, metricsPort := pickPort(t), pickPort(t)
 	p := acmetest.New(t, acmetest.Config{HTTPPort: e.port, TLSPort: tlsPort})
 	fileRoots := selfSignedFor(t, e.dir, "a", "a.test")
-	e.acmeConfig(tlsPort, p, "tls_cert = \"a.crt\"\ntls_key = \"a.key\"")
+	e.acmeConfig(tlsPort, metricsPort, p, "tls_cert = \"a.crt\"\ntls_key = \"a.key\"")
 	ca, cb := e.client.App("a"), e.client.App("b")
 	a1, a2 := e.release("a1", ""), e.release("a2", "")
 	b1, b2 := e.release("b1", ""), e.release("b2", "")
@@ -142,9 +144,14 @@ func TestACMECertificates(t *testing.T) {
 		t.Errorf("status with the CA down: exit %d, want a line saying b.test waits for %s\n%s%s", code, p.DirectoryURL, out, stderr)
 	}
 
+	if m := scrapeMetrics(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)); !strings.Contains(m, `cutover_tls_certificate_expiry_timestamp_seconds{host="a.test",source="file"}`) ||
+		strings.Contains(m, `host="b.test"`) {
+		t.Errorf("certificate metrics with the CA down: want a.test from its file, nothing for b.test:\n%s", grepLines(m, "cutover_tls_"))
+	}
+
 	// The CA comes up; a's certificate now comes from it too.
 	p.Start()
-	e.acmeConfig(tlsPort, p, "")
+	e.acmeConfig(tlsPort, metricsPort, p, "")
 	if out, stderr, code := e.run("reload"); code != 0 {
 		t.Fatalf("reload: exit %d\n%s%s", code, out, stderr)
 	}
@@ -158,6 +165,10 @@ func TestACMECertificates(t *testing.T) {
 			t.Fatalf("no certificates from the CA within 60 s:\n%s\ndaemon log:\n%s\npebble:\n%s", out, tail(e.daemonLog(), 40), tail(p.Log(), 40))
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	if m := scrapeMetrics(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)); !strings.Contains(m, `cutover_tls_certificate_expiry_timestamp_seconds{host="a.test",source="acme"}`) ||
+		!strings.Contains(m, `cutover_tls_certificate_expiry_timestamp_seconds{host="b.test",source="acme"}`) {
+		t.Errorf("certificate metrics once issued: want a.test and b.test from ACME:\n%s", grepLines(m, "cutover_tls_"))
 	}
 	roots := p.IssuerRoots()
 	for _, c := range []struct {

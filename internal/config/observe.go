@@ -3,7 +3,7 @@ package config
 import "path/filepath"
 
 // Metrics is the [metrics] table: cutover's own numbers for Prometheus
-// (see docs/observability-metrics.md).
+// (see docs/observability.md).
 type Metrics struct {
 	// Listen (key listen) is the address, host:port, on which the daemon
 	// serves Prometheus's text format at /metrics. "" (the default) serves

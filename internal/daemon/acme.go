@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover/cutover/internal/acme"
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/metrics"
 	"github.com/cutover/cutover/internal/tlsfront"
 )
 
@@ -74,4 +75,34 @@ func (c acmeChallenge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Error(w, "cutover: no such ACME challenge", http.StatusNotFound)
+}
+
+// certExpiries lists the certificates the TLS listener serves, files and
+// ACME's, for the metric cutover_tls_certificate_expiry_timestamp_seconds
+// (metrics.CertSource). A default file certificate is listed under the
+// host "default".
+type certExpiries struct {
+	files *tlsfront.FileCerts
+	acme  *acme.Manager
+}
+
+func (c certExpiries) Certificates() []metrics.Certificate {
+	var out []metrics.Certificate
+	if c.files != nil {
+		for _, e := range c.files.Expiries() {
+			name := e.Name
+			if name == "" {
+				name = "default"
+			}
+			out = append(out, metrics.Certificate{Host: name, Source: "file", NotAfter: e.NotAfter})
+		}
+	}
+	if c.acme != nil {
+		for _, st := range c.acme.Status() {
+			if st.State == acme.Issued {
+				out = append(out, metrics.Certificate{Host: st.Name, Source: "acme", NotAfter: st.NotAfter})
+			}
+		}
+	}
+	return out
 }

@@ -55,6 +55,7 @@ import (
 	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/h1"
 	"github.com/cutover/cutover/internal/keeper"
+	"github.com/cutover/cutover/internal/metrics"
 	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/supervisor"
 	"github.com/cutover/cutover/internal/tlsfront"
@@ -319,7 +320,11 @@ func run(ctx context.Context, opts Options) error {
 		// The listeners answer the challenges from now on.
 		certs.Manage(acmeHosts)
 	}
-	obs.serveMetrics(units, errc)
+	var certList metrics.CertSource
+	if tlsLn != nil && (files != nil || certs != nil) {
+		certList = certExpiries{files: files, acme: certs}
+	}
+	obs.serveMetrics(units, certList, errc)
 	var previewSrv *h1.Server
 	if previewLn != nil {
 		// Only the single-app form has a preview listener (the config

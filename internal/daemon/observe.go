@@ -94,8 +94,9 @@ func (o *observer) observe(app string) func(kind string, ev deploy.Event) {
 }
 
 // serveMetrics serves /metrics on the metrics listener, if any, reading
-// units' proxies and engines at each scrape.
-func (o *observer) serveMetrics(units []*unit, errc chan<- error) {
+// units' proxies and engines at each scrape, and certs (nil: none) for
+// the certificates' expiry.
+func (o *observer) serveMetrics(units []*unit, certs metrics.CertSource, errc chan<- error) {
 	if o.ln == nil {
 		return
 	}
@@ -114,7 +115,7 @@ func (o *observer) serveMetrics(units []*unit, errc chan<- error) {
 		extra = append(extra, metrics.AccessLogDropped(o.access))
 	}
 	extra = append(extra, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg := metrics.Registry(apps, o.deploys, nil, extra...)
+	reg := metrics.Registry(apps, o.deploys, certs, extra...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.log.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

@@ -25,6 +25,6 @@
 //
 // Names follow Prometheus's conventions (cutover_ prefix, base units,
 // _total for counters, _seconds for durations) and pass promlint, the
-// linter of `promtool check metrics` (TestLint). docs/observability-metrics.md
+// linter of `promtool check metrics` (TestLint). docs/observability.md
 // has the reference table.
 package metrics

@@ -141,6 +141,32 @@ func (f *FileCerts) warnNames(p *filePair) {
 	}
 }
 
+// Expiry is when the certificate served for a name expires.
+type Expiry struct {
+	// Name is a host name of the certificate's app, or "" for the default
+	// certificate of an app that lists none (the single-app form).
+	Name     string
+	NotAfter time.Time
+}
+
+// Expiries lists, for every host name of every pair (and the default
+// certificate), when the certificate served now expires.
+func (f *FileCerts) Expiries() []Expiry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Expiry
+	for _, p := range f.pairs {
+		na := notAfter(p.cert)
+		if len(p.Hosts) == 0 {
+			out = append(out, Expiry{Name: "", NotAfter: na})
+		}
+		for _, h := range p.Hosts {
+			out = append(out, Expiry{Name: h, NotAfter: na})
+		}
+	}
+	return out
+}
+
 // publish builds the lookup table from the pairs' certificates.
 func (f *FileCerts) publish() {
 	s := &certSnap{exact: map[string]*tls.Certificate{}, suffix: map[string]*tls.Certificate{}}
