@@ -168,7 +168,7 @@ func run(ctx context.Context, opts Options) error {
 		ropts.Certs, ropts.HTTPSPort = chain, portOf(tlsLn.Addr())
 	}
 	if certs != nil {
-		ropts.Challenge = acmeChallenge{certs}
+		ropts.Challenge = certs
 	}
 	router := proxy.NewRouter(ropts)
 	if err := router.SetRoutes(withFrontDoor(cfg, routes(units), units)); err != nil {
