@@ -234,7 +234,9 @@ func (m *Manager) Close() {
 // where nothing listens, certmagic would bind a server of its own). Names
 // are lower-cased; a trailing dot is dropped. A
 // wildcard ("*.example.com") is Skipped: HTTP-01 and TLS-ALPN-01 cannot
-// prove control of every name under a domain.
+// prove control of every name under a domain. So is an IP address: a
+// client sends no server name (SNI) for it, so its handshake could not
+// be given its certificate.
 func (m *Manager) Manage(names []string) {
 	want := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -266,6 +268,12 @@ func (m *Manager) Manage(names []string) {
 			m.names[name] = &entry{status: Status{Name: name, State: Skipped,
 				Waiting: "a wildcard name needs the DNS-01 challenge, which cutover does not answer; give its certificate as files"}}
 			m.log.Warn("wildcard host skipped: HTTP-01 and TLS-ALPN-01 cannot issue wildcard certificates; give its certificate as files", "host", name)
+			continue
+		}
+		if net.ParseIP(name) != nil {
+			m.names[name] = &entry{status: Status{Name: name, State: Skipped,
+				Waiting: "an IP address: clients send no server name (SNI) for it, so no certificate can be chosen by name; give the default app a certificate file valid for it"}}
+			m.log.Warn("IP address host skipped: a handshake for an IP address names no server (SNI); give the default app a certificate file valid for it", "host", name)
 			continue
 		}
 		ctx, cancel := context.WithCancel(m.ctx)

@@ -319,19 +319,20 @@ func TestNoPrompt(t *testing.T) {
 }
 
 // TestManageReload changes the set of names: a dropped name is no longer
-// answered, a wildcard is skipped, a new name starts waiting.
+// answered, a wildcard and an IP address are skipped, a new name starts
+// waiting.
 func TestManageReload(t *testing.T) {
 	f := startFront(t)
 	p := acmetest.New(t, acmetest.Config{HTTPPort: f.httpPort, TLSPort: f.tlsPort}) // never started
 	m, logs := newManager(t, f, p, t.TempDir(), both, Options{RetryIntervals: []time.Duration{time.Hour}})
 	m.Manage([]string{"a.cutover.test", "*.cutover.test"})
-	m.Manage([]string{"b.cutover.test", "*.cutover.test", "B.cutover.test"})
+	m.Manage([]string{"b.cutover.test", "*.cutover.test", "B.cutover.test", "203.0.113.5"})
 
 	var got []string
 	for _, s := range m.Status() {
 		got = append(got, s.Name+" "+s.State.String())
 	}
-	if want := "*.cutover.test skipped, b.cutover.test waiting"; strings.Join(got, ", ") != want {
+	if want := "*.cutover.test skipped, 203.0.113.5 skipped, b.cutover.test waiting"; strings.Join(got, ", ") != want {
 		t.Errorf("status: got %q, want %q", strings.Join(got, ", "), want)
 	}
 	for _, name := range []string{"a.cutover.test", "x.cutover.test", "other.example"} {
@@ -344,6 +345,9 @@ func TestManageReload(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "wildcard host skipped") {
 		t.Errorf("log does not say the wildcard was skipped:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "IP address host skipped") || m.HasCertificate("203.0.113.5") {
+		t.Errorf("an IP address host: HasCertificate %v, log:\n%s", m.HasCertificate("203.0.113.5"), logs.String())
 	}
 }
 
