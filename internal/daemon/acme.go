@@ -40,7 +40,9 @@ func acmeNames(units []*unit, files *tlsfront.FileCerts) []string {
 // runs, tls.acme is on and some app has a host name no file covers; nil
 // otherwise. It is added to chain (after the files) and answers the
 // TLS-ALPN-01 challenges there; the plain listener offers it the HTTP-01
-// challenge requests (proxy.RouterOptions.Challenge). Manage is the caller's, once the listeners serve.
+// challenge requests (proxy.RouterOptions.Challenge). Manage is the
+// caller's, once the listeners listen and before the TLS listener serves
+// (Manage loads the stored certificates first).
 func newACME(cfg *config.Config, units []*unit, files *tlsfront.FileCerts, chain *tlsfront.Chain,
 	proxyLn, tlsLn net.Listener, log *slog.Logger) (*acme.Manager, []string, error) {
 	if tlsLn == nil || !cfg.TLS.ACME {
