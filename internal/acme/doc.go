@@ -45,7 +45,10 @@
 // goroutine of the Manager that loads its certificate from storage or,
 // failing that, obtains one, retrying with Options.RetryIntervals between
 // attempts (a minute, growing to six hours, for as long as the name is
-// managed); a name that fails never stops the others. Once a name has a
+// managed); a name that fails never stops the others. Manage returns
+// once the stored certificates are in the cache (up to a few seconds), so
+// that a daemon serves them from its first handshake — an upgrade's new
+// daemon shares the TLS socket with the old one. Once a name has a
 // certificate, certmagic's maintenance renews it (every
 // RenewCheckInterval it checks; the ARI window, or the last third of the
 // lifetime) and staples OCSP where the CA runs a responder. Renewals

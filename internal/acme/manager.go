@@ -91,7 +91,19 @@ type Manager struct {
 type entry struct {
 	status Status
 	cancel context.CancelFunc // stops the goroutine; nil for Skipped
+	// looked is closed once the goroutine's first look at storage is
+	// done (a stored certificate is then in the cache); Manage waits for
+	// it. nil for Skipped.
+	looked     chan struct{}
+	lookedOnce sync.Once
 }
+
+// storedWait bounds how long Manage waits for the names' certificates
+// to be read from storage.
+const storedWait = 5 * time.Second
+
+// doneLooking closes e.looked, once.
+func (e *entry) doneLooking() { e.lookedOnce.Do(func() { close(e.looked) }) }
 
 // New makes a Manager for the [tls] table of c, storing under
 // <data_dir>/acme. It reads tls.ca_root. It manages no name until
@@ -231,10 +243,15 @@ func (m *Manager) Close() {
 // never holds up another; names managed before and not in names are
 // dropped. Call it at start and again on each reload with the host names
 // of all apps, once the listeners of Options listen (at a challenge port
-// where nothing listens, certmagic would bind a server of its own). Names
+// where nothing listens, certmagic would bind a server of its own). It
+// returns once the certificates stored for the new names are served (up
+// to storedWait): a daemon that starts, or takes over from another in an
+// upgrade, fails no handshake for a name it has a certificate for. Names
 // are lower-cased; a trailing dot is dropped. A
 // wildcard ("*.example.com") is Skipped: HTTP-01 and TLS-ALPN-01 cannot
-// prove control of every name under a domain.
+// prove control of every name under a domain. So is an IP address: a
+// client sends no server name (SNI) for it, so its handshake could not
+// be given its certificate.
 func (m *Manager) Manage(names []string) {
 	want := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -243,10 +260,11 @@ func (m *Manager) Manage(names []string) {
 		}
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.ctx.Err() != nil {
+		m.mu.Unlock()
 		return // closed
 	}
+	var looking []chan struct{}
 	for name, e := range m.names {
 		if want[name] {
 			continue
@@ -268,17 +286,37 @@ func (m *Manager) Manage(names []string) {
 			m.log.Warn("wildcard host skipped: HTTP-01 and TLS-ALPN-01 cannot issue wildcard certificates; give its certificate as files", "host", name)
 			continue
 		}
+		if net.ParseIP(name) != nil {
+			m.names[name] = &entry{status: Status{Name: name, State: Skipped,
+				Waiting: "an IP address: clients send no server name (SNI) for it, so no certificate can be chosen by name; give the default app a certificate file valid for it"}}
+			m.log.Warn("IP address host skipped: a handshake for an IP address names no server (SNI); give the default app a certificate file valid for it", "host", name)
+			continue
+		}
 		ctx, cancel := context.WithCancel(m.ctx)
 		e := &entry{
 			status: Status{Name: name, State: Waiting, Waiting: "a certificate from " + m.ca},
 			cancel: cancel,
+			looked: make(chan struct{}),
 		}
 		m.names[name] = e
+		looking = append(looking, e.looked)
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
+			defer e.doneLooking()
 			m.obtainLoop(ctx, e, name)
 		}()
+	}
+	m.mu.Unlock()
+	t := time.NewTimer(storedWait)
+	defer t.Stop()
+	for _, ch := range looking {
+		select {
+		case <-ch:
+		case <-t.C:
+			m.log.Warn("certificates still being read from storage; handshakes for their names fail until they are", "waited", storedWait.String())
+			return
+		}
 	}
 }
 
@@ -323,21 +361,25 @@ func (m *Manager) load(ctx context.Context, e *entry, name string, attempts int)
 	switch {
 	case err == nil && !cert.Expired():
 		m.issued(e, cert, "stored")
+		e.doneLooking()
 		return nil
 	case err == nil:
 		// Stored but expired (the daemon was off for long): renew it
 		// before serving it.
 		m.cache.Remove([]string{cert.Hash()})
+		e.doneLooking()
 		m.log.Info("stored certificate expired; renewing it", "host", name, "not_after", cert.Leaf.NotAfter)
 		if err := m.obtainCfg.RenewCertSync(withAttempts(ctx, attempts), name, false); err != nil {
 			return err
 		}
 	case errors.Is(err, fs.ErrNotExist):
+		e.doneLooking()
 		m.log.Info("obtaining certificate", "host", name, "ca", m.ca)
 		if err := m.obtainCfg.ObtainCertSync(withAttempts(ctx, attempts), name); err != nil {
 			return err
 		}
 	default:
+		e.doneLooking()
 		// A certificate that does not load stays unusable: certmagic
 		// would neither renew nor replace it (its obtain sees the files
 		// and does nothing). Its files are set aside, for a look, and a

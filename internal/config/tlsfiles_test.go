@@ -25,6 +25,8 @@ func TestTLSErrors(t *testing.T) {
 			`cutover.toml:6: proxy.tls_listen: ":80" takes the port of proxy.listen (":80", line 5); each listener needs a port of its own`},
 		{"tls_listen not an address", base + "[proxy]\ntls_listen = \"443\"\n",
 			`cutover.toml:5: proxy.tls_listen: must be host:port such as "0.0.0.0:443", got "443"`},
+		{"tls_listen without any certificate", base + "[proxy]\ntls_listen = \":443\"\n[tls]\nacme = false\n",
+			`cutover.toml:5: proxy.tls_listen: no certificate can be served on it: tls.acme is false and no app has tls_cert; give an app tls_cert and tls_key (PEM files) in [app], set tls.acme = true, or remove tls_listen`},
 		{"cert on an app without hosts among several", tlsProxy + multiBase + "tls_cert = \"b.crt\"\ntls_key = \"b.key\"\n",
 			`cutover.toml:9: apps.blog.tls_cert: is for the app's host names, and the app lists none; add hosts = ["blog.example.com"] (the names the certificate is for)`},
 	} {

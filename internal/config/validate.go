@@ -87,12 +87,34 @@ func (v *validator) config(c *Config) {
 	v.proxy(&c.Proxy)
 	v.tls(&c.TLS)
 	v.observe(c)
+	v.tlsSource(c)
 	if c.MultiApp() {
 		v.apps(c)
 		return
 	}
 	v.unit(single, &c.App, &c.Deploy, &c.Release, &c.Database)
 	v.tlsFiles(single, c.App.Name, &c.App, &c.Proxy, nil, 1)
+}
+
+// tlsSource refuses a TLS listener that could serve no certificate:
+// tls.acme off and no app with tls_cert. Every handshake would fail.
+func (v *validator) tlsSource(c *Config) {
+	if c.Proxy.TLSListen == "" || c.TLS.ACME {
+		return
+	}
+	if c.App.TLSCert != "" {
+		return
+	}
+	for _, e := range c.Apps {
+		if e.TLSCert != "" {
+			return
+		}
+	}
+	table := "app"
+	if c.MultiApp() {
+		table = "apps.NAME"
+	}
+	v.fail("proxy.tls_listen", "no certificate can be served on it: tls.acme is false and no app has tls_cert; give an app tls_cert and tls_key (PEM files) in [%s], set tls.acme = true, or remove tls_listen", table)
 }
 
 // unit checks the tables of one app.

@@ -7,7 +7,6 @@ package daemon
 import (
 	"log/slog"
 	"net"
-	"net/http"
 	"slices"
 	"strings"
 
@@ -41,8 +40,10 @@ func acmeNames(units []*unit, files *tlsfront.FileCerts) []string {
 // newACME returns the ACME Manager of the daemon when the TLS listener
 // runs, tls.acme is on and some app has a host name no file covers; nil
 // otherwise. It is added to chain (after the files) and answers the
-// TLS-ALPN-01 challenges there; the plain listener's HTTP-01 challenges
-// go to acmeChallenge. Manage is the caller's, once the listeners serve.
+// TLS-ALPN-01 challenges there; the plain listener offers it the HTTP-01
+// challenge requests (proxy.RouterOptions.Challenge). Manage is the
+// caller's, once the listeners listen and before the TLS listener serves
+// (Manage loads the stored certificates first).
 func newACME(cfg *config.Config, units []*unit, files *tlsfront.FileCerts, chain *tlsfront.Chain,
 	proxyLn, tlsLn net.Listener, log *slog.Logger) (*acme.Manager, []string, error) {
 	if tlsLn == nil || !cfg.TLS.ACME {
@@ -63,18 +64,6 @@ func newACME(cfg *config.Config, units []*unit, files *tlsfront.FileCerts, chain
 	chain.Sources = append(chain.Sources, m)
 	chain.Challenge = m
 	return m, names, nil
-}
-
-// acmeChallenge answers the plain listener's requests under
-// /.well-known/acme-challenge/ (proxy.RouterOptions.Challenge): the
-// Manager's HTTP-01 challenges, and 404 for a token it does not know.
-type acmeChallenge struct{ m *acme.Manager }
-
-func (c acmeChallenge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if c.m.HTTPChallenge(w, r) {
-		return
-	}
-	http.Error(w, "cutover: no such ACME challenge", http.StatusNotFound)
 }
 
 // certExpiries lists the certificates the TLS listener serves, files and

@@ -184,7 +184,7 @@ func run(ctx context.Context, opts Options) error {
 		ropts.Certs, ropts.HTTPSPort = chain, portOf(tlsLn.Addr())
 	}
 	if certs != nil {
-		ropts.Challenge = acmeChallenge{certs}
+		ropts.Challenge = certs
 	}
 	router := proxy.NewRouter(ropts)
 	if err := router.SetRoutes(withFrontDoor(cfg, routes(units), units)); err != nil {
@@ -302,6 +302,14 @@ func run(ctx context.Context, opts Options) error {
 		tlsSrv = tlsfront.NewServer(tlsfront.Options{H1: h1tls, Handler: router, Certs: chain})
 	}
 
+	if certs != nil {
+		// The listeners listen (so certmagic binds no challenge server
+		// of its own) and answer the challenges once served, just below.
+		// Manage returns once the stored certificates are loaded: under
+		// a keeper the TLS socket is shared with the daemon serving now,
+		// and a handshake this one took before would fail.
+		certs.Manage(acmeHosts)
+	}
 	errc := make(chan error, 4)
 	go func() { errc <- serve(proxySrv, proxyLn, "proxy") }()
 	if tlsSrv != nil {
@@ -316,10 +324,6 @@ func run(ctx context.Context, opts Options) error {
 		close(certsDone)
 	}
 	go func() { errc <- serve(apiSrv, apiLn, "api") }()
-	if certs != nil {
-		// The listeners answer the challenges from now on.
-		certs.Manage(acmeHosts)
-	}
 	var certList metrics.CertSource
 	if tlsLn != nil && (files != nil || certs != nil) {
 		certList = certExpiries{files: files, acme: certs}

@@ -64,8 +64,9 @@
 // The router is also the front door of the plain listener when a TLS
 // listener serves beside it: a route with RedirectHTTPS answers a plain
 // request for a host with a certificate (RouterOptions.Certs) with 308 to
-// https, but ACME's HTTP-01 path (ACMEChallengePath), which goes to
-// RouterOptions.Challenge when set; a route with HSTS gets its
+// https, but ACME's HTTP-01 path (ACMEChallengePath), which is offered
+// to RouterOptions.Challenge when set and else routed as any request; a
+// route with HSTS gets its
 // Strict-Transport-Security on answers over TLS. Without any of these the
 // snapshot has no front door and a request pays one nil check for it.
 //

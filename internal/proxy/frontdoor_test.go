@@ -89,23 +89,40 @@ func TestRedirectHTTPSPort443(t *testing.T) {
 	}
 }
 
-// TestChallengeHandler checks that RouterOptions.Challenge gets every
-// plain request under the challenge path, whatever its host, before any
-// routing, and nothing else.
+// oneToken is a ChallengeSolver that knows the token "x" only.
+type oneToken struct{}
+
+func (oneToken) HTTPChallenge(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Path != ACMEChallengePath+"x" {
+		return false
+	}
+	io.WriteString(w, "challenge "+r.URL.Path) //nolint:errcheck // recorded
+	return true
+}
+
+// TestChallengeHandler checks that RouterOptions.Challenge is offered
+// every plain request under the challenge path, whatever its host,
+// before any routing or redirect; and that a token it does not know
+// reaches the app (its own ACME client, certbot's webroot), not
+// redirected.
 func TestChallengeHandler(t *testing.T) {
-	rt := NewRouter(RouterOptions{Challenge: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "challenge "+r.URL.Path) //nolint:errcheck // recorded
-	})})
-	if err := rt.SetRoutes([]Route{{App: "shop", Hosts: []string{"shop.example.com"}, Proxy: appProxy(t, "shop")}}); err != nil {
+	rt := NewRouter(RouterOptions{Challenge: oneToken{}, Certs: certNames{"shop.example.com": true}})
+	if err := rt.SetRoutes([]Route{{App: "shop", Hosts: []string{"shop.example.com"}, Proxy: appProxy(t, "shop"), RedirectHTTPS: true}}); err != nil {
 		t.Fatal(err)
 	}
-	for url, want := range map[string]string{
-		"http://unknown.org/.well-known/acme-challenge/x":      "challenge /.well-known/acme-challenge/x",
-		"http://shop.example.com/.well-known/acme-challenge/y": "challenge /.well-known/acme-challenge/y",
-		"http://shop.example.com/":                             "shop",
+	for url, want := range map[string]struct {
+		code int
+		body string
+	}{
+		"http://unknown.org/.well-known/acme-challenge/x":      {200, "challenge /.well-known/acme-challenge/x"},
+		"http://shop.example.com/.well-known/acme-challenge/x": {200, "challenge /.well-known/acme-challenge/x"},
+		"http://shop.example.com/.well-known/acme-challenge/y": {200, "shop"},
+		"http://unknown.org/.well-known/acme-challenge/y":      {404, unknownHostBody},
+		"http://shop.example.com/":                             {308, ""},
 	} {
-		if got := serveRecorded(rt, "GET", url, false).Body.String(); got != want {
-			t.Errorf("%s: got %q, want %q", url, got, want)
+		rec := serveRecorded(rt, "GET", url, false)
+		if rec.Code != want.code || want.body != "" && rec.Body.String() != want.body {
+			t.Errorf("%s: got %d %q, want %d %q", url, rec.Code, rec.Body.String(), want.code, want.body)
 		}
 	}
 }

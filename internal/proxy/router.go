@@ -48,9 +48,16 @@ type Route struct {
 }
 
 // ACMEChallengePath is the path prefix of ACME's HTTP-01 challenge (RFC
-// 8555 section 8.3): never redirected to https, and given to
+// 8555 section 8.3): never redirected to https, and offered to
 // RouterOptions.Challenge when it is set.
 const ACMEChallengePath = "/.well-known/acme-challenge/"
+
+// ChallengeSolver answers ACME HTTP-01 challenge requests: HTTPChallenge
+// answers r and reports true when it is one of its challenges, else
+// writes nothing and reports false (acme.Manager).
+type ChallengeSolver interface {
+	HTTPChallenge(w http.ResponseWriter, r *http.Request) bool
+}
 
 // CertChecker tells whether a TLS certificate serves a host name (lower
 // case, without port or trailing dot): the TLS listener's certificates
@@ -79,10 +86,12 @@ type RouterOptions struct {
 	// HTTPSPort is the TLS listener's port, written in redirects unless
 	// it is 443. 0 = 443.
 	HTTPSPort int
-	// Challenge, when set, answers every plain request under
-	// ACMEChallengePath, whatever its host (ACME's HTTP-01 challenge).
-	// nil = those requests are routed as any other, never redirected.
-	Challenge http.Handler
+	// Challenge, when set, is offered every plain request under
+	// ACMEChallengePath, whatever its host (ACME's HTTP-01 challenge);
+	// those it does not answer (a token it does not know: an app's own
+	// ACME client, certbot's webroot) are routed as any other, never
+	// redirected. nil = they are all routed so.
+	Challenge ChallengeSolver
 }
 
 // Router sends each request to the Proxy of the app its Host names. The
@@ -290,14 +299,15 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	refuse(w, http.StatusNotFound, unknownHostBody)
 }
 
-// frontDoor answers req itself when it is a plain request for ACME's
-// HTTP-01 challenge (to RouterOptions.Challenge) or for a host with a
+// frontDoor answers req itself when it is a plain request for one of
+// ACME's HTTP-01 challenges (RouterOptions.Challenge answers it) or for a host with a
 // certificate whose app redirects to https (308), and reports whether it
 // did. A request over TLS to an app with HSTS gets its header.
 func (r *Router) frontDoor(w http.ResponseWriter, req *http.Request, s *routes) bool {
 	if req.TLS == nil && r.opts.Challenge != nil && strings.HasPrefix(req.URL.Path, ACMEChallengePath) {
-		r.opts.Challenge.ServeHTTP(w, req)
-		return true
+		if r.opts.Challenge.HTTPChallenge(w, req) {
+			return true
+		}
 	}
 	p := s.proxyFor(req.Host)
 	fr := s.front[p]

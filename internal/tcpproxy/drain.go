@@ -14,7 +14,8 @@ type DrainResult struct {
 }
 
 // Drain takes the instances ids out of every table (no new connection
-// reaches them), waits for the connections open to them, up to each
+// reaches them, not even one routed by the table before and connecting
+// now: it goes on to the new table), waits for the connections open to them, up to each
 // entry's drain_timeout, and closes what is still open then. A ctx that
 // ends earlier cuts at once. Run it before the instances stop.
 func (p *Ports) Drain(ctx context.Context, ids []string) DrainResult {
@@ -37,10 +38,13 @@ func (p *Ports) Drain(ctx context.Context, ids []string) DrainResult {
 	var res DrainResult
 	var wg sync.WaitGroup
 	for _, b := range bs {
+		// A connection routed by a table read before the rebuild may
+		// still be connecting to b: it is refused from now on and tries
+		// the new table.
+		open := b.startDrain()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			open := b.open()
 			t := time.NewTimer(b.e.cfg.DrainTimeout.Duration)
 			defer t.Stop()
 			select {

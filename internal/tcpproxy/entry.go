@@ -61,10 +61,14 @@ type backend struct {
 	cancel context.CancelFunc
 	checks sync.WaitGroup
 
-	mu     sync.Mutex // guards conns and stopped
+	mu     sync.Mutex // guards conns, closed, gone and draining
 	conns  map[*conn]struct{}
 	closed chan struct{} // closed when conns empties during a drain; nil otherwise
 	gone   bool          // stopped: no connection may register
+	// draining is set by a drain: no connection may register either, so
+	// one routed by a table read before the drain never lands on an
+	// instance whose drain already saw it idle (and that then stops).
+	draining bool
 }
 
 // conn is one proxied connection: the client's and the instance's.
@@ -255,7 +259,7 @@ func (e *entry) try(t *table, client *net.TCPConn) (*conn, *backend, int, error)
 		}
 		c := &conn{client: client, up: tc}
 		if !b.register(c) {
-			tc.Close() //nolint:errcheck // the backend stopped meanwhile: the next one
+			tc.Close() //nolint:errcheck // the backend stopped or drains meanwhile: the next one
 			continue
 		}
 		return c, b, tried, nil
@@ -263,11 +267,11 @@ func (e *entry) try(t *table, client *net.TCPConn) (*conn, *backend, int, error)
 	return nil, nil, tried, lastErr
 }
 
-// register counts c as open on b, unless b stopped.
+// register counts c as open on b, unless b stopped or drains.
 func (b *backend) register(c *conn) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.gone {
+	if b.gone || b.draining {
 		return false
 	}
 	b.conns[c] = struct{}{}
@@ -283,6 +287,15 @@ func (b *backend) unregister(c *conn) {
 		close(b.closed)
 		b.closed = nil
 	}
+}
+
+// startDrain makes b refuse new connections (register) and returns how
+// many are open: from then on, that count only goes down.
+func (b *backend) startDrain() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.draining = true
+	return len(b.conns)
 }
 
 // open counts the connections open to b.

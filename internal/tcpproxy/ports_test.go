@@ -614,3 +614,51 @@ func TestHoldUntilAnInstanceTakesIt(t *testing.T) {
 		t.Errorf("unroutable connection closed after %v, want the hold timeout (200ms)", took)
 	}
 }
+
+// TestNoConnectionLandsOnADrainedInstance: a connection that read the
+// routing table before a switch and connects to an old instance after
+// that instance's drain ended (so its stop would cut it) goes to the new
+// release instead.
+func TestNoConnectionLandsOnADrainedInstance(t *testing.T) {
+	old1, new1 := newInstanceServer(t, "old"), newInstanceServer(t, "new")
+	p := newPorts(t, config.TCP{DrainTimeout: config.Duration{Duration: time.Minute}}, "r1", old1)
+	e := p.entries[0]
+	before := e.table.Load() // an accept routing just now
+
+	addInstance(p, "r2", 1, new1)
+	p.Route(map[string]int{"r2": 100})
+	if res := p.DrainRelease(context.Background(), "r1"); res.Finished+res.Cut != 0 {
+		t.Fatalf("drain of an idle release: %+v", res)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			defer c.Close()
+			time.Sleep(2 * time.Second)
+		}
+	}()
+	cc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	c, b, _, _ := e.try(before, cc.(*net.TCPConn))
+	if c != nil {
+		defer c.close()
+		if b.release == "r1" {
+			t.Errorf("a connection routed before the switch went to %s after its drain ended", b.id)
+		}
+	}
+	// The connection the accept then makes goes to the new release.
+	c, b = e.connect(cc.(*net.TCPConn))
+	if c == nil || b.release != "r2" {
+		t.Fatalf("connect after the drain: %v", b)
+	}
+	c.close()
+}

@@ -21,6 +21,14 @@ type CertChecker interface {
 	HasCertificate(name string) bool
 }
 
+// FallbackSource is implemented by a CertSource with a certificate for
+// the handshakes no source of the chain has one for: the default app's
+// certificate files. The chain asks it only after every source, so that
+// it never hides a certificate another source (ACME) has for a name.
+type FallbackSource interface {
+	FallbackCertificate() *tls.Certificate
+}
+
 // ALPNChallenge is the protocol of ACME's TLS-ALPN-01 challenge (RFC 8737).
 const ALPNChallenge = "acme-tls/1"
 
@@ -41,7 +49,8 @@ type Chain struct {
 }
 
 // GetCertificate returns the certificate of the first source that has
-// one for hello's name; its signature is tls.Config.GetCertificate's.
+// one for hello's name, else the first fallback certificate
+// (FallbackSource); its signature is tls.Config.GetCertificate's.
 func (c *Chain) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	for _, s := range c.Sources {
 		cert, err := s.GetCertificate(hello)
@@ -50,6 +59,13 @@ func (c *Chain) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 		}
 		if cert != nil {
 			return cert, nil
+		}
+	}
+	for _, s := range c.Sources {
+		if fb, ok := s.(FallbackSource); ok {
+			if cert := fb.FallbackCertificate(); cert != nil {
+				return cert, nil
+			}
 		}
 	}
 	if hello.ServerName == "" {

@@ -27,7 +27,10 @@
 // app's host names, matched as the Router matches them: an exact name,
 // else the longest wildcard ("*.example.com" matches any name ending in
 // ".example.com"), else the default app's certificate (the single-app
-// form's app has no host names: its certificate serves every name). The
+// form's app has no host names: its certificate serves every name). For a
+// name the default certificate is not valid for, the chain's other
+// sources (ACME) are asked first: the default certificate is the
+// fallback (FallbackSource), never hiding another app's. The
 // files are read at start, where a pair that does not load is an error
 // naming the app, the config key and the file. They are then looked at
 // every few seconds (Run: size and modification time) and a pair that

@@ -33,7 +33,8 @@ type FilePair struct {
 
 // FileCerts serves certificates read from PEM files, one pair per app, and
 // reads a pair again when its files change (Run, Check). It is a
-// CertSource and a CertChecker. Use NewFileCerts.
+// CertSource, a FallbackSource (the default certificate) and a
+// CertChecker. Use NewFileCerts.
 type FileCerts struct {
 	log   *slog.Logger
 	pairs []*filePair
@@ -260,27 +261,41 @@ func (f *FileCerts) Run(ctx context.Context, interval time.Duration) {
 }
 
 // lookup returns the certificate for name (lower case, no trailing dot):
-// exact, else the longest wildcard suffix, else the default.
-func (s *certSnap) lookup(name string) *tls.Certificate {
+// exact, else the longest wildcard suffix, else the default (isDef).
+func (s *certSnap) lookup(name string) (c *tls.Certificate, isDef bool) {
 	if c, ok := s.exact[name]; ok {
-		return c
+		return c, false
 	}
 	if len(s.suffix) > 0 {
 		for i := 0; i < len(name); i++ {
 			if name[i] == '.' {
 				if c, ok := s.suffix[name[i:]]; ok {
-					return c
+					return c, false
 				}
 			}
 		}
 	}
-	return s.def
+	return s.def, s.def != nil
 }
 
-// GetCertificate returns the certificate for hello's server name, the
-// default one for a hello without a name, or (nil, nil).
+// GetCertificate returns the certificate for hello's server name: an
+// app's that lists it (or a wildcard matching it), else the default one
+// when it is valid for the name, else (nil, nil), so that the chain asks
+// its other sources (ACME) before FallbackCertificate.
 func (f *FileCerts) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return f.snap.Load().lookup(normalName(hello.ServerName)), nil
+	name := normalName(hello.ServerName)
+	c, isDef := f.snap.Load().lookup(name)
+	if isDef && (name == "" || c.Leaf == nil || c.Leaf.VerifyHostname(name) != nil) {
+		return nil, nil
+	}
+	return c, nil
+}
+
+// FallbackCertificate returns the default app's certificate, nil when
+// there is none: the chain serves it to a handshake no source has a
+// certificate for, and to one that names no server (no SNI).
+func (f *FileCerts) FallbackCertificate() *tls.Certificate {
+	return f.snap.Load().def
 }
 
 // HasCertificate reports whether a certificate serves name: one of an
@@ -289,13 +304,12 @@ func (f *FileCerts) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 // the default certificate does not cover (an IP address, another domain)
 // would only show the client a certificate error.
 func (f *FileCerts) HasCertificate(name string) bool {
-	s := f.snap.Load()
 	name = normalName(name)
-	c := s.lookup(name)
+	c, isDef := f.snap.Load().lookup(name)
 	if c == nil {
 		return false
 	}
-	if c != s.def {
+	if !isDef {
 		return true
 	}
 	return c.Leaf != nil && c.Leaf.VerifyHostname(name) == nil

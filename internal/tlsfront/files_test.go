@@ -216,3 +216,51 @@ func TestChallenge(t *testing.T) {
 type sourceFunc func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
 func (f sourceFunc) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return f(h) }
+
+// oneName is a CertSource with a certificate for one name, as the ACME
+// Manager has for the names it manages.
+type oneName struct {
+	name string
+	cert tls.Certificate
+}
+
+func (o oneName) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if normalName(hello.ServerName) != o.name {
+		return nil, nil
+	}
+	return &o.cert, nil
+}
+
+// TestDefaultFileCertLeavesOtherSources checks that the default app's
+// certificate file does not hide the certificate a later source (ACME)
+// has for another app's name, and still serves the names no source has
+// and the clients without SNI.
+func TestDefaultFileCertLeavesOtherSources(t *testing.T) {
+	pairs, shop, _, def := threeApps(t, t.TempDir())
+	fc, err := NewFileCerts(pairs, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newCert(t, "acme", "acme.example.org")
+	pair, err := tls.X509KeyPair(other.certPEM, other.keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := startFront(t, protoHandler, &Chain{Sources: []CertSource{fc, oneName{"acme.example.org", pair}}})
+	for _, tt := range []struct {
+		name string
+		want testCert
+	}{
+		{"acme.example.org", other}, {"ACME.example.org.", other}, {"shop.example.com", shop},
+		{"example.com", def}, {"other.org", def}, {"", def},
+	} {
+		got, err := servedCert(t, f.addr, tt.name)
+		if err != nil {
+			t.Errorf("%q: %v", tt.name, err)
+			continue
+		}
+		if got.Subject.CommonName != tt.want.cert.Subject.CommonName {
+			t.Errorf("%q: got the certificate of %q, want %q's", tt.name, got.Subject.CommonName, tt.want.cert.Subject.CommonName)
+		}
+	}
+}
