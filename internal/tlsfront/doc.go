@@ -69,9 +69,9 @@
 //
 // # Speed
 //
-// HTTP/1.1 over TLS meets the front door's target: 0.94x nginx's
-// requests per second on small keep-alive GETs, CPU 1.11x. HTTP/2 does
-// not (0.60x, CPU 2.21x), and most of the gap is net/http's HTTP/2
+// HTTP/1.1 over TLS meets the front door's target: 0.88-0.94x nginx's
+// requests per second on small keep-alive GETs, CPU 1.00-1.11x (two
+// bench runs). HTTP/2 does not (0.60-0.71x, CPU 2.08-2.21x), and most of the gap is net/http's HTTP/2
 // server's, not the proxy's: answering by itself (no proxy, the proxy's
 // headers) it costs 59 µs of CPU per request against 25 µs for package
 // h1 on the same TLS connection and 44 µs for nginx's whole proxied
