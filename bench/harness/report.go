@@ -373,6 +373,12 @@ func (r *results) writeGoals(w io.Writer) {
 			lines = append(lines, rps, cpu)
 		}
 	}
+	if cRPS, cCPU, _, ok := r.tpMedians("get", "cutover"); ok && cRPS > 0 && cCPU > 0 {
+		if mRPS, mCPU, _, ok := r.tpMedians("get", "cutover-metrics"); ok {
+			lines = append(lines, fmt.Sprintf("small GET req/s with metrics on and scraped every second / off = %.2f (goal ≥ 0.97): %s; CPU per request %.2f",
+				mRPS/cRPS, verdict(mRPS/cRPS >= 0.97), mCPU/cCPU))
+		}
+	}
 	tlsGoals := []struct {
 		scenario, what string
 		min            float64
