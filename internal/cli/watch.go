@@ -245,6 +245,9 @@ func renderWatch(w io.Writer, snap *watchSnapshot, interval time.Duration) {
 				took := ""
 				if !d.FinishedAt.IsZero() {
 					took = ", took " + age(d.FinishedAt, d.StartedAt)
+					if t := d.FinishedAt.Sub(d.StartedAt); t < 10*time.Second {
+						took = ", took " + t.Round(100*time.Millisecond).String()
+					}
 				}
 				line := fmt.Sprintf("  #%d %s %s from %s: %s, %s ago%s", d.ID, d.Kind, d.Release, orDash(d.FromRelease),
 					d.State, age(now, d.StartedAt), took)

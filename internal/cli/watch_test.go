@@ -55,6 +55,8 @@ func recordedDeploys(t0 time.Time) []state.Deploy {
 			FinishedAt: t0.Add(-time.Hour + 95*time.Second), State: state.DeployRolledBack, Error: "canary judged slower: p50 +40 %\nsecond line"},
 		{ID: 5, Kind: "deploy", Release: "20261205-101500-v1", StartedAt: t0.Add(-8 * time.Hour),
 			FinishedAt: t0.Add(-8*time.Hour + 12*time.Second), State: state.DeploySucceeded},
+		{ID: 4, Kind: "rollback", Release: "20261204-090000-v0", FromRelease: "20261204-120000-v9", StartedAt: t0.Add(-30 * time.Hour),
+			FinishedAt: t0.Add(-30*time.Hour + 740*time.Millisecond), State: state.DeploySucceeded},
 	}
 }
 
