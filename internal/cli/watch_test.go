@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -283,6 +284,27 @@ func TestWatchFlags(t *testing.T) {
 		var out, errb bytes.Buffer
 		if code := Main(context.Background(), c.args, &out, &errb); code != ExitUsage || !strings.Contains(errb.String(), c.stderr) {
 			t.Errorf("cutover %q: exit %d, stderr %q; want %d and %q", c.args, code, errb.String(), ExitUsage, c.stderr)
+		}
+	}
+}
+
+// TestIsTerminal: /dev/null is a character device but no terminal, so
+// `status --watch >/dev/null` must not be taken for one; a pipe neither.
+func TestIsTerminal(t *testing.T) {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for name, out := range map[string]io.Writer{"/dev/null": null, "a pipe": w, "a buffer": &bytes.Buffer{}} {
+		if isTerminal(out) {
+			t.Errorf("%s taken for a terminal", name)
 		}
 	}
 }
