@@ -17,7 +17,8 @@ import (
 func init() { register(newStatusCmd) }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var asJSON bool
+	var asJSON, watch bool
+	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the live release, its instances and any deploy in flight",
@@ -34,12 +35,33 @@ what to do.
 
 Certificates the daemon obtains from an ACME CA ([tls]) are listed last,
 one line per host name: issued and when it expires, or what it waits for
-and why the last attempt failed.`,
+and why the last attempt failed.
+
+--watch redraws every --interval (default 1s), for every app of the daemon
+or the one --app names: the live release and any deploy in flight with
+its step, each release's weight, req/s and error rate since the last
+redraw, p50/p99 over the last minute and requests in flight, the
+instances (health, restarts, age), and the last deploys with their
+outcome. On a terminal it redraws in place; piped, it prints one block per
+interval, blocks separated by a blank line. --watch --json prints one JSON
+object per interval, a line each. Ctrl-C ends it; so does a daemon that
+has not answered for 5 s (exit 1, saying so).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("interval") && !watch {
+				return usageErrorf("--interval goes with --watch: cutover status --watch --interval %s", interval)
+			}
+			if watch && interval < 100*time.Millisecond {
+				return usageErrorf("--interval %s is too short: 100ms at least", interval)
+			}
 			c, _, err := g.client()
 			if err != nil {
 				return err
+			}
+			if watch {
+				w := &watcher{c: c, app: g.app, interval: interval, asJSON: asJSON,
+					terminal: isTerminal(g.stdout), out: g.stdout, now: time.Now, giveUp: watchGiveUp}
+				return w.run(cmd.Context())
 			}
 			if g.app == "" {
 				// A daemon with several apps: all of them.
@@ -77,7 +99,9 @@ and why the last attempt failed.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (with --watch: one object a line)")
+	cmd.Flags().BoolVar(&watch, "watch", false, "redraw every --interval until Ctrl-C")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often --watch redraws")
 	return cmd
 }
 
