@@ -58,10 +58,14 @@
     let max = 0;
     for (const pts of Object.values(a.series)) for (const p of pts) max = Math.max(max, p[key] * scale);
     if (max === 0) max = 1;
+    // The x axis spans the points held, at least 30 s, at most HISTORY s.
     const now = Date.now();
+    let oldest = now;
+    for (const pts of Object.values(a.series)) if (pts.length) oldest = Math.min(oldest, pts[0].t);
+    const span = Math.min(HISTORY, Math.max(30, (now - oldest) / 1000));
     for (const [rel, pts] of Object.entries(a.series)) {
       if (!pts.length) continue;
-      const d = pts.map(p => (300 - (now - p.t) / 1000).toFixed(1) + "," + (100 - 95 * p[key] * scale / max).toFixed(1)).join(" ");
+      const d = pts.map(p => (300 - 300 * (now - p.t) / 1000 / span).toFixed(1) + "," + (100 - 95 * p[key] * scale / max).toFixed(1)).join(" ");
       svg.appendChild(el("svg:polyline", { points: d, fill: "none", stroke: colorOf(a, rel), "stroke-width": "1.5", "vector-effect": "non-scaling-stroke", "data-release": rel }));
       const last = pts[pts.length - 1][key] * scale;
       const sw = el("span", { text: rel + ": " + (Math.round(last * 10) / 10) });
