@@ -53,7 +53,9 @@ const readPage = `(() => {
 // TestDashboardShowsCanaryInChromium opens the dashboard in headless
 // Chromium through `cutover dashboard`'s one-time URL and watches a
 // canary deploy under load: the page shows its steps as they happen and
-// the weights move through the canary step. With DASHBOARD_PNG set, it
+// the weights move through the canary step; its pause and resume
+// buttons, confirmed in the page's dialog, pause and resume the canary
+// (CSRF header, cookie, same origin). With DASHBOARD_PNG set, it
 // saves a screenshot taken during the canary there (docs/dashboard.png).
 func TestDashboardShowsCanaryInChromium(t *testing.T) {
 	browser := chromium(t)
@@ -112,6 +114,28 @@ min_requests = 10
 		_, _, err := e.deploy(deploy.Request{Source: v2})
 		done <- err
 	}()
+	// press clicks an action's button and confirms it in the page's
+	// dialog, as an operator would, and returns the page's answer.
+	press := func(action string) string {
+		t.Helper()
+		js := `document.querySelector('section.app[data-app="e2e"] button[data-action="` + action + `"]').click();
+document.getElementById('confirm-ok').click(); true`
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err != nil {
+			t.Fatalf("press %s: %v", action, err)
+		}
+		for waitFor := time.Now().Add(10 * time.Second); time.Now().Before(waitFor); time.Sleep(100 * time.Millisecond) {
+			ans, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('section.app[data-app="e2e"] .answer').textContent`))
+			if err != nil {
+				t.Fatalf("read the answer to %s: %v", action, err)
+			}
+			if ans != "" && !strings.HasSuffix(ans, "…") {
+				return ans
+			}
+		}
+		t.Fatalf("no answer to %s in the page within 10 s", action)
+		return ""
+	}
+	paused := false
 	var shares []string // the canary's share, each time it changed
 	var last pageView
 	shot := os.Getenv("DASHBOARD_PNG")
@@ -150,7 +174,28 @@ min_requests = 10
 				}
 			}
 		}
+		if !paused && len(shares) == 1 {
+			// Pause the canary from the page, see it paused, resume it.
+			paused = true
+			ans := press("pause")
+			t.Logf("pause: %s", ans)
+			if strings.HasPrefix(ans, "refused") || strings.HasPrefix(ans, "failed") {
+				t.Errorf("pause from the page: %s", ans)
+			}
+			for waitFor := time.Now().Add(5 * time.Second); !strings.Contains(view().Summary, "PAUSED") && time.Now().Before(waitFor); {
+				time.Sleep(200 * time.Millisecond)
+			}
+			if s := view().Summary; !strings.Contains(s, "PAUSED") {
+				t.Errorf("after pause the page says %q, want PAUSED", s)
+			}
+			if ans := press("resume"); strings.HasPrefix(ans, "refused") || strings.HasPrefix(ans, "failed") {
+				t.Errorf("resume from the page: %s", ans)
+			}
+		}
 		last = v
+	}
+	if !paused {
+		t.Error("never saw the canary's first step to pause it")
 	}
 	rep := gen.Stop()
 	if rep.Total.Failed != 0 {
