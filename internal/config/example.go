@@ -332,8 +332,8 @@ const exampleObserve = `[metrics]
 # listen = "127.0.0.1:9100"
 
 [dashboard]
-# Address of the live dashboard, host:port. Default "" (served only while
-# ` + "`cutover dashboard`" + ` runs, on a loopback port of its own).
+# Address of the live dashboard, host:port. Default "" (the first
+# ` + "`cutover dashboard`" + ` opens it on an ephemeral loopback port).
 # listen = "127.0.0.1:9200"
 
 # Token that logs a browser in (open http://LISTEN/?token=...), 16

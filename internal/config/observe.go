@@ -23,8 +23,9 @@ type Metrics struct {
 // docs/observability.md).
 type Dashboard struct {
 	// Listen (key listen) is the address, host:port, on which the daemon
-	// serves the dashboard. "" (the default) serves it only while
-	// `cutover dashboard` runs, on an ephemeral loopback port.
+	// serves the dashboard. "" (the default): the first `cutover
+	// dashboard` opens it on an ephemeral loopback port, open until the
+	// daemon exits.
 	Listen string `toml:"listen"`
 
 	// Token (key token) logs a browser in: open http://LISTEN/?token=T

@@ -4,8 +4,8 @@
 // as they happen and the history of deploys, with buttons to pause,
 // resume, promote, abort and roll back.
 //
-// It serves on [dashboard] listen, or on an ephemeral loopback port while
-// `cutover dashboard` runs. Nothing about the apps is served before a
+// It serves on [dashboard] listen, or on an ephemeral loopback port that
+// the first `cutover dashboard` opens. Nothing about the apps is served before a
 // login: GET /?token=T with the configured token, or with a one-time
 // token minted by Mint (valid once, for OneTimeTTL), sets an HttpOnly,
 // SameSite=Strict session cookie and redirects to /. Tokens are compared
