@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -21,6 +22,15 @@ type Apps struct {
 	// certificate the daemon obtains from an ACME CA (what it serves,
 	// when it expires, or what it waits for): GET /v1/certificates.
 	Certificates func() []string
+
+	// Dashboard, when set, mints a one-time login URL of the daemon's
+	// dashboard (valid once, for 60 s): POST /v1/dashboard/login.
+	Dashboard func() (string, error)
+}
+
+// DashboardLogin is the answer of POST /v1/dashboard/login.
+type DashboardLogin struct {
+	URL string `json:"url"`
 }
 
 // NewApps returns the handler over one Server per app (by name). onStop
@@ -61,6 +71,23 @@ func (a *Apps) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lines = a.Certificates()
 		}
 		writeJSON(w, lines)
+		return
+	case r.URL.Path == "/v1/dashboard/login":
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeError(w, KindUsage, fmt.Errorf("%s /v1/dashboard/login: login is POST", r.Method))
+			return
+		}
+		if a.Dashboard == nil {
+			writeError(w, KindNotFound, errors.New("this daemon serves no dashboard"))
+			return
+		}
+		u, err := a.Dashboard()
+		if err != nil {
+			writeError(w, KindFailed, err)
+			return
+		}
+		writeJSON(w, DashboardLogin{URL: u})
 		return
 	case r.URL.Path == "/v1/stop" && r.Method != http.MethodPost:
 		w.Header().Set("Allow", http.MethodPost)

@@ -308,3 +308,18 @@ func (c *Client) Stop(ctx context.Context) error {
 	resp.Body.Close()
 	return nil
 }
+
+// DashboardLogin asks the daemon for a one-time login URL of its
+// dashboard, valid once for 60 s.
+func (c *Client) DashboardLogin(ctx context.Context) (string, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/dashboard/login", nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var l DashboardLogin
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+		return "", fmt.Errorf("decode dashboard login: %w", err)
+	}
+	return l.URL, nil
+}

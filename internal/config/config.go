@@ -63,6 +63,10 @@ type Config struct {
 	Metrics Metrics `toml:"metrics"`
 	Log     Log     `toml:"log"`
 
+	// Dashboard is the table [dashboard] (observe.go): the live page the
+	// daemon serves, shared by every app.
+	Dashboard Dashboard `toml:"dashboard"`
+
 	// DaemonDir is, in a unit's view (ForUnit), the daemon's data_dir,
 	// where its socket is; "" otherwise. Set by ForUnit.
 	DaemonDir string `toml:"-"`

@@ -331,6 +331,16 @@ const exampleObserve = `[metrics]
 # Keep it on loopback: /metrics asks for no token. Default "" (none).
 # listen = "127.0.0.1:9100"
 
+[dashboard]
+# Address of the live dashboard, host:port. Default "" (the first
+# ` + "`cutover dashboard`" + ` opens it on an ephemeral loopback port).
+# listen = "127.0.0.1:9200"
+
+# Token that logs a browser in (open http://LISTEN/?token=...), 16
+# characters or more (openssl rand -hex 16). Required when listen is not a
+# loopback address. Default "" (logins only through ` + "`cutover dashboard`" + `).
+# token = "5f0e7d9b2c4a61e8d3b07a9c1e2f4d6b"
+
 [log]
 # The access log, one line per request: "stdout", or a file (relative to
 # this file's directory) opened again on SIGUSR1 to the daemon, for

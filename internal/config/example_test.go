@@ -53,6 +53,7 @@ func TestExampleDefaults(t *testing.T) {
 		cmpopts.IgnoreFields(Database{}, "URL"),
 		cmpopts.IgnoreFields(TLS{}, "Email", "CA", "CARoot"),
 		cmpopts.IgnoreFields(Metrics{}, "Listen"),
+		cmpopts.IgnoreFields(Dashboard{}, "Listen", "Token"),
 		cmpopts.IgnoreFields(Log{}, "Access"),
 	}
 	if diff := cmp.Diff(want, got, append(examples, ignore)...); diff != "" {
@@ -78,6 +79,8 @@ func TestExampleDefaults(t *testing.T) {
 		{"tls.ca", want.TLS.CA, got.TLS.CA},
 		{"tls.ca_root", want.TLS.CARoot, filepath.Base(got.TLS.CARoot)},
 		{"metrics.listen", want.Metrics.Listen, got.Metrics.Listen},
+		{"dashboard.listen", want.Dashboard.Listen, got.Dashboard.Listen},
+		{"dashboard.token", want.Dashboard.Token, got.Dashboard.Token},
 		{"log.access", want.Log.Access, got.Log.Access},
 	} {
 		if k.commented != "" && k.commented != 0 {

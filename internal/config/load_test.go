@@ -221,8 +221,11 @@ func TestParseErrors(t *testing.T) {
 		{"wrong case", base + "Name = \"x\"\n", `cutover.toml:4: app.Name: unknown key; did you mean "app.name"?`},
 		{"misplaced key", base + "interval = \"1s\"\n", `cutover.toml:4: app.interval: unknown key; did you mean "app.health.interval"?`},
 		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, tls_cert, tls_key, redirect_https, hsts, health, tcp`},
-		{"unknown table", base + "[prometheus]\nport = 9090\n", `cutover.toml:4: prometheus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, tls, apps, metrics, log`},
+		{"unknown table", base + "[prometheus]\nport = 9090\n", `cutover.toml:4: prometheus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, tls, apps, metrics, log, dashboard`},
 		{"metrics listen not host:port", base + "[metrics]\nlisten = \"9100\"\n", `cutover.toml:5: metrics.listen: must be host:port such as "127.0.0.1:9100", got "9100"`},
+		{"dashboard public without token", base + "[dashboard]\nlisten = \"0.0.0.0:9200\"\n", `cutover.toml:4: dashboard.token: must be set when dashboard.listen ("0.0.0.0:9200") is not a loopback address: the dashboard controls deploys; set a random token of 16 characters or more (openssl rand -hex 16), or listen on 127.0.0.1`},
+		{"dashboard token short", base + "[dashboard]\nlisten = \"127.0.0.1:9200\"\ntoken = \"abc\"\n", `cutover.toml:6: dashboard.token: must be at least 16 characters, got 3: make one with openssl rand -hex 16`},
+		{"dashboard on the metrics port", base + "[metrics]\nlisten = \"127.0.0.1:9100\"\n[dashboard]\nlisten = \"127.0.0.1:9100\"\n", `cutover.toml:7: dashboard.listen: must differ from metrics.listen ("127.0.0.1:9100")`},
 		{"metrics on the proxy's port", base + "[metrics]\nlisten = \"127.0.0.1:8080\"\n", `cutover.toml:5: metrics.listen: must differ from proxy.listen ("127.0.0.1:8080"): /metrics is served on a port of its own`},
 		{"access format", base + "[log]\naccess = \"stdout\"\naccess_format = \"common\"\n", `cutover.toml:6: log.access_format: must be "json" or "combined", got "common"`},
 		{"unknown dotted", "aap.name = \"x\"\n" + base, `cutover.toml:1: aap: unknown key; did you mean "app"?`},
@@ -274,7 +277,7 @@ func TestParseErrors(t *testing.T) {
 			"several unknown keys",
 			base + "instance = 1\n[bogus]\n[app.health]\nintervall = \"1s\"\n",
 			"cutover.toml:4: app.instance: unknown key; did you mean \"app.instances\"?\n" +
-				"cutover.toml:5: bogus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, tls, apps, metrics, log\n" +
+				"cutover.toml:5: bogus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, tls, apps, metrics, log, dashboard\n" +
 				"cutover.toml:7: app.health.intervall: unknown key; did you mean \"app.health.interval\"?",
 		},
 	}

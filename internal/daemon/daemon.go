@@ -115,7 +115,12 @@ func run(ctx context.Context, opts Options) error {
 		defer cancel()
 		obs.close(octx)
 	}()
-	units, err := openUnits(cfg, log, obs)
+	dash, err := openDashboard(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer dash.close(context.Background())
+	units, err := openUnits(cfg, log, obs, dash.hub)
 	if err != nil {
 		return err
 	}
@@ -279,6 +284,7 @@ func run(ctx context.Context, opts Options) error {
 	onStop := func() { appStopped.Store(true); stopOnce.Do(stop) }
 	newAPI := func() http.Handler {
 		a := api.NewApps(apiServers(units, log, onStop), onStop)
+		a.Dashboard = dash.LoginURL
 		if certs != nil {
 			a.Certificates = func() []string {
 				var lines []string
@@ -310,7 +316,7 @@ func run(ctx context.Context, opts Options) error {
 		// and a handshake this one took before would fail.
 		certs.Manage(acmeHosts)
 	}
-	errc := make(chan error, 4)
+	errc := make(chan error, 8) // one per server (proxy, tls, api, preview, metrics), with room: each sends once when it stops
 	go func() { errc <- serve(proxySrv, proxyLn, "proxy") }()
 	if tlsSrv != nil {
 		go func() { errc <- serve(tlsSrv, tlsLn, "tls") }()
@@ -329,6 +335,7 @@ func run(ctx context.Context, opts Options) error {
 		certList = certExpiries{files: files, acme: certs}
 	}
 	obs.serveMetrics(units, certList, errc)
+	dash.serve(units, cfg.Dashboard.Token)
 	var previewSrv *h1.Server
 	if previewLn != nil {
 		// Only the single-app form has a preview listener (the config

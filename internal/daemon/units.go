@@ -12,6 +12,7 @@ import (
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/dashboard"
 	"github.com/cutover/cutover/internal/datadir"
 	"github.com/cutover/cutover/internal/deploy"
 	"github.com/cutover/cutover/internal/fleet"
@@ -54,7 +55,7 @@ func (u *unit) setEngine(e *deploy.Engine) {
 
 // openUnits opens the state of every app of cfg and builds its proxy. It
 // does not start engines (newEngine). On error, what it opened is closed.
-func openUnits(cfg *config.Config, log *slog.Logger, obs *observer) ([]*unit, error) {
+func openUnits(cfg *config.Config, log *slog.Logger, obs *observer, dash *dashboard.Hub) ([]*unit, error) {
 	if err := formChanged(cfg); err != nil {
 		return nil, err
 	}
@@ -87,7 +88,11 @@ func openUnits(cfg *config.Config, log *slog.Logger, obs *observer) ([]*unit, er
 			u.tcp = tcpproxy.New(tcpproxy.Options{Entries: view.App.TCP, Health: view.App.Health, HoldTimeout: cfg.Proxy.HoldTimeout.Duration,
 				Logger: log.With("app", cu.Name)})
 		}
-		u.observe = obs.observe(cu.Name)
+		metricsObs, dashObs := obs.observe(cu.Name), dash.Observe(cu.Name)
+		u.observe = func(kind string, ev deploy.Event) {
+			metricsObs(kind, ev)
+			dashObs(kind, ev)
+		}
 		us = append(us, u)
 	}
 	return us, nil

@@ -1,0 +1,29 @@
+// Package dashboard serves the live dashboard of a daemon: one page that
+// shows every app's live release, releases in flight, weights, instances,
+// req/s, error rate and p50/p99 per release, the running deploy's steps
+// as they happen and the history of deploys, with buttons to pause,
+// resume, promote, abort and roll back.
+//
+// It serves on [dashboard] listen, or on an ephemeral loopback port that
+// the first `cutover dashboard` opens. Nothing about the apps is served before a
+// login: GET /?token=T with the configured token, or with a one-time
+// token minted by Mint (valid once, for OneTimeTTL), sets an HttpOnly,
+// SameSite=Strict session cookie and redirects to /. Tokens are compared
+// in constant time.
+//
+// Endpoints, all behind the session cookie but the page's static assets:
+//
+//	GET  /               the page (or a 401 page saying how to log in)
+//	GET  /api/snapshot   JSON: per app, api's status, releases and deploys
+//	                     plus the last WindowSecs of traffic per release
+//	GET  /events         Server-Sent Events: "snapshot" every second and
+//	                     "deploy" for each event of a deploy in flight, the
+//	                     same events `cutover deploy` streams
+//	POST /api/control    {"app","action"}: pause, resume, promote, abort
+//	                     (deploy.Engine.Control) or rollback (Engine.Start)
+//
+// A control needs, besides the cookie, the session's CSRF token in the
+// X-Cutover-CSRF header (the page carries it; a cross-site form cannot
+// set a header) and, when the browser sends one, an Origin equal to the
+// request's host.
+package dashboard
