@@ -26,4 +26,9 @@
 // X-Cutover-CSRF header (the page carries it; a cross-site form cannot
 // set a header) and, when the browser sends one, an Origin equal to the
 // request's host.
+//
+// Every open page and GET /api/snapshot share one snapshot, taken at most
+// about once a second: its reads go to the app's state database, whose
+// one connection deploys write through, so a hundred open pages cost a
+// deploy no more than one.
 package dashboard

@@ -80,6 +80,14 @@ type Server struct {
 	mu       sync.Mutex
 	oneTime  map[string]time.Time // token → expiry
 	sessions map[string]session   // cookie value → session
+
+	// snapMu is held while a snapshot is taken: every open page and GET
+	// /api/snapshot share the latest one, so that the app's state
+	// database, on one connection that deploys write to, is read about
+	// once a second however many pages are open.
+	snapMu sync.Mutex
+	last   Snapshot
+	lastAt time.Time // zero: none yet
 }
 
 type session struct {
@@ -300,9 +308,33 @@ func (s *Server) snapshot(ctx context.Context) Snapshot {
 	return snap
 }
 
+// snapshotMaxAge is how old a shared snapshot may be when handed out:
+// less than the streams' 1 s tick, so that each tick of a page brings a
+// new one.
+const snapshotMaxAge = 900 * time.Millisecond
+
+// snapshotTimeout bounds the reads of one shared snapshot.
+const snapshotTimeout = 10 * time.Second
+
+// shared returns the latest snapshot if younger than snapshotMaxAge, or
+// takes one. It is not bound to ctx's cancellation: a page that goes
+// away while it is taken does not spoil it for the others.
+func (s *Server) shared(ctx context.Context) Snapshot {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	now := s.now()
+	if !s.lastAt.IsZero() && !now.Before(s.lastAt) && now.Sub(s.lastAt) < snapshotMaxAge {
+		return s.last
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snapshotTimeout)
+	defer cancel()
+	s.last, s.lastAt = s.snapshot(ctx), now
+	return s.last
+}
+
 func (s *Server) snapshotJSON(w http.ResponseWriter, r *http.Request, _ session) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(s.snapshot(r.Context())) //nolint:errcheck // client gone
+	json.NewEncoder(w).Encode(s.shared(r.Context())) //nolint:errcheck // client gone
 }
 
 // events streams Server-Sent Events: a snapshot at once and every second,
@@ -330,7 +362,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ session) {
 		flusher.Flush()
 		return true
 	}
-	if !send("snapshot", s.snapshot(ctx)) {
+	if !send("snapshot", s.shared(ctx)) {
 		return
 	}
 	for _, ev := range replay {
@@ -352,7 +384,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ session) {
 				return
 			}
 		case <-tick.C:
-			if !send("snapshot", s.snapshot(ctx)) {
+			if !send("snapshot", s.shared(ctx)) {
 				return
 			}
 		}

@@ -1,0 +1,130 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cutover/cutover/internal/deploy"
+	"github.com/cutover/cutover/internal/state"
+)
+
+// countingEngine is an Engine whose reads are counted: each one is a
+// query of the app's state database, which deploys write to.
+type countingEngine struct{ reads atomic.Int64 }
+
+func (e *countingEngine) Status(context.Context) (deploy.Status, error) {
+	e.reads.Add(1)
+	return deploy.Status{App: "shop", Active: "r1"}, nil
+}
+
+func (e *countingEngine) ListReleases(context.Context) ([]deploy.ReleaseInfo, error) {
+	e.reads.Add(1)
+	return nil, nil
+}
+
+func (e *countingEngine) Deploys(context.Context, int) ([]state.Deploy, error) {
+	e.reads.Add(1)
+	return nil, nil
+}
+
+func (e *countingEngine) Control(deploy.Action) (deploy.ControlAnswer, error) {
+	return deploy.ControlAnswer{}, nil
+}
+
+func (e *countingEngine) Start(deploy.Request) (*deploy.Run, error) { return nil, nil }
+
+// streamWriter is the ResponseWriter of an /events stream served in a
+// synctest bubble: it counts the snapshot events written.
+type streamWriter struct {
+	hdr       http.Header
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	snapshots int
+}
+
+func (w *streamWriter) Header() http.Header { return w.hdr }
+func (w *streamWriter) WriteHeader(int)     {}
+func (w *streamWriter) Flush()              {}
+func (w *streamWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.snapshots += bytes.Count(b, []byte("event: snapshot\n"))
+	return len(b), nil
+}
+
+func (w *streamWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.snapshots
+}
+
+// loginCookie logs in to s with the configured token.
+func loginCookie(t *testing.T, s *Server) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/?token="+testToken, nil))
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == CookieName {
+			return c.Value
+		}
+	}
+	t.Fatalf("login: %d, no cookie", rec.Code)
+	return ""
+}
+
+// openStream serves /events to cookie's session in a goroutine; the
+// stream's end closes the returned channel.
+func openStream(s *Server, cookie string, ctx context.Context) (*streamWriter, <-chan struct{}) {
+	w := &streamWriter{hdr: http.Header{}}
+	r := httptest.NewRequest("GET", "/events", nil).WithContext(ctx)
+	r.AddCookie(&http.Cookie{Name: CookieName, Value: cookie})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.ServeHTTP(w, r)
+	}()
+	return w, done
+}
+
+// TestStreamsShareSnapshots: however many pages are open, the app's
+// state is read once a second, not once a second per page: each read
+// queries the state database a deploy writes to, on its one connection.
+func TestStreamsShareSnapshots(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		eng := &countingEngine{}
+		s := New(func() []App { return []App{{Name: "shop", Engine: eng}} }, NewHub(), testToken, slog.New(slog.DiscardHandler))
+		cookie := loginCookie(t, s)
+		ctx, cancel := context.WithCancel(t.Context())
+		const pages, secs = 50, 10
+		var ws []*streamWriter
+		var dones []<-chan struct{}
+		for range pages {
+			w, done := openStream(s, cookie, ctx)
+			ws, dones = append(ws, w), append(dones, done)
+		}
+		synctest.Wait()
+		time.Sleep(secs*time.Second + time.Millisecond)
+		synctest.Wait()
+		cancel()
+		for _, d := range dones {
+			<-d
+		}
+		for i, w := range ws {
+			if n := w.count(); n < secs {
+				t.Fatalf("page %d got %d snapshots in %d s, want one a second", i, n, secs)
+			}
+		}
+		// 3 reads per snapshot, one snapshot per second and one at once.
+		if n := eng.reads.Load(); n > 3*(secs+1) {
+			t.Errorf("%d pages open for %d s read the app's state %d times, want at most %d", pages, secs, n, 3*(secs+1))
+		}
+	})
+}
