@@ -338,8 +338,8 @@ func (s *Server) snapshotJSON(w http.ResponseWriter, r *http.Request, _ session)
 }
 
 // events streams Server-Sent Events: a snapshot at once and every second,
-// and each deploy event as it happens.
-func (s *Server) events(w http.ResponseWriter, r *http.Request, _ session) {
+// and each deploy event as it happens, until the session expires.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, ss session) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
@@ -384,6 +384,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ session) {
 				return
 			}
 		case <-tick.C:
+			if s.now().After(ss.expires) {
+				return // the browser reconnects and gets a 401
+			}
 			if !send("snapshot", s.shared(ctx)) {
 				return
 			}

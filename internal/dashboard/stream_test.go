@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,6 +126,32 @@ func TestStreamsShareSnapshots(t *testing.T) {
 		// 3 reads per snapshot, one snapshot per second and one at once.
 		if n := eng.reads.Load(); n > 3*(secs+1) {
 			t.Errorf("%d pages open for %d s read the app's state %d times, want at most %d", pages, secs, n, 3*(secs+1))
+		}
+	})
+}
+
+// TestStreamEndsWithSession: an open /events stream ends when its
+// session expires: it shows nothing more to a browser whose login is
+// over.
+func TestStreamEndsWithSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		eng := &countingEngine{}
+		s := New(func() []App { return []App{{Name: "shop", Engine: eng}} }, NewHub(), testToken, slog.New(slog.DiscardHandler))
+		cookie := loginCookie(t, s)
+		_, done := openStream(s, cookie, t.Context())
+		time.Sleep(SessionTTL + 2*time.Second)
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatalf("the /events stream still runs %v after its session expired", 2*time.Second)
+		}
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/api/snapshot", nil)
+		r.AddCookie(&http.Cookie{Name: CookieName, Value: cookie})
+		s.ServeHTTP(rec, r)
+		if rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "shop") {
+			t.Errorf("snapshot after the session expired: %d %s", rec.Code, rec.Body)
 		}
 	})
 }
