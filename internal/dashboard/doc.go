@@ -18,8 +18,9 @@
 //	                     plus the last WindowSecs of traffic per release
 //	GET  /events         Server-Sent Events: "snapshot" every second and
 //	                     "deploy" for each event of a deploy in flight, the
-//	                     same events `cutover deploy` streams; the
-//	                     stream ends when the session expires
+//	                     same events `cutover deploy` streams but for
+//	                     lines ("output", "log"); the stream ends when
+//	                     the session expires
 //	POST /api/control    {"app","action"}: pause, resume, promote, abort
 //	                     (deploy.Engine.Control) or rollback (Engine.Start)
 //
