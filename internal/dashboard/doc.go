@@ -20,7 +20,8 @@
 //	                     "deploy" for each event of a deploy in flight, the
 //	                     same events `cutover deploy` streams but for
 //	                     lines ("output", "log"); the stream ends when
-//	                     the session expires
+//	                     the session expires, or when a write has waited
+//	                     StreamWriteTimeout for a page that reads nothing
 //	POST /api/control    {"app","action"}: pause, resume, promote, abort
 //	                     (deploy.Engine.Control) or rollback (Engine.Start)
 //

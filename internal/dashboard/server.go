@@ -88,7 +88,15 @@ type Server struct {
 	snapMu sync.Mutex
 	last   Snapshot
 	lastAt time.Time // zero: none yet
+
+	// writeTimeout is how long a write of an event stream may wait for
+	// a page that reads nothing: StreamWriteTimeout.
+	writeTimeout time.Duration
 }
+
+// StreamWriteTimeout is how long a write of an /events stream may wait
+// for the page to read before the stream ends.
+const StreamWriteTimeout = 30 * time.Second
 
 type session struct {
 	csrf    string
@@ -100,7 +108,8 @@ type session struct {
 // none.
 func New(apps func() []App, hub *Hub, token string, log *slog.Logger) *Server {
 	s := &Server{apps: apps, hub: hub, token: token, log: log.With("component", "dashboard"), now: time.Now,
-		mux: http.NewServeMux(), oneTime: map[string]time.Time{}, sessions: map[string]session{}}
+		mux: http.NewServeMux(), oneTime: map[string]time.Time{}, sessions: map[string]session{},
+		writeTimeout: StreamWriteTimeout}
 	s.page = template.Must(template.ParseFS(assets, "assets/index.html"))
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
@@ -351,11 +360,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, ss session) {
 	ctx := r.Context()
 	replay, evs, cancel := s.hub.subscribe()
 	defer cancel()
+	rc := http.NewResponseController(w)
 	send := func(kind string, v any) bool {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return false
 		}
+		// A page that reads nothing ends its stream rather than hold
+		// the connection for ever.
+		_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", kind, b); err != nil {
 			return false
 		}

@@ -3,7 +3,9 @@ package dashboard
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -154,4 +156,43 @@ func TestStreamEndsWithSession(t *testing.T) {
 			t.Errorf("snapshot after the session expired: %d %s", rec.Code, rec.Body)
 		}
 	})
+}
+
+// TestStreamToPageThatStopsReading: the stream of a page that stops
+// reading (a laptop shut, a stuck tab) ends once a write has waited
+// writeTimeout, freeing its connection, instead of waiting for ever.
+func TestStreamToPageThatStopsReading(t *testing.T) {
+	hub := NewHub()
+	s := New(func() []App { return []App{{Name: "shop", Engine: &countingEngine{}}} }, hub, testToken, slog.New(slog.DiscardHandler))
+	s.writeTimeout = 300 * time.Millisecond
+	closed := make(chan struct{}, 16)
+	srv := httptest.NewUnstartedServer(s)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	cookie := loginCookie(t, s)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4 << 10)
+	}
+	fmt.Fprintf(conn, "GET /events HTTP/1.1\r\nHost: x\r\nCookie: %s=%s\r\n\r\n", CookieName, cookie)
+	// Far more than the sockets' buffers hold, never read.
+	big := strings.Repeat("x", 64<<10)
+	obs := hub.Observe("shop")
+	for range 400 {
+		obs("deploy", deploy.Event{Type: "info", Message: big})
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream to a page that reads nothing still holds its connection 10 s on")
+	}
 }
