@@ -22,7 +22,8 @@
 // The logged URI is the request's target as the client sent it, query
 // included, as nginx's $request_uri: a query often tells what the request
 // did. One parameter is taken out: cutover's own preview token
-// (cutover_preview), a secret, whose value is logged as "REDACTED".
+// (cutover_preview), a secret, whose value is logged as "REDACTED" in
+// each of its occurrences in the query.
 package accesslog
 
 import (
@@ -260,19 +261,36 @@ func (w *Writer) write(a traffic.Access) {
 // (traffic.PreviewParam), as it appears in a target.
 const previewParam = traffic.PreviewParam + "="
 
-// redact replaces the value of the preview token parameter in uri.
+// redact replaces the value of every preview token parameter in uri's
+// query (the proxy strips them only while a preview is up, and takes the
+// first); the rest of uri is kept byte for byte.
 func redact(uri string) string {
-	i := strings.Index(uri, previewParam)
-	if i < 0 || (i > 0 && uri[i-1] != '?' && uri[i-1] != '&') {
+	if !strings.Contains(uri, previewParam) {
 		return uri
 	}
-	v := i + len(previewParam)
-	end := strings.IndexAny(uri[v:], "&#")
-	rest := ""
-	if end >= 0 {
-		rest = uri[v+end:]
+	q := strings.IndexByte(uri, '?')
+	if q < 0 {
+		return uri
 	}
-	return uri[:v] + "REDACTED" + rest
+	query, frag := uri[q+1:], ""
+	if h := strings.IndexByte(query, '#'); h >= 0 {
+		query, frag = query[:h], query[h:]
+	}
+	var b strings.Builder
+	b.Grow(len(uri))
+	b.WriteString(uri[:q+1])
+	for i, part := range strings.Split(query, "&") {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		if strings.HasPrefix(part, previewParam) {
+			b.WriteString(previewParam + "REDACTED")
+			continue
+		}
+		b.WriteString(part)
+	}
+	b.WriteString(frag)
+	return b.String()
 }
 
 // clientIP is the address of addr (host:port) without its port, as

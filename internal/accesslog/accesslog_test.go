@@ -102,6 +102,10 @@ func TestRedact(t *testing.T) {
 		{"/?cutover_preview=T", "/?cutover_preview=REDACTED"},
 		{"/a?b=1&cutover_preview=T#f", "/a?b=1&cutover_preview=REDACTED#f"},
 		{"/a?xcutover_preview=T", "/a?xcutover_preview=T"},
+		{"/a?xcutover_preview=1&cutover_preview=T", "/a?xcutover_preview=1&cutover_preview=REDACTED"},
+		{"/a?q=cutover_preview=1&cutover_preview=T&b", "/a?q=cutover_preview=1&cutover_preview=REDACTED&b"},
+		{"/a?cutover_preview=T&cutover_preview=U", "/a?cutover_preview=REDACTED&cutover_preview=REDACTED"},
+		{"/a/cutover_preview=x?cutover_preview=T", "/a/cutover_preview=x?cutover_preview=REDACTED"},
 	} {
 		if got := redact(tt.in); got != tt.want {
 			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)

@@ -316,7 +316,8 @@ type Proxy struct {
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
 
 	// IdleTimeout (key idle_timeout) closes a client keep-alive connection
-	// idle this long. Default 120s.
+	// idle this long, on the proxy's listeners and on those of [metrics]
+	// and [dashboard]. Default 120s.
 	IdleTimeout Duration `toml:"idle_timeout"`
 
 	// ResponseHeaderTimeout (key response_header_timeout) is how long an

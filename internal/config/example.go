@@ -244,8 +244,8 @@ const exampleProxy = `[proxy]
 # Time a client may take to send request headers. Default "10s".
 # read_header_timeout = "10s"
 
-# Idle time after which a client keep-alive connection is closed.
-# Default "120s".
+# Idle time after which a client keep-alive connection is closed (also
+# on the [metrics] and [dashboard] listeners). Default "120s".
 # idle_timeout = "120s"
 
 # Time an instance may take to start answering before a 504. Default "60s".

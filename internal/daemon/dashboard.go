@@ -21,6 +21,9 @@ type dashboardServer struct {
 	log *slog.Logger
 	hub *dashboard.Hub
 	h   *dashboard.Server
+	// idle closes a keep-alive connection idle this long
+	// (proxy.idle_timeout); an event stream is never idle.
+	idle time.Duration
 
 	mu  sync.Mutex
 	ln  net.Listener // nil until served
@@ -31,7 +34,7 @@ type dashboardServer struct {
 // SO_REUSEPORT like /metrics: during an upgrade the new daemon binds it
 // while the old one still holds it.
 func openDashboard(cfg *config.Config, log *slog.Logger) (*dashboardServer, error) {
-	d := &dashboardServer{log: log, hub: dashboard.NewHub()}
+	d := &dashboardServer{log: log, hub: dashboard.NewHub(), idle: cfg.Proxy.IdleTimeout.Duration}
 	if cfg.Dashboard.Listen == "" {
 		return d, nil
 	}
@@ -67,7 +70,7 @@ func (d *dashboardServer) serve(units []*unit, token string) {
 }
 
 func (d *dashboardServer) startLocked() {
-	d.srv = &http.Server{Handler: d.h, ReadHeaderTimeout: 10 * time.Second}
+	d.srv = &http.Server{Handler: d.h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: d.idle}
 	d.log.Info("serving the dashboard", "addr", "http://"+d.ln.Addr().String()+"/")
 	srv, ln := d.srv, d.ln
 	go func() {

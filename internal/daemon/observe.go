@@ -34,6 +34,7 @@ type observer struct {
 	deploys *metrics.Deploys
 	ln      net.Listener // nil = no /metrics
 	srv     *http.Server
+	idle    time.Duration // proxy.idle_timeout: a scraper's idle connection is closed after it
 	done    chan struct{} // closed when the USR1 loop ends
 	stop    context.CancelFunc
 }
@@ -43,7 +44,7 @@ type observer struct {
 // the new daemon binds it while the old one still holds it, and a scrape
 // meanwhile reaches one or the other.
 func openObserver(cfg *config.Config, log *slog.Logger) (*observer, error) {
-	o := &observer{log: log, deploys: metrics.NewDeploys(), done: make(chan struct{})}
+	o := &observer{log: log, deploys: metrics.NewDeploys(), done: make(chan struct{}), idle: cfg.Proxy.IdleTimeout.Duration}
 	if cfg.Log.Access != "" {
 		f, err := accesslog.ParseFormat(cfg.Log.AccessFormat)
 		if err != nil {
@@ -121,7 +122,7 @@ func (o *observer) serveMetrics(units []*unit, certs metrics.CertSource, errc ch
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/metrics", http.StatusFound)
 	})
-	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: o.idle}
 	o.log.Info("serving metrics", "addr", "http://"+o.ln.Addr().String()+"/metrics")
 	go func() { errc <- serve(o.srv, o.ln, "metrics") }()
 }

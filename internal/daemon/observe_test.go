@@ -1,13 +1,18 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMetricsAddressTaken: a metrics.listen another process holds (not
@@ -67,4 +72,55 @@ func TestMetricsPortSharedWithNextDaemon(t *testing.T) {
 		t.Fatalf("second daemon's metrics listener: %v", err)
 	}
 	second.close(context.Background())
+}
+
+// TestObserveServersCloseIdleConnections: the dashboard's and /metrics'
+// servers close a keep-alive connection idle for proxy.idle_timeout, as
+// the proxy does: without it, a client that made one request could hold
+// its connection, and the daemon's file descriptor, for ever.
+func TestObserveServersCloseIdleConnections(t *testing.T) {
+	root := t.TempDir()
+	cfg := writeConfig(t, root)
+	cfg.Proxy.IdleTimeout.Duration = 300 * time.Millisecond
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	cfg.Dashboard.Listen = "127.0.0.1:0"
+	log := slog.New(slog.DiscardHandler)
+	obs, err := openObserver(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obs.close(context.Background())
+	errc := make(chan error, 1)
+	obs.serveMetrics(nil, nil, errc)
+	dash, err := openDashboard(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dash.close(context.Background())
+	dash.serve(nil, "")
+	for _, c := range []struct{ name, addr, path string }{
+		{"metrics", obs.ln.Addr().String(), "/metrics"},
+		{"dashboard", dash.ln.Addr().String(), "/static/dashboard.css"},
+	} {
+		conn, err := net.Dial("tcp", c.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", c.path, c.addr)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: GET %s: %s", c.name, c.path, resp.Status)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("%s: a keep-alive connection idle for 5 s, over proxy.idle_timeout (%v): read gives %v, want EOF (closed)", c.name, cfg.Proxy.IdleTimeout.Duration, err)
+		}
+	}
 }

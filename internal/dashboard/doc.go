@@ -18,7 +18,10 @@
 //	                     plus the last WindowSecs of traffic per release
 //	GET  /events         Server-Sent Events: "snapshot" every second and
 //	                     "deploy" for each event of a deploy in flight, the
-//	                     same events `cutover deploy` streams
+//	                     same events `cutover deploy` streams but for
+//	                     lines ("output", "log"); the stream ends when
+//	                     the session expires, or when a write has waited
+//	                     StreamWriteTimeout for a page that reads nothing
 //	POST /api/control    {"app","action"}: pause, resume, promote, abort
 //	                     (deploy.Engine.Control) or rollback (Engine.Start)
 //
@@ -26,4 +29,9 @@
 // X-Cutover-CSRF header (the page carries it; a cross-site form cannot
 // set a header) and, when the browser sends one, an Origin equal to the
 // request's host.
+//
+// Every open page and GET /api/snapshot share one snapshot, taken at most
+// about once a second: its reads go to the app's state database, whose
+// one connection deploys write through, so a hundred open pages cost a
+// deploy no more than one.
 package dashboard

@@ -7,7 +7,7 @@ import (
 )
 
 // maxReplay bounds the events of one deploy a Hub keeps to replay to a
-// page that connects in the middle of it (a deploy's log lines could
+// page that connects in the middle of it (a boot waiting long could
 // otherwise grow it without bound).
 const maxReplay = 2000
 
@@ -18,6 +18,11 @@ const subBuffer = 1024
 // Hub passes every app's deploy events to the open /events streams. Its
 // Observe is each engine's deploy.Options.Observe: it sees every event of
 // every run as it happens, however short the run, and never blocks.
+//
+// Lines ("output" of a build, test or hook, one event per line, and
+// "log" tails) are not passed: the page shows steps, and a build of
+// thousands of lines would otherwise fill the replay, leaving out the
+// steps and result after it, and make every open page fall behind.
 type Hub struct {
 	mu   sync.Mutex
 	runs map[string]*appRun // app → its latest deploy
@@ -49,6 +54,9 @@ type deployEvent struct {
 // Observe returns app's deploy.Options.Observe.
 func (h *Hub) Observe(app string) func(kind string, ev deploy.Event) {
 	return func(kind string, ev deploy.Event) {
+		if isLines(ev) {
+			return
+		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		r := h.runs[app]
@@ -74,6 +82,10 @@ func (h *Hub) Observe(app string) func(kind string, ev deploy.Event) {
 		}
 	}
 }
+
+// isLines reports whether ev carries lines of output or of a log, which
+// the Hub does not pass.
+func isLines(ev deploy.Event) bool { return ev.Type == "output" || ev.Type == "log" }
 
 // subscribe returns the events so far of each app's latest deploy and a
 // channel of those to come, closed if the reader falls behind; cancel

@@ -20,7 +20,7 @@ func TestHubNeverBlocksADeploy(t *testing.T) {
 	go func() {
 		defer close(done)
 		for range maxReplay + 10 {
-			obs("deploy", deploy.Event{Type: "log", Lines: []string{"x"}})
+			obs("deploy", deploy.Event{Type: "waiting", Instance: "web-1", Message: "health check: connection refused"})
 		}
 	}()
 	select {
@@ -47,5 +47,39 @@ func TestHubNeverBlocksADeploy(t *testing.T) {
 	defer cancel3()
 	if len(replay) != 1 || replay[0].Index != 0 || replay[0].Kind != "rollback" {
 		t.Errorf("after a result, replay %+v, want the rollback's first event only", replay)
+	}
+}
+
+// TestHubKeepsStepsPastLongOutput: a build that prints thousands of
+// lines neither pushes the deploy's later steps and result out of the
+// replay nor makes an open page fall behind: the page shows steps, not
+// lines, and the Hub passes none.
+func TestHubKeepsStepsPastLongOutput(t *testing.T) {
+	h := NewHub()
+	obs := h.Observe("shop")
+	_, live, cancel := h.subscribe()
+	defer cancel()
+	obs("deploy", deploy.Event{Type: "step", Step: deploy.StepPrepare, Status: "start"})
+	for range 2 * maxReplay {
+		obs("deploy", deploy.Event{Type: "output", Step: deploy.StepPrepare, Instance: "stdout", Lines: []string{"compiling"}})
+	}
+	obs("deploy", deploy.Event{Type: "log", Instance: "web-1", Lines: []string{"listening"}})
+	obs("deploy", deploy.Event{Type: "step", Step: deploy.StepPrepare, Status: "ok"})
+	obs("deploy", deploy.Event{Type: "result", OK: true, Release: "r2"})
+	var got []deployEvent
+	for len(got) < 3 {
+		ev, ok := <-live
+		if !ok {
+			t.Fatalf("the open page's stream was closed after %d events: it fell behind on the build's output", len(got))
+		}
+		got = append(got, ev)
+	}
+	if got[2].Event.Type != "result" || got[2].Index != 2 {
+		t.Errorf("live events %+v, want the two steps then the result at index 2", got)
+	}
+	replay, _, cancel2 := h.subscribe()
+	defer cancel2()
+	if n := len(replay); n != 3 || replay[n-1].Event.Type != "result" {
+		t.Fatalf("replay of %d events, want 3 ending with the result: %+v", n, replay[max(0, n-3):])
 	}
 }

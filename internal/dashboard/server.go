@@ -80,7 +80,23 @@ type Server struct {
 	mu       sync.Mutex
 	oneTime  map[string]time.Time // token → expiry
 	sessions map[string]session   // cookie value → session
+
+	// snapMu is held while a snapshot is taken: every open page and GET
+	// /api/snapshot share the latest one, so that the app's state
+	// database, on one connection that deploys write to, is read about
+	// once a second however many pages are open.
+	snapMu sync.Mutex
+	last   Snapshot
+	lastAt time.Time // zero: none yet
+
+	// writeTimeout is how long a write of an event stream may wait for
+	// a page that reads nothing: StreamWriteTimeout.
+	writeTimeout time.Duration
 }
+
+// StreamWriteTimeout is how long a write of an /events stream may wait
+// for the page to read before the stream ends.
+const StreamWriteTimeout = 30 * time.Second
 
 type session struct {
 	csrf    string
@@ -92,7 +108,8 @@ type session struct {
 // none.
 func New(apps func() []App, hub *Hub, token string, log *slog.Logger) *Server {
 	s := &Server{apps: apps, hub: hub, token: token, log: log.With("component", "dashboard"), now: time.Now,
-		mux: http.NewServeMux(), oneTime: map[string]time.Time{}, sessions: map[string]session{}}
+		mux: http.NewServeMux(), oneTime: map[string]time.Time{}, sessions: map[string]session{},
+		writeTimeout: StreamWriteTimeout}
 	s.page = template.Must(template.ParseFS(assets, "assets/index.html"))
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
@@ -300,14 +317,38 @@ func (s *Server) snapshot(ctx context.Context) Snapshot {
 	return snap
 }
 
+// snapshotMaxAge is how old a shared snapshot may be when handed out:
+// less than the streams' 1 s tick, so that each tick of a page brings a
+// new one.
+const snapshotMaxAge = 900 * time.Millisecond
+
+// snapshotTimeout bounds the reads of one shared snapshot.
+const snapshotTimeout = 10 * time.Second
+
+// shared returns the latest snapshot if younger than snapshotMaxAge, or
+// takes one. It is not bound to ctx's cancellation: a page that goes
+// away while it is taken does not spoil it for the others.
+func (s *Server) shared(ctx context.Context) Snapshot {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	now := s.now()
+	if !s.lastAt.IsZero() && !now.Before(s.lastAt) && now.Sub(s.lastAt) < snapshotMaxAge {
+		return s.last
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snapshotTimeout)
+	defer cancel()
+	s.last, s.lastAt = s.snapshot(ctx), now
+	return s.last
+}
+
 func (s *Server) snapshotJSON(w http.ResponseWriter, r *http.Request, _ session) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(s.snapshot(r.Context())) //nolint:errcheck // client gone
+	json.NewEncoder(w).Encode(s.shared(r.Context())) //nolint:errcheck // client gone
 }
 
 // events streams Server-Sent Events: a snapshot at once and every second,
-// and each deploy event as it happens.
-func (s *Server) events(w http.ResponseWriter, r *http.Request, _ session) {
+// and each deploy event as it happens, until the session expires.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, ss session) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
@@ -319,18 +360,22 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ session) {
 	ctx := r.Context()
 	replay, evs, cancel := s.hub.subscribe()
 	defer cancel()
+	rc := http.NewResponseController(w)
 	send := func(kind string, v any) bool {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return false
 		}
+		// A page that reads nothing ends its stream rather than hold
+		// the connection for ever.
+		_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", kind, b); err != nil {
 			return false
 		}
 		flusher.Flush()
 		return true
 	}
-	if !send("snapshot", s.snapshot(ctx)) {
+	if !send("snapshot", s.shared(ctx)) {
 		return
 	}
 	for _, ev := range replay {
@@ -352,7 +397,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ session) {
 				return
 			}
 		case <-tick.C:
-			if !send("snapshot", s.snapshot(ctx)) {
+			if s.now().After(ss.expires) {
+				return // the browser reconnects and gets a 401
+			}
+			if !send("snapshot", s.shared(ctx)) {
 				return
 			}
 		}
