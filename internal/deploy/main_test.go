@@ -226,8 +226,12 @@ func watchDrain(path string) {
 	}
 	for {
 		if b, err := os.ReadFile(path); err == nil {
+			// Written aside, then renamed: the test polls for the notice
+			// and must never read it half-written.
 			notice := fmt.Sprintf("drain-notice-%d", os.Getpid())
-			if err := os.WriteFile(notice, append([]byte(path+"\n"), b...), 0o644); err != nil {
+			if err := os.WriteFile(notice+".tmp", append([]byte(path+"\n"), b...), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "test app:", err)
+			} else if err := os.Rename(notice+".tmp", notice); err != nil {
 				fmt.Fprintln(os.Stderr, "test app:", err)
 			}
 			return
