@@ -6,6 +6,54 @@ import (
 	"time"
 )
 
+// TCP is one [[app.tcp]] (or [[apps.NAME.tcp]]) table: a TCP port the
+// daemon listens on and forwards, connection by connection, to the
+// instances of the live release, each of which listens on a port of its
+// own given in PortEnv.
+type TCP struct {
+	// Listen (key listen) is the address the daemon takes connections
+	// on, host:port. Required; unique across the file (proxy.listen,
+	// proxy.preview_listen and every app's tcp entries).
+	Listen string `toml:"listen"`
+
+	// PortEnv (key port_env) is the environment variable in which each
+	// instance gets its own free loopback port for this entry, as it gets
+	// $PORT for HTTP: the instance must listen on 127.0.0.1:$PORT_ENV.
+	// Required; not PORT, not a variable of [app.env], and not another
+	// entry's.
+	PortEnv string `toml:"port_env"`
+
+	// Balance (key balance) picks the instance a new connection goes to:
+	// "first" (every connection to the first healthy instance, by
+	// instance number; the next one when it is down: a primary with
+	// backups) or "round-robin" (each new connection to the next healthy
+	// instance). Either way a connection that cannot be opened is tried
+	// on the next instance at once. Default "first".
+	Balance string `toml:"balance"`
+
+	// Health (key health) decides which instances are healthy for this
+	// port: "tcp" (a connect to the instance's port succeeds, checked
+	// every app.health.interval, with app.health.healthy_after and
+	// unhealthy_after) or "http" (the instance is in rotation for HTTP).
+	// Default "tcp".
+	Health string `toml:"health"`
+
+	// ProxyProtocol (key proxy_protocol) sends the client's address to
+	// the instance first on each connection, in a PROXY protocol header:
+	// "v1" (text), "v2" (binary) or "" (none). Default "".
+	ProxyProtocol string `toml:"proxy_protocol"`
+
+	// DrainTimeout (key drain_timeout) is how long connections open to a
+	// retiring release (a deploy, a rollback) may go on after the switch
+	// before they are closed; the release's instances are stopped only
+	// after. Default proxy.drain_timeout.
+	DrainTimeout Duration `toml:"drain_timeout"`
+
+	// ConnectTimeout (key connect_timeout) bounds the connect to one
+	// instance; past it the next one is tried. Default 2s.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+}
+
 // Defaults of a [[app.tcp]] entry that do not come from another key.
 const (
 	defaultTCPBalance        = "first"
