@@ -2,19 +2,15 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
-	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/health"
 	"github.com/cutover/cutover/internal/instance"
 	"github.com/cutover/cutover/internal/proxy"
@@ -76,94 +72,6 @@ func (m *Instance) ready() <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.checker.Ready()
-}
-
-func healthConfig(h config.Health) health.Config {
-	return health.Config{
-		Path:           h.Path,
-		Interval:       h.Interval.Duration,
-		Timeout:        h.Timeout.Duration,
-		HealthyAfter:   h.HealthyAfter,
-		UnhealthyAfter: h.UnhealthyAfter,
-		RestartAfter:   h.RestartAfter,
-	}
-}
-
-// spec is the supervisor's spec of instance n of releaseID. port is its
-// HTTP port and tcpPorts its port of each [[app.tcp]] entry, by port_env
-// (those of an instance adopted); 0 and nil pick free ones, all
-// different. The TCP ports go into the environment, which the supervisor
-// keeps across restarts, so an instance keeps its ports for its life.
-func (f *Fleet) spec(app config.App, releaseID string, n int, port int, tcpPorts map[string]int) (supervisor.Spec, error) {
-	id := releaseID + "-" + strconv.Itoa(n)
-	env := append(instance.Env(app, releaseID), DrainFileEnv+"="+drainFile(f.cfg, id))
-	if len(app.TCP) > 0 {
-		taken := map[int]bool{}
-		pick := func(p int) (int, error) {
-			for p == 0 || taken[p] {
-				var err error
-				if p, err = freeport.Pick(); err != nil {
-					return 0, fmt.Errorf("pick a port for instance %s: %w", id, err)
-				}
-			}
-			taken[p] = true
-			return p, nil
-		}
-		var err error
-		if port, err = pick(port); err != nil {
-			return supervisor.Spec{}, err
-		}
-		for _, t := range app.TCP {
-			p, err := pick(tcpPorts[t.PortEnv])
-			if err != nil {
-				return supervisor.Spec{}, err
-			}
-			env = append(env, t.PortEnv+"="+strconv.Itoa(p))
-		}
-	}
-	return supervisor.Spec{
-		App:         app.Name,
-		Release:     releaseID,
-		Instance:    id,
-		Dir:         f.rel.Dir(releaseID),
-		Command:     app.Command,
-		Env:         env,
-		Port:        port,
-		StopSignal:  app.Signal,
-		StopTimeout: app.StopTimeout.Duration,
-		LogPath:     LogPath(f.cfg, releaseID, id),
-		LogMaxSize:  app.LogMaxSize,
-		BootNice:    app.BootNice,
-	}, nil
-}
-
-// tcpPorts returns the port of each [[app.tcp]] entry in env ("KEY=value"
-// or a map), by port_env; an entry without one is left out.
-func tcpPorts(app config.App, lookup func(string) string) map[string]int {
-	if len(app.TCP) == 0 {
-		return nil
-	}
-	out := map[string]int{}
-	for _, t := range app.TCP {
-		if p, err := strconv.Atoi(lookup(t.PortEnv)); err == nil && p > 0 {
-			out[t.PortEnv] = p
-		}
-	}
-	return out
-}
-
-// envLookup looks a key up in "KEY=value" entries; the last one wins, as
-// in the process's environment.
-func envLookup(env []string) func(string) string {
-	return func(key string) string {
-		v := ""
-		for _, kv := range env {
-			if k, val, ok := strings.Cut(kv, "="); ok && k == key {
-				v = val
-			}
-		}
-		return v
-	}
 }
 
 // register creates the managed record and its proxy backend before the
@@ -529,83 +437,6 @@ func instances(hs []instance.Handle) []*Instance {
 		out[i] = h.(*Instance)
 	}
 	return out
-}
-
-// Restarts counts the crashes and hangs the instance was restarted after,
-// with the description of its latest exit.
-func (m *Instance) Restarts() (n int, lastExit string) {
-	st := m.status()
-	return st.Restarts, st.LastExit
-}
-
-// ID is the instance's id, "<release>-<n>".
-func (m *Instance) ID() string { return m.id }
-
-// Release is the release the instance runs.
-func (m *Instance) Release() string { return m.release }
-
-// App is the [app] configuration the instance runs with.
-func (m *Instance) App() config.App { return m.app }
-
-// Status is the instance's process as the supervisor sees it.
-func (m *Instance) Status() supervisor.Status { return m.status() }
-
-// Healthy reports whether the instance is in rotation.
-func (m *Instance) Healthy() bool { return m.healthy() }
-
-// Ready is closed once the instance's health checker first calls it
-// healthy.
-func (m *Instance) Ready() <-chan struct{} { return m.ready() }
-
-// Crashed receives the supervisor's description of each exit of the
-// instance that it restarts (a crash); it is buffered and drops what
-// nobody reads.
-func (m *Instance) Crashed() <-chan string { return m.crashed }
-
-// LastCheckError is the error of the latest failed health check, or nil.
-func (m *Instance) LastCheckError() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.checker == nil {
-		return nil
-	}
-	return m.checker.LastError()
-}
-
-// Backend is the instance's proxy backend, nil before its process runs.
-func (m *Instance) Backend() *proxy.Backend { return m.proxyBackend() }
-
-// LogPath is the file the instance's output goes to.
-func (m *Instance) LogPath() string { return m.logPath }
-
-// LogTail returns up to n last lines of the instance's log.
-func (m *Instance) LogTail(n int) []string { return TailFile(m.logPath, n) }
-
-// BootState says where a booting instance is, from its latest health
-// check: "last health check: GET …: status 404 Not Found", with a hint
-// when the answer looks like a wrong app.health.path.
-func (m *Instance) BootState() string {
-	m.mu.Lock()
-	chk := m.checker
-	m.mu.Unlock()
-	if chk == nil {
-		return "not started yet"
-	}
-	passes, err := chk.Streak()
-	switch {
-	case err == nil && passes == 0:
-		return "no health check has answered yet"
-	case err == nil:
-		return fmt.Sprintf("passing, %d of the %d checks in a row it needs (app.health.healthy_after)", passes, max(m.app.Health.HealthyAfter, 1))
-	}
-	why := "last health check: " + err.Error()
-	var se *health.StatusError
-	if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
-		// The app may still be setting up its routes: keep waiting, but
-		// say what it most often means.
-		why += fmt.Sprintf("; if this lasts, app.health.path %q is not a path the app serves", m.app.Health.Path)
-	}
-	return why
 }
 
 // tcpHealthy tells the TCP ports the instance's HTTP health.
