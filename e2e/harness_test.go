@@ -251,6 +251,17 @@ func (e *env) killDaemon() int {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		e.t.Fatal(err)
 	}
+	// SIGKILL lands asynchronously: until the process is a zombie (or
+	// reaped) it may still accept a connection from the shared socket.
+	// Return only once it is dead, so that what a caller starts after
+	// this call was never carried by the killed daemon.
+	deadline := time.Now().Add(5 * time.Second)
+	for st := procState(pid); st != 'Z' && st != 0; st = procState(pid) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("daemon %d still runs (state %c) 5s after SIGKILL", pid, st)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return pid
 }
 

@@ -35,11 +35,7 @@ func (e *env) downDaemon(damage func()) {
 	}
 	cont := func() { syscall.Kill(keeper, syscall.SIGCONT) }
 	defer cont()
-	old := e.killDaemon()
-	deadline := time.Now().Add(10 * time.Second)
-	for procState(old) != 'Z' && procState(old) != 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	old := e.killDaemon() // returns once it is a zombie: the keeper is stopped
 	damage()
 	cont()
 	e.waitNewDaemon(old)
