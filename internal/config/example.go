@@ -306,6 +306,11 @@ const exampleProxy = `[proxy]
 # no TLS.
 # tls_listen = "0.0.0.0:443"
 
+# The port clients reach the TLS listener on, written in redirects to
+# https (left out when 443). Set it when a firewall forwards 443 to
+# another port of tls_listen. Default 0: the port of tls_listen.
+# https_port = 443
+
 # While two releases serve, keep each client on the release that first
 # served it (version cookie), so pages, assets and forms stay consistent.
 # true or false. Default true.

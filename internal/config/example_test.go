@@ -47,7 +47,7 @@ func TestExampleDefaults(t *testing.T) {
 	ignore := cmpopts.IgnoreFields(Config{}, "Path", "DataDir")
 	examples := []cmp.Option{
 		cmpopts.IgnoreFields(App{}, "Env", "EnvFile", "TLSCert", "TLSKey", "HSTS", "TCP"),
-		cmpopts.IgnoreFields(Proxy{}, "PreviewListen", "TrustedProxies", "TLSListen"),
+		cmpopts.IgnoreFields(Proxy{}, "PreviewListen", "TrustedProxies", "TLSListen", "HTTPSPort"),
 		cmpopts.IgnoreFields(Deploy{}, "BeforeSwitch", "AfterSwitch"),
 		cmpopts.IgnoreFields(Release{}, "Repo", "Test", "Build", "Shared"),
 		cmpopts.IgnoreFields(Database{}, "URL"),

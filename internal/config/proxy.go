@@ -105,6 +105,13 @@ type Proxy struct {
 	// keeper across upgrades as proxy.listen is. Default empty (no TLS).
 	TLSListen string `toml:"tls_listen"`
 
+	// HTTPSPort (key https_port) is the port clients reach the TLS
+	// listener on, written in the plain listener's redirects to https
+	// (left out when 443). Set it when a firewall or a load balancer
+	// forwards 443 to another port of tls_listen. Default 0: the port of
+	// tls_listen.
+	HTTPSPort int `toml:"https_port"`
+
 	// Sticky (key sticky) pins a client to the release that first served
 	// it while two releases serve, with a version cookie. Default true.
 	Sticky bool `toml:"sticky"`

@@ -271,6 +271,12 @@ func (v *validator) proxy(p *Proxy) {
 	if p.TLSListen != "" && v.hostPort("proxy.tls_listen", p.TLSListen, `"0.0.0.0:443"`) {
 		v.claimListen("proxy.tls_listen", p.TLSListen)
 	}
+	switch {
+	case p.HTTPSPort < 0 || p.HTTPSPort > 65535:
+		v.fail("proxy.https_port", "must be a port, 1 to 65535 (or 0 for the port of tls_listen), got %d", p.HTTPSPort)
+	case p.HTTPSPort != 0 && p.TLSListen == "":
+		v.fail("proxy.https_port", `is the port redirects to https name, and proxy.tls_listen is not set; add tls_listen = "0.0.0.0:443" to [proxy]`)
+	}
 	if !isCookieName(p.Cookie) {
 		v.fail("proxy.cookie", "must be a cookie name of letters, digits, '-' and '_', got %q", p.Cookie)
 	}

@@ -187,6 +187,9 @@ func run(ctx context.Context, opts Options) error {
 	ropts := proxy.RouterOptions{MaxRequestLineBytes: cfg.Proxy.MaxRequestLine, MaxHeaderBytes: cfg.Proxy.MaxHeaderBytes, Logger: log}
 	if tlsLn != nil {
 		ropts.Certs, ropts.HTTPSPort = chain, portOf(tlsLn.Addr())
+		if cfg.Proxy.HTTPSPort != 0 {
+			ropts.HTTPSPort = cfg.Proxy.HTTPSPort
+		}
 	}
 	if certs != nil {
 		ropts.Challenge = certs

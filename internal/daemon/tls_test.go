@@ -198,3 +198,33 @@ func TestTLSBadCertificate(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestTLSRedirectHTTPSPort: with proxy.https_port set, redirects to https
+// name that port (443: none), not the port the TLS listener listens on —
+// what clients behind a port forward need.
+func TestTLSRedirectHTTPSPort(t *testing.T) {
+	root, err := os.MkdirTemp("", "cutover-daemon-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	writeCert(t, root, "shop", "shop.example.com")
+	cfg, _ := tlsConfig(t, root)
+	cfg.Proxy.HTTPSPort = 443
+	d := start(t, cfg)
+
+	req, err := http.NewRequest("GET", "http://"+d.proxy+"/a?b=c", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "shop.example.com"
+	c := &http.Client{Timeout: waitTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := "https://shop.example.com/a?b=c"; resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
+		t.Errorf("plain request: %d Location %q, want 308 to %s", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+}
