@@ -64,6 +64,9 @@ type certSnap struct {
 	exact  map[string]*tls.Certificate
 	suffix map[string]*tls.Certificate
 	def    *tls.Certificate
+	// covered holds the exact names whose certificate is valid for them,
+	// decided once per publish: HasCertificate runs on plain requests.
+	covered map[string]bool
 }
 
 // NewFileCerts reads every pair. A pair that does not load is an error
@@ -170,7 +173,7 @@ func (f *FileCerts) Expiries() []Expiry {
 
 // publish builds the lookup table from the pairs' certificates.
 func (f *FileCerts) publish() {
-	s := &certSnap{exact: map[string]*tls.Certificate{}, suffix: map[string]*tls.Certificate{}}
+	s := &certSnap{exact: map[string]*tls.Certificate{}, suffix: map[string]*tls.Certificate{}, covered: map[string]bool{}}
 	for _, p := range f.pairs {
 		if p.Default {
 			s.def = p.cert
@@ -180,6 +183,7 @@ func (f *FileCerts) publish() {
 				s.suffix[suffix] = p.cert
 			} else {
 				s.exact[h] = p.cert
+				s.covered[h] = validFor(p.cert, h)
 			}
 		}
 	}
@@ -303,16 +307,25 @@ func (f *FileCerts) FallbackCertificate() *tls.Certificate {
 // certificate when it is valid for name — a redirect to https for a name
 // the default certificate does not cover (an IP address, another domain)
 // would only show the client a certificate error.
+//
+// The certificate matched must be valid for name, not only chosen for it:
+// a host routed to an app by its wildcard "*.example.com" at a deeper
+// level (a.b.example.com) is not covered by a certificate for
+// *.example.com, nor is a host the app's file does not name.
 func (f *FileCerts) HasCertificate(name string) bool {
 	name = normalName(name)
-	c, isDef := f.snap.Load().lookup(name)
-	if c == nil {
-		return false
+	s := f.snap.Load()
+	if ok, exact := s.covered[name]; exact {
+		return ok
 	}
-	if !isDef {
-		return true
-	}
-	return c.Leaf != nil && c.Leaf.VerifyHostname(name) == nil
+	c, _ := s.lookup(name)
+	return validFor(c, name)
+}
+
+// validFor reports whether c is valid for the host name: what a client
+// checks (SAN, one-label wildcards; no expiry check).
+func validFor(c *tls.Certificate, name string) bool {
+	return c != nil && c.Leaf != nil && name != "" && c.Leaf.VerifyHostname(name) == nil
 }
 
 // normalName lower-cases name and drops a trailing dot.

@@ -70,6 +70,9 @@ func TestFileCertsByName(t *testing.T) {
 		"shop.example.com": true, "x.shop.example.com": true, "blog.example.com.": true,
 		"example.com": true, // the default certificate is valid for it
 		"other.org":   false, "127.0.0.1": false,
+		// Routed to shop by its wildcard, but *.shop.example.com covers
+		// one label only: a redirect to https would end in a name error.
+		"a.b.shop.example.com": false,
 	} {
 		if got := fc.HasCertificate(name); got != want {
 			t.Errorf("HasCertificate(%q) = %v, want %v", name, got, want)
