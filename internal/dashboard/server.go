@@ -13,8 +13,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,6 +82,7 @@ type Server struct {
 	mu       sync.Mutex
 	oneTime  map[string]time.Time // token → expiry
 	sessions map[string]session   // cookie value → session
+	failed   map[string]*failures // client address → its failed logins
 
 	// snapMu is held while a snapshot is taken: every open page and GET
 	// /api/snapshot share the latest one, so that the app's state
@@ -103,12 +106,31 @@ type session struct {
 	expires time.Time
 }
 
+// MaxFailedLogins is how many wrong tokens one client address may send
+// in FailedLoginWindow; after that its logins are refused with 429, the
+// right token too, until the window ends. A token of 16 characters or
+// more cannot be guessed at that pace; the bound keeps a guesser from
+// flooding the daemon's log.
+const (
+	MaxFailedLogins   = 10
+	FailedLoginWindow = time.Minute
+)
+
+// maxTracked bounds the addresses failures are kept for: at it, ended
+// windows are dropped, then any.
+const maxTracked = 4096
+
+type failures struct {
+	n     int
+	since time.Time // start of the window
+}
+
 // New returns the dashboard over apps (read at each request), whose
 // engines pass their events to hub. token is [dashboard] token, "" for
 // none.
 func New(apps func() []App, hub *Hub, token string, log *slog.Logger) *Server {
 	s := &Server{apps: apps, hub: hub, token: token, log: log.With("component", "dashboard"), now: time.Now,
-		mux: http.NewServeMux(), oneTime: map[string]time.Time{}, sessions: map[string]session{},
+		mux: http.NewServeMux(), oneTime: map[string]time.Time{}, sessions: map[string]session{}, failed: map[string]*failures{},
 		writeTimeout: StreamWriteTimeout}
 	s.page = template.Must(template.ParseFS(assets, "assets/index.html"))
 	static, err := fs.Sub(assets, "assets")
@@ -227,8 +249,20 @@ func (s *Server) unauthorized(w http.ResponseWriter, why string) {
 // index logs in with ?token= or serves the page to a session.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	if q := r.URL.Query(); q.Has("token") {
+		addr := clientAddr(r)
+		if wait, limited := s.limited(addr); limited {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprintf(w, "429 login refused: %d wrong tokens from %s within %s; try again in %s\n",
+				MaxFailedLogins, addr, FailedLoginWindow, wait.Round(time.Second))
+			return
+		}
 		if !s.login(q.Get("token")) {
-			s.log.Warn("dashboard login refused", "remote", r.RemoteAddr)
+			if s.fail(addr) {
+				s.log.Warn("dashboard login refused", "remote", r.RemoteAddr)
+			}
 			s.unauthorized(w, "login refused: the token is wrong, spent or older than 60 s")
 			return
 		}
@@ -491,4 +525,66 @@ func (s *Server) refused(w http.ResponseWriter, err error) {
 		kind = errkind.NotFound
 	}
 	writeAnswer(w, kind.HTTPStatus(), controlAnswer{Error: err.Error(), Kind: string(kind)})
+}
+
+// clientAddr is the address failed logins are counted for: the
+// connection's host, without its port.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// limited reports whether addr has used its failed logins in the current
+// window, and how long until the window ends.
+func (s *Server) limited(addr string) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.failed[addr]
+	if f == nil {
+		return 0, false
+	}
+	left := f.since.Add(FailedLoginWindow).Sub(s.now())
+	if left <= 0 {
+		delete(s.failed, addr)
+		return 0, false
+	}
+	return left, f.n >= MaxFailedLogins
+}
+
+// fail counts a failed login of addr and reports whether to log it: every
+// one up to the limit, then one line for the rest of the window.
+func (s *Server) fail(addr string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	f := s.failed[addr]
+	if f == nil || now.Sub(f.since) >= FailedLoginWindow {
+		if len(s.failed) >= maxTracked {
+			for k, o := range s.failed {
+				if now.Sub(o.since) >= FailedLoginWindow {
+					delete(s.failed, k)
+				}
+			}
+			for k := range s.failed {
+				if len(s.failed) < maxTracked {
+					break
+				}
+				delete(s.failed, k)
+			}
+		}
+		f = &failures{since: now}
+		s.failed[addr] = f
+	}
+	f.n++
+	if f.n < MaxFailedLogins {
+		return true
+	}
+	if f.n == MaxFailedLogins {
+		s.log.Warn("dashboard logins from this address refused for the rest of the window: too many wrong tokens",
+			"remote", addr, "failed", f.n, "window", FailedLoginWindow)
+	}
+	return false
 }

@@ -414,3 +414,28 @@ func TestEventsStreamDeploy(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedLoginLimit: after MaxFailedLogins wrong tokens from one
+// address within FailedLoginWindow, its logins get 429 with Retry-After —
+// the right token too — until the window ends; then the right token logs
+// in again.
+func TestFailedLoginLimit(t *testing.T) {
+	b := newBench(t)
+	now := time.Now()
+	b.dash.now = func() time.Time { return now }
+	for i := range MaxFailedLogins {
+		if resp, _ := b.do("GET", "/?token=wrong-token-0123456789", "", nil, ""); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %s, want 401", i+1, resp.Status)
+		}
+	}
+	resp, body := b.do("GET", "/?token="+url.QueryEscape(testToken), "", nil, "")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "try again in") {
+		t.Fatalf("right token after %d wrong ones: %s Retry-After %q: %s; want 429 saying when to try again",
+			MaxFailedLogins, resp.Status, resp.Header.Get("Retry-After"), body)
+	}
+	if len(resp.Cookies()) != 0 {
+		t.Errorf("a refused login set cookies %v", resp.Cookies())
+	}
+	now = now.Add(FailedLoginWindow)
+	b.login(testToken)
+}
