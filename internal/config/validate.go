@@ -96,25 +96,36 @@ func (v *validator) config(c *Config) {
 	v.tlsFiles(single, c.App.Name, &c.App, &c.Proxy, nil, 1)
 }
 
-// tlsSource refuses a TLS listener that could serve no certificate:
-// tls.acme off and no app with tls_cert. Every handshake would fail.
+// tlsSource refuses a TLS listener that could serve no certificate: no
+// app with tls_cert, and ACME off or with no host name to ask for (the
+// single-app form names none; wildcards and addresses are never asked
+// for). Every handshake would fail.
 func (v *validator) tlsSource(c *Config) {
-	if c.Proxy.TLSListen == "" || c.TLS.ACME {
+	// A half pair is reported on its own key: one error is enough.
+	if c.Proxy.TLSListen == "" || c.App.TLSCert != "" || c.App.TLSKey != "" {
 		return
 	}
-	if c.App.TLSCert != "" {
-		return
-	}
+	acmeName := false
 	for _, e := range c.Apps {
-		if e.TLSCert != "" {
+		if e.TLSCert != "" || e.TLSKey != "" {
 			return
 		}
+		for _, h := range e.Hosts {
+			if !strings.HasPrefix(h, "*.") && net.ParseIP(h) == nil {
+				acmeName = true
+			}
+		}
 	}
-	table := "app"
-	if c.MultiApp() {
-		table = "apps.NAME"
+	switch {
+	case !c.TLS.ACME && c.MultiApp():
+		v.fail("proxy.tls_listen", "no certificate can be served on it: tls.acme is false and no app has tls_cert; give an app tls_cert and tls_key (PEM files) in [apps.NAME], set tls.acme = true, or remove tls_listen")
+	case !c.TLS.ACME:
+		v.fail("proxy.tls_listen", "no certificate can be served on it: tls.acme is false and no app has tls_cert; give an app tls_cert and tls_key (PEM files) in [app], set tls.acme = true, or remove tls_listen")
+	case !c.MultiApp():
+		v.fail("proxy.tls_listen", `no certificate can be served on it: [app] has no tls_cert, and ACME needs the host names to ask certificates for, which the single-app form does not name; give tls_cert and tls_key (PEM files) in [app], or write the app as [apps.NAME] with hosts = ["shop.example.com"] (see docs/tls.md)`)
+	case !acmeName:
+		v.fail("proxy.tls_listen", `no certificate can be served on it: no app has tls_cert, and no app has a host name ACME can ask a certificate for (wildcards and addresses are never asked for); add hosts = ["shop.example.com"] to an [apps.NAME], give an app tls_cert and tls_key, or remove tls_listen`)
 	}
-	v.fail("proxy.tls_listen", "no certificate can be served on it: tls.acme is false and no app has tls_cert; give an app tls_cert and tls_key (PEM files) in [%s], set tls.acme = true, or remove tls_listen", table)
 }
 
 // unit checks the tables of one app.
