@@ -66,15 +66,18 @@ type releaseRates struct {
 // apart. A release absent from prev counts from zero (its counters start
 // when it first serves). A counter lower than before means the daemon
 // restarted in between: that release's rate is unknown (Reset), never
-// negative. Without prev (the first snapshot) there are no rates: nil.
+// negative; so is every release's when the two statuses' TrafficSince
+// differ (another daemon counts now, maybe already past the old counts).
+// Without prev (the first snapshot) there are no rates: nil.
 func computeRates(prev *deploy.Status, cur deploy.Status, dt time.Duration) map[string]releaseRates {
 	if prev == nil || dt <= 0 {
 		return nil
 	}
 	out := map[string]releaseRates{}
+	restarted := !prev.TrafficSince.Equal(cur.TrafficSince)
 	for rel, c := range cur.Traffic {
 		p := prev.Traffic[rel]
-		if c.Requests < p.Requests || c.Status5xx < p.Status5xx {
+		if restarted || c.Requests < p.Requests || c.Status5xx < p.Status5xx {
 			out[rel] = releaseRates{Reset: true}
 			continue
 		}

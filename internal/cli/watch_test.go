@@ -121,6 +121,11 @@ func TestComputeRates(t *testing.T) {
 			map[string]releaseRates{"a": {Reset: true}, "b": {ReqPerSec: 10}}},
 		{"errors reset alone", &prev, st(map[string]traffic.ReleaseStats{"a": {Requests: 1001, Status5xx: 0}}), time.Second,
 			map[string]releaseRates{"a": {Reset: true}}},
+		// A new daemon that already counted past the old one's figures:
+		// only TrafficSince tells.
+		{"another daemon counts", &prev, deploy.Status{TrafficSince: time.Unix(1e9, 0),
+			Traffic: map[string]traffic.ReleaseStats{"a": {Requests: 5000, Status5xx: 10}, "b": {Requests: 60}}}, time.Second,
+			map[string]releaseRates{"a": {Reset: true}, "b": {Reset: true}}},
 	}
 	for _, c := range cases {
 		got := computeRates(c.prev, c.cur, c.dt)

@@ -112,6 +112,9 @@ type Engine struct {
 	procs Processes
 	// tcpStatus reports the app's TCP ports; nil without any.
 	tcpStatus func() []tcpproxy.PortStatus
+	// started is when this engine, and the daemon's traffic counters it
+	// reports, started: Status.TrafficSince.
+	started time.Time
 	// observe is Options.Observe.
 	observe func(kind string, ev Event)
 
@@ -166,6 +169,7 @@ func New(opts Options) (*Engine, error) {
 		rel:       rel,
 		px:        opts.Proxy,
 		tcpStatus: opts.TCPStatus,
+		started:   time.Now().UTC().Truncate(time.Millisecond),
 		procs:     opts.Processes,
 		app:       opts.App,
 		ctx:       ctx,

@@ -16,6 +16,11 @@ type Status struct {
 	Instances []InstanceStatus                `json:"instances"`
 	Deploy    *Progress                       `json:"deploy"`
 	Traffic   map[string]traffic.ReleaseStats `json:"traffic"`
+	// TrafficSince is when the counters of Traffic started: the daemon
+	// serving the app started then. Two statuses with different values
+	// come from different daemons (an upgrade, a restart in between), and
+	// their counters cannot be subtracted.
+	TrafficSince time.Time `json:"traffic_since"`
 	// Weights is each release's share of new requests.
 	Weights map[string]int `json:"weights"`
 	// Recent is each serving release's traffic over the last minute.
@@ -42,7 +47,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 		active = e.px.Active()
 	}
 	cfg := e.Config()
-	st := Status{App: cfg.App.Name, Listen: cfg.Proxy.Listen, Active: active, Deploy: e.Progress(), Traffic: e.px.Stats(),
+	st := Status{App: cfg.App.Name, Listen: cfg.Proxy.Listen, Active: active, Deploy: e.Progress(), Traffic: e.px.Stats(), TrafficSince: e.started,
 		Weights: e.px.Weights(), Recent: map[string]traffic.WindowStats{}}
 	st.Recovered, st.Degraded = e.Recovery()
 	for rel := range st.Traffic {
