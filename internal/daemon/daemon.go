@@ -430,6 +430,30 @@ loop:
 			}
 		}
 	}
+	// Stop accepting, let clients leave their keep-alive connections, then
+	// finish the requests in flight and stop.
+	lns := []net.Listener{proxyLn}
+	if tlsLn != nil {
+		lns = append(lns, tlsLn)
+	}
+	if released {
+		// The successor accepts from the same sockets: stop accepting
+		// before anything else and tell the keeper, which answers
+		// `cutover upgrade` then — every connection opened after it
+		// reaches the successor and the config it read.
+		for _, ln := range lns {
+			ln.Close() //nolint:errcheck // Serve returns; served connections go on
+		}
+		if previewLn != nil {
+			previewLn.Close() //nolint:errcheck // likewise
+		}
+		for _, u := range units {
+			if u.tcp != nil {
+				u.tcp.StopAccepting()
+			}
+		}
+		link.Send(keeper.MsgClosed, "") //nolint:errcheck // a keeper gone does not wait for it
+	}
 	if appStopped.Load() {
 		log.Info("cutover shutting down after `cutover stop`: the app's instances are stopped; the next `cutover serve` starts the live release again")
 	} else {
@@ -462,12 +486,6 @@ loop:
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), successorWait+10*time.Second)
 	defer cancel()
-	// Stop accepting, let clients leave their keep-alive connections, then
-	// finish the requests in flight and stop.
-	lns := []net.Listener{proxyLn}
-	if tlsLn != nil {
-		lns = append(lns, tlsLn)
-	}
 	hand.drain(sctx, lns, handoffGrace, handover)
 	if err := proxySrv.Shutdown(sctx); err != nil {
 		log.Warn("proxy shutdown", "err", err)

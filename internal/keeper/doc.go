@@ -32,6 +32,8 @@
 //	                 released | refused WHY
 //	                                    answer to release
 //	                 resumed | failed WHY
+//	                 closed             a daemon that released, told to stop:
+//	                                    it no longer accepts on the sockets
 //	keeper → daemon  release            stop supervising and deploying, keep
 //	                                    proxying, unlock daemon.lock
 //	                 resume             take daemon.lock back and supervise again
@@ -104,8 +106,13 @@
 //     same instance processes by pid and start time), listens on the admin
 //     socket, starts accepting on the proxy socket, and says "ready". From
 //     now on both accept from the same sockets for a moment.
-//  4. The keeper sends O SIGTERM: O stops accepting, finishes what it
-//     carries (see daemon's handoff) and exits.
+//  4. The keeper sends O SIGTERM: O stops accepting, says "closed",
+//     finishes what it carries (see daemon's handoff) and exits. The
+//     keeper answers `cutover upgrade` (and `cutover reload`) once O said
+//     "closed" (or after closedTimeout, for an O of a version that does
+//     not say it), so that every connection opened after the command
+//     returns reaches N: a script that reloads a removed app and then
+//     asks for its host gets N's answer, not O's old routes.
 //
 // If N exits, says failed, or is not ready within the timeout at any point
 // before 4, the keeper kills it; had O released already, it is told

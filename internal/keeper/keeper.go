@@ -54,6 +54,11 @@ const releaseTimeout = 30 * time.Second
 // for can hold it (it refuses no "stop").
 const stopAnswerTimeout = 5 * time.Second
 
+// closedTimeout bounds how long an upgrade waits for the old daemon to say
+// it stopped accepting ("closed") before answering: a daemon of an older
+// version never says it.
+const closedTimeout = 2 * time.Second
+
 // Result is what an upgrade did.
 type Result struct {
 	OldPID     int    `json:"old_pid"`
@@ -311,8 +316,14 @@ func (k *keeper) upgrade(cur *child, say func(string)) (*child, Result, error) {
 		}
 		return n, res, err
 	}
-	say(fmt.Sprintf("new daemon pid %d serves; the old one (pid %d) finishes its requests and exits", n.pid, cur.pid))
+	// The old daemon stops accepting before the command returns: a
+	// connection opened after it must reach the new daemon.
 	old := cur
+	old.signal(syscall.SIGTERM)
+	if _, err := old.await(closedTimeout, MsgClosed); err != nil && !errors.Is(err, errExited) {
+		k.log.Info("the old daemon did not say it stopped accepting; going on", "pid", old.pid, "err", err)
+	}
+	say(fmt.Sprintf("new daemon pid %d serves; the old one (pid %d) accepts no more, finishes its requests and exits", n.pid, old.pid))
 	go old.stop(stopGrace) // its exit is expected: nobody restarts it
 	return n, res, nil
 }

@@ -220,6 +220,37 @@ func TestUpgradeHandsOver(t *testing.T) {
 	}
 }
 
+// TestUpgradeAnswersOnceOldStopsAccepting: `cutover upgrade` returns only
+// when the old daemon no longer accepts, so that every connection opened
+// after it reaches the new daemon — even when the old one takes its time
+// to close; an old daemon that never says "closed" (an older version)
+// delays the answer by closedTimeout at most.
+func TestUpgradeAnswersOnceOldStopsAccepting(t *testing.T) {
+	for _, mode := range []string{"slowclose", "noclose"} {
+		t.Run(mode, func(t *testing.T) {
+			r := startKeeper(t, mode)
+			old := r.waitPID(t)
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			start := time.Now()
+			res, err := Upgrade(ctx, r.dir, nil)
+			if err != nil {
+				t.Fatalf("upgrade: %v", err)
+			}
+			took := time.Since(start)
+			for i := range 30 {
+				pid, err := r.pid(t)
+				if err != nil || pid != res.NewPID {
+					t.Fatalf("request %d after the upgrade returned: pid %d (%v), want the new daemon %d (old %d)", i+1, pid, err, res.NewPID, old)
+				}
+			}
+			if mode == "noclose" && took > closedTimeout+time.Second {
+				t.Errorf("upgrade took %s with an old daemon that never says closed, want at most closedTimeout (%s) more", took, closedTimeout)
+			}
+		})
+	}
+}
+
 // TestUpgradeFailureKeepsOldDaemon: a new daemon that fails at any stage
 // is killed, the old one serves on (told to resume if it had released),
 // the error says why, and a later upgrade works.

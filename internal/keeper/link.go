@@ -27,6 +27,7 @@ const (
 	MsgRefused  = "refused"
 	MsgResumed  = "resumed"
 	MsgFailed   = "failed"
+	MsgClosed   = "closed"
 	MsgRelease  = "release"
 	MsgResume   = "resume"
 	MsgStop     = "stop"

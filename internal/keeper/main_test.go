@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 //	die       prepared, then exits 1 after 100 ms without being ready
 //	exit0     ready, then exits 0 after 100 ms (stopped on purpose)
 //	crash     ready, then exits 1 after 50 ms (a daemon dying in a loop)
+//	slowclose like ok, but on SIGTERM accepts 300 ms more before it closes
+//	          its listener and says closed (a daemon busy when told to stop)
+//	noclose   like ok, but never says closed (a daemon of an older version)
 //
 // It records "resumed <pid>" in $KEEPER_TEST_DIR/events when resumed.
 func fakeDaemon(mode string) int {
@@ -86,7 +89,14 @@ func fakeDaemon(mode string) int {
 	for {
 		select {
 		case <-sigs:
+			if mode == "slowclose" {
+				time.Sleep(300 * time.Millisecond)
+			}
 			ln.Close()
+			if mode != "noclose" {
+				link.Send(MsgClosed, "")
+			}
+			time.Sleep(100 * time.Millisecond) // finishing what it carries
 			return 0
 		case m, ok := <-link.Messages():
 			if !ok {

@@ -273,6 +273,19 @@ func (p *Ports) rebuildLocked() {
 	}
 }
 
+// StopAccepting closes the listeners: new connections wait in the
+// socket's backlog for another process accepting from it (the next
+// daemon); the open ones go on. Shutdown and Close do it too.
+func (p *Ports) StopAccepting() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.entries {
+		if e.ln != nil {
+			e.ln.Close() //nolint:errcheck // closing to stop the accept loop
+		}
+	}
+}
+
 // Close stops taking connections and checking health, and closes every
 // connection still open; it returns once their goroutines ended.
 func (p *Ports) Close() {
