@@ -29,8 +29,11 @@
 //	daemon → keeper  prepared VERSION   config read, state opened, sockets taken;
 //	                                    waiting for daemon.lock if another holds it
 //	                 ready              serving: proxy, preview, admin API
-//	                 released | refused WHY
-//	                                    answer to release
+//	                 released [drain=D] | refused WHY
+//	                                    answer to release; D: how long its
+//	                                    open TCP connections may take to
+//	                                    end after it is told to exit
+//	                                    (ReleasedArg)
 //	                 resumed | failed WHY
 //	keeper → daemon  release            stop supervising and deploying, keep
 //	                                    proxying, unlock daemon.lock
@@ -105,7 +108,10 @@
 //     socket, starts accepting on the proxy socket, and says "ready". From
 //     now on both accept from the same sockets for a moment.
 //  4. The keeper sends O SIGTERM: O stops accepting, finishes what it
-//     carries (see daemon's handoff) and exits.
+//     carries (see daemon's handoff) and exits. Its open TCP connections
+//     ([[app.tcp]]) get their port's drain_timeout from then; the keeper
+//     kills O only if it is still there stopGrace (30 s) past the D it
+//     announced with "released".
 //
 // If N exits, says failed, or is not ready within the timeout at any point
 // before 4, the keeper kills it; had O released already, it is told

@@ -44,7 +44,9 @@ type Options struct {
 	Logger       *slog.Logger
 }
 
-// stopGrace bounds how long a stopping daemon may take before it is killed.
+// stopGrace bounds how long a stopping daemon may take before it is killed;
+// an old daemon after an upgrade gets the drain it announced on top (see
+// ReleasedArg).
 const stopGrace = 30 * time.Second
 
 // releaseTimeout bounds the old daemon's answer to "release" and "resume".
@@ -311,9 +313,14 @@ func (k *keeper) upgrade(cur *child, say func(string)) (*child, Result, error) {
 		}
 		return n, res, err
 	}
-	say(fmt.Sprintf("new daemon pid %d serves; the old one (pid %d) finishes its requests and exits", n.pid, cur.pid))
+	drain := releasedDrain(m.Arg)
+	if drain > 0 {
+		say(fmt.Sprintf("new daemon pid %d serves; the old one (pid %d) finishes its requests, lets its open TCP connections end (at most %s) and exits", n.pid, cur.pid, drain))
+	} else {
+		say(fmt.Sprintf("new daemon pid %d serves; the old one (pid %d) finishes its requests and exits", n.pid, cur.pid))
+	}
 	old := cur
-	go old.stop(stopGrace) // its exit is expected: nobody restarts it
+	go old.stop(stopGrace + drain) // its exit is expected: nobody restarts it
 	return n, res, nil
 }
 
