@@ -142,8 +142,11 @@ func (p procFS) inspect(pid int, want []byte) (Found, bool, error) {
 			return Found{}, false, nil // gone, or not a leader: children of an instance share its environment
 		}
 		raw, err := p.environ(pid, st)
-		if errors.Is(err, errInExec) {
+		switch {
+		case errors.Is(err, errInExec):
 			return Found{}, false, fmt.Errorf("pid %d: %w", pid, err)
+		case errors.Is(err, ErrGone):
+			continue // exited, maybe replaced: the next round's stat tells
 		}
 		if err != nil || !hasEntry(raw, want) {
 			return Found{}, false, nil

@@ -123,6 +123,15 @@ func TestFindWaitsForExec(t *testing.T) {
 			"400/environ": {ours, other},
 		},
 	}, {
+		// An instance that exited in execve, its pid taken at once by
+		// an instance of this app (read again, found as what it is).
+		name: "pid reused in execve",
+		files: map[string][]string{
+			"800/stat":    {statOf(800, 'R', 800, 500, 0, 0), statOf(800, 'S', 800, 900, 1000, 2000)},
+			"800/environ": {"", ours},
+		},
+		wantPID: 800, wantStart: 900, maxSleep: 10 * time.Millisecond,
+	}, {
 		name: "empty environment",
 		files: map[string][]string{
 			"500/stat":    {statOf(500, 'S', 500, 500, 1000, 1000)},
