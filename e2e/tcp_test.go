@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -400,6 +401,67 @@ func TestTCPUpgrade(t *testing.T) {
 	if failed > 0 {
 		t.Errorf("%d of %d new connections failed across the upgrade; first: %v", failed, total, firstErr)
 	}
+}
+
+// TestTCPUpgradeKeepsDrainTimeout: a connection open through the old
+// daemon at `cutover upgrade` lasts its port's drain_timeout (33 s here),
+// then is closed and the old daemon exits. Before, the old daemon's
+// shutdown deadline cut it about 20 s after the upgrade, and the keeper
+// killed that daemon 30 s after it anyway.
+func TestTCPUpgradeKeepsDrainTimeout(t *testing.T) {
+	const drain = 33 * time.Second
+	e, addr := tcpEnv(t, "first", drain.String())
+	v1 := e.release("v1", "")
+	exe := e.ownBinary()
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+		t.Fatal(err)
+	}
+	long, lr, _, err := tcpDial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	old := e.daemonPID()
+	installBinary(t, bin, exe)
+	if out, errOut, code := e.run("upgrade"); code != 0 {
+		t.Fatalf("upgrade: exit %d\n%s%s", code, out, errOut)
+	}
+	upgraded := time.Now()
+	if c, r, _, err := tcpDial(addr); err != nil {
+		t.Errorf("a new connection after the upgrade: %v", err)
+	} else {
+		if err := tcpEcho(c, r, "new"); err != nil {
+			t.Errorf("a new connection after the upgrade: %v", err)
+		}
+		c.Close()
+	}
+	// Past the old cut (20 s), and past the keeper's old kill (30 s).
+	for _, at := range []time.Duration{22 * time.Second, drain - 2*time.Second} {
+		time.Sleep(time.Until(upgraded.Add(at)))
+		if err := tcpEcho(long, lr, "still here"); err != nil {
+			t.Fatalf("the connection open before the upgrade, %v after it (drain_timeout %v): %v", time.Since(upgraded).Round(time.Millisecond), drain, err)
+		}
+	}
+	if ppid(old) == 0 {
+		t.Errorf("the old daemon %d exited before the drain_timeout of its open connection", old)
+	}
+	long.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = lr.ReadString('\n')
+	closed := time.Since(upgraded)
+	if err == nil || isTimeout(err) {
+		t.Fatalf("the connection open before the upgrade, %v after it: read %v, want it closed at drain_timeout %v", closed.Round(time.Millisecond), err, drain)
+	}
+	if closed < drain-time.Second || closed > drain+3*time.Second {
+		t.Errorf("the connection open before the upgrade was closed %v after it, want about drain_timeout %v", closed.Round(time.Millisecond), drain)
+	}
+	waitExit(t, old)
+	t.Logf("the open connection was closed %v after the upgrade; the old daemon exited %v after it", closed.Round(time.Millisecond), time.Since(upgraded).Round(time.Millisecond))
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // TestTCPStopFirst: a stop-first deploy stops the old release before the

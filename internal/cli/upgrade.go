@@ -27,8 +27,9 @@ touched: the new daemon adopts the same processes.
 The keeper of 'cutover serve' starts the new daemon with the same listening
 sockets; once it has read its config and opened the state, the old daemon
 stops supervising and hands over, the new one adopts the instances and
-starts accepting, and the old one finishes its requests in flight and exits.
-Prints old pid/version → new pid/version. SIGHUP to the keeper (systemd's
+starts accepting, and the old one finishes its requests in flight and exits
+(TCP ports: once its open connections ended, each at most its port's
+drain_timeout). Prints old pid/version → new pid/version. SIGHUP to the keeper (systemd's
 ExecReload) does the same.
 
 If the new binary cannot start — a config it refuses, a crash, not ready

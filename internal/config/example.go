@@ -215,7 +215,8 @@ command = "./bin/server --port $PORT"
 # header; "" sends none. Default "".
 # proxy_protocol = ""
 # Time connections to a retiring release may go on after the switch
-# before they are closed. Default proxy.drain_timeout.
+# before they are closed, and connections open through the old daemon
+# after "cutover upgrade". Default proxy.drain_timeout.
 # drain_timeout = "30s"
 # Time a connect to one instance may take before the next is tried.
 # Default "2s".

@@ -46,7 +46,8 @@ type TCP struct {
 	// DrainTimeout (key drain_timeout) is how long connections open to a
 	// retiring release (a deploy, a rollback) may go on after the switch
 	// before they are closed; the release's instances are stopped only
-	// after. Default proxy.drain_timeout.
+	// after. Connections open through the old daemon at an upgrade get as
+	// long after the new daemon serves. Default proxy.drain_timeout.
 	DrainTimeout Duration `toml:"drain_timeout"`
 
 	// ConnectTimeout (key connect_timeout) bounds the connect to one

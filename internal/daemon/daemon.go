@@ -413,7 +413,7 @@ loop:
 				// would keep reaching it, not the new daemon.
 				apiSrv.SetKeepAlivesEnabled(false)
 				log.Info("handed supervision over to a new daemon; proxying until told to stop")
-				link.Send(keeper.MsgReleased, "") //nolint:errcheck // EOF ends the loop
+				link.Send(keeper.MsgReleased, keeper.ReleasedArg(longestTCPDrain(units))) //nolint:errcheck // EOF ends the loop
 			case keeper.MsgResume:
 				if err := resume(ctx, cfg.DataDir, &unlock, units, log); err != nil {
 					log.Error("resume after a failed upgrade", "err", err)
@@ -481,11 +481,20 @@ loop:
 		}
 		apiSrv.SetKeepAlivesEnabled(false) // as on "release"
 		log.Info("stopped supervising; proxying until the next daemon serves (instances keep running)", "for_at_most", successorWait)
-		link.Send(keeper.MsgReleased, "") //nolint:errcheck // a keeper gone does not wait for it
+		link.Send(keeper.MsgReleased, keeper.ReleasedArg(longestTCPDrain(units))) //nolint:errcheck // a keeper gone does not wait for it
 		handover = successorServes(cfg.SocketPath(), apiFile, successorWait)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), successorWait+10*time.Second)
 	defer cancel()
+	// The TCP ports stop accepting at the handover too, and their open
+	// connections get each port's drain_timeout from then, unbounded by
+	// sctx (see shutdownTCP). With no successor (the sockets close with
+	// this daemon) they are closed after the HTTP side, within sctx, as
+	// before: nobody takes the port's next connections either.
+	var tcpDone <-chan struct{}
+	if handover != nil {
+		tcpDone = shutdownTCP(context.Background(), units, handover, log)
+	}
 	hand.drain(sctx, lns, handoffGrace, handover)
 	if err := proxySrv.Shutdown(sctx); err != nil {
 		log.Warn("proxy shutdown", "err", err)
@@ -500,10 +509,8 @@ loop:
 			log.Warn("preview shutdown", "err", err)
 		}
 	}
-	for _, u := range units {
-		if u.tcp != nil {
-			u.tcp.Shutdown(sctx)
-		}
+	if tcpDone == nil {
+		tcpDone = shutdownTCP(sctx, units, nil, log)
 	}
 	if err := apiSrv.Shutdown(sctx); err != nil {
 		log.Warn("api shutdown", "err", err)
@@ -511,6 +518,7 @@ loop:
 	if sameFile(cfg.SocketPath(), apiFile) {
 		os.Remove(cfg.SocketPath()) //nolint:errcheck // the next daemon replaces it anyway
 	}
+	<-tcpDone
 	return runErr
 }
 

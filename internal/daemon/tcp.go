@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/cutover/cutover/internal/deploy"
@@ -116,4 +117,57 @@ func closeTCPListeners(lns [][]net.Listener) {
 			}
 		}
 	}
+}
+
+// shutdownTCP stops the TCP ports of units once handover fires (at once
+// for a nil one) and returns a channel closed when every open connection
+// ended or was cut, each at its own port's drain_timeout counted from
+// then, or when ctx ended (see tcpproxy.Ports.Shutdown).
+//
+// During an upgrade (or a handover to the next `cutover serve` under
+// socket activation) the next daemon takes the new connections from the
+// same sockets; a connection open through this one is a transfer that
+// no successor can carry on (an upload, an SSH session), so it gets its
+// drain_timeout, as a deploy gives a retiring release's connections, and
+// the caller's ctx does not bound it: the daemon's own shutdown deadline
+// (successorWait plus 10 s, which bounds its HTTP requests) used to cut
+// them about 20 s after the handover whatever drain_timeout said. The
+// keeper waits for it (longestTCPDrain, announced with "released").
+func shutdownTCP(ctx context.Context, units []*unit, handover <-chan struct{}, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if handover != nil {
+			<-handover
+		}
+		var wg sync.WaitGroup
+		for _, u := range units {
+			if u.tcp == nil {
+				continue
+			}
+			wg.Go(func() {
+				if d := u.tcp.LongestDrain(); d > 0 {
+					log.Info("tcp ports: letting open connections end", "app", u.name, "for_at_most", d)
+				}
+				r := u.tcp.Shutdown(ctx)
+				log.Info("tcp ports closed", "app", u.name, "finished", r.Finished, "cut", r.Cut)
+			})
+		}
+		wg.Wait()
+	}()
+	return done
+}
+
+// longestTCPDrain is the longest drain_timeout of the TCP ports of units:
+// how long, beyond its HTTP shutdown, the daemon may take to exit after a
+// handover. It goes to the keeper with "released", so that the keeper's
+// SIGKILL of an old daemon (after keeper's stop grace) comes only after.
+func longestTCPDrain(units []*unit) time.Duration {
+	var d time.Duration
+	for _, u := range units {
+		if u.tcp != nil {
+			d = max(d, u.tcp.LongestDrain())
+		}
+	}
+	return d
 }

@@ -419,7 +419,11 @@ func alive(pid int) bool {
 }
 
 // processesIn lists live processes whose working directory is dir or
-// inside it.
+// inside it, or whose command line names a file inside it: an instance's
+// log writer (cutover-log-writer <log path> …), which runs in / and ends
+// only once its instance's group is gone, and may still be creating or
+// writing its log when a test ends; the temporary directory's removal then
+// failed ("directory not empty").
 func processesIn(dir string) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -436,7 +440,12 @@ func processesIn(dir string) []int {
 			continue
 		}
 		cwd = strings.TrimSuffix(cwd, " (deleted)")
-		if (cwd == dir || strings.HasPrefix(cwd, dir+"/")) && alive(pid) {
+		in := cwd == dir || strings.HasPrefix(cwd, dir+"/")
+		if !in {
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")) //nolint:errcheck // gone: not in dir
+			in = slices.ContainsFunc(strings.Split(string(cmdline), "\x00"), func(arg string) bool { return strings.HasPrefix(arg, dir+"/") })
+		}
+		if in && alive(pid) {
 			out = append(out, pid)
 		}
 	}

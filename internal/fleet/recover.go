@@ -117,12 +117,21 @@ func (f *Fleet) StartMissing(active string, app config.App) {
 // CUTOVER_APP and whose drain file is under this data dir, or whose
 // working directory is under releases/. Each gets its instance id from
 // its drain file, its release from CUTOVER_RELEASE, its port from PORT.
+// An instance caught while its shell execs the app is waited for (see
+// supervisor.Find); a process that could not be checked is noted.
 func (f *Fleet) Find() []state.Instance {
 	cfg := f.cfg
 	procs, err := supervisor.Find("CUTOVER_APP", cfg.App.Name)
-	if err != nil {
+	switch {
+	case err != nil && procs == nil:
 		f.log.Warn("scan /proc for running instances", "err", err)
 		return nil
+	case err != nil:
+		// Processes stuck in execve: not known to be instances, so
+		// neither adopted nor stopped.
+		f.noteRecovery(fmt.Sprintf("the scan of /proc for running instances of %s could not check some processes (%v): "+
+			"if one is an instance of %s (CUTOVER_APP=%s in /proc/PID/environ), stop it (kill -TERM -PID) or restart the daemon",
+			cfg.App.Name, err, cfg.App.Name, cfg.App.Name))
 	}
 	drainDir := filepath.Join(cfg.DataDir, "drain") + string(filepath.Separator)
 	relDir := f.rel.Dir("") + string(filepath.Separator)

@@ -29,8 +29,11 @@
 //	daemon → keeper  prepared VERSION   config read, state opened, sockets taken;
 //	                                    waiting for daemon.lock if another holds it
 //	                 ready              serving: proxy, preview, admin API
-//	                 released | refused WHY
-//	                                    answer to release
+//	                 released [drain=D] | refused WHY
+//	                                    answer to release; D: how long its
+//	                                    open TCP connections may take to
+//	                                    end after it is told to exit
+//	                                    (ReleasedArg)
 //	                 resumed | failed WHY
 //	                 closed             a daemon that released, told to stop:
 //	                                    it no longer accepts on the sockets
@@ -112,7 +115,10 @@
 //     "closed" (or after closedTimeout, for an O of a version that does
 //     not say it), so that every connection opened after the command
 //     returns reaches N: a script that reloads a removed app and then
-//     asks for its host gets N's answer, not O's old routes.
+//     asks for its host gets N's answer, not O's old routes. O's open TCP
+//     connections ([[app.tcp]]) get their port's drain_timeout from then;
+//     the keeper kills O only if it is still there stopGrace (30 s) past
+//     the D it announced with "released".
 //
 // If N exits, says failed, or is not ready within the timeout at any point
 // before 4, the keeper kills it; had O released already, it is told

@@ -44,7 +44,9 @@ type Options struct {
 	Logger       *slog.Logger
 }
 
-// stopGrace bounds how long a stopping daemon may take before it is killed.
+// stopGrace bounds how long a stopping daemon may take before it is killed;
+// an old daemon after an upgrade gets the drain it announced on top (see
+// ReleasedArg).
 const stopGrace = 30 * time.Second
 
 // releaseTimeout bounds the old daemon's answer to "release" and "resume".
@@ -316,6 +318,7 @@ func (k *keeper) upgrade(cur *child, say func(string)) (*child, Result, error) {
 		}
 		return n, res, err
 	}
+	drain := releasedDrain(m.Arg)
 	// The old daemon stops accepting before the command returns: a
 	// connection opened after it must reach the new daemon.
 	old := cur
@@ -323,8 +326,12 @@ func (k *keeper) upgrade(cur *child, say func(string)) (*child, Result, error) {
 	if _, err := old.await(closedTimeout, MsgClosed); err != nil && !errors.Is(err, errExited) {
 		k.log.Info("the old daemon did not say it stopped accepting; going on", "pid", old.pid, "err", err)
 	}
-	say(fmt.Sprintf("new daemon pid %d serves; the old one (pid %d) accepts no more, finishes its requests and exits", n.pid, old.pid))
-	go old.stop(stopGrace) // its exit is expected: nobody restarts it
+	if drain > 0 {
+		say(fmt.Sprintf("new daemon pid %d serves; the old one (pid %d) accepts no more, finishes its requests, lets its open TCP connections end (at most %s) and exits", n.pid, old.pid, drain))
+	} else {
+		say(fmt.Sprintf("new daemon pid %d serves; the old one (pid %d) accepts no more, finishes its requests and exits", n.pid, old.pid))
+	}
+	go old.stop(stopGrace + drain) // its exit is expected: nobody restarts it
 	return n, res, nil
 }
 

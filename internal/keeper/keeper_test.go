@@ -339,3 +339,20 @@ func TestKeeperBacksOffACrashLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestReleasedDrain: the drain a daemon announces with "released" reads
+// back as sent; what an older daemon sends (nothing) or a garbled one is
+// no drain, so the keeper's stop grace alone applies.
+func TestReleasedDrain(t *testing.T) {
+	for _, d := range []time.Duration{0, 33 * time.Second, 5 * time.Minute} {
+		m := parseMsg(MsgReleased + " " + ReleasedArg(d) + "\n")
+		if m.Word != MsgReleased || releasedDrain(m.Arg) != d {
+			t.Errorf("ReleasedArg(%v): read back %q as %v", d, m.Arg, releasedDrain(m.Arg))
+		}
+	}
+	for _, arg := range []string{"", "drain=", "drain=soon", "drain=-5s", "5s"} {
+		if got := releasedDrain(arg); got != 0 {
+			t.Errorf("releasedDrain(%q) = %v, want 0", arg, got)
+		}
+	}
+}

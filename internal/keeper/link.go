@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // EnvFD names the environment variable that carries the daemon's end of
@@ -32,6 +33,31 @@ const (
 	MsgResume   = "resume"
 	MsgStop     = "stop"
 )
+
+// ReleasedArg is the argument of "released": drain, how long the daemon
+// may take to exit after the SIGTERM that ends it beyond the keeper's stop
+// grace (the longest drain_timeout of its TCP ports, whose open
+// connections it carries to their end after a handover). "" for none.
+func ReleasedArg(drain time.Duration) string {
+	if drain <= 0 {
+		return ""
+	}
+	return "drain=" + drain.String()
+}
+
+// releasedDrain reads the argument of "released" (ReleasedArg). That of a
+// daemon older than it ("") or one it cannot read is 0.
+func releasedDrain(arg string) time.Duration {
+	v, ok := strings.CutPrefix(arg, "drain=")
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0
+	}
+	return d
+}
 
 // Msg is one line of the control link.
 type Msg struct {

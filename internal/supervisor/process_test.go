@@ -104,13 +104,17 @@ func TestParseProcStat(t *testing.T) {
 		want       procStat
 		wantErr    bool
 	}{
-		{"plain", "42 (app) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 123456 1000" + tail, procStat{'S', 42, 123456}, false},
-		{"spaces and parens in name", "42 (my ) (app) Z 1 7 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 99" + tail, procStat{'Z', 7, 99}, false},
+		{"plain", "42 (app) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 123456 1000" + tail, procStat{state: 'S', pgrp: 42, startTime: 123456}, false},
+		{"spaces and parens in name", "42 (my ) (app) Z 1 7 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 99" + tail, procStat{state: 'Z', pgrp: 7, startTime: 99}, false},
+		// An instance caught in execve (see procFS.environ): its
+		// environment's end, field 51, not written yet.
+		{"in execve", execStat, procStat{state: 'R', pgrp: 15048, startTime: 2967890, hasEnv: true}, false},
+		{"environment bounds", doneStat, procStat{state: 'S', pgrp: 15048, startTime: 2967890, envStart: 140721352026400, envEnd: 140721352028199, hasEnv: true}, false},
 		{"no name", "42 app S 1", procStat{}, true},
 		{"short", "42 (app) S 1 42", procStat{}, true},
 		{"bad start", "42 (app) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 x" + tail, procStat{}, true},
 	} {
-		got, err := parseProcStat(42, tc.text)
+		got, err := parseProcStat(15048, tc.text)
 		if (err != nil) != tc.wantErr || got != tc.want {
 			t.Errorf("%s: got %+v, %v; want %+v, error %v", tc.name, got, err, tc.want, tc.wantErr)
 		}

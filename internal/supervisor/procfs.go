@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -22,20 +20,19 @@ type procStat struct {
 	state     byte   // field 3: R, S, D, Z, X, …
 	pgrp      int    // field 5: process group id
 	startTime uint64 // field 22: start time, clock ticks since boot
+	// envStart and envEnd (fields 50 and 51, Linux 3.5 and later, 0 for
+	// a kernel thread) bound the environment in the process's memory,
+	// what /proc/<pid>/environ shows. envEnd is 0 while the process is
+	// in execve between taking its new memory and writing the new
+	// program's environment into it: environ reads empty then (see
+	// procFS.environ). hasEnv is false when the kernel does not show them.
+	envStart, envEnd uint64
+	hasEnv           bool
 }
 
 // readProcStat reads /proc/<pid>/stat. A process that does not exist gives
 // an error wrapping ErrGone.
-func readProcStat(pid int) (procStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
-			return procStat{}, fmt.Errorf("pid %d: %w", pid, ErrGone)
-		}
-		return procStat{}, fmt.Errorf("read stat of pid %d: %w", pid, err)
-	}
-	return parseProcStat(pid, string(b))
-}
+func readProcStat(pid int) (procStat, error) { return hostProc.stat(pid) }
 
 // parseProcStat parses the text of /proc/<pid>/stat. The command name
 // (field 2) is in parentheses and may itself contain spaces and
@@ -58,7 +55,16 @@ func parseProcStat(pid int, s string) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("parse stat of pid %d: start time: %w", pid, err)
 	}
-	return procStat{state: f[0][0], pgrp: pgrp, startTime: start}, nil
+	st := procStat{state: f[0][0], pgrp: pgrp, startTime: start}
+	if len(f) >= 49 {
+		envStart, err1 := strconv.ParseUint(f[47], 10, 64)
+		envEnd, err2 := strconv.ParseUint(f[48], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return procStat{}, fmt.Errorf("parse stat of pid %d: environment bounds: %w", pid, err)
+		}
+		st.envStart, st.envEnd, st.hasEnv = envStart, envEnd, true
+	}
+	return st, nil
 }
 
 // ProcStartTime returns the start time of process pid: field 22 of

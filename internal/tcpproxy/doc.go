@@ -17,6 +17,10 @@
 //   - a deploy drains a retiring release or instances (Drain) before
 //     it stops them: their open connections get each entry's
 //     drain_timeout, then are closed; new ones never reach them.
+//   - the daemon, when it exits (Shutdown), stops accepting and gives
+//     the connections open through it each entry's drain_timeout, then
+//     closes them: during an upgrade the next daemon takes the new
+//     connections from the same sockets meanwhile.
 //
 // Each entry keeps its routing table (the instances that may take a new
 // connection, in order) behind an atomic pointer, as the HTTP proxy does,

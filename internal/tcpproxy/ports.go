@@ -314,33 +314,59 @@ func (p *Ports) Close() {
 	}
 }
 
-// Shutdown stops taking connections and waits for those open to end, up
-// to ctx and to the longest drain_timeout of the entries, then Closes.
-// The daemon does it when it exits: under a keeper the next daemon takes
-// the new connections from the same sockets meanwhile.
-func (p *Ports) Shutdown(ctx context.Context) {
+// Shutdown stops taking connections, waits for those open to end, each up
+// to its own entry's drain_timeout (counted from the call) or until ctx
+// ends, closes those still open then, and Closes. The daemon does it
+// when it exits: during an upgrade from the moment the next daemon takes
+// the new connections from the same sockets, so that a connection open
+// through the old one gets its drain_timeout, as a deploy gives a
+// retiring release's. The result counts, over every entry, the
+// connections that ended by themselves and those cut.
+func (p *Ports) Shutdown(ctx context.Context) DrainResult {
 	p.mu.Lock()
-	var wait time.Duration
-	var all []*backend
+	var bs []*backend
 	for _, e := range p.entries {
 		if e.ln != nil {
 			e.ln.Close() //nolint:errcheck // closing to stop the accept loop
 		}
-		wait = max(wait, e.cfg.DrainTimeout.Duration)
 		for _, b := range e.backends {
-			all = append(all, b)
+			bs = append(bs, b)
 		}
 	}
 	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for _, b := range all {
-		select {
-		case <-b.idle():
-		case <-ctx.Done():
-		}
+	var mu sync.Mutex
+	var res DrainResult
+	var wg sync.WaitGroup
+	for _, b := range bs {
+		wg.Go(func() {
+			open := b.open()
+			t := time.NewTimer(b.e.cfg.DrainTimeout.Duration)
+			defer t.Stop()
+			select {
+			case <-b.idle():
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			cut := b.cut()
+			mu.Lock()
+			res.Cut += cut
+			res.Finished += max(open-cut, 0)
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	p.Close()
+	return res
+}
+
+// LongestDrain is the longest drain_timeout of the entries: how long
+// Shutdown may take.
+func (p *Ports) LongestDrain() time.Duration {
+	var d time.Duration
+	for _, e := range p.entries {
+		d = max(d, e.cfg.DrainTimeout.Duration)
+	}
+	return d
 }
 
 // checkInterval and friends are app.health's, with the health package's

@@ -662,3 +662,95 @@ func TestNoConnectionLandsOnADrainedInstance(t *testing.T) {
 	}
 	c.close()
 }
+
+// TestShutdownGivesEachEntryItsDrain: at a daemon's exit (an upgrade:
+// the next daemon takes the new connections) each entry's open
+// connections get that entry's own drain_timeout, then are closed.
+// Before, every entry waited for the longest one, and the daemon's
+// shutdown deadline cut them all earlier still.
+func TestShutdownGivesEachEntryItsDrain(t *testing.T) {
+	const short, long = 300 * time.Millisecond, 1500 * time.Millisecond
+	sa, sb := newInstanceServer(t, "a"), newInstanceServer(t, "b")
+	entry := func(port string, drain time.Duration) config.TCP {
+		return config.TCP{Listen: "127.0.0.1:0", PortEnv: port, Balance: "first", Health: "tcp",
+			ConnectTimeout: config.Duration{Duration: time.Second}, DrainTimeout: config.Duration{Duration: drain}}
+	}
+	p := New(Options{Entries: []config.TCP{entry("A", short), entry("B", long)}, Health: config.Health{
+		Interval: config.Duration{Duration: 50 * time.Millisecond}, Timeout: config.Duration{Duration: time.Second}, HealthyAfter: 1, UnhealthyAfter: 1,
+	}})
+	lns, err := Listen(p.Entries())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Serve(lns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	p.Add(Instance{ID: "r1-1", Release: "r1", Number: 1, Ports: map[string]int{"A": sa.port(), "B": sb.port()}})
+	p.Route(map[string]int{"r1": 100})
+	dialEntry := func(i int, want string) (net.Conn, *bufio.Reader) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, err := net.DialTimeout("tcp", p.Addr(i).String(), 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			r := bufio.NewReader(c)
+			name, err := r.ReadString('\n')
+			if err == nil && strings.TrimSpace(name) == want {
+				return c, r
+			}
+			c.Close()
+			if time.Now().After(deadline) {
+				t.Fatalf("entry %d: got %q, %v; want %s", i, name, err, want)
+			}
+			time.Sleep(20 * time.Millisecond) // not healthy yet: held, then closed
+		}
+	}
+	ca, ra := dialEntry(0, "a")
+	defer ca.Close()
+	cb, rb := dialEntry(1, "b")
+	defer cb.Close()
+
+	start := time.Now()
+	done := make(chan DrainResult, 1)
+	go func() { done <- p.Shutdown(context.Background()) }()
+	echo := func(c net.Conn, r *bufio.Reader) error {
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte("ping\n")); err != nil {
+			return err
+		}
+		line, err := r.ReadString('\n')
+		if err == nil && line != "ping\n" {
+			err = fmt.Errorf("echo %q", line)
+		}
+		return err
+	}
+	if err := echo(ca, ra); err != nil {
+		t.Fatalf("entry A's connection at the start of the shutdown: %v", err)
+	}
+	ca.SetDeadline(time.Now().Add(long))
+	if _, err := ra.ReadString('\n'); !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Errorf("entry A's connection: read %v, want it closed at its drain_timeout", err)
+	}
+	if took := time.Since(start); took < short || took > short+700*time.Millisecond {
+		t.Errorf("entry A's connection closed after %v, want about its drain_timeout %v", took, short)
+	}
+	time.Sleep(time.Until(start.Add(long - 300*time.Millisecond)))
+	if err := echo(cb, rb); err != nil {
+		t.Errorf("entry B's connection %v into the shutdown, before its drain_timeout %v: %v", time.Since(start).Round(time.Millisecond), long, err)
+	}
+	res := <-done
+	if took := time.Since(start); took < long || took > long+time.Second {
+		t.Errorf("Shutdown took %v, want about the longest drain_timeout %v", took, long)
+	}
+	if res.Cut != 2 || res.Finished != 0 {
+		t.Errorf("Shutdown's result %+v, want 2 cut", res)
+	}
+	cb.SetDeadline(time.Now().Add(time.Second))
+	if _, err := rb.ReadString('\n'); !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Errorf("entry B's connection after Shutdown: read %v, want it closed", err)
+	}
+}
