@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,14 +20,34 @@ func isUpgrade(h http.Header) bool {
 	return tokenListed(h["Upgrade"], "websocket") && tokenListed(h["Connection"], "upgrade")
 }
 
+// isExtendedConnect reports whether r opens a websocket on an HTTP/2
+// stream (RFC 8441): CONNECT with the :protocol pseudo-header
+// "websocket", which net/http's server passes in the header map under
+// ":protocol" (and accepts only when the process runs with
+// GODEBUG=http2xconnect=1, see package xconnect).
+func isExtendedConnect(r *http.Request) bool {
+	v := r.Header[":protocol"]
+	return r.ProtoMajor == 2 && len(v) == 1 && strings.EqualFold(v[0], "websocket")
+}
+
 // serveUpgrade forwards a websocket handshake on a connection of its own to
 // the backend and, once the backend switches protocols, splices the client
 // and backend connections together until either side closes or Drain cuts
 // them. The websocket counts as in flight on its backend all along.
+//
+// The client's side is either its HTTP/1.1 connection, hijacked after
+// the backend's 101 is relayed, or the HTTP/2 stream of an extended
+// CONNECT (RFC 8441, h2 set): the backend, which speaks HTTP/1.1 only,
+// gets a GET upgrade of its own with a fresh Sec-WebSocket-Key; its 101
+// becomes the client's 200, and the stream's request body (client to
+// app) and response body (app to client, flushed as it comes) carry the
+// websocket's bytes.
 func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []string, sel *selection, x *exchange) {
 	ctx := r.Context()
+	// admit lets no other CONNECT through than an extended one.
+	h2 := r.Method == http.MethodConnect
 	hj, ok := w.(http.Hijacker)
-	if !ok {
+	if !ok && !h2 {
 		p.writeError(w, http.StatusHTTPVersionNotSupported, idv, "cutover: websockets need HTTP/1.1\n")
 		return
 	}
@@ -89,7 +111,12 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	}
 	out := p.outgoing(r, idv, b.spec.Addr)
 	out.Header["Connection"] = valuesUpgrade
-	out.Header["Upgrade"] = r.Header["Upgrade"]
+	var key string
+	if h2 {
+		key = h2Handshake(out)
+	} else {
+		out.Header["Upgrade"] = r.Header["Upgrade"]
+	}
 	ws := &wsConn{up: up}
 	b.rel.addWS(ws)
 	defer func() {
@@ -117,6 +144,14 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		return
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
+		if h2 && resp.StatusCode < 300 {
+			// A 2xx to an extended CONNECT opens the websocket (RFC 8441
+			// section 5): the client would take the page that follows
+			// for websocket frames.
+			resp.Body.Close() //nolint:errcheck // the connection is closed with up
+			p.badSwitch(w, r, b, idv, count, "answered "+strconv.Itoa(resp.StatusCode)+" to a websocket handshake instead of 101 Switching Protocols")
+			return
+		}
 		// The backend refused the upgrade; its answer is an ordinary
 		// response.
 		count(resp.StatusCode)
@@ -124,13 +159,18 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		return
 	}
 	if !tokenListed(resp.Header["Upgrade"], "websocket") {
-		b.rel.connError()
-		count(http.StatusBadGateway)
-		p.stamp(w.Header(), r, b.rel, false)
-		p.writeError(w, http.StatusBadGateway, idv, "cutover: instance of release "+b.spec.Release+" switched to another protocol than websocket\n")
+		p.badSwitch(w, r, b, idv, count, "switched to another protocol than websocket")
+		return
+	}
+	if h2 && (len(resp.Header["Sec-Websocket-Accept"]) != 1 || resp.Header["Sec-Websocket-Accept"][0] != acceptKey(key)) {
+		p.badSwitch(w, r, b, idv, count, "answered the websocket handshake with a wrong Sec-WebSocket-Accept")
 		return
 	}
 	count(resp.StatusCode)
+	if h2 {
+		p.spliceStream(w, r, resp, upr, idv, b, tg.setCookie, ws)
+		return
+	}
 
 	h := w.Header()
 	copyEndToEnd(h, resp.Header)
@@ -163,6 +203,15 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	ws.splice(brw.Reader, upr)
 }
 
+// badSwitch answers 502 to a websocket handshake whose backend answer
+// cannot be relayed; why says what the instance did.
+func (p *Proxy) badSwitch(w http.ResponseWriter, r *http.Request, b *Backend, idv []string, count func(status int), why string) {
+	b.rel.connError()
+	count(http.StatusBadGateway)
+	p.stamp(w.Header(), r, b.rel, false)
+	p.writeError(w, http.StatusBadGateway, idv, "cutover: instance of release "+b.spec.Release+" "+why+"\n")
+}
+
 // upgradeFailed answers a websocket handshake that could not reach the
 // backend: 504 when it was too slow, else 502.
 func (p *Proxy) upgradeFailed(w http.ResponseWriter, r *http.Request, b *Backend, idv []string, count func(status int), err error) {
@@ -189,16 +238,25 @@ type wsConn struct {
 	// backend then ends the client's side with a close frame.
 	goingAway atomic.Bool
 	mu        sync.Mutex
-	// client is the hijacked client connection, nil until the handshake
-	// answer is relayed; closed says goAway ran before it was set.
-	// Guarded by mu.
-	client net.Conn
+	// client is the client's side: the hijacked connection, or the
+	// HTTP/2 stream (streamClient); nil until the handshake answer is
+	// relayed. closed says goAway ran before it was set. Guarded by mu.
+	client wsClient
 	closed bool
+}
+
+// wsClient is the client's side of a websocket: a hijacked HTTP/1.1
+// connection (a net.Conn), or an HTTP/2 stream (streamClient). Close
+// ends it and makes a read from it fail.
+type wsClient interface {
+	io.Writer
+	Close() error
+	SetWriteDeadline(t time.Time) error
 }
 
 // setClient records the client connection once hijacked; a goAway that
 // came first closes it at once.
-func (s *wsConn) setClient(c net.Conn) {
+func (s *wsConn) setClient(c wsClient) {
 	s.mu.Lock()
 	s.client = c
 	closed := s.closed
