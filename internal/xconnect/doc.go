@@ -23,9 +23,9 @@
 // specification, "Package initialization", since Go 1.21). This package
 // imports only os and strings, which net/http imports too, and its path
 // ("github.com/cutover/...") sorts before "net/http", so it is always
-// initialised first. A package that imports both calls Restore in its
-// own init, which runs after net/http's: by the time main runs, GODEBUG is
-// the user's again.
+// initialised first. Package tlsfront, which imports both, calls Restore
+// in its own init, which runs after net/http's: by the time main runs,
+// GODEBUG is the user's again.
 //
 // That matters because everything the daemon starts inherits its
 // environment: the app's instances (instance.Env starts from
