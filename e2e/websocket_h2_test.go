@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,31 +60,11 @@ func TestTLSWebsocketOverH2Drains(t *testing.T) {
 		}
 	}
 
-	tr := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
-	defer tr.CloseIdleConnections()
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodConnect, fmt.Sprintf("https://127.0.0.1:%d/ws", tlsPort), pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set(":protocol", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatalf("extended CONNECT to the daemon: %v\ndaemon log:\n%s", err, tail(e.daemonLog(), 20))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
-		t.Fatalf("extended CONNECT: %s %s, want HTTP/2.0 200", resp.Proto, resp.Status)
-	}
-	if v := resp.Header.Get("X-App-Version"); v != "v1" {
+	ws := openH2WS(t, e, tlsPort, roots)
+	if v := ws.resp.Header.Get("X-App-Version"); v != "v1" {
 		t.Errorf("websocket opened by %q, want v1", v)
 	}
-	frames := make(chan wsFrame, 16)
-	go readFrames(bufio.NewReader(resp.Body), frames)
+	pw, frames := ws.out, ws.frames
 	var closeFrame []byte
 	echo := func(msg string) error {
 		if err := writeMaskedText(pw, msg); err != nil {
@@ -146,13 +128,116 @@ func TestTLSWebsocketOverH2Drains(t *testing.T) {
 	if len(closeFrame) < 2 || binary.BigEndian.Uint16(closeFrame) != 1001 {
 		t.Errorf("end of the websocket (%v): close frame %q, want status 1001 going away", endErr, closeFrame)
 	}
-	after, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(fmt.Sprintf("https://127.0.0.1:%d/", tlsPort))
+	after, err := (&http.Client{Transport: ws.tr, Timeout: 10 * time.Second}).Get(fmt.Sprintf("https://127.0.0.1:%d/", tlsPort))
 	if err != nil {
 		t.Fatalf("after deploy: %v", err)
 	}
 	after.Body.Close()
 	if v := after.Header.Get("X-App-Version"); v != "v2" {
 		t.Errorf("after deploy: version %q, want v2", v)
+	}
+}
+
+// h2WS is a websocket over HTTP/2 to the daemon's TLS listener.
+type h2WS struct {
+	tr     *http2.Transport
+	resp   *http.Response
+	out    *io.PipeWriter
+	frames chan wsFrame
+}
+
+// openH2WS opens a websocket over HTTP/2 (RFC 8441) to /ws on the TLS
+// listener at tlsPort, trusting roots; it is closed when the test ends.
+func openH2WS(t *testing.T, e *env, tlsPort int, roots *x509.CertPool) *h2WS {
+	t.Helper()
+	tr := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	t.Cleanup(tr.CloseIdleConnections)
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodConnect, fmt.Sprintf("https://127.0.0.1:%d/ws", tlsPort), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(":protocol", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("extended CONNECT to the daemon: %v\ndaemon log:\n%s", err, tail(e.daemonLog(), 20))
+	}
+	t.Cleanup(func() { pw.Close(); resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		t.Fatalf("extended CONNECT: %s %s, want HTTP/2.0 200", resp.Proto, resp.Status)
+	}
+	ws := &h2WS{tr: tr, resp: resp, out: pw, frames: make(chan wsFrame, 16)}
+	go readFrames(bufio.NewReader(resp.Body), ws.frames)
+	return ws
+}
+
+// TestTLSWebsocketOverH2Upgrade: `cutover upgrade` under an open
+// websocket over HTTP/2 ends it at once with a close frame (1001), so
+// that the client reconnects to the new daemon, and the old daemon exits
+// without waiting for the stream (it held the TLS server's Shutdown for
+// its whole 20 s deadline, then dropped the connection).
+func TestTLSWebsocketOverH2Upgrade(t *testing.T) {
+	tlsPort := pickPort(t)
+	e := newEnv(t, settings{
+		instances: 1,
+		extraApp:  "tls_cert = \"tls.crt\"\ntls_key = \"tls.key\"",
+		extra:     fmt.Sprintf("tls_listen = \"127.0.0.1:%d\"\n", tlsPort),
+	})
+	roots := selfSigned(t, e.dir)
+	v1 := e.release("v1", "")
+	exe := e.ownBinary()
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+		t.Fatal(err)
+	}
+	ws := openH2WS(t, e, tlsPort, roots)
+	if err := writeMaskedText(ws.out, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-ws.frames; f.err != nil || string(f.payload) != "hi" {
+		t.Fatalf("echo: %q, %v", f.payload, f.err)
+	}
+	old := e.daemonPID()
+	installBinary(t, bin, exe)
+	start := time.Now()
+	if out, errOut, code := e.run("upgrade"); code != 0 {
+		t.Fatalf("upgrade: exit %d\n%s%s", code, out, errOut)
+	}
+	var closeFrame []byte
+	var endErr error
+	for f := range ws.frames {
+		if f.op == 0x8 {
+			closeFrame = f.payload
+		}
+		if f.err != nil {
+			endErr = f.err
+			break
+		}
+	}
+	ended := time.Since(start)
+	if len(closeFrame) < 2 || binary.BigEndian.Uint16(closeFrame) != 1001 {
+		t.Errorf("websocket ended after %v (%v) with close frame %q, want 1001 going away", ended, endErr, closeFrame)
+	}
+	for st := procState(old); st != 'Z' && st != 0; st = procState(old) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("old daemon %d still running 10s after the upgrade; websocket ended after %v", old, ended)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("websocket ended %v, old daemon gone %v after the upgrade began", ended, time.Since(start))
+	if log := e.daemonLog(); strings.Contains(log, "TLS shutdown") {
+		t.Errorf("the old daemon's TLS server did not shut down in time:\n%s", tail(log, 20))
+	}
+	// The client reconnects: to the new daemon.
+	again := openH2WS(t, e, tlsPort, roots)
+	if err := writeMaskedText(again.out, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-again.frames; f.err != nil || string(f.payload) != "again" {
+		t.Errorf("echo after the upgrade: %q, %v", f.payload, f.err)
 	}
 }
 

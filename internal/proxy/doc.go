@@ -306,7 +306,9 @@
 // last DATA, then the stream ends), one access log entry when it ends
 // (status 101 over HTTP/1.1, 200 over HTTP/2, with the bytes sent to the
 // client over HTTP/2), and one answer counted for its release, with the
-// backend's status (101). When the client ends its side (closes the
+// backend's status (101). CloseWebsockets ends every websocket of the
+// proxy at once, with a close frame 1001 "server going away": a stopping
+// daemon calls it once the next one serves. When the client ends its side (closes the
 // connection, ends or resets the stream) the upstream connection is
 // closed; when the backend does, the client's side is closed, the stream
 // ending cleanly (reset only when a write to a client that stopped

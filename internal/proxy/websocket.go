@@ -237,7 +237,9 @@ type wsConn struct {
 	// goingAway is set by goAway before it closes up: the relay from the
 	// backend then ends the client's side with a close frame.
 	goingAway atomic.Bool
-	mu        sync.Mutex
+	// frame is the close frame of the first goAway.
+	frame atomic.Pointer[[]byte]
+	mu    sync.Mutex
 	// client is the client's side: the hijacked connection, or the
 	// HTTP/2 stream (streamClient); nil until the handshake answer is
 	// relayed. closed says goAway ran before it was set. Guarded by mu.
@@ -267,10 +269,11 @@ func (s *wsConn) setClient(c wsClient) {
 }
 
 // goAway ends the websocket: the backend connection is closed, which
-// ends the relay from the backend; that relay then sends the client a
-// close frame (1001, going away) if it stands between two of the
-// backend's frames, and closes the client connection.
-func (s *wsConn) goAway() {
+// ends the relay from the backend; that relay then sends the client the
+// close frame frame (closeRetired or closeStopping) if it stands between
+// two of the backend's frames, and closes the client connection.
+func (s *wsConn) goAway(frame []byte) {
+	s.frame.CompareAndSwap(nil, &frame)
 	s.goingAway.Store(true)
 	s.mu.Lock()
 	s.closed = true
@@ -279,12 +282,20 @@ func (s *wsConn) goAway() {
 	_ = s.up.Close()
 }
 
-// closeGoingAway is the close frame the proxy sends a client when Drain
-// ends its websocket: FIN, opcode 8, unmasked (server to client), status
-// 1001 "going away" (RFC 6455 section 7.4.1) and a short reason.
-var closeGoingAway = append([]byte{0x88, 2 + byte(len(goingAwayReason)), 0x03, 0xE9}, goingAwayReason...)
+// closeFrame is a close frame the proxy sends a client when it ends its
+// websocket: FIN, opcode 8, unmasked (server to client), status 1001
+// "going away" (RFC 6455 section 7.4.1) and a short reason.
+func closeFrame(reason string) []byte {
+	return append([]byte{0x88, 2 + byte(len(reason)), 0x03, 0xE9}, reason...)
+}
 
-const goingAwayReason = "release retired"
+var (
+	// closeRetired ends the websockets of a release that Drain cuts.
+	closeRetired = closeFrame("release retired")
+	// closeStopping ends the websockets of a proxy whose daemon stops
+	// (CloseWebsockets).
+	closeStopping = closeFrame("server going away")
+)
 
 // closeFrameTimeout bounds writing the close frame to a client that does
 // not read.
@@ -314,7 +325,7 @@ func (s *wsConn) splice(clientr io.Reader, upr io.Reader) {
 	if s.goingAway.Load() && fr.atBoundary() {
 		// The client may be gone or not reading: the frame is a courtesy.
 		_ = client.SetWriteDeadline(time.Now().Add(closeFrameTimeout))
-		_, _ = client.Write(closeGoingAway)
+		_, _ = client.Write(*s.frame.Load())
 	}
 	_ = client.Close()
 	_ = up.Close()

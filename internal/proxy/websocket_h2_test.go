@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -288,7 +289,7 @@ func TestDrainCutsWebsocketH2(t *testing.T) {
 		t.Errorf("drain: got %+v, want %+v", res, DrainResult{Cut: 1})
 	}
 	got := c.recvEnd(t)
-	if want := closeGoingAway[2:]; string(got) != string(want) {
+	if want := closeRetired[2:]; string(got) != string(want) {
 		t.Errorf("close frame of the cut websocket: got %q, want %q (1001 going away)", got, want)
 	}
 	recv(t, oldClosed, "old backend to see its websocket cut")
@@ -415,5 +416,51 @@ func TestWebsocketH2Pinned(t *testing.T) {
 		if got, want := c.echo(t, "x"), pin+":x"; got != want {
 			t.Errorf("websocket of a client pinned to %s: got %q, want %q", pin, got, want)
 		}
+	}
+}
+
+// TestCloseWebsockets: a stopping daemon ends every websocket, of every
+// release and over either protocol, with a close frame saying why.
+func TestCloseWebsockets(t *testing.T) {
+	a1, closed1 := echoBackend(t, "r1")
+	a2, closed2 := echoBackend(t, "r2")
+	p := New(Options{})
+	addHealthy(p, "a1", "r1", a1)
+	p.SetActive("r1")
+	url, tr := startProxyH2(t, p)
+	_, h1url := startHandler(t, p, nil)
+
+	over2, resp := dialH2(t, tr, url+"/ws", nil)
+	if over2 == nil {
+		t.Fatalf("extended CONNECT: got %s, want 200", resp.Status)
+	}
+	if got := over2.echo(t, "x"); got != "r1:x" {
+		t.Fatalf("echo: got %q", got)
+	}
+	addHealthy(p, "a2", "r2", a2)
+	p.SetActive("r2")
+	over1, _ := dialWS(t, h1url)
+	if got := echo(t, over1, "x"); got != "r2:x" {
+		t.Fatalf("echo: got %q", got)
+	}
+
+	if n := p.CloseWebsockets(); n != 2 {
+		t.Errorf("CloseWebsockets: got %d, want 2", n)
+	}
+	want := "\x03\xe9server going away"
+	if got := over2.recvEnd(t); string(got) != want {
+		t.Errorf("close frame over HTTP/2: got %q, want %q", got, want)
+	}
+	over1.SetReadDeadline(time.Now().Add(waitLimit))
+	_, _, err := over1.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway || ce.Text != "server going away" {
+		t.Errorf("end of the HTTP/1.1 websocket: got %v, want close 1001 server going away", err)
+	}
+	recv(t, closed1, "r1's backend to see its websocket closed")
+	recv(t, closed2, "r2's backend to see its websocket closed")
+	waitFor(t, "nothing in flight", func() bool { return p.Stats()["r1"].InFlight == 0 && p.Stats()["r2"].InFlight == 0 })
+	if n := p.CloseWebsockets(); n != 0 {
+		t.Errorf("CloseWebsockets with none open: got %d, want 0", n)
 	}
 }
