@@ -204,6 +204,10 @@ func TestWebsocketH2Echo(t *testing.T) {
 	if got := p.Stats()["r1"].InFlight; got != 1 {
 		t.Errorf("in flight with an open websocket: got %d, want 1", got)
 	}
+	// Counted as an HTTP/1.1 websocket is: one answer, the backend's 101.
+	if m := releaseMetrics(t, p, "r1"); m.Status != [6]uint64{0, 1, 0, 0, 0, 0} || m.UpstreamErrors != 0 {
+		t.Errorf("metrics: status classes %v, upstream errors %d; want one 1xx, no error", m.Status, m.UpstreamErrors)
+	}
 
 	// Closed from the client's side: the backend sees it closed, the
 	// stream ends, nothing is left in flight.
@@ -462,5 +466,35 @@ func TestCloseWebsockets(t *testing.T) {
 	waitFor(t, "nothing in flight", func() bool { return p.Stats()["r1"].InFlight == 0 && p.Stats()["r2"].InFlight == 0 })
 	if n := p.CloseWebsockets(); n != 0 {
 		t.Errorf("CloseWebsockets with none open: got %d, want 0", n)
+	}
+}
+
+// TestWebsocketH2Preview: the release in preview takes an HTTP/2
+// websocket that carries its token, and only such a one.
+func TestWebsocketH2Preview(t *testing.T) {
+	a1, _ := echoBackend(t, "r1")
+	a2, _ := echoBackend(t, "r2")
+	p := New(Options{})
+	addHealthy(p, "a1", "r1", a1)
+	addHealthy(p, "a2", "r2", a2)
+	p.SetActive("r1")
+	token := NewPreviewToken()
+	p.SetPreview("r2", token)
+	url, tr := startProxyH2(t, p)
+	for _, tc := range []struct {
+		hdr  http.Header
+		want string
+	}{
+		{nil, "r1"},
+		{http.Header{PreviewHeader: {token}}, "r2"},
+		{http.Header{PreviewHeader: {NewPreviewToken()}}, "r1"},
+	} {
+		c, resp := dialH2(t, tr, url+"/ws", tc.hdr)
+		if c == nil {
+			t.Fatalf("extended CONNECT: got %s, want 200", resp.Status)
+		}
+		if got, want := c.echo(t, "x"), tc.want+":x"; got != want {
+			t.Errorf("websocket with %v: got %q, want %q", tc.hdr, got, want)
+		}
 	}
 }
