@@ -244,7 +244,9 @@
 // status 1001 "going away", written by the goroutine relaying the
 // backend's frames once it has forwarded a whole frame (it follows the
 // frame headers for that); if the backend was in the middle of a frame,
-// the connection is just closed. A stream or long poll is ended by closing
+// the connection is just closed. A client that stopped reading, on which
+// that relay is blocked writing, is given a second to take the write,
+// then its connection (or HTTP/2 stream) is closed all the same. A stream or long poll is ended by closing
 // its upstream connection. Stats gives each release's counters since the process
 // started (requests, 5xx, connection errors, in flight). A release with no
 // backend, no weight and nothing measured for WindowSpan — one a deploy

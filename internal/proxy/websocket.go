@@ -271,15 +271,23 @@ func (s *wsConn) setClient(c wsClient) {
 // goAway ends the websocket: the backend connection is closed, which
 // ends the relay from the backend; that relay then sends the client the
 // close frame frame (closeRetired or closeStopping) if it stands between
-// two of the backend's frames, and closes the client connection.
+// two of the backend's frames, and closes the client connection. A relay
+// blocked writing to a client that stopped reading is given
+// closeFrameTimeout to finish that write: closing the backend connection
+// alone would never end it.
 func (s *wsConn) goAway(frame []byte) {
 	s.frame.CompareAndSwap(nil, &frame)
 	s.goingAway.Store(true)
 	s.mu.Lock()
 	s.closed = true
+	client := s.client
 	s.mu.Unlock()
 	// Errors closing a connection being cut tell nothing useful.
 	_ = s.up.Close()
+	if client != nil {
+		// Nor do those of bounding a write to it.
+		_ = client.SetWriteDeadline(time.Now().Add(closeFrameTimeout))
+	}
 }
 
 // closeFrame is a close frame the proxy sends a client when it ends its

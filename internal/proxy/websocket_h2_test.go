@@ -498,3 +498,47 @@ func TestWebsocketH2Preview(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainCutsWebsocketOfClientNotReading: a client that stopped reading
+// while its backend floods it holds the relay in a write to it; Drain's
+// cut must still end the websocket (within closeFrameTimeout), over
+// HTTP/1.1 and HTTP/2 alike, or the release never drains and, over
+// HTTP/2, the stream holds the TLS server's Shutdown.
+func TestDrainCutsWebsocketOfClientNotReading(t *testing.T) {
+	up := websocket.Upgrader{}
+	flood := func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		msg := make([]byte, 64<<10)
+		for c.WriteMessage(websocket.BinaryMessage, msg) == nil {
+		}
+	}
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http1.1", true: "h2"}[h2], func(t *testing.T) {
+			_, addr := startBackend(t, flood)
+			p := New(Options{})
+			addHealthy(p, "a", "r1", addr)
+			p.SetActive("r1")
+			if h2 {
+				url, tr := startProxyH2(t, p)
+				if c, resp := dialH2(t, tr, url+"/ws", nil); c == nil {
+					t.Fatalf("extended CONNECT: got %s, want 200", resp.Status)
+				}
+			} else {
+				_, url := startHandler(t, p, nil)
+				dialWS(t, url)
+			}
+			// Let the backend fill every buffer up to the client.
+			time.Sleep(300 * time.Millisecond)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if res := p.Drain(ctx, "r1", 0); res.Cut != 1 {
+				t.Errorf("drain: got %+v, want 1 cut", res)
+			}
+			waitFor(t, "the websocket to end", func() bool { return p.Stats()["r1"].InFlight == 0 })
+		})
+	}
+}
