@@ -368,6 +368,17 @@ func TestWebsocketH2Handshake(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("plain CONNECT over HTTP/2: got %d, want 405", resp.StatusCode)
 	}
+	// So does an extended CONNECT of another protocol.
+	req, _ = http.NewRequest(http.MethodConnect, url+"/tunnel", nil)
+	req.Header.Set(":protocol", "connect-udp")
+	resp, err = tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("CONNECT connect-udp: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("extended CONNECT of connect-udp: got %d, want 405", resp.StatusCode)
+	}
 }
 
 // waitFor polls cond until it holds, failing the test after waitLimit.
