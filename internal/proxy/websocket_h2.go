@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -72,6 +73,9 @@ func (p *Proxy) spliceStream(w http.ResponseWriter, r *http.Request, resp *http.
 	}
 	h[headerRequestID] = idv
 	c := &streamClient{w: w, rc: http.NewResponseController(w), body: r.Body}
+	// Once the handler returns, w is net/http's again: a late goAway must
+	// not reach it.
+	defer c.finish()
 	ws.setClient(c)
 	w.WriteHeader(http.StatusOK)
 	if err := c.rc.Flush(); err != nil {
@@ -96,6 +100,19 @@ type streamClient struct {
 	// before the other is looked at, so a Write that begins as Close runs
 	// is either refused or seen (and reset).
 	writing, closed atomic.Bool
+
+	// mu keeps SetWriteDeadline, which goAway calls from another
+	// goroutine, from reaching w once the handler is over (net/http's
+	// HTTP/2 writer is invalid then); over says it is. Guarded by mu.
+	mu   sync.Mutex
+	over bool
+}
+
+// finish marks the handler over.
+func (c *streamClient) finish() {
+	c.mu.Lock()
+	c.over = true
+	c.mu.Unlock()
 }
 
 func (c *streamClient) Write(b []byte) (int, error) {
@@ -116,9 +133,16 @@ func (c *streamClient) Close() error {
 	err := c.body.Close()
 	if c.writing.Load() {
 		// A deadline in the past resets the stream at once.
-		_ = c.rc.SetWriteDeadline(time.Now().Add(-time.Second))
+		_ = c.SetWriteDeadline(time.Now().Add(-time.Second))
 	}
 	return err
 }
 
-func (c *streamClient) SetWriteDeadline(t time.Time) error { return c.rc.SetWriteDeadline(t) }
+func (c *streamClient) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.over {
+		return net.ErrClosed
+	}
+	return c.rc.SetWriteDeadline(t)
+}

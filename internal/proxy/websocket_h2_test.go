@@ -553,3 +553,32 @@ func TestDrainCutsWebsocketOfClientNotReading(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainCutsWebsocketH2Repeatedly cuts HTTP/2 websockets over and
+// over: goAway's close of the upstream connection ends the stream's
+// handler at once, and what goAway does to the stream after that (bound
+// its writes) must not touch a response writer net/http has taken back
+// (it panicked, about once in twenty cuts).
+func TestDrainCutsWebsocketH2Repeatedly(t *testing.T) {
+	addr, _ := echoBackend(t, "a")
+	p := New(Options{})
+	addHealthy(p, "a", "r1", addr)
+	p.SetActive("r1")
+	url, tr := startProxyH2(t, p)
+	for i := range 100 {
+		c, resp := dialH2(t, tr, url+"/ws", nil)
+		if c == nil {
+			t.Fatalf("extended CONNECT %d: got %s, want 200", i, resp.Status)
+		}
+		if got := c.echo(t, "x"); got != "a:x" {
+			t.Fatalf("echo %d: got %q", i, got)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if res := p.Drain(ctx, "r1", 0); res.Cut != 1 {
+			t.Fatalf("drain %d: got %+v, want 1 cut", i, res)
+		}
+		c.recvEnd(t)
+		waitFor(t, "the websocket to end", func() bool { return p.Stats()["r1"].InFlight == 0 })
+	}
+}
