@@ -18,7 +18,12 @@
 // Shutdown on SIGTERM/SIGINT leaves the app's instances running: they live
 // in their own process groups and the next daemon re-adopts them (see
 // deploy.Engine.Recover). `cutover stop` is the way to take the app down
-// on purpose.
+// on purpose. Once it no longer accepts (after the handover, during an
+// upgrade), a stopping daemon ends its websockets with a close frame,
+// 1001 "going away" (proxy.Proxy.CloseWebsockets), so that browsers
+// reconnect at once, to the next daemon if there is one; a websocket
+// over HTTP/2 would otherwise hold the TLS server's Shutdown, as a stream
+// in flight, until its deadline.
 //
 // Normally the daemon is the child of a keeper (package keeper), which
 // holds the listening sockets and passes them with systemd's socket
@@ -496,6 +501,14 @@ loop:
 		tcpDone = shutdownTCP(context.Background(), units, handover, log)
 	}
 	hand.drain(sctx, lns, handoffGrace, handover)
+	// Nothing new comes in: end the websockets now, with a close frame,
+	// so that their clients reconnect (to the next daemon, if any) and a
+	// websocket over HTTP/2 does not hold the TLS server's Shutdown.
+	for _, u := range units {
+		if n := u.px.CloseWebsockets(); n > 0 {
+			log.Info("websockets closed with 1001 going away; their clients reconnect", "app", u.name, "count", n)
+		}
+	}
 	if err := proxySrv.Shutdown(sctx); err != nil {
 		log.Warn("proxy shutdown", "err", err)
 	}

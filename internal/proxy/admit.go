@@ -26,7 +26,9 @@ var (
 //
 //   - CONNECT (a tunnel through the proxy) and TRACE (which echoes the
 //     request, cookies and all, back to a script that cannot read them
-//     otherwise: cross-site tracing) get 405, as from nginx.
+//     otherwise: cross-site tracing) get 405, as from nginx. The one
+//     CONNECT admitted is HTTP/2's extended CONNECT of a websocket (RFC
+//     8441, isExtendedConnect), whose target is a path like any request's.
 //   - A target "*" with another method than OPTIONS gets 400 (RFC 9112
 //     section 3.2.4).
 //   - A target in absolute form (GET http://host/path) must be http or
@@ -38,7 +40,12 @@ var (
 // It allocates nothing for a request it admits.
 func admit(w http.ResponseWriter, r *http.Request) bool {
 	switch r.Method {
-	case http.MethodConnect, http.MethodTrace:
+	case http.MethodConnect:
+		if !isExtendedConnect(r) {
+			refuse(w, http.StatusMethodNotAllowed, "cutover: method "+r.Method+" is not allowed\n")
+			return false
+		}
+	case http.MethodTrace:
 		refuse(w, http.StatusMethodNotAllowed, "cutover: method "+r.Method+" is not allowed\n")
 		return false
 	}

@@ -244,7 +244,9 @@
 // status 1001 "going away", written by the goroutine relaying the
 // backend's frames once it has forwarded a whole frame (it follows the
 // frame headers for that); if the backend was in the middle of a frame,
-// the connection is just closed. A stream or long poll is ended by closing
+// the connection is just closed. A client that stopped reading, on which
+// that relay is blocked writing, is given a second to take the write,
+// then its connection (or HTTP/2 stream) is closed all the same. A stream or long poll is ended by closing
 // its upstream connection. Stats gives each release's counters since the process
 // started (requests, 5xx, connection errors, in flight). A release with no
 // backend, no weight and nothing measured for WindowSpan — one a deploy
@@ -273,6 +275,47 @@
 // the client after every read from the backend. Between two reads of a
 // request body the client may take at most ClientBodyTimeout.
 //
+// A websocket reaches the app as an HTTP/1.1 upgrade (RFC 6455) on an
+// upstream connection of its own, whichever way the client opened it:
+//
+//   - over HTTP/1.1, a GET with Upgrade: websocket: the handshake goes to
+//     the backend as the client sent it (its Sec-WebSocket-Key, which the
+//     client checks against the answer itself); after the backend's 101 the
+//     client connection is hijacked and the two connections are spliced.
+//   - over HTTP/2, an extended CONNECT with :protocol websocket (RFC 8441;
+//     what browsers send on an HTTP/2 connection whose server announced
+//     SETTINGS_ENABLE_CONNECT_PROTOCOL, which the TLS listener does, see
+//     package tlsfront). net/http's server hands it over as Method
+//     CONNECT, ProtoMajor 2 and the header ":protocol". The backend gets a
+//     GET with Upgrade: websocket, Connection: Upgrade and a fresh
+//     Sec-WebSocket-Key of the proxy's own; the client's
+//     Sec-WebSocket-Version, -Protocol and -Extensions, and every other
+//     end-to-end field, pass as for any request. The backend's 101 is
+//     checked (Upgrade: websocket, the Sec-WebSocket-Accept of the key sent:
+//     else 502) and becomes the client's 200, with the backend's end-to-end
+//     fields (the subprotocol and extensions it chose) but its
+//     Sec-WebSocket-Accept. Then the stream — its request body from the
+//     client, its response body to it, flushed after every write — is
+//     spliced with the upstream connection as a hijacked connection is.
+//     A refusal (a 4xx or 5xx) reaches the client as it came; a 2xx other
+//     than 101 gets 502, since a 2xx to a CONNECT tells the client the
+//     websocket is open. Every other CONNECT gets 405.
+//
+// Either way the websocket is the same to the rest of the proxy: routed
+// like any request (pins, the version cookie on the handshake's answer,
+// preview, hold), in flight on its backend until it ends, ended by Drain
+// with a close frame (see Drain; over HTTP/2 the frame is the stream's
+// last DATA, then the stream ends), one access log entry when it ends
+// (status 101 over HTTP/1.1, 200 over HTTP/2, with the bytes sent to the
+// client over HTTP/2), and one answer counted for its release, with the
+// backend's status (101). CloseWebsockets ends every websocket of the
+// proxy at once, with a close frame 1001 "server going away": a stopping
+// daemon calls it once the next one serves. When the client ends its side (closes the
+// connection, ends or resets the stream) the upstream connection is
+// closed; when the backend does, the client's side is closed, the stream
+// ending cleanly (reset only when a write to a client that stopped
+// reading is in the way).
+//
 // # Request bodies
 //
 // A request body with a Content-Length of at most MaxBufferedBody (10 MiB)
@@ -290,9 +333,8 @@
 // backend may answer while it goes on. MaxRequestBody (no limit by
 // default) refuses larger bodies with 413: at once when announced, or
 // once a streamed one passes it. Hop-by-hop headers are removed both ways,
-// trailers are passed. A websocket handshake is sent to the backend on a
-// connection of its own; after its 101 answer the client connection is
-// hijacked and both are spliced together.
+// trailers are passed. Websockets are spliced (see Streams and
+// websockets).
 //
 // # Headers
 //
@@ -344,7 +386,9 @@
 //     token.
 //   - 502 Bad Gateway: the backend reset or closed the connection before
 //     its response headers (after the retries, when allowed), sent a
-//     malformed response, or switched to another protocol than websocket.
+//     malformed response, or switched to another protocol than websocket;
+//     to a websocket over HTTP/2, it answered with another 2xx than 101 or
+//     a wrong Sec-WebSocket-Accept.
 //   - 504 Gateway Timeout: the backend did not start answering within
 //     ResponseHeaderTimeout.
 //   - 413 Content Too Large: the request body is over MaxRequestBody.
@@ -358,7 +402,8 @@
 //     the client's errors: no release counts them.
 //   - 404 Not Found: from a Router, a host no route names when there is
 //     no default route (router.go).
-//   - 405 Method Not Allowed: CONNECT or TRACE (admit.go).
+//   - 405 Method Not Allowed: CONNECT (but a websocket's over HTTP/2) or
+//     TRACE (admit.go).
 //   - 400 Bad Request: a path that climbs above the root after dot-segment
 //     removal ("/../x", "/%2e%2e/x"), "*" with a method other than
 //     OPTIONS, or a target in absolute form that is not http(s) with a

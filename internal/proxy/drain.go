@@ -47,3 +47,26 @@ func (p *Proxy) Drain(ctx context.Context, release string, pace time.Duration) D
 	r.closeIdle()
 	return res
 }
+
+// CloseWebsockets ends every websocket the proxy holds, of every release,
+// as Drain ends those it cuts (a close frame, status 1001 "going away",
+// when the proxy stands between two of the backend's frames), at once,
+// and returns how many it ended. A daemon that stops calls it once it
+// no longer accepts: its clients then reconnect, to the next daemon
+// during an upgrade, rather than lose the websocket without a close
+// frame when the process exits — and a websocket over HTTP/2, a stream
+// in flight, would otherwise hold the TLS server's Shutdown until its
+// deadline.
+func (p *Proxy) CloseWebsockets() int {
+	p.mu.Lock()
+	rels := make([]*release, 0, len(p.releases))
+	for _, r := range p.releases {
+		rels = append(rels, r)
+	}
+	p.mu.Unlock()
+	n := 0
+	for _, r := range rels {
+		n += r.closeWebsockets()
+	}
+	return n
+}

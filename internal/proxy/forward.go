@@ -46,7 +46,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 		x.id = idv[0]
 	}
 	sel := p.selectFor(r, preview)
-	if isUpgrade(r.Header) {
+	// The only CONNECT admit lets through is a websocket's over HTTP/2.
+	if isUpgrade(r.Header) || r.Method == http.MethodConnect {
 		p.serveUpgrade(w, r, idv, &sel, x)
 		return
 	}

@@ -221,6 +221,21 @@ func (r *release) removeWS(s *wsConn) {
 	r.mu.Unlock()
 }
 
+// closeWebsockets ends every open websocket of the release (goAway) and
+// returns how many.
+func (r *release) closeWebsockets() int {
+	r.mu.Lock()
+	open := make([]*wsConn, 0, len(r.ws))
+	for s := range r.ws {
+		open = append(open, s)
+	}
+	r.mu.Unlock()
+	for _, s := range open {
+		s.goAway(closeStopping)
+	}
+	return len(open)
+}
+
 // cut closes the release's websockets and upstream connections, spread
 // evenly over pace (see Drain), and returns how many requests, streams
 // and websockets were in flight when it began. Idle upstream connections
@@ -237,7 +252,7 @@ func (r *release) cut(pace time.Duration) int {
 			_, open := r.ws[s]
 			r.mu.Unlock()
 			if open {
-				s.goAway()
+				s.goAway(closeRetired)
 			}
 		})
 	}

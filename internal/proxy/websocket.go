@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,14 +20,34 @@ func isUpgrade(h http.Header) bool {
 	return tokenListed(h["Upgrade"], "websocket") && tokenListed(h["Connection"], "upgrade")
 }
 
+// isExtendedConnect reports whether r opens a websocket on an HTTP/2
+// stream (RFC 8441): CONNECT with the :protocol pseudo-header
+// "websocket", which net/http's server passes in the header map under
+// ":protocol" (and accepts only when the process runs with
+// GODEBUG=http2xconnect=1, see package xconnect).
+func isExtendedConnect(r *http.Request) bool {
+	v := r.Header[":protocol"]
+	return r.ProtoMajor == 2 && len(v) == 1 && strings.EqualFold(v[0], "websocket")
+}
+
 // serveUpgrade forwards a websocket handshake on a connection of its own to
 // the backend and, once the backend switches protocols, splices the client
 // and backend connections together until either side closes or Drain cuts
 // them. The websocket counts as in flight on its backend all along.
+//
+// The client's side is either its HTTP/1.1 connection, hijacked after
+// the backend's 101 is relayed, or the HTTP/2 stream of an extended
+// CONNECT (RFC 8441, h2 set): the backend, which speaks HTTP/1.1 only,
+// gets a GET upgrade of its own with a fresh Sec-WebSocket-Key; its 101
+// becomes the client's 200, and the stream's request body (client to
+// app) and response body (app to client, flushed as it comes) carry the
+// websocket's bytes.
 func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []string, sel *selection, x *exchange) {
 	ctx := r.Context()
+	// admit lets no other CONNECT through than an extended one.
+	h2 := r.Method == http.MethodConnect
 	hj, ok := w.(http.Hijacker)
-	if !ok {
+	if !ok && !h2 {
 		p.writeError(w, http.StatusHTTPVersionNotSupported, idv, "cutover: websockets need HTTP/1.1\n")
 		return
 	}
@@ -89,7 +111,12 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	}
 	out := p.outgoing(r, idv, b.spec.Addr)
 	out.Header["Connection"] = valuesUpgrade
-	out.Header["Upgrade"] = r.Header["Upgrade"]
+	var key string
+	if h2 {
+		key = h2Handshake(out)
+	} else {
+		out.Header["Upgrade"] = r.Header["Upgrade"]
+	}
 	ws := &wsConn{up: up}
 	b.rel.addWS(ws)
 	defer func() {
@@ -117,6 +144,14 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		return
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
+		if h2 && resp.StatusCode < 300 {
+			// A 2xx to an extended CONNECT opens the websocket (RFC 8441
+			// section 5): the client would take the page that follows
+			// for websocket frames.
+			resp.Body.Close() //nolint:errcheck // the connection is closed with up
+			p.badSwitch(w, r, b, idv, count, "answered "+strconv.Itoa(resp.StatusCode)+" to a websocket handshake instead of 101 Switching Protocols")
+			return
+		}
 		// The backend refused the upgrade; its answer is an ordinary
 		// response.
 		count(resp.StatusCode)
@@ -124,13 +159,18 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		return
 	}
 	if !tokenListed(resp.Header["Upgrade"], "websocket") {
-		b.rel.connError()
-		count(http.StatusBadGateway)
-		p.stamp(w.Header(), r, b.rel, false)
-		p.writeError(w, http.StatusBadGateway, idv, "cutover: instance of release "+b.spec.Release+" switched to another protocol than websocket\n")
+		p.badSwitch(w, r, b, idv, count, "switched to another protocol than websocket")
+		return
+	}
+	if h2 && (len(resp.Header["Sec-Websocket-Accept"]) != 1 || resp.Header["Sec-Websocket-Accept"][0] != acceptKey(key)) {
+		p.badSwitch(w, r, b, idv, count, "answered the websocket handshake with a wrong Sec-WebSocket-Accept")
 		return
 	}
 	count(resp.StatusCode)
+	if h2 {
+		p.spliceStream(w, r, resp, upr, idv, b, tg.setCookie, ws)
+		return
+	}
 
 	h := w.Header()
 	copyEndToEnd(h, resp.Header)
@@ -163,6 +203,15 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	ws.splice(brw.Reader, upr)
 }
 
+// badSwitch answers 502 to a websocket handshake whose backend answer
+// cannot be relayed; why says what the instance did.
+func (p *Proxy) badSwitch(w http.ResponseWriter, r *http.Request, b *Backend, idv []string, count func(status int), why string) {
+	b.rel.connError()
+	count(http.StatusBadGateway)
+	p.stamp(w.Header(), r, b.rel, false)
+	p.writeError(w, http.StatusBadGateway, idv, "cutover: instance of release "+b.spec.Release+" "+why+"\n")
+}
+
 // upgradeFailed answers a websocket handshake that could not reach the
 // backend: 504 when it was too slow, else 502.
 func (p *Proxy) upgradeFailed(w http.ResponseWriter, r *http.Request, b *Backend, idv []string, count func(status int), err error) {
@@ -188,17 +237,28 @@ type wsConn struct {
 	// goingAway is set by goAway before it closes up: the relay from the
 	// backend then ends the client's side with a close frame.
 	goingAway atomic.Bool
-	mu        sync.Mutex
-	// client is the hijacked client connection, nil until the handshake
-	// answer is relayed; closed says goAway ran before it was set.
-	// Guarded by mu.
-	client net.Conn
+	// frame is the close frame of the first goAway.
+	frame atomic.Pointer[[]byte]
+	mu    sync.Mutex
+	// client is the client's side: the hijacked connection, or the
+	// HTTP/2 stream (streamClient); nil until the handshake answer is
+	// relayed. closed says goAway ran before it was set. Guarded by mu.
+	client wsClient
 	closed bool
+}
+
+// wsClient is the client's side of a websocket: a hijacked HTTP/1.1
+// connection (a net.Conn), or an HTTP/2 stream (streamClient). Close
+// ends it and makes a read from it fail.
+type wsClient interface {
+	io.Writer
+	Close() error
+	SetWriteDeadline(t time.Time) error
 }
 
 // setClient records the client connection once hijacked; a goAway that
 // came first closes it at once.
-func (s *wsConn) setClient(c net.Conn) {
+func (s *wsConn) setClient(c wsClient) {
 	s.mu.Lock()
 	s.client = c
 	closed := s.closed
@@ -209,24 +269,41 @@ func (s *wsConn) setClient(c net.Conn) {
 }
 
 // goAway ends the websocket: the backend connection is closed, which
-// ends the relay from the backend; that relay then sends the client a
-// close frame (1001, going away) if it stands between two of the
-// backend's frames, and closes the client connection.
-func (s *wsConn) goAway() {
+// ends the relay from the backend; that relay then sends the client the
+// close frame frame (closeRetired or closeStopping) if it stands between
+// two of the backend's frames, and closes the client connection. A relay
+// blocked writing to a client that stopped reading is given
+// closeFrameTimeout to finish that write: closing the backend connection
+// alone would never end it.
+func (s *wsConn) goAway(frame []byte) {
+	s.frame.CompareAndSwap(nil, &frame)
 	s.goingAway.Store(true)
 	s.mu.Lock()
 	s.closed = true
+	client := s.client
 	s.mu.Unlock()
 	// Errors closing a connection being cut tell nothing useful.
 	_ = s.up.Close()
+	if client != nil {
+		// Nor do those of bounding a write to it.
+		_ = client.SetWriteDeadline(time.Now().Add(closeFrameTimeout))
+	}
 }
 
-// closeGoingAway is the close frame the proxy sends a client when Drain
-// ends its websocket: FIN, opcode 8, unmasked (server to client), status
-// 1001 "going away" (RFC 6455 section 7.4.1) and a short reason.
-var closeGoingAway = append([]byte{0x88, 2 + byte(len(goingAwayReason)), 0x03, 0xE9}, goingAwayReason...)
+// closeFrame is a close frame the proxy sends a client when it ends its
+// websocket: FIN, opcode 8, unmasked (server to client), status 1001
+// "going away" (RFC 6455 section 7.4.1) and a short reason.
+func closeFrame(reason string) []byte {
+	return append([]byte{0x88, 2 + byte(len(reason)), 0x03, 0xE9}, reason...)
+}
 
-const goingAwayReason = "release retired"
+var (
+	// closeRetired ends the websockets of a release that Drain cuts.
+	closeRetired = closeFrame("release retired")
+	// closeStopping ends the websockets of a proxy whose daemon stops
+	// (CloseWebsockets).
+	closeStopping = closeFrame("server going away")
+)
 
 // closeFrameTimeout bounds writing the close frame to a client that does
 // not read.
@@ -256,7 +333,7 @@ func (s *wsConn) splice(clientr io.Reader, upr io.Reader) {
 	if s.goingAway.Load() && fr.atBoundary() {
 		// The client may be gone or not reading: the frame is a courtesy.
 		_ = client.SetWriteDeadline(time.Now().Add(closeFrameTimeout))
-		_, _ = client.Write(closeGoingAway)
+		_, _ = client.Write(*s.frame.Load())
 	}
 	_ = client.Close()
 	_ = up.Close()

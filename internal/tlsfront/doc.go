@@ -60,15 +60,22 @@
 // the app X-Forwarded-Proto: https and marks the version cookie Secure.
 // Upstream, to the app's instances, requests stay HTTP/1.1 keep-alive.
 //
-// WebSocket upgrades work over HTTP/1.1 (a client asking for ALPN
-// "http/1.1", as browsers do for a WebSocket when the server does not
-// announce RFC 8441). RFC 8441 (WebSocket over an HTTP/2 stream with the
-// extended CONNECT method) is not offered. Go 1.26's server has it only
-// behind GODEBUG=http2xconnect=1, read from the environment when the
-// process starts (so it would reach the app's instances, which inherit
-// the daemon's environment), and the proxy would have to turn such a
+// WebSockets work over both. Over HTTP/1.1 a client sends an upgrade
+// and the proxy hijacks the connection. Over HTTP/2 the server announces
+// SETTINGS_ENABLE_CONNECT_PROTOCOL, so Chrome and Firefox open a
+// wss:// WebSocket as a stream of the HTTP/2 connection they already
+// have, with the extended CONNECT method (RFC 8441); the proxy turns the
 // stream into an HTTP/1.1 upgrade to the app (its own Sec-WebSocket-Key,
-// the stream as the client's side of the splice): not done yet.
+// the stream as the client's side of the splice: see package proxy,
+// "Streams and websockets"), so the app sees the same handshake either
+// way. Go 1.26's server offers RFC 8441 only when GODEBUG holds
+// http2xconnect=1 as net/http initialises: package xconnect adds it
+// before that, whatever started the process, and this package's init
+// (which runs after net/http's) puts GODEBUG back as it was, so the
+// app's instances, which inherit the daemon's environment, get the
+// user's GODEBUG unchanged. GODEBUG=http2xconnect=0 in cutover's
+// environment keeps RFC 8441 off: browsers then open their websockets
+// over HTTP/1.1 connections of their own.
 //
 // # Speed
 //

@@ -13,7 +13,14 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/h1"
+	"github.com/cutover/cutover/internal/xconnect"
 )
+
+// net/http's init has read GODEBUG with http2xconnect=1 by now (package
+// xconnect's init ran before it): the HTTP/2 server offers websockets
+// over HTTP/2 (RFC 8441). What the daemon starts from here on must get
+// the user's GODEBUG.
+func init() { xconnect.Restore() }
 
 // DefaultHandshakeTimeout is Options.HandshakeTimeout's default.
 const DefaultHandshakeTimeout = 10 * time.Second
