@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cutover/cutover/internal/h1"
@@ -35,6 +36,8 @@ type clientBody struct {
 	n, limit int64
 	eof      bool
 	err      error
+	// bad is set once err is.
+	bad atomic.Bool
 }
 
 func newClientBody(w http.ResponseWriter, rc io.ReadCloser, timeout time.Duration, limit int64) *clientBody {
@@ -75,6 +78,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		b.eof = true
 	case err != nil:
 		b.err = err
+		b.bad.Store(true)
 	}
 	return n, err
 }
@@ -85,7 +89,10 @@ func (b *clientBody) Close() error { return b.rc.Close() }
 
 // failed reports whether reading the body failed, by the client's fault.
 // b may be nil (no body).
-func (b *clientBody) failed() bool { return b != nil && b.err != nil }
+// An h2c transport may still be reading the body when the handler asks
+// (the body of a stream whose answer came first): bad is set after err,
+// so err may be read once failed is true.
+func (b *clientBody) failed() bool { return b != nil && b.bad.Load() }
 
 // clientBodyFailed answers a request whose body the client failed to
 // send: 408 when it stalled for ClientBodyTimeout, 413 when it passed

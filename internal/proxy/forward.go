@@ -97,6 +97,19 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 		b = tg.b
 		b.begin()
 	}
+	if b.h2 != nil {
+		if r.ProtoMajor < 2 && isGRPC(r.Header) {
+			b.end()
+			x.holdEnded(held)
+			p.grpcOverHTTP1(w, idv)
+			return
+		}
+		if cb != nil && r.ProtoMajor >= 2 {
+			// A gRPC stream may stay quiet as long as it likes; the
+			// client's HTTP/2 connection has its own liveness.
+			cb.timeout = 0
+		}
+	}
 	o := p.newOutbound(r, idv, b.spec.Addr)
 	// Once serve returns, the exchange is over (a request body was sent or
 	// abandoned, the answer relayed): nothing uses the request.
@@ -280,9 +293,9 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 
 	flusher, _ := w.(http.Flusher)
 	stream := flusher != nil && (resp.ContentLength < 0 || isEventStream(resp.Header))
-	if stream && isEventStream(resp.Header) {
-		// Event streams may stay quiet for long; the client should see the
-		// headers now.
+	if stream && (b.h2 != nil || isEventStream(resp.Header)) {
+		// Event streams, and an h2c backend's streams (gRPC), may stay
+		// quiet for long; the client should see the headers now.
 		flusher.Flush()
 	}
 	readErr, writeErr := copyBody(w, resp.Body, flusher, stream)

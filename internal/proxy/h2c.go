@@ -1,0 +1,161 @@
+package proxy
+
+// HTTP/2 cleartext (h2c) upstreams, for gRPC apps: see "HTTP/2 cleartext
+// upstreams" in the package documentation.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Protocol is how the proxy speaks to a backend.
+type Protocol uint8
+
+const (
+	// HTTP1 is HTTP/1.1 keep-alive, on the proxy's own connection pool.
+	// It is the zero value.
+	HTTP1 Protocol = iota
+	// H2C is HTTP/2 without TLS, with prior knowledge (RFC 9113 section
+	// 3.3): the protocol of a gRPC server.
+	H2C
+)
+
+// String returns the protocol's name in cutover.toml's upstream_protocol:
+// "http1" or "h2c".
+func (pr Protocol) String() string {
+	switch pr {
+	case HTTP1:
+		return "http1"
+	case H2C:
+		return "h2c"
+	}
+	return "Protocol(" + strconv.Itoa(int(pr)) + ")"
+}
+
+// newH2CTransport returns the transport of the h2c backend b: HTTP/2 only,
+// without TLS, on connections b dials itself (so that they are tracked
+// under its release for Drain, and a refused connect is a *dialError).
+func newH2CTransport(b *Backend) *http.Transport {
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	return &http.Transport{
+		Protocols:       &protos,
+		DialContext:     b.dialContext,
+		IdleConnTimeout: b.p.opts.IdleConnTimeout,
+		// Counted from the end of the request's body, as for HTTP/1.1
+		// backends once their request is written; a bidirectional stream,
+		// whose body ends last, is not bounded by it.
+		ResponseHeaderTimeout: b.p.opts.ResponseHeaderTimeout,
+		// The client's Accept-Encoding passes as it came, and the answer's
+		// body as the app encoded it: no gzip added and undone here.
+		DisableCompression: true,
+	}
+}
+
+// roundTripH2C sends out to the h2c backend b as one HTTP/2 stream and
+// returns the response; closing its body ends the stream. ctx cancelled
+// (the client gone, or its stream reset) resets the stream upstream.
+func (b *Backend) roundTripH2C(ctx context.Context, out *http.Request) (*http.Response, error) {
+	req := out.WithContext(ctx)
+	// A client request's field, which net/http's client refuses. The
+	// target is sent from URL: its EscapedPath is the client's path as it
+	// came (URL.RawPath keeps it), and RawQuery its query.
+	req.RequestURI = ""
+	if out.Body != nil {
+		// The transport closes the body it is given, also when it could
+		// not connect: a body no attempt has read is kept open for the
+		// next attempt (see Retry).
+		req.Body = &h2cReqBody{rc: out.Body}
+	}
+	resp, err := b.h2.RoundTrip(req)
+	if err != nil {
+		// A ResponseHeaderTimeout is a net.Error whose Timeout is true,
+		// as isTimeout expects.
+		return nil, err
+	}
+	resp.Body = &h2cRespBody{rc: resp.Body, b: b}
+	return resp, nil
+}
+
+// h2cReqBody is a request body handed to an h2c transport: Close closes
+// the body only once something read it, so that a body the transport
+// closes after failing to connect can be sent elsewhere.
+type h2cReqBody struct {
+	rc           io.ReadCloser
+	mu           sync.Mutex
+	read, closed bool
+}
+
+// errReqBodyClosed is reading a request body the transport closed.
+var errReqBodyClosed = errors.New("request body closed")
+
+func (b *h2cReqBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return 0, errReqBodyClosed
+	}
+	b.read = true
+	b.mu.Unlock()
+	return b.rc.Read(p)
+}
+
+// Close closes the body once it has been read from; a read blocked on the
+// client then returns.
+func (b *h2cReqBody) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	read := b.read
+	b.mu.Unlock()
+	if read {
+		return b.rc.Close()
+	}
+	return nil
+}
+
+// h2cRespBody is an h2c backend's response body.
+type h2cRespBody struct {
+	rc io.ReadCloser
+	b  *Backend
+}
+
+func (r *h2cRespBody) Read(p []byte) (int, error) { return r.rc.Read(p) }
+
+// Close ends the stream. A backend removed meanwhile then has its idle
+// connections closed, as put closes an HTTP/1.1 connection coming back to
+// a removed backend: retire closed those idle at the time.
+func (r *h2cRespBody) Close() error {
+	err := r.rc.Close()
+	if r.b.removed.Load() {
+		r.b.h2.CloseIdleConnections()
+	}
+	return err
+}
+
+// isGRPC reports whether h declares a gRPC request (application/grpc,
+// application/grpc+proto...; not gRPC-Web, which works over HTTP/1.1).
+func isGRPC(h http.Header) bool {
+	v := h["Content-Type"]
+	if len(v) == 0 {
+		return false
+	}
+	const g = "application/grpc"
+	ct := v[0]
+	if len(ct) < len(g) || !strings.EqualFold(ct[:len(g)], g) {
+		return false
+	}
+	return len(ct) == len(g) || ct[len(g)] == '+' || ct[len(g)] == ';'
+}
+
+// grpcOverHTTP1 answers a gRPC request that came over HTTP/1.1, which
+// cannot carry it: gRPC needs HTTP/2 from the client to the app.
+func (p *Proxy) grpcOverHTTP1(w http.ResponseWriter, idv []string) {
+	p.writeError(w, http.StatusHTTPVersionNotSupported, idv,
+		"cutover: "+p.opts.App+" is a gRPC app, and gRPC needs HTTP/2: this request came over HTTP/1.1; "+
+			"connect over TLS (proxy.tls_listen), where cutover speaks HTTP/2\n")
+}
