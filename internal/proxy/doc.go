@@ -145,8 +145,12 @@
 //   - Many requests share one connection, as streams. A stream counts in
 //     flight as a request does, so a drain waits for a release's open
 //     gRPC streams up to its deadline; the cut then closes the connection,
-//     which ends every stream still on it: the client sees its stream
-//     reset, as an HTTP/1.1 client sees its connection aborted.
+//     which ends every stream still on it. A gRPC stream over HTTP/2 so
+//     ended (or by the instance dying) ends with grpc-status 14
+//     UNAVAILABLE in its trailers, the status gRPC clients retry and
+//     reconnect on, and which grpc-go reports itself for a lost
+//     connection; any other answer is reset, as an HTTP/1.1 client's
+//     connection is aborted.
 //   - The request body streams (gRPC bodies have no Content-Length) and
 //     the response is relayed while it still comes, flushed after every
 //     read, headers flushed at once: a bidirectional stream works both

@@ -307,6 +307,10 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 		}
 		b.rel.bodyFailed(resp.StatusCode)
 		p.log.Debug("upstream body failed", "release", b.spec.Release, "instance", b.spec.ID, "err", readErr)
+		if b.h2 != nil && r.ProtoMajor >= 2 && isGRPC(resp.Header) {
+			p.grpcUnavailable(h, b)
+			return
+		}
 		panic(http.ErrAbortHandler)
 	}
 	if readErr != nil || writeErr != nil {

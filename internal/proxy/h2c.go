@@ -112,10 +112,13 @@ func (b *h2cReqBody) Close() error {
 	b.closed = true
 	read := b.read
 	b.mu.Unlock()
-	if read {
-		return b.rc.Close()
+	if !read {
+		return nil
 	}
-	return nil
+	if cb, ok := b.rc.(*clientBody); ok {
+		cb.abandon()
+	}
+	return b.rc.Close()
 }
 
 // h2cRespBody is an h2c backend's response body.
@@ -159,3 +162,18 @@ func (p *Proxy) grpcOverHTTP1(w http.ResponseWriter, idv []string) {
 		"cutover: "+p.opts.App+" is a gRPC app, and gRPC needs HTTP/2: this request came over HTTP/1.1; "+
 			"connect over TLS (proxy.tls_listen), where cutover speaks HTTP/2\n")
 }
+
+// grpcUnavailable ends a gRPC answer whose backend went away mid-stream
+// (a drain's cut, a crash) with the trailers of status UNAVAILABLE, as
+// gRPC's own client reports a lost connection, rather than resetting the
+// stream, which clients report as INTERNAL: UNAVAILABLE is the status
+// gRPC clients retry, and reconnect streams on. h is the client's
+// response header, already written.
+func (p *Proxy) grpcUnavailable(h http.Header, b *Backend) {
+	h[http.TrailerPrefix+"Grpc-Status"] = valuesGRPCUnavailable
+	h[http.TrailerPrefix+"Grpc-Message"] = []string{"cutover: instance " + b.spec.ID + " of release " + b.spec.Release +
+		" went away mid-stream (drained or stopped); call again"}
+}
+
+// valuesGRPCUnavailable is grpc-status UNAVAILABLE (codes.Unavailable).
+var valuesGRPCUnavailable = []string{"14"}
