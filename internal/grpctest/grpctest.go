@@ -219,12 +219,19 @@ func Chat(ctx context.Context, cc *grpc.ClientConn) (*ChatStream, error) {
 	return &ChatStream{st: st}, nil
 }
 
-// Say sends msg and returns the answer.
+// Say sends msg and returns the answer, or the stream's status when it
+// ended.
 func (c *ChatStream) Say(msg string) (string, error) {
+	in := new(wrapperspb.StringValue)
 	if err := c.st.SendMsg(wrapperspb.String(msg)); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The stream ended: RecvMsg says how.
+			if err = c.st.RecvMsg(in); err == nil {
+				err = errors.New("chat: stream ended while a message was sent")
+			}
+		}
 		return "", err
 	}
-	in := new(wrapperspb.StringValue)
 	if err := c.st.RecvMsg(in); err != nil {
 		return "", err
 	}
