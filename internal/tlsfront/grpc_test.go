@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,10 +18,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/cutover/cutover/internal/grpctest"
 	"github.com/cutover/cutover/internal/proxy"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // grpcBackend serves the test service named name on 127.0.0.1 over h2c
@@ -108,6 +111,58 @@ func TestGRPCOverTLS(t *testing.T) {
 		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Errorf("health of %q: %v, %v", svc, resp.GetStatus(), err)
+		}
+	}
+}
+
+// accessLog gathers the proxy's access log entries.
+type accessLog struct {
+	mu      sync.Mutex
+	entries []traffic.Access
+}
+
+func (l *accessLog) Log(a traffic.Access) {
+	l.mu.Lock()
+	l.entries = append(l.entries, a)
+	l.mu.Unlock()
+}
+
+func (l *accessLog) all() []traffic.Access {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]traffic.Access(nil), l.entries...)
+}
+
+// TestGRPCPinsLogAndMetrics checks that gRPC calls are pinned by the
+// version header (as metadata), logged and counted like any request.
+func TestGRPCPinsLogAndMetrics(t *testing.T) {
+	var log accessLog
+	p, _, cc, _, _ := grpcProxy(t, proxy.Options{App: "shop", Sticky: true, AccessLog: &log})
+	_, addrB := grpcBackend(t, "b")
+	p.AddBackend(proxy.BackendSpec{ID: "b1", Release: "b", Addr: addrB, Protocol: proxy.H2C}).SetHealthy(true)
+	p.SetWeights(map[string]int{"a": 50, "b": 50})
+	ctx := ctxLimit(t)
+	for _, rel := range []string{"a", "b", "a", "b"} {
+		var hdr metadata.MD
+		got, err := grpctest.Unary(metadata.AppendToOutgoingContext(ctx, "x-cutover-release", rel), cc, "pin", grpc.Header(&hdr))
+		if err != nil || got != rel+": pin" {
+			t.Errorf("pinned to %s: got %q, %v", rel, got, err)
+		}
+		if v := hdr.Get("x-cutover-release"); len(v) != 1 || v[0] != rel {
+			t.Errorf("version header of the answer: %v, want %s", v, rel)
+		}
+	}
+	waitFor(t, "the access log", func() bool { return len(log.all()) == 4 })
+	for i, a := range log.all() {
+		if a.Status != 200 || a.Proto != "HTTP/2.0" || a.Method != "POST" || a.URI != grpctest.UnaryMethod ||
+			a.Release == "" || a.Instance == "" || a.Bytes == 0 {
+			t.Errorf("access log entry %d: %+v", i, a)
+		}
+	}
+	m := p.Metrics()
+	for _, r := range m.Releases {
+		if r.Status[2] != 2 {
+			t.Errorf("release %s: %v answers by class, want 2 2xx", r.Release, r.Status)
 		}
 	}
 }
