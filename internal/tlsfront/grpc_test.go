@@ -295,6 +295,38 @@ func TestGRPCQuietStreamOverTLS(t *testing.T) {
 	}
 }
 
+// TestGRPCTrailersOnlyOverTLS checks, at the HTTP/2 level, that a gRPC
+// error answered "trailers-only" (one HEADERS frame ending the stream)
+// reaches the client as one, and that a normal answer's status comes as
+// trailers.
+func TestGRPCTrailersOnlyOverTLS(t *testing.T) {
+	_, _, _, f, cert := grpcProxy(t, proxy.Options{App: "shop"})
+	c := f.client(t, pool(cert), true)
+	for _, tt := range []struct {
+		msg, headerStatus, trailerStatus string
+	}{
+		{"fail", "9", ""},
+		{"ok", "", "0"},
+	} {
+		// A gRPC message: not compressed, its length, then a StringValue
+		// (field 1, length-delimited).
+		frame := "\x00\x00\x00\x00" + string(rune(2+len(tt.msg))) + "\x0a" + string(rune(len(tt.msg))) + tt.msg
+		req := newReq(t, "POST", shopURL+strings.TrimPrefix(grpctest.UnaryMethod, "/"), strings.NewReader(frame))
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("Te", "trailers")
+		resp, _ := do(t, c, req)
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+			t.Fatalf("%s: %s %d", tt.msg, resp.Proto, resp.StatusCode)
+		}
+		if got := resp.Header.Get("Grpc-Status"); got != tt.headerStatus {
+			t.Errorf("%s: grpc-status in the headers %q, want %q", tt.msg, got, tt.headerStatus)
+		}
+		if got := resp.Trailer.Get("Grpc-Status"); got != tt.trailerStatus {
+			t.Errorf("%s: grpc-status in the trailers %q, want %q", tt.msg, got, tt.trailerStatus)
+		}
+	}
+}
+
 // TestGRPCOverHTTP1 checks that a gRPC request over HTTP/1.1, which cannot
 // work, is answered 505 with what to do.
 func TestGRPCOverHTTP1(t *testing.T) {
