@@ -429,6 +429,13 @@
 //     MaxHeaderBytes (answered by the h1 server, which then closes the
 //     connection; the request never reaches a backend).
 //
+// A gRPC call over HTTP/2 (Content-Type application/grpc...) gets the
+// 502, 503 and 504 above, and 403, as gRPC says errors are sent, since a
+// gRPC client reads nothing else: HTTP status 200 with no body,
+// grpc-status UNAVAILABLE (PERMISSION_DENIED for 403, after gRPC's own
+// table) and the same message in grpc-message (writeErrorTo). The access
+// log records the HTTP status meant.
+//
 // A backend that fails in the middle of a body cannot be reported with a
 // status any more; the client connection is aborted so the client does not
 // take the truncated body for a complete one. A client that disconnects is

@@ -75,7 +75,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 	held := tg.held
 	if err != nil {
 		x.holdEnded(held)
-		p.acquireFailed(ctx, w, idv, err)
+		p.acquireFailed(ctx, w, r, idv, err)
 		return
 	}
 	b := tg.b
@@ -91,7 +91,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 		held += tg.held
 		if err != nil {
 			x.holdEnded(held)
-			p.acquireFailed(ctx, w, idv, err)
+			p.acquireFailed(ctx, w, r, idv, err)
 			return
 		}
 		b = tg.b
@@ -194,7 +194,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 			}
 			closeUnsent(out, refused)
 			x.holdEnded(held)
-			p.acquireFailed(ctx, w, idv, herr)
+			p.acquireFailed(ctx, w, r, idv, herr)
 			return
 		}
 		closeUnsent(out, refused)
@@ -207,7 +207,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 		b.rel.m.observe(status, waited+d, held)
 		x.answered(b, d, held)
 		p.stamp(w.Header(), r, b.rel, false)
-		p.writeError(w, status, idv, msg)
+		p.writeErrorTo(w, r, status, idv, msg)
 		return
 	}
 	defer b.end()
@@ -242,9 +242,9 @@ func closeUnsent(out *http.Request, refused bool) {
 	}
 }
 
-// acquireFailed answers a request for which no backend was found: 503,
-// unless the client went away.
-func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, idv []string, err error) {
+// acquireFailed answers the request r for which no backend was found:
+// 503, unless the client went away.
+func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, r *http.Request, idv []string, err error) {
 	if ctx.Err() == nil {
 		p.unserved.Add(1)
 	}
@@ -252,15 +252,15 @@ func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, idv []
 	switch {
 	case ctx.Err() != nil:
 	case errors.As(err, &failed):
-		p.writeError(w, http.StatusServiceUnavailable, idv, failed.body)
+		p.writeErrorTo(w, r, http.StatusServiceUnavailable, idv, failed.body)
 	case errors.Is(err, errHeldTooLong):
-		p.writeError(w, http.StatusServiceUnavailable, idv, p.heldBody)
+		p.writeErrorTo(w, r, http.StatusServiceUnavailable, idv, p.heldBody)
 	case errors.Is(err, errNoPreview):
-		p.writeError(w, http.StatusServiceUnavailable, idv, "cutover: no release in preview\n")
+		p.writeErrorTo(w, r, http.StatusServiceUnavailable, idv, "cutover: no release in preview\n")
 	case errors.Is(err, errPreviewToken):
-		p.writeError(w, http.StatusForbidden, idv, "cutover: this address serves the release in preview only to requests with its preview token (the link `cutover deploy --preview` printed)\n")
+		p.writeErrorTo(w, r, http.StatusForbidden, idv, "cutover: this address serves the release in preview only to requests with its preview token (the link `cutover deploy --preview` printed)\n")
 	default:
-		p.writeError(w, http.StatusServiceUnavailable, idv, p.holdBody)
+		p.writeErrorTo(w, r, http.StatusServiceUnavailable, idv, p.holdBody)
 	}
 }
 

@@ -177,3 +177,65 @@ func (p *Proxy) grpcUnavailable(h http.Header, b *Backend) {
 
 // valuesGRPCUnavailable is grpc-status UNAVAILABLE (codes.Unavailable).
 var valuesGRPCUnavailable = []string{"14"}
+
+// writeErrorTo is writeError for the answer to r. A gRPC call over HTTP/2
+// gets the error as gRPC says (its status in grpc-status, the message in
+// grpc-message, in a "trailers-only" answer with HTTP status 200): a gRPC
+// client reads nothing else, and would otherwise report only "unexpected
+// HTTP status code 503" and a wrong content type, without what happened
+// and what to do. The access log still records the HTTP status meant.
+func (p *Proxy) writeErrorTo(w http.ResponseWriter, r *http.Request, status int, idv []string, msg string) {
+	if r.ProtoMajor < 2 || !isGRPC(r.Header) {
+		p.writeError(w, status, idv, msg)
+		return
+	}
+	h := w.Header()
+	h["Content-Type"] = valuesGRPCContentType
+	h["Grpc-Status"] = []string{strconv.Itoa(grpcCode(status))}
+	h["Grpc-Message"] = []string{grpcMessage(strings.TrimSuffix(msg, "\n"))}
+	h[headerRequestID] = idv
+	if lw, ok := w.(*loggedWriter); ok && lw.status == 0 {
+		lw.status = status
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+var valuesGRPCContentType = []string{"application/grpc"}
+
+// grpcCode is the gRPC status code of an HTTP status, as gRPC maps them
+// (doc/http-grpc-status-mapping.md in grpc/grpc): 400 INTERNAL, 401
+// UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 UNIMPLEMENTED, 429, 502, 503
+// and 504 UNAVAILABLE, anything else UNKNOWN.
+func grpcCode(status int) int {
+	switch status {
+	case http.StatusBadRequest:
+		return 13
+	case http.StatusUnauthorized:
+		return 16
+	case http.StatusForbidden:
+		return 7
+	case http.StatusNotFound:
+		return 12
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return 14
+	}
+	return 2
+}
+
+// grpcMessage percent-encodes msg for grpc-message: every byte outside
+// printable ASCII, and '%' (gRPC over HTTP/2, "Responses").
+func grpcMessage(msg string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c >= 0x20 && c <= 0x7e && c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&0xf])
+	}
+	return b.String()
+}

@@ -212,3 +212,15 @@ func TestIsGRPC(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCErrorEncoding checks the gRPC form of the proxy's errors.
+func TestGRPCErrorEncoding(t *testing.T) {
+	for status, want := range map[int]int{400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14, 413: 2, 500: 2} {
+		if got := grpcCode(status); got != want {
+			t.Errorf("grpcCode(%d) = %d, want %d", status, got, want)
+		}
+	}
+	if got, want := grpcMessage("50% done: é\tx"), "50%25 done: %C3%A9%09x"; got != want {
+		t.Errorf("grpcMessage: got %q, want %q", got, want)
+	}
+}

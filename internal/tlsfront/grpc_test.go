@@ -327,6 +327,32 @@ func TestGRPCTrailersOnlyOverTLS(t *testing.T) {
 	}
 }
 
+// TestGRPCProxyErrorsOverTLS checks that the proxy's own errors reach a
+// gRPC client as gRPC statuses carrying cutover's message (a 503 after
+// holding, a 504 for an app too slow to answer), and are logged with
+// their HTTP status.
+func TestGRPCProxyErrorsOverTLS(t *testing.T) {
+	var log accessLog
+	p, _, cc, _, _ := grpcProxy(t, proxy.Options{App: "shop", HoldTimeout: 100 * time.Millisecond,
+		ResponseHeaderTimeout: 200 * time.Millisecond, AccessLog: &log})
+	ctx := ctxLimit(t)
+	_, err := grpctest.Unary(ctx, cc, "block")
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "cutover: instance of release a did not answer within 200ms") {
+		t.Errorf("app too slow: got %v, want UNAVAILABLE with cutover's message", err)
+	}
+	p.SetWeights(nil)
+	_, err = grpctest.Unary(ctx, cc, "held")
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || st.Message() != "cutover: no healthy instance of shop after 100ms" {
+		t.Errorf("no release: got %v, want UNAVAILABLE with cutover's message", err)
+	}
+	waitFor(t, "the access log", func() bool { return len(log.all()) == 2 })
+	for i, want := range []int{504, 503} {
+		if got := log.all()[i].Status; got != want {
+			t.Errorf("access log entry %d: status %d, want %d", i, got, want)
+		}
+	}
+}
+
 // TestGRPCOverHTTP1 checks that a gRPC request over HTTP/1.1, which cannot
 // work, is answered 505 with what to do.
 func TestGRPCOverHTTP1(t *testing.T) {
