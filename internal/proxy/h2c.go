@@ -60,35 +60,54 @@ func newH2CTransport(b *Backend) *http.Transport {
 // roundTripH2C sends out to the h2c backend b as one HTTP/2 stream and
 // returns the response; closing its body ends the stream. ctx cancelled
 // (the client gone, or its stream reset) resets the stream upstream.
+//
+// The transport writes the request from a goroutine of its own, which may
+// outlive RoundTrip (an answer, or an error, before the body is sent), so
+// it gets a request of its own: its header map and URL are copies, not
+// the pooled outbound's, which serve frees when it returns; and the body's
+// wrapper tells when the transport is done with it (h2cReqBody.done),
+// which the response body's Close and a failed attempt wait for, as the
+// HTTP/1.1 exchange waits for its body's writer.
 func (b *Backend) roundTripH2C(ctx context.Context, out *http.Request) (*http.Response, error) {
 	req := out.WithContext(ctx)
+	u := *out.URL
+	req.URL = &u
+	req.Header = out.Header.Clone()
 	// A client request's field, which net/http's client refuses. The
 	// target is sent from URL: its EscapedPath is the client's path as it
 	// came (URL.RawPath keeps it), and RawQuery its query.
 	req.RequestURI = ""
+	var body *h2cReqBody
 	if out.Body != nil {
 		// The transport closes the body it is given, also when it could
 		// not connect: a body no attempt has read is kept open for the
 		// next attempt (see Retry).
-		req.Body = &h2cReqBody{rc: out.Body}
+		body = &h2cReqBody{rc: out.Body, done: make(chan struct{})}
+		req.Body = body
 	}
 	resp, err := b.h2.RoundTrip(req)
 	if err != nil {
+		body.wait()
 		// A ResponseHeaderTimeout is a net.Error whose Timeout is true,
 		// as isTimeout expects.
 		return nil, err
 	}
-	resp.Body = &h2cRespBody{rc: resp.Body, b: b}
+	resp.Body = &h2cRespBody{rc: resp.Body, b: b, req: body}
 	return resp, nil
 }
 
 // h2cReqBody is a request body handed to an h2c transport: Close closes
 // the body only once something read it, so that a body the transport
-// closes after failing to connect can be sent elsewhere.
+// closes after failing to connect can be sent elsewhere; done is closed
+// once the transport closed it and no read of it is under way.
 type h2cReqBody struct {
-	rc           io.ReadCloser
-	mu           sync.Mutex
-	read, closed bool
+	rc   io.ReadCloser
+	done chan struct{}
+	once sync.Once
+	mu   sync.Mutex
+	// read is set by the first read, reading while one is under way,
+	// closed by Close. Guarded by mu.
+	read, reading, closed bool
 }
 
 // errReqBodyClosed is reading a request body the transport closed.
@@ -100,40 +119,73 @@ func (b *h2cReqBody) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 		return 0, errReqBodyClosed
 	}
-	b.read = true
+	b.read, b.reading = true, true
 	b.mu.Unlock()
-	return b.rc.Read(p)
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	b.reading = false
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		b.finish()
+	}
+	return n, err
 }
 
 // Close closes the body once it has been read from; a read blocked on the
-// client then returns.
+// client then returns, and the body is done when it has.
 func (b *h2cReqBody) Close() error {
 	b.mu.Lock()
-	b.closed = true
-	read := b.read
-	b.mu.Unlock()
-	if !read {
+	if b.closed {
+		b.mu.Unlock()
 		return nil
 	}
-	if cb, ok := b.rc.(*clientBody); ok {
-		cb.abandon()
+	b.closed = true
+	read, reading := b.read, b.reading
+	b.mu.Unlock()
+	var err error
+	if read {
+		if cb, ok := b.rc.(*clientBody); ok {
+			cb.abandon()
+		}
+		err = b.rc.Close()
 	}
-	return b.rc.Close()
+	if !reading {
+		b.finish()
+	}
+	return err
 }
 
-// h2cRespBody is an h2c backend's response body.
+// finish marks the body done.
+func (b *h2cReqBody) finish() { b.once.Do(func() { close(b.done) }) }
+
+// wait returns once the transport is done with the body; b may be nil
+// (no body).
+func (b *h2cReqBody) wait() {
+	if b != nil {
+		<-b.done
+	}
+}
+
+// h2cRespBody is an h2c backend's response body; req is its request's
+// body, nil when it had none.
 type h2cRespBody struct {
-	rc io.ReadCloser
-	b  *Backend
+	rc  io.ReadCloser
+	b   *Backend
+	req *h2cReqBody
 }
 
 func (r *h2cRespBody) Read(p []byte) (int, error) { return r.rc.Read(p) }
 
-// Close ends the stream. A backend removed meanwhile then has its idle
+// Close ends the stream, and returns once the transport is done with the
+// request body too. A backend removed meanwhile then has its idle
 // connections closed, as put closes an HTTP/1.1 connection coming back to
 // a removed backend: retire closed those idle at the time.
 func (r *h2cRespBody) Close() error {
 	err := r.rc.Close()
+	// The stream is over: the transport closes the request body, if it
+	// has not yet, and so ends a read of it under way.
+	r.req.wait()
 	if r.b.removed.Load() {
 		r.b.h2.CloseIdleConnections()
 	}

@@ -7,8 +7,10 @@ package tlsfront
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -351,6 +353,36 @@ func TestGRPCProxyErrorsOverTLS(t *testing.T) {
 			t.Errorf("access log entry %d: status %d, want %d", i, got, want)
 		}
 	}
+}
+
+// TestH2CAnswerBeforeBodyOverTLS checks a stream whose app answers and
+// ends before the client has sent its whole body, the client then
+// sending nothing more: the exchange ends (nothing stays in flight, the
+// client gets the whole answer) without waiting for the client.
+func TestH2CAnswerBeforeBodyOverTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 5)
+		io.ReadFull(r.Body, buf)                //nolint:errcheck // answered either way
+		io.WriteString(w, "early "+string(buf)) //nolint:errcheck // the client checks
+	}))
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &protos
+	srv.Start()
+	t.Cleanup(srv.Close)
+	p := proxy.New(proxy.Options{App: "shop"})
+	p.AddBackend(proxy.BackendSpec{ID: "a1", Release: "a", Addr: strings.TrimPrefix(srv.URL, "http://"), Protocol: proxy.H2C}).SetHealthy(true)
+	p.SetActive("a")
+	f, cert := tlsProxy(t, p)
+	c := f.client(t, pool(cert), true)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("hello")) //nolint:errcheck // the answer tells
+	resp, body := do(t, c, newReq(t, "POST", shopURL, pr))
+	if resp.StatusCode != 200 || body != "early hello" {
+		t.Errorf("got %d %q, want 200 %q", resp.StatusCode, body, "early hello")
+	}
+	waitWithin(t, 2*time.Second, "nothing in flight", func() bool { return p.Stats()["a"].InFlight == 0 })
 }
 
 // TestGRPCOverHTTP1 checks that a gRPC request over HTTP/1.1, which cannot
