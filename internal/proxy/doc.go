@@ -150,7 +150,8 @@
 //     UNAVAILABLE in its trailers, the status gRPC clients retry and
 //     reconnect on, and which grpc-go reports itself for a lost
 //     connection; any other answer is reset, as an HTTP/1.1 client's
-//     connection is aborted.
+//     connection is aborted. drain_pace spreads the cuts by connection,
+//     so the streams that share one end together.
 //   - The request body streams (gRPC bodies have no Content-Length) and
 //     the response is relayed while it still comes, flushed after every
 //     read, headers flushed at once: a bidirectional stream works both
