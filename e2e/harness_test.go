@@ -72,6 +72,7 @@ type env struct {
 }
 
 type settings struct {
+	command      string // default: the demo app
 	instances    int
 	drainTimeout string
 	holdTimeout  string // default "10s"
@@ -95,6 +96,9 @@ func newEnv(t *testing.T, s settings) *env {
 	if s.holdTimeout == "" {
 		s.holdTimeout = "10s"
 	}
+	if s.command == "" {
+		s.command = fmt.Sprintf("'%s' demo-app", bin)
+	}
 	dir, err := os.MkdirTemp("", "co-e2e-") // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +108,7 @@ func newEnv(t *testing.T, s settings) *env {
 	cfg := fmt.Sprintf(`data_dir = "data"
 [app]
 name = "e2e"
-command = "'%s' demo-app"
+command = %q
 instances = %d
 stop_timeout = "5s"
 %s
@@ -122,7 +126,7 @@ listen = "127.0.0.1:%d"
 drain_timeout = %q
 hold_timeout = %q
 %s
-`, bin, s.instances, s.extraApp, s.bootTimeout, s.extraHealth, e.port, s.drainTimeout, s.holdTimeout, s.extra)
+`, s.command, s.instances, s.extraApp, s.bootTimeout, s.extraHealth, e.port, s.drainTimeout, s.holdTimeout, s.extra)
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

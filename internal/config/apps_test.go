@@ -190,6 +190,16 @@ func TestParseAppsErrors(t *testing.T) {
 		doc  string
 		want string
 	}{
+		{
+			"upstream_protocol in an app",
+			"[apps.shop]\ncommand = \"x\"\nupstream_protocol = \"grpc\"\n",
+			`cutover.toml:3: apps.shop.upstream_protocol: must be "http1" (HTTP/1.1 to the instances) or "h2c" (HTTP/2 without TLS, for a gRPC server), got "grpc"`,
+		},
+		{
+			"gRPC health check of an http1 app",
+			"[apps.shop]\ncommand = \"x\"\n[apps.shop.health]\ngrpc = true\n",
+			`cutover.toml:4: apps.shop.health.grpc: needs upstream_protocol = "h2c" in the same table: the gRPC health protocol runs over HTTP/2, and an app spoken to over HTTP/1.1 is checked with a GET of health.path`,
+		},
 		// The form.
 		{
 			"both forms",
@@ -230,7 +240,7 @@ func TestParseAppsErrors(t *testing.T) {
 		{
 			"nothing close in an app",
 			multiBase + "colour = 1\n",
-			`cutover.toml:7: apps.blog.colour: unknown key; the keys allowed in [apps.blog] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, tls_cert, tls_key, redirect_https, hsts, health, tcp, hosts, default, deploy, release, database`,
+			`cutover.toml:7: apps.blog.colour: unknown key; the keys allowed in [apps.blog] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, tls_cert, tls_key, redirect_https, hsts, upstream_protocol, health, tcp, hosts, default, deploy, release, database`,
 		},
 		// Hosts.
 		{"hosts a string", multiBase + "hosts = \"a.com\"\n", `cutover.toml:7: apps.blog.hosts: must be an array of strings such as ["a", "b"], got the string "a.com"`},

@@ -188,6 +188,13 @@ type App struct {
 	// Default empty (no header).
 	HSTS string `toml:"hsts"`
 
+	// UpstreamProtocol (key upstream_protocol) is how the proxy speaks to
+	// the app's instances: UpstreamHTTP1 ("http1", HTTP/1.1 keep-alive) or
+	// UpstreamH2C ("h2c", HTTP/2 without TLS, with prior knowledge: a gRPC
+	// server, which speaks HTTP/2 only). gRPC clients then come over
+	// proxy.tls_listen, which speaks HTTP/2. Default "http1".
+	UpstreamProtocol string `toml:"upstream_protocol"`
+
 	Health Health `toml:"health"`
 
 	// TCP (tables [[app.tcp]], or [[apps.NAME.tcp]]) are the app's TCP
@@ -197,11 +204,24 @@ type App struct {
 	TCP []TCP `toml:"tcp"`
 }
 
-// Health configures the HTTP health check of instances.
+// Health configures the health check of instances: an HTTP GET, or the
+// gRPC health protocol (GRPC).
 type Health struct {
 	// Path (key path) is requested with GET on each instance; a 2xx answer
 	// is healthy (a redirect is not followed, and fails). Default "/".
+	// Not used with GRPC.
 	Path string `toml:"path"`
+
+	// GRPC (key grpc) checks instances with the standard gRPC health
+	// protocol (grpc.health.v1.Health/Check over HTTP/2 cleartext; SERVING
+	// passes) instead of a GET of Path: a gRPC server does not answer
+	// HTTP/1.1. Needs upstream_protocol = "h2c". Default false.
+	GRPC bool `toml:"grpc"`
+
+	// GRPCService (key grpc_service) is the service name the gRPC check
+	// asks about; "" asks about the server as a whole. Only with GRPC.
+	// Default "".
+	GRPCService string `toml:"grpc_service"`
 
 	// Interval (key interval) between checks of one instance. Default 1s.
 	Interval Duration `toml:"interval"`

@@ -161,15 +161,30 @@ command = "./bin/server --port $PORT"
 # for max-age seconds (start small). Default empty (no header).
 # hsts = "max-age=300"
 
+# How the proxy speaks to the instances: "http1" (HTTP/1.1 keep-alive) or
+# "h2c" (HTTP/2 without TLS, for a gRPC server, which speaks HTTP/2 only;
+# gRPC clients then come over proxy.tls_listen). Default "http1".
+# upstream_protocol = "http1"
+
 # Added to the environment of every instance. PORT cannot be set here;
 # $PORT in a value is replaced by the instance's port.
 [{{app}}.env]
 # RAILS_ENV = "production"
 
-# HTTP health check of instances: GET path; 2xx is healthy (a redirect fails).
+# Health check of instances: GET path; 2xx is healthy (a redirect fails).
+# Or the gRPC health protocol: see grpc below.
 [{{app}}.health]
 # Path requested on each instance. Default "/".
 # path = "/"
+
+# Check with the gRPC health protocol (grpc.health.v1.Health/Check;
+# SERVING passes) instead of a GET of path. Needs upstream_protocol = "h2c".
+# Default false.
+# grpc = false
+
+# Service the gRPC check asks about; "" is the server as a whole. Only
+# with grpc. Default "".
+# grpc_service = ""
 
 # Time between two checks of one instance. Default "1s".
 # interval = "1s"

@@ -121,13 +121,14 @@ func defaults() *Config {
 	return &Config{
 		DataDir: ".cutover",
 		App: App{
-			Instances:     2,
-			StopSignal:    "TERM",
-			StopTimeout:   Duration{10 * time.Second},
-			LogMaxSize:    10 << 20,
-			LogsMaxTotal:  1 << 30,
-			BootNice:      10,
-			RedirectHTTPS: true,
+			Instances:        2,
+			StopSignal:       "TERM",
+			StopTimeout:      Duration{10 * time.Second},
+			LogMaxSize:       10 << 20,
+			LogsMaxTotal:     1 << 30,
+			BootNice:         10,
+			RedirectHTTPS:    true,
+			UpstreamProtocol: UpstreamHTTP1,
 			Health: Health{
 				Path:           "/",
 				Interval:       Duration{time.Second},

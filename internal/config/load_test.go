@@ -130,7 +130,7 @@ migrate_lock_timeout = "10s"
 					Env:        map[string]string{"RAILS_ENV": "production", "_X1": ""},
 					StopSignal: "SIGQUIT", Signal: syscall.SIGQUIT,
 					StopTimeout: Duration{90 * time.Second}, LogMaxSize: 4096, LogsMaxTotal: 1 << 30, BootNice: 5,
-					TLSCert: "/srv/shop/tls/shop.crt", TLSKey: "/etc/shop/key.pem", HSTS: "max-age=300; includeSubDomains",
+					TLSCert: "/srv/shop/tls/shop.crt", TLSKey: "/etc/shop/key.pem", HSTS: "max-age=300; includeSubDomains", UpstreamProtocol: "http1",
 					EnvFile: "/srv/shop/config/shop.env",
 					Health: Health{
 						Path: "/up", Interval: Duration{250 * time.Millisecond},
@@ -220,7 +220,7 @@ func TestParseErrors(t *testing.T) {
 		{"typo", base + "instance = 3\n", `cutover.toml:4: app.instance: unknown key; did you mean "app.instances"?`},
 		{"wrong case", base + "Name = \"x\"\n", `cutover.toml:4: app.Name: unknown key; did you mean "app.name"?`},
 		{"misplaced key", base + "interval = \"1s\"\n", `cutover.toml:4: app.interval: unknown key; did you mean "app.health.interval"?`},
-		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, tls_cert, tls_key, redirect_https, hsts, health, tcp`},
+		{"nothing close", base + "colour = \"red\"\n", `cutover.toml:4: app.colour: unknown key; the keys allowed in [app] are name, command, instances, env, stop_signal, stop_timeout, env_file, log_max_size, logs_max_total, boot_nice, tls_cert, tls_key, redirect_https, hsts, upstream_protocol, health, tcp`},
 		{"unknown table", base + "[prometheus]\nport = 9090\n", `cutover.toml:4: prometheus: unknown table; the keys allowed at the top level are data_dir, app, proxy, deploy, release, database, tls, apps, metrics, log, dashboard`},
 		{"metrics listen not host:port", base + "[metrics]\nlisten = \"9100\"\n", `cutover.toml:5: metrics.listen: must be host:port such as "127.0.0.1:9100", got "9100"`},
 		{"dashboard public without token", base + "[dashboard]\nlisten = \"0.0.0.0:9200\"\n", `cutover.toml:4: dashboard.token: must be set when dashboard.listen ("0.0.0.0:9200") is not a loopback address: the dashboard controls deploys; set a random token of 16 characters or more (openssl rand -hex 16), or listen on 127.0.0.1`},

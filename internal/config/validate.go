@@ -215,7 +215,26 @@ func (v *validator) app(s scope, a *App) {
 	if a.BootNice < 0 || a.BootNice > 19 {
 		v.fail(s.a("boot_nice"), "must be 0 (off) to 19, got %d", a.BootNice)
 	}
+	switch a.UpstreamProtocol {
+	case UpstreamHTTP1, UpstreamH2C:
+	default:
+		v.fail(s.a("upstream_protocol"), `must be "http1" (HTTP/1.1 to the instances) or "h2c" (HTTP/2 without TLS, for a gRPC server), got %q`, a.UpstreamProtocol)
+	}
+	if a.Health.GRPC && a.UpstreamProtocol != UpstreamH2C {
+		v.fail(s.a("health.grpc"), `needs upstream_protocol = "h2c" in the same table: the gRPC health protocol runs over HTTP/2, and an app spoken to over HTTP/1.1 is checked with a GET of health.path`)
+	}
+	if a.Health.GRPCService != "" && !a.Health.GRPC {
+		v.fail(s.a("health.grpc_service"), "is the service the gRPC health check asks about; set health.grpc = true too, or remove it")
+	}
 }
+
+// Values of App.UpstreamProtocol.
+const (
+	// UpstreamHTTP1 is HTTP/1.1 keep-alive to the instances.
+	UpstreamHTTP1 = "http1"
+	// UpstreamH2C is HTTP/2 without TLS, with prior knowledge.
+	UpstreamH2C = "h2c"
+)
 
 func (v *validator) health(s scope, h *Health) {
 	switch {

@@ -104,6 +104,16 @@ func TestValidateGood(t *testing.T) {
 			"[proxy]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.10\", \"2001:db8::/32\", \"::1\"]\n",
 			want(func(c *Config) { c.Proxy.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.10", "2001:db8::/32", "::1"} }),
 		},
+		{
+			"h2c with a gRPC health check",
+			"upstream_protocol = \"h2c\"\n[app.health]\ngrpc = true\ngrpc_service = \"shop.Cart\"\n",
+			want(func(c *Config) {
+				c.App.UpstreamProtocol = UpstreamH2C
+				c.App.Health.GRPC = true
+				c.App.Health.GRPCService = "shop.Cart"
+			}),
+		},
+		{"h2c with an HTTP health check", "upstream_protocol = \"h2c\"\n", want(func(c *Config) { c.App.UpstreamProtocol = UpstreamH2C })},
 		{"sticky off", "[proxy]\nsticky = false\n", want(func(c *Config) { c.Proxy.Sticky = false })},
 		{"sticky on", "[proxy]\nsticky = true\n", want(func(*Config) {})},
 		{
@@ -149,6 +159,9 @@ func TestValidateErrors(t *testing.T) {
 		// [app]
 		{"env_file type", "env_file = 1\n", `cutover.toml:4: app.env_file: must be a string, got the integer 1`},
 		{"env_file typo", "envfile = \".env\"\n", `cutover.toml:4: app.envfile: unknown key; did you mean "app.env_file"?`},
+		{"upstream_protocol unknown", "upstream_protocol = \"h2\"\n", `cutover.toml:4: app.upstream_protocol: must be "http1" (HTTP/1.1 to the instances) or "h2c" (HTTP/2 without TLS, for a gRPC server), got "h2"`},
+		{"health.grpc without h2c", "[app.health]\ngrpc = true\n", `cutover.toml:5: app.health.grpc: needs upstream_protocol = "h2c" in the same table: the gRPC health protocol runs over HTTP/2, and an app spoken to over HTTP/1.1 is checked with a GET of health.path`},
+		{"health.grpc_service without grpc", "upstream_protocol = \"h2c\"\n[app.health]\ngrpc_service = \"shop.Cart\"\n", `cutover.toml:6: app.health.grpc_service: is the service the gRPC health check asks about; set health.grpc = true too, or remove it`},
 		// [proxy]
 		{"sticky string", "[proxy]\nsticky = \"yes\"\n", `cutover.toml:5: proxy.sticky: must be true or false, got the string "yes"`},
 		{"sticky number", "[proxy]\nsticky = 1\n", `cutover.toml:5: proxy.sticky: must be true or false, got the integer 1`},

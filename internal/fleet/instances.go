@@ -118,7 +118,7 @@ func (f *Fleet) adoptInstance(spec supervisor.Spec, app config.App, pid int, sta
 	// It was serving a moment ago: one passing probe puts it straight back
 	// in rotation, so a daemon restart costs no more than the restart.
 	pctx, cancel := context.WithTimeout(f.ctx, app.Health.Timeout.Duration)
-	ok := health.Probe(pctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.Port)), app.Health.Path) == nil
+	ok := health.Check(pctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.Port)), healthConfig(app.Health)) == nil
 	cancel()
 	f.attach(m, inst, ok)
 	return m, nil
@@ -131,7 +131,8 @@ func (f *Fleet) attach(m *Instance, inst *supervisor.Instance, healthy bool) {
 	m.mu.Lock()
 	m.inst = inst
 	m.mu.Unlock()
-	b := f.px.AddBackend(proxy.BackendSpec{ID: m.id, Release: m.release, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(st.Port))})
+	b := f.px.AddBackend(proxy.BackendSpec{ID: m.id, Release: m.release, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(st.Port)),
+		Protocol: upstreamProtocol(m.app)})
 	m.mu.Lock()
 	m.backend = b
 	m.mu.Unlock()

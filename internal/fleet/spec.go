@@ -12,18 +12,30 @@ import (
 	"github.com/cutover/cutover/internal/freeport"
 	"github.com/cutover/cutover/internal/health"
 	"github.com/cutover/cutover/internal/instance"
+	"github.com/cutover/cutover/internal/proxy"
 	"github.com/cutover/cutover/internal/supervisor"
 )
 
 func healthConfig(h config.Health) health.Config {
 	return health.Config{
 		Path:           h.Path,
+		GRPC:           h.GRPC,
+		GRPCService:    h.GRPCService,
 		Interval:       h.Interval.Duration,
 		Timeout:        h.Timeout.Duration,
 		HealthyAfter:   h.HealthyAfter,
 		UnhealthyAfter: h.UnhealthyAfter,
 		RestartAfter:   h.RestartAfter,
 	}
+}
+
+// upstreamProtocol is how the proxy speaks to the app's instances
+// (app.upstream_protocol).
+func upstreamProtocol(app config.App) proxy.Protocol {
+	if app.UpstreamProtocol == config.UpstreamH2C {
+		return proxy.H2C
+	}
+	return proxy.HTTP1
 }
 
 // spec is the supervisor's spec of instance n of releaseID. port is its

@@ -9,6 +9,16 @@
 // restart it, as a liveness probe does; leaving rotation comes first, so a
 // slow instance can recover there before it is killed.
 //
+// An instance of a gRPC app (Config.GRPC) is checked with the standard
+// gRPC health protocol instead, as Kubernetes' grpc probe does: a unary
+// grpc.health.v1.Health/Check for Config.GRPCService ("" = the server as
+// a whole) over HTTP/2 cleartext, where SERVING passes and anything else
+// fails, naming the status or the gRPC error (Unimplemented: the server
+// registers no health service). A gRPC server does not answer HTTP/1.1, so
+// the GET above could never pass. The call is made with grpc-go's own
+// client and generated health stubs, on a connection of its own closed
+// after the answer, as the GET's is (see ProbeGRPC).
+//
 // A check can be run synchronously with Checker.Round, so that tests and
 // callers that want an answer now need not wait for the interval.
 package health

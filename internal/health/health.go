@@ -18,8 +18,15 @@ import (
 // Config says how to check an instance. The zero value of each field means
 // its default.
 type Config struct {
-	// Path is requested with GET; it starts with "/". Default "/".
+	// Path is requested with GET; it starts with "/". Default "/". Not
+	// used with GRPC.
 	Path string
+	// GRPC checks with the gRPC health protocol (ProbeGRPC) instead of a
+	// GET of Path. Default false.
+	GRPC bool
+	// GRPCService is the service the gRPC check asks about; "" = the
+	// server as a whole. Only with GRPC.
+	GRPCService string
 	// Interval between checks in Run. Default 1s.
 	Interval time.Duration
 	// Timeout of one check, connection included. Default 2s.
@@ -164,6 +171,19 @@ func Probe(ctx context.Context, addr, path string) error {
 	return nil
 }
 
+// Check does one check of the instance at addr as cfg says: ProbeGRPC
+// with cfg.GRPC, else Probe of cfg.Path.
+func Check(ctx context.Context, addr string, cfg Config) error {
+	if cfg.GRPC {
+		return ProbeGRPC(ctx, addr, cfg.GRPCService)
+	}
+	path := cfg.Path
+	if path == "" {
+		path = "/"
+	}
+	return Probe(ctx, addr, path)
+}
+
 // Counts are the health checks of an instance that passed and failed,
 // for metrics.
 type Counts struct {
@@ -231,7 +251,7 @@ func (c *Checker) Round(ctx context.Context) {
 	c.round.Lock()
 	defer c.round.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	err := Probe(pctx, c.addr, c.cfg.Path)
+	err := Check(pctx, c.addr, c.cfg)
 	cancel()
 	if ctx.Err() != nil {
 		return // the caller gave up; this says nothing about the instance

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,9 @@ type BackendSpec struct {
 	Release string
 	// Addr is where the instance listens, "127.0.0.1:port".
 	Addr string
+	// Protocol is how the proxy speaks to the instance. The zero value is
+	// HTTP1.
+	Protocol Protocol
 }
 
 // Backend is one instance of a release that the proxy forwards to. It has
@@ -28,6 +32,9 @@ type Backend struct {
 	// pool holds keep-alive connections to this backend only.
 	pool   connPool
 	dialer net.Dialer
+	// h2 is the transport of a backend spoken to over h2c (H2C), nil for
+	// HTTP/1.1: its connections are this backend's only.
+	h2 *http.Transport
 	// warmCtx ends when the backend is removed, stopping a warm-up;
 	// warmStop ends it. warming is set while a warm-up runs, in a
 	// goroutine warmWG waits for.
@@ -62,6 +69,9 @@ func newBackend(p *Proxy, s BackendSpec, rel *release) *Backend {
 	b.dialer = net.Dialer{Timeout: p.opts.DialTimeout, KeepAlive: keepAlivePeriod}
 	b.pool.now = time.Now
 	b.warmCtx, b.warmStop = context.WithCancel(context.Background())
+	if s.Protocol == H2C {
+		b.h2 = newH2CTransport(b)
+	}
 	return b
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cutover/cutover/internal/h1"
@@ -35,6 +36,9 @@ type clientBody struct {
 	n, limit int64
 	eof      bool
 	err      error
+	// bad is set once err is; abandoned once the proxy closed the body
+	// (abandon).
+	bad, abandoned atomic.Bool
 }
 
 func newClientBody(w http.ResponseWriter, rc io.ReadCloser, timeout time.Duration, limit int64) *clientBody {
@@ -75,6 +79,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		b.eof = true
 	case err != nil:
 		b.err = err
+		b.bad.Store(true)
 	}
 	return n, err
 }
@@ -85,7 +90,22 @@ func (b *clientBody) Close() error { return b.rc.Close() }
 
 // failed reports whether reading the body failed, by the client's fault.
 // b may be nil (no body).
-func (b *clientBody) failed() bool { return b != nil && b.err != nil }
+// An h2c transport may still be reading the body when the handler asks
+// (the body of a stream whose answer came first): bad is set after err,
+// so err may be read once failed is true. A body the proxy abandoned
+// first has not failed by the client's fault, whatever its reads say.
+func (b *clientBody) failed() bool { return b != nil && b.bad.Load() && !b.abandoned.Load() }
+
+// abandon marks the body closed by the proxy itself, before closing it:
+// an h2c transport ending its stream (the backend gone, the answer
+// complete) closes the body its writer may be blocked reading, and what
+// that read returns is no fault of the client's. A body that failed
+// before stays failed.
+func (b *clientBody) abandon() {
+	if !b.bad.Load() {
+		b.abandoned.Store(true)
+	}
+}
 
 // clientBodyFailed answers a request whose body the client failed to
 // send: 408 when it stalled for ClientBodyTimeout, 413 when it passed

@@ -1,6 +1,7 @@
-// Package proxy is cutover's version-aware HTTP/1.1 reverse proxy: every
+// Package proxy is cutover's version-aware HTTP reverse proxy: every
 // request of the application goes through it, to the instances (backends)
-// of the releases that serve.
+// of the releases that serve, over HTTP/1.1 (or HTTP/2 cleartext to a
+// gRPC app's instances).
 //
 // Proxy is an http.Handler for one app; Router (see Hosts) puts the
 // proxies of several apps behind one listener. NewServer and
@@ -121,6 +122,64 @@
 // below is considered. Backend.Warm opens idle connections ahead of
 // traffic; deploy calls it once a new backend answers its first health
 // check, before it is healthy.
+//
+// # HTTP/2 cleartext upstreams (gRPC)
+//
+// A backend added with BackendSpec.Protocol H2C (an app with
+// upstream_protocol = "h2c": a gRPC server, which speaks HTTP/2 only) is
+// sent its requests over HTTP/2 without TLS, with prior knowledge (RFC
+// 9113 section 3.3), by a net/http Transport of its own whose Protocols
+// hold UnencryptedHTTP2 alone. net/http's, rather than
+// golang.org/x/net/http2.Transport with AllowHTTP: it is the HTTP/2 client
+// the Go project maintains (x/net's now wraps it), it needs no fake TLS
+// dial, and CloseIdleConnections ends exactly this backend's idle
+// connections. Its dial is the backend's own (dialContext), so every
+// connection is tracked under the release as an HTTP/1.1 one is: Drain
+// cuts it, RemoveBackend and Drain close it once idle, and a refused
+// connect is the same *dialError, so the Retry rules below hold unchanged
+// (a refused request goes elsewhere, the backend leaves rotation). The
+// request path is the same serve as HTTP/1.1's up to the exchange; only
+// Backend.roundTrip branches, on a field an HTTP/1.1 backend leaves nil.
+// What differs:
+//
+//   - Many requests share one connection, as streams. A stream counts in
+//     flight as a request does, so a drain waits for a release's open
+//     gRPC streams up to its deadline; the cut then closes the connection,
+//     which ends every stream still on it. A gRPC stream over HTTP/2 so
+//     ended (or by the instance dying) ends with grpc-status 14
+//     UNAVAILABLE in its trailers, the status gRPC clients retry and
+//     reconnect on, and which grpc-go reports itself for a lost
+//     connection; any other answer is reset, as an HTTP/1.1 client's
+//     connection is aborted. drain_pace spreads the cuts by connection,
+//     so the streams that share one end together.
+//   - The request body streams (gRPC bodies have no Content-Length) and
+//     the response is relayed while it still comes, flushed after every
+//     read, headers flushed at once: a bidirectional stream works both
+//     ways. The body of a request that came over HTTP/2 has no
+//     ClientBodyTimeout: a gRPC stream may stay quiet as long as it likes.
+//     A stalled HTTP/2 stream holds no connection of its own, on either
+//     side.
+//   - A backend's answer whose length it announced reaches an HTTP/1.1
+//     client with that Content-Length, so trailers the backend sends after
+//     such a body are lost to that client (never so for gRPC, whose
+//     answers have no length, nor for HTTP/2 clients).
+//   - Trailers (grpc-status, grpc-message) reach the client as trailers;
+//     a "trailers-only" answer (a HEADERS frame that ends the stream)
+//     reaches it as one, since the proxy then writes headers and no body.
+//     "TE: trailers" is passed on, as gRPC requires.
+//   - The client cancelling its stream (RST_STREAM) cancels the request's
+//     context, and the transport resets the upstream stream: the app's
+//     handler sees its context cancelled.
+//   - Backend.Warm does nothing: the first request opens the one
+//     connection that carries them all.
+//
+// gRPC needs HTTP/2 from the client too, and only the TLS listener speaks
+// it (ALPN h2); the plain listener speaks HTTP/1.1 only. A gRPC request
+// (Content-Type application/grpc, or application/grpc+...) that reaches
+// an h2c backend's release over HTTP/1.1 is answered 505 HTTP Version Not
+// Supported, saying to use the TLS listener, and counts against no
+// release. Websocket upgrades to an h2c backend are not supported: they
+// are HTTP/1.1.
 //
 // # Weights
 //
@@ -400,6 +459,8 @@
 //     connection, so the app sees its body fail rather than wait for the
 //     rest or take a truncated body for a complete one. These and 413 are
 //     the client's errors: no release counts them.
+//   - 505 HTTP Version Not Supported: a gRPC request over HTTP/1.1 to an
+//     app whose backends speak h2c (see HTTP/2 cleartext upstreams).
 //   - 404 Not Found: from a Router, a host no route names when there is
 //     no default route (router.go).
 //   - 405 Method Not Allowed: CONNECT (but a websocket's over HTTP/2) or
@@ -413,6 +474,13 @@
 //     request's line or head is over Options.MaxRequestLineBytes or
 //     MaxHeaderBytes (answered by the h1 server, which then closes the
 //     connection; the request never reaches a backend).
+//
+// A gRPC call over HTTP/2 (Content-Type application/grpc...) gets the
+// 502, 503 and 504 above, and 403, as gRPC says errors are sent, since a
+// gRPC client reads nothing else: HTTP status 200 with no body,
+// grpc-status UNAVAILABLE (PERMISSION_DENIED for 403, after gRPC's own
+// table) and the same message in grpc-message (writeErrorTo). The access
+// log records the HTTP status meant.
 //
 // A backend that fails in the middle of a body cannot be reported with a
 // status any more; the client connection is aborted so the client does not

@@ -76,7 +76,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 	held := tg.held
 	if err != nil {
 		x.holdEnded(held)
-		p.acquireFailed(ctx, w, idv, err)
+		p.acquireFailed(ctx, w, r, idv, err)
 		return
 	}
 	b := tg.b
@@ -92,11 +92,24 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 		held += tg.held
 		if err != nil {
 			x.holdEnded(held)
-			p.acquireFailed(ctx, w, idv, err)
+			p.acquireFailed(ctx, w, r, idv, err)
 			return
 		}
 		b = tg.b
 		b.begin()
+	}
+	if b.h2 != nil {
+		if r.ProtoMajor < 2 && isGRPC(r.Header) {
+			b.end()
+			x.holdEnded(held)
+			p.grpcOverHTTP1(w, idv)
+			return
+		}
+		if cb != nil && r.ProtoMajor >= 2 {
+			// A gRPC stream may stay quiet as long as it likes; the
+			// client's HTTP/2 connection has its own liveness.
+			cb.timeout = 0
+		}
 	}
 	o := p.newOutbound(r, idv, b.spec.Addr)
 	// Once serve returns, the exchange is over (a request body was sent or
@@ -182,7 +195,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 			}
 			closeUnsent(out, refused)
 			x.holdEnded(held)
-			p.acquireFailed(ctx, w, idv, herr)
+			p.acquireFailed(ctx, w, r, idv, herr)
 			return
 		}
 		closeUnsent(out, refused)
@@ -195,7 +208,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool, x *e
 		b.rel.m.observe(status, waited+d, held)
 		x.answered(b, d, held)
 		p.stamp(w.Header(), r, b.rel, false)
-		p.writeError(w, status, idv, msg)
+		p.writeErrorTo(w, r, status, idv, msg)
 		return
 	}
 	defer b.end()
@@ -230,9 +243,9 @@ func closeUnsent(out *http.Request, refused bool) {
 	}
 }
 
-// acquireFailed answers a request for which no backend was found: 503,
-// unless the client went away.
-func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, idv []string, err error) {
+// acquireFailed answers the request r for which no backend was found:
+// 503, unless the client went away.
+func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, r *http.Request, idv []string, err error) {
 	if ctx.Err() == nil {
 		p.unserved.Add(1)
 	}
@@ -240,15 +253,15 @@ func (p *Proxy) acquireFailed(ctx context.Context, w http.ResponseWriter, idv []
 	switch {
 	case ctx.Err() != nil:
 	case errors.As(err, &failed):
-		p.writeError(w, http.StatusServiceUnavailable, idv, failed.body)
+		p.writeErrorTo(w, r, http.StatusServiceUnavailable, idv, failed.body)
 	case errors.Is(err, errHeldTooLong):
-		p.writeError(w, http.StatusServiceUnavailable, idv, p.heldBody)
+		p.writeErrorTo(w, r, http.StatusServiceUnavailable, idv, p.heldBody)
 	case errors.Is(err, errNoPreview):
-		p.writeError(w, http.StatusServiceUnavailable, idv, "cutover: no release in preview\n")
+		p.writeErrorTo(w, r, http.StatusServiceUnavailable, idv, "cutover: no release in preview\n")
 	case errors.Is(err, errPreviewToken):
-		p.writeError(w, http.StatusForbidden, idv, "cutover: this address serves the release in preview only to requests with its preview token (the link `cutover deploy --preview` printed)\n")
+		p.writeErrorTo(w, r, http.StatusForbidden, idv, "cutover: this address serves the release in preview only to requests with its preview token (the link `cutover deploy --preview` printed)\n")
 	default:
-		p.writeError(w, http.StatusServiceUnavailable, idv, p.holdBody)
+		p.writeErrorTo(w, r, http.StatusServiceUnavailable, idv, p.holdBody)
 	}
 }
 
@@ -281,9 +294,9 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 
 	flusher, _ := w.(http.Flusher)
 	stream := flusher != nil && (resp.ContentLength < 0 || isEventStream(resp.Header))
-	if stream && isEventStream(resp.Header) {
-		// Event streams may stay quiet for long; the client should see the
-		// headers now.
+	if stream && (b.h2 != nil || isEventStream(resp.Header)) {
+		// Event streams, and an h2c backend's streams (gRPC), may stay
+		// quiet for long; the client should see the headers now.
 		flusher.Flush()
 	}
 	readErr, writeErr := copyBody(w, resp.Body, flusher, stream)
@@ -295,6 +308,10 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 		}
 		b.rel.bodyFailed(resp.StatusCode)
 		p.log.Debug("upstream body failed", "release", b.spec.Release, "instance", b.spec.ID, "err", readErr)
+		if b.h2 != nil && r.ProtoMajor >= 2 && isGRPC(resp.Header) {
+			p.grpcUnavailable(h, b)
+			return
+		}
 		panic(http.ErrAbortHandler)
 	}
 	if readErr != nil || writeErr != nil {

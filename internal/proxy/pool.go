@@ -119,8 +119,12 @@ func (b *Backend) put(c *upConn) {
 	}
 }
 
-// closeIdle closes the backend's idle upstream connections.
+// closeIdle closes the backend's idle upstream connections: an h2c
+// backend's, those without a stream.
 func (b *Backend) closeIdle() {
+	if b.h2 != nil {
+		b.h2.CloseIdleConnections()
+	}
 	pl := &b.pool
 	pl.mu.Lock()
 	idle := pl.idle
@@ -144,8 +148,13 @@ func (b *Backend) idleConns() int {
 // connects at once. Deploy calls it once the backend has passed its health
 // check. Dial errors end the warm-up and are logged at debug level only:
 // requests dial on their own anyway. A warm-up already under way makes
-// the call a no-op; RemoveBackend stops it.
+// the call a no-op; RemoveBackend stops it. It does nothing for an h2c
+// backend.
 func (b *Backend) Warm(n int) {
+	if b.h2 != nil {
+		// One connection carries every stream; it opens with the first.
+		return
+	}
 	if n <= 0 || b.removed.Load() || !b.warming.CompareAndSwap(false, true) {
 		return
 	}

@@ -133,7 +133,8 @@ type AccessLogger interface {
 	Log(traffic.Access)
 }
 
-// Proxy is a version-aware HTTP/1.1 reverse proxy. Backends are grouped by
+// Proxy is a version-aware HTTP reverse proxy (HTTP/1.1 to its backends,
+// or h2c: BackendSpec.Protocol). Backends are grouped by
 // release; new requests are spread by weight over the releases that have
 // healthy backends, or go to the release a client is pinned to.
 // The zero value is not usable; use New. All methods are safe for

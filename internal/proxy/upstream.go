@@ -137,6 +137,9 @@ func (c *upConn) close() { _ = c.conn.Close() }
 // connection that turns out closed before any response byte is replaced
 // by a fresh one for a request that may be replayed.
 func (b *Backend) roundTrip(ctx context.Context, w http.ResponseWriter, out *http.Request, in *inbound) (*http.Response, error) {
+	if b.h2 != nil {
+		return b.roundTripH2C(ctx, out)
+	}
 	c, err := b.take(ctx)
 	if err != nil {
 		// Nothing was sent; the caller may send out elsewhere, body

@@ -55,7 +55,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	held := tg.held
 	if err != nil {
 		x.holdEnded(held)
-		p.acquireFailed(ctx, w, idv, err)
+		p.acquireFailed(ctx, w, r, idv, err)
 		return
 	}
 	b := tg.b
@@ -102,7 +102,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		held += rt.held
 		if herr != nil {
 			x.holdEnded(held)
-			p.acquireFailed(ctx, w, idv, herr)
+			p.acquireFailed(ctx, w, r, idv, herr)
 			return
 		}
 		b.end()

@@ -58,7 +58,10 @@
 //
 // Either way every request has Request.TLS set, so that the proxy tells
 // the app X-Forwarded-Proto: https and marks the version cookie Secure.
-// Upstream, to the app's instances, requests stay HTTP/1.1 keep-alive.
+// Upstream, to the app's instances, requests stay HTTP/1.1 keep-alive,
+// but for an app whose instances speak h2c (a gRPC app: see package
+// proxy), whose requests go over HTTP/2 both sides of cutover. gRPC
+// clients can only come this way: the plain listener speaks HTTP/1.1.
 //
 // WebSockets work over both. Over HTTP/1.1 a client sends an upgrade
 // and the proxy hijacks the connection. Over HTTP/2 the server announces
