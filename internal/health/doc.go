@@ -15,9 +15,11 @@
 // a whole) over HTTP/2 cleartext, where SERVING passes and anything else
 // fails, naming the status or the gRPC error (Unimplemented: the server
 // registers no health service). A gRPC server does not answer HTTP/1.1, so
-// the GET above could never pass. The call is made with grpc-go's own
-// client and generated health stubs, on a connection of its own closed
-// after the answer, as the GET's is (see ProbeGRPC).
+// the GET above could never pass. The call is made with net/http's HTTP/2
+// client and the two small protobuf messages written and read by hand (a
+// gRPC library would add 2.5 MB to the binary for them), on a connection
+// of its own closed after the answer, as the GET's is (see ProbeGRPC);
+// the tests check it against grpc-go's server and generated messages.
 //
 // A check can be run synchronously with Checker.Round, so that tests and
 // callers that want an answer now need not wait for the interval.

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -10,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cutover/cutover/internal/grpctest"
 )
@@ -54,7 +56,7 @@ func TestProbeGRPC(t *testing.T) {
 	set(grpctest.Service, healthpb.HealthCheckResponse_NOT_SERVING)
 	err := ProbeGRPC(ctx, addr, grpctest.Service)
 	var se *GRPCStatusError
-	if !errors.As(err, &se) || se.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+	if !errors.As(err, &se) || se.Status != StatusNotServing {
 		t.Errorf("NOT_SERVING: got %v, want a *GRPCStatusError", err)
 	} else if want := `gRPC health check of ` + addr + ` (service "cutover.grpctest.Echo"): status NOT_SERVING`; err.Error() != want {
 		t.Errorf("got %q, want %q", err, want)
@@ -120,4 +122,32 @@ func deadAddrFor(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// TestCheckStatus checks the reading of HealthCheckResponse messages by
+// hand, against the bytes of grpc-go's generated code.
+func TestCheckStatus(t *testing.T) {
+	for _, st := range []healthpb.HealthCheckResponse_ServingStatus{0, 1, 2, 3} {
+		b, err := proto.Marshal(&healthpb.HealthCheckResponse{Status: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := append([]byte{0, 0, 0, 0, byte(len(b))}, b...)
+		got, err := checkStatus(msg)
+		if err != nil || int32(got) != int32(st) || got.String() != st.String() {
+			t.Errorf("%v: got %v (%v)", st, got, err)
+		}
+	}
+	req, err := proto.Marshal(&healthpb.HealthCheckRequest{Service: "a.B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := checkRequest("a.B"); !bytes.Equal(got[5:], req) || int(got[4]) != len(req) {
+		t.Errorf("checkRequest: % x, want the message % x", got, req)
+	}
+	for _, bad := range [][]byte{nil, {1, 0, 0, 0, 0}, {0, 0, 0, 0, 5, 8}, {0, 0, 0, 0, 2, 8, 0x80}, {0, 0, 0, 0, 1, 0x0b}} {
+		if _, err := checkStatus(bad); err == nil {
+			t.Errorf("% x: no error", bad)
+		}
+	}
 }
