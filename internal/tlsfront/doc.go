@@ -46,12 +46,14 @@
 // or silent client holds nothing but itself. The protocol the client and
 // server agreed on by ALPN then decides:
 //
-//   - "h2": net/http's own HTTP/2 server (http.Server, fed the connection
-//     through a listener). It is the one the Go project maintains;
-//     golang.org/x/net/http2's Server is deprecated in its favour and,
-//     from Go 1.27, wraps it. Handing it the already-negotiated
-//     connection keeps one accept loop and one handshake for both
-//     protocols.
+//   - "h2": the HTTP/2 server Options.HTTP2Server names (DefaultHTTP2Server
+//     when empty). HTTP2Cutover is cutover's own (package h2, through
+//     h2.Server.ServeConn on the connection's goroutine, as h1); HTTP2Go
+//     is net/http's (http.Server, fed the connection through a listener),
+//     the one the Go project maintains — golang.org/x/net/http2's Server
+//     is deprecated in its favour and, from Go 1.27, wraps it. Either
+//     way the already-negotiated connection is handed over: one accept
+//     loop and one handshake for both protocols.
 //   - "http/1.1", or nothing (a client without ALPN): cutover's own
 //     HTTP/1.1 server (package h1) through h1.Server.ServeConn, the one
 //     the plain listener uses, with its bounds and timeouts.
