@@ -306,6 +306,10 @@ const exampleProxy = `[proxy]
 # no TLS.
 # tls_listen = "0.0.0.0:443"
 
+# The server of the TLS listener's HTTP/2 connections: "cutover"
+# (cutover's own) or "go" (Go's net/http). Default "go".
+# http2_server = "go"
+
 # While two releases serve, keep each client on the release that first
 # served it (version cookie), so pages, assets and forms stay consistent.
 # true or false. Default true.
