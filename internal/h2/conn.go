@@ -122,21 +122,23 @@ type streamError struct {
 
 func (e streamError) Error() string { return "h2: stream error " + e.code.String() }
 
-// serve runs the connection until it ends and its handlers returned.
-func (c *conn) serve() {
-	defer c.end()
+// sendPreface sends the server's SETTINGS and the connection window's
+// raise; false when the connection failed.
+func (c *conn) sendPreface() bool {
 	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	_ = c.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.srv.maxStreams()},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamRecvWindow},
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.srv.maxHeaderBytes()},
 	)
 	_ = c.fr.WriteWindowUpdate(0, connRecvWindow-defaultWindow)
-	err := c.bw.Flush()
-	c.wmu.Unlock()
-	if err != nil {
-		return
-	}
+	return c.bw.Flush() == nil
+}
+
+// serve runs the connection until it ends and its handlers returned.
+func (c *conn) serve() {
+	defer c.end()
 	if d := c.srv.ReadHeaderTimeout; d > 0 {
 		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
 	}

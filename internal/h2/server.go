@@ -60,7 +60,8 @@ func (s *Server) ServeConn(c net.Conn) {
 		return
 	}
 	cc := newConn(s, c)
-	if !s.add(cc) {
+	// The server's preface goes first, before a GOAWAY of Shutdown can.
+	if !cc.sendPreface() || !s.add(cc) {
 		_ = c.Close()
 		return
 	}
@@ -101,7 +102,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.inShutdown.Store(true)
 	for c := range s.conns {
-		c.goAway()
+		// Not waited for: a connection whose client stopped reading
+		// holds its write lock, and must not hold Shutdown past ctx.
+		go c.goAway()
 	}
 	s.mu.Unlock()
 	poll := time.Millisecond

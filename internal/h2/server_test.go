@@ -479,3 +479,37 @@ func TestExpectContinue(t *testing.T) {
 		t.Errorf("final %s %q", h.PseudoValue("status"), d.Data())
 	}
 }
+
+// TestShutdownStuckClient checks that Shutdown returns when its context
+// ends though a client stopped reading while a handler writes to it.
+func TestShutdownStuckClient(t *testing.T) {
+	writing := make(chan struct{})
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(writing)
+		b := make([]byte, 64<<10)
+		for i := 0; i < 1024; i++ {
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+		}
+	}), nil)
+	c := ts.dial(t, http2.Setting{ID: http2.SettingInitialWindowSize, Val: maxWindow})
+	if err := c.fr.WriteWindowUpdate(0, maxWindow-defaultWindow); err != nil {
+		t.Fatal(err)
+	}
+	c.get(1, "/")
+	<-writing
+	time.Sleep(200 * time.Millisecond) // the socket's buffers fill up
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- ts.srv.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != context.DeadlineExceeded {
+			t.Errorf("Shutdown: %v, want its context's deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown still blocked 5 s after its context ended")
+	}
+}
