@@ -307,8 +307,9 @@ const exampleProxy = `[proxy]
 # tls_listen = "0.0.0.0:443"
 
 # The server of the TLS listener's HTTP/2 connections: "cutover"
-# (cutover's own) or "go" (Go's net/http). Default "go".
-# http2_server = "go"
+# (cutover's own) or "go" (Go's net/http, kept as a fallback).
+# Default "cutover".
+# http2_server = "cutover"
 
 # While two releases serve, keep each client on the release that first
 # served it (version cookie), so pages, assets and forms stay consistent.

@@ -272,7 +272,7 @@ func (v *validator) proxy(p *Proxy) {
 		v.claimListen("proxy.tls_listen", p.TLSListen)
 	}
 	if p.HTTP2Server != "cutover" && p.HTTP2Server != "go" {
-		v.fail("proxy.http2_server", `must be "cutover" or "go" (default "go"), got %q`, p.HTTP2Server)
+		v.fail("proxy.http2_server", `must be "cutover" or "go" (default "cutover"), got %q`, p.HTTP2Server)
 	}
 	if !isCookieName(p.Cookie) {
 		v.fail("proxy.cookie", "must be a cookie name of letters, digits, '-' and '_', got %q", p.Cookie)

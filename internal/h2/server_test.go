@@ -269,6 +269,7 @@ func TestBadRequests(t *testing.T) {
 		"no method":         base[2:],
 		"pseudo after":      {":method", "GET", ":scheme", "https", "a", "b", ":path", "/"},
 		"unknown pseudo":    append(base, ":protocol", "websocket"),
+		"bad authority":     {":method", "GET", ":scheme", "https", ":authority", "a b", ":path", "/"},
 	}
 	c := ts.dial(t)
 	id := uint32(1)

@@ -146,6 +146,9 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, error) {
 	if authority == "" {
 		authority = host
 	}
+	if !httpguts.ValidHostHeader(authority) {
+		return nil, bad
+	}
 	declared := int64(-1)
 	if cl := h["Content-Length"]; len(cl) > 0 {
 		for _, v := range cl[1:] {

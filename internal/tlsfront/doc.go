@@ -76,25 +76,22 @@
 //
 // HTTP/1.1 over TLS meets the front door's target: 0.88-0.94x nginx's
 // requests per second on small keep-alive GETs, CPU 1.00-1.11x (two
-// bench runs). HTTP/2 does not (0.60-0.71x, CPU 2.08-2.21x), and most of the gap is net/http's HTTP/2
-// server's, not the proxy's: answering by itself (no proxy, the proxy's
-// headers) it costs 59 µs of CPU per request against 25 µs for package
-// h1 on the same TLS connection and 44 µs for nginx's whole proxied
-// HTTP/2 request (h2load -c50 -m1, 2 cores). Per response it writes
-// HEADERS and DATA as two TLS records in two write calls, starts four
-// goroutines (the handler, the HEADERS write, two flushes) and passes
-// every frame between goroutines over channels; HPACK re-indexes the
-// request ID of each response. The path beyond — an HTTP/2 server of
-// cutover's own built as h1 is, or changes in Go's — is in docs/tls.md
-// ("HTTP/2 throughput: what costs what"), with the figures and how they
-// were taken (bench/proxyprof -tls-cert, -static).
+// bench runs). Over HTTP/2 net/http's server missed it (0.60-0.71x, CPU
+// 2.08-2.21x): answering by itself it cost 59 µs of CPU per request
+// against 25 µs for package h1 on the same TLS connection — two TLS
+// records and two writes per response, four goroutines, channel round
+// trips per frame. Package h2, the default since, writes a small
+// response in one record and one write with one goroutine per request;
+// docs/tls.md ("HTTP/2 throughput: what costs what") has the figures of
+// both and how they were taken (bench/proxyprof -tls-cert -http2-server,
+// -static).
 //
 // # Shutdown
 //
 // Shutdown closes the listener, waits for the handshakes under way
 // (bounded by HandshakeTimeout), then shuts the two servers down as the
 // plain listener's: HTTP/1.1 connections close once idle, HTTP/2 ones
-// are sent GOAWAY, their streams in flight finish, and the clients open
+// are sent GOAWAY (either HTTP/2 server), their streams in flight finish, and the clients open
 // their next connection elsewhere — to the next daemon, during an
 // upgrade, which accepts on the same socket (see package keeper, which
 // holds it as "tls").

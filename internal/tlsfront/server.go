@@ -25,7 +25,7 @@ const (
 )
 
 // DefaultHTTP2Server is Options.HTTP2Server's default.
-var DefaultHTTP2Server = HTTP2Go
+var DefaultHTTP2Server = HTTP2Cutover
 
 // DefaultHandshakeTimeout is Options.HandshakeTimeout's default.
 const DefaultHandshakeTimeout = 10 * time.Second
