@@ -514,3 +514,72 @@ func TestShutdownStuckClient(t *testing.T) {
 		t.Fatal("Shutdown still blocked 5 s after its context ended")
 	}
 }
+
+// TestPing checks that a PING is acknowledged with its data.
+func TestPing(t *testing.T) {
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), nil)
+	c := ts.dial(t)
+	data := [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
+	if err := c.fr.WritePing(false, data); err != nil {
+		t.Fatal(err)
+	}
+	p := c.readUntil(func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok }).(*http2.PingFrame)
+	if !p.IsAck() || p.Data != data {
+		t.Errorf("PING answer ack=%v data=%v", p.IsAck(), p.Data)
+	}
+}
+
+// TestLargeHeaders checks a response header block larger than a frame:
+// HEADERS then CONTINUATION.
+func TestLargeHeaders(t *testing.T) {
+	big := strings.Repeat("v", 40<<10)
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", big)
+		io.WriteString(w, "ok") //nolint:errcheck // the client checks
+	}), nil)
+	resp, err := ts.client(t).Get(ts.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body) //nolint:errcheck // compared
+	resp.Body.Close()
+	if resp.Header.Get("X-Big") != big || string(b) != "ok" {
+		t.Errorf("header of %d bytes, body %q", len(resp.Header.Get("X-Big")), b)
+	}
+}
+
+// TestHead checks that a HEAD response carries no body, whatever the
+// handler writes, and that writing past a declared Content-Length fails.
+func TestHead(t *testing.T) {
+	writeErr := make(chan error, 1)
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		io.WriteString(w, "hello") //nolint:errcheck // HEAD: discarded
+		_, err := io.WriteString(w, "more")
+		writeErr <- err
+	}), nil)
+	c := ts.client(t)
+	req, _ := http.NewRequest("HEAD", ts.url(), nil) //nolint:errcheck // constant
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body) //nolint:errcheck // compared
+	resp.Body.Close()
+	if len(b) != 0 || resp.ContentLength != 5 {
+		t.Errorf("HEAD: body %q, Content-Length %d", b, resp.ContentLength)
+	}
+	<-writeErr
+	resp, err = c.Get(ts.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body) //nolint:errcheck // compared
+	resp.Body.Close()
+	if string(b) != "hello" {
+		t.Errorf("GET: body %q", b)
+	}
+	if err := <-writeErr; err != http.ErrContentLength {
+		t.Errorf("writing past Content-Length: %v, want http.ErrContentLength", err)
+	}
+}
