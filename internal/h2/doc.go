@@ -60,8 +60,9 @@
 // and stream windows (a handler's Write blocks until WINDOW_UPDATE opens
 // them, or the stream or connection ends); DATA received beyond the
 // windows the server gave is a FLOW_CONTROL_ERROR; the client's windows
-// are refilled as the handler reads the body (by half a window at a
-// time), and at once for bodies nobody will read.
+// are refilled as the handler reads the body (WINDOW_UPDATE by half a
+// window at a time); DATA nobody will read (the handler closed the body
+// or returned, the stream was reset) counts as read at once.
 //
 // Requests are checked as RFC 9113 section 8 asks: pseudo-header fields
 // (:method, :scheme, :path, or :authority only for CONNECT; no
@@ -69,8 +70,11 @@
 // names, no connection-specific field (Connection, Keep-Alive,
 // Proxy-Connection, Transfer-Encoding, Upgrade, TE other than
 // "trailers"), a Content-Length that matches the DATA received: any
-// failure resets the stream with PROTOCOL_ERROR. A header list larger
-// than MaxHeaderBytes is answered 431 without calling the handler.
+// failure resets the stream with PROTOCOL_ERROR, as does an :authority
+// that is not a valid host. A header list larger than MaxHeaderBytes is
+// answered 431 without calling the handler (a single field larger than
+// it is an HPACK COMPRESSION_ERROR of the whole connection, as with
+// net/http: the decoder bounds its strings by it).
 // Several Cookie fields are joined with "; " (section 8.2.3), as the
 // HTTP/1.1 app behind the proxy expects one.
 //
@@ -105,8 +109,12 @@
 //
 // # Lifetime
 //
-// A connection with no stream open is closed after IdleTimeout, with a
-// GOAWAY first. Shutdown sends every connection GOAWAY naming the last
+// The client's preface and first SETTINGS must arrive within
+// ReadHeaderTimeout. A connection with no stream open is closed after
+// IdleTimeout, with a GOAWAY first; that also bounds a client that sends
+// part of a header block and stalls. There is no write timeout: a client
+// that stops reading holds its connection until it is closed (Close, or
+// the client leaving), as on HTTP/1.1. Shutdown sends every connection GOAWAY naming the last
 // stream it took: the streams in flight finish, later ones are refused
 // (the client retries them on a new connection, as RFC 9113 lets it), and
 // each connection closes once its streams are done; Shutdown returns when
