@@ -58,6 +58,10 @@
 //     HTTP/1.1 server (package h1) through h1.Server.ServeConn, the one
 //     the plain listener uses, with its bounds and timeouts.
 //
+// Below TLS, the socket is read and written with package rawio, as the
+// plain listener's connections are: system calls the Go scheduler does
+// not hand the thread off for.
+//
 // Either way every request has Request.TLS set, so that the proxy tells
 // the app X-Forwarded-Proto: https and marks the version cookie Secure.
 // Upstream, to the app's instances, requests stay HTTP/1.1 keep-alive.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cutover/cutover/internal/h1"
 	"github.com/cutover/cutover/internal/h2"
+	"github.com/cutover/cutover/internal/rawio"
 )
 
 // The HTTP/2 servers Options.HTTP2Server chooses between.
@@ -194,7 +195,7 @@ func (s *Server) countOpen() {
 // serveConn does rw's handshake and hands the connection to the server
 // of the protocol it chose.
 func (s *Server) serveConn(rw net.Conn) {
-	tc := tls.Server(rw, s.config)
+	tc := tls.Server(rawSocket(rw), s.config)
 	proto, ok := s.handshake(tc)
 	s.handshaking.Done()
 	if !ok {
@@ -221,6 +222,26 @@ func (s *Server) serveConn(rw net.Conn) {
 		s.open.Add(-1)
 	}
 }
+
+// rawSocket returns rw reading and writing its socket through package
+// rawio, as the plain listener's connections do (see there: system calls
+// the scheduler does not hand the thread off for), or rw itself when it
+// has no socket. Deadlines, Close and addresses stay rw's.
+func rawSocket(rw net.Conn) net.Conn {
+	if rio := rawio.New(rw); rio != nil {
+		return &rawConn{Conn: rw, rio: rio}
+	}
+	return rw
+}
+
+// rawConn is a net.Conn whose Read and Write are rawio's.
+type rawConn struct {
+	net.Conn
+	rio *rawio.Conn
+}
+
+func (c *rawConn) Read(p []byte) (int, error)  { return c.rio.Read(p) }
+func (c *rawConn) Write(p []byte) (int, error) { return c.rio.Write(p) }
 
 // handshake does tc's handshake within HandshakeTimeout and returns the
 // protocol chosen; ok is false (and tc closed) when it failed.
