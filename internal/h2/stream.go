@@ -217,6 +217,10 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, error) {
 				req.Trailer[http.CanonicalHeaderKey(k)] = nil
 			}
 		}
+		if req.Trailer != nil {
+			// As net/http: the declaration became Request.Trailer.
+			delete(h, "Trailer")
+		}
 	}
 	if declared < 0 && f.StreamEnded() {
 		req.ContentLength = 0
