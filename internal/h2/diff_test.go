@@ -93,3 +93,93 @@ func TestSameRequestAsNetHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestSameResponseAsNetHTTP checks that a client sees the same responses
+// from this server as from net/http's HTTP/2 server for the same
+// handler (Content-Type set: net/http guesses one where this server, as
+// package h1, does not).
+func TestSameResponseAsNetHTTP(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		switch r.URL.Path {
+		case "/small":
+			io.WriteString(w, "hello") //nolint:errcheck // compared
+		case "/length":
+			w.Header().Set("Content-Length", "5")
+			io.WriteString(w, "hello") //nolint:errcheck // compared
+		case "/big":
+			io.WriteString(w, strings.Repeat("x", 10000)) //nolint:errcheck // compared
+		case "/nocontent":
+			w.WriteHeader(http.StatusNoContent)
+		case "/notmodified":
+			w.Header().Set("Etag", `"a"`)
+			w.WriteHeader(http.StatusNotModified)
+		case "/cookies":
+			w.Header().Add("Set-Cookie", "a=1")
+			w.Header().Add("Set-Cookie", "b=2")
+			w.Header().Add("Vary", "Accept")
+			w.Header().Add("Vary", "Cookie")
+			w.WriteHeader(201)
+		case "/flush":
+			io.WriteString(w, "one") //nolint:errcheck // compared
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "two") //nolint:errcheck // compared
+		case "/trailers":
+			w.Header().Set("Trailer", "X-A")
+			io.WriteString(w, "body") //nolint:errcheck // compared
+			w.Header().Set("X-A", "1")
+			w.Header().Set(http.TrailerPrefix+"X-B", "2")
+		case "/hop":
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Keep-Alive", "timeout=5")
+			w.Header().Set("Transfer-Encoding", "chunked")
+			io.WriteString(w, "hop") //nolint:errcheck // compared
+		}
+	})
+	ours := startServer(t, h, nil)
+	theirs := httptest.NewUnstartedServer(h)
+	theirs.EnableHTTP2 = true
+	cert, _ := testTLS()
+	theirs.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	theirs.StartTLS()
+	defer theirs.Close()
+	c := ours.client(t)
+	// Known differences: this server encodes the headers when the handler
+	// calls WriteHeader, so a response whose status was set explicitly
+	// gets no Content-Length (net/http's computes one when the handler
+	// returns first); it drops Keep-Alive, which RFC 9113 section 8.2.2
+	// forbids and net/http sends.
+	explicit := map[string]bool{"/cookies": true}
+	get := func(url string) string {
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		resp.Header.Del("Keep-Alive")
+		if explicit[resp.Request.URL.Path] {
+			resp.Header.Del("Content-Length")
+			resp.ContentLength = -1
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %d cl=%d body=%q err=%v\n", resp.Proto, resp.StatusCode, resp.ContentLength, body, err)
+		keys := make([]string, 0, len(resp.Header))
+		for k := range resp.Header {
+			if k != "Date" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s: %q\n", k, resp.Header[k])
+		}
+		fmt.Fprintf(&b, "date=%v trailer: %v\n", resp.Header.Get("Date") != "", resp.Trailer)
+		return b.String()
+	}
+	for _, path := range []string{"/small", "/length", "/big", "/nocontent", "/notmodified", "/cookies", "/flush", "/trailers", "/hop"} {
+		if a, b := get(theirs.URL+path), get(ours.url()+path[1:]); a != b {
+			t.Errorf("GET %s:\nfrom net/http's server:\n%s\nfrom this one:\n%s", path, a, b)
+		}
+	}
+}

@@ -96,8 +96,11 @@
 // # Responses
 //
 // As package h1's: no Content-Type is guessed, a Date is added when the
-// handler set none; a small body the handler finished without
-// Content-Length gets one; a Content-Length set by the handler is
+// handler set none; a response whose handler returned before calling
+// WriteHeader or writing 4 KiB gets a Content-Length (net/http's also
+// after an explicit WriteHeader, as it encodes headers later; this
+// difference and the Keep-Alive field dropped are the only ones
+// TestSameResponseAsNetHTTP finds); a Content-Length set by the handler is
 // enforced (more is http.ErrContentLength, less resets the stream with
 // INTERNAL_ERROR so the client sees a body cut short). Headers are
 // encoded when the handler calls WriteHeader, or, for an implicit 200,

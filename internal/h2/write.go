@@ -202,7 +202,7 @@ func (w *responseWriter) finish() {
 	if w.buf != nil {
 		b = *w.buf
 	}
-	if !w.sentHeader && w.bodyOK && w.declared < 0 && len(w.trailers) == 0 && !w.hasPrefixTrailers() {
+	if !w.sentHeader && w.bodyOK && w.declared < 0 {
 		// The whole body is known: say its length.
 		w.declared = int64(len(b))
 		w.autoLength = true
@@ -247,15 +247,6 @@ func (w *responseWriter) release() {
 		bodyBufs.Put(w.buf)
 		w.buf = nil
 	}
-}
-
-func (w *responseWriter) hasPrefixTrailers() bool {
-	for k := range w.hdr {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // trailerFields returns the trailers to send: the declared names that
