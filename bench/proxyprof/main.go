@@ -40,6 +40,7 @@ func main() {
 	now := flag.Bool("now", false, "profile from the start instead of from SIGUSR1")
 	certFile := flag.String("tls-cert", "", "PEM certificate: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) as the TLS listener does")
 	keyFile := flag.String("tls-key", "", "PEM key of -tls-cert")
+	flag.StringVar(&tlsfront.DefaultHTTP2Server, "http2-server", tlsfront.DefaultHTTP2Server, "with -tls-cert: the HTTP/2 server, cutover or go")
 	static := flag.Bool("static", false, "answer every request from the server itself (13 bytes, the backend's headers), without the proxy: the server's own ceiling")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -327,6 +327,11 @@ const exampleProxy = `[proxy]
 # another port of tls_listen. Default 0: the port of tls_listen.
 # https_port = 443
 
+# The server of the TLS listener's HTTP/2 connections: "cutover"
+# (cutover's own) or "go" (Go's net/http, kept as a fallback).
+# Default "cutover".
+# http2_server = "cutover"
+
 # While two releases serve, keep each client on the release that first
 # served it (version cookie), so pages, assets and forms stay consistent.
 # true or false. Default true.

@@ -153,6 +153,7 @@ func defaults() *Config {
 			RequestBufferMax:      10 << 20,
 			MaxRequestLine:        8 << 10,
 			MaxHeaderBytes:        64 << 10,
+			HTTP2Server:           "cutover",
 			Sticky:                true,
 			Cookie:                "cutover_release",
 			VersionHeader:         "X-Cutover-Release",

@@ -145,7 +145,7 @@ migrate_lock_timeout = "10s"
 					ClientBodyTimeout: Duration{30 * time.Second}, RequestBuffering: false,
 					RequestBufferMemory: 4096, RequestBufferMax: 1 << 20, MaxRequestBody: 2 << 20,
 					MaxRequestLine: 4096, MaxHeaderBytes: 32768,
-					PreviewListen: "127.0.0.1:8081", TLSListen: ":443", Sticky: false, Cookie: "shop_v",
+					PreviewListen: "127.0.0.1:8081", TLSListen: ":443", HTTP2Server: "cutover", Sticky: false, Cookie: "shop_v",
 					VersionHeader: "X-Shop-Release",
 				}
 				c.Deploy = Deploy{

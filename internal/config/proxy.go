@@ -112,6 +112,12 @@ type Proxy struct {
 	// tls_listen.
 	HTTPSPort int `toml:"https_port"`
 
+	// HTTP2Server (key http2_server) chooses the server of the TLS
+	// listener's HTTP/2 connections: "cutover" (cutover's own, package
+	// h2) or "go" (Go's net/http). Both serve the same requests; see
+	// docs/tls.md for what each costs. Default "cutover".
+	HTTP2Server string `toml:"http2_server"`
+
 	// Sticky (key sticky) pins a client to the release that first served
 	// it while two releases serve, with a version cookie. Default true.
 	Sticky bool `toml:"sticky"`

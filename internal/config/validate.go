@@ -307,6 +307,9 @@ func (v *validator) proxy(p *Proxy) {
 	case p.HTTPSPort != 0 && p.TLSListen == "":
 		v.fail("proxy.https_port", `is the port redirects to https name, and proxy.tls_listen is not set; add tls_listen = "0.0.0.0:443" to [proxy]`)
 	}
+	if p.HTTP2Server != "cutover" && p.HTTP2Server != "go" {
+		v.fail("proxy.http2_server", `must be "cutover" or "go" (default "cutover"), got %q`, p.HTTP2Server)
+	}
 	if !isCookieName(p.Cookie) {
 		v.fail("proxy.cookie", "must be a cookie name of letters, digits, '-' and '_', got %q", p.Cookie)
 	}

@@ -177,6 +177,7 @@ func TestValidateErrors(t *testing.T) {
 		{"cookie with a space", "[proxy]\ncookie = \"my cookie\"\n", `cutover.toml:5: proxy.cookie: must be a cookie name of letters, digits, '-' and '_', got "my cookie"`},
 		{"cookie with a separator", "[proxy]\ncookie = \"v=1\"\n", `cutover.toml:5: proxy.cookie: must be a cookie name of letters, digits, '-' and '_', got "v=1"`},
 		{"empty cookie", "[proxy]\ncookie = \"\"\n", `cutover.toml:5: proxy.cookie: must be a cookie name of letters, digits, '-' and '_', got ""`},
+		{"unknown http2 server", "[proxy]\nhttp2_server = \"nghttp2\"\n", `cutover.toml:5: proxy.http2_server: must be "cutover" or "go" (default "cutover"), got "nghttp2"`},
 		{"version_header with underscore", "[proxy]\nversion_header = \"X_Release\"\n", `cutover.toml:5: proxy.version_header: must be a header name such as "X-Cutover-Release", or "" for none, got "X_Release"`},
 		{"version_header with colon", "[proxy]\nversion_header = \"X-Release:\"\n", `cutover.toml:5: proxy.version_header: must be a header name such as "X-Cutover-Release", or "" for none, got "X-Release:"`},
 		{"trusted_proxies not an address", "[proxy]\ntrusted_proxies = [\"10.0.0.0/8\", \"lb.internal\"]\n", `cutover.toml:5: proxy.trusted_proxies: entry 2 ("lb.internal") must be a network such as "10.0.0.0/8" or an address such as "192.0.2.10"`},

@@ -313,7 +313,7 @@ func run(ctx context.Context, opts Options) error {
 	if tlsLn != nil {
 		h1tls := router.NewServer(cfg.Proxy.ReadHeaderTimeout.Duration, cfg.Proxy.IdleTimeout.Duration)
 		hand.wrap(h1tls)
-		tlsSrv = tlsfront.NewServer(tlsfront.Options{H1: h1tls, Handler: router, Certs: chain})
+		tlsSrv = tlsfront.NewServer(tlsfront.Options{H1: h1tls, Handler: router, Certs: chain, HTTP2Server: cfg.Proxy.HTTP2Server})
 	}
 
 	if certs != nil {

@@ -46,15 +46,21 @@
 // or silent client holds nothing but itself. The protocol the client and
 // server agreed on by ALPN then decides:
 //
-//   - "h2": net/http's own HTTP/2 server (http.Server, fed the connection
-//     through a listener). It is the one the Go project maintains;
-//     golang.org/x/net/http2's Server is deprecated in its favour and,
-//     from Go 1.27, wraps it. Handing it the already-negotiated
-//     connection keeps one accept loop and one handshake for both
-//     protocols.
+//   - "h2": the HTTP/2 server Options.HTTP2Server names (DefaultHTTP2Server
+//     when empty). HTTP2Cutover is cutover's own (package h2, through
+//     h2.Server.ServeConn on the connection's goroutine, as h1); HTTP2Go
+//     is net/http's (http.Server, fed the connection through a listener),
+//     the one the Go project maintains — golang.org/x/net/http2's Server
+//     is deprecated in its favour and, from Go 1.27, wraps it. Either
+//     way the already-negotiated connection is handed over: one accept
+//     loop and one handshake for both protocols.
 //   - "http/1.1", or nothing (a client without ALPN): cutover's own
 //     HTTP/1.1 server (package h1) through h1.Server.ServeConn, the one
 //     the plain listener uses, with its bounds and timeouts.
+//
+// Below TLS, the socket is read and written with package rawio, as the
+// plain listener's connections are: system calls the Go scheduler does
+// not hand the thread off for.
 //
 // Either way every request has Request.TLS set, so that the proxy tells
 // the app X-Forwarded-Proto: https and marks the version cookie Secure.
@@ -84,25 +90,25 @@
 //
 // HTTP/1.1 over TLS meets the front door's target: 0.88-0.94x nginx's
 // requests per second on small keep-alive GETs, CPU 1.00-1.11x (two
-// bench runs). HTTP/2 does not (0.60-0.71x, CPU 2.08-2.21x), and most of the gap is net/http's HTTP/2
-// server's, not the proxy's: answering by itself (no proxy, the proxy's
-// headers) it costs 59 µs of CPU per request against 25 µs for package
-// h1 on the same TLS connection and 44 µs for nginx's whole proxied
-// HTTP/2 request (h2load -c50 -m1, 2 cores). Per response it writes
-// HEADERS and DATA as two TLS records in two write calls, starts four
-// goroutines (the handler, the HEADERS write, two flushes) and passes
-// every frame between goroutines over channels; HPACK re-indexes the
-// request ID of each response. The path beyond — an HTTP/2 server of
-// cutover's own built as h1 is, or changes in Go's — is in docs/tls.md
-// ("HTTP/2 throughput: what costs what"), with the figures and how they
-// were taken (bench/proxyprof -tls-cert, -static).
+// bench runs). Over HTTP/2 net/http's server missed it (0.60-0.71x, CPU
+// 2.08-2.21x): answering by itself it cost 59 µs of CPU per request
+// against 25 µs for package h1 on the same TLS connection — two TLS
+// records and two writes per response, four goroutines, channel round
+// trips per frame. Package h2, the default since, writes a small
+// response in one record and one write with one goroutine per request,
+// and costs about half as much (41 against 84 µs answering by itself,
+// 78 against 122 proxying, on a shared machine); with the sockets below
+// TLS read and written through rawio, one bench run gave HTTP/2 1.02x
+// nginx's requests per second at 1.19x its CPU. docs/tls.md ("HTTP/2
+// throughput: what costs what") has the figures and how they were taken
+// (bench/proxyprof -tls-cert -http2-server, -static).
 //
 // # Shutdown
 //
 // Shutdown closes the listener, waits for the handshakes under way
 // (bounded by HandshakeTimeout), then shuts the two servers down as the
 // plain listener's: HTTP/1.1 connections close once idle, HTTP/2 ones
-// are sent GOAWAY, their streams in flight finish, and the clients open
+// are sent GOAWAY (either HTTP/2 server), their streams in flight finish, and the clients open
 // their next connection elsewhere — to the next daemon, during an
 // upgrade, which accepts on the same socket (see package keeper, which
 // holds it as "tls").

@@ -24,6 +24,15 @@ import (
 	"github.com/cutover/cutover/internal/h1"
 )
 
+// TestMain lets TLSFRONT_HTTP2 (cutover or go) choose the HTTP/2 server
+// every test's Server uses by default.
+func TestMain(m *testing.M) {
+	if v := os.Getenv("TLSFRONT_HTTP2"); v != "" {
+		DefaultHTTP2Server = v
+	}
+	os.Exit(m.Run())
+}
+
 // waitLimit bounds every wait of these tests.
 const waitLimit = 10 * time.Second
 

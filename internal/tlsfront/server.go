@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/h1"
+	"github.com/cutover/cutover/internal/h2"
+	"github.com/cutover/cutover/internal/rawio"
 	"github.com/cutover/cutover/internal/xconnect"
 )
 
@@ -21,6 +23,17 @@ import (
 // over HTTP/2 (RFC 8441). What the daemon starts from here on must get
 // the user's GODEBUG.
 func init() { xconnect.Restore() }
+
+// The HTTP/2 servers Options.HTTP2Server chooses between.
+const (
+	// HTTP2Cutover is cutover's own HTTP/2 server, package h2.
+	HTTP2Cutover = "cutover"
+	// HTTP2Go is net/http's HTTP/2 server.
+	HTTP2Go = "go"
+)
+
+// DefaultHTTP2Server is Options.HTTP2Server's default.
+var DefaultHTTP2Server = HTTP2Cutover
 
 // DefaultHandshakeTimeout is Options.HandshakeTimeout's default.
 const DefaultHandshakeTimeout = 10 * time.Second
@@ -44,6 +57,9 @@ type Options struct {
 	IdleTimeout time.Duration
 	// NoHTTP2 leaves "h2" out of ALPN: every client speaks HTTP/1.1.
 	NoHTTP2 bool
+	// HTTP2Server chooses the server of the connections that chose "h2":
+	// HTTP2Cutover or HTTP2Go. "" = DefaultHTTP2Server.
+	HTTP2Server string
 	// ErrorLog receives accept errors and HTTP/2's connection errors.
 	// nil = H1's ErrorLog, else the log package's standard logger.
 	ErrorLog *log.Logger
@@ -54,8 +70,9 @@ type Options struct {
 type Server struct {
 	opts   Options
 	config *tls.Config
-	h2     *http.Server
-	h2ln   *connListener
+	h2     *http.Server  // net/http's, with HTTP2Go
+	h2ln   *connListener // h2's listener
+	h2c    *h2.Server    // cutover's, with HTTP2Cutover
 
 	inShutdown atomic.Bool
 	mu         sync.Mutex
@@ -87,7 +104,20 @@ func NewServer(opts Options) *Server {
 	if opts.ErrorLog == nil {
 		opts.ErrorLog = log.Default()
 	}
+	if opts.HTTP2Server == "" {
+		opts.HTTP2Server = DefaultHTTP2Server
+	}
 	s := &Server{opts: opts, config: opts.Certs.Config(opts.NoHTTP2), h2ln: newConnListener()}
+	if opts.HTTP2Server == HTTP2Cutover {
+		s.h2c = &h2.Server{
+			Handler:           opts.Handler,
+			ReadHeaderTimeout: opts.H1.ReadHeaderTimeout,
+			IdleTimeout:       opts.IdleTimeout,
+			MaxHeaderBytes:    opts.H1.MaxHeaderBytes,
+			ErrorLog:          opts.ErrorLog,
+		}
+		return s
+	}
 	s.h2 = &http.Server{
 		Handler:           opts.Handler,
 		ReadHeaderTimeout: opts.H1.ReadHeaderTimeout,
@@ -121,6 +151,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	defer ln.Close() //nolint:errcheck // closing twice (after Shutdown) tells nothing
 	s.h2Started.Do(func() {
+		if s.h2 == nil {
+			return
+		}
 		// Serve ends with Shutdown or Close, with ErrServerClosed; the
 		// connections it serves are waited for by Shutdown.
 		go func() { _ = s.h2.Serve(s.h2ln) }()
@@ -169,7 +202,7 @@ func (s *Server) countOpen() {
 // serveConn does rw's handshake and hands the connection to the server
 // of the protocol it chose.
 func (s *Server) serveConn(rw net.Conn) {
-	tc := tls.Server(rw, s.config)
+	tc := tls.Server(rawSocket(rw), s.config)
 	proto, ok := s.handshake(tc)
 	s.handshaking.Done()
 	if !ok {
@@ -178,6 +211,11 @@ func (s *Server) serveConn(rw net.Conn) {
 	}
 	switch proto {
 	case "h2":
+		if s.h2c != nil {
+			s.h2c.ServeConn(tc)
+			s.open.Add(-1)
+			return
+		}
 		// h2's ConnState counts it closed once it serves it.
 		if !s.h2ln.push(tc) {
 			s.open.Add(-1)
@@ -191,6 +229,26 @@ func (s *Server) serveConn(rw net.Conn) {
 		s.open.Add(-1)
 	}
 }
+
+// rawSocket returns rw reading and writing its socket through package
+// rawio, as the plain listener's connections do (see there: system calls
+// the scheduler does not hand the thread off for), or rw itself when it
+// has no socket. Deadlines, Close and addresses stay rw's.
+func rawSocket(rw net.Conn) net.Conn {
+	if rio := rawio.New(rw); rio != nil {
+		return &rawConn{Conn: rw, rio: rio}
+	}
+	return rw
+}
+
+// rawConn is a net.Conn whose Read and Write are rawio's.
+type rawConn struct {
+	net.Conn
+	rio *rawio.Conn
+}
+
+func (c *rawConn) Read(p []byte) (int, error)  { return c.rio.Read(p) }
+func (c *rawConn) Write(p []byte) (int, error) { return c.rio.Write(p) }
 
 // handshake does tc's handshake within HandshakeTimeout and returns the
 // protocol chosen; ok is false (and tc closed) when it failed.
@@ -232,7 +290,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err1, err2 error
 	wg.Add(2)
 	go func() { defer wg.Done(); err1 = s.opts.H1.Shutdown(ctx) }()
-	go func() { defer wg.Done(); err2 = s.h2.Shutdown(ctx) }()
+	go func() {
+		defer wg.Done()
+		if s.h2c != nil {
+			err2 = s.h2c.Shutdown(ctx)
+		} else {
+			err2 = s.h2.Shutdown(ctx)
+		}
+	}()
 	wg.Wait()
 	s.h2ln.Close() //nolint:errcheck // always nil
 	return errors.Join(err1, err2)
@@ -247,6 +312,9 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.h2ln.Close() //nolint:errcheck // always nil
+	if s.h2c != nil {
+		return errors.Join(s.opts.H1.Close(), s.h2c.Close())
+	}
 	return errors.Join(s.opts.H1.Close(), s.h2.Close())
 }
 
