@@ -127,11 +127,15 @@ func (e streamError) Error() string { return "h2: stream error " + e.code.String
 func (c *conn) sendPreface() bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_ = c.fr.WriteSettings(
-		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.srv.maxStreams()},
-		http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamRecvWindow},
-		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.srv.maxHeaderBytes()},
-	)
+	settings := []http2.Setting{
+		{ID: http2.SettingMaxConcurrentStreams, Val: c.srv.maxStreams()},
+		{ID: http2.SettingInitialWindowSize, Val: streamRecvWindow},
+		{ID: http2.SettingMaxHeaderListSize, Val: c.srv.maxHeaderBytes()},
+	}
+	if c.srv.ExtendedConnect {
+		settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+	}
+	_ = c.fr.WriteSettings(settings...)
 	_ = c.fr.WriteWindowUpdate(0, connRecvWindow-defaultWindow)
 	return c.bw.Flush() == nil
 }

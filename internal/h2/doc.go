@@ -65,8 +65,10 @@
 // or returned, the stream was reset) counts as read at once.
 //
 // Requests are checked as RFC 9113 section 8 asks: pseudo-header fields
-// (:method, :scheme, :path, or :authority only for CONNECT; no
-// :protocol, no duplicates, none after a regular field), lowercase field
+// (:method, :scheme, :path, or :authority only for CONNECT; :protocol
+// only on a CONNECT with all three, and only with Server.ExtendedConnect
+// — RFC 8441, WebSockets over a stream; no duplicates, none after a
+// regular field), lowercase field
 // names, no connection-specific field (Connection, Keep-Alive,
 // Proxy-Connection, Transfer-Encoding, Upgrade, TE other than
 // "trailers"), a Content-Length that matches the DATA received: any
@@ -102,12 +104,16 @@
 // difference and the Keep-Alive field dropped are the only ones
 // TestSameResponseAsNetHTTP finds); a Content-Length set by the handler is
 // enforced (more is http.ErrContentLength, less resets the stream with
-// INTERNAL_ERROR so the client sees a body cut short). Headers are
-// encoded when the handler calls WriteHeader, or, for an implicit 200,
-// when the first DATA goes out. Trailers are declared with a Trailer
+// INTERNAL_ERROR so the client sees a body cut short). WriteHeader takes
+// a copy of the header map; the headers are encoded when the first DATA
+// goes out, at a Flush, or when the handler returns — so that a response
+// with no body is one HEADERS frame ending the stream (a gRPC
+// "trailers-only" answer). Trailers are declared with a Trailer
 // header or set with http.TrailerPrefix, as with net/http. Flush
 // (http.Flusher, http.ResponseController) sends what was written; 1xx
-// headers are sent at once. A panic resets the stream (INTERNAL_ERROR),
+// headers are sent at once. http.ResponseController's SetReadDeadline
+// and SetWriteDeadline bound a body read, and a write waiting for the
+// client's window, of one stream (os.ErrDeadlineExceeded). A panic resets the stream (INTERNAL_ERROR),
 // logged unless it is http.ErrAbortHandler.
 //
 // # Lifetime

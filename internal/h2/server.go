@@ -40,6 +40,13 @@ type Server struct {
 	// one connection; more are refused (REFUSED_STREAM).
 	// 0 = DefaultMaxConcurrentStreams.
 	MaxConcurrentStreams uint32
+	// ExtendedConnect offers the extended CONNECT method (RFC 8441,
+	// SETTINGS_ENABLE_CONNECT_PROTOCOL): a client may open a WebSocket
+	// as a stream, a CONNECT request with :protocol, :scheme and :path.
+	// The handler gets it as net/http's server gives it: Method
+	// "CONNECT", the path in URL, :protocol in the header map under
+	// ":protocol".
+	ExtendedConnect bool
 	// ErrorLog receives handler panics and protocol errors worth
 	// logging. nil = the log package's standard logger.
 	ErrorLog *log.Logger

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -261,15 +264,16 @@ func TestBadRequests(t *testing.T) {
 	}), nil)
 	base := []string{":method", "GET", ":scheme", "https", ":authority", "x", ":path", "/"}
 	cases := map[string][]string{
-		"connection header": append(base, "connection", "keep-alive"),
-		"te not trailers":   append(base, "te", "gzip"),
-		"upper-case name":   append(base, "X-Upper", "1"),
-		"no path":           base[:6],
-		"empty path":        {":method", "GET", ":scheme", "https", ":path", ""},
-		"no method":         base[2:],
-		"pseudo after":      {":method", "GET", ":scheme", "https", "a", "b", ":path", "/"},
-		"unknown pseudo":    append(base, ":protocol", "websocket"),
-		"bad authority":     {":method", "GET", ":scheme", "https", ":authority", "a b", ":path", "/"},
+		"connection header":     append(base, "connection", "keep-alive"),
+		"te not trailers":       append(base, "te", "gzip"),
+		"upper-case name":       append(base, "X-Upper", "1"),
+		"no path":               base[:6],
+		"empty path":            {":method", "GET", ":scheme", "https", ":path", ""},
+		"no method":             base[2:],
+		"pseudo after":          {":method", "GET", ":scheme", "https", "a", "b", ":path", "/"},
+		"unknown pseudo":        append(base, ":status", "200"),
+		"protocol, not offered": {":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":authority", "x", ":path", "/"},
+		"bad authority":         {":method", "GET", ":scheme", "https", ":authority", "a b", ":path", "/"},
 	}
 	c := ts.dial(t)
 	id := uint32(1)
@@ -581,5 +585,110 @@ func TestHead(t *testing.T) {
 	}
 	if err := <-writeErr; err != http.ErrContentLength {
 		t.Errorf("writing past Content-Length: %v, want http.ErrContentLength", err)
+	}
+}
+
+// TestExtendedConnect checks RFC 8441: with ExtendedConnect the server
+// announces SETTINGS_ENABLE_CONNECT_PROTOCOL and hands a CONNECT with
+// :protocol to the handler as net/http does (Method CONNECT, the path in
+// URL, ":protocol" in the header map), whose stream then carries data both
+// ways; an extended CONNECT without :path, :scheme or :authority, or
+// :protocol on another method, is a stream error; without
+// ExtendedConnect :protocol stays one.
+func TestExtendedConnect(t *testing.T) {
+	type seen struct{ method, path, proto, body string }
+	got := make(chan seen, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush() //nolint:errcheck // the client checks
+		b := make([]byte, 5)
+		n, _ := io.ReadFull(r.Body, b)
+		got <- seen{r.Method, r.URL.Path, r.Header.Get(":protocol"), string(b[:n])}
+		io.WriteString(w, "pong") //nolint:errcheck // the client checks
+	})
+	ts := startServer(t, h, func(s *Server) { s.ExtendedConnect = true })
+	_, roots := testTLS()
+	tc, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: roots, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	_ = tc.SetDeadline(time.Now().Add(waitLimit))
+	io.WriteString(tc, clientPreface) //nolint:errcheck // the reads fail
+	fr := http2.NewFramer(tc, tc)
+	fr.WriteSettings() //nolint:errcheck // the reads fail
+	f, err := fr.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offered := false
+	f.(*http2.SettingsFrame).ForeachSetting(func(s http2.Setting) error { //nolint:errcheck // never fails
+		offered = offered || s.ID == http2.SettingEnableConnectProtocol && s.Val == 1
+		return nil
+	})
+	if !offered {
+		t.Fatal("SETTINGS_ENABLE_CONNECT_PROTOCOL not announced")
+	}
+	tc.Close()
+
+	c := ts.dial(t)
+	c.headers(1, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":authority", "example.com", ":path", "/chat")
+	c.readUntil(func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok })
+	if err := c.fr.WriteData(1, false, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s != (seen{"CONNECT", "/chat", "websocket", "hello"}) {
+		t.Errorf("handler saw %+v", s)
+	}
+	d := c.readUntil(func(f http2.Frame) bool { _, ok := f.(*http2.DataFrame); return ok }).(*http2.DataFrame)
+	if string(d.Data()) != "pong" {
+		t.Errorf("DATA %q, want pong", d.Data())
+	}
+	for i, fields := range [][]string{
+		{":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":authority", "example.com"},
+		{":method", "CONNECT", ":protocol", "websocket", ":authority", "example.com", ":path", "/"},
+		{":method", "GET", ":protocol", "websocket", ":scheme", "https", ":authority", "example.com", ":path", "/"},
+	} {
+		id := uint32(3 + 2*i)
+		c.headers(id, true, fields...)
+		if kind, code := c.rstCode(id); kind != "RST_STREAM" || code != http2.ErrCodeProtocol {
+			t.Errorf("%v: %s %v, want RST_STREAM PROTOCOL_ERROR", fields, kind, code)
+		}
+	}
+}
+
+// TestDeadlines checks http.ResponseController's deadlines: a body read
+// with nothing coming, and a write with no window left, fail with
+// os.ErrDeadlineExceeded once their deadline passes.
+func TestDeadlines(t *testing.T) {
+	errs := make(chan error, 2)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if r.URL.Path == "/read" {
+			_ = rc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			_, err := r.Body.Read(make([]byte, 1))
+			errs <- err
+			return
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := w.Write(make([]byte, 64<<10))
+		if err == nil {
+			err = rc.Flush()
+		}
+		errs <- err
+	})
+	ts := startServer(t, h, nil)
+	c := ts.dial(t, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10})
+	c.headers(1, false, ":method", "POST", ":scheme", "https", ":authority", "example.com", ":path", "/read")
+	c.get(3, "/write")
+	for range 2 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("got %v, want os.ErrDeadlineExceeded", err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatal("a read or write past its deadline still waits")
+		}
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -47,7 +49,49 @@ type stream struct {
 	trailer    http.Header // received, handed to Request.Trailer at EOF
 	// continueSent: whether "100 Continue" was sent or is not to be.
 	continueSent bool
+	// readDeadline and writeDeadline are http.ResponseController's: a
+	// body read, or a write waiting for the client's window, past them
+	// fails with os.ErrDeadlineExceeded. Each has a timer that wakes the
+	// waiters when it passes.
+	readDeadline, writeDeadline time.Time
+	readTimer, writeTimer       *time.Timer
 }
+
+// setDeadline sets the read or write deadline of the stream (zero: none)
+// and wakes the waiters when it passes.
+func (s *stream) setDeadline(t time.Time, write bool) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dl, tm := &s.readDeadline, &s.readTimer
+	if write {
+		dl, tm = &s.writeDeadline, &s.writeTimer
+	}
+	*dl = t
+	if *tm != nil {
+		(*tm).Stop()
+		*tm = nil
+	}
+	wake := func() {
+		c.mu.Lock()
+		s.bodyCond.Broadcast()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	}
+	if t.IsZero() {
+		return
+	}
+	if d := time.Until(t); d <= 0 {
+		s.bodyCond.Broadcast()
+		c.cond.Broadcast()
+	} else {
+		*tm = time.AfterFunc(d, wake)
+	}
+}
+
+// pastLocked reports whether the deadline dl is set and passed. Called
+// with c.mu held.
+func pastLocked(dl time.Time) bool { return !dl.IsZero() && !time.Now().Before(dl) }
 
 // closeLocked takes s out of its connection's streams: its context is
 // canceled, the handler's reads of its body and writes fail with err
@@ -87,7 +131,7 @@ func connSpecific(name string) bool {
 func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, error) {
 	id := f.StreamID
 	bad := streamError{id, http2.ErrCodeProtocol}
-	var method, path, scheme, authority string
+	var method, path, scheme, authority, protocol string
 	for _, hf := range f.PseudoFields() {
 		switch hf.Name {
 		case ":method":
@@ -98,16 +142,27 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, error) {
 			scheme = hf.Value
 		case ":authority":
 			authority = hf.Value
-		default: // :protocol (RFC 8441 is not offered) or :status
+		case ":protocol":
+			// RFC 8441, only when offered (Server.ExtendedConnect).
+			if !c.srv.ExtendedConnect {
+				return nil, bad
+			}
+			protocol = hf.Value
+		default: // :status
 			return nil, bad
 		}
 	}
-	isConnect := method == "CONNECT"
-	if isConnect {
+	// A CONNECT names only an authority; an extended one (RFC 8441
+	// section 4) is a request to a path like any other, with :protocol.
+	isConnect := method == "CONNECT" && protocol == ""
+	switch {
+	case protocol != "" && (method != "CONNECT" || path == "" || scheme == "" || authority == ""):
+		return nil, bad
+	case isConnect:
 		if path != "" || scheme != "" || authority == "" {
 			return nil, bad
 		}
-	} else if method == "" || path == "" || scheme == "" {
+	case method == "" || path == "" || scheme == "":
 		return nil, bad
 	}
 	if !httpguts.ValidHeaderFieldName(method) {
@@ -142,6 +197,10 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, error) {
 	if len(cookies) > 0 {
 		// RFC 9113 section 8.2.3: one field for HTTP/1.1.
 		h["Cookie"] = []string{strings.Join(cookies, "; ")}
+	}
+	if protocol != "" {
+		// Where net/http's server puts it, for the handler.
+		h[":protocol"] = []string{protocol}
 	}
 	if authority == "" {
 		authority = host
@@ -290,6 +349,10 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		}
 	}
 	for len(s.buf) == s.off && !s.eof && !s.bodyClosed {
+		if pastLocked(s.readDeadline) {
+			c.mu.Unlock()
+			return 0, os.ErrDeadlineExceeded
+		}
 		s.bodyCond.Wait()
 	}
 	if s.bodyClosed {

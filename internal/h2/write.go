@@ -2,8 +2,10 @@ package h2
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +40,8 @@ type responseWriter struct {
 	declared    int64 // Content-Length set by the handler, -1 for none
 	autoLength  bool  // declared was set by finish: sent as Content-Length
 	written     int64
-	trailers    []string // declared with the Trailer header
+	trailers    []string    // declared with the Trailer header
+	snap        http.Header // the header map as WriteHeader saw it; nil: hdr
 	buf         *[]byte
 }
 
@@ -49,10 +52,12 @@ func (w *responseWriter) Header() http.Header {
 	return w.hdr
 }
 
-// WriteHeader sets the status. An explicit call encodes the headers at
-// once (into the connection's buffer, sent with what follows), so that
-// later changes to the map are not sent, as with net/http; 1xx headers
-// are sent at once.
+// WriteHeader sets the status. An explicit call takes a copy of the
+// header map, so that later changes to it are not sent, as with
+// net/http; the headers go out with the first body bytes, a Flush or the
+// handler's end — so that a response without a body is one HEADERS frame
+// that ends the stream (a gRPC "trailers-only" answer must be). 1xx
+// headers are sent at once.
 func (w *responseWriter) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
@@ -68,7 +73,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	w.setStatus(code)
 	if w.bodyOK {
-		_ = w.sendHeaders(false, false)
+		w.snap = maps.Clone(w.hdr)
 		return
 	}
 	// No body can follow: the headers end the stream, unless trailers
@@ -184,6 +189,23 @@ func (w *responseWriter) FlushError() error {
 // EnableFullDuplex is http.ResponseController's: an HTTP/2 handler may
 // always read the body while it writes.
 func (w *responseWriter) EnableFullDuplex() error { return nil }
+
+// SetReadDeadline is http.ResponseController's: a read of the request
+// body blocked past t fails with os.ErrDeadlineExceeded (the stream goes
+// on; zero clears it).
+func (w *responseWriter) SetReadDeadline(t time.Time) error {
+	w.s.setDeadline(t, false)
+	return nil
+}
+
+// SetWriteDeadline is http.ResponseController's: a write waiting for the
+// client's flow-control window past t fails with os.ErrDeadlineExceeded,
+// and so does every write after it (zero clears it). A write the
+// connection's socket holds up is bounded by the connection, not by it.
+func (w *responseWriter) SetWriteDeadline(t time.Time) error {
+	w.s.setDeadline(t, true)
+	return nil
+}
 
 // finish ends the response once the handler returned: headers if not
 // sent yet, what is held of the body, trailers, END_STREAM.
@@ -306,6 +328,10 @@ func (w *responseWriter) reserve(n int) (int, error) {
 			c.mu.Lock()
 			continue
 		}
+		if pastLocked(s.writeDeadline) {
+			c.mu.Unlock()
+			return 0, os.ErrDeadlineExceeded
+		}
 		c.cond.Wait()
 	}
 }
@@ -408,7 +434,11 @@ func (w *responseWriter) writeInformational(code int, h http.Header) {
 func (w *responseWriter) encodeHeadersLocked(end bool) error {
 	w.sentHeader = true
 	w.setEnded(end)
-	return w.encodeFieldsLocked(w.status, w.hdr, end)
+	h := w.hdr
+	if w.snap != nil {
+		h = w.snap
+	}
+	return w.encodeFieldsLocked(w.status, h, end)
 }
 
 // setEnded records that END_STREAM is written, when end.

@@ -115,6 +115,8 @@ func NewServer(opts Options) *Server {
 			IdleTimeout:       opts.IdleTimeout,
 			MaxHeaderBytes:    opts.H1.MaxHeaderBytes,
 			ErrorLog:          opts.ErrorLog,
+			// As net/http's server offers it (GODEBUG, package xconnect).
+			ExtendedConnect: xconnect.Enabled(),
 		}
 		return s
 	}
