@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -106,9 +107,10 @@ type session struct {
 	expires time.Time
 }
 
-// MaxFailedLogins is how many wrong tokens one client address may send
-// in FailedLoginWindow; after that its logins are refused with 429, the
-// right token too, until the window ends. A token of 16 characters or
+// MaxFailedLogins is how many wrong tokens one client address (an IPv6
+// client: its /64 network, see clientAddr) may send in FailedLoginWindow;
+// after that its logins are refused with 429, the right token too, until
+// the window ends. A token of 16 characters or
 // more cannot be guessed at that pace; the bound keeps a guesser from
 // flooding the daemon's log.
 const (
@@ -527,14 +529,26 @@ func (s *Server) refused(w http.ResponseWriter, err error) {
 	writeAnswer(w, kind.HTTPStatus(), controlAnswer{Error: err.Error(), Kind: string(kind)})
 }
 
-// clientAddr is the address failed logins are counted for: the
-// connection's host, without its port.
+// clientAddr is the client failed logins are counted for: the
+// connection's IPv4 address, or the /64 network of its IPv6 address
+// ("2001:db8:1:2::/64"). An IPv6 client holds a whole /64 (privacy
+// addresses change within it), and counting its addresses one by one
+// would give it MaxFailedLogins tries for each of 2^64 of them.
 func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
+		return host
 	}
-	return host
+	a := ap.Addr().Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64) //nolint:errcheck // cannot fail for an IPv6 address and 64
+	return p.String()
 }
 
 // limited reports whether addr has used its failed logins in the current

@@ -439,3 +439,43 @@ func TestFailedLoginLimit(t *testing.T) {
 	now = now.Add(FailedLoginWindow)
 	b.login(testToken)
 }
+
+// tryLogin sends a login with token from addr (host:port) straight to s.
+func tryLogin(s *Server, addr, token string) *http.Response {
+	r := httptest.NewRequest("GET", "/?token="+url.QueryEscape(token), nil)
+	r.RemoteAddr = addr
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w.Result()
+}
+
+// TestFailedLoginLimitIPv6Network: an IPv6 client holds a whole /64 (its
+// router hands it out; privacy addresses change within it), so wrong
+// tokens from the addresses of one /64 count together: otherwise each of
+// its 2^64 addresses gets MaxFailedLogins tries of its own.
+func TestFailedLoginLimitIPv6Network(t *testing.T) {
+	s := New(func() []App { return nil }, NewHub(), testToken, slog.New(slog.DiscardHandler))
+	for i := range MaxFailedLogins {
+		addr := fmt.Sprintf("[2001:db8:1:2::%x]:40000", i+1)
+		if resp := tryLogin(s, addr, "wrong-token-0123456789"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d from %s: %s, want 401", i+1, addr, resp.Status)
+		}
+	}
+	resp := tryLogin(s, "[2001:db8:1:2:ffff::1]:40000", "wrong-token-0123456789")
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("wrong token from another address of the same /64 after %d: %s, want 429", MaxFailedLogins, resp.Status)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "2001:db8:1:2::/64") {
+		t.Errorf("429 says %q, want it to name the network 2001:db8:1:2::/64", body)
+	}
+	if resp := tryLogin(s, "[2001:db8:1:3::1]:40000", testToken); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("right token from another /64: %s, want 303 (logged in)", resp.Status)
+	}
+	for range MaxFailedLogins {
+		tryLogin(s, "192.0.2.7:40000", "wrong-token-0123456789")
+	}
+	if resp := tryLogin(s, "192.0.2.8:40000", testToken); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("right token from 192.0.2.8 after 192.0.2.7 was refused: %s, want 303 (IPv4 addresses count one by one)", resp.Status)
+	}
+}
