@@ -118,8 +118,7 @@ const (
 	FailedLoginWindow = time.Minute
 )
 
-// maxTracked bounds the addresses failures are kept for: at it, ended
-// windows are dropped, then any.
+// maxTracked bounds the addresses failures are kept for (see makeRoom).
 const maxTracked = 4096
 
 type failures struct {
@@ -577,17 +576,7 @@ func (s *Server) fail(addr string) bool {
 	f := s.failed[addr]
 	if f == nil || now.Sub(f.since) >= FailedLoginWindow {
 		if len(s.failed) >= maxTracked {
-			for k, o := range s.failed {
-				if now.Sub(o.since) >= FailedLoginWindow {
-					delete(s.failed, k)
-				}
-			}
-			for k := range s.failed {
-				if len(s.failed) < maxTracked {
-					break
-				}
-				delete(s.failed, k)
-			}
+			s.makeRoom(now)
 		}
 		f = &failures{since: now}
 		s.failed[addr] = f
@@ -601,4 +590,35 @@ func (s *Server) fail(addr string) bool {
 			"remote", addr, "failed", f.n, "window", FailedLoginWindow)
 	}
 	return false
+}
+
+// makeRoom drops tracked addresses until fewer than maxTracked are left:
+// those whose window ended, then those still within their allowance, and
+// only then, if every one is refused, the one whose window ends first. A
+// refused address is never dropped while others could be: a guesser with
+// many addresses must not free its own by failing from the others.
+// s.mu is held.
+func (s *Server) makeRoom(now time.Time) {
+	for k, o := range s.failed {
+		if now.Sub(o.since) >= FailedLoginWindow {
+			delete(s.failed, k)
+		}
+	}
+	for k, o := range s.failed {
+		if len(s.failed) < maxTracked {
+			return
+		}
+		if o.n < MaxFailedLogins {
+			delete(s.failed, k)
+		}
+	}
+	for len(s.failed) >= maxTracked {
+		oldest := ""
+		for k, o := range s.failed {
+			if oldest == "" || o.since.Before(s.failed[oldest].since) {
+				oldest = k
+			}
+		}
+		delete(s.failed, oldest)
+	}
 }

@@ -479,3 +479,40 @@ func TestFailedLoginLimitIPv6Network(t *testing.T) {
 		t.Errorf("right token from 192.0.2.8 after 192.0.2.7 was refused: %s, want 303 (IPv4 addresses count one by one)", resp.Status)
 	}
 }
+
+// TestFailedLoginLimitSurvivesChurn: a client that used up its wrong
+// tokens stays refused for the window however many other addresses fail
+// meanwhile: when the table is full it is an address still within its
+// allowance that makes room, never one refused. Otherwise a guesser with
+// enough addresses would free its own.
+func TestFailedLoginLimitSurvivesChurn(t *testing.T) {
+	s := New(func() []App { return nil }, NewHub(), testToken, slog.New(slog.DiscardHandler))
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	for range MaxFailedLogins {
+		tryLogin(s, "198.51.100.1:40000", "wrong-token-0123456789")
+	}
+	for i := range 5 * maxTracked {
+		tryLogin(s, fmt.Sprintf("10.%d.%d.%d:40000", i>>16&255, i>>8&255, i&255), "wrong-token-0123456789")
+	}
+	if resp := tryLogin(s, "198.51.100.1:40000", testToken); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("refused address after %d other addresses failed: %s, want 429 until the window ends", 5*maxTracked, resp.Status)
+	}
+	if n := len(s.failed); n > maxTracked {
+		t.Errorf("%d addresses tracked, want at most %d", n, maxTracked)
+	}
+	// A table of refused addresses only still holds no more than
+	// maxTracked: the one whose window ends first makes room.
+	for i := range maxTracked + 1 {
+		now = now.Add(time.Millisecond)
+		for range MaxFailedLogins {
+			tryLogin(s, fmt.Sprintf("172.16.%d.%d:40000", i>>8&255, i&255), "wrong-token-0123456789")
+		}
+	}
+	if n := len(s.failed); n > maxTracked {
+		t.Errorf("%d refused addresses tracked, want at most %d", n, maxTracked)
+	}
+	if resp := tryLogin(s, "172.16.16.0:40000", testToken); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the last refused address: %s, want 429", resp.Status)
+	}
+}
