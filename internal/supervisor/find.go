@@ -39,7 +39,8 @@ var errInExec = errors.New("still starting a program (execve): its environment i
 // skipped. A process in the middle of execve (an instance is, while its
 // shell execs the app) is waited for, up to execWait; one that is still
 // there after it is left out, and the error names it, next to the
-// processes found.
+// processes found: a list, empty if need be, that is nil only when /proc
+// could not be listed at all.
 func Find(key, value string) ([]Found, error) { return hostProc.find(key, value) }
 
 // ProcEnv returns the environment process pid was started with, from
@@ -108,7 +109,7 @@ func (p procFS) find(key, value string) ([]Found, error) {
 		return nil, err
 	}
 	want := []byte(key + "=" + value)
-	var out []Found
+	out := []Found{} // not nil: the scan ran (see Find)
 	var stuck []error
 	self := os.Getpid()
 	for _, pid := range pids {
