@@ -110,7 +110,7 @@ type session struct {
 // MaxFailedLogins is how many wrong tokens one client address (an IPv6
 // client: its /64 network, see clientAddr) may send in FailedLoginWindow;
 // after that its logins are refused with 429, the right token too, until
-// the window ends. A token of 16 characters or
+// the window ends; only a one-time token (Mint) still logs in. A token of 16 characters or
 // more cannot be guessed at that pace; the bound keeps a guesser from
 // flooding the daemon's log.
 const (
@@ -185,6 +185,11 @@ func (s *Server) login(token string) bool {
 	if s.token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.token)) == 1 {
 		return true
 	}
+	return s.loginOneTime(token)
+}
+
+// loginOneTime checks token against the one-time ones, and spends it.
+func (s *Server) loginOneTime(token string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -251,16 +256,20 @@ func (s *Server) unauthorized(w http.ResponseWriter, why string) {
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	if q := r.URL.Query(); q.Has("token") {
 		addr := clientAddr(r)
-		if wait, limited := s.limited(addr); limited {
+		// A refused address still logs in with a one-time token: 128
+		// random bits from the admin socket, nothing a guesser gets by
+		// trying, and the way in for an operator whose address someone
+		// else used up (another local user, a page the operator's
+		// browser opened sending ?token=x to the dashboard).
+		if wait, limited := s.limited(addr); limited && !s.loginOneTime(q.Get("token")) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusTooManyRequests)
-			fmt.Fprintf(w, "429 login refused: %d wrong tokens from %s within %s; try again in %s\n",
+			fmt.Fprintf(w, "429 login refused: %d wrong tokens from %s within %s; try again in %s, or log in with the one-time URL `cutover dashboard` prints\n",
 				MaxFailedLogins, addr, FailedLoginWindow, wait.Round(time.Second))
 			return
-		}
-		if !s.login(q.Get("token")) {
+		} else if !limited && !s.login(q.Get("token")) {
 			if s.fail(addr) {
 				s.log.Warn("dashboard login refused", "remote", r.RemoteAddr)
 			}

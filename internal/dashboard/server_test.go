@@ -516,3 +516,28 @@ func TestFailedLoginLimitSurvivesChurn(t *testing.T) {
 		t.Errorf("the last refused address: %s, want 429", resp.Status)
 	}
 }
+
+// TestFailedLoginLimitOneTimeToken: an address refused for wrong tokens
+// still logs in with a one-time token of `cutover dashboard` (128 random
+// bits, from the admin socket: nothing a guesser gets by trying), while
+// the configured token stays refused. Anyone who can make a request from
+// the operator's address — another local user, a web page the operator's
+// browser opens, sending ?token=x to 127.0.0.1 — must not lock the
+// operator out of the dashboard.
+func TestFailedLoginLimitOneTimeToken(t *testing.T) {
+	s := New(func() []App { return nil }, NewHub(), testToken, slog.New(slog.DiscardHandler))
+	const addr = "127.0.0.1:40000"
+	for range MaxFailedLogins {
+		tryLogin(s, addr, "wrong-token-0123456789")
+	}
+	if resp := tryLogin(s, addr, testToken); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("configured token from a refused address: %s, want 429", resp.Status)
+	}
+	tok := s.Mint()
+	if resp := tryLogin(s, addr, tok); resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) == 0 {
+		t.Errorf("one-time token from a refused address: %s, want 303 with a session cookie", resp.Status)
+	}
+	if resp := tryLogin(s, addr, tok); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("spent one-time token from a refused address: %s, want 429", resp.Status)
+	}
+}
