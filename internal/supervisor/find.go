@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -124,8 +125,25 @@ func (p procFS) find(key, value string) ([]Found, error) {
 			out = append(out, found)
 		}
 	}
-	return out, errors.Join(stuck...)
+	if len(stuck) > 0 {
+		return out, stuckErrors(stuck)
+	}
+	return out, nil
 }
+
+// stuckErrors are the errors of the processes a scan could not check, as
+// one line ("pid 700: …; pid 701: …"): `cutover status` shows it on one.
+type stuckErrors []error
+
+func (e stuckErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e stuckErrors) Unwrap() []error { return e }
 
 // inspect reads process pid and reports whether it is a live group leader
 // whose environment has want. The error is errInExec's, for a process

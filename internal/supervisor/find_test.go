@@ -240,3 +240,19 @@ func TestFindStuckOnlyIsAScan(t *testing.T) {
 		t.Errorf("scan that cannot list /proc: got %#v, %v; want nil and an error", got, err)
 	}
 }
+
+// TestFindStuckErrorOneLine: the error of a scan that could not check
+// several processes is one line naming each (cutover status prints it
+// on its "rebuilt:" line).
+func TestFindStuckErrorOneLine(t *testing.T) {
+	s := &scriptedProc{files: map[string][]string{
+		"700/stat":    {statOf(700, 'D', 700, 500, 0, 0)},
+		"700/environ": {""},
+		"701/stat":    {statOf(701, 'D', 701, 500, 0, 0)},
+		"701/environ": {""},
+	}}
+	_, err := s.fs().find("CUTOVER_APP", "web")
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "pid 700") || !strings.Contains(err.Error(), "pid 701") {
+		t.Errorf("error %q, want one line naming pids 700 and 701", err)
+	}
+}
