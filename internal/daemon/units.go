@@ -45,6 +45,9 @@ type unit struct {
 	live atomic.Pointer[deploy.Engine]
 	// observe is the engine's deploy.Options.Observe.
 	observe func(kind string, ev deploy.Event)
+	// started is when px, and its traffic counters, started: every
+	// engine over it reports it (deploy.Options.TrafficSince).
+	started time.Time
 }
 
 // setEngine makes e the unit's engine.
@@ -83,7 +86,7 @@ func openUnits(cfg *config.Config, log *slog.Logger, obs *observer, dash *dashbo
 			return fail(fmt.Errorf("app %s: %w", cu.Name, err))
 		}
 		u := &unit{name: cu.Name, key: key, conf: cu, cfg: view, store: store, prob: prob}
-		u.px = newProxy(cfg, cu, log, obs.accessLogger())
+		u.px, u.started = newProxy(cfg, cu, log, obs.accessLogger()), time.Now()
 		if len(view.App.TCP) > 0 {
 			u.tcp = tcpproxy.New(tcpproxy.Options{Entries: view.App.TCP, Health: view.App.Health, HoldTimeout: cfg.Proxy.HoldTimeout.Duration,
 				Logger: log.With("app", cu.Name)})
@@ -137,7 +140,7 @@ func (u *unit) newEngine(log *slog.Logger) (*deploy.Engine, error) {
 				StateFailed: o.StateFailed, Note: o.Note})
 		},
 		Processes: supervisor.Groups{},
-		StateNote: u.prob.note, Degraded: u.prob.degraded, Observe: u.observe})
+		StateNote: u.prob.note, Degraded: u.prob.degraded, Observe: u.observe, TrafficSince: u.started})
 }
 
 // routes is the router's table for units.

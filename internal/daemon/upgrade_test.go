@@ -210,6 +210,10 @@ func TestHandover(t *testing.T) {
 
 	// A handover that fails after the release: b gives up supervision,
 	// then is told to resume.
+	before, err := client.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	kb.Send(keeper.MsgRelease, "")
 	await(t, kb, keeper.MsgReleased)
 	// A connection of its own: the released daemon closes its idle
@@ -220,6 +224,11 @@ func TestHandover(t *testing.T) {
 	}
 	kb.Send(keeper.MsgResume, "")
 	await(t, kb, keeper.MsgResumed)
+	// The same daemon counts on over the same proxy: status --watch must
+	// not take the resume for another daemon (traffic_since).
+	if after, err := client.Status(ctx); err != nil || !after.TrafficSince.Equal(before.TrafficSince) {
+		t.Errorf("traffic_since after resume: %v (%v), want %v as before the release: the counters go on", after.TrafficSince, err, before.TrafficSince)
+	}
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -106,9 +107,10 @@ type session struct {
 	expires time.Time
 }
 
-// MaxFailedLogins is how many wrong tokens one client address may send
-// in FailedLoginWindow; after that its logins are refused with 429, the
-// right token too, until the window ends. A token of 16 characters or
+// MaxFailedLogins is how many wrong tokens one client address (an IPv6
+// client: its /64 network, see clientAddr) may send in FailedLoginWindow;
+// after that its logins are refused with 429, the right token too, until
+// the window ends; only a one-time token (Mint) still logs in. A token of 16 characters or
 // more cannot be guessed at that pace; the bound keeps a guesser from
 // flooding the daemon's log.
 const (
@@ -116,8 +118,7 @@ const (
 	FailedLoginWindow = time.Minute
 )
 
-// maxTracked bounds the addresses failures are kept for: at it, ended
-// windows are dropped, then any.
+// maxTracked bounds the addresses failures are kept for (see makeRoom).
 const maxTracked = 4096
 
 type failures struct {
@@ -184,6 +185,11 @@ func (s *Server) login(token string) bool {
 	if s.token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.token)) == 1 {
 		return true
 	}
+	return s.loginOneTime(token)
+}
+
+// loginOneTime checks token against the one-time ones, and spends it.
+func (s *Server) loginOneTime(token string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -250,16 +256,20 @@ func (s *Server) unauthorized(w http.ResponseWriter, why string) {
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	if q := r.URL.Query(); q.Has("token") {
 		addr := clientAddr(r)
-		if wait, limited := s.limited(addr); limited {
+		// A refused address still logs in with a one-time token: 128
+		// random bits from the admin socket, nothing a guesser gets by
+		// trying, and the way in for an operator whose address someone
+		// else used up (another local user, a page the operator's
+		// browser opened sending ?token=x to the dashboard).
+		if wait, limited := s.limited(addr); limited && !s.loginOneTime(q.Get("token")) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusTooManyRequests)
-			fmt.Fprintf(w, "429 login refused: %d wrong tokens from %s within %s; try again in %s\n",
+			fmt.Fprintf(w, "429 login refused: %d wrong tokens from %s within %s; try again in %s, or log in with the one-time URL `cutover dashboard` prints\n",
 				MaxFailedLogins, addr, FailedLoginWindow, wait.Round(time.Second))
 			return
-		}
-		if !s.login(q.Get("token")) {
+		} else if !limited && !s.login(q.Get("token")) {
 			if s.fail(addr) {
 				s.log.Warn("dashboard login refused", "remote", r.RemoteAddr)
 			}
@@ -527,14 +537,26 @@ func (s *Server) refused(w http.ResponseWriter, err error) {
 	writeAnswer(w, kind.HTTPStatus(), controlAnswer{Error: err.Error(), Kind: string(kind)})
 }
 
-// clientAddr is the address failed logins are counted for: the
-// connection's host, without its port.
+// clientAddr is the client failed logins are counted for: the
+// connection's IPv4 address, or the /64 network of its IPv6 address
+// ("2001:db8:1:2::/64"). An IPv6 client holds a whole /64 (privacy
+// addresses change within it), and counting its addresses one by one
+// would give it MaxFailedLogins tries for each of 2^64 of them.
 func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
+		return host
 	}
-	return host
+	a := ap.Addr().Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64) //nolint:errcheck // cannot fail for an IPv6 address and 64
+	return p.String()
 }
 
 // limited reports whether addr has used its failed logins in the current
@@ -563,17 +585,7 @@ func (s *Server) fail(addr string) bool {
 	f := s.failed[addr]
 	if f == nil || now.Sub(f.since) >= FailedLoginWindow {
 		if len(s.failed) >= maxTracked {
-			for k, o := range s.failed {
-				if now.Sub(o.since) >= FailedLoginWindow {
-					delete(s.failed, k)
-				}
-			}
-			for k := range s.failed {
-				if len(s.failed) < maxTracked {
-					break
-				}
-				delete(s.failed, k)
-			}
+			s.makeRoom(now)
 		}
 		f = &failures{since: now}
 		s.failed[addr] = f
@@ -587,4 +599,35 @@ func (s *Server) fail(addr string) bool {
 			"remote", addr, "failed", f.n, "window", FailedLoginWindow)
 	}
 	return false
+}
+
+// makeRoom drops tracked addresses until fewer than maxTracked are left:
+// those whose window ended, then those still within their allowance, and
+// only then, if every one is refused, the one whose window ends first. A
+// refused address is never dropped while others could be: a guesser with
+// many addresses must not free its own by failing from the others.
+// s.mu is held.
+func (s *Server) makeRoom(now time.Time) {
+	for k, o := range s.failed {
+		if now.Sub(o.since) >= FailedLoginWindow {
+			delete(s.failed, k)
+		}
+	}
+	for k, o := range s.failed {
+		if len(s.failed) < maxTracked {
+			return
+		}
+		if o.n < MaxFailedLogins {
+			delete(s.failed, k)
+		}
+	}
+	for len(s.failed) >= maxTracked {
+		oldest := ""
+		for k, o := range s.failed {
+			if oldest == "" || o.since.Before(s.failed[oldest].since) {
+				oldest = k
+			}
+		}
+		delete(s.failed, oldest)
+	}
 }

@@ -439,3 +439,105 @@ func TestFailedLoginLimit(t *testing.T) {
 	now = now.Add(FailedLoginWindow)
 	b.login(testToken)
 }
+
+// tryLogin sends a login with token from addr (host:port) straight to s.
+func tryLogin(s *Server, addr, token string) *http.Response {
+	r := httptest.NewRequest("GET", "/?token="+url.QueryEscape(token), nil)
+	r.RemoteAddr = addr
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w.Result()
+}
+
+// TestFailedLoginLimitIPv6Network: an IPv6 client holds a whole /64 (its
+// router hands it out; privacy addresses change within it), so wrong
+// tokens from the addresses of one /64 count together: otherwise each of
+// its 2^64 addresses gets MaxFailedLogins tries of its own.
+func TestFailedLoginLimitIPv6Network(t *testing.T) {
+	s := New(func() []App { return nil }, NewHub(), testToken, slog.New(slog.DiscardHandler))
+	for i := range MaxFailedLogins {
+		addr := fmt.Sprintf("[2001:db8:1:2::%x]:40000", i+1)
+		if resp := tryLogin(s, addr, "wrong-token-0123456789"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d from %s: %s, want 401", i+1, addr, resp.Status)
+		}
+	}
+	resp := tryLogin(s, "[2001:db8:1:2:ffff::1]:40000", "wrong-token-0123456789")
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("wrong token from another address of the same /64 after %d: %s, want 429", MaxFailedLogins, resp.Status)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "2001:db8:1:2::/64") {
+		t.Errorf("429 says %q, want it to name the network 2001:db8:1:2::/64", body)
+	}
+	if resp := tryLogin(s, "[2001:db8:1:3::1]:40000", testToken); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("right token from another /64: %s, want 303 (logged in)", resp.Status)
+	}
+	for range MaxFailedLogins {
+		tryLogin(s, "192.0.2.7:40000", "wrong-token-0123456789")
+	}
+	if resp := tryLogin(s, "192.0.2.8:40000", testToken); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("right token from 192.0.2.8 after 192.0.2.7 was refused: %s, want 303 (IPv4 addresses count one by one)", resp.Status)
+	}
+}
+
+// TestFailedLoginLimitSurvivesChurn: a client that used up its wrong
+// tokens stays refused for the window however many other addresses fail
+// meanwhile: when the table is full it is an address still within its
+// allowance that makes room, never one refused. Otherwise a guesser with
+// enough addresses would free its own.
+func TestFailedLoginLimitSurvivesChurn(t *testing.T) {
+	s := New(func() []App { return nil }, NewHub(), testToken, slog.New(slog.DiscardHandler))
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	for range MaxFailedLogins {
+		tryLogin(s, "198.51.100.1:40000", "wrong-token-0123456789")
+	}
+	for i := range 5 * maxTracked {
+		tryLogin(s, fmt.Sprintf("10.%d.%d.%d:40000", i>>16&255, i>>8&255, i&255), "wrong-token-0123456789")
+	}
+	if resp := tryLogin(s, "198.51.100.1:40000", testToken); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("refused address after %d other addresses failed: %s, want 429 until the window ends", 5*maxTracked, resp.Status)
+	}
+	if n := len(s.failed); n > maxTracked {
+		t.Errorf("%d addresses tracked, want at most %d", n, maxTracked)
+	}
+	// A table of refused addresses only still holds no more than
+	// maxTracked: the one whose window ends first makes room.
+	for i := range maxTracked + 1 {
+		now = now.Add(time.Millisecond)
+		for range MaxFailedLogins {
+			tryLogin(s, fmt.Sprintf("172.16.%d.%d:40000", i>>8&255, i&255), "wrong-token-0123456789")
+		}
+	}
+	if n := len(s.failed); n > maxTracked {
+		t.Errorf("%d refused addresses tracked, want at most %d", n, maxTracked)
+	}
+	if resp := tryLogin(s, "172.16.16.0:40000", testToken); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the last refused address: %s, want 429", resp.Status)
+	}
+}
+
+// TestFailedLoginLimitOneTimeToken: an address refused for wrong tokens
+// still logs in with a one-time token of `cutover dashboard` (128 random
+// bits, from the admin socket: nothing a guesser gets by trying), while
+// the configured token stays refused. Anyone who can make a request from
+// the operator's address — another local user, a web page the operator's
+// browser opens, sending ?token=x to 127.0.0.1 — must not lock the
+// operator out of the dashboard.
+func TestFailedLoginLimitOneTimeToken(t *testing.T) {
+	s := New(func() []App { return nil }, NewHub(), testToken, slog.New(slog.DiscardHandler))
+	const addr = "127.0.0.1:40000"
+	for range MaxFailedLogins {
+		tryLogin(s, addr, "wrong-token-0123456789")
+	}
+	if resp := tryLogin(s, addr, testToken); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("configured token from a refused address: %s, want 429", resp.Status)
+	}
+	tok := s.Mint()
+	if resp := tryLogin(s, addr, tok); resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) == 0 {
+		t.Errorf("one-time token from a refused address: %s, want 303 with a session cookie", resp.Status)
+	}
+	if resp := tryLogin(s, addr, tok); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("spent one-time token from a refused address: %s, want 429", resp.Status)
+	}
+}

@@ -98,6 +98,11 @@ type Options struct {
 	// run's kind ("deploy" or "rollback"), as it happens (for metrics).
 	// It must not block.
 	Observe func(kind string, ev Event)
+	// TrafficSince is when Proxy's counters started (Status.TrafficSince).
+	// Zero: now. An engine that replaces another over the same proxy (a
+	// resume after a failed upgrade) gives the first one's: the counters
+	// went on.
+	TrafficSince time.Time
 }
 
 // Engine runs deploys for one app. Create it with New, call Recover once,
@@ -112,8 +117,8 @@ type Engine struct {
 	procs Processes
 	// tcpStatus reports the app's TCP ports; nil without any.
 	tcpStatus func() []tcpproxy.PortStatus
-	// started is when this engine, and the daemon's traffic counters it
-	// reports, started: Status.TrafficSince.
+	// started is when the traffic counters it reports started
+	// (Options.TrafficSince): Status.TrafficSince.
 	started time.Time
 	// observe is Options.Observe.
 	observe func(kind string, ev Event)
@@ -169,7 +174,7 @@ func New(opts Options) (*Engine, error) {
 		rel:       rel,
 		px:        opts.Proxy,
 		tcpStatus: opts.TCPStatus,
-		started:   time.Now().UTC().Truncate(time.Millisecond),
+		started:   trafficSince(opts.TrafficSince),
 		procs:     opts.Processes,
 		app:       opts.App,
 		ctx:       ctx,
@@ -288,3 +293,11 @@ func (e *Engine) Progress() *Progress {
 const bootReportEvery = 5 * time.Second
 
 func now() time.Time { return time.Now() }
+
+// trafficSince is Options.TrafficSince, or now, to the millisecond.
+func trafficSince(t time.Time) time.Time {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t.UTC().Truncate(time.Millisecond)
+}

@@ -123,7 +123,7 @@ func (f *Fleet) Find() []state.Instance {
 	cfg := f.cfg
 	procs, err := supervisor.Find("CUTOVER_APP", cfg.App.Name)
 	switch {
-	case err != nil && procs == nil:
+	case err != nil && procs == nil: // /proc could not be listed
 		f.log.Warn("scan /proc for running instances", "err", err)
 		return nil
 	case err != nil:

@@ -369,7 +369,10 @@
 // client over HTTP/2), and one answer counted for its release, with the
 // backend's status (101). CloseWebsockets ends every websocket of the
 // proxy at once, with a close frame 1001 "server going away": a stopping
-// daemon calls it once the next one serves. When the client ends its side (closes the
+// daemon calls it once the next one serves. From then on the proxy opens
+// no websocket: a handshake on a connection still open gets 503 (the
+// HTTP/1.1 connection closed), so that the client's next attempt reaches
+// the next daemon. When the client ends its side (closes the
 // connection, ends or resets the stream) the upstream connection is
 // closed; when the backend does, the client's side is closed, the stream
 // ending cleanly (reset only when a write to a client that stopped

@@ -57,7 +57,15 @@ func (p *Proxy) Drain(ctx context.Context, release string, pace time.Duration) D
 // frame when the process exits — and a websocket over HTTP/2, a stream
 // in flight, would otherwise hold the TLS server's Shutdown until its
 // deadline.
+//
+// From then on the proxy opens no websocket: a handshake still arriving
+// on a connection already open (a keep-alive HTTP/1.1 one, an HTTP/2
+// connection before the server's GOAWAY) gets 503, the HTTP/1.1
+// connection closed, and the client's next attempt opens a connection,
+// which the next daemon accepts; one that got past that check as
+// CloseWebsockets ran is ended as those open are.
 func (p *Proxy) CloseWebsockets() int {
+	p.wsClosed.Store(true)
 	p.mu.Lock()
 	rels := make([]*release, 0, len(p.releases))
 	for _, r := range p.releases {

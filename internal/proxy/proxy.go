@@ -158,6 +158,8 @@ type Proxy struct {
 	// unserved counts the requests answered by the proxy without a
 	// release (Metrics.Unserved).
 	unserved atomic.Uint64
+	// wsClosed is set by CloseWebsockets: no websocket opens after it.
+	wsClosed atomic.Bool
 
 	// holdBody is the precomputed 503 body sent after holding; heldBody
 	// the one sent after holding HoldTimeout during a held switch.

@@ -51,6 +51,16 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 		p.writeError(w, http.StatusHTTPVersionNotSupported, idv, "cutover: websockets need HTTP/1.1\n")
 		return
 	}
+	if p.wsClosed.Load() {
+		// The daemon stops (CloseWebsockets): a websocket opened now
+		// would be cut without a close frame as it exits.
+		p.unserved.Add(1)
+		if !h2 {
+			w.Header().Set("Connection", "close")
+		}
+		p.writeError(w, http.StatusServiceUnavailable, idv, "cutover: this server is stopping and opens no more websockets; open it again (on a new connection, which the next server takes)\n")
+		return
+	}
 	tg, err := p.acquire(ctx, sel)
 	held := tg.held
 	if err != nil {
@@ -119,6 +129,11 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, idv []strin
 	}
 	ws := &wsConn{up: up}
 	b.rel.addWS(ws)
+	if p.wsClosed.Load() {
+		// CloseWebsockets ran since the check above, and may have
+		// missed ws: end it as it ends the others.
+		ws.goAway(closeStopping)
+	}
 	defer func() {
 		b.rel.removeWS(ws)
 		// Closing may repeat the close that ended the splice.

@@ -582,3 +582,39 @@ func TestDrainCutsWebsocketH2Repeatedly(t *testing.T) {
 		waitFor(t, "the websocket to end", func() bool { return p.Stats()["r1"].InFlight == 0 })
 	}
 }
+
+// TestCloseWebsocketsRefusesLater: once CloseWebsockets ran, a websocket
+// asked for on a connection still open (a keep-alive HTTP/1.1 one, an
+// HTTP/2 connection before the server's GOAWAY) gets 503 without reaching
+// the backend, the HTTP/1.1 connection told to close: otherwise it would
+// outlive the close meant for every websocket, and be cut without a close
+// frame when the daemon exits, or hold the TLS server's Shutdown until
+// its deadline.
+func TestCloseWebsocketsRefusesLater(t *testing.T) {
+	addr, _ := echoBackend(t, "r1")
+	p := New(Options{})
+	addHealthy(p, "a1", "r1", addr)
+	p.SetActive("r1")
+	url, tr := startProxyH2(t, p)
+	_, h1url := startHandler(t, p, nil)
+
+	p.CloseWebsockets()
+	if c, resp := dialH2(t, tr, url+"/ws", nil); c != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("extended CONNECT after CloseWebsockets: got %s, want 503", resp.Status)
+	}
+	d := websocket.Dialer{HandshakeTimeout: waitLimit}
+	c, resp, err := d.Dial("ws"+strings.TrimPrefix(h1url, "http")+"/ws", nil)
+	if err == nil {
+		c.Close()
+		t.Fatalf("HTTP/1.1 websocket after CloseWebsockets: opened, want 503")
+	}
+	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || !resp.Close {
+		t.Errorf("HTTP/1.1 websocket after CloseWebsockets: %v (%+v), want 503 with Connection: close", err, resp)
+	}
+	if got := p.Stats()["r1"].Requests; got != 0 {
+		t.Errorf("r1 answered %d websockets after CloseWebsockets, want 0", got)
+	}
+	if got := p.Metrics().Unserved; got != 2 {
+		t.Errorf("unserved: got %d, want 2", got)
+	}
+}

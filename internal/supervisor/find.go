@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -39,7 +40,8 @@ var errInExec = errors.New("still starting a program (execve): its environment i
 // skipped. A process in the middle of execve (an instance is, while its
 // shell execs the app) is waited for, up to execWait; one that is still
 // there after it is left out, and the error names it, next to the
-// processes found.
+// processes found: a list, empty if need be, that is nil only when /proc
+// could not be listed at all.
 func Find(key, value string) ([]Found, error) { return hostProc.find(key, value) }
 
 // ProcEnv returns the environment process pid was started with, from
@@ -108,7 +110,7 @@ func (p procFS) find(key, value string) ([]Found, error) {
 		return nil, err
 	}
 	want := []byte(key + "=" + value)
-	var out []Found
+	out := []Found{} // not nil: the scan ran (see Find)
 	var stuck []error
 	self := os.Getpid()
 	for _, pid := range pids {
@@ -123,8 +125,25 @@ func (p procFS) find(key, value string) ([]Found, error) {
 			out = append(out, found)
 		}
 	}
-	return out, errors.Join(stuck...)
+	if len(stuck) > 0 {
+		return out, stuckErrors(stuck)
+	}
+	return out, nil
 }
+
+// stuckErrors are the errors of the processes a scan could not check, as
+// one line ("pid 700: …; pid 701: …"): `cutover status` shows it on one.
+type stuckErrors []error
+
+func (e stuckErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e stuckErrors) Unwrap() []error { return e }
 
 // inspect reads process pid and reports whether it is a live group leader
 // whose environment has want. The error is errInExec's, for a process

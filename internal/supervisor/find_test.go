@@ -217,3 +217,42 @@ func TestFindCatchesExecLoop(t *testing.T) {
 		t.Errorf("%d of %d scans missed pid %d, a group leader with %s=%s that execs itself in a loop", missed, scans, cmd.Process.Pid, key, value)
 	}
 }
+
+// TestFindStuckOnlyIsAScan: a scan that found no instance but could not
+// check a process stuck in execve returns an empty list, not nil, with
+// its error: nil is for a scan that could not list /proc at all, and the
+// daemon (fleet.Find) only logs that one, while it reports the stuck
+// process in `cutover status` (rebuilt:) — the case of an app's only
+// unrecorded instance caught in its exec.
+func TestFindStuckOnlyIsAScan(t *testing.T) {
+	s := &scriptedProc{files: map[string][]string{
+		"700/stat":    {statOf(700, 'D', 700, 500, 0, 0)},
+		"700/environ": {""},
+	}}
+	got, err := s.fs().find("CUTOVER_APP", "web")
+	if err == nil || got == nil || len(got) != 0 {
+		t.Errorf("scan with only a process stuck in execve: got %#v, %v; want an empty list and its error", got, err)
+	}
+	s = &scriptedProc{files: map[string][]string{}}
+	fs := s.fs()
+	fs.pids = func() ([]int, error) { return nil, os.ErrPermission }
+	if got, err := fs.find("CUTOVER_APP", "web"); got != nil || err == nil {
+		t.Errorf("scan that cannot list /proc: got %#v, %v; want nil and an error", got, err)
+	}
+}
+
+// TestFindStuckErrorOneLine: the error of a scan that could not check
+// several processes is one line naming each (cutover status prints it
+// on its "rebuilt:" line).
+func TestFindStuckErrorOneLine(t *testing.T) {
+	s := &scriptedProc{files: map[string][]string{
+		"700/stat":    {statOf(700, 'D', 700, 500, 0, 0)},
+		"700/environ": {""},
+		"701/stat":    {statOf(701, 'D', 701, 500, 0, 0)},
+		"701/environ": {""},
+	}}
+	_, err := s.fs().find("CUTOVER_APP", "web")
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "pid 700") || !strings.Contains(err.Error(), "pid 701") {
+		t.Errorf("error %q, want one line naming pids 700 and 701", err)
+	}
+}
