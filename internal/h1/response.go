@@ -175,7 +175,7 @@ func (w *response) WriteHeader(code int) {
 	writeHeaderLines(bw, h, code)
 	if _, ok := h["Date"]; !ok {
 		bw.WriteString("Date: ")
-		bw.WriteString(httpDate())
+		bw.WriteString(HTTPDate())
 		bw.WriteString("\r\n")
 	}
 	if w.chunked {
@@ -496,8 +496,9 @@ type dateValue struct {
 	s   string
 }
 
-// httpDate returns the current time in the Date header's format.
-func httpDate() string {
+// HTTPDate returns the current time in the Date header's format,
+// formatted at most once a second (package h2 uses it too).
+func HTTPDate() string {
 	now := time.Now()
 	sec := now.Unix()
 	if d := dateCache.Load(); d != nil && d.sec == sec {

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/cutover/cutover/internal/h1"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -488,7 +488,7 @@ func (w *responseWriter) encodeFieldsLocked(status int, h http.Header, end bool)
 	}
 	if final {
 		if _, ok := h["Date"]; !ok {
-			_ = enc.WriteField(hpack.HeaderField{Name: "date", Value: httpDate()})
+			_ = enc.WriteField(hpack.HeaderField{Name: "date", Value: h1.HTTPDate()})
 		}
 		if w.autoLength {
 			_ = enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(w.declared, 10)})
@@ -525,24 +525,4 @@ func (w *responseWriter) isTrailer(k string) bool {
 		}
 	}
 	return false
-}
-
-// The Date header's value, formatted once a second.
-var dateCache atomic.Pointer[dateValue]
-
-type dateValue struct {
-	sec int64
-	s   string
-}
-
-// httpDate returns the current time in the Date header's format.
-func httpDate() string {
-	now := time.Now()
-	sec := now.Unix()
-	if d := dateCache.Load(); d != nil && d.sec == sec {
-		return d.s
-	}
-	d := &dateValue{sec: sec, s: now.UTC().Format(http.TimeFormat)}
-	dateCache.Store(d)
-	return d.s
 }
