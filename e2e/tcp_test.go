@@ -535,6 +535,44 @@ func TestTCPStopFirst(t *testing.T) {
 	}
 }
 
+// TestTCPStopFirstWaitsForOpenConnections: a connection open when a
+// stop-first deploy begins gets its port's drain_timeout in the hold
+// step, as requests in flight get proxy.drain_timeout, before the old
+// instances stop: it goes on working for a second, closes by itself, and
+// the deploy then goes on.
+func TestTCPStopFirstWaitsForOpenConnections(t *testing.T) {
+	e, addr := tcpEnv(t, "first", "5s", "[deploy]\nstrategy = \"stop-first\"\n")
+	v1, v2 := e.release("v1", ""), e.release("v2", "")
+	e.serve()
+	if _, _, err := e.deploy(deploy.Request{Source: v1}); err != nil {
+		t.Fatal(err)
+	}
+	c, r, h, err := tcpDial(addr)
+	if err != nil || h.version != "v1" {
+		t.Fatalf("dial: %v (%+v)", err, h)
+	}
+	defer c.Close()
+	deployed := make(chan error, 1)
+	start := time.Now()
+	go func() { _, _, err := e.deploy(deploy.Request{Source: v2}); deployed <- err }()
+	for i := range 4 {
+		time.Sleep(250 * time.Millisecond)
+		if err := tcpEcho(c, r, fmt.Sprintf("still here %d", i)); err != nil {
+			t.Fatalf("the connection open before the stop-first deploy, %v into it: %v", time.Since(start).Round(time.Millisecond), err)
+		}
+	}
+	c.Close()
+	if err := <-deployed; err != nil {
+		t.Fatalf("deploy v2: %v", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("the deploy took %v: it waited for the connection past its close", d.Round(time.Millisecond))
+	}
+	if _, _, h, err := tcpDial(addr); err != nil || h.version != "v2" {
+		t.Errorf("after the deploy: %v (%+v), want v2", err, h)
+	}
+}
+
 // tcpDialHeld is tcpDial with a longer wait for the hello: a connection
 // held while no instance runs gets it once one takes it.
 func tcpDialHeld(addr string, wait time.Duration) (net.Conn, *bufio.Reader, tcpHello, error) {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -51,6 +52,29 @@ func (t *tcpTraffic) FailHold(why string) traffic.HoldReport {
 	rep := t.Traffic.FailHold(why)
 	t.route()
 	return rep
+}
+
+// WaitRequests waits for release's requests (within ctx, whose deadline
+// is proxy.drain_timeout) and, meanwhile, for its open TCP connections to
+// end, each up to its port's drain_timeout — not ctx's deadline; an
+// abort (ctx cancelled) ends both waits. A stop-first deploy's hold calls
+// it before it stops the instances, which cuts what is still open.
+func (t *tcpTraffic) WaitRequests(ctx context.Context, release string) traffic.InFlight {
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	defer stop()
+	done := make(chan int, 1)
+	go func() { done <- t.ports.WaitRelease(tctx, release) }()
+	r := t.Traffic.WaitRequests(ctx, release)
+	if left := <-done; left > 0 {
+		t.log.Info("tcp connections still open after their drain_timeout", "release", release, "open", left)
+	}
+	return r
 }
 
 // Drain drains release's requests and its TCP connections at once. The

@@ -75,3 +75,43 @@ func (p *Ports) DrainRelease(ctx context.Context, release string) DrainResult {
 	p.mu.Unlock()
 	return p.Drain(ctx, ids)
 }
+
+// WaitRelease waits, cutting nothing and refusing nothing, until no
+// connection is open to an instance of release, each port's connections up
+// to that port's drain_timeout, or until ctx ends; it returns how many are
+// still open then. A stop-first deploy's hold calls it: new connections
+// are held meanwhile, and the instances stop right after, cutting what is
+// left.
+func (p *Ports) WaitRelease(ctx context.Context, release string) int {
+	p.mu.Lock()
+	var bs []*backend
+	for id, info := range p.insts {
+		if info.Release != release {
+			continue
+		}
+		for _, e := range p.entries {
+			if b := e.backendOf(id); b != nil {
+				bs = append(bs, b)
+			}
+		}
+	}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, b := range bs {
+		wg.Go(func() {
+			t := time.NewTimer(b.e.cfg.DrainTimeout.Duration)
+			defer t.Stop()
+			select {
+			case <-b.idle():
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		})
+	}
+	wg.Wait()
+	left := 0
+	for _, b := range bs {
+		left += b.open()
+	}
+	return left
+}
