@@ -4,8 +4,11 @@ package supervisor
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -85,7 +88,43 @@ func bootNiceProblem(bootNice, base int, baseErr error, restorable func() bool) 
 // setGroupNice sets the nice value of every thread of every process in
 // the process group pgid. Linux keeps a nice value per thread; for a
 // process group it sets them all, and threads started later inherit their
-// starter's.
+// starter's — but a thread its starter began to create before the call
+// reached the starter, and that joins the group only after the call went
+// by, keeps the old value. So the call is made again until every thread
+// of the group's leader (pgid, the instance's process) has the value, a
+// few times at most over about 30 ms; the other processes of the group
+// get the same passes.
 func setGroupNice(pgid, nice int) error {
-	return unix.Setpriority(unix.PRIO_PGRP, pgid, nice)
+	for i := range settlePasses {
+		if err := unix.Setpriority(unix.PRIO_PGRP, pgid, nice); err != nil {
+			return err
+		}
+		if threadsAt(pgid, nice) {
+			return nil
+		}
+		time.Sleep(time.Millisecond << i)
+	}
+	return nil
+}
+
+// settlePasses bounds setGroupNice's passes: 1+2+4+8+16 ms of waits.
+const settlePasses = 5
+
+// threadsAt reports whether every thread of process pid has nice value
+// nice (true when they cannot be listed: nothing more to do).
+func threadsAt(pid, nice int) bool {
+	tids, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return true
+	}
+	for _, d := range tids {
+		tid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if n, err := ThreadNice(tid); err == nil && n != nice {
+			return false
+		}
+	}
+	return true
 }
