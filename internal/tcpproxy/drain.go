@@ -3,7 +3,6 @@ package tcpproxy
 import (
 	"context"
 	"sync"
-	"time"
 )
 
 // DrainResult is what a drain did.
@@ -45,13 +44,7 @@ func (p *Ports) Drain(ctx context.Context, ids []string) DrainResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := time.NewTimer(b.e.cfg.DrainTimeout.Duration)
-			defer t.Stop()
-			select {
-			case <-b.idle():
-			case <-t.C:
-			case <-ctx.Done():
-			}
+			b.waitIdle(ctx)
 			cut := b.cut()
 			mu.Lock()
 			res.Cut += cut
@@ -99,13 +92,7 @@ func (p *Ports) WaitRelease(ctx context.Context, release string) int {
 	var wg sync.WaitGroup
 	for _, b := range bs {
 		wg.Go(func() {
-			t := time.NewTimer(b.e.cfg.DrainTimeout.Duration)
-			defer t.Stop()
-			select {
-			case <-b.idle():
-			case <-t.C:
-			case <-ctx.Done():
-			}
+			b.waitIdle(ctx)
 		})
 	}
 	wg.Wait()

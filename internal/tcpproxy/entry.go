@@ -320,6 +320,18 @@ func (b *backend) idle() <-chan struct{} {
 	return b.closed
 }
 
+// waitIdle waits until b has no connection open, its entry's
+// drain_timeout passed, or ctx ended.
+func (b *backend) waitIdle(ctx context.Context) {
+	t := time.NewTimer(b.e.cfg.DrainTimeout.Duration)
+	defer t.Stop()
+	select {
+	case <-b.idle():
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // cut closes every connection open to b; it returns how many.
 func (b *backend) cut() int {
 	b.mu.Lock()

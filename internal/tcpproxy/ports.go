@@ -340,13 +340,7 @@ func (p *Ports) Shutdown(ctx context.Context) DrainResult {
 	for _, b := range bs {
 		wg.Go(func() {
 			open := b.open()
-			t := time.NewTimer(b.e.cfg.DrainTimeout.Duration)
-			defer t.Stop()
-			select {
-			case <-b.idle():
-			case <-t.C:
-			case <-ctx.Done():
-			}
+			b.waitIdle(ctx)
 			cut := b.cut()
 			mu.Lock()
 			res.Cut += cut
